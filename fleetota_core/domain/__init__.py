@@ -1,0 +1,1 @@
+"""Pure domain: models, rules and state machines. No I/O, no boto3."""

@@ -1,0 +1,115 @@
+"""The telemetry record a vehicle sends, one reading at a time, with an optional OTA report."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from fleetota_core.domain.vin import validate_vin
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+SCHEMA_VERSION = 1
+SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$"
+
+VIN = Annotated[str, Field(min_length=17, max_length=17), AfterValidator(validate_vin)]
+FirmwareVersion = Annotated[str, Field(pattern=SEMVER_PATTERN, max_length=64)]
+
+
+class DriveState(StrEnum):
+    DRIVING = "driving"
+    PARKED = "parked"
+    CHARGING = "charging"
+
+
+class NetworkType(StrEnum):
+    NR5G = "5G"
+    LTE = "LTE"
+    G3 = "3G"
+    WIFI = "WIFI"
+    NONE = "NONE"
+
+
+class OtaStatus(StrEnum):
+    """What a vehicle reports about a job; the deployment state machine decides what it means."""
+
+    RECEIVED = "RECEIVED"
+    DOWNLOADING = "DOWNLOADING"
+    VERIFYING = "VERIFYING"
+    INSTALLING = "INSTALLING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    ROLLED_BACK = "ROLLED_BACK"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Position(_Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    speed_kph: float = Field(ge=0, le=300)
+    heading_deg: float = Field(ge=0, lt=360)
+
+
+class Battery(_Strict):
+    soc_pct: float = Field(ge=0, le=100, description="State of charge")
+    voltage_v: float = Field(ge=0, le=1000)
+    temp_c: float = Field(ge=-50, le=100)
+    charging: bool
+
+
+class Connectivity(_Strict):
+    network: NetworkType
+    signal_dbm: int | None = Field(default=None, ge=-140, le=-20, description="None when offline")
+
+
+class OtaReport(_Strict):
+    campaign_id: str = Field(min_length=1, max_length=64)
+    deployment_id: str = Field(min_length=1, max_length=128)
+    status: OtaStatus
+    attempt: int = Field(default=1, ge=1, le=100)
+    progress_pct: float = Field(default=0, ge=0, le=100)
+    target_version: FirmwareVersion
+    error_code: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, max_length=512)
+
+
+class TelemetryRecord(_Strict):
+    """One reading from one vehicle. ``seq`` increases per vehicle, so order survives late uploads."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    vin: VIN
+    ts: AwareDatetime
+    seq: int = Field(ge=0)
+    model: str = Field(min_length=1, max_length=64)
+    hw_rev: str = Field(min_length=1, max_length=16)
+    position: Position
+    battery: Battery
+    drive_state: DriveState
+    connectivity: Connectivity
+    odometer_km: float = Field(ge=0, le=5_000_000)
+    firmware_version: FirmwareVersion
+    ota: OtaReport | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.connectivity.network is not NetworkType.NONE
+
+
+def telemetry_json_schema() -> dict:
+    """The published JSON Schema (docs/telemetry.schema.json is generated from this)."""
+    schema = TelemetryRecord.model_json_schema()
+    schema["$id"] = "https://fleetota.dev/schemas/telemetry-record-v1.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def is_after(ts: datetime, seq: int, other_ts: datetime, other_seq: int) -> bool:
+    """Whether reading (ts, seq) is newer than (other_ts, other_seq); seq breaks timestamp ties."""
+    return (ts, seq) > (other_ts, other_seq)

@@ -1,0 +1,73 @@
+"""Configuration, parsed once at each entrypoint and passed down.
+
+Core code never reads ``os.environ``; entrypoints call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_STACK_NAME = "fleetota-local"
+LOCAL_ACCOUNT_ID = "123456789012"
+
+
+class Settings(BaseSettings):
+    """Where FleetOTA's backend lives and what its resources are called.
+
+    Every field reads ``FLEETOTA_<FIELD>`` from the environment. Resource-name fields are optional
+    overrides: in AWS mode they come from the stack outputs (or the Lambda environment), in local
+    mode from the stack name.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLEETOTA_", extra="ignore")
+
+    mode: Literal["local", "aws"] = "local"
+    region: str = "us-east-1"
+    stack: str = ""
+    profile: str | None = None
+    local_host: str = "127.0.0.1"
+    local_port: int = Field(default=4566, ge=1, le=65535)
+    operator: str = "operator"
+
+    telemetry_bucket: str | None = None
+    firmware_bucket: str | None = None
+    telemetry_queue_url: str | None = None
+    telemetry_dlq_url: str | None = None
+    vehicles_table: str | None = None
+    campaigns_table: str | None = None
+    deployments_table: str | None = None
+    audit_table: str | None = None
+    ledger_table: str | None = None
+    alerts_topic_arn: str | None = None
+    job_topic_arn: str | None = None
+    signing_key_alias: str | None = None
+    telemetry_function: str | None = None
+    update_function: str | None = None
+    dashboard_name: str | None = None
+
+    @property
+    def stack_name(self) -> str:
+        if self.stack:
+            return self.stack
+        return LOCAL_STACK_NAME if self.is_local else "fleetota"
+
+    @property
+    def is_local(self) -> bool:
+        return self.mode == "local"
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The local AWS endpoint, or None to let boto3 use AWS's own endpoints."""
+        if not self.is_local:
+            return None
+        return f"http://{self.local_host}:{self.local_port}"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Settings from the environment, parsed once per process."""
+    return Settings()
