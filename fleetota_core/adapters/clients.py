@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from fleetota_core.settings import Settings
 
 # Local mode: moto answers unimplemented calls with HTTP 500, so retrying only hides the problem.
-_LOCAL_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=3, read_timeout=30)
+_LOCAL_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=3, read_timeout=30
+)
 _AWS_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"})
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 

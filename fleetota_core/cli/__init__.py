@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Each module adds its own sub-commands; listed here so `--help` shows them in a stable order.
-COMMAND_MODULES = ("fleetota_core.cli.local",)
+COMMAND_MODULES = (
+    "fleetota_core.cli.local",
+    "fleetota_core.cli.schema",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
