@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_STACK_NAME = "fleetota-local"
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     local_host: str = "127.0.0.1"
     local_port: int = Field(default=4566, ge=1, le=65535)
     operator: str = "operator"
+    # FLEETOTA_ENDPOINT_URL aims AWS mode at another endpoint (moto, LocalStack); unset means AWS itself.
+    endpoint_override: str | None = Field(
+        default=None, validation_alias=AliasChoices("FLEETOTA_ENDPOINT_URL", "endpoint_override")
+    )
 
     telemetry_bucket: str | None = None
     firmware_bucket: str | None = None
@@ -61,9 +65,9 @@ class Settings(BaseSettings):
 
     @property
     def endpoint_url(self) -> str | None:
-        """The local AWS endpoint, or None to let boto3 use AWS's own endpoints."""
+        """The local AWS endpoint, the AWS-mode override, or None to let boto3 use AWS's own endpoints."""
         if not self.is_local:
-            return None
+            return self.endpoint_override or None
         return f"http://{self.local_host}:{self.local_port}"
 
 
