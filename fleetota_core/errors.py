@@ -29,3 +29,7 @@ class ConflictError(FleetOTAError):
 
 class TransientAWSError(FleetOTAError):
     """A retryable AWS failure (throttling, 5xx, timeouts): the caller should let the item be retried."""
+
+
+class DeployError(FleetOTAError):
+    """Packaging, uploading or applying the CloudFormation stack failed; the message names the cause."""
