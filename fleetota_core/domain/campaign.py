@@ -1,0 +1,266 @@
+"""Campaigns: the spec an operator writes, the state machine, and the pure wave-advance rule.
+
+Semantics follow Eclipse hawkBit (per-wave success and error thresholds, error checked first; pause
+stops new notifications, not those in flight) and AWS IoT Jobs (abort on a failure percentage once a
+minimum number of deployments has executed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime  # noqa: TC003 - pydantic needs it at runtime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from fleetota_core.domain.deployment import RetryPolicy
+from fleetota_core.domain.eligibility import EligibilityRules
+from fleetota_core.domain.telemetry import SEMVER_PATTERN
+
+
+class CampaignState(StrEnum):
+    DRAFT = "DRAFT"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    ABORTED = "ABORTED"
+    CANCELLED = "CANCELLED"
+
+
+C = CampaignState
+TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
+    C.DRAFT: frozenset({C.SCHEDULED, C.CANCELLED}),
+    C.SCHEDULED: frozenset({C.RUNNING, C.CANCELLED}),
+    C.RUNNING: frozenset({C.PAUSED, C.COMPLETED, C.ABORTED}),
+    C.PAUSED: frozenset({C.RUNNING, C.ABORTED}),
+    # retry-failed reopens a finished campaign for its failed deployments.
+    C.COMPLETED: frozenset({C.RUNNING}),
+    C.ABORTED: frozenset(),
+    C.CANCELLED: frozenset(),
+}
+ACTIVE_STATES = frozenset({C.SCHEDULED, C.RUNNING, C.PAUSED})
+
+
+def can_transition(current: CampaignState, target: CampaignState) -> bool:
+    return target in TRANSITIONS[current]
+
+
+class TargetFilter(BaseModel):
+    """Which vehicles a campaign is for; every non-empty field must match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: tuple[str, ...] = ()
+    hw_revs: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    current_versions: tuple[str, ...] = ()
+    vins: tuple[str, ...] = ()
+
+    def matches(self, vin: str, model: str, hw_rev: str, region: str, version: str) -> bool:
+        checks = ((self.vins, vin), (self.models, model), (self.hw_revs, hw_rev))
+        checks += ((self.regions, region), (self.current_versions, version))
+        return all(not allowed or value in allowed for allowed, value in checks)
+
+
+class WaveSpec(BaseModel):
+    """One rollout group: a share of the fleet (``percent``) or a fixed ``size``, with its thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    percent: float | None = Field(default=None, gt=0, le=100)
+    size: int | None = Field(default=None, gt=0)
+    success_threshold_pct: float = Field(default=90, ge=0, le=100)
+    error_threshold_pct: float = Field(default=10, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> WaveSpec:
+        if (self.percent is None) == (self.size is None):
+            raise ValueError("a wave needs exactly one of percent or size")
+        return self
+
+
+class AbortCriteria(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failure_pct: float = Field(default=25, gt=0, le=100)
+    min_executed: int = Field(default=10, ge=1)
+
+
+class CampaignSpec(BaseModel):
+    """Everything an operator decides about a campaign (JSON/YAML spec file or CLI flags)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=120)
+    release_version: str = Field(pattern=SEMVER_PATTERN)
+    target: TargetFilter = TargetFilter()
+    waves: tuple[WaveSpec, ...] = (WaveSpec(percent=100),)
+    abort: AbortCriteria = AbortCriteria()
+    max_in_flight: int = Field(default=100, ge=1, le=100_000)
+    in_progress_timeout_s: int = Field(default=3600, ge=10)
+    retry: RetryPolicy = RetryPolicy()
+    eligibility: EligibilityRules = EligibilityRules()
+    defer_recheck_s: int = Field(default=300, ge=1)
+    job_ttl_s: int = Field(default=86400, ge=60)
+    start_at: AwareDatetime | None = None
+    kind: Literal["update", "rollback"] = "update"
+    rollback_of: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _waves(self) -> CampaignSpec:
+        if not self.waves:
+            raise ValueError("a campaign needs at least one wave")
+        return self
+
+    @property
+    def allow_downgrade(self) -> bool:
+        return self.kind == "rollback"
+
+
+def wave_sizes(total: int, waves: tuple[WaveSpec, ...]) -> list[int]:
+    """How many deployments each wave gets; the last wave takes whatever the others left."""
+    sizes: list[int] = []
+    left = total
+    for index, wave in enumerate(waves):
+        if index == len(waves) - 1:
+            sizes.append(left)
+            break
+        want = wave.size if wave.size is not None else round(total * (wave.percent or 0) / 100)
+        take = max(0, min(left, want))
+        sizes.append(take)
+        left -= take
+    return sizes
+
+
+@dataclass
+class CampaignCounters:
+    """Kept on the campaign item and updated with each deployment transition, so no tick scans."""
+
+    states: dict[str, int] = field(default_factory=dict)
+    wave_succeeded: list[int] = field(default_factory=list)
+    wave_failed: list[int] = field(default_factory=list)
+
+    def count(self, *states: str) -> int:
+        return sum(self.states.get(str(s), 0) for s in states)
+
+    @property
+    def in_flight(self) -> int:
+        return self.count("NOTIFIED", "DOWNLOADING", "VERIFYING", "INSTALLING")
+
+    @property
+    def succeeded(self) -> int:
+        return self.count("SUCCEEDED")
+
+    @property
+    def failed(self) -> int:
+        return self.count("FAILED", "TIMED_OUT", "REJECTED", "ROLLED_BACK")
+
+    @property
+    def executed(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def finished(self) -> int:
+        return self.executed + self.count("CANCELLED")
+
+    def success_rate(self) -> float | None:
+        return None if self.executed == 0 else 100.0 * self.succeeded / self.executed
+
+    def failure_rate(self) -> float | None:
+        return None if self.executed == 0 else 100.0 * self.failed / self.executed
+
+
+class EventKind(StrEnum):
+    STARTED = "STARTED"
+    WAVE_STARTED = "WAVE_STARTED"
+    AUTO_PAUSED = "AUTO_PAUSED"
+    AUTO_ABORTED = "AUTO_ABORTED"
+    COMPLETED = "COMPLETED"
+
+
+ALERT_EVENTS = frozenset({EventKind.AUTO_PAUSED, EventKind.AUTO_ABORTED})
+
+
+@dataclass(frozen=True)
+class CampaignEvent:
+    kind: EventKind
+    detail: str
+
+
+@dataclass(frozen=True)
+class Advance:
+    state: CampaignState
+    current_wave: int
+    events: tuple[CampaignEvent, ...] = ()
+
+    @property
+    def reason(self) -> str | None:
+        return self.events[-1].detail if self.events else None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The inputs :func:`advance` reads: state, where the rollout is, and the counters."""
+
+    state: CampaignState
+    current_wave: int  # 0-based index into the waves
+    sizes: tuple[int, ...]
+    counters: CampaignCounters
+    acknowledged_failures: int = 0  # failures in the current wave an operator resumed past
+
+
+def advance(progress: Progress, spec: CampaignSpec, now: datetime) -> Advance:
+    """The next campaign state and the events that explain it; pure, so every tick agrees.
+
+    Checks, in order: scheduled start, abort criteria (campaign-wide), the current wave's error
+    threshold, then its success threshold (which opens the next wave) and completion.
+    """
+    state, wave, counters = progress.state, progress.current_wave, progress.counters
+    if state is C.SCHEDULED:
+        if spec.start_at is None or now >= spec.start_at:
+            return Advance(C.RUNNING, wave, (CampaignEvent(EventKind.STARTED, "scheduled start reached"),))
+        return Advance(state, wave)
+    if state is not C.RUNNING:
+        return Advance(state, wave)
+
+    abort = spec.abort
+    rate = counters.failure_rate()
+    if counters.executed >= abort.min_executed and rate is not None and rate >= abort.failure_pct:
+        detail = (
+            f"failure rate {rate:.1f}% >= {abort.failure_pct:g}% after {counters.executed} executed "
+            f"(minimum {abort.min_executed})"
+        )
+        return Advance(C.ABORTED, wave, (CampaignEvent(EventKind.AUTO_ABORTED, detail),))
+
+    wave_spec, size = spec.waves[wave], progress.sizes[wave]
+    failed = counters.wave_failed[wave] if wave < len(counters.wave_failed) else 0
+    succeeded = counters.wave_succeeded[wave] if wave < len(counters.wave_succeeded) else 0
+    if size > 0:
+        error_pct = 100.0 * (failed - progress.acknowledged_failures) / size
+        if error_pct > wave_spec.error_threshold_pct:
+            detail = (
+                f"wave {wave + 1}: {failed} of {size} failed ({error_pct:.1f}% > "
+                f"error threshold {wave_spec.error_threshold_pct:g}%)"
+            )
+            return Advance(C.PAUSED, wave, (CampaignEvent(EventKind.AUTO_PAUSED, detail),))
+
+    success_pct = 100.0 if size == 0 else 100.0 * succeeded / size
+    last = wave == len(spec.waves) - 1
+    if last:
+        if counters.finished >= sum(progress.sizes):
+            detail = f"{counters.succeeded} succeeded, {counters.failed} failed"
+            return Advance(C.COMPLETED, wave, (CampaignEvent(EventKind.COMPLETED, detail),))
+        return Advance(state, wave)
+    if success_pct >= wave_spec.success_threshold_pct:
+        detail = f"wave {wave + 1} reached {success_pct:.1f}% success; starting wave {wave + 2}"
+        return Advance(state, wave + 1, (CampaignEvent(EventKind.WAVE_STARTED, detail),))
+    if succeeded + failed >= size:
+        detail = (
+            f"wave {wave + 1} finished with {success_pct:.1f}% success < "
+            f"{wave_spec.success_threshold_pct:g}% threshold"
+        )
+        return Advance(C.PAUSED, wave, (CampaignEvent(EventKind.AUTO_PAUSED, detail),))
+    return Advance(state, wave)

@@ -1,0 +1,107 @@
+"""Whether a vehicle may be notified now, judged from its latest telemetry; deferrals say why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time  # noqa: TC003 - pydantic needs them at runtime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fleetota_core.domain.telemetry import DriveState, NetworkType
+
+if TYPE_CHECKING:
+    from fleetota_core.domain.vehicle import Vehicle
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MaintenanceWindow(BaseModel):
+    """A daily window in the vehicle's local time; ``end`` before ``start`` wraps past midnight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time
+    end: time
+    days: tuple[str, ...] = _DAYS
+
+    @model_validator(mode="after")
+    def _check(self) -> MaintenanceWindow:
+        unknown = [d for d in self.days if d not in _DAYS]
+        if unknown:
+            raise ValueError(f"unknown day(s) {unknown}; use {', '.join(_DAYS)}")
+        if self.start == self.end:
+            raise ValueError("a maintenance window needs start != end")
+        return self
+
+    def contains(self, local: datetime) -> bool:
+        t, day = local.time().replace(tzinfo=None), _DAYS[local.weekday()]
+        if self.start < self.end:
+            return day in self.days and self.start <= t < self.end
+        # Wrapping window: the part after midnight belongs to the previous day's window.
+        if t >= self.start:
+            return day in self.days
+        previous_day = _DAYS[(local.weekday() - 1) % 7]
+        return t < self.end and previous_day in self.days
+
+    def describe(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class EligibilityRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_soc_pct: float = Field(default=30, ge=0, le=100)
+    charging_overrides_soc: bool = True  # a charging car has the energy to finish an install
+    require_parked: bool = True
+    networks: tuple[NetworkType, ...] = (NetworkType.WIFI, NetworkType.NR5G, NetworkType.LTE)
+    min_signal_dbm: int = Field(default=-110, ge=-140, le=-20)
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()  # empty: any time
+
+
+@dataclass(frozen=True)
+class Eligible:
+    eligible = True
+    reason = None
+
+
+@dataclass(frozen=True)
+class Deferred:
+    reason: str
+    eligible = False
+
+
+Verdict = Eligible | Deferred
+
+
+def local_time(vehicle: Vehicle, now: datetime) -> datetime:
+    try:
+        return now.astimezone(ZoneInfo(vehicle.timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return now.astimezone(ZoneInfo("UTC"))
+
+
+def evaluate(vehicle: Vehicle | None, rules: EligibilityRules, now: datetime) -> Verdict:
+    """Eligible, or Deferred with the first rule that fails (e.g. ``"battery 18% < 30%"``)."""
+    if vehicle is None or vehicle.last_ts is None:
+        return Deferred("no telemetry yet")
+    if not vehicle.online or vehicle.network is NetworkType.NONE:
+        return Deferred("offline")
+    if vehicle.soc_pct is None:
+        return Deferred("battery unknown")
+    if vehicle.soc_pct < rules.min_soc_pct and not (rules.charging_overrides_soc and vehicle.charging):
+        return Deferred(f"battery {vehicle.soc_pct:.0f}% < {rules.min_soc_pct:.0f}%")
+    if rules.require_parked and vehicle.drive_state is DriveState.DRIVING:
+        return Deferred(f"driving at {vehicle.speed_kph:.0f} km/h")
+    if vehicle.network not in rules.networks:
+        allowed = ", ".join(n.value for n in rules.networks)
+        return Deferred(f"network {vehicle.network.value} not in {allowed}")
+    if vehicle.signal_dbm is not None and vehicle.signal_dbm < rules.min_signal_dbm:
+        return Deferred(f"signal {vehicle.signal_dbm} dBm < {rules.min_signal_dbm} dBm")
+    if rules.maintenance_windows:
+        local = local_time(vehicle, now)
+        if not any(w.contains(local) for w in rules.maintenance_windows):
+            windows = ", ".join(w.describe() for w in rules.maintenance_windows)
+            return Deferred(f"outside maintenance window {windows} (local {local:%a %H:%M})")
+    return Eligible()
