@@ -1,0 +1,76 @@
+"""Read-only DynamoDB access for the dashboard's read models: items come back as plain Python values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from fleetota_core.adapters.aws_errors import reading
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+_deserializer = TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    # Decimals would leak into pandas as object columns; the dashboard only needs floats and ints.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _items(raw: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_plain({k: _deserializer.deserialize(v) for k, v in item.items()}) for item in raw]
+
+
+def scan_table(dynamodb: Any, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every item of ``table`` (or the first ``limit``); only for small tables or fallbacks."""
+    out: list[dict[str, Any]] = []
+    with reading(f"table {table}"):
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            out.extend(_items(page.get("Items", [])))
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+    return out
+
+
+def query_partition(
+    dynamodb: Any,
+    table: str,
+    key: str,
+    value: str,
+    index: str | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """Items whose partition key ``key`` equals ``value``, in sort-key order."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#k = :v",
+        "ExpressionAttributeNames": {"#k": key},
+        "ExpressionAttributeValues": {":v": {"S": value}},
+        "ScanIndexForward": not newest_first,
+    }
+    if index:
+        kwargs["IndexName"] = index
+    out: list[dict[str, Any]] = []
+    with reading(f"table {table}"):
+        for page in dynamodb.get_paginator("query").paginate(**kwargs):
+            out.extend(_items(page.get("Items", [])))
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+    return out
+
+
+def get_item(dynamodb: Any, table: str, key: dict[str, str]) -> dict[str, Any] | None:
+    """One item by its string key attributes, or None."""
+    with reading(f"table {table}"):
+        item = dynamodb.get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()}).get("Item")
+    return _items([item])[0] if item else None

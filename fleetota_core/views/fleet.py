@@ -1,0 +1,143 @@
+"""The fleet as one table: every vehicle's latest state, for the overview, the map and the vehicle list."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from fleetota_core.adapters.table_reader import scan_table
+from fleetota_core.domain.vehicle import battery_category
+
+if TYPE_CHECKING:
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+
+# The columns every fleet-wide page relies on, with the value a missing column gets.
+FLEET_COLUMNS: dict[str, Any] = {
+    "vin": "",
+    "make": "",
+    "model": "",
+    "model_year": 0,
+    "hw_rev": "",
+    "firmware_version": "",
+    "region": "unknown",
+    "metro": "",
+    "last_ts": pd.NaT,
+    "lat": float("nan"),
+    "lon": float("nan"),
+    "speed_kph": 0.0,
+    "soc_pct": float("nan"),
+    "charging": False,
+    "drive_state": "",
+    "network": "NONE",
+    "signal_dbm": float("nan"),
+    "odometer_km": 0.0,
+    "online": False,
+}
+STATUSES = ("driving", "charging", "parked", "offline")
+
+
+def normalize_fleet(raw: pd.DataFrame) -> pd.DataFrame:
+    """The fleet with exactly :data:`FLEET_COLUMNS` plus derived ``status`` and ``battery``."""
+    df = raw.copy()
+    for column, default in FLEET_COLUMNS.items():
+        if column not in df.columns:
+            df[column] = default
+    df = df[list(FLEET_COLUMNS)]
+    for column in ("lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km"):
+        df[column] = pd.to_numeric(df[column], errors="coerce")
+    df["last_ts"] = pd.to_datetime(df["last_ts"], utc=True, errors="coerce")
+    df["online"] = df["online"].fillna(False).astype(bool)
+    df["drive_state"] = df["drive_state"].fillna("").astype(str)
+    for column in ("vin", "make", "model", "hw_rev", "firmware_version", "region", "metro", "network"):
+        df[column] = df[column].fillna(FLEET_COLUMNS[column]).astype(str)
+    # An offline vehicle's last drive state is stale, so the map shows it as offline.
+    df["status"] = df["drive_state"].where(df["online"] & df["drive_state"].isin(STATUSES), "offline")
+    df["battery"] = df["soc_pct"].map(lambda s: "unknown" if pd.isna(s) else battery_category(s).value)
+    return df.sort_values("vin", ignore_index=True)
+
+
+def _snapshot_reader() -> Any:
+    # The telemetry pipeline owns the snapshot format; found at runtime so this page works before it lands.
+    for module in ("fleetota_core.services.fleet_snapshot", "fleetota_core.adapters.fleet_snapshot"):
+        try:
+            return importlib.import_module(module).read_fleet_snapshot
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def fleet_frame(
+    clients: ClientFactory, resources: Resources, scan_fallback_limit: int = 20_000
+) -> pd.DataFrame:
+    """Every vehicle's latest state, from the fleet snapshot in S3, else from the vehicles table.
+
+    The snapshot is the cheap read model written on the schedule; the table scan is a fallback for a
+    young stack that has not written one yet, capped so it cannot run for minutes.
+    """
+    reader = _snapshot_reader()
+    if reader is not None:
+        snapshot = reader(clients, resources)
+        if snapshot is not None and len(snapshot):
+            return normalize_fleet(snapshot)
+    items = scan_table(clients.dynamodb, resources.vehicles_table, limit=scan_fallback_limit)
+    return normalize_fleet(pd.DataFrame(items))
+
+
+@dataclass(frozen=True)
+class FleetKpis:
+    vehicles: int
+    online: int
+    online_pct: float
+    battery_avg: float | None
+    needs_attention: int
+
+
+def fleet_kpis(fleet: pd.DataFrame) -> FleetKpis:
+    """Headline numbers of a normalized fleet frame."""
+    total = len(fleet)
+    online = int(fleet["online"].sum()) if total else 0
+    soc = fleet["soc_pct"].dropna() if total else pd.Series(dtype=float)
+    attention = int((fleet["battery"] == "critical").sum()) if total else 0
+    return FleetKpis(
+        vehicles=total,
+        online=online,
+        online_pct=100.0 * online / total if total else 0.0,
+        battery_avg=float(soc.mean()) if len(soc) else None,
+        needs_attention=attention,
+    )
+
+
+def filter_fleet(
+    fleet: pd.DataFrame,
+    models: list[str] | None = None,
+    regions: list[str] | None = None,
+    versions: list[str] | None = None,
+    text: str = "",
+) -> pd.DataFrame:
+    """Vehicles matching every given filter; an empty filter matches all."""
+    mask = pd.Series(True, index=fleet.index)
+    if models:
+        mask &= fleet["model"].isin(models)
+    if regions:
+        mask &= fleet["region"].isin(regions)
+    if versions:
+        mask &= fleet["firmware_version"].isin(versions)
+    if text:
+        needle = text.strip().upper()
+        mask &= fleet["vin"].str.contains(needle, regex=False) | fleet["model"].str.upper().str.contains(
+            needle, regex=False
+        )
+    return fleet[mask]
+
+
+def version_key(version: str) -> tuple:
+    """Sort key for semantic versions; unparseable ones sort last."""
+    core = version.split("-", 1)[0].split(".")
+    try:
+        return (0, *(int(p) for p in core))
+    except ValueError:
+        return (1, version)

@@ -1,0 +1,106 @@
+"""The fleet map's figure: vehicle markers over land outlines that render without internet."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import plotly.express as px
+import plotly.graph_objects as go
+
+from fleetota_core.views.fleet import version_key
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLOUR_BY = {"Status": "status", "Battery": "battery", "Firmware version": "firmware_version"}
+STATUS_COLOURS = {"driving": "#2563eb", "charging": "#16a34a", "parked": "#9333ea", "offline": "#9ca3af"}
+BATTERY_COLOURS = {
+    "critical": "#dc2626",
+    "low": "#f59e0b",
+    "ok": "#84cc16",
+    "high": "#15803d",
+    "unknown": "#9ca3af",
+}
+# scope -> (plotly geo scope, projection); plotly fetches "<scope>_<resolution>.json" from topojsonURL.
+SCOPES = {
+    "Fleet extent": ("world", "natural earth"),
+    "World": ("world", "natural earth"),
+    "USA": ("usa", "albers usa"),
+    "Europe": ("europe", "mercator"),
+}
+HOVER = {
+    "vin": True,
+    "model": True,
+    "firmware_version": True,
+    "soc_pct": ":.0f",
+    "speed_kph": ":.0f",
+    "region": True,
+}
+
+
+def _colours(fleet: pd.DataFrame, column: str) -> dict:
+    if column == "status":
+        return {"color_discrete_map": STATUS_COLOURS, "category_orders": {"status": list(STATUS_COLOURS)}}
+    if column == "battery":
+        return {"color_discrete_map": BATTERY_COLOURS, "category_orders": {"battery": list(BATTERY_COLOURS)}}
+    versions = sorted(fleet["firmware_version"].unique(), key=version_key)
+    return {
+        "category_orders": {"firmware_version": versions},
+        "color_discrete_sequence": px.colors.qualitative.Bold,
+    }
+
+
+def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fleet extent") -> go.Figure:
+    """``scatter_geo`` of the located vehicles; outlines come from the locally served topojson."""
+    column = COLOUR_BY[colour_by]
+    located = fleet.dropna(subset=["lat", "lon"])
+    geo_scope, projection = SCOPES[scope]
+    fig = px.scatter_geo(
+        located,
+        lat="lat",
+        lon="lon",
+        color=column,
+        hover_name="vin",
+        hover_data={**HOVER, "lat": False, "lon": False, column: True},
+        scope=geo_scope,
+        projection=projection,
+        **_colours(located, column),
+    )
+    fig.update_traces(marker={"size": 6 if len(located) < 5000 else 4, "opacity": 0.8, "line": {"width": 0}})
+    fig.update_geos(
+        resolution=50,
+        showland=True,
+        landcolor="#eef0e6",
+        showocean=True,
+        oceancolor="#dbeafe",
+        showlakes=True,
+        lakecolor="#dbeafe",
+        showcountries=True,
+        countrycolor="#94a3b8",
+        showsubunits=True,
+        subunitcolor="#cbd5e1",
+        showcoastlines=True,
+        coastlinecolor="#64748b",
+        fitbounds="locations" if scope == "Fleet extent" and len(located) else False,
+    )
+    fig.update_layout(height=620, margin={"l": 0, "r": 0, "t": 0, "b": 0}, legend_title_text=colour_by)
+    return fig
+
+
+def street_map(fleet: pd.DataFrame, colour_by: str = "Status") -> go.Figure:
+    """Street tiles (needs internet): the same markers on an OpenStreetMap basemap."""
+    column = COLOUR_BY[colour_by]
+    located = fleet.dropna(subset=["lat", "lon"])
+    fig = px.scatter_map(
+        located,
+        lat="lat",
+        lon="lon",
+        color=column,
+        hover_name="vin",
+        hover_data={**HOVER, "lat": False, "lon": False},
+        map_style="open-street-map",
+        zoom=2,
+        **_colours(located, column),
+    )
+    fig.update_layout(height=620, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig

@@ -1,0 +1,158 @@
+"""Start, stop and watch the fleet simulator (``python -m simulator``) as a background process.
+
+State lives in ``.fleetota/`` (pid file, options, log) so every dashboard session, and a restarted
+server, sees the same simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fleetota_core.errors import ConflictError, ValidationError
+
+if TYPE_CHECKING:
+    from fleetota_core.settings import Settings
+
+STATE_DIR = Path(".fleetota")
+PID_FILE = STATE_DIR / "simulator.pid"
+OPTIONS_FILE = STATE_DIR / "simulator.json"
+LOG_FILE = STATE_DIR / "simulator.log"
+MAX_VEHICLES = 100_000
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    vehicles: int = 100
+    interval_s: float = 5.0
+    speed: float = 1.0
+    fault_rate: float = 0.0
+    seed: int | None = None
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def validate(self) -> None:
+        if not 1 <= self.vehicles <= MAX_VEHICLES:
+            raise ValidationError(f"fleet size must be 1-{MAX_VEHICLES:,}, got {self.vehicles}")
+        if not 0.1 <= self.interval_s <= 3600:
+            raise ValidationError(f"interval must be 0.1-3600 s, got {self.interval_s}")
+        if not 0.1 <= self.speed <= 1000:
+            raise ValidationError(f"speed must be 0.1-1000x, got {self.speed}")
+        if not 0 <= self.fault_rate <= 1:
+            raise ValidationError(f"fault rate must be 0-1, got {self.fault_rate}")
+
+    def argv(self) -> list[str]:
+        args = [
+            "--vehicles",
+            str(self.vehicles),
+            "--interval",
+            str(self.interval_s),
+            "--speed",
+            str(self.speed),
+            "--fault-rate",
+            str(self.fault_rate),
+        ]
+        if self.seed is not None:
+            args += ["--seed", str(self.seed)]
+        return args + list(self.extra_args)
+
+
+@dataclass(frozen=True)
+class SimulatorStatus:
+    running: bool
+    pid: int | None
+    options: dict | None
+    started_at: float | None
+    log_tail: list[str]
+
+    @property
+    def last_progress(self) -> str:
+        return self.log_tail[-1] if self.log_tail else ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by us) still answers kill(0); /proc tells the truth on Linux.
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    return True
+
+
+def _tail(path: Path, lines: int) -> list[str]:
+    if not path.exists():
+        return []
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 16_384))
+        text = fh.read().decode("utf-8", errors="replace")
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def simulator_status(state_dir: Path = STATE_DIR, log_lines: int = 12) -> SimulatorStatus:
+    """Whether the simulator runs, with what options, and its latest progress lines."""
+    pid_file, options_file = state_dir / PID_FILE.name, state_dir / OPTIONS_FILE.name
+    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+    running = pid is not None and _alive(pid)
+    options = json.loads(options_file.read_text()) if options_file.exists() else None
+    started = pid_file.stat().st_mtime if pid_file.exists() else None
+    return SimulatorStatus(
+        running, pid if running else None, options, started, _tail(state_dir / LOG_FILE.name, log_lines)
+    )
+
+
+def start_simulator(options: SimulatorOptions, settings: Settings, state_dir: Path = STATE_DIR) -> int:
+    """Start ``python -m simulator`` against the same backend as the dashboard; returns its pid."""
+    options.validate()
+    if simulator_status(state_dir).running:
+        raise ConflictError("the simulator is already running; stop it before starting another")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The child reads its settings from FLEETOTA_* like every entrypoint; pass this backend's explicitly.
+    env.update({"FLEETOTA_MODE": settings.mode, "FLEETOTA_REGION": settings.region})
+    if settings.is_local:
+        env.update(
+            {"FLEETOTA_LOCAL_HOST": settings.local_host, "FLEETOTA_LOCAL_PORT": str(settings.local_port)}
+        )
+    if settings.stack:
+        env["FLEETOTA_STACK"] = settings.stack
+    with (state_dir / LOG_FILE.name).open("ab") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(options.argv())}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "simulator", *options.argv()],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # outlives a dashboard rerun; stopped by pid below
+        )
+    (state_dir / PID_FILE.name).write_text(str(process.pid))
+    (state_dir / OPTIONS_FILE.name).write_text(json.dumps(asdict(options)))
+    return process.pid
+
+
+def stop_simulator(state_dir: Path = STATE_DIR, timeout_s: float = 10.0) -> bool:
+    """Stop the simulator this dashboard started; False when none was running."""
+    status = simulator_status(state_dir)
+    if not status.running or status.pid is None:
+        (state_dir / PID_FILE.name).unlink(missing_ok=True)
+        return False
+    os.kill(status.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(status.pid):
+        time.sleep(0.1)
+    if _alive(status.pid):
+        os.kill(status.pid, signal.SIGKILL)
+    (state_dir / PID_FILE.name).unlink(missing_ok=True)
+    return True

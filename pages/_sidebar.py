@@ -1,0 +1,88 @@
+"""The shared sidebar: which backend, who is operating, and the recent alerts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from fleetota_core.views.alerts import recent_alerts
+from fleetota_core.views.simulator_process import SimulatorOptions, simulator_status, start_simulator
+from pages import _ui
+
+if TYPE_CHECKING:
+    from fleetota_core.settings import Settings
+    from fleetota_core.views.backend import Backend
+
+ALERT_ICONS = {"auto-pause": "⏸️", "abort": "🛑", "alarm": "🚨", "completed": "✅", "ok": "✅"}
+DEMO_FLEET_SIZE = 100
+
+
+def backend_badge(backend: Backend) -> None:
+    icon = "🧪" if backend.settings.is_local else "☁️"
+    st.markdown(f"**{icon} {backend.label}**")
+    with st.expander("Resources", expanded=False):
+        st.json(backend.resources.as_dict(), expanded=True)
+
+
+def _auth_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml at all (StreamlitSecretNotFoundError subclasses it)
+        return False
+
+
+def operator_box(settings: Settings | None) -> None:
+    """Local mode: the operator types a name. AWS mode: OIDC sign-in, else read-only."""
+    st.divider()
+    if settings is None or settings.is_local:
+        default = settings.operator if settings else "operator"
+        name = st.text_input("Operator", value=st.session_state.get("operator", default), key="operator_name")
+        st.session_state["operator"] = name.strip() or None
+        return
+    if not _auth_configured():
+        st.session_state["operator"] = None
+        st.caption("🔒 Read-only. Add an `[auth]` OIDC section to `.streamlit/secrets.toml` to sign in.")
+        return
+    if st.user.is_logged_in:
+        st.session_state["operator"] = str(st.user.get("email") or st.user.get("name") or "operator")
+        st.caption(f"Signed in as **{st.session_state['operator']}**")
+        if st.button("Sign out"):
+            st.logout()
+    else:
+        st.session_state["operator"] = None
+        st.caption("🔒 Read-only until you sign in.")
+        if st.button("Sign in", type="primary"):
+            st.login()
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _alerts(key: str, _backend: Backend) -> list[dict]:
+    return recent_alerts(_backend.clients, _backend.resources, limit=8)
+
+
+@st.fragment(run_every=_ui.LIVE_REFRESH_S)
+def alerts_feed() -> None:
+    st.divider()
+    st.markdown("**Alerts**")
+    with _ui.guard("alerts"):
+        backend = _ui.backend()
+        alerts = _alerts(backend.key, backend)
+        if not alerts:
+            st.caption("No alerts yet. Auto-pauses, aborts, alarm changes and completed campaigns show here.")
+        for alert in alerts:
+            icon = ALERT_ICONS.get(alert["kind"], "🔔")
+            st.caption(f"{icon} **{alert['when']:%H:%M:%S}** {alert['subject']}")
+
+
+@st.cache_resource(show_spinner="Starting a 100-vehicle demo fleet…")
+def _demo_fleet(key: str, _backend: Backend) -> str:
+    # Once per server process: a first-time visitor sees a live fleet within a minute.
+    if simulator_status().running:
+        return "already running"
+    start_simulator(SimulatorOptions(vehicles=DEMO_FLEET_SIZE), _backend.settings)
+    return "started"
+
+
+def start_demo_fleet_once(backend: Backend) -> None:
+    _demo_fleet(backend.key, backend)

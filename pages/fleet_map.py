@@ -1,0 +1,46 @@
+"""Fleet map: every vehicle, coloured by status, battery or firmware, filtered by model, region, version."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fleetota_core.views.fleet import filter_fleet, version_key
+from fleetota_core.views.fleet_map import COLOUR_BY, SCOPES, offline_map, street_map
+from pages import _ui
+
+# Streamlit static serving (.streamlit/config.toml) puts ./static at /app/static; relative so it
+# follows whatever host the operator used.
+TOPOJSON_URL = "app/static/topojson/"
+
+st.title("Fleet map")
+fleet = _ui.fleet()
+if fleet.empty:
+    _ui.empty_state(
+        "No vehicles to show yet. Start the simulator on the **Simulator** page; vehicles appear "
+        "here as soon as their first telemetry is processed."
+    )
+    st.stop()
+
+c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 1])
+colour_by = c1.radio("Colour by", list(COLOUR_BY), horizontal=True, key="map_colour")
+models = c2.multiselect("Model", sorted(fleet["model"].unique()), key="map_models")
+regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="map_regions")
+versions = c4.multiselect(
+    "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="map_versions"
+)
+scope = c5.selectbox("View", list(SCOPES), key="map_scope")
+shown = filter_fleet(fleet, models, regions, versions)
+located = int(shown["lat"].notna().sum())
+st.caption(
+    f"{len(shown):,} of {len(fleet):,} vehicles match; {located:,} have a position. "
+    "Hover a marker for details; scroll to zoom."
+)
+tiles = st.toggle("Street tiles (needs internet)", key="map_tiles")
+if tiles:
+    st.plotly_chart(street_map(shown, colour_by), key="street_map")
+else:
+    st.plotly_chart(
+        offline_map(shown, colour_by, scope),
+        config={"topojsonURL": TOPOJSON_URL, "scrollZoom": True, "displaylogo": False},
+        key="fleet_map",
+    )

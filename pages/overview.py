@@ -1,0 +1,128 @@
+"""Overview: the fleet and the rollouts at a glance, trends, and what needs attention now."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from fleetota_core.views.campaigns import campaign_summary
+from fleetota_core.views.monitoring import FLEET_TRENDS, alarms_frame, metric_trends, pipeline_health
+from pages import _ui
+
+RANGES = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 168}
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _campaigns(key: str, _backend) -> pd.DataFrame:
+    return campaign_summary(_backend.clients, _backend.resources)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _alarms(key: str, _backend) -> pd.DataFrame:
+    return alarms_frame(_backend.clients, _backend.settings.stack_name)
+
+
+@st.cache_data(ttl=60, show_spinner="Loading CloudWatch trends…")
+def _trends(key: str, hours: float, _backend) -> pd.DataFrame:
+    return metric_trends(_backend.clients, FLEET_TRENDS, hours)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _health(key: str, _backend):
+    return pipeline_health(_backend.clients, _backend.resources)
+
+
+st.title("Fleet overview")
+backend = _ui.backend()
+
+
+@st.fragment(run_every=_ui.LIVE_REFRESH_S)
+def kpis() -> None:
+    fleet = _ui.fleet()
+    from fleetota_core.views.fleet import fleet_kpis
+
+    k = fleet_kpis(fleet)
+    campaigns = pd.DataFrame()
+    alarms = pd.DataFrame()
+    with _ui.guard("campaigns"):
+        campaigns = _campaigns(backend.key, backend)
+    with _ui.guard("alarms"):
+        alarms = _alarms(backend.key, backend)
+    active = int(campaigns["active"].sum()) if len(campaigns) else 0
+    executed = int(campaigns["executed"].sum()) if len(campaigns) else 0
+    succeeded = int(campaigns["succeeded"].sum()) if len(campaigns) else 0
+    in_alarm = int((alarms["state"] == "ALARM").sum()) if len(alarms) else 0
+    cols = st.columns(6)
+    cols[0].metric("Vehicles", f"{k.vehicles:,}")
+    cols[1].metric("Online", f"{k.online_pct:.1f} %", help=f"{k.online:,} vehicles reporting")
+    cols[2].metric("Average battery", "—" if k.battery_avg is None else f"{k.battery_avg:.0f} %")
+    cols[3].metric("Active campaigns", active)
+    cols[4].metric(
+        "OTA success rate",
+        "—" if executed == 0 else f"{100 * succeeded / executed:.1f} %",
+        help=f"{succeeded:,} of {executed:,} finished deployments succeeded",
+    )
+    cols[5].metric("Alarms in ALARM", in_alarm)
+    if k.vehicles == 0:
+        _ui.empty_state(
+            "No vehicles have reported yet. Start the simulator on the **Simulator** page "
+            "(or `python -m simulator --vehicles 100`) and the fleet appears within a minute."
+        )
+        return
+
+    left, right = st.columns(2)
+    by_status = fleet["status"].value_counts().rename_axis("status").reset_index(name="vehicles")
+    left.plotly_chart(
+        px.pie(by_status, names="status", values="vehicles", hole=0.55, title="Vehicles by status"),
+    )
+    by_version = fleet.groupby(["firmware_version", "model"]).size().reset_index(name="vehicles")
+    right.plotly_chart(
+        px.bar(by_version, x="firmware_version", y="vehicles", color="model", title="Firmware versions"),
+    )
+    attention(fleet, campaigns, alarms)
+
+
+def attention(fleet: pd.DataFrame, campaigns: pd.DataFrame, alarms: pd.DataFrame) -> None:
+    st.subheader("Needs attention")
+    items: list[str] = []
+    for _, alarm in alarms[alarms["state"] == "ALARM"].iterrows() if len(alarms) else []:
+        items.append(f"🚨 Alarm **{alarm['name']}**: {alarm['reason']}")
+    if len(campaigns):
+        for _, c in campaigns[campaigns["state"] == "PAUSED"].iterrows():
+            items.append(f"⏸️ Campaign **{c['name']}** is paused: {c.get('state_reason') or 'by an operator'}")
+    with _ui.guard("pipeline health"):
+        health = _health(backend.key, backend)
+        if health.dlq_visible:
+            items.append(
+                f"📮 {health.dlq_visible} telemetry message(s) in the dead-letter queue (see Monitoring)"
+            )
+        if health.queue_visible > 1000:
+            items.append(f"⏳ Telemetry queue backlog: {health.queue_visible:,} messages")
+    critical = int((fleet["battery"] == "critical").sum())
+    if critical:
+        items.append(f"🪫 {critical} vehicle(s) below 10 % battery")
+    if items:
+        for item in items:
+            st.markdown(f"- {item}")
+    else:
+        st.success("Nothing needs attention right now.", icon="✅")
+
+
+kpis()
+
+st.subheader("Trends")
+hours = RANGES[
+    st.segmented_control("Time range", list(RANGES), default="6 hours", key="overview_range") or "6 hours"
+]
+with _ui.guard("CloudWatch trends"):
+    trends = _trends(backend.key, hours, backend)
+    if trends.empty:
+        _ui.empty_state("No CloudWatch data in this range yet: metrics appear once telemetry flows.")
+    else:
+        charts = list(dict.fromkeys(trends["chart"]))
+        for col, chart in zip(st.columns(2) * ((len(charts) + 1) // 2), charts, strict=False):
+            data = trends[trends["chart"] == chart]
+            fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
+            fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None)
+            col.plotly_chart(fig)

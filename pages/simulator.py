@@ -1,0 +1,77 @@
+"""Simulator: start and stop the vehicle fleet simulator and watch its progress."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from fleetota_core.errors import FleetOTAError
+from fleetota_core.views.simulator_process import (
+    MAX_VEHICLES,
+    SimulatorOptions,
+    simulator_status,
+    start_simulator,
+    stop_simulator,
+)
+from pages import _ui
+
+st.title("Simulator")
+st.caption(
+    "The simulator stands in for the cars: each vehicle sends batched telemetry to S3 and follows "
+    "its OTA job notifications (download, verify the signature, install)."
+)
+backend = _ui.backend()
+
+
+@st.fragment(run_every=3)
+def status_panel() -> None:
+    status = simulator_status()
+    if status.running:
+        options = status.options or {}
+        uptime = int(time.time() - (status.started_at or time.time()))
+        st.success(
+            f"Running (pid {status.pid}) for {uptime // 60} min {uptime % 60} s: "
+            f"{options.get('vehicles', '?')} vehicles, every {options.get('interval_s', '?')} s, "
+            f"{options.get('speed', '?')}x speed, fault rate {options.get('fault_rate', 0):.0%}.",
+            icon="🟢",
+        )
+    else:
+        st.info("Stopped. Choose a fleet below and press **Start simulator**.", icon="⏹️")
+    if status.log_tail:
+        st.markdown("**Latest output**")
+        st.code("\n".join(status.log_tail), language="text")
+
+
+status_panel()
+running = simulator_status().running
+operator = _ui.require_operator()
+
+with st.form("simulator_form"):
+    c1, c2, c3, c4 = st.columns(4)
+    vehicles = c1.number_input("Vehicles", min_value=1, max_value=MAX_VEHICLES, value=100, step=50)
+    interval = c2.number_input("Interval (s)", min_value=0.5, max_value=3600.0, value=5.0, step=1.0,
+                               help="Seconds between readings of one vehicle (simulated time)")  # fmt: skip
+    speed = c3.number_input("Speed", min_value=0.1, max_value=1000.0, value=1.0, step=1.0,
+                            help="Simulated seconds per real second")  # fmt: skip
+    fault_rate = c4.slider("Fault rate", 0.0, 1.0, 0.0, 0.01,
+                           help="Share of faults: bad records, failed downloads and installs")  # fmt: skip
+    start = st.form_submit_button("Start simulator", type="primary", disabled=running or operator is None)
+
+if start:
+    try:
+        pid = start_simulator(
+            SimulatorOptions(vehicles=int(vehicles), interval_s=interval, speed=speed, fault_rate=fault_rate),
+            backend.settings,
+        )
+        st.toast(f"Simulator started (pid {pid})", icon="🚗")
+        st.rerun()
+    except FleetOTAError as exc:
+        st.error(str(exc))
+
+if running:
+    confirm = st.checkbox("Yes, stop the simulator (vehicles stop reporting)", key="sim_stop_confirm")
+    if st.button("Stop simulator", disabled=not confirm or operator is None):
+        with st.spinner("Stopping…"):
+            stop_simulator()
+        st.rerun()

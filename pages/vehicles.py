@@ -1,0 +1,118 @@
+"""Vehicles: a searchable, filterable table and a detail view of one vehicle."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from fleetota_core.views.fleet import filter_fleet, version_key
+from fleetota_core.views.vehicles import ota_history, recent_telemetry, vehicle_state
+from pages import _ui
+
+TABLE_COLUMNS = [
+    "vin", "make", "model", "model_year", "hw_rev", "firmware_version", "region", "metro",
+    "status", "soc_pct", "speed_kph", "network", "signal_dbm", "last_ts",
+]  # fmt: skip
+MAX_ROWS = 20_000  # more is unreadable anyway; the filters narrow it
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _state(key: str, vin: str, _backend) -> dict | None:
+    return vehicle_state(_backend.clients, _backend.resources, vin)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _history(key: str, vin: str, _backend) -> pd.DataFrame:
+    return ota_history(_backend.clients, _backend.resources, vin)
+
+
+@st.cache_data(ttl=15, show_spinner="Reading recent telemetry…")
+def _telemetry(key: str, vin: str, _backend) -> pd.DataFrame:
+    return recent_telemetry(_backend.clients, _backend.resources, vin)
+
+
+st.title("Vehicles")
+backend = _ui.backend()
+fleet = _ui.fleet()
+if fleet.empty:
+    _ui.empty_state(
+        "No vehicles yet. Start the simulator on the **Simulator** page; each vehicle is listed here "
+        "after its first telemetry record."
+    )
+    st.stop()
+
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+text = c1.text_input("Search VIN or model", key="veh_search", placeholder="e.g. 5YJ3 or Model Y")
+models = c2.multiselect("Model", sorted(fleet["model"].unique()), key="veh_models")
+regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="veh_regions")
+versions = c4.multiselect(
+    "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="veh_versions"
+)
+shown = filter_fleet(fleet, models, regions, versions, text)
+st.caption(
+    f"{len(shown):,} of {len(fleet):,} vehicles"
+    + (f" (first {MAX_ROWS:,} shown; narrow the filters)" if len(shown) > MAX_ROWS else "")
+    + ". Select a row for its details."
+)
+selection = st.dataframe(
+    shown[TABLE_COLUMNS].head(MAX_ROWS),
+    hide_index=True,
+    height=360,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="veh_table",
+    column_config={
+        "vin": st.column_config.TextColumn("VIN", width="medium"),
+        "soc_pct": st.column_config.ProgressColumn("Battery", format="%.0f %%", min_value=0, max_value=100),
+        "speed_kph": st.column_config.NumberColumn("Speed", format="%.0f km/h"),
+        "signal_dbm": st.column_config.NumberColumn("Signal", format="%d dBm"),
+        "last_ts": st.column_config.DatetimeColumn("Last seen", format="YYYY-MM-DD HH:mm:ss"),
+        "firmware_version": "Firmware",
+        "model_year": st.column_config.NumberColumn("Year", format="%d"),
+    },
+)
+rows = selection.selection.rows if selection else []
+vins = shown["vin"].head(MAX_ROWS).tolist()
+default_vin = vins[rows[0]] if rows else (vins[0] if vins else None)
+vin = st.selectbox("Vehicle", vins, index=vins.index(default_vin) if default_vin else None, key="veh_vin")
+if not vin:
+    st.stop()
+
+st.subheader(f"🚗 {vin}")
+state = _state(backend.key, vin, backend) or fleet.loc[fleet["vin"] == vin].iloc[0].to_dict()
+m = st.columns(6)
+m[0].metric("Model", f"{state.get('make', '')} {state.get('model', '')}".strip() or "—")
+m[1].metric("Firmware", state.get("firmware_version") or "—")
+soc = state.get("soc_pct")
+m[2].metric("Battery", "—" if soc is None or pd.isna(soc) else f"{soc:.0f} %")
+m[3].metric("Speed", f"{float(state.get('speed_kph') or 0):.0f} km/h")
+m[4].metric("Network", f"{state.get('network', 'NONE')}")
+m[5].metric("Drive state", str(state.get("drive_state") or "—"))
+st.caption(
+    f"Region {state.get('region', 'unknown')} · {state.get('metro') or 'no metro'} · hardware "
+    f"{state.get('hw_rev', '?')} · last seen {state.get('last_ts') or 'never'}"
+)
+
+left, right = st.columns([3, 2])
+with left, _ui.guard("recent telemetry"):
+    telemetry = _telemetry(backend.key, vin, backend)
+    if telemetry.empty:
+        _ui.empty_state("No recent telemetry batches mention this vehicle; it may be offline.")
+    else:
+        long = telemetry.melt(id_vars=["ts"], value_vars=["soc_pct", "speed_kph", "signal_dbm"])
+        long["variable"] = long["variable"].map(
+            {"soc_pct": "Battery (%)", "speed_kph": "Speed (km/h)", "signal_dbm": "Signal (dBm)"}
+        )
+        fig = px.line(long, x="ts", y="value", facet_row="variable", markers=True, height=460)
+        fig.update_yaxes(matches=None, title=None)
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+        fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title=None, showlegend=False)
+        st.plotly_chart(fig, key="veh_telemetry")
+with right, _ui.guard("OTA history"):
+    st.markdown("**OTA history**")
+    history = _history(backend.key, vin, backend)
+    if history.empty:
+        st.caption("This vehicle has not been part of any campaign yet.")
+    else:
+        st.dataframe(history, hide_index=True)

@@ -1,0 +1,54 @@
+"""FleetOTA operations dashboard: the frame (sidebar, backend link, navigation) around pages/."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from pages import _ui
+from pages._sidebar import alerts_feed, backend_badge, operator_box, start_demo_fleet_once
+
+st.set_page_config(page_title="FleetOTA", page_icon="🚗", layout="wide")
+
+SECTIONS = {
+    "Fleet": [
+        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
+        st.Page("pages/fleet_map.py", title="Fleet map", icon="🗺️", url_path="fleet_map"),
+        st.Page("pages/vehicles.py", title="Vehicles", icon="🚗", url_path="vehicles"),
+    ],
+    "Updates": [
+        st.Page("pages/campaigns.py", title="Campaigns", icon="🚀", url_path="campaigns"),
+        st.Page("pages/firmware.py", title="Firmware", icon="💾", url_path="firmware"),
+    ],
+    "Operations": [
+        st.Page("pages/monitoring.py", title="Monitoring", icon="📈", url_path="monitoring"),
+        st.Page("pages/simulator.py", title="Simulator", icon="🕹️", url_path="simulator"),
+    ],
+}
+
+page = st.navigation(SECTIONS)
+
+with st.sidebar:
+    connected = False
+    with _ui.guard("the backend"):
+        backend = _ui.backend()
+        connected = True
+        backend_badge(backend)
+        if backend.settings.is_local and os.environ.get("FLEETOTA_DEMO_FLEET", "1") != "0":
+            start_demo_fleet_once(backend)
+    operator_box(_ui.backend().settings if connected else None)
+    if connected:
+        alerts_feed()
+
+if connected:
+    # The one place page-level backend failures become a banner rather than a traceback.
+    with _ui.guard(page.title):
+        page.run()
+else:
+    st.title("FleetOTA")
+    st.warning(
+        "The dashboard cannot reach its backend. Locally, start it with `bash scripts/run.sh` or "
+        "`python -m fleetota_core local up`; for AWS set FLEETOTA_MODE=aws and FLEETOTA_STACK.",
+        icon="🔌",
+    )
