@@ -1,0 +1,195 @@
+"""Runs a Lambda handler in-process the way the Lambda service would: env, context, one at a time.
+
+Handlers read their configuration from environment variables and print logs and EMF metrics to
+stdout, both process-wide. So invocations are serialised by one lock; stdout is captured only for
+the invoking thread, and the captured EMF lines become metric data.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.errors import ConfigurationError
+from fleetota_core.local.emf import split_emf
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fleetota_core.local.stack_spec import FunctionSpec
+
+Handler = Callable[[dict[str, Any], Any], Any]
+logger = logging.getLogger(__name__)
+_INVOKE_LOCK = threading.RLock()
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools and handlers read from the real Lambda context."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Invocation:
+    """What one invocation did: its response or error, its duration and the metrics it emitted."""
+
+    function_name: str
+    request_id: str
+    duration_ms: float
+    response: Any = None
+    error: BaseException | None = None
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+class _ThreadRoutedStdout(io.TextIOBase):
+    """Sends writes from capturing threads to their buffer and all other writes to ``target``."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.buffers: dict[int, list[str]] = {}
+
+    def write(self, text: str) -> int:
+        buffer = self.buffers.get(threading.get_ident())
+        if buffer is None:
+            return self.target.write(text)
+        buffer.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextmanager
+def _captured_stdout() -> Iterator[list[str]]:
+    original = sys.stdout
+    routed = _ThreadRoutedStdout(original)
+    buffer: list[str] = []
+    routed.buffers[threading.get_ident()] = buffer
+    sys.stdout = routed
+    try:
+        yield buffer
+    finally:
+        sys.stdout = original
+        # Loggers created during the call keep `routed`; from now on it only forwards.
+        routed.buffers.clear()
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def load_handler(spec: FunctionSpec) -> Handler:
+    """Import ``handler`` from the function's source file under a name of its own."""
+    module_name = f"fleetota_lambda_{spec.key}"
+    if module_name in sys.modules:
+        return sys.modules[module_name].handler
+    if not spec.source.is_file():
+        raise ConfigurationError(f"the handler file {spec.source} of {spec.name} does not exist")
+    module_spec = importlib.util.spec_from_file_location(module_name, spec.source)
+    if module_spec is None or module_spec.loader is None:
+        raise ConfigurationError(f"cannot import {spec.source}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module.handler
+
+
+class LocalFunction:
+    """One Lambda function of the template, invoked in-process."""
+
+    def __init__(
+        self, spec: FunctionSpec, environment: dict[str, str], handler: Handler | None = None
+    ) -> None:
+        self.spec = spec
+        self.environment = environment
+        self._handler = handler
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def real_handler(self) -> Handler:
+        """The template's own handler, imported with this function's environment (as Lambda would)."""
+        with _INVOKE_LOCK, _environment(self.environment):
+            return load_handler(self.spec)
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        """Call the handler with ``event``; a raised exception is recorded, not propagated."""
+        context = LambdaContext(
+            function_name=self.spec.name,
+            invoked_function_arn=self.spec.arn,
+            memory_limit_in_mb=self.spec.memory_mb,
+            timeout_seconds=self.spec.timeout_seconds,
+        )
+        result = Invocation(function_name=self.spec.name, request_id=context.aws_request_id, duration_ms=0.0)
+        with _INVOKE_LOCK, _environment(self.environment):
+            _clear_cached_settings()
+            started = time.perf_counter()
+            with _captured_stdout() as captured:
+                try:
+                    handler = self._handler or load_handler(self.spec)
+                    result.response = handler(event, context)
+                except Exception as exc:  # a failed invocation is data for the caller (Errors metric)
+                    result.error = exc
+                    captured.append(traceback.format_exc())
+            result.duration_ms = (time.perf_counter() - started) * 1000
+        result.metrics, log_lines = split_emf("".join(captured))
+        for line in log_lines:
+            if line.strip():
+                print(line, flush=False)
+        sys.stdout.flush()
+        return result
+
+
+def _clear_cached_settings() -> None:
+    # Handlers may call the per-process cached load_settings(); the env set here must win.
+    from fleetota_core.settings import load_settings
+
+    load_settings.cache_clear()

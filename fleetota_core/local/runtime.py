@@ -1,0 +1,292 @@
+"""The local Lambda runtime: SQS event sources, schedules, alarms and metrics that moto lacks.
+
+Each piece can be driven synchronously (tests call :meth:`LocalRuntime.drain`,
+:meth:`~LocalRuntime.fire_schedule`, :meth:`~LocalRuntime.evaluate_alarms`) or by background
+threads (:meth:`~LocalRuntime.start`), as ``python -m fleetota_core local up`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.local.alarms import AlarmEvaluator
+from fleetota_core.local.functions import Invocation, LocalFunction
+from fleetota_core.local.lambda_events import scheduled_event, sqs_event
+from fleetota_core.local.metric_forwarding import MetricForwarder
+from fleetota_core.local.schedule import schedule_interval_seconds
+from fleetota_core.local.stack_spec import read_stack_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.local.alarms import AlarmTransition
+    from fleetota_core.local.functions import Handler
+    from fleetota_core.local.stack_spec import QueueSourceSpec, StackSpec
+    from fleetota_core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DrainResult:
+    """Counts of one or more SQS polls: messages received, deleted, left for retry; invocations."""
+
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    invocations: int = 0
+    errors: int = 0
+
+    def add(self, other: DrainResult) -> None:
+        for name in ("received", "succeeded", "failed", "invocations", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def handler_environment(
+    settings: Settings, resources: Resources, template_env: dict[str, str]
+) -> dict[str, str]:
+    """The env a handler sees locally: the template's variables, pointed at the local endpoint."""
+    env = dict(template_env)
+    env.update({f"FLEETOTA_{name.upper()}": value for name, value in resources.as_dict().items()})
+    env.update(
+        {
+            "FLEETOTA_MODE": "local",
+            "FLEETOTA_REGION": settings.region,
+            "FLEETOTA_STACK": settings.stack_name,
+            "FLEETOTA_LOCAL_HOST": settings.local_host,
+            "FLEETOTA_LOCAL_PORT": str(settings.local_port),
+            "AWS_REGION": settings.region,
+            "AWS_DEFAULT_REGION": settings.region,
+            # EMF must reach stdout for the runtime to forward it.
+            "POWERTOOLS_METRICS_DISABLED": "false",
+            "POWERTOOLS_DEV": "false",
+        }
+    )
+    return env
+
+
+class LocalRuntime:
+    """Runs the template's Lambda functions against the local endpoint.
+
+    Parameters
+    ----------
+    settings:
+        Local-mode settings (endpoint, stack name, region).
+    clients, spec:
+        Injected for tests; by default from ``settings`` and ``infra/template.yaml``.
+    handlers:
+        Replacement handlers keyed by function (``"telemetry_processor"``, the logical ID or the
+        physical name), e.g. a handler that always fails for the DLQ test.
+    visibility_timeout:
+        If set, passed to every ``receive_message`` so failed messages come back sooner than the
+        queue's own timeout (tests only; the queue attribute itself stays as in the template).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clients: ClientFactory | None = None,
+        spec: StackSpec | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        visibility_timeout: int | None = None,
+        alarm_interval_seconds: float = 10.0,
+        poll_wait_seconds: int = 2,
+    ) -> None:
+        self.settings = settings
+        self.spec = spec or read_stack_spec(settings)
+        self.clients = clients or client_factory(settings)
+        self.resources: Resources = self.spec.resources
+        self.visibility_timeout = visibility_timeout
+        self.alarm_interval_seconds = alarm_interval_seconds
+        self.poll_wait_seconds = poll_wait_seconds
+        overrides = {self.spec.function(key).name: handler for key, handler in (handlers or {}).items()}
+        self.functions = {
+            f.name: LocalFunction(
+                f, handler_environment(settings, self.resources, f.environment), overrides.get(f.name)
+            )
+            for f in self.spec.functions
+        }
+        self.metrics = MetricForwarder(self.clients)
+        self.alarms = AlarmEvaluator(self.clients, self.spec.alarms, settings.region)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def function(self, key: str) -> LocalFunction:
+        return self.functions[self.spec.function(key).name]
+
+    # ------------------------------------------------------------------ SQS event sources
+    def _invoke(self, function: LocalFunction, event: dict[str, Any]) -> Invocation:
+        invocation = function.invoke(event)
+        self.metrics.record(invocation)
+        if invocation.failed:
+            logger.warning("%s failed: %r", function.name, invocation.error)
+        return invocation
+
+    def _receive_batch(self, source: QueueSourceSpec, url: str, wait_seconds: int) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        while len(batch) < source.batch_size:
+            wanted = min(10, source.batch_size - len(batch))
+            kwargs: dict[str, Any] = {
+                "QueueUrl": url,
+                "MaxNumberOfMessages": wanted,
+                "WaitTimeSeconds": wait_seconds if not batch else 0,
+                "AttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
+            }
+            if self.visibility_timeout is not None:
+                kwargs["VisibilityTimeout"] = self.visibility_timeout
+            messages = self.clients.sqs.receive_message(**kwargs).get("Messages", [])
+            batch.extend(messages)
+            if len(messages) < wanted:
+                break
+        return batch
+
+    def poll(self, wait_seconds: int = 0) -> DrainResult:
+        """Receive one batch per SQS event source and invoke its function once with it."""
+        result = DrainResult()
+        for source in self.spec.queue_sources:
+            queue = self.spec.queue(source.queue_arn)
+            messages = self._receive_batch(source, queue.url, wait_seconds)
+            if not messages:
+                continue
+            result.received += len(messages)
+            result.invocations += 1
+            invocation = self._invoke(
+                self.functions[self.spec.function(source.function).name],
+                sqs_event(messages, queue.arn, self.settings.region),
+            )
+            failed_ids = _failed_message_ids(invocation, messages, source.report_batch_item_failures)
+            if invocation.failed:
+                result.errors += 1
+            done = [m for m in messages if m["MessageId"] not in failed_ids]
+            for start in range(0, len(done), 10):
+                self.clients.sqs.delete_message_batch(
+                    QueueUrl=queue.url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done[start : start + 10])
+                    ],
+                )
+            result.succeeded += len(done)
+            result.failed += len(messages) - len(done)
+        return result
+
+    def drain(self, timeout: float = 30.0) -> DrainResult:
+        """Process every message now visible on the event-source queues, synchronously.
+
+        Stops when a poll finds no message or after ``timeout`` seconds; forwards the metrics.
+        """
+        total = DrainResult()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.poll(wait_seconds=0)
+            total.add(result)
+            if result.received == 0:
+                break
+        self.metrics.flush()
+        return total
+
+    # ------------------------------------------------------------------ schedules and alarms
+    def fire_schedule(self, name: str | None = None) -> list[Invocation]:
+        """Fire each enabled schedule (or only ``name``) once, as EventBridge would."""
+        invocations = []
+        for schedule in self.spec.schedules:
+            if (name is None and not schedule.enabled) or name not in (None, schedule.name):
+                continue
+            for target_arn, constant_input in schedule.targets:
+                event = (
+                    json.loads(constant_input)
+                    if constant_input
+                    else scheduled_event(schedule.arn, self.settings.region)
+                )
+                invocations.append(self._invoke(self.functions[self.spec.function(target_arn).name], event))
+        self.metrics.flush()
+        return invocations
+
+    def evaluate_alarms(self) -> list[AlarmTransition]:
+        """Forward pending metrics, then evaluate every alarm once."""
+        self.metrics.flush()
+        return self.alarms.evaluate()
+
+    # ------------------------------------------------------------------ background threads
+    def start(self) -> None:
+        """Poll the queues, fire schedules and evaluate alarms in daemon threads until :meth:`stop`."""
+        if self._threads:
+            return
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._poll_loop, name="fleetota-sqs-poller", daemon=True),
+            threading.Thread(target=self._clock_loop, name="fleetota-scheduler", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        self.metrics.flush()
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.poll(wait_seconds=self.poll_wait_seconds).received:
+                    self.metrics.flush()
+            except Exception:  # the endpoint may be resetting; keep the runtime alive and retry
+                logger.exception("polling the event-source queues failed; retrying in 1 s")
+                self._stop.wait(1.0)
+
+    def _clock_loop(self) -> None:
+        intervals = {
+            s.name: schedule_interval_seconds(s.expression) for s in self.spec.schedules if s.enabled
+        }
+        now = time.monotonic()
+        next_fire = {name: now + seconds for name, seconds in intervals.items()}
+        next_alarms = now + self.alarm_interval_seconds
+        while not self._stop.wait(1.0):
+            now = time.monotonic()
+            try:
+                for name, due in next_fire.items():
+                    if now >= due:
+                        next_fire[name] = now + intervals[name]
+                        self.fire_schedule(name)
+                if now >= next_alarms:
+                    next_alarms = now + self.alarm_interval_seconds
+                    for transition in self.evaluate_alarms():
+                        logger.info(
+                            "alarm %s: %s -> %s",
+                            transition.alarm_name,
+                            transition.old_state,
+                            transition.new_state,
+                        )
+            except Exception:  # one bad tick must not stop schedules for the rest of the session
+                logger.exception("local scheduler tick failed")
+
+
+def _failed_message_ids(invocation: Invocation, messages: list[dict[str, Any]], partial: bool) -> set[str]:
+    """Which messages stay on the queue, by Lambda's rules for SQS event sources."""
+    every = {m["MessageId"] for m in messages}
+    if invocation.failed:
+        return every
+    if not partial:
+        return set()
+    response = invocation.response
+    if not isinstance(response, dict) or not response.get("batchItemFailures"):
+        return set()
+    failed = {
+        str(item.get("itemIdentifier", ""))
+        for item in response["batchItemFailures"]
+        if isinstance(item, dict)
+    }
+    # An identifier that is empty or not in the batch makes Lambda retry the whole batch.
+    return every if not failed <= every else failed

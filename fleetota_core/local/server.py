@@ -1,0 +1,79 @@
+"""The local AWS endpoint: find one already listening, or start moto in server mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Literal
+
+from fleetota_core.errors import BackendUnavailableError
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+EndpointKind = Literal["moto", "localstack", "aws-compatible"]
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _get(url: str, timeout: float) -> tuple[int, str] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read(4096).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except (OSError, ValueError):
+        return None
+
+
+def probe_endpoint(endpoint_url: str, timeout: float = 2.0) -> EndpointKind | None:
+    """What answers at ``endpoint_url``: moto, LocalStack, another AWS-compatible server, or nothing.
+
+    Anything that answers HTTP on the port counts as AWS-compatible; the caller's first AWS call
+    tells otherwise with a clear botocore error.
+    """
+    host, port = endpoint_url.removeprefix("http://").rsplit(":", 1)
+    if not port_is_open(host, int(port), timeout=min(timeout, 0.5)):
+        return None
+    moto = _get(f"{endpoint_url}/moto-api/config", timeout)
+    if moto is not None and moto[0] in (200, 201) and moto[1].lstrip().startswith("{"):
+        return "moto"
+    localstack = _get(f"{endpoint_url}/_localstack/health", timeout)
+    if localstack is not None and localstack[0] == 200:
+        return "localstack"
+    if moto is None and localstack is None:
+        return None
+    return "aws-compatible"
+
+
+def start_moto(host: str, port: int) -> ThreadedMotoServer:
+    """moto in server mode on ``host:port`` (``port=0`` picks a free port), in a daemon thread."""
+    from moto.server import ThreadedMotoServer  # imported late: moto is heavy and only local mode needs it
+
+    # Werkzeug logs every request at INFO; the runtime polls, so that would drown the useful lines.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    try:
+        server.start()
+    except OSError as exc:
+        raise BackendUnavailableError(f"cannot start the local AWS endpoint on {host}:{port}: {exc}") from exc
+    return server
+
+
+def reset_moto(endpoint_url: str, timeout: float = 10.0) -> None:
+    """Wipe every resource and all data of a moto server (callers provision again afterwards)."""
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            json.loads(response.read() or b"{}")
+    except (OSError, ValueError) as exc:
+        raise BackendUnavailableError(f"cannot reset the local AWS endpoint {endpoint_url}: {exc}") from exc

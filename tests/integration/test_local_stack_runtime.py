@@ -1,0 +1,113 @@
+"""The local Lambda runtime delivers AWS-shaped events and honours Lambda's SQS semantics."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import LocalStack
+
+RAW_KEY = "raw/dt=2026-11-26/hour=09/batch 0001.ndjson.gz"
+
+
+def _recording_handler(seen: list[dict[str, Any]], real: Any = None) -> Any:
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        seen.append({"event": event, "function_name": context.function_name})
+        return real(event, context) if real else {"batchItemFailures": []}
+
+    return handler
+
+
+def test_an_object_put_under_raw_reaches_the_telemetry_handler_as_an_sqs_event_with_its_key(
+    stack: LocalStack,
+):
+    # Given the real telemetry handler, observed
+    real = stack.runtime.function("telemetry_processor").real_handler()
+    seen: list[dict[str, Any]] = []
+    runtime = stack.make_runtime(handlers={"telemetry_processor": _recording_handler(seen, real)})
+    # When a vehicle batch lands under raw/ (and another object outside it)
+    stack.clients.s3.put_object(Bucket=stack.resources.telemetry_bucket, Key=RAW_KEY, Body=b"{}")
+    stack.clients.s3.put_object(
+        Bucket=stack.resources.telemetry_bucket, Key="snapshots/fleet.parquet", Body=b"x"
+    )
+    result = runtime.drain(timeout=10)
+    # Then one SQS-shaped event arrives, with the key percent-encoded as on AWS, and is deleted
+    assert result.received == 1 and result.succeeded == 1 and result.failed == 0
+    (call,) = seen
+    assert call["function_name"] == stack.resources.telemetry_function
+    (record,) = call["event"]["Records"]
+    queue_arn = stack.spec.queue(stack.resources.telemetry_queue_url).arn
+    assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == queue_arn
+    assert record["awsRegion"] == stack.settings.region
+    assert {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody"} <= set(
+        record
+    )
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    s3_record = json.loads(record["body"])["Records"][0]
+    assert s3_record["eventSource"] == "aws:s3" and s3_record["eventName"].startswith("ObjectCreated:")
+    assert s3_record["s3"]["object"]["key"] != RAW_KEY  # encoded in transit
+    module = __import__("sys").modules["fleetota_lambda_telemetry_processor"]
+    assert module.notified_objects(record["body"]) == [(stack.resources.telemetry_bucket, RAW_KEY)]
+    queue = stack.clients.sqs.get_queue_attributes(
+        QueueUrl=stack.resources.telemetry_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert queue["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_messages_listed_in_batch_item_failures_stay_on_the_queue_and_the_others_are_deleted(
+    stack: LocalStack,
+):
+    url = stack.resources.telemetry_queue_url
+    for n in range(3):
+        stack.clients.sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
+
+    def fail_odd(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        failures = [r["messageId"] for r in event["Records"] if json.loads(r["body"])["n"] % 2]
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+
+    runtime = stack.make_runtime(handlers={"telemetry_processor": fail_odd}, visibility_timeout=0)
+    first = runtime.poll()
+    assert (first.received, first.succeeded, first.failed, first.invocations) == (3, 2, 1, 1)
+    again = stack.clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["n"] for m in again] == [1]
+
+
+def test_a_message_whose_handler_always_fails_reaches_the_dlq_after_max_receive_count(stack: LocalStack):
+    # Given the template's redrive policy, and a handler that always raises
+    queue = stack.spec.queue(stack.resources.telemetry_queue_url)
+    max_receives = queue.max_receive_count
+    assert max_receives and max_receives > 1
+    calls: list[int] = []
+
+    def always_fails(event: dict[str, Any], context: Any) -> None:
+        calls.append(int(event["Records"][0]["attributes"]["ApproximateReceiveCount"]))
+        raise RuntimeError("poison message")
+
+    runtime = stack.make_runtime(handlers={"telemetry_processor": always_fails}, visibility_timeout=0)
+    stack.clients.sqs.send_message(QueueUrl=queue.url, MessageBody='{"poison": true}')
+    # When the runtime keeps retrying it
+    deadline = time.monotonic() + 20
+    dlq: list[dict[str, Any]] = []
+    while not dlq and time.monotonic() < deadline:
+        runtime.drain(timeout=5)
+        dlq = stack.clients.sqs.receive_message(QueueUrl=stack.resources.telemetry_dlq_url).get(
+            "Messages", []
+        )
+    # Then SQS's own redrive moved it to the DLQ after exactly maxReceiveCount attempts
+    assert [json.loads(m["Body"]) for m in dlq] == [{"poison": True}]
+    assert calls == list(range(1, max_receives + 1))
+
+
+def test_the_schedule_fires_the_update_manager_with_a_scheduled_event(stack: LocalStack):
+    seen: list[dict[str, Any]] = []
+    real = stack.runtime.function("update_manager").real_handler()
+    runtime = stack.make_runtime(handlers={"update_manager": _recording_handler(seen, real)})
+    invocations = runtime.fire_schedule()
+    (schedule,) = stack.spec.schedules
+    assert [i.function_name for i in invocations] == [stack.resources.update_function]
+    assert not invocations[0].failed, invocations[0].error
+    event = seen[0]["event"]
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+    assert event["resources"] == [schedule.arn]
