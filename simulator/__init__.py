@@ -1,0 +1,1 @@
+"""The fleet simulator: realistic vehicles that send telemetry batches like a real fleet."""

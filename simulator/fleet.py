@@ -1,0 +1,144 @@
+"""Fleet generation: unique valid VINs, a realistic model mix and homes in several metros."""
+
+from __future__ import annotations
+
+import random
+from typing import TypeVar
+
+from fleetota_core.domain.geography import LAND_ZONES, METRO_BY_NAME
+from fleetota_core.domain.vin import with_check_digit, year_code
+from simulator.catalogue import CATALOGUE, FIRMWARE_SPREAD, METRO_SHARES, VehicleModel, hw_revs_for
+from simulator.sites import Site, SiteKind, ZoneSites, build_zone_sites, random_point
+from simulator.vehicle import Role, SimVehicle
+
+T = TypeVar("T")
+# VIN characters outside the check digit and year code: I, O and Q are never used.
+VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+# Position 11, the assembly plant, per make (a few real plant letters each).
+_PLANTS = {
+    "Tesla": "FAB",
+    "Ford": "MC",
+    "Hyundai": "UH",
+    "Volkswagen": "CP",
+    "BMW": "BN",
+    "Kia": "UH",
+    "Volvo": "GJ",
+    "Rivian": "NL",
+    "Polestar": "DH",
+    "Nissan": "CN",
+}
+MODEL_YEARS = (2019, 2026)
+
+
+class VinFactory:
+    """Builds VINs that pass any decoder; a per-prefix serial counter keeps them unique."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self._serials: dict[str, int] = {}
+        self.issued: set[str] = set()
+
+    def make(self, model: VehicleModel, model_year: int) -> str:
+        rng = self.rng
+        restraint_and_trim = "".join(rng.choice(VIN_CHARS) for _ in range(3))
+        plant = rng.choice(_PLANTS.get(model.make, "A"))
+        prefix = f"{model.wmi}{model.vds}{restraint_and_trim}0{year_code(model_year)}{plant}"
+        # Serials restart per WMI, year and plant, as makers number them.
+        counter_key = prefix[:3] + prefix[9:11]
+        serial = self._serials.get(counter_key, rng.randint(10_000, 200_000)) + rng.randint(1, 40)
+        self._serials[counter_key] = serial
+        vin = with_check_digit(f"{prefix}{serial:06d}")
+        if vin in self.issued:  # impossible by construction; guards a future edit
+            raise RuntimeError(f"duplicate VIN generated: {vin}")
+        self.issued.add(vin)
+        return vin
+
+
+def _weighted(rng: random.Random, items: list[T], weights: list[float]) -> T:
+    return rng.choices(items, weights=weights, k=1)[0]
+
+
+def _model_year(rng: random.Random, model: VehicleModel) -> int:
+    first, last = max(model.years[0], MODEL_YEARS[0]), min(model.years[1], MODEL_YEARS[1])
+    years = list(range(first, last + 1))
+    # Newer model years are more common: fleets grow over time.
+    return _weighted(rng, years, [1.0 + i for i in range(len(years))])
+
+
+def _firmware(rng: random.Random, model_year: int) -> str:
+    versions = [v for v, _ in FIRMWARE_SPREAD]
+    weights = [w for _, w in FIRMWARE_SPREAD]
+    index = versions.index(_weighted(rng, versions, weights))
+    if model_year <= 2021 and rng.random() < 0.4:
+        index = min(len(versions) - 1, index + 3)  # older cars make up most of the old tail
+    return versions[index]
+
+
+def build_zones(rng: random.Random) -> dict[str, list[ZoneSites]]:
+    """Depots, chargers and stops for every land zone of every metro."""
+    return {
+        metro: [build_zone_sites(rng, metro, polygon) for polygon in polygons]
+        for metro, polygons in LAND_ZONES.items()
+    }
+
+
+def generate_fleet(count: int, seed: int) -> list[SimVehicle]:
+    """``count`` vehicles; the same seed gives the same fleet."""
+    rng = random.Random(seed)
+    zones = build_zones(rng)
+    vins = VinFactory(rng)
+    metros = list(METRO_SHARES)
+    models = list(CATALOGUE)
+    fleet = []
+    for _ in range(count):
+        model = _weighted(rng, models, [m.share for m in models])
+        model_year = _model_year(rng, model)
+        hw = rng.choice(hw_revs_for(model, model_year))
+        metro = METRO_BY_NAME[_weighted(rng, metros, list(METRO_SHARES.values()))]
+        zone = rng.choice(zones[metro.name])
+        role = Role.FLEET if rng.random() < 0.3 else Role.COMMUTER
+        if role is Role.FLEET:
+            home, work, home_wifi = rng.choice(zone.depots), None, True
+        else:
+            lat, lon = random_point(rng, zone.polygon)
+            charger_kw = rng.choice((7.2, 11.0)) if rng.random() < 0.75 else 0.0
+            home = Site(SiteKind.HOME, lat, lon, charger_kw=charger_kw)
+            home_wifi = rng.random() < 0.6
+            work = None
+            if rng.random() < 0.85:
+                wlat, wlon = random_point(rng, zone.polygon)
+                work = Site(
+                    SiteKind.WORK,
+                    wlat,
+                    wlon,
+                    charger_kw=11.0 if rng.random() < 0.2 else 0.0,
+                    wifi=rng.random() < 0.1,
+                    underground=rng.random() < 0.15,
+                )
+        low = rng.random() < 0.1  # some vehicles start the run nearly empty
+        fleet.append(
+            SimVehicle(
+                vin=vins.make(model, model_year),
+                make=model.make,
+                model=model.model,
+                model_year=model_year,
+                hw_rev=hw.name,
+                modem=hw.modem,
+                battery_kwh=model.battery_kwh,
+                wh_per_km=model.wh_per_km * rng.uniform(0.93, 1.08),
+                pack_voltage=model.pack_voltage,
+                max_dc_kw=model.max_dc_kw,
+                firmware_version=_firmware(rng, model_year),
+                metro=metro,
+                zone=zone,
+                role=role,
+                home=home,
+                work=work,
+                home_wifi=home_wifi,
+                low_soc=rng.uniform(8.0, 25.0),
+                soc=round(rng.uniform(6.0, 20.0) if low else rng.uniform(30.0, 95.0), 2),
+                odometer_km=round(rng.uniform(500, 18_000) * (2027 - model_year), 1),
+                phase=rng.random(),
+            )
+        )
+    return fleet

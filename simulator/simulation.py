@@ -1,0 +1,154 @@
+"""FleetSimulation: the whole fleet, one tick at a time, with store-and-forward uploads."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from simulator.environment import conditions
+from simulator.record import encode
+from simulator.vehicle import Role
+
+if TYPE_CHECKING:
+    from simulator.environment import Conditions
+    from simulator.ota import OtaClient
+    from simulator.sites import SiteKind
+    from simulator.uploader import BatchUploader
+    from simulator.vehicle import SimVehicle
+
+# A vehicle keeps at most this many readings while offline (about two weeks at a 60 s interval);
+# older ones are dropped and counted, as a real telematics unit with bounded storage would.
+MAX_OUTBOX = 20_000
+
+
+@dataclass(frozen=True)
+class FaultProfile:
+    """Faults to inject. ``offline_rate`` is the share of time each vehicle spends in outages."""
+
+    offline_rate: float = 0.0
+    outage_minutes: float = 30.0
+    install_failure_rate: float = 0.0  # read by the OTA client
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.offline_rate < 1.0:
+            raise ValueError("offline rate must be in [0, 1)")
+        if not 0.0 <= self.install_failure_rate <= 1.0:
+            raise ValueError("install failure rate must be in [0, 1]")
+        if self.outage_minutes <= 0:
+            raise ValueError("outage minutes must be positive")
+
+
+class FleetSimulation:
+    """Advances every vehicle by ``interval`` seconds per :meth:`step` and hands readings to the uploader.
+
+    Each vehicle reads once per tick at its own phase inside the interval. Online vehicles upload
+    what they held back plus the new reading; offline vehicles keep readings until they reconnect.
+    """
+
+    def __init__(
+        self,
+        vehicles: list[SimVehicle],
+        uploader: BatchUploader,
+        *,
+        start: float,
+        interval: float,
+        seed: int,
+        faults: FaultProfile | None = None,
+        ota_client: OtaClient | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.vehicles = vehicles
+        self.by_vin = {v.vin: v for v in vehicles}
+        self.uploader = uploader
+        self.interval = interval
+        self.faults = faults or FaultProfile()
+        self.ota_client = ota_client
+        self.t = start  # end of the last simulated tick
+        self.ticks = 0
+        self.dropped = 0
+        self.salt = seed & 0xFFFF_FFFF
+        self.rng = random.Random(f"run:{seed}")  # its own stream: fleet generation stays unchanged
+        self._metros = {v.metro.name: v.metro.timezone for v in vehicles}
+        self._place(start)
+
+    def _conditions(self, t: float) -> dict[str, Conditions]:
+        return {name: conditions(name, tz, t) for name, tz in self._metros.items()}
+
+    def _place(self, t: float) -> None:
+        """Start each vehicle where it would be at this local time: at work, on a round, or home."""
+        conds = self._conditions(t)
+        rng = self.rng
+        for v in self.vehicles:
+            cond = conds[v.metro.name]
+            hour = cond.local_seconds(t) / 3600.0
+            working = cond.weekday(t) < 5 and 9.5 <= hour < 16.0
+            site = v.home
+            if working and v.role is Role.FLEET:
+                site = rng.choice(v.zone.stops)
+            elif working and v.work is not None:
+                site = v.work
+            v.start(t, site, cond, rng)
+
+    @property
+    def held(self) -> int:
+        """Readings held by offline vehicles, not yet handed to the uploader."""
+        return sum(len(v.outbox) for v in self.vehicles)
+
+    @property
+    def online(self) -> int:
+        return sum(1 for v in self.vehicles if v.online)
+
+    def step(self) -> None:
+        """Simulate one interval, then upload what the online vehicles sent."""
+        t0, dt = self.t, self.interval
+        conds = self._conditions(t0 + dt / 2)
+        rng, ota, salt = self.rng, self.ota_client, self.salt
+        p_outage = self._outage_probability(dt)
+        mean_outage_s = self.faults.outage_minutes * 60.0
+        lines: list[str] = []
+        for v in self.vehicles:
+            t = t0 + v.phase * dt
+            effect = ota.on_tick(v, t) if ota is not None else None
+            v.hold_parked = effect.hold_parked if effect is not None else False
+            v.advance(t, conds[v.metro.name], rng)
+            if effect is not None and effect.extra_energy_kwh:
+                v.soc = max(0.5, v.soc - effect.extra_energy_kwh / v.battery_kwh * 100.0)
+            if p_outage and t >= v.outage_until and rng.random() < p_outage:
+                v.start_outage(t, rng.expovariate(1.0 / mean_outage_s))
+            v.sense_network(t, salt, rng)
+            line = encode(v, t, effect.report if effect is not None else None)
+            v.seq += 1
+            if v.network.value != "NONE":
+                if v.outbox:
+                    lines.extend(v.outbox)  # store and forward: the backlog goes up first
+                    v.outbox.clear()
+                lines.append(line)
+            else:
+                v.outbox.append(line)
+                if len(v.outbox) > MAX_OUTBOX:
+                    del v.outbox[0]
+                    self.dropped += 1
+        self.t = t0 + dt
+        self.ticks += 1
+        self.uploader.add(lines)
+        self.uploader.flush(self.t)
+
+    def _outage_probability(self, dt: float) -> float:
+        """Per-tick chance of a new outage, so that outages cover ``offline_rate`` of the time."""
+        rate = self.faults.offline_rate
+        if rate <= 0:
+            return 0.0
+        mean_s = self.faults.outage_minutes * 60.0
+        starts_per_s = rate / ((1.0 - rate) * mean_s)
+        return 1.0 - math.exp(-starts_per_s * dt)
+
+    def at_site_kinds(self) -> dict[SiteKind, int]:
+        """How many vehicles are parked at each kind of site (for the progress line and tests)."""
+        counts: dict[SiteKind, int] = {}
+        for v in self.vehicles:
+            if v.site is not None and not v.driving:
+                counts[v.site.kind] = counts.get(v.site.kind, 0) + 1
+        return counts
