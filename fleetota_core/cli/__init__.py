@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 COMMAND_MODULES = (
     "fleetota_core.cli.local",
     "fleetota_core.cli.schema",
+    "fleetota_core.cli.deploy",
 )
 
 
