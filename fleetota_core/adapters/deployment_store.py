@@ -1,0 +1,266 @@
+"""The deployments table: one item per (campaign, vehicle), and the ``by_status`` index the tick reads.
+
+``campaign_status`` buckets an item so a tick queries only what is due: waiting deployments per wave
+(``<campaign>#WAIT#<wave>``, sorted by when to look again) and in-flight ones (``<campaign>#ACTIVE``,
+sorted by their timeout). Finished ones sit in SUCCEEDED / FAILED / CLOSED buckets for rollback and
+retry-failed. Each state change is one transaction with the campaign's counters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.dynamo_items import from_item, to_attr, to_item
+from fleetota_core.domain.deployment import FAILED_OUTCOMES, IN_FLIGHT, WAITING, DeploymentState
+from fleetota_core.errors import TransientAWSError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+S = DeploymentState
+STATUS_INDEX = "by_status"
+
+
+def bucket(campaign_id: str, state: DeploymentState, wave: int) -> str:
+    if state in WAITING:
+        return f"{campaign_id}#WAIT#{wave:03d}"
+    if state in IN_FLIGHT:
+        return f"{campaign_id}#ACTIVE"
+    if state in (S.FAILED, S.TIMED_OUT):
+        return f"{campaign_id}#FAILED"
+    if state is S.SUCCEEDED:
+        return f"{campaign_id}#SUCCEEDED"
+    return f"{campaign_id}#CLOSED"
+
+
+def counter_deltas(old: DeploymentState, new: DeploymentState, wave: int) -> dict[str, int]:
+    """What one transition adds to the campaign item's counters (see ``CampaignCounters``)."""
+    deltas: dict[str, int] = {}
+
+    def add(name: str, amount: int) -> None:
+        deltas[name] = deltas.get(name, 0) + amount
+
+    if old is not new:
+        add(f"n_{old}", -1)
+        add(f"n_{new}", 1)
+    add("in_flight", (new in IN_FLIGHT) - (old in IN_FLIGHT))
+    add(f"w{wave}_ok", (new is S.SUCCEEDED) - (old is S.SUCCEEDED))
+    add(f"w{wave}_fail", (new in FAILED_OUTCOMES) - (old in FAILED_OUTCOMES))
+    return {k: v for k, v in deltas.items() if v}
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    LOST_RACE = "lost_race"  # someone else changed the deployment first
+    AT_CAPACITY = "at_capacity"  # the campaign already has max_in_flight deployments in flight
+
+
+@dataclass
+class Transition:
+    campaign_id: str
+    vin: str
+    wave: int
+    old_state: DeploymentState
+    old_version: int
+    new_state: DeploymentState
+    next_action_at: str | None = None
+    sets: dict[str, Any] = field(default_factory=dict)
+    removes: tuple[str, ...] = ()
+    max_in_flight: int | None = None  # enforce the cap when this transition enters flight
+
+
+class DeploymentStore:
+    def __init__(self, dynamodb: Any, table: str, campaigns_table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.campaigns_table = campaigns_table
+
+    def put_many(self, items: Iterable[dict[str, Any]]) -> int:
+        """Write new deployments 25 at a time, retrying what DynamoDB leaves unprocessed."""
+        count = 0
+        chunk: list[dict[str, Any]] = []
+        for item in items:
+            chunk.append({"PutRequest": {"Item": to_item(item)}})
+            count += 1
+            if len(chunk) == 25:
+                self._write_chunk(chunk)
+                chunk = []
+        if chunk:
+            self._write_chunk(chunk)
+        return count
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
+        request = {self.table: chunk}
+        for attempt in range(8):
+            with reading(f"table {self.table}"):
+                request = self.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems", {})
+            if not request:
+                return
+            time.sleep(0.05 * 2**attempt)
+        raise TransientAWSError(f"DynamoDB left {len(request[self.table])} deployments unwritten; retry")
+
+    def get(self, campaign_id: str, vin: str) -> dict[str, Any] | None:
+        with reading(f"deployment {campaign_id}/{vin}"):
+            response = self.dynamodb.get_item(
+                TableName=self.table,
+                Key={"campaign_id": {"S": campaign_id}, "vin": {"S": vin}},
+                ConsistentRead=True,
+            )
+        return from_item(response.get("Item"))
+
+    def due(self, bucket_key: str, now_key: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` deployments in ``bucket_key`` whose ``next_action_at`` has come, oldest first."""
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "campaign_status = :b AND next_action_at <= :now",
+            "ExpressionAttributeValues": {":b": {"S": bucket_key}, ":now": {"S": now_key}},
+        }
+        with reading(f"table {self.table}"):
+            while len(out) < limit:
+                page = self.dynamodb.query(**kwargs, Limit=min(limit - len(out), 1000))
+                out.extend(from_item(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
+
+    def in_bucket(self, bucket_key: str) -> Iterator[dict[str, Any]]:
+        paginator = self.dynamodb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="campaign_status = :b",
+            ExpressionAttributeValues={":b": {"S": bucket_key}},
+        )
+        with reading(f"table {self.table}"):
+            for page in pages:
+                yield from (from_item(item) for item in page.get("Items", []))
+
+    def for_campaign(self, campaign_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        pages = self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="campaign_id = :c",
+            ExpressionAttributeValues={":c": {"S": campaign_id}},
+        )
+        with reading(f"table {self.table}"):
+            for page in pages:
+                out.extend(from_item(item) for item in page.get("Items", []))
+                if limit is not None and len(out) >= limit:
+                    return out[:limit]
+        return out
+
+    def for_vin(self, vin: str) -> list[dict[str, Any]]:
+        with reading(f"table {self.table}"):
+            page = self.dynamodb.query(
+                TableName=self.table,
+                IndexName="by_vin",
+                KeyConditionExpression="vin = :v",
+                ExpressionAttributeValues={":v": {"S": vin}},
+            )
+        return [from_item(item) for item in page.get("Items", [])]
+
+    def transition(self, change: Transition) -> Outcome:
+        """Apply one state change and its counter deltas atomically, if the deployment is as expected."""
+        deployment = self._deployment_update(change)
+        counters = self._counter_update(change)
+        items = [{"Update": deployment}] + ([{"Update": counters}] if counters else [])
+        for attempt in range(6):
+            try:
+                self.dynamodb.transact_write_items(TransactItems=items)
+                return Outcome.APPLIED
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return Outcome.LOST_RACE
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    return Outcome.AT_CAPACITY
+                if "TransactionConflict" not in reasons and reasons:
+                    raise
+                time.sleep(0.02 * 2**attempt)  # a concurrent transaction on the campaign item
+        return Outcome.LOST_RACE
+
+    def touch(
+        self, campaign_id: str, vin: str, expected_state: str, expected_version: int, sets: dict[str, Any]
+    ) -> bool:
+        """Change attributes without a state change (deferral reason, re-check time, notice sent)."""
+        update, names, values = _set_clause({**sets, "version": expected_version + 1})
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"campaign_id": {"S": campaign_id}, "vin": {"S": vin}},
+                UpdateExpression=update,
+                ConditionExpression="#state = :expected_state AND #version = :expected_version",
+                ExpressionAttributeNames={**names, "#state": "state", "#version": "version"},
+                ExpressionAttributeValues={
+                    **values,
+                    ":expected_state": {"S": expected_state},
+                    ":expected_version": to_attr(expected_version),
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _deployment_update(self, change: Transition) -> dict[str, Any]:
+        sets = {
+            **change.sets,
+            "state": str(change.new_state),
+            "campaign_status": bucket(change.campaign_id, change.new_state, change.wave),
+            "version": change.old_version + 1,
+        }
+        if change.next_action_at is not None:
+            sets["next_action_at"] = change.next_action_at
+        update, names, values = _set_clause(sets)
+        if change.removes:
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(change.removes)))
+            names.update({f"#r{i}": name for i, name in enumerate(change.removes)})
+        return {
+            "TableName": self.table,
+            "Key": {"campaign_id": {"S": change.campaign_id}, "vin": {"S": change.vin}},
+            "UpdateExpression": update,
+            "ConditionExpression": "#state = :old_state AND #version = :old_version",
+            "ExpressionAttributeNames": {**names, "#state": "state", "#version": "version"},
+            "ExpressionAttributeValues": {
+                **values,
+                ":old_state": {"S": str(change.old_state)},
+                ":old_version": to_attr(change.old_version),
+            },
+        }
+
+    def _counter_update(self, change: Transition) -> dict[str, Any] | None:
+        deltas = counter_deltas(change.old_state, change.new_state, change.wave)
+        if not deltas:
+            return None
+        names = {f"#c{i}": name for i, name in enumerate(deltas)}
+        values = {f":c{i}": to_attr(delta) for i, delta in enumerate(deltas.values())}
+        update: dict[str, Any] = {
+            "TableName": self.campaigns_table,
+            "Key": {"campaign_id": {"S": change.campaign_id}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if change.max_in_flight is not None and deltas.get("in_flight", 0) > 0:
+            update["ConditionExpression"] = "#inflight < :max"
+            update["ExpressionAttributeNames"]["#inflight"] = "in_flight"
+            update["ExpressionAttributeValues"][":max"] = to_attr(change.max_in_flight)
+        return update
+
+
+def _set_clause(sets: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    names = {f"#s{i}": name for i, name in enumerate(sets)}
+    values = {f":s{i}": to_attr(value) for i, value in enumerate(sets.values())}
+    return "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets))), names, values

@@ -1,0 +1,107 @@
+"""Firmware artifacts, signed release manifests and job documents in the firmware bucket.
+
+Layout: ``firmware/<version>/<file>`` (artifact), ``releases/<version>.json`` (signed release),
+``jobs/<vin>/<deployment_id>.json`` (signed job document, one per vehicle and deployment).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.domain.firmware import FirmwareRelease
+from fleetota_core.errors import ConflictError
+
+if TYPE_CHECKING:
+    from fleetota_core.domain.job_document import SignedJobDocument
+
+RELEASES_PREFIX = "releases/"
+
+
+def artifact_key(version: str, filename: str) -> str:
+    return f"firmware/{version}/{filename}"
+
+
+def release_key(version: str) -> str:
+    return f"{RELEASES_PREFIX}{version}.json"
+
+
+def job_key(vin: str, deployment_id: str) -> str:
+    return f"jobs/{vin}/{deployment_id}.json"
+
+
+class FirmwareStore:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def release_exists(self, version: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=release_key(version))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put_artifact(self, key: str, body: bytes, sha256_hex: str) -> None:
+        with reading(f"bucket {self.bucket}"):
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={"sha256": sha256_hex})
+
+    def put_release(self, release: FirmwareRelease) -> None:
+        """Write the signed release once; a second publish of the same version is a conflict."""
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=release_key(release.version),
+                Body=release.model_dump_json().encode(),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise ConflictError(f"firmware {release.version} is already published") from exc
+            raise
+
+    def get_release(self, version: str) -> FirmwareRelease | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=release_key(version))["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+        return FirmwareRelease.model_validate_json(body)
+
+    def list_releases(self) -> list[FirmwareRelease]:
+        out: list[FirmwareRelease] = []
+        with reading(f"bucket {self.bucket}"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=RELEASES_PREFIX
+            ):
+                for obj in page.get("Contents", []):
+                    body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                    out.append(FirmwareRelease.model_validate_json(body))
+        return out
+
+    def get_artifact(self, key: str) -> bytes:
+        with reading(f"artifact {key}"):
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put_job(self, vin: str, deployment_id: str, signed: SignedJobDocument) -> str:
+        key = job_key(vin, deployment_id)
+        with reading(f"bucket {self.bucket}"):
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=signed.model_dump_json().encode(),
+                ContentType="application/json",
+            )
+        return key
+
+    def presigned_get(self, key: str, expires_s: int) -> str:
+        # Presigning is local computation: no request is made.
+        return self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=min(expires_s, 604800)
+        )

@@ -1,0 +1,150 @@
+"""Vehicle OTA reports (inside telemetry) -> deployment transitions, with the campaign counters.
+
+Called by the telemetry pipeline for every batch. Illegal transitions are counted, never applied;
+reports from an older attempt are ignored; a FAILED report is retried or final per the retry policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.adapters.deployment_store import Outcome, Transition
+from fleetota_core.adapters.dynamo_items import sortable_ts
+from fleetota_core.domain.deployment import (
+    DeploymentState,
+    IllegalTransition,
+    apply_report,
+    decide_retry,
+)
+from fleetota_core.domain.telemetry import OtaReport
+from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+
+S = DeploymentState
+_MAX_RACES = 3
+
+
+@dataclass
+class ReportCounts:
+    applied: int = 0
+    unchanged: int = 0  # acknowledgements and repeated progress
+    illegal: int = 0
+    stale: int = 0  # from an attempt older than the deployment's current one
+    unknown: int = 0  # no such deployment
+    retries_scheduled: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _unpack(entry: Any) -> tuple[str, OtaReport, datetime | None]:
+    """Accepts an OtaReport, a (vin, OtaReport) pair, or a TelemetryRecord carrying one."""
+    if isinstance(entry, OtaReport):
+        return entry.deployment_id.rsplit(".", 1)[-1], entry, None
+    if isinstance(entry, tuple):
+        return entry[0], entry[1], None
+    return entry.vin, entry.ota, entry.ts
+
+
+def apply_ota_reports(
+    reports: Iterable[Any],
+    clients: ClientFactory,
+    resources: Resources,
+    now: datetime | None = None,
+) -> ReportCounts:
+    """Apply each vehicle report to its deployment, in the order given.
+
+    Parameters
+    ----------
+    reports:
+        ``OtaReport`` objects (the VIN is the suffix of ``deployment_id``), ``(vin, OtaReport)``
+        pairs, or ``TelemetryRecord`` objects whose ``ota`` is set (their ``ts`` is used as now).
+    now:
+        When retries are scheduled from; defaults to the wall clock.
+    """
+    backend = ota_backend(clients, resources)
+    counts = ReportCounts()
+    campaigns: dict[str, Campaign | None] = {}
+    for entry in reports:
+        vin, report, ts = _unpack(entry)
+        if report is None:
+            continue
+        if report.campaign_id not in campaigns:
+            item = backend.campaigns.get(report.campaign_id)
+            campaigns[report.campaign_id] = Campaign.from_item(item) if item else None
+        campaign = campaigns[report.campaign_id]
+        if campaign is None:
+            counts.unknown += 1
+            continue
+        _apply_one(backend, campaign, vin, report, ts or now or datetime.now(UTC), counts)
+    return counts
+
+
+def _apply_one(
+    backend: OtaBackend, campaign: Campaign, vin: str, report: OtaReport, now: datetime, counts: ReportCounts
+) -> None:
+    for _ in range(_MAX_RACES):
+        item = backend.deployments.get(campaign.campaign_id, vin)
+        if item is None:
+            counts.unknown += 1
+            return
+        if report.attempt < int(item.get("attempt", 0)):
+            counts.stale += 1
+            return
+        current = S(item["state"])
+        target = apply_report(current, report)
+        if target is None:
+            counts.unchanged += 1
+            return
+        if isinstance(target, IllegalTransition):
+            counts.illegal += 1
+            return
+        change = _transition(campaign, item, current, target, report, now)
+        outcome = backend.deployments.transition(change)
+        if outcome is Outcome.APPLIED:
+            counts.applied += 1
+            counts.retries_scheduled += change.new_state is S.RETRY_SCHEDULED
+            return
+    counts.stale += 1  # lost every race: someone else keeps moving this deployment
+
+
+def _transition(
+    campaign: Campaign,
+    item: dict[str, Any],
+    current: DeploymentState,
+    target: DeploymentState,
+    report: OtaReport,
+    now: datetime,
+) -> Transition:
+    sets: dict[str, Any] = {"progress_pct": report.progress_pct, "updated_at": sortable_ts(now)}
+    if report.error_code:
+        sets["error_code"] = report.error_code
+    if report.detail:
+        sets["detail"] = report.detail
+    next_action_at = None
+    final = target
+    if target in (S.FAILED, S.TIMED_OUT):
+        decision = decide_retry(campaign.spec.retry, target, report.error_code, report.attempt, now)
+        if decision.retry and decision.at is not None:
+            final = S.RETRY_SCHEDULED
+            next_action_at = sortable_ts(decision.at)
+    if target in (S.SUCCEEDED, S.FAILED, S.REJECTED, S.ROLLED_BACK) and final is target:
+        sets["finished_at"] = sortable_ts(now)
+        next_action_at = sortable_ts(now)
+    return Transition(
+        campaign_id=campaign.campaign_id,
+        vin=item["vin"],
+        wave=int(item.get("wave", 0)),
+        old_state=current,
+        old_version=int(item.get("version", 0)),
+        new_state=final,
+        next_action_at=next_action_at,
+        sets=sets,
+    )
