@@ -1,46 +1,56 @@
-"""Telemetry processor: one SQS batch of S3 "object created" notifications per invocation.
+"""Telemetry processor: an SQS batch of S3 "object created" notifications (or a direct S3 event).
 
-Minimal wiring: it decodes each notified object key and logs it. The ingest service replaces the
-body of ``record_handler``; ``handler(event, context)`` stays the entrypoint.
+Each SQS message is one item: a transient AWS failure fails only that item (partial batch response),
+so SQS retries it and finally moves it to the DLQ. Metrics are published once per batch.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.services.ingest_batch import TelemetryPipeline, batch_metrics
+from fleetota_core.services.telemetry_events import is_direct_s3_event, refs_from_s3_event
+from fleetota_core.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 logger = Logger()
-metrics = Metrics()
+# service="": alarms watch dimensionless series, so no "service" dimension from POWERTOOLS_SERVICE_NAME.
+metrics = Metrics(namespace="Telemetry", service="")
 processor = BatchProcessor(event_type=EventType.SQS)
+_pipelines: dict[tuple[str, ...], TelemetryPipeline] = {}
 
 
-def notified_objects(body: str) -> list[tuple[str, str]]:
-    """(bucket, key) of each S3 record in a notification body; keys arrive percent-encoded."""
-    document = json.loads(body)
-    # S3 sends an "s3:TestEvent" (no Records) when the notification is configured.
-    return [
-        (record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"]))
-        for record in document.get("Records", [])
-    ]
-
-
-def record_handler(record: SQSRecord) -> None:
-    for bucket, key in notified_objects(record.body):
-        logger.info("telemetry object received", extra={"bucket": bucket, "key": key})
-        metrics.add_metric(name="ObjectsReceived", unit=MetricUnit.Count, value=1)
+def pipeline() -> TelemetryPipeline:
+    settings = Settings()
+    clients = client_factory(settings)
+    resources = resolve_resources(settings, clients)
+    key = (str(settings.endpoint_url), *resources.as_dict().values())
+    if key not in _pipelines:
+        _pipelines[key] = TelemetryPipeline.for_stack(clients, resources)
+    return _pipelines[key]
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    telemetry = pipeline()
+    telemetry.take_outcomes()
+    try:
+        if is_direct_s3_event(event):
+            telemetry.ingest(refs_from_s3_event(event))
+            return {"objects": len(telemetry.outcomes)}
+
+        def record_handler(record: SQSRecord) -> None:
+            telemetry.handle_sqs_body(record.body)
+
+        return process_partial_response(event, record_handler, processor, context)
+    finally:
+        for name, unit, value in batch_metrics(telemetry.take_outcomes()):
+            metrics.add_metric(name=name, unit=unit, value=value)

@@ -1,0 +1,131 @@
+"""The ledger table (pk ``pk``, sk ``sk``): processed-object markers and telemetry counters.
+
+Markers (``pk = object#<bucket>/<key>``, ``sk = <etag>``) make ingest idempotent. Counters live in
+one item per hour (``pk = counters#telemetry``, ``sk = <YYYY-MM-DDTHH>``) and are added with ``ADD``
+in the same transaction that writes the marker: once per object, never per record, never twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleetota_core.adapters.aws_failures import error_code, translate
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from fleetota_core.services.ingest_ports import ObjectRef
+
+COUNTERS_PK = "counters#telemetry"
+# Duplicates are only recognised within this window; S3 redeliveries come within minutes.
+MARKER_TTL = timedelta(days=7)
+COUNTER_TTL = timedelta(days=90)
+
+
+def marker_key(ref: ObjectRef) -> dict[str, Any]:
+    return {"pk": {"S": f"object#{ref.bucket}/{ref.key}"}, "sk": {"S": ref.version_tag}}
+
+
+def counters_key(now: datetime) -> dict[str, Any]:
+    return {"pk": {"S": COUNTERS_PK}, "sk": {"S": f"{now:%Y-%m-%dT%H}"}}
+
+
+def _epoch(ts: datetime) -> str:
+    return str(int(ts.timestamp()))
+
+
+def add_counters_update(counters: Mapping[str, int], now: datetime) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(counters)}
+    values = {f":c{i}": {"N": str(int(v))} for i, v in enumerate(counters.values())}
+    adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+    return {
+        "UpdateExpression": f"SET expires_at = :exp ADD {adds}",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {**values, ":exp": {"N": _epoch(now + COUNTER_TTL)}},
+    }
+
+
+class DynamoLedger:
+    """Accepts an injected DynamoDB client."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def processed_records(self, ref: ObjectRef) -> int | None:
+        try:
+            item = self.dynamodb.get_item(TableName=self.table, Key=marker_key(ref), ConsistentRead=True).get(
+                "Item"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"reading the ledger for {ref.key}") from exc
+        return None if item is None else int(item.get("received", {}).get("N", "0"))
+
+    def commit(self, ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> bool:
+        marker = {
+            **marker_key(ref),
+            "kind": {"S": "processed_object"},
+            "processed_at": {"S": now.isoformat()},
+            "received": {"N": str(counters.get("received", 0))},
+            "stored": {"N": str(counters.get("stored", 0))},
+            "quarantined": {"N": str(counters.get("quarantined", 0))},
+            "expires_at": {"N": _epoch(now + MARKER_TTL)},
+        }
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": marker,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        if counters:
+            update = {"TableName": self.table, "Key": counters_key(now), **add_counters_update(counters, now)}
+            items.append({"Update": update})
+        try:
+            self.dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if error_code(exc) == "TransactionCanceledException" and any(
+                r.get("Code") == "ConditionalCheckFailed" for r in reasons
+            ):
+                return False
+            raise translate(exc, f"committing {ref.key} to the ledger") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"committing {ref.key} to the ledger") from exc
+        return True
+
+    def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
+        update = add_counters_update({"duplicate_objects": 1, "duplicate_records": records}, now)
+        try:
+            self.dynamodb.update_item(TableName=self.table, Key=counters_key(now), **update)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"counting a duplicate of {ref.key}") from exc
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every hourly counters item, keyed by hour (``YYYY-MM-DDTHH``)."""
+        hours: dict[str, dict[str, int]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": COUNTERS_PK}},
+        }
+        try:
+            while True:
+                page = self.dynamodb.query(**kwargs)
+                for item in page.get("Items", []):
+                    hours[item["sk"]["S"]] = {
+                        name: int(attr["N"])
+                        for name, attr in item.items()
+                        if "N" in attr and name != "expires_at"
+                    }
+                if "LastEvaluatedKey" not in page:
+                    return hours
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"reading telemetry counters from {self.table}") from exc

@@ -1,0 +1,198 @@
+"""Latest vehicle state in the vehicles table (pk ``vin``), written only forwards in (ts, seq) order."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleetota_core.adapters.aws_failures import error_code, translate
+from fleetota_core.domain.enrichment import StoredState
+from fleetota_core.errors import TransientAWSError
+
+if TYPE_CHECKING:
+    from fleetota_core.domain.enrichment import VehicleState
+
+BATCH_GET_LIMIT = 100
+WRITE_THREADS = 8
+# Never move a vehicle backwards: only a newer (ts, seq) may overwrite the stored state.
+NEWER_CONDITION = (
+    "attribute_not_exists(vin) OR attribute_not_exists(last_ts_ms) OR last_ts_ms < :ts "
+    "OR (last_ts_ms = :ts AND last_seq < :seq)"
+)
+_MATERIAL_FIELDS = (
+    "last_ts_ms",
+    "last_seq",
+    "drive_state",
+    "online",
+    "firmware_version",
+    "battery_category",
+    "charging",
+    "needs_update",
+    "#region",
+    "lat",
+    "lon",
+)
+
+
+def iso_utc(ts: datetime) -> str:
+    """Fixed-width UTC ISO 8601, so stored timestamps also compare correctly as strings."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_attr(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": repr(value) if isinstance(value, float) else str(value)}
+    return {"S": str(value)}
+
+
+def from_attr(attr: dict[str, Any]) -> Any:
+    (kind, value), *_ = attr.items()
+    if kind == "N":
+        return float(value) if any(c in value for c in ".eE") else int(value)
+    if kind == "NULL":
+        return None
+    return value
+
+
+def item_values(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: from_attr(attr) for name, attr in item.items()}
+
+
+def state_attributes(state: VehicleState, now: datetime) -> dict[str, Any]:
+    values = {
+        "make": state.make,
+        "model": state.model,
+        "model_year": state.model_year,
+        "hw_rev": state.hw_rev,
+        "firmware_version": state.firmware_version,
+        "last_ts": iso_utc(state.last_ts),
+        "last_ts_ms": state.last_ts_ms,
+        "last_seq": state.last_seq,
+        "lat": state.lat,
+        "lon": state.lon,
+        "speed_kph": state.speed_kph,
+        "soc_pct": state.soc_pct,
+        "battery_category": state.battery_category,
+        "charging": state.charging,
+        "drive_state": state.drive_state,
+        "network": state.network,
+        "signal_dbm": state.signal_dbm,
+        "odometer_km": state.odometer_km,
+        "online": state.online,
+        "region": state.region,
+        "metro": state.metro,
+        "timezone": state.timezone,
+        "needs_update": state.needs_update,
+        "newest_compatible": state.newest_compatible,
+        "updated_at": iso_utc(now),
+    }
+    if state.ota_status is not None:
+        # Only a report sets these, so a later plain reading does not erase the last OTA status.
+        values["ota_status"] = state.ota_status
+        values["ota_campaign_id"] = state.ota_campaign_id
+    return values
+
+
+class DynamoVehicleStates:
+    """Accepts an injected DynamoDB client."""
+
+    def __init__(self, dynamodb: Any, table: str, clock: Any = None) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def get_many(self, vins: list[str]) -> dict[str, StoredState]:
+        stored: dict[str, StoredState] = {}
+        for start in range(0, len(vins), BATCH_GET_LIMIT):
+            keys = [{"vin": {"S": vin}} for vin in vins[start : start + BATCH_GET_LIMIT]]
+            for item in self._batch_get(keys):
+                values = item_values(item)
+                if "last_ts_ms" not in values:
+                    continue
+                stored[values["vin"]] = StoredState(
+                    last_ts_ms=int(values["last_ts_ms"]),
+                    last_seq=int(values.get("last_seq", -1)),
+                    drive_state=values.get("drive_state"),
+                    online=values.get("online"),
+                    firmware_version=values.get("firmware_version"),
+                    battery_category=values.get("battery_category"),
+                    charging=values.get("charging"),
+                    needs_update=values.get("needs_update"),
+                    region=values.get("region"),
+                    lat=values.get("lat"),
+                    lon=values.get("lon"),
+                )
+        return stored
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        request = {
+            self.table: {
+                "Keys": keys,
+                "ProjectionExpression": ", ".join(("vin", *_MATERIAL_FIELDS)),
+                "ExpressionAttributeNames": {"#region": "region"},
+            }
+        }
+        items: list[dict[str, Any]] = []
+        for attempt in range(6):
+            try:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, f"reading vehicle states from {self.table}") from exc
+            items.extend(response.get("Responses", {}).get(self.table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            time.sleep(0.05 * 2**attempt)
+        raise TransientAWSError(f"reading vehicle states from {self.table}: keys still unprocessed")
+
+    def put_many(self, states: list[VehicleState]) -> tuple[int, int]:
+        now = self.clock()
+        if len(states) <= WRITE_THREADS:
+            results = [self.put(state, now) for state in states]
+        else:
+            with ThreadPoolExecutor(WRITE_THREADS) as pool:
+                results = list(pool.map(lambda s: self.put(s, now), states))
+        written = sum(results)
+        return written, len(results) - written
+
+    def put(self, state: VehicleState, now: datetime) -> bool:
+        """Write ``state`` unless the table holds a newer reading; True if written."""
+        values = state_attributes(state, now)
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        attrs = {f":a{i}": to_attr(value) for i, value in enumerate(values.values())}
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"vin": {"S": state.vin}},
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+                ConditionExpression=NEWER_CONDITION,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    **attrs,
+                    ":ts": to_attr(state.last_ts_ms),
+                    ":seq": to_attr(state.last_seq),
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"writing vehicle {state.vin}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"writing vehicle {state.vin}") from exc
+        return True
+
+    def get(self, vin: str) -> dict[str, Any] | None:
+        """One vehicle's stored item as plain values, or None."""
+        try:
+            item = self.dynamodb.get_item(TableName=self.table, Key={"vin": {"S": vin}}).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"reading vehicle {vin}") from exc
+        return None if item is None else item_values(item)

@@ -1,0 +1,166 @@
+"""Ingest one telemetry object: decode, quarantine bad lines, keep each vehicle's newest state, count.
+
+Correct under at-least-once delivery: the ledger marks each object processed in the same atomic
+write that adds its counters, vehicle writes are conditional on (ts, seq), and a duplicate delivery
+is noticed before any work and counted apart from ``received``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from fleetota_core.domain.enrichment import enrich, is_material, is_newer
+from fleetota_core.domain.telemetry import TelemetryRecord
+from fleetota_core.errors import ResourceNotFoundError
+from fleetota_core.services.telemetry_decode import UnreadableObjectError, decode_object
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
+    from fleetota_core.services.ingest_ports import (
+        Ledger,
+        ObjectRef,
+        OtaReportSink,
+        Quarantine,
+        TelemetryObjects,
+        VehicleStates,
+    )
+    from fleetota_core.services.telemetry_wire import WireRecord
+
+# Upper edges (ms) of the lag histogram kept in the ledger counters: p50/p95 without per-record rows.
+LAG_EDGES_MS = (100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 30_000, 60_000, 300_000)
+
+
+def lag_bucket(lag_ms: float) -> str:
+    index = bisect_left(LAG_EDGES_MS, lag_ms)
+    return f"lag_le_{LAG_EDGES_MS[index]}" if index < len(LAG_EDGES_MS) else "lag_le_inf"
+
+
+@dataclass
+class IngestPorts:
+    objects: TelemetryObjects
+    quarantine: Quarantine
+    vehicles: VehicleStates
+    ledger: Ledger
+    ota_sink: OtaReportSink
+
+
+@dataclass
+class IngestOutcome:
+    """What happened to one object; ``counters`` is exactly what the ledger added."""
+
+    ref: ObjectRef
+    duplicate: bool = False
+    object_quarantined: str | None = None
+    counters: Counter[str] = field(default_factory=Counter)
+    lag_ms: list[float] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.counters["stored"]
+
+    @property
+    def quarantined(self) -> int:
+        return self.counters["quarantined"]
+
+
+def newest_per_vehicle(records: Iterable[WireRecord]) -> dict[str, WireRecord]:
+    """Each vehicle's newest reading by (ts, seq): one state write per vehicle per object."""
+    newest: dict[str, WireRecord] = {}
+    for record in records:
+        current = newest.get(record.vin)
+        if current is None or (record.ts, record.seq) > (current.ts, current.seq):
+            newest[record.vin] = record
+    return newest
+
+
+def ota_reports(records: Iterable[WireRecord]) -> list[TelemetryRecord]:
+    """Records carrying an OTA report, as domain records, oldest first per vehicle."""
+    reports = [r for r in records if r.ota is not None]
+    reports.sort(key=lambda r: (r.vin, r.ts, r.seq))
+    return [TelemetryRecord.model_validate_json(msgspec.json.encode(r)) for r in reports]
+
+
+def _state_counters(states: list[VehicleState], vehicles: VehicleStates) -> Counter[str]:
+    stored = vehicles.get_many([s.vin for s in states])
+    counters: Counter[str] = Counter()
+    to_write = []
+    for state in states:
+        previous = stored.get(state.vin)
+        if not is_newer(state, previous):
+            counters["stale_vehicle_readings"] += 1
+        elif is_material(state, previous):
+            to_write.append(state)
+        else:
+            counters["vehicle_writes_skipped"] += 1
+    written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
+    counters["vehicle_writes"] += written
+    counters["stale_vehicle_readings"] += lost
+    return counters
+
+
+def ingest_object(
+    ref: ObjectRef, ports: IngestPorts, catalog: ReleaseCatalog, now: datetime
+) -> IngestOutcome:
+    """Process one object exactly once in effect, however often it is delivered.
+
+    Raises whatever the adapters raise for AWS failures (``TransientAWSError`` and others), so the
+    queue item fails and is retried; content problems are quarantined and never raise.
+    """
+    outcome = IngestOutcome(ref)
+    earlier = ports.ledger.processed_records(ref)
+    if earlier is not None:
+        outcome.duplicate = True
+        ports.ledger.count_duplicate(ref, earlier, now)
+        return outcome
+    counters = outcome.counters
+    counters["objects"] += 1
+    try:
+        decoded = decode_object(ref.key, ports.objects.get(ref), now)
+    except (UnreadableObjectError, ResourceNotFoundError) as exc:
+        reason = exc.reason if isinstance(exc, UnreadableObjectError) else "object_missing"
+        ports.quarantine.put_object_reference(ref, reason, str(exc), now)
+        outcome.object_quarantined = reason
+        counters["objects_quarantined"] += 1
+        counters[f"objects_quarantined__{reason}"] += 1
+        return _commit(outcome, ports, now)
+
+    counters["received"] += decoded.received
+    counters["stored"] += len(decoded.records)
+    if decoded.quarantined:
+        ports.quarantine.put_lines(ref, decoded.quarantined, now)
+        counters["quarantined"] += len(decoded.quarantined)
+        counters.update(f"quarantined__{line.reason}" for line in decoded.quarantined)
+
+    now_ms = now.timestamp() * 1000
+    outcome.lag_ms = [now_ms - record.ts.timestamp() * 1000 for record in decoded.records]
+    counters.update(lag_bucket(lag) for lag in outcome.lag_ms)
+    counters["lag_sum_ms"] += int(sum(outcome.lag_ms))
+
+    newest = newest_per_vehicle(decoded.records)
+    states = [enrich(record, catalog, now) for record in newest.values()]
+    counters["vehicles_seen"] += len(states)
+    if states:
+        counters.update(_state_counters(states, ports.vehicles))
+    reports = ota_reports(decoded.records)
+    if reports:
+        counters["ota_reports"] += len(reports)
+        counters.update({k: v for k, v in ports.ota_sink(reports).items() if v})
+    return _commit(outcome, ports, now)
+
+
+def _commit(outcome: IngestOutcome, ports: IngestPorts, now: datetime) -> IngestOutcome:
+    outcome.counters = Counter({k: v for k, v in outcome.counters.items() if v})
+    if not ports.ledger.commit(outcome.ref, outcome.counters, now):
+        # A concurrent delivery of the same object committed first; its counts stand, not ours.
+        outcome.duplicate = True
+        outcome.counters = Counter()
+        ports.ledger.count_duplicate(outcome.ref, 0, now)
+    return outcome

@@ -1,0 +1,130 @@
+"""Wires the ingest use case to AWS for the telemetry processor, and sums a batch into metrics."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.adapters.firmware_store import FirmwareStore
+from fleetota_core.adapters.ledger import DynamoLedger
+from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
+from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
+from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
+from fleetota_core.services.ingest import IngestOutcome, IngestPorts, ingest_object
+from fleetota_core.services.telemetry_events import refs_from_sqs_body
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.domain.telemetry import TelemetryRecord
+    from fleetota_core.services.ingest_ports import ObjectRef
+
+# New releases show up in ``needs_update`` within this long, without a firmware-bucket read per object.
+CATALOG_TTL_SECONDS = 60.0
+OTA_COUNTER_NAMES = {"illegal": "ota_illegal_transitions", "applied": "ota_transitions_applied"}
+
+
+class CachedCatalog:
+    """The release catalog, reloaded at most once per TTL (a warm Lambda keeps it between batches)."""
+
+    def __init__(self, load: Callable[[], ReleaseCatalog], ttl: float = CATALOG_TTL_SECONDS) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._catalog: ReleaseCatalog | None = None
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ReleaseCatalog:
+        with self._lock:
+            if self._catalog is None or time.monotonic() - self._loaded_at > self._ttl:
+                self._catalog = self._load()
+                self._loaded_at = time.monotonic()
+            return self._catalog
+
+
+def firmware_catalog(clients: ClientFactory, resources: Resources) -> ReleaseCatalog:
+    store = FirmwareStore(clients.s3, resources.firmware_bucket)
+    return ReleaseCatalog(
+        ReleaseSummary(r.version, frozenset(r.manifest.models), frozenset(r.manifest.hw_revs))
+        for r in store.list_releases()
+    )
+
+
+def deployment_sink(clients: ClientFactory, resources: Resources) -> Callable[[list[TelemetryRecord]], Any]:
+    def apply(reports: list[TelemetryRecord]) -> Mapping[str, int]:
+        # Imported on use: the deployments side owns it and may not be importable in every build.
+        progress = importlib.import_module("fleetota_core.services.deployment_progress")
+        counts = progress.apply_ota_reports(reports, clients, resources).as_dict()
+        return {OTA_COUNTER_NAMES.get(name, f"ota_{name}"): value for name, value in counts.items()}
+
+    return apply
+
+
+class TelemetryPipeline:
+    """One per process: ports plus a cached release catalog; ``outcomes`` collects one invocation."""
+
+    def __init__(
+        self,
+        ports: IngestPorts,
+        catalog: Callable[[], ReleaseCatalog],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.ports = ports
+        self.catalog = catalog
+        self.clock = clock
+        self.outcomes: list[IngestOutcome] = []
+
+    @classmethod
+    def for_stack(cls, clients: ClientFactory, resources: Resources) -> TelemetryPipeline:
+        ports = IngestPorts(
+            objects=S3TelemetryObjects(clients.s3),
+            quarantine=S3Quarantine(clients.s3, resources.telemetry_bucket),
+            vehicles=DynamoVehicleStates(clients.dynamodb, resources.vehicles_table),
+            ledger=DynamoLedger(clients.dynamodb, resources.ledger_table),
+            ota_sink=deployment_sink(clients, resources),
+        )
+        return cls(ports, CachedCatalog(lambda: firmware_catalog(clients, resources)))
+
+    def ingest(self, refs: Iterable[ObjectRef]) -> list[IngestOutcome]:
+        done = [ingest_object(ref, self.ports, self.catalog(), self.clock()) for ref in refs]
+        self.outcomes.extend(done)
+        return done
+
+    def handle_sqs_body(self, body: str) -> None:
+        """One SQS message; raising fails just this item, so SQS retries it and finally dead-letters it."""
+        self.ingest(refs_from_sqs_body(body))
+
+    def take_outcomes(self) -> list[IngestOutcome]:
+        outcomes, self.outcomes = self.outcomes, []
+        return outcomes
+
+
+def batch_metrics(outcomes: Iterable[IngestOutcome]) -> list[tuple[str, str, float]]:
+    """(name, unit, value) for the ``Telemetry`` namespace, dimensionless, one set per batch.
+
+    ``ProcessingLatency`` gets one value per object (its mean record lag), so the alarm's Average
+    is the mean over objects. Every invalid record is quarantined, so Invalid = Quarantined records.
+    """
+    outcomes = list(outcomes)
+    total: Counter[str] = Counter()
+    for outcome in outcomes:
+        total.update(outcome.counters)
+    metrics: list[tuple[str, str, float]] = [
+        ("DataPoints", "Count", total["stored"]),
+        ("InvalidRecords", "Count", total["quarantined"]),
+        ("QuarantinedRecords", "Count", total["quarantined"]),
+        ("QuarantinedObjects", "Count", total["objects_quarantined"]),
+        ("DuplicateObjects", "Count", sum(1 for o in outcomes if o.duplicate)),
+        ("OtaIllegalTransitions", "Count", total["ota_illegal_transitions"]),
+        ("VehicleStateWrites", "Count", total["vehicle_writes"]),
+    ]
+    metrics += [
+        ("ProcessingLatency", "Milliseconds", sum(o.lag_ms) / len(o.lag_ms)) for o in outcomes if o.lag_ms
+    ]
+    return metrics

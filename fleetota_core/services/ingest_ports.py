@@ -1,0 +1,67 @@
+"""What the ingest use case needs from the outside world; AWS adapters and in-memory fakes implement it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from fleetota_core.domain.enrichment import ReleaseCatalog, StoredState, VehicleState
+    from fleetota_core.domain.telemetry import TelemetryRecord
+    from fleetota_core.services.telemetry_decode import QuarantinedLine
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One telemetry object as an S3 notification names it (key already percent-decoded)."""
+
+    bucket: str
+    key: str
+    etag: str = ""
+    sequencer: str = ""
+    size: int | None = None
+
+    @property
+    def version_tag(self) -> str:
+        # Same key, new content (a re-upload) is a new object; the same event twice is not.
+        return self.etag or self.sequencer or "-"
+
+
+class TelemetryObjects(Protocol):
+    def get(self, ref: ObjectRef) -> bytes:
+        """The object's bytes; raises ``ResourceNotFoundError`` when it no longer exists."""
+        ...
+
+
+class Quarantine(Protocol):
+    def put_lines(self, ref: ObjectRef, lines: list[QuarantinedLine], now: datetime) -> str: ...
+
+    def put_object_reference(self, ref: ObjectRef, reason: str, detail: str, now: datetime) -> str: ...
+
+
+class VehicleStates(Protocol):
+    def get_many(self, vins: list[str]) -> dict[str, StoredState]: ...
+
+    def put_many(self, states: list[VehicleState]) -> tuple[int, int]:
+        """Conditionally write each state unless a newer one is stored; (written, lost to newer)."""
+        ...
+
+
+class Ledger(Protocol):
+    def processed_records(self, ref: ObjectRef) -> int | None:
+        """How many records an earlier delivery of ``ref`` received, or None if it was never processed."""
+        ...
+
+    def commit(self, ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> bool:
+        """Mark ``ref`` processed and add its counters, atomically; False if already marked."""
+        ...
+
+    def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None: ...
+
+
+# Hands OTA reports (records whose ``ota`` is set, in (vin, ts, seq) order) to the deployments.
+OtaReportSink = Callable[[list["TelemetryRecord"]], Mapping[str, int]]
+CatalogSource = Callable[[], "ReleaseCatalog"]

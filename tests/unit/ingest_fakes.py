@@ -1,0 +1,159 @@
+"""In-memory fakes of the ingest ports and a telemetry record builder, for the ingest unit tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fleetota_core.domain.enrichment import StoredState
+from fleetota_core.domain.vin import with_check_digit, year_code
+from fleetota_core.errors import ResourceNotFoundError, TransientAWSError
+from fleetota_core.services.ingest import IngestPorts
+from fleetota_core.services.ingest_ports import ObjectRef
+
+NOW = datetime(2026, 11, 26, 20, 0, 0, tzinfo=UTC)
+
+
+def vin(n: int) -> str:
+    return with_check_digit(f"5YJ3E1EA0{year_code(2023)}F{n:06d}")
+
+
+def record(n: int = 0, seq: Any = 1, ts: datetime | str | None = None, **changes: Any) -> dict[str, Any]:
+    """A valid reading of vehicle ``n`` in San Francisco; ``changes`` override top-level fields."""
+    if not isinstance(ts, str):
+        ts = (ts or NOW - timedelta(seconds=2)).isoformat().replace("+00:00", "Z")
+    body: dict[str, Any] = {
+        "schema_version": 1,
+        "vin": vin(n),
+        "ts": ts,
+        "seq": seq,
+        "model": "Model 3",
+        "hw_rev": "HW3",
+        "position": {"lat": 37.77, "lon": -122.42, "speed_kph": 30.0, "heading_deg": 90.0},
+        "battery": {"soc_pct": 55.0, "voltage_v": 390.0, "temp_c": 24.0, "charging": False},
+        "drive_state": "driving",
+        "connectivity": {"network": "LTE", "signal_dbm": -85},
+        "odometer_km": 1000.0,
+        "firmware_version": "1.0.0",
+        "ota": None,
+    }
+    body.update(changes)
+    return body
+
+
+def ndjson(*items: dict[str, Any] | bytes | str) -> bytes:
+    lines = [
+        i if isinstance(i, bytes) else (i if isinstance(i, str) else json.dumps(i)).encode() for i in items
+    ]
+    return gzip.compress(b"\n".join(lines) + b"\n")
+
+
+class FakeObjects:
+    def __init__(self) -> None:
+        self.bodies: dict[str, bytes] = {}
+        self.failures: list[Exception] = []
+        self.reads = 0
+
+    def put(self, key: str, body: bytes, etag: str = "etag-1") -> ObjectRef:
+        self.bodies[key] = body
+        return ObjectRef("telemetry", key, etag=etag)
+
+    def get(self, ref: ObjectRef) -> bytes:
+        self.reads += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        if ref.key not in self.bodies:
+            raise ResourceNotFoundError(f"{ref.key} is gone")
+        return self.bodies[ref.key]
+
+
+class FakeQuarantine:
+    def __init__(self) -> None:
+        self.lines: dict[str, list[Any]] = {}
+        self.objects: dict[str, tuple[str, str]] = {}
+
+    def put_lines(self, ref: ObjectRef, lines: list[Any], now: datetime) -> str:
+        self.lines[ref.key] = list(lines)
+        return f"quarantine/records/{ref.key}"
+
+    def put_object_reference(self, ref: ObjectRef, reason: str, detail: str, now: datetime) -> str:
+        self.objects[ref.key] = (reason, detail)
+        return f"quarantine/objects/{ref.key}"
+
+
+class FakeVehicles:
+    """Keeps the full written state and honours the same (ts, seq) condition as the table."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, Any] = {}
+        self.writes = 0
+
+    def get_many(self, vins: list[str]) -> dict[str, StoredState]:
+        return {
+            v: StoredState(
+                last_ts_ms=s.last_ts_ms,
+                last_seq=s.last_seq,
+                drive_state=s.drive_state,
+                online=s.online,
+                firmware_version=s.firmware_version,
+                battery_category=s.battery_category,
+                charging=s.charging,
+                needs_update=s.needs_update,
+                region=s.region,
+                lat=s.lat,
+                lon=s.lon,
+            )
+            for v, s in self.states.items()
+            if v in vins
+        }
+
+    def put_many(self, states: list[Any]) -> tuple[int, int]:
+        written = 0
+        for state in states:
+            old = self.states.get(state.vin)
+            if old is None or (state.last_ts_ms, state.last_seq) > (old.last_ts_ms, old.last_seq):
+                self.states[state.vin] = state
+                written += 1
+        self.writes += written
+        return written, len(states) - written
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.markers: dict[tuple[str, str], int] = {}
+        self.counters: Counter[str] = Counter()
+        self.fail_commits = 0
+
+    def processed_records(self, ref: ObjectRef) -> int | None:
+        return self.markers.get((ref.key, ref.version_tag))
+
+    def commit(self, ref: ObjectRef, counters: Any, now: datetime) -> bool:
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise TransientAWSError("ledger: AWS ThrottlingException (retryable)")
+        key = (ref.key, ref.version_tag)
+        if key in self.markers:
+            return False
+        self.markers[key] = counters.get("received", 0)
+        self.counters.update(counters)
+        return True
+
+    def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
+        self.counters.update({"duplicate_objects": 1, "duplicate_records": records})
+
+
+class FakeDeployments:
+    def __init__(self) -> None:
+        self.reports: list[Any] = []
+
+    def __call__(self, reports: list[Any]) -> dict[str, int]:
+        self.reports.extend(reports)
+        illegal = sum(1 for r in reports if r.ota.status == "RECEIVED")
+        return {"ota_transitions_applied": len(reports) - illegal, "ota_illegal_transitions": illegal}
+
+
+def fake_ports() -> IngestPorts:
+    return IngestPorts(FakeObjects(), FakeQuarantine(), FakeVehicles(), FakeLedger(), FakeDeployments())
