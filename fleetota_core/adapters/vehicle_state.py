@@ -32,10 +32,12 @@ _MATERIAL_FIELDS = (
     "battery_category",
     "charging",
     "needs_update",
-    "#region",
+    "region",
     "lat",
     "lon",
 )
+
+_PROJECTION = ("vin", *_MATERIAL_FIELDS)
 
 
 def iso_utc(ts: datetime) -> str:
@@ -136,8 +138,9 @@ class DynamoVehicleStates:
         request = {
             self.table: {
                 "Keys": keys,
-                "ProjectionExpression": ", ".join(("vin", *_MATERIAL_FIELDS)),
-                "ExpressionAttributeNames": {"#region": "region"},
+                # Names for all: several (online, region ...) are DynamoDB reserved words.
+                "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(_PROJECTION))),
+                "ExpressionAttributeNames": {f"#p{i}": name for i, name in enumerate(_PROJECTION)},
             }
         }
         items: list[dict[str, Any]] = []

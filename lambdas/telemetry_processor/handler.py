@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.services.ingest_batch import TelemetryPipeline, batch_metrics
-from fleetota_core.services.telemetry_events import is_direct_s3_event, refs_from_s3_event
+from fleetota_core.services.telemetry_events import is_direct_s3_event, refs_from_s3_event, refs_from_sqs_body
 from fleetota_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +25,11 @@ logger = Logger()
 metrics = Metrics(namespace="Telemetry", service="")
 processor = BatchProcessor(event_type=EventType.SQS)
 _pipelines: dict[tuple[str, ...], TelemetryPipeline] = {}
+
+
+def notified_objects(body: str) -> list[tuple[str, str]]:
+    """(bucket, decoded key) of each object an SQS message body names."""
+    return [(ref.bucket, ref.key) for ref in refs_from_sqs_body(body)]
 
 
 def pipeline() -> TelemetryPipeline:
