@@ -1,0 +1,220 @@
+"""Starting, finding, waiting for and resetting the local stack (``local up|status|reset|wait``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.errors import BackendUnavailableError
+from fleetota_core.local.provision import missing_resources, provision
+from fleetota_core.local.reset import empty_data
+from fleetota_core.local.server import probe_endpoint, reset_moto, start_moto
+from fleetota_core.local.stack_spec import REPO_ROOT, read_stack_spec
+
+if TYPE_CHECKING:
+    import threading
+    from pathlib import Path
+
+    from fleetota_core.local.stack_spec import StackSpec
+    from fleetota_core.settings import Settings
+
+logger = logging.getLogger(__name__)
+DEFAULT_LOG_PATH = REPO_ROOT / ".fleetota" / "local-stack.log"
+
+
+@dataclass(frozen=True)
+class LocalStackStatus:
+    """What answers at the local endpoint and whether the stack's resources exist there."""
+
+    endpoint: str
+    backend: str | None  # "moto", "localstack", "aws-compatible" or None (nothing listening)
+    missing: list[str] = field(default_factory=list)
+    started: bool = False  # this call started the stack (rather than attaching to a running one)
+    pid: int | None = None
+    log_path: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.backend is not None
+
+    @property
+    def ready(self) -> bool:
+        return self.running and not self.missing
+
+    def __str__(self) -> str:
+        if not self.running:
+            return f"no local stack at {self.endpoint}"
+        how = f"started (pid {self.pid}, log {self.log_path})" if self.started else "attached"
+        state = "ready" if self.ready else f"missing {len(self.missing)} resource(s)"
+        return f"{self.backend} at {self.endpoint}, {how}, {state}"
+
+
+def local_status(settings: Settings, spec: StackSpec | None = None) -> LocalStackStatus:
+    endpoint = settings.endpoint_url or ""
+    backend = probe_endpoint(endpoint)
+    if backend is None:
+        return LocalStackStatus(endpoint=endpoint, backend=None)
+    spec = spec or read_stack_spec(settings)
+    return LocalStackStatus(
+        endpoint=endpoint, backend=backend, missing=missing_resources(spec, client_factory(settings))
+    )
+
+
+def describe_stack(settings: Settings) -> dict[str, Any]:
+    """The endpoint and every resource name, as ``local status --json`` prints them."""
+    spec = read_stack_spec(settings)
+    status = local_status(settings, spec)
+    return {
+        "endpoint": status.endpoint,
+        "backend": status.backend,
+        "running": status.running,
+        "provisioned": status.ready,
+        "missing": status.missing,
+        "stack": spec.stack,
+        "region": spec.region,
+        "resources": spec.resources.as_dict(),
+        "buckets": [b.name for b in spec.buckets],
+        "queues": {q.name: q.url for q in spec.queues},
+        "tables": [t.name for t in spec.tables],
+        "topics": dict(spec.topics),
+        "keys": list(spec.signing_keys),
+        "functions": [f.name for f in spec.functions],
+        "schedules": {s.name: s.expression for s in spec.schedules},
+        "alarms": [a["AlarmName"] for a in spec.alarms],
+    }
+
+
+def wait_until_ready(
+    settings: Settings, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until the endpoint answers and is provisioned.
+
+    Raises
+    ------
+    BackendUnavailableError
+        After ``timeout`` seconds, or as soon as ``process`` (the stack being started) exits.
+    """
+    spec = read_stack_spec(settings)
+    deadline = time.monotonic() + timeout
+    status = local_status(settings, spec)
+    while not status.ready:
+        if process is not None and process.poll() is not None:
+            raise BackendUnavailableError(
+                f"the local stack exited with code {process.returncode} before it was ready; "
+                f"see {DEFAULT_LOG_PATH}"
+            )
+        if time.monotonic() >= deadline:
+            raise BackendUnavailableError(f"the local stack is not ready after {timeout:g} s: {status}")
+        time.sleep(0.3)
+        status = local_status(settings, spec)
+
+
+def ensure_running(
+    settings: Settings, timeout: float = 90.0, log_path: Path | None = None
+) -> LocalStackStatus:
+    """Attach to a ready local stack, or start ``local up`` as a detached process and wait for it.
+
+    Meant to be called once per dashboard server process (inside ``st.cache_resource``).
+    """
+    status = local_status(settings)
+    if status.ready:
+        return status
+    if status.running:
+        # Another process may be provisioning right now; give it a moment before starting our own.
+        try:
+            wait_until_ready(settings, timeout=10)
+            return local_status(settings)
+        except BackendUnavailableError:
+            logger.info(
+                "endpoint %s answers but is not provisioned; starting the local stack", status.endpoint
+            )
+    log = log_path or DEFAULT_LOG_PATH
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "FLEETOTA_MODE": "local",
+        "FLEETOTA_LOCAL_HOST": settings.local_host,
+        "FLEETOTA_LOCAL_PORT": str(settings.local_port),
+        "FLEETOTA_REGION": settings.region,
+        "FLEETOTA_STACK": settings.stack_name,
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fleetota_core", "local", "up", "--port", str(settings.local_port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,  # outlives the dashboard's reruns and its process group signals
+        )
+    wait_until_ready(settings, timeout=timeout, process=process)
+    ready = local_status(settings)
+    return LocalStackStatus(
+        endpoint=ready.endpoint,
+        backend=ready.backend,
+        missing=ready.missing,
+        started=True,
+        pid=process.pid,
+        log_path=str(log),
+    )
+
+
+def reset_stack(settings: Settings) -> str:
+    """Empty every table, bucket and queue and keep the resources; returns how it was done."""
+    spec = read_stack_spec(settings)
+    clients = client_factory(settings)
+    backend = probe_endpoint(settings.endpoint_url or "")
+    if backend is None:
+        raise BackendUnavailableError(
+            f"no local stack answers at {settings.endpoint_url}; start it with `local up`"
+        )
+    if backend == "moto":
+        # moto's own reset also clears metrics and alarm states; provisioning restores the resources.
+        reset_moto(settings.endpoint_url or "")
+        provision(spec, clients)
+        return "moto reset and provisioned again"
+    empty_data(spec, clients)
+    provision(spec, clients)
+    return "tables, buckets and queues emptied"
+
+
+def run_local_stack(settings: Settings, stop: threading.Event, *, on_ready: Any = None) -> None:
+    """``local up``: start or attach to the endpoint, provision, run the runtime until ``stop`` is set."""
+    from fleetota_core.local.runtime import LocalRuntime
+
+    endpoint = settings.endpoint_url or ""
+    backend = probe_endpoint(endpoint)
+    server = None
+    if backend is None:
+        server = start_moto(settings.local_host, settings.local_port)
+        backend = "moto"
+        print(f"started moto on {endpoint}", flush=True)
+    else:
+        print(f"attaching to the {backend} endpoint already listening on {endpoint}", flush=True)
+    try:
+        spec = read_stack_spec(settings)
+        clients = client_factory(settings)
+        provision(spec, clients)
+        runtime = LocalRuntime(settings, clients=clients, spec=spec)
+        runtime.start()
+        print(f"local stack ready: {endpoint} (stack {spec.stack}); Ctrl-C to stop", flush=True)
+        if on_ready is not None:
+            on_ready()
+        try:
+            while not stop.wait(0.5):  # a timed wait lets signal handlers run promptly
+                pass
+        finally:
+            print("stopping the local Lambda runtime", flush=True)
+            runtime.stop()
+    finally:
+        if server is not None:
+            server.stop()
+            print("stopped moto", flush=True)
