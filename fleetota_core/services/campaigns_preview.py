@@ -1,0 +1,80 @@
+"""What a campaign spec would do, before anything is written: vehicles, waves, volume, duration."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
+from fleetota_core.domain.eligibility import evaluate
+from fleetota_core.errors import ResourceNotFoundError
+from fleetota_core.services.campaigns import target_vehicles
+from fleetota_core.services.campaigns_backend import ota_backend, parse_vehicle
+
+if TYPE_CHECKING:
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+
+# Duration model: a typical LTE download rate and install + reboot time, plus one tick of latency.
+ASSUMED_DOWNLOAD_MBPS = 20.0
+ASSUMED_INSTALL_S = 600.0
+TICK_S = 60.0
+
+
+@dataclass
+class CampaignPreview:
+    matched: int
+    eligible_now: int
+    deferred_now: int
+    deferred_reasons: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+    wave_sizes: list[int] = field(default_factory=list)
+    download_bytes: int = 0
+    estimated_duration_s: float = 0.0
+    assumptions: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_duration_s(sizes: list[int], size_bytes: int, max_in_flight: int) -> float:
+    """Waves run one after another; each runs ``max_in_flight`` deployments at a time."""
+    per_vehicle = size_bytes * 8 / (ASSUMED_DOWNLOAD_MBPS * 1e6) + ASSUMED_INSTALL_S + TICK_S
+    return sum(math.ceil(n / max_in_flight) * per_vehicle for n in sizes if n)
+
+
+def preview_campaign(
+    spec: CampaignSpec, clients: ClientFactory, resources: Resources, now: datetime | None = None
+) -> CampaignPreview:
+    """Matched vehicles, how many qualify now (and why the rest do not), wave sizes, volume, duration."""
+    now = now or datetime.now(UTC)
+    backend = ota_backend(clients, resources)
+    release = backend.firmware.get_release(spec.release_version)
+    if release is None:
+        raise ResourceNotFoundError(f"firmware {spec.release_version} is not published (see `firmware list`)")
+    targeting = target_vehicles(backend, spec, release)
+    reasons: Counter[str] = Counter()
+    eligible = 0
+    for item in targeting.matched:
+        verdict = evaluate(parse_vehicle(item), spec.eligibility, now)
+        if verdict.eligible:
+            eligible += 1
+        else:
+            # Group "battery 18% < 30%" and "battery 12% < 30%" under one rule name.
+            reasons[(verdict.reason or "").split(" ")[0]] += 1
+    sizes = wave_sizes(len(targeting.matched), spec.waves)
+    return CampaignPreview(
+        matched=len(targeting.matched),
+        eligible_now=eligible,
+        deferred_now=len(targeting.matched) - eligible,
+        deferred_reasons=dict(reasons.most_common()),
+        excluded=targeting.excluded,
+        wave_sizes=sizes,
+        download_bytes=len(targeting.matched) * release.manifest.size_bytes,
+        estimated_duration_s=estimate_duration_s(sizes, release.manifest.size_bytes, spec.max_in_flight),
+        assumptions=f"{ASSUMED_DOWNLOAD_MBPS:g} Mbit/s downloads, {ASSUMED_INSTALL_S:g} s install, "
+        f"{TICK_S:g} s tick; deferred vehicles add time",
+    )

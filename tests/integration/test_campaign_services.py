@@ -1,0 +1,242 @@
+"""Campaign services on the local stack, with vehicles seeded straight into the vehicles table."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleetota_core.adapters.dynamo_items import to_item
+from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
+from fleetota_core.domain.firmware import load_public_key, verify_release
+from fleetota_core.domain.job_document import SignedJobDocument, check_job
+from fleetota_core.domain.telemetry import OtaReport, OtaStatus
+from fleetota_core.domain.vin import with_check_digit
+from fleetota_core.errors import ConflictError, ValidationError
+from fleetota_core.services.campaigns import create_campaign, get_campaign, list_deployments
+from fleetota_core.services.campaigns_actions import pause_campaign, resume_campaign, rollback_campaign
+from fleetota_core.services.campaigns_backend import ota_backend
+from fleetota_core.services.campaigns_preview import preview_campaign
+from fleetota_core.services.deployment_progress import apply_ota_reports
+from fleetota_core.services.firmware import list_releases, publish_release
+from fleetota_core.services.update_tick import run_tick
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+MODEL = "Tesla Model 3"
+
+
+def vin(n: int) -> str:
+    return with_check_digit(f"5YJ3E1EA0PF{n:06d}")
+
+
+def seed_vehicles(stack, count: int, **overrides) -> list[str]:
+    vins = [vin(i) for i in range(count)]
+    for v in vins:
+        item = {
+            "vin": v,
+            "make": "Tesla",
+            "model": MODEL,
+            "model_year": 2023,
+            "hw_rev": "HW4",
+            "firmware_version": "1.0.0",
+            "region": "us-west",
+            "timezone": "America/Los_Angeles",
+            "last_ts": NOW.isoformat(),
+            "soc_pct": 80.0,
+            "charging": False,
+            "drive_state": "parked",
+            "network": "LTE",
+            "signal_dbm": -80,
+            "online": True,
+            **overrides,
+        }
+        stack.clients.dynamodb.put_item(TableName=stack.resources.vehicles_table, Item=to_item(item))
+    return vins
+
+
+def publish(stack, version="2.0.0", body=b"firmware-bytes" * 100):
+    return publish_release(body, version, [MODEL], [], None, "test", "alice", stack.clients, stack.resources)
+
+
+def job_queue(stack) -> str:
+    sqs, sns = stack.clients.sqs, stack.clients.sns
+    url = sqs.create_queue(QueueName="test-jobs")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=stack.resources.job_topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return url
+
+
+def drain_notifications(stack, url: str) -> list[dict]:
+    out = []
+    while True:
+        msgs = stack.clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            stack.clients.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_a_published_release_is_signed_and_verifies_with_the_kms_public_key(stack):
+    seed_vehicles(stack, 1)
+    release = publish(stack)
+    der = ota_backend(stack.clients, stack.resources).signer.public_key_der()
+    assert verify_release(load_public_key(der), release)
+    assert [r.version for r in list_releases(stack.clients, stack.resources)] == ["2.0.0"]
+
+
+def test_publishing_rejects_duplicates_bad_versions_empty_files_and_unknown_models(stack):
+    seed_vehicles(stack, 1)
+    publish(stack)
+    with pytest.raises(ConflictError, match="already published"):
+        publish(stack)
+    with pytest.raises(ValidationError, match="not semver"):
+        publish(stack, version="2.1")
+    with pytest.raises(ValidationError, match="empty"):
+        publish(stack, version="2.1.0", body=b"")
+    with pytest.raises(ValidationError, match="unknown model"):
+        publish_release(b"x", "2.2.0", ["Model T"], [], None, "", "alice", stack.clients, stack.resources)
+
+
+def test_a_tick_notifies_eligible_vehicles_once_and_defers_the_rest_with_reasons(stack):
+    vins = seed_vehicles(stack, 6)
+    seed_vehicles_low = vins[:2]
+    for v in seed_vehicles_low:
+        stack.clients.dynamodb.update_item(
+            TableName=stack.resources.vehicles_table,
+            Key={"vin": {"S": v}},
+            UpdateExpression="SET soc_pct = :s",
+            ExpressionAttributeValues={":s": {"N": "18"}},
+        )
+    publish(stack)
+    url = job_queue(stack)
+    spec = CampaignSpec(name="t", release_version="2.0.0", waves=(WaveSpec(percent=100),))
+    preview = preview_campaign(spec, stack.clients, stack.resources, NOW)
+    assert (preview.matched, preview.eligible_now, preview.deferred_reasons) == (6, 4, {"battery": 2})
+    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, "test", now=NOW)
+    result = run_tick(stack.clients, stack.resources, NOW)
+    assert (result.notified, result.deferred) == (4, 2)
+    again = run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=1))
+    assert again.notified == 0
+    notes = drain_notifications(stack, url)
+    assert sorted(n["vin"] for n in notes) == sorted(vins[2:])
+    deployments = {
+        d["vin"]: d for d in list_deployments(campaign.campaign_id, stack.clients, stack.resources)
+    }
+    assert deployments[vins[0]]["state"] == "DEFERRED"
+    assert deployments[vins[0]]["reason"] == "battery 18% < 30%"
+    # The vehicle fetches only its own document and verifies it against the pinned key.
+    import requests
+
+    der = ota_backend(stack.clients, stack.resources).signer.public_key_der()
+    signed = SignedJobDocument.model_validate_json(requests.get(notes[0]["document_url"], timeout=5).content)
+    doc = check_job(
+        signed,
+        load_public_key(der),
+        vin=notes[0]["vin"],
+        model=MODEL,
+        hw_rev="HW4",
+        current_version="1.0.0",
+        now=NOW,
+    )
+    artifact = requests.get(doc.download_url, timeout=5).content
+    assert len(artifact) == doc.release.manifest.size_bytes
+
+
+def test_reports_complete_the_campaign_and_rollback_targets_those_who_took_it(stack):
+    vins = seed_vehicles(stack, 4)
+    publish(stack, "1.0.0")
+    publish(stack)
+    spec = CampaignSpec(name="t", release_version="2.0.0")
+    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
+    run_tick(stack.clients, stack.resources, NOW)
+    reports = []
+    for v in vins:
+        dep = f"{campaign.campaign_id}.{v}"
+        for status in (OtaStatus.DOWNLOADING, OtaStatus.INSTALLING, OtaStatus.SUCCEEDED):
+            reports.append(
+                (
+                    v,
+                    OtaReport(
+                        campaign_id=campaign.campaign_id,
+                        deployment_id=dep,
+                        status=status,
+                        target_version="2.0.0",
+                    ),
+                )
+            )
+    reports.append(
+        (
+            vins[0],
+            OtaReport(
+                campaign_id=campaign.campaign_id,
+                deployment_id="x",
+                status=OtaStatus.DOWNLOADING,
+                target_version="2.0.0",
+            ),
+        )
+    )
+    counts = apply_ota_reports(reports, stack.clients, stack.resources, now=NOW)
+    assert (counts.applied, counts.illegal) == (12, 1)
+    run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=60))
+    done = get_campaign(campaign.campaign_id, stack.clients, stack.resources)
+    assert done.state is CampaignState.COMPLETED
+    assert done.counters.succeeded == 4
+    for v in vins:
+        stack.clients.dynamodb.update_item(
+            TableName=stack.resources.vehicles_table,
+            Key={"vin": {"S": v}},
+            UpdateExpression="SET firmware_version = :s",
+            ExpressionAttributeValues={":s": {"S": "2.0.0"}},
+        )
+    rollback = rollback_campaign(campaign.campaign_id, "bob", "regression", stack.clients, stack.resources)
+    assert rollback.release.version == "1.0.0" and rollback.spec.allow_downgrade
+    assert rollback.total == 4
+
+
+def test_two_concurrent_ticks_never_notify_a_vehicle_twice(stack):
+    seed_vehicles(stack, 40)
+    publish(stack)
+    url = job_queue(stack)
+    spec = CampaignSpec(name="t", release_version="2.0.0", max_in_flight=100)
+    create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
+    results = []
+    barrier = threading.Barrier(2)
+
+    def tick():
+        barrier.wait()
+        results.append(run_tick(stack.clients, stack.resources, NOW, fleet_health=False))
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    notes = drain_notifications(stack, url)
+    assert len(notes) == 40
+    assert len({n["vin"] for n in notes}) == 40
+    assert sum(r.notified for r in results) == 40
+
+
+def test_pause_stops_new_notifications_and_is_audited(stack):
+    seed_vehicles(stack, 5)
+    publish(stack)
+    spec = CampaignSpec(name="t", release_version="2.0.0")
+    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
+    run_tick(stack.clients, stack.resources, NOW - timedelta(days=1))  # starts it, nothing due yet
+    paused = pause_campaign(campaign.campaign_id, "bob", "investigating", stack.clients, stack.resources)
+    assert paused.state is CampaignState.PAUSED
+    assert run_tick(stack.clients, stack.resources, NOW).notified == 0
+    resume_campaign(campaign.campaign_id, "bob", "fine", stack.clients, stack.resources)
+    assert run_tick(stack.clients, stack.resources, NOW).notified == 5
+    history = ota_backend(stack.clients, stack.resources).audit.history(campaign.campaign_id)
+    assert {("PAUSE", "bob", "investigating"), ("RESUME", "bob", "fine")} <= {
+        (h["action"], h["operator"], h["reason"]) for h in history
+    }
