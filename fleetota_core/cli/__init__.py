@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "fleetota_core.cli.local",
     "fleetota_core.cli.schema",
     "fleetota_core.cli.deploy",
+    "fleetota_core.cli.telemetry",
+    "fleetota_core.cli.fleet",
 )
 
 

@@ -1,0 +1,84 @@
+"""Fleet health, the fleet snapshot and the operator commands on top of the pipeline's output."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
+from fleetota_core.cli import main
+from fleetota_core.services.fleet_health import publish_fleet_health
+from simulator.fleet import generate_fleet
+from simulator.record import encode
+
+if TYPE_CHECKING:
+    import pytest
+
+    from tests.integration.conftest import LocalStack
+
+
+def _ingest_fleet(stack: LocalStack, count: int) -> list:
+    fleet = generate_fleet(count, 3)
+    now = time.time()
+    lines = []
+    for vehicle in fleet:
+        vehicle.seq += 1
+        lines.append(encode(vehicle, now - 2).encode())
+    body = gzip.compress(b"\n".join(lines) + b"\nnot json\n")
+    stack.clients.s3.put_object(
+        Bucket=stack.resources.telemetry_bucket, Key="raw/dt=2026-11-26/hour=11/f.ndjson.gz", Body=body
+    )
+    stack.runtime.drain(timeout=30)
+    return fleet
+
+
+def test_fleet_health_writes_the_snapshot_and_publishes_dimensionless_fleet_metrics(stack: LocalStack):
+    fleet = _ingest_fleet(stack, 25)
+    now = datetime.now(UTC)
+
+    health = publish_fleet_health(stack.clients, stack.resources, now)
+
+    snapshot = read_fleet_snapshot(stack.clients, stack.resources)
+    assert snapshot is not None and len(snapshot) == health.vehicles == 25
+    assert sorted(snapshot["vin"]) == sorted(v.vin for v in fleet)
+    assert health.online == int(snapshot["online"].sum())
+    assert abs(health.battery_average - snapshot["soc_pct"].mean()) < 0.01
+    assert sum(health.versions.values()) == 25
+    for name in ("VehiclesOnline", "BatteryAverage", "ConnectivityPercent"):
+        points = stack.clients.cloudwatch.get_metric_statistics(
+            Namespace="FleetHealth",
+            MetricName=name,
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now + timedelta(minutes=5),
+            Period=60,
+            Statistics=["Average"],
+        )["Datapoints"]
+        assert len(points) == 1, name
+
+
+def test_operator_commands_print_stats_fleet_and_one_vehicle_as_json(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+):
+    fleet = _ingest_fleet(stack, 6)
+    publish_fleet_health(stack.clients, stack.resources)
+
+    assert main(["telemetry", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["received"], stats["stored"], stats["quarantined"]) == (7, 6, 1)
+    assert stats["quarantined_by_reason"] == {"malformed_json": 1} and stats["dlq"] == 0
+
+    assert main(["fleet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["vehicles"] == 6 and summary["source"] == "snapshot"
+
+    assert main(["vehicle", fleet[0].vin, "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert state["vin"] == fleet[0].vin and state["last_seq"] == fleet[0].seq
+
+    assert main(["vehicle", "5YJ3E1EA0PF000003"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    assert main(["telemetry", "stats"]) == 0
+    assert "received" in capsys.readouterr().out
