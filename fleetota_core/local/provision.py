@@ -30,6 +30,16 @@ def provision(spec: StackSpec, clients: ClientFactory) -> None:
             ScheduleExpression=schedule.expression,
             State="ENABLED" if schedule.enabled else "DISABLED",
         )
+    _provision_alarms(spec, clients)
+    for name, body in spec.dashboards.items():
+        clients.cloudwatch.put_dashboard(DashboardName=name, DashboardBody=body)
+    _drop_s3_test_events(spec, new_buckets, clients)
+
+
+def _provision_alarms(spec: StackSpec, clients: ClientFactory) -> None:
+    names = [a["AlarmName"] for a in spec.alarms]
+    described = clients.cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])
+    states = {a["AlarmName"]: a["StateValue"] for a in described}
     for alarm in spec.alarms:
         if "Metrics" in alarm or "ExtendedStatistic" in alarm:
             # moto has no metric math and no percentiles; the local evaluator skips these too.
@@ -38,9 +48,15 @@ def provision(spec: StackSpec, clients: ClientFactory) -> None:
             )
             continue
         clients.cloudwatch.put_metric_alarm(**alarm)
-    for name, body in spec.dashboards.items():
-        clients.cloudwatch.put_dashboard(DashboardName=name, DashboardBody=body)
-    _drop_s3_test_events(spec, new_buckets, clients)
+        # moto (re)creates alarms in OK; AWS starts them in INSUFFICIENT_DATA and keeps the state on update.
+        existed = alarm["AlarmName"] in states
+        clients.cloudwatch.set_alarm_state(
+            AlarmName=alarm["AlarmName"],
+            StateValue=states.get(alarm["AlarmName"], "INSUFFICIENT_DATA"),
+            StateReason="Configuration updated from the template"
+            if existed
+            else "Unchecked: Initial alarm creation",
+        )
 
 
 def _provision_queues(spec: StackSpec, clients: ClientFactory) -> None:
