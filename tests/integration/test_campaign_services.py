@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
@@ -133,8 +134,6 @@ def test_a_tick_notifies_eligible_vehicles_once_and_defers_the_rest_with_reasons
     assert deployments[vins[0]]["state"] == "DEFERRED"
     assert deployments[vins[0]]["reason"] == "battery 18% < 30%"
     # The vehicle fetches only its own document and verifies it against the pinned key.
-    import requests
-
     der = ota_backend(stack.clients, stack.resources).signer.public_key_der()
     signed = SignedJobDocument.model_validate_json(requests.get(notes[0]["document_url"], timeout=5).content)
     doc = check_job(
@@ -201,7 +200,25 @@ def test_reports_complete_the_campaign_and_rollback_targets_those_who_took_it(st
     assert rollback.total == 4
 
 
-def test_two_concurrent_ticks_never_notify_a_vehicle_twice(stack):
+@pytest.fixture
+def atomic_dynamodb(monkeypatch):
+    """DynamoDB guarantees that a conditional write checks and writes atomically; moto's threaded
+    server does not (two concurrent requests can both pass the check). Give the in-process moto
+    backend that guarantee, so the test exercises our conditions rather than moto's race."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+def test_two_concurrent_ticks_never_notify_a_vehicle_twice(stack, atomic_dynamodb):
     seed_vehicles(stack, 40)
     publish(stack)
     url = job_queue(stack)
