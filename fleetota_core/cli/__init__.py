@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "fleetota_core.cli.deploy",
     "fleetota_core.cli.telemetry",
     "fleetota_core.cli.fleet",
+    "fleetota_core.cli.firmware",
+    "fleetota_core.cli.campaign",
 )
 
 

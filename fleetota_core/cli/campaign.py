@@ -1,0 +1,260 @@
+"""``campaign create|preview|list|show|pause|resume|abort|retry-failed|rollback``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.errors import ValidationError
+from fleetota_core.services import campaigns_actions as actions
+from fleetota_core.services.campaigns import (
+    campaign_history,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    list_deployments,
+    load_spec,
+    parse_spec,
+)
+from fleetota_core.services.campaigns_preview import preview_campaign
+
+if TYPE_CHECKING:
+    import argparse
+
+    from fleetota_core.settings import Settings
+
+ACTIONS = {
+    "pause": actions.pause_campaign,
+    "resume": actions.resume_campaign,
+    "abort": actions.abort_campaign,
+    "retry-failed": actions.retry_failed,
+    "rollback": actions.rollback_campaign,
+}
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _spec_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", help="JSON or YAML spec file (docs/campaigns.md); flags override it")
+    parser.add_argument("--name")
+    parser.add_argument("--release", dest="release_version", help="firmware version to roll out")
+    for flag in ("models", "hw-revs", "regions", "versions", "vins"):
+        parser.add_argument(f"--{flag}", type=_csv, help=f"target {flag.replace('-', ' ')}, comma-separated")
+    parser.add_argument("--waves", type=_csv, help="wave percentages, e.g. 5,25,70")
+    parser.add_argument("--wave-sizes", type=_csv, help="wave sizes in vehicles, e.g. 10,100,1000")
+    parser.add_argument("--success-threshold", type=float, help="per-wave success %% to open the next")
+    parser.add_argument("--error-threshold", type=float, help="per-wave error %% that pauses")
+    parser.add_argument("--abort-failure-pct", type=float)
+    parser.add_argument("--abort-min-executed", type=int)
+    parser.add_argument("--max-in-flight", type=int)
+    parser.add_argument("--timeout", type=int, dest="in_progress_timeout_s", help="in-progress timeout, s")
+    parser.add_argument("--max-attempts", type=int)
+    parser.add_argument("--backoff", type=float, help="first retry backoff in seconds (doubles)")
+    parser.add_argument("--min-soc", type=float, help="minimum state of charge %% (charging overrides)")
+    parser.add_argument("--networks", type=_csv, help="allowed networks, e.g. WIFI,5G,LTE")
+    parser.add_argument("--min-signal", type=int, help="minimum signal in dBm")
+    parser.add_argument("--window", action="append", help="maintenance window HH:MM-HH:MM local time")
+    parser.add_argument("--start-at", help="scheduled start, ISO 8601 with offset")
+
+
+def _spec_from_args(args: argparse.Namespace) -> Any:
+    raw: dict[str, Any] = {}
+    if args.name:
+        raw["name"] = args.name
+    if args.release_version:
+        raw["release_version"] = args.release_version
+    target = {
+        key: value
+        for key, value in {
+            "models": args.models,
+            "hw_revs": args.hw_revs,
+            "regions": args.regions,
+            "current_versions": args.versions,
+            "vins": args.vins,
+        }.items()
+        if value
+    }
+    if target:
+        raw["target"] = target
+    thresholds = {
+        k: v
+        for k, v in {
+            "success_threshold_pct": args.success_threshold,
+            "error_threshold_pct": args.error_threshold,
+        }.items()
+        if v is not None
+    }
+    if args.waves or args.wave_sizes:
+        kind, values = ("percent", args.waves) if args.waves else ("size", args.wave_sizes)
+        raw["waves"] = [{kind: float(v) if kind == "percent" else int(v), **thresholds} for v in values]
+    abort = {
+        k: v
+        for k, v in {"failure_pct": args.abort_failure_pct, "min_executed": args.abort_min_executed}.items()
+        if v
+    }
+    if abort:
+        raw["abort"] = abort
+    retry = {
+        k: v for k, v in {"max_attempts": args.max_attempts, "backoff_base_s": args.backoff}.items() if v
+    }
+    if retry:
+        raw["retry"] = retry
+    rules: dict[str, Any] = {}
+    if args.min_soc is not None:
+        rules["min_soc_pct"] = args.min_soc
+    if args.networks:
+        rules["networks"] = args.networks
+    if args.min_signal is not None:
+        rules["min_signal_dbm"] = args.min_signal
+    if args.window:
+        rules["maintenance_windows"] = [_window(w) for w in args.window]
+    if rules:
+        raw["eligibility"] = rules
+    for key in ("max_in_flight", "in_progress_timeout_s"):
+        if getattr(args, key):
+            raw[key] = getattr(args, key)
+    if args.start_at:
+        raw["start_at"] = datetime.fromisoformat(args.start_at)
+    if args.spec:
+        return load_spec(args.spec, raw)
+    if "name" not in raw or "release_version" not in raw:
+        raise ValidationError("give --spec FILE, or at least --name and --release")
+    return parse_spec(raw)
+
+
+def _window(text: str) -> dict[str, str]:
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValidationError(f"maintenance window {text!r} must look like 22:00-04:00")
+    return {"start": start, "end": end}
+
+
+def register(subparsers: Any) -> None:
+    campaign = subparsers.add_parser("campaign", help="create and steer OTA campaigns")
+    commands = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
+    create = commands.add_parser("create", help="create a campaign from flags or a spec file")
+    _spec_flags(create)
+    create.add_argument("--reason", default="", help="why (recorded in the audit trail)")
+    create.add_argument("--operator", help="who (default FLEETOTA_OPERATOR)")
+    create.set_defaults(func=create_command)
+    preview = commands.add_parser("preview", help="show matched and eligible vehicles, waves, volume")
+    _spec_flags(preview)
+    preview.add_argument("--json", action="store_true")
+    preview.set_defaults(func=preview_command)
+    listing = commands.add_parser("list", help="all campaigns, newest first")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=list_command)
+    show = commands.add_parser("show", help="one campaign: progress, waves, deployments, audit")
+    show.add_argument("campaign_id", metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=show_command)
+    for name in ACTIONS:
+        action = commands.add_parser(name, help=f"{name} a campaign (audited)")
+        action.add_argument("campaign_id", metavar="ID")
+        action.add_argument("--reason", default="", help="why (recorded in the audit trail)")
+        action.add_argument("--operator", help="who (default FLEETOTA_OPERATOR)")
+        action.set_defaults(func=action_command, action=name)
+
+
+def _backend(settings: Settings) -> tuple[Any, Any]:
+    clients = client_factory(settings)
+    return clients, resolve_resources(settings, clients)
+
+
+def create_command(args: argparse.Namespace, settings: Settings) -> int:
+    spec = _spec_from_args(args)
+    clients, resources = _backend(settings)
+    campaign = create_campaign(spec, args.operator or settings.operator, clients, resources, args.reason)
+    print(
+        f"created {campaign.campaign_id}: {campaign.total} vehicles in waves {list(campaign.wave_sizes)}, "
+        f"{campaign.state.value}"
+    )
+    return 0
+
+
+def preview_command(args: argparse.Namespace, settings: Settings) -> int:
+    spec = _spec_from_args(args)
+    preview = preview_campaign(spec, *_backend(settings))
+    if args.json:
+        print(json.dumps(preview.as_dict(), indent=2))
+        return 0
+    print(f"matched vehicles : {preview.matched}")
+    print(f"eligible now     : {preview.eligible_now}")
+    for reason, count in preview.deferred_reasons.items():
+        print(f"  deferred ({reason}): {count}")
+    for reason, count in preview.excluded.items():
+        print(f"excluded ({reason}): {count}")
+    print(f"wave sizes       : {preview.wave_sizes}")
+    print(f"download volume  : {preview.download_bytes / 1e6:.1f} MB")
+    print(f"estimated time   : {preview.estimated_duration_s / 3600:.1f} h ({preview.assumptions})")
+    return 0
+
+
+def list_command(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [c.summary() for c in list_campaigns(*_backend(settings))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no campaigns yet (`campaign create --spec FILE`)")
+        return 0
+    print(
+        f"{'ID':<20} {'STATE':<10} {'RELEASE':<10} {'WAVE':<6} {'TOTAL':>6} {'OK':>6} {'FAIL':>5} "
+        f"{'FLIGHT':>6} NAME"
+    )
+    for r in rows:
+        print(
+            f"{r['campaign_id']:<20} {r['state']:<10} {r['release']:<10} {r['wave']:<6} {r['total']:>6} "
+            f"{r['succeeded']:>6} {r['failed']:>5} {r['in_flight']:>6} {r['name']}"
+        )
+    return 0
+
+
+def show_command(args: argparse.Namespace, settings: Settings) -> int:
+    clients, resources = _backend(settings)
+    campaign = get_campaign(args.campaign_id, clients, resources)
+    deployments = list_deployments(args.campaign_id, clients, resources, limit=1000)
+    history = campaign_history(args.campaign_id, clients, resources)
+    if args.json:
+        payload = {
+            **campaign.summary(),
+            "spec": campaign.spec.model_dump(mode="json"),
+            "wave_sizes": list(campaign.wave_sizes),
+            "states": {k: v for k, v in campaign.counters.states.items() if v},
+            "deployments": deployments,
+            "audit": history,
+        }
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    s = campaign.summary()
+    print(f"{s['campaign_id']}  {s['name']}  ({s['kind']} to {s['release']})")
+    print(f"state     : {s['state']}  {s['state_reason']}")
+    print(f"wave      : {s['wave']}  sizes {list(campaign.wave_sizes)}")
+    print("states    : " + ", ".join(f"{k} {v}" for k, v in campaign.counters.states.items() if v))
+    print(f"success   : {s['success_rate']}%" if s["success_rate"] is not None else "success   : -")
+    deferred = [d for d in deployments if d.get("state") == "DEFERRED"][:10]
+    for d in deferred:
+        print(f"  deferred {d['vin']}: {d.get('reason', '')}")
+    print("audit     :")
+    for h in history[:20]:
+        print(f"  {h['event_ts'][:19]}  {h['action']:<14} {h['operator']:<24} {h.get('reason', '')}")
+    return 0
+
+
+def action_command(args: argparse.Namespace, settings: Settings) -> int:
+    clients, resources = _backend(settings)
+    operator = args.operator or settings.operator
+    campaign = ACTIONS[args.action](args.campaign_id, operator, args.reason, clients, resources)
+    if args.action == "rollback":
+        print(
+            f"created rollback campaign {campaign.campaign_id} to {campaign.release.version} "
+            f"for {campaign.total} vehicles"
+        )
+    else:
+        print(f"{campaign.campaign_id}: {campaign.state.value}")
+    return 0
