@@ -1,0 +1,102 @@
+"""In-process invocations: env and context as on Lambda, EMF captured, errors and batch failures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fleetota_core.local.functions import Invocation, LocalFunction
+from fleetota_core.local.metric_forwarding import lambda_datums
+from fleetota_core.local.runtime import _failed_message_ids
+from fleetota_core.local.stack_spec import FunctionSpec
+
+SPEC = FunctionSpec(
+    logical_id="TelemetryProcessorFunction",
+    name="demo-telemetry-processor",
+    arn="arn:aws:lambda:us-east-1:123456789012:function:demo-telemetry-processor",
+    source=Path("lambdas/telemetry_processor/handler.py"),
+    timeout_seconds=60,
+    memory_mb=1024,
+    environment={},
+)
+EMF = {
+    "_aws": {
+        "Timestamp": 0,
+        "CloudWatchMetrics": [{"Namespace": "T", "Dimensions": [[]], "Metrics": [{"Name": "N"}]}],
+    },
+    "N": 3,
+}
+
+
+def test_the_handler_sees_its_env_and_a_lambda_context_and_the_env_is_restored():
+    seen: dict[str, Any] = {}
+
+    def handler(event: dict[str, Any], context: Any) -> str:
+        seen.update(
+            env=os.environ.get("FLEETOTA_PROBE"),
+            name=context.function_name,
+            arn=context.invoked_function_arn,
+            memory=context.memory_limit_in_mb,
+            remaining=context.get_remaining_time_in_millis(),
+            request=context.aws_request_id,
+        )
+        return "done"
+
+    result = LocalFunction(SPEC, {"FLEETOTA_PROBE": "on"}, handler).invoke({})
+    assert result.response == "done" and not result.failed
+    assert seen["env"] == "on" and "FLEETOTA_PROBE" not in os.environ
+    assert (seen["name"], seen["arn"], seen["memory"]) == (SPEC.name, SPEC.arn, 1024)
+    assert 59_000 < seen["remaining"] <= 60_000 and seen["request"] == result.request_id
+
+
+def test_emf_lines_become_metrics_and_other_output_is_passed_through(capsys):
+    def handler(event: dict[str, Any], context: Any) -> None:
+        print(json.dumps(EMF))
+        print("a log line")
+
+    result = LocalFunction(SPEC, {}, handler).invoke({})
+    assert [(m["Namespace"], m["MetricName"], m["Value"]) for m in result.metrics] == [("T", "N", 3.0)]
+    out = capsys.readouterr().out
+    assert "a log line" in out and "_aws" not in out
+
+
+def test_an_exception_is_recorded_as_a_failed_invocation_with_error_metrics():
+    def handler(event: dict[str, Any], context: Any) -> None:
+        raise ValueError("bad batch")
+
+    result = LocalFunction(SPEC, {}, handler).invoke({})
+    assert result.failed and isinstance(result.error, ValueError)
+    by_name = {d["MetricName"]: d for d in lambda_datums(result)}
+    assert by_name["Errors"]["Value"] == 1.0 and by_name["Invocations"]["Value"] == 1.0
+    assert by_name["Duration"]["Unit"] == "Milliseconds"
+    assert by_name["Errors"]["Dimensions"] == [{"Name": "FunctionName", "Value": SPEC.name}]
+
+
+MESSAGES = [{"MessageId": m} for m in ("a", "b", "c")]
+
+
+def _result(response: Any = None, error: BaseException | None = None) -> Invocation:
+    return Invocation(function_name="f", request_id="r", duration_ms=1.0, response=response, error=error)
+
+
+def test_batch_item_failures_keep_only_the_listed_messages():
+    response = {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert _failed_message_ids(_result(response), MESSAGES, partial=True) == {"b"}
+
+
+def test_an_empty_or_missing_failure_list_deletes_the_whole_batch():
+    assert _failed_message_ids(_result({"batchItemFailures": []}), MESSAGES, partial=True) == set()
+    assert _failed_message_ids(_result(None), MESSAGES, partial=True) == set()
+
+
+def test_an_unknown_identifier_or_an_error_retries_the_whole_batch():
+    unknown = {"batchItemFailures": [{"itemIdentifier": "zzz"}]}
+    assert _failed_message_ids(_result(unknown), MESSAGES, partial=True) == {"a", "b", "c"}
+    assert _failed_message_ids(_result(error=RuntimeError()), MESSAGES, partial=True) == {"a", "b", "c"}
+
+
+def test_without_report_batch_item_failures_the_response_is_ignored():
+    response = {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert _failed_message_ids(_result(response), MESSAGES, partial=False) == set()

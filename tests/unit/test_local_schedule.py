@@ -1,0 +1,29 @@
+"""Schedule expressions the local scheduler accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetota_core.errors import ConfigurationError
+from fleetota_core.local.schedule import schedule_interval_seconds
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 days)", 172800)],
+)
+def test_rate_expressions_give_their_interval(expression: str, seconds: int):
+    assert schedule_interval_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "every minute"]
+)
+def test_malformed_rates_are_rejected(expression: str):
+    with pytest.raises(ConfigurationError):
+        schedule_interval_seconds(expression)
+
+
+def test_cron_is_rejected_with_a_clear_message():
+    with pytest.raises(ConfigurationError, match="rate"):
+        schedule_interval_seconds("cron(0 12 * * ? *)")
