@@ -28,7 +28,7 @@ from simulator.simulation import FaultProfile, FleetSimulation
 from simulator.uploader import BatchUploader, DirectorySink, S3Sink
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from simulator.uploader import BatchSink
 
@@ -36,14 +36,21 @@ if TYPE_CHECKING:
 _SEEDED_EPOCH = datetime(2026, 1, 5, tzinfo=UTC).timestamp()  # a Monday
 
 
-def _positive(kind: type) -> argparse._ActionsContainer:  # type: ignore[name-defined]
-    def parse(text: str) -> float | int:
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
 
-    return parse  # type: ignore[return-value]
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
 
 
 def _rate(text: str) -> float:
@@ -61,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_positive(float), help="stop after S wall-clock seconds")
     p.add_argument(
         "--speed",
-        type=float,
+        type=_non_negative,
         default=1.0,
         help="simulated seconds per wall second (60: an hour a minute; 0: as fast as possible)",
     )
@@ -71,11 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now; with --out, from the seed)")
     faults = p.add_argument_group("faults")
     faults.add_argument(
-        "--offline-rate", type=_rate, default=0.0, help="share of time each vehicle spends in outages"
+        "--offline-rate", type=_rate, default=None, help="share of time each vehicle spends in outages"
     )
     faults.add_argument("--outage-minutes", type=_positive(float), default=30.0, help="mean outage length")
     faults.add_argument(
-        "--install-failure-rate", type=_rate, default=0.0, help="share of OTA installs that fail"
+        "--install-failure-rate", type=_rate, default=None, help="share of OTA installs that fail"
+    )
+    faults.add_argument(
+        "--fault-rate",
+        type=_rate,
+        default=0.0,
+        help="shorthand: sets --offline-rate and --install-failure-rate where those are not given",
     )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
@@ -115,7 +128,13 @@ def simulate(args: argparse.Namespace) -> int:
     sink = _sink(args)
     run_id = hashlib.sha256(f"{seed}:{start}".encode()).hexdigest()[:8]
     uploader = BatchUploader(sink, args.batch_size, run_id)
-    faults = FaultProfile(args.offline_rate, args.outage_minutes, args.install_failure_rate)
+    faults = FaultProfile(
+        offline_rate=args.fault_rate if args.offline_rate is None else args.offline_rate,
+        outage_minutes=args.outage_minutes,
+        install_failure_rate=args.fault_rate
+        if args.install_failure_rate is None
+        else args.install_failure_rate,
+    )
     sim = FleetSimulation(
         generate_fleet(args.vehicles, seed), uploader, start=start, interval=args.interval, seed=seed,
         faults=faults,

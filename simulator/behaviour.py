@@ -33,10 +33,17 @@ def plan_next(v: SimVehicle, t: float, cond: Conditions, rng: random.Random) -> 
         stay = need / max(30.0, min(v.max_dc_kw, site.charger_kw) * 0.7) * HOUR
         return t + max(10 * MINUTE, stay) + rng.uniform(0, 10 * MINUTE), _after_charge(v, t, cond, rng)
     if v.soc < v.low_soc and not _charges_here(v, site):
-        return t + rng.uniform(5, 25) * MINUTE, rng.choice(v.zone.chargers)
-    if v.role == "fleet":
-        return _fleet(v, site, t, cond, rng)
-    return _commuter(v, site, t, cond, rng)
+        return t + rng.uniform(5, 25) * MINUTE, _nearest(v, v.zone.chargers)
+    depart, dest = _fleet(v, site, t, cond, rng) if v.role == "fleet" else _commuter(v, site, t, cond, rng)
+    if v.soc < v.low_soc + 10 and _charges_here(v, site):
+        # Nearly empty where it can charge: nobody leaves before there is a useful range again.
+        need = (v.low_soc + 25 - v.soc) / 100.0 * v.battery_kwh
+        depart = max(depart, t + need / min(site.charger_kw, 11.0) * HOUR)
+    return depart, dest
+
+
+def _nearest(v: SimVehicle, sites: tuple[Site, ...]) -> Site:
+    return min(sites, key=lambda s: v.distance_km(s.lat, s.lon))
 
 
 def _charges_here(v: SimVehicle, site: Site) -> bool:

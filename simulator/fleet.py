@@ -136,7 +136,8 @@ def generate_fleet(count: int, seed: int) -> list[SimVehicle]:
                 work=work,
                 home_wifi=home_wifi,
                 low_soc=rng.uniform(8.0, 25.0),
-                soc=round(rng.uniform(6.0, 20.0) if low else rng.uniform(30.0, 95.0), 2),
+                plug_below=rng.uniform(35.0, 55.0) if rng.random() < 0.3 else 90.0,
+                soc=round(rng.uniform(8.0, 20.0) if low else rng.uniform(30.0, 95.0), 2),
                 odometer_km=round(rng.uniform(500, 18_000) * (2027 - model_year), 1),
                 phase=rng.random(),
             )

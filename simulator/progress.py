@@ -32,7 +32,7 @@ def status_line(sim: FleetSimulation) -> str:
 class Progress:
     """Rewrites one line on a terminal; prints a line every ``every_s`` seconds into a log."""
 
-    def __init__(self, stream: TextIO | None = None, every_s: float = 10.0, quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, every_s: float = 5.0, quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every_s = 0.25 if self.tty else every_s

@@ -44,8 +44,9 @@ class SimVehicle:
         "battery_kwh", "charging", "depart_at", "dest", "driving", "firmware_version", "heading",
         "hold_parked", "home", "home_wifi", "hw_rev", "kx", "lat", "lon", "low_soc", "make",
         "max_dc_kw", "metro", "model", "model_year", "modem", "network", "next_dest", "odometer_km",
-        "ota_state", "outage_until", "outbox", "pack_voltage", "phase", "role", "seq", "signal_dbm", "site",
-        "soc", "speed_kph", "t", "temp_c", "trip_speed", "vin", "wh_per_km", "work", "zone",
+        "ota_state", "outage_until", "outbox", "pack_voltage", "phase", "plug_below", "role", "seq",
+        "signal_dbm", "site", "soc", "speed_kph", "t", "temp_c", "trip_speed", "vin",
+        "wh_per_km", "work", "zone",
     )  # fmt: skip
 
     def __init__(
@@ -69,6 +70,7 @@ class SimVehicle:
         work: Site | None,
         home_wifi: bool,
         low_soc: float,
+        plug_below: float,
         soc: float,
         odometer_km: float,
         phase: float,
@@ -79,6 +81,7 @@ class SimVehicle:
         self.pack_voltage, self.max_dc_kw = pack_voltage, max_dc_kw
         self.metro, self.zone, self.role = metro, zone, role
         self.home, self.work, self.home_wifi, self.low_soc = home, work, home_wifi, low_soc
+        self.plug_below = plug_below  # some owners only plug in at home when the battery gets low
         self.kx = KM_PER_DEG_LON_EQUATOR * math.cos(math.radians(metro.lat))
         self.phase = phase  # where in each interval this vehicle reads, as a fraction of it
         self.soc, self.odometer_km = soc, odometer_km
@@ -190,6 +193,8 @@ class SimVehicle:
         if self.soc >= 90.0:
             return 0.0
         if site.kind is SiteKind.HOME and self.soc >= 30.0:
+            if not self.charging and self.soc >= self.plug_below:
+                return 0.0
             # Smart charging: wait for the off-peak tariff unless the battery is low.
             local = cond.local_seconds(t)
             if _OFF_PEAK_END <= local < _OFF_PEAK_START:

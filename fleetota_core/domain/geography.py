@@ -78,7 +78,7 @@ LAND_ZONES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
     "Chicago": (((41.72, -88.00), (42.00, -88.00), (42.00, -87.72), (41.85, -87.67), (41.72, -87.67)),),
     "New York": (
         # Brooklyn and Queens inland, clear of Jamaica Bay, Flushing Bay and Prospect Park Lake.
-        ((40.635, -73.955), (40.690, -73.950), (40.715, -73.870), (40.700, -73.800), (40.670, -73.880)),
+        ((40.635, -73.955), (40.690, -73.950), (40.715, -73.870), (40.700, -73.800)),
         # Essex County, New Jersey, west of the Passaic.
         ((40.73, -74.24), (40.80, -74.24), (40.80, -74.18), (40.73, -74.19)),
         # The northern Bronx and southern Westchester, west of Long Island Sound.
