@@ -7,7 +7,6 @@ ticks at once never notify a vehicle twice, and a tick that dies midway leaves w
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from fleetota_core.domain.campaign import ACTIVE_STATES, ALERT_EVENTS, CampaignS
 from fleetota_core.domain.deployment import DeploymentState, check_transition, decide_retry
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend, parse_vehicle
+from fleetota_core.services.fleet_health import publish_fleet_health
 from fleetota_core.services.notifications import send_job
 
 if TYPE_CHECKING:
@@ -281,11 +281,5 @@ def _publish_metrics(backend: OtaBackend, campaigns: list[Campaign], now: dateti
 
 
 def _publish_fleet_health(clients: ClientFactory, resources: Resources, now: datetime) -> None:
-    # Owned by the telemetry pipeline; the tick is its schedule. Absent in older checkouts.
-    try:
-        module = importlib.import_module("fleetota_core.services.fleet_health")
-    except ModuleNotFoundError:
-        return
-    publish = getattr(module, "publish_fleet_health", None)
-    if publish is not None:
-        publish(clients, resources, now=now)
+    # The telemetry pipeline owns fleet health; this schedule is the one that runs it.
+    publish_fleet_health(clients, resources, now=now)

@@ -1,8 +1,4 @@
-"""Update manager: runs once per EventBridge schedule tick.
-
-Minimal wiring: it logs the tick. The campaign service replaces the body; ``handler(event,
-context)`` stays the entrypoint.
-"""
+"""Update manager: once per EventBridge schedule tick, advance every campaign (services.update_tick)."""
 
 from __future__ import annotations
 
@@ -11,13 +7,23 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.services.update_tick import run_tick
+from fleetota_core.settings import Settings
+
 logger = Logger()
-metrics = Metrics()
+# service="": keep the tick's own metrics dimensionless, like the alarms expect.
+metrics = Metrics(namespace="OTAUpdates", service="")
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.info("schedule tick", extra={"time": event.get("time"), "resources": event.get("resources", [])})
-    metrics.add_metric(name="SchedulerTicks", unit=MetricUnit.Count, value=1)
-    return {"tick": event.get("time")}
+    settings = Settings()
+    clients = client_factory(settings)
+    result = run_tick(clients, resolve_resources(settings, clients))
+    logger.info("tick", extra={"time": event.get("time"), **result.as_dict()})
+    metrics.add_metric(name="TickDuration", unit=MetricUnit.Seconds, value=result.duration_s)
+    metrics.add_metric(name="Notified", unit=MetricUnit.Count, value=result.notified)
+    return {"tick": event.get("time"), **result.as_dict()}

@@ -257,3 +257,18 @@ def test_pause_stops_new_notifications_and_is_audited(stack):
     assert {("PAUSE", "bob", "investigating"), ("RESUME", "bob", "fine")} <= {
         (h["action"], h["operator"], h["reason"]) for h in history
     }
+
+
+def test_the_scheduled_lambda_runs_the_tick_and_publishes_ota_metrics(stack):
+    seed_vehicles(stack, 3)
+    publish(stack)
+    spec = CampaignSpec(name="t", release_version="2.0.0", start_at=NOW - timedelta(minutes=1))
+    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW - timedelta(minutes=1))
+    invocations = stack.runtime.fire_schedule()
+    assert all(not inv.error for inv in invocations), invocations
+    assert get_campaign(campaign.campaign_id, stack.clients, stack.resources).in_flight == 3
+    metrics = stack.clients.cloudwatch.list_metrics(Namespace="OTAUpdates", MetricName="InProgress")[
+        "Metrics"
+    ]
+    dimensions = {tuple(d["Value"] for d in m["Dimensions"]) for m in metrics}
+    assert {(campaign.campaign_id,), ()} <= dimensions
