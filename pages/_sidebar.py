@@ -14,13 +14,15 @@ if TYPE_CHECKING:
     from fleetota_core.settings import Settings
     from fleetota_core.views.backend import Backend
 
-ALERT_ICONS = {"auto-pause": "⏸️", "abort": "🛑", "alarm": "🚨", "completed": "✅", "ok": "✅"}
+ALERT_ICONS = {"auto-pause": "⏸️", "pause": "⏸️", "abort": "🛑", "alarm": "🚨", "completed": "🏁", "ok": "✅"}
 DEMO_FLEET_SIZE = 100
 
 
 def backend_badge(backend: Backend) -> None:
     icon = "🧪" if backend.settings.is_local else "☁️"
     st.markdown(f"**{icon} {backend.label}**")
+    if backend.status:
+        st.caption(backend.status)
     with st.expander("Resources", expanded=False):
         st.json(backend.resources.as_dict(), expanded=True)
 
@@ -58,7 +60,7 @@ def operator_box(settings: Settings | None) -> None:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def _alerts(key: str, _backend: Backend) -> list[dict]:
-    return recent_alerts(_backend.clients, _backend.resources, limit=8)
+    return recent_alerts(_backend.clients, _backend.resources, _backend.settings.stack_name, limit=8)
 
 
 @st.fragment(run_every=_ui.LIVE_REFRESH_S)

@@ -26,9 +26,8 @@ LIVE_REFRESH_S = 15
 def _connect(settings_json: str) -> Backend:
     # Once per server process and settings: starting the local stack is not something to repeat per rerun.
     settings = Settings.model_validate_json(settings_json)
-    if settings.is_local:
-        start_local_stack(settings)
-    return connect(settings)
+    status = start_local_stack(settings) if settings.is_local else ""
+    return connect(settings, status)
 
 
 def backend() -> Backend:

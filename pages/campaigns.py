@@ -1,3 +1,220 @@
+"""Campaigns: the list with progress, a detail view with actions, and the create form."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-st.title("campaigns")
+from fleetota_core.errors import FleetOTAError
+from fleetota_core.services import campaigns_actions as actions
+from fleetota_core.services.campaigns import campaign_history, get_campaign, list_deployments
+from fleetota_core.services.firmware import list_releases
+from fleetota_core.views.campaigns import campaign_summary, funnel, reasons, wave_progress
+from pages import _ui
+from pages._campaign_form import campaign_form
+
+STATE_ICONS = {
+    "DRAFT": "📝", "SCHEDULED": "🕒", "RUNNING": "🟢", "PAUSED": "⏸️",
+    "COMPLETED": "✅", "ABORTED": "🛑", "CANCELLED": "⚪",
+}  # fmt: skip
+# action -> (label, service function, dangerous, allowed campaign states)
+ACTIONS = {
+    "pause": ("Pause", actions.pause_campaign, True, {"RUNNING"}),
+    "resume": ("Resume", actions.resume_campaign, False, {"PAUSED"}),
+    "abort": ("Abort", actions.abort_campaign, True, {"SCHEDULED", "RUNNING", "PAUSED", "DRAFT"}),
+    "retry": ("Retry failed", actions.retry_failed, False, {"RUNNING", "PAUSED", "COMPLETED"}),
+    "rollback": ("Roll back", actions.rollback_campaign, True, {"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}),
+}
+DETAIL_REFRESH_S = 5
+LIST_COLUMNS = [
+    "name", "state", "release_version", "progress", "total", "succeeded", "failed", "in_flight",
+    "current_wave", "waves", "created_by", "created_at", "campaign_id",
+]  # fmt: skip
+
+
+@st.cache_data(ttl=DETAIL_REFRESH_S, show_spinner=False)
+def _summary(key: str, _backend) -> pd.DataFrame:
+    return campaign_summary(_backend.clients, _backend.resources)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _release_versions(key: str, _backend) -> list[str]:
+    return [r.version for r in list_releases(_backend.clients, _backend.resources)]
+
+
+@st.cache_data(ttl=DETAIL_REFRESH_S, show_spinner=False)
+def _deployments(key: str, campaign_id: str, _backend) -> pd.DataFrame:
+    return pd.DataFrame(list_deployments(campaign_id, _backend.clients, _backend.resources))
+
+
+def _clear() -> None:
+    for fn in (_summary, _deployments):
+        fn.clear()
+
+
+st.title("Campaigns")
+backend = _ui.backend()
+list_tab, new_tab = st.tabs(["Campaigns", "New campaign"])
+
+
+@st.fragment(run_every=DETAIL_REFRESH_S)
+def campaign_list() -> None:
+    with _ui.guard("campaigns"):
+        summary = _summary(backend.key, backend)
+        if summary.empty:
+            _ui.empty_state(
+                "No campaigns yet. Publish a firmware release on the **Firmware** page, then create a "
+                "campaign in the **New campaign** tab."
+            )
+            return
+        view = summary.assign(state=summary["state"].map(lambda s: f"{STATE_ICONS.get(s, '')} {s}"))
+        st.dataframe(
+            view[LIST_COLUMNS],
+            hide_index=True,
+            column_config={
+                "progress": st.column_config.ProgressColumn("Progress", format="percent", max_value=1),
+                "release_version": "Release",
+                "current_wave": "Wave",
+                "in_flight": "In flight",
+            },
+        )
+
+
+def _act(campaign_id: str, action: str, reason: str) -> None:
+    label, fn, _, _ = ACTIONS[action]
+    operator = _ui.operator()
+    if operator is None:
+        st.error("Sign in as an operator to change campaigns.")
+        return
+    try:
+        result = fn(campaign_id, operator, reason or f"{label.lower()} from the dashboard", backend.clients,
+                    backend.resources)  # fmt: skip
+    except FleetOTAError as exc:
+        st.error(f"{label} failed: {exc}", icon="🚫")
+        return
+    _clear()
+    st.session_state["campaign_flash"] = f"{label}: campaign {result.campaign_id} is now {result.state.value}"
+    if action == "rollback":
+        st.session_state["campaign_selected"] = result.campaign_id
+    st.rerun()
+
+
+@st.dialog("Confirm")
+def confirm(campaign_id: str, action: str) -> None:
+    label = ACTIONS[action][0]
+    st.warning(f"{label} campaign **{campaign_id}**? This changes what vehicles do.", icon="⚠️")
+    reason = st.text_input("Reason (recorded in the audit trail)", key=f"confirm_reason_{action}")
+    if st.button(f"Yes, {label.lower()}", type="primary", key=f"confirm_{action}"):
+        _act(campaign_id, action, reason)
+
+
+def action_bar(campaign_id: str, state: str) -> None:
+    cols = st.columns(len(ACTIONS))
+    for col, (action, (label, _, dangerous, allowed)) in zip(cols, ACTIONS.items(), strict=True):
+        disabled = state not in allowed or _ui.operator() is None
+        if col.button(label, key=f"act_{action}", disabled=disabled, type="secondary", width="stretch"):
+            if dangerous:
+                confirm(campaign_id, action)
+            else:
+                _act(campaign_id, action, "")
+
+
+@st.fragment(run_every=DETAIL_REFRESH_S)
+def campaign_detail(campaign_id: str) -> None:
+    with _ui.guard("the campaign"):
+        campaign = get_campaign(campaign_id, backend.clients, backend.resources)
+        c = campaign.counters
+        icon = STATE_ICONS.get(campaign.state.value, "")
+        st.markdown(f"### {icon} {campaign.spec.name} · `{campaign.state.value}`")
+        st.caption(
+            f"{campaign.campaign_id} · release {campaign.release.version} · {campaign.spec.kind} · "
+            f"created by {campaign.created_by} at {campaign.created_at:%Y-%m-%d %H:%M} UTC"
+            + (f" · {campaign.state_reason}" if campaign.state_reason else "")
+        )
+        m = st.columns(5)
+        m[0].metric("Vehicles", f"{campaign.total:,}")
+        m[1].metric("Succeeded", f"{c.succeeded:,}")
+        m[2].metric("Failed", f"{c.failed:,}")
+        m[3].metric("In flight", f"{c.in_flight:,}")
+        rate = c.success_rate()
+        m[4].metric("Success rate", "—" if rate is None else f"{rate:.1f} %")
+        finished = c.finished / campaign.total if campaign.total else 0.0
+        st.progress(min(finished, 1.0), text=f"{finished:.0%} of deployments finished")
+
+        item = {"wave_sizes": list(campaign.wave_sizes), "current_wave": campaign.current_wave}
+        item |= {f"w{i}_ok": n for i, n in enumerate(c.wave_succeeded)}
+        item |= {f"w{i}_fail": n for i, n in enumerate(c.wave_failed)}
+        waves = wave_progress(item)
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Waves**")
+            for row in waves.itertuples():
+                done = (row.succeeded + row.failed) / row.size if row.size else 1.0
+                text = f"Wave {row.wave} ({row.status}): {row.succeeded}/{row.size} succeeded"
+                text += f", {row.failed} failed" if row.failed else ""
+                st.progress(min(done, 1.0), text=text)
+        with right:
+            stages = funnel(c)
+            fig = px.funnel(stages, x="deployments", y="stage", title="Deployment funnel", height=300)
+            fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
+            st.plotly_chart(fig, key="campaign_funnel")
+
+        deps = _deployments(backend.key, campaign_id, backend)
+        why = reasons(deps)
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Failure and deferral reasons**")
+            if why.empty:
+                st.caption("No failures or deferrals so far.")
+            else:
+                fig = px.bar(why, x="deployments", y="reason", color="kind", orientation="h", height=260,
+                             color_discrete_map={"failed": "#dc2626", "deferred": "#f59e0b"})  # fmt: skip
+                fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title=None)
+                st.plotly_chart(fig, key="campaign_reasons")
+        with right:
+            st.markdown("**Timeline**")
+            history = pd.DataFrame(campaign_history(campaign_id, backend.clients, backend.resources))
+            if history.empty:
+                st.caption("No events yet.")
+            else:
+                stamps = history["event_ts"].str.split("#").str[0]
+                history["when"] = pd.to_datetime(stamps, utc=True, errors="coerce")
+                st.dataframe(
+                    history[["when", "action", "operator", "reason"]],
+                    hide_index=True,
+                    height=260,
+                    column_config={"when": st.column_config.DatetimeColumn(format="HH:mm:ss")},
+                )
+
+
+with list_tab:
+    flash = st.session_state.pop("campaign_flash", None)
+    if flash:
+        st.success(flash, icon="✅")
+    campaign_list()
+    with _ui.guard("campaigns"):
+        summary = _summary(backend.key, backend)
+        if not summary.empty:
+            ids = summary["campaign_id"].tolist()
+            names = dict(zip(summary["campaign_id"], summary["name"], strict=True))
+            selected = st.session_state.get("campaign_selected")
+            chosen = st.selectbox(
+                "Open campaign",
+                ids,
+                index=ids.index(selected) if selected in ids else 0,
+                format_func=lambda cid: f"{names[cid]} ({cid})",
+                key="campaign_pick",
+            )
+            st.session_state["campaign_selected"] = chosen
+            state = summary.loc[summary["campaign_id"] == chosen, "state"].iloc[0]
+            action_bar(chosen, state)
+            campaign_detail(chosen)
+
+with new_tab, _ui.guard("the campaign form"):
+    releases = _release_versions(backend.key, backend)
+    if not releases:
+        _ui.empty_state(
+            "Publish a firmware release on the **Firmware** page first; campaigns roll out releases."
+        )
+    campaign_form(backend, _ui.fleet(), releases)

@@ -1,3 +1,93 @@
+"""Firmware: upload and publish a signed release, and list releases with their signature status."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-st.title("firmware")
+from fleetota_core.errors import FleetOTAError
+from fleetota_core.services.firmware import publish_release
+from fleetota_core.views.firmware import release_form_errors, releases_frame
+from pages import _ui
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@st.cache_data(ttl=30, show_spinner="Loading releases…")
+def _releases(key: str, _backend) -> pd.DataFrame:
+    return releases_frame(_backend.clients, _backend.resources)
+
+
+st.title("Firmware")
+backend = _ui.backend()
+fleet = _ui.fleet()
+
+with _ui.guard("firmware releases"):
+    releases = _releases(backend.key, backend)
+    if releases.empty:
+        _ui.empty_state("No firmware published yet. Upload an image below to publish the first release.")
+    else:
+        st.dataframe(
+            releases,
+            hide_index=True,
+            column_config={
+                "size_mb": st.column_config.NumberColumn("Size", format="%.1f MB"),
+                "sha256": st.column_config.TextColumn("SHA-256", width="small"),
+                "created_at": st.column_config.DatetimeColumn("Published", format="YYYY-MM-DD HH:mm"),
+            },
+        )
+
+st.subheader("Publish a release")
+operator = _ui.require_operator()
+known_models = sorted(fleet["model"].unique()) if not fleet.empty else []
+known_hw = sorted(fleet["hw_rev"].unique()) if not fleet.empty else []
+if not known_models:
+    st.caption("Models come from vehicles that have reported; start the simulator first.")
+with st.form("publish_release", clear_on_submit=False):
+    file = st.file_uploader("Firmware image", key="fw_file")
+    err_file = st.empty()
+    c1, c2 = st.columns(2)
+    version = c1.text_input("Version", placeholder="2.1.0", key="fw_version")
+    err_version = c1.empty()
+    min_from = c2.text_input("Minimum source version (optional)", placeholder="1.0.0", key="fw_min_from")
+    err_min_from = c2.empty()
+    models = st.multiselect("Models", known_models, key="fw_models")
+    err_models = st.empty()
+    hw_revs = st.multiselect("Hardware revisions (empty: all)", known_hw, key="fw_hw")
+    notes = st.text_area("Release notes", key="fw_notes")
+    submitted = st.form_submit_button("Sign and publish", type="primary", disabled=operator is None)
+
+if submitted and operator:
+    data = file.getvalue() if file is not None else b""
+    values = {"file": data, "version": version, "models": models, "min_from_version": min_from}
+    errors = release_form_errors(values)
+    slots = {"file": err_file, "version": err_version, "min_from_version": err_min_from, "models": err_models}
+    for field, message in errors.items():
+        slots[field].error(message, icon="⚠️")
+    if not errors:
+        progress = st.progress(0.1, text="Uploading the artifact and signing its manifest with KMS…")
+        try:
+            release = publish_release(
+                data,
+                version.strip(),
+                models,
+                hw_revs,
+                min_from.strip() or None,
+                notes,
+                operator,
+                backend.clients,
+                backend.resources,
+                filename=file.name if file is not None else "firmware.bin",
+                allowed_models=set(known_models),
+            )
+        except FleetOTAError as exc:
+            progress.empty()
+            st.error(f"Not published: {exc}", icon="🚫")
+        else:
+            progress.progress(1.0, text="Published")
+            _releases.clear()
+            st.success(
+                f"Published firmware {release.version} (sha256 {release.manifest.sha256[:12]}…), signed."
+            )

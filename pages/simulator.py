@@ -54,8 +54,8 @@ with st.form("simulator_form"):
                                help="Seconds between readings of one vehicle (simulated time)")  # fmt: skip
     speed = c3.number_input("Speed", min_value=0.1, max_value=1000.0, value=1.0, step=1.0,
                             help="Simulated seconds per real second")  # fmt: skip
-    fault_rate = c4.slider("Fault rate", 0.0, 1.0, 0.0, 0.01,
-                           help="Share of faults: bad records, failed downloads and installs")  # fmt: skip
+    fault_rate = c4.slider("Fault rate", 0.0, 0.95, 0.0, 0.01,
+                           help="Share of time offline and of OTA installs that fail")  # fmt: skip
     start = st.form_submit_button("Start simulator", type="primary", disabled=running or operator is None)
 
 if start:

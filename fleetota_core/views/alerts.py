@@ -1,41 +1,88 @@
-"""The alerts feed: recent SNS alerts (auto-pause, abort, alarm changes, completion) kept in the ledger."""
+"""The alerts feed: auto-pause, abort, alarm changes and campaign completion, newest first.
+
+SNS alerts are fire-and-forget, so the feed is rebuilt from the state they announce: campaign items
+(state, reason, ``updated_at``), alarm states (``StateUpdatedTimestamp``), and any alert items kept in
+the ledger (pk ``alerts``) by publishers that record what they sent.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.table_reader import query_partition
+from fleetota_core.adapters.cloudwatch_reader import alarm_states
+from fleetota_core.adapters.table_reader import query_partition, scan_table
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
 
 ALERTS_PARTITION = "alerts"
+_CAMPAIGN_ALERTS = {"PAUSED": "pause", "ABORTED": "abort", "COMPLETED": "completed"}
 
 
-def _when(item: dict[str, Any]) -> datetime:
-    raw = item.get("ts") or item.get("sk", "")
+def _ts(raw: Any) -> datetime:
+    if isinstance(raw, datetime):
+        return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
     try:
-        when = datetime.fromisoformat(str(raw).split("#", 1)[0])
+        when = datetime.fromisoformat(str(raw).split("#", 1)[0].replace("Z", "+00:00"))
     except ValueError:
         return datetime.fromtimestamp(0, UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def alert_row(item: dict[str, Any]) -> dict[str, Any]:
-    """One ledger alert item as ``{"when", "kind", "subject", "detail"}``."""
-    return {
-        "when": _when(item),
-        "kind": str(item.get("kind", "alert")),
-        "subject": str(item.get("subject") or item.get("message") or item.get("kind", "alert")),
-        "detail": item.get("detail") or item.get("message") or "",
-    }
+def campaign_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One alert per campaign that is paused, aborted or completed."""
+    alerts = []
+    for item in items:
+        kind = _CAMPAIGN_ALERTS.get(str(item.get("state")))
+        if kind is None:
+            continue
+        reason = str(item.get("state_reason") or "")
+        if kind == "pause" and not reason.startswith("pause by"):
+            kind = "auto-pause"
+        name = item.get("name") or item.get("campaign_id", "")
+        alerts.append(
+            {
+                "when": _ts(item.get("updated_at") or item.get("created_at")),
+                "kind": kind,
+                "subject": f"Campaign {name} {item.get('state', '').lower()}",
+                "detail": reason,
+            }
+        )
+    return alerts
 
 
-def recent_alerts(clients: ClientFactory, resources: Resources, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest ``limit`` alerts, newest first."""
-    items = query_partition(
+def alarm_alerts(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each alarm's latest state change; alarms never evaluated (INSUFFICIENT_DATA) are not news."""
+    return [
+        {
+            "when": _ts(a["updated"]),
+            "kind": "alarm" if a["state"] == "ALARM" else "ok",
+            "subject": f"{a['name']} → {a['state']}",
+            "detail": a.get("reason", ""),
+        }
+        for a in alarms
+        if a["state"] in ("ALARM", "OK") and a.get("updated")
+    ]
+
+
+def recent_alerts(
+    clients: ClientFactory, resources: Resources, stack_name: str, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` alerts from campaigns, alarms and the ledger, newest first."""
+    alerts = campaign_alerts(scan_table(clients.dynamodb, resources.campaigns_table))
+    alerts += alarm_alerts(alarm_states(clients.cloudwatch, f"{stack_name}-"))
+    ledger = query_partition(
         clients.dynamodb, resources.ledger_table, "pk", ALERTS_PARTITION, limit=limit, newest_first=True
     )
-    return sorted((alert_row(i) for i in items), key=lambda a: a["when"], reverse=True)
+    alerts += [
+        {
+            "when": _ts(i.get("ts") or i.get("sk")),
+            "kind": str(i.get("kind", "alert")),
+            "subject": str(i.get("subject") or i.get("kind", "alert")),
+            "detail": str(i.get("message") or ""),
+        }
+        for i in ledger
+    ]
+    return sorted(alerts, key=lambda a: a["when"], reverse=True)[:limit]

@@ -21,6 +21,7 @@ class Backend:
     settings: Settings
     clients: ClientFactory
     resources: Resources
+    status: str = ""  # how the local stack was reached ("moto at ..., attached, ready")
 
     @property
     def key(self) -> str:
@@ -47,7 +48,8 @@ def start_local_stack(settings: Settings) -> str:
     return str(result) if result is not None else "running"
 
 
-def connect(settings: Settings) -> Backend:
+def connect(settings: Settings, status: str = "") -> Backend:
     """Clients and resource names for ``settings`` (no AWS call in local mode)."""
     clients = client_factory(settings)
-    return Backend(settings=settings, clients=clients, resources=resolve_resources(settings, clients))
+    resources = resolve_resources(settings, clients)
+    return Backend(settings=settings, clients=clients, resources=resources, status=status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
 
+_STATES = frozenset(s.value for s in DeploymentState)
+_COUNTER = re.compile(r"w(?P<wave>\d+)_(?P<kind>ok|fail)")
 # The funnel follows the main path; a deployment counts at every stage it has passed.
 FUNNEL = ("ELIGIBLE", "NOTIFIED", "DOWNLOADING", "VERIFYING", "INSTALLING", "SUCCEEDED")
 _PASSED = {
@@ -45,14 +48,27 @@ def _spec(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def counters_of(item: dict[str, Any]) -> CampaignCounters:
-    raw = item.get("counters") or {}
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    states = raw.get("states", raw if all(isinstance(v, int) for v in raw.values()) else {})
+    """The counters the deployment store keeps on the campaign item.
+
+    They are flat attributes updated in each deployment transaction: ``n_<STATE>`` per state and
+    ``w<wave>_ok`` / ``w<wave>_fail`` per wave.
+    """
+    states: dict[str, int] = {}
+    ok: dict[int, int] = {}
+    failed: dict[int, int] = {}
+    for name, value in item.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        match = _COUNTER.fullmatch(name)
+        if name.startswith("n_") and name[2:] in _STATES:
+            states[name[2:]] = int(value)
+        elif match:
+            (ok if match["kind"] == "ok" else failed)[int(match["wave"])] = int(value)
+    waves = max([*ok, *failed], default=-1) + 1
     return CampaignCounters(
-        states={str(k): int(v) for k, v in states.items()},
-        wave_succeeded=[int(v) for v in raw.get("wave_succeeded", [])],
-        wave_failed=[int(v) for v in raw.get("wave_failed", [])],
+        states=states,
+        wave_succeeded=[ok.get(w, 0) for w in range(waves)],
+        wave_failed=[failed.get(w, 0) for w in range(waves)],
     )
 
 
@@ -129,30 +145,19 @@ def state_counts(counters: CampaignCounters) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["state", "deployments"])
 
 
-def deployments(
-    clients: ClientFactory, resources: Resources, campaign_id: str, limit: int = 50_000
-) -> pd.DataFrame:
-    """The campaign's deployments (one query on the partition), for reasons and drill-down."""
-    items = query_partition(
-        clients.dynamodb, resources.deployments_table, "campaign_id", campaign_id, limit=limit
-    )
-    df = pd.DataFrame(items)
-    for column in ("vin", "state", "reason", "error_code", "attempt", "wave", "updated_at"):
-        if column not in df.columns:
-            df[column] = None
-    return df
-
-
 def reasons(deps: pd.DataFrame) -> pd.DataFrame:
     """Failure and deferral reasons with counts: ``kind, reason, deployments``."""
-    if deps.empty:
+    if deps.empty or "state" not in deps.columns:
         return pd.DataFrame(columns=["kind", "reason", "deployments"])
+    deps = deps.assign(
+        **{c: deps.get(c, pd.Series(None, index=deps.index)) for c in ("error_code", "reason")}
+    )
     failed = {"FAILED", "RETRY_SCHEDULED", "TIMED_OUT", "REJECTED", "ROLLED_BACK"}
     df = deps.assign(
         kind=deps["state"].map(
             lambda s: "deferred" if s == "DEFERRED" else ("failed" if s in failed else None)
         ),
-        why=deps["error_code"].fillna(deps["reason"]).fillna("unspecified"),
+        why=deps["error_code"].astype(object).fillna(deps["reason"].astype(object)).fillna("unspecified"),
     ).dropna(subset=["kind"])
     out = df.groupby(["kind", "why"]).size().reset_index(name="deployments").rename(columns={"why": "reason"})
     return out.sort_values("deployments", ascending=False, ignore_index=True)

@@ -44,8 +44,8 @@ class SimulatorOptions:
             raise ValidationError(f"interval must be 0.1-3600 s, got {self.interval_s}")
         if not 0.1 <= self.speed <= 1000:
             raise ValidationError(f"speed must be 0.1-1000x, got {self.speed}")
-        if not 0 <= self.fault_rate <= 1:
-            raise ValidationError(f"fault rate must be 0-1, got {self.fault_rate}")
+        if not 0 <= self.fault_rate < 1:
+            raise ValidationError(f"fault rate must be at least 0 and below 1, got {self.fault_rate}")
 
     def argv(self) -> list[str]:
         args = [

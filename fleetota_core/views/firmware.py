@@ -1,0 +1,65 @@
+"""Read model for the firmware page: releases with their signature checked against the KMS public key."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from fleetota_core.domain.firmware import load_public_key, verify_release
+from fleetota_core.domain.telemetry import SEMVER_PATTERN
+from fleetota_core.services.campaigns_backend import ota_backend
+from fleetota_core.services.firmware import list_releases
+
+if TYPE_CHECKING:
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+
+RELEASE_COLUMNS = [
+    "version", "signature", "models", "hw_revs", "min_from_version", "size_mb", "sha256",
+    "created_at", "created_by", "notes",
+]  # fmt: skip
+
+
+def releases_frame(clients: ClientFactory, resources: Resources) -> pd.DataFrame:
+    """Every release, newest first, with ``signature`` = "valid" / "INVALID" checked offline."""
+    releases = list_releases(clients, resources)
+    if not releases:
+        return pd.DataFrame(columns=RELEASE_COLUMNS)
+    # One KMS call for the public key, then every signature is checked locally, as a vehicle would.
+    public_key = load_public_key(ota_backend(clients, resources).signer.public_key_der())
+    rows = []
+    for release in releases:
+        m = release.manifest
+        rows.append(
+            {
+                "version": m.version,
+                "signature": "✅ valid" if verify_release(public_key, release) else "❌ INVALID",
+                "models": ", ".join(m.models),
+                "hw_revs": ", ".join(m.hw_revs) or "all",
+                "min_from_version": m.min_from_version or "any",
+                "size_mb": m.size_bytes / 1e6,
+                "sha256": m.sha256,
+                "created_at": m.created_at,
+                "created_by": m.created_by,
+                "notes": m.notes,
+            }
+        )
+    return pd.DataFrame(rows, columns=RELEASE_COLUMNS)
+
+
+def release_form_errors(values: dict[str, Any]) -> dict[str, str]:
+    """Per-field problems of the publish form, before anything is uploaded."""
+    errors: dict[str, str] = {}
+    if not values.get("file"):
+        errors["file"] = "choose the firmware image to upload"
+    version = (values.get("version") or "").strip()
+    if not re.match(SEMVER_PATTERN, version):
+        errors["version"] = f"{version or 'an empty version'} is not a semantic version like 2.1.0"
+    if not values.get("models"):
+        errors["models"] = "choose at least one vehicle model this firmware is for"
+    min_from = (values.get("min_from_version") or "").strip()
+    if min_from and not re.match(SEMVER_PATTERN, min_from):
+        errors["min_from_version"] = f"{min_from} is not a semantic version like 1.0.0"
+    return errors
