@@ -7,12 +7,13 @@ attributes, such as the hot path's decoded struct) and the stored state it read 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.firmware import SemVer
 from fleetota_core.domain.geography import UNKNOWN_REGION, distance_km, nearest_metro
+from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import MAKE_BY_WMI, model_years
 
@@ -53,6 +54,7 @@ class ReleaseCatalog:
     def __init__(self, releases: Iterable[ReleaseSummary] = ()) -> None:
         self.releases = tuple(sorted(releases, key=lambda r: version_key(r.version), reverse=True))
         self._newest: dict[tuple[str, str], str | None] = {}
+        self._behind: dict[tuple[str, str, str], bool] = {}
 
     def newest_compatible(self, model: str, hw_rev: str) -> str | None:
         key = (model, hw_rev)
@@ -61,8 +63,13 @@ class ReleaseCatalog:
         return self._newest[key]
 
     def needs_update(self, model: str, hw_rev: str, firmware_version: str) -> bool:
-        newest = self.newest_compatible(model, hw_rev)
-        return newest is not None and version_key(newest) > version_key(firmware_version)
+        key = (model, hw_rev, firmware_version)
+        behind = self._behind.get(key)
+        if behind is None:
+            newest = self.newest_compatible(model, hw_rev)
+            behind = newest is not None and version_key(newest) > version_key(firmware_version)
+            self._behind[key] = behind
+        return behind
 
 
 @lru_cache(maxsize=65_536)
@@ -74,15 +81,23 @@ def _place(lat_cell: float, lon_cell: float) -> tuple[str, str | None, str]:
 
 
 def place_of(lat: float, lon: float) -> tuple[str, str | None, str]:
-    """(region, metro, time zone) of a position, cached on a ~1 km grid (metros are ~150 km wide)."""
-    return _place(round(lat, 2), round(lon, 2))
+    """(region, metro, time zone) of a position, cached on a 0.05 degree grid.
+
+    Metros are 150 km in radius, so the grid (about 5 km) only matters within a few km of that edge,
+    and the cache makes this a dictionary lookup on the hot path.
+    """
+    return _place(round(lat * 20) / 20, round(lon * 20) / 20)
+
+
+@lru_cache(maxsize=4096)
+def _identity(wmi: str, year_code: str, this_year: int) -> tuple[str, int]:
+    early, late = model_years(year_code)
+    return MAKE_BY_WMI.get(wmi, "unknown"), late if late <= this_year + 1 else early
 
 
 def identity_from_vin(vin: str, now: datetime) -> tuple[str, int]:
     """Make and model year read from the VIN (WMI and position 10)."""
-    make = MAKE_BY_WMI.get(vin[:3], "unknown")
-    early, late = model_years(vin[9])
-    return make, late if late <= now.year + 1 else early
+    return _identity(vin[:3], vin[9], now.year)
 
 
 def epoch_ms(ts: datetime) -> int:
@@ -127,36 +142,38 @@ class VehicleState:
 
 def enrich(reading: Any, catalog: ReleaseCatalog, now: datetime) -> VehicleState:
     """Derive region, battery category, online and ``needs_update`` from a vehicle's newest reading."""
-    region, metro, tz = place_of(reading.position.lat, reading.position.lon)
+    position, battery, network = reading.position, reading.battery, reading.connectivity.network
+    region, metro, tz = place_of(position.lat, position.lon)
     make, model_year = identity_from_vin(reading.vin, now)
     ota = reading.ota
+    # Positional: this runs once per vehicle per object, so keyword overhead shows on the hot path.
     return VehicleState(
-        vin=reading.vin,
-        make=make,
-        model=reading.model,
-        model_year=model_year,
-        hw_rev=reading.hw_rev,
-        firmware_version=reading.firmware_version,
-        last_ts=reading.ts.astimezone(UTC),
-        last_seq=reading.seq,
-        lat=reading.position.lat,
-        lon=reading.position.lon,
-        speed_kph=reading.position.speed_kph,
-        soc_pct=reading.battery.soc_pct,
-        battery_category=str(battery_category(reading.battery.soc_pct)),
-        charging=reading.battery.charging,
-        drive_state=str(reading.drive_state),
-        network=str(reading.connectivity.network),
-        signal_dbm=reading.connectivity.signal_dbm,
-        odometer_km=reading.odometer_km,
-        online=str(reading.connectivity.network) != "NONE" and now - reading.ts <= OFFLINE_AFTER,
-        region=region,
-        metro=metro,
-        timezone=tz,
-        needs_update=catalog.needs_update(reading.model, reading.hw_rev, reading.firmware_version),
-        newest_compatible=catalog.newest_compatible(reading.model, reading.hw_rev),
-        ota_status=None if ota is None else str(ota.status),
-        ota_campaign_id=None if ota is None else ota.campaign_id,
+        reading.vin,
+        make,
+        reading.model,
+        model_year,
+        reading.hw_rev,
+        reading.firmware_version,
+        reading.ts,
+        reading.seq,
+        position.lat,
+        position.lon,
+        position.speed_kph,
+        battery.soc_pct,
+        battery_category(battery.soc_pct).value,
+        battery.charging,
+        reading.drive_state.value,
+        network.value,
+        reading.connectivity.signal_dbm,
+        reading.odometer_km,
+        network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER,
+        region,
+        metro,
+        tz,
+        catalog.needs_update(reading.model, reading.hw_rev, reading.firmware_version),
+        catalog.newest_compatible(reading.model, reading.hw_rev),
+        None if ota is None else ota.status.value,
+        None if ota is None else ota.campaign_id,
     )
 
 
@@ -177,33 +194,37 @@ class StoredState:
     lon: float | None = None
 
 
-def is_newer(state: VehicleState, stored: StoredState | None) -> bool:
-    """Whether ``state`` is after the stored reading in (ts, seq) order."""
+def is_newer(reading: Any, stored: StoredState | None) -> bool:
+    """Whether ``reading`` is after the stored one in (ts, seq) order."""
     if stored is None:
         return True
-    return (state.last_ts_ms, state.last_seq) > (stored.last_ts_ms, stored.last_seq)
+    return (epoch_ms(reading.ts), reading.seq) > (stored.last_ts_ms, stored.last_seq)
 
 
-def is_material(state: VehicleState, stored: StoredState | None) -> bool:
-    """Whether writing ``state`` over ``stored`` tells an operator something new.
+def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool:
+    """Whether writing ``reading`` over ``stored`` tells an operator something new.
 
-    A vehicle never seen, a changed drive state, connectivity, firmware, battery category, charging,
-    ``needs_update`` or region, more than 1 km of movement, an OTA report, or a stored state older
-    than the heartbeat all count.
+    A vehicle never seen, an OTA report, a stored state older than the heartbeat, or a change of drive
+    state, online, firmware, battery category or charging, or more than 1 km of movement. Region and
+    ``needs_update`` follow from position and firmware; a new release reaches ``needs_update`` at the
+    vehicle's next material change or heartbeat, so the check needs no enrichment.
     """
-    if stored is None or state.ota_status is not None:
+    if stored is None or reading.ota is not None:
         return True
-    if state.last_ts_ms - stored.last_ts_ms >= HEARTBEAT.total_seconds() * 1000:
+    if epoch_ms(reading.ts) - stored.last_ts_ms >= HEARTBEAT.total_seconds() * 1000:
         return True
-    changed = (
-        stored.drive_state != state.drive_state
-        or stored.online != state.online
-        or stored.firmware_version != state.firmware_version
-        or stored.battery_category != state.battery_category
-        or stored.charging != state.charging
-        or stored.needs_update != state.needs_update
-        or stored.region != state.region
-    )
-    if changed or stored.lat is None or stored.lon is None:
+    network = reading.connectivity.network
+    online = network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER
+    battery = reading.battery
+    if (
+        stored.drive_state != reading.drive_state.value
+        or stored.online != online
+        or stored.firmware_version != reading.firmware_version
+        or stored.battery_category != battery_category(battery.soc_pct).value
+        or stored.charging != battery.charging
+        or stored.lat is None
+        or stored.lon is None
+    ):
         return True
-    return distance_km(stored.lat, stored.lon, state.lat, state.lon) > MATERIAL_DISTANCE_KM
+    moved = distance_km(stored.lat, stored.lon, reading.position.lat, reading.position.lon)
+    return moved > MATERIAL_DISTANCE_KM

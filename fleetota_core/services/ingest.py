@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import msgspec
+import numpy as np
 
 from fleetota_core.domain.enrichment import enrich, is_material, is_newer
 from fleetota_core.domain.telemetry import TelemetryRecord
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
-    from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
+    from fleetota_core.domain.enrichment import ReleaseCatalog
     from fleetota_core.services.ingest_ports import (
         Ledger,
         ObjectRef,
@@ -32,15 +33,20 @@ if TYPE_CHECKING:
         TelemetryObjects,
         VehicleStates,
     )
+    from fleetota_core.services.telemetry_decode import DecodedObject
     from fleetota_core.services.telemetry_wire import WireRecord
 
 # Upper edges (ms) of the lag histogram kept in the ledger counters: p50/p95 without per-record rows.
 LAG_EDGES_MS = (100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 30_000, 60_000, 300_000)
 
 
+_EDGES = np.array(LAG_EDGES_MS, dtype=np.float64)
+_BUCKET_NAMES = [*(f"lag_le_{edge}" for edge in LAG_EDGES_MS), "lag_le_inf"]
+
+
 def lag_bucket(lag_ms: float) -> str:
-    index = bisect_left(LAG_EDGES_MS, lag_ms)
-    return f"lag_le_{LAG_EDGES_MS[index]}" if index < len(LAG_EDGES_MS) else "lag_le_inf"
+    """The histogram bucket of one lag: the first edge at or above it."""
+    return _BUCKET_NAMES[bisect_left(LAG_EDGES_MS, lag_ms)]
 
 
 @dataclass
@@ -88,22 +94,51 @@ def ota_reports(records: Iterable[WireRecord]) -> list[TelemetryRecord]:
     return [TelemetryRecord.model_validate_json(msgspec.json.encode(r)) for r in reports]
 
 
-def _state_counters(states: list[VehicleState], vehicles: VehicleStates) -> Counter[str]:
-    stored = vehicles.get_many([s.vin for s in states])
+def _state_counters(
+    newest: dict[str, WireRecord], vehicles: VehicleStates, catalog: ReleaseCatalog, now: datetime
+) -> Counter[str]:
+    stored = vehicles.get_many(list(newest))
     counters: Counter[str] = Counter()
     to_write = []
-    for state in states:
-        previous = stored.get(state.vin)
-        if not is_newer(state, previous):
+    for vin, reading in newest.items():
+        previous = stored.get(vin)
+        if not is_newer(reading, previous):
             counters["stale_vehicle_readings"] += 1
-        elif is_material(state, previous):
-            to_write.append(state)
+        elif is_material(reading, previous, now):
+            to_write.append(enrich(reading, catalog, now))
         else:
             counters["vehicle_writes_skipped"] += 1
     written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
     counters["vehicle_writes"] += written
     counters["stale_vehicle_readings"] += lost
     return counters
+
+
+@dataclass
+class Prepared:
+    """The per-record work on one object, before any read or write."""
+
+    counters: Counter[str]
+    lag_ms: list[float]
+    newest: dict[str, WireRecord]
+
+
+def prepare(decoded: DecodedObject, now: datetime) -> Prepared:
+    """Count, histogram the lag and keep each vehicle's newest reading: the per-record CPU work."""
+    counters: Counter[str] = Counter()
+    counters["received"] = decoded.received
+    counters["stored"] = len(decoded.records)
+    if decoded.quarantined:
+        counters["quarantined"] = len(decoded.quarantined)
+        counters.update(f"quarantined__{line.reason}" for line in decoded.quarantined)
+    lag = now.timestamp() * 1000 - 1000 * np.fromiter(
+        (record.ts.timestamp() for record in decoded.records), dtype=np.float64, count=len(decoded.records)
+    )
+    if len(lag):
+        buckets = np.bincount(np.searchsorted(_EDGES, lag), minlength=len(_EDGES) + 1)
+        counters.update({name: int(n) for name, n in zip(_BUCKET_NAMES, buckets, strict=True) if n})
+        counters["lag_sum_ms"] = int(lag.sum())
+    return Prepared(counters, lag.tolist(), newest_per_vehicle(decoded.records))
 
 
 def ingest_object(
@@ -132,23 +167,14 @@ def ingest_object(
         counters[f"objects_quarantined__{reason}"] += 1
         return _commit(outcome, ports, now)
 
-    counters["received"] += decoded.received
-    counters["stored"] += len(decoded.records)
+    prepared = prepare(decoded, now)
+    counters.update(prepared.counters)
+    outcome.lag_ms = prepared.lag_ms
     if decoded.quarantined:
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
-        counters["quarantined"] += len(decoded.quarantined)
-        counters.update(f"quarantined__{line.reason}" for line in decoded.quarantined)
-
-    now_ms = now.timestamp() * 1000
-    outcome.lag_ms = [now_ms - record.ts.timestamp() * 1000 for record in decoded.records]
-    counters.update(lag_bucket(lag) for lag in outcome.lag_ms)
-    counters["lag_sum_ms"] += int(sum(outcome.lag_ms))
-
-    newest = newest_per_vehicle(decoded.records)
-    states = [enrich(record, catalog, now) for record in newest.values()]
-    counters["vehicles_seen"] += len(states)
-    if states:
-        counters.update(_state_counters(states, ports.vehicles))
+    counters["vehicles_seen"] += len(prepared.newest)
+    if prepared.newest:
+        counters.update(_state_counters(prepared.newest, ports.vehicles, catalog, now))
     reports = ota_reports(decoded.records)
     if reports:
         counters["ota_reports"] += len(reports)

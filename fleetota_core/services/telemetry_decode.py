@@ -73,17 +73,23 @@ def gunzip(body: bytes, limit: int = MAX_OBJECT_BYTES) -> bytes:
 
 
 def object_lines(key: str, body: bytes) -> list[bytes]:
-    """The record lines of an object: NDJSON (gzipped or not) or one single-record ``.json``."""
+    """The record lines of an object: NDJSON (gzipped or not) or one single-record ``.json``.
+
+    Blank lines are kept here (they are cheap to drop later and rare); only the ends are stripped.
+    """
     if body[:2] == GZIP_MAGIC:
         body = gunzip(body)
     elif key.endswith(".gz"):
         raise UnreadableObjectError("corrupt_gzip", "the key ends in .gz but the content is not gzip")
     elif len(body) > MAX_OBJECT_BYTES:
         raise UnreadableObjectError("object_too_large", f"more than {MAX_OBJECT_BYTES} bytes")
+    body = body.strip()
+    if not body:
+        return []
     if key.endswith(".json"):
         # One record, which may be pretty-printed over several lines.
-        return [body] if body.strip() else []
-    return [line for line in body.splitlines() if line.strip()]
+        return [body]
+    return body.split(b"\n")
 
 
 def _reason(exc: pydantic.ValidationError) -> tuple[str, str]:
@@ -132,21 +138,29 @@ def _check(record: WireRecord, cutoff: datetime) -> tuple[str, str] | None:
     return None
 
 
+def _fast_path(lines: list[bytes]) -> list[WireRecord] | None:
+    """All lines decoded as one JSON array, or None if any line needs a closer look."""
+    if max(map(len, lines)) > MAX_LINE_BYTES:
+        return None
+    try:
+        records = ARRAY_DECODER.decode(b"[" + b",".join(lines) + b"]")
+    except DecodeError:
+        return None
+    # A blank line fails the array; a line holding two objects would shift every later line number.
+    return records if len(records) == len(lines) else None
+
+
 def decode_lines(lines: list[bytes], now: datetime) -> DecodedObject:
     """Valid records and quarantined lines; a bad line never costs the good ones."""
     cutoff = now + MAX_FUTURE_SKEW
     decoded = DecodedObject()
-    records: list[WireRecord] | None = None
-    if lines and max(map(len, lines)) <= MAX_LINE_BYTES:
-        try:
-            records = ARRAY_DECODER.decode(b"[" + b",".join(lines) + b"]")
-        except DecodeError:
-            records = None
-        # A line holding two objects would shift every later line number: trust only a 1:1 result.
-        if records is not None and len(records) != len(lines):
-            records = None
+    records = _fast_path(lines) if lines else None
     if records is None:
-        for number, line in enumerate(lines, start=1):
+        number = 0
+        for line in lines:
+            if not line.strip():
+                continue
+            number += 1
             outcome = _judge_line(number, line, cutoff)
             if isinstance(outcome, QuarantinedLine):
                 decoded.quarantined.append(outcome)

@@ -1,0 +1,249 @@
+"""Hot-path throughput of the telemetry processor, beside the original design, in one run on one core.
+
+    .venv/bin/python bench/ingest.py [--vehicles 10000] [--steps 3] [--rounds 5]
+
+Three figures, all single-threaded in this process, over the same simulator records:
+
+* hot path: gunzip -> parse -> validate -> account (``decode_object`` + ``prepare``: counts, lag
+  histogram, each vehicle's newest reading) on 1,000-record gzip NDJSON objects as the simulator
+  uploads them. Enrichment runs only for readings that will be written (material or heartbeat), so
+  it is measured apart: the same path also enriching every vehicle's newest reading, the worst case.
+* full path: the real ``ingest_object`` with the real AWS adapters on counting fake clients
+  (ledger check, batch get, conditional writes, commit). The first reading of every vehicle is
+  warm-up; the later ones are timed and counted, so immaterial readings are skipped as in steady state.
+* original design: one JSON object per record, ``json.loads`` + pydantic validation + enrichment, a
+  PutItem and a PutMetricData per record; the AWS calls are counted, not sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import io
+import json
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fleetota_core.adapters.ledger import DynamoLedger
+from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
+from fleetota_core.adapters.vehicle_state import DynamoVehicleStates, state_attributes, to_attr
+from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary, enrich
+from fleetota_core.domain.telemetry import TelemetryRecord
+from fleetota_core.services.ingest import IngestPorts, ingest_object, prepare
+from fleetota_core.services.ingest_ports import ObjectRef
+from fleetota_core.services.telemetry_decode import decode_object
+from simulator.fleet import generate_fleet
+from simulator.record import encode
+
+TARGET = 300_000
+BATCH = 1000
+
+
+class CountingClient:
+    """Stands in for a boto3 client: counts each call by operation and answers like a small stack.
+
+    The vehicles table is kept (update_item stores, batch_get_item returns), so the full path sees
+    stored states and skips immaterial readings as it does in steady state.
+    """
+
+    def __init__(self, name: str, calls: Counter[str], bodies: dict[str, bytes] | None = None) -> None:
+        self.name = name
+        self.calls = calls
+        self.bodies = bodies or {}
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**kwargs: Any) -> dict[str, Any]:
+            self.calls[f"{self.name}.{operation}"] += 1
+            if operation == "get_object":
+                return {"Body": io.BytesIO(self.bodies[kwargs["Key"]])}
+            if operation == "update_item" and kwargs["TableName"] == "vehicles":
+                names, values = kwargs["ExpressionAttributeNames"], kwargs["ExpressionAttributeValues"]
+                vin = kwargs["Key"]["vin"]["S"]
+                item = self.items.setdefault(vin, {"vin": {"S": vin}})
+                item.update({names[f"#a{i[2:]}"]: v for i, v in values.items() if i.startswith(":a")})
+            if operation == "batch_get_item":
+                (table, request), *_ = kwargs["RequestItems"].items()
+                found = [self.items[k["vin"]["S"]] for k in request["Keys"] if k["vin"]["S"] in self.items]
+                return {"Responses": {table: found}}
+            return {}
+
+        return call
+
+
+def simulated_lines(vehicles: int, steps: int, seed: int = 42) -> list[str]:
+    """``steps`` readings of each vehicle, 10 s apart, as the simulator encodes them."""
+    rng = random.Random(seed)
+    fleet = generate_fleet(vehicles, seed)
+    start = time.time() - 10 * steps
+    lines = []
+    for step in range(steps):
+        for vehicle in fleet:
+            vehicle.seq += 1
+            vehicle.lat += rng.uniform(-0.002, 0.002)
+            vehicle.lon += rng.uniform(-0.002, 0.002)
+            lines.append(encode(vehicle, start + 10 * step))
+    return lines
+
+
+def catalog_for(lines: list[str]) -> ReleaseCatalog:
+    models = {json.loads(line)["model"] for line in lines[:2000]}
+    return ReleaseCatalog([ReleaseSummary("9.0.0", frozenset(models), frozenset())])
+
+
+def objects_of(lines: list[str]) -> list[bytes]:
+    return [
+        gzip.compress(("\n".join(lines[i : i + BATCH]) + "\n").encode(), compresslevel=6, mtime=0)
+        for i in range(0, len(lines), BATCH)
+    ]
+
+
+def timed(fn: Any, rounds: int) -> list[float]:
+    """CPU seconds of this (single-threaded) process per round, so other load on the machine does
+    not count against the figure; GC runs between rounds, as it would between Lambda batches."""
+    times = []
+    for _ in range(rounds):
+        gc.collect()
+        started = time.process_time()
+        fn()
+        times.append(time.process_time() - started)
+    return times
+
+
+def hot_path(bodies: list[bytes], catalog: ReleaseCatalog | None) -> int:
+    """Per object: gunzip, parse, validate, count, lag histogram, newest per vehicle; with a catalog
+    also enrich every vehicle's newest reading (the most enrichment an object can need)."""
+    now = datetime.now(UTC)
+    stored = 0
+    for body in bodies:
+        prepared = prepare(decode_object("raw/x.ndjson.gz", body, now), now)
+        if catalog is not None:
+            for reading in prepared.newest.values():
+                enrich(reading, catalog, now)
+        stored += prepared.counters["stored"]
+    return stored
+
+
+def full_path(steps: list[list[bytes]], catalog: ReleaseCatalog, calls: Counter[str]) -> tuple[int, float]:
+    """The real ingest on counting clients; the first step (every vehicle new) is warm-up, untimed.
+
+    Returns the records stored and the CPU seconds of the timed steps.
+    """
+    keys = {f"raw/{s}-{i}.ndjson.gz": body for s, bodies in enumerate(steps) for i, body in enumerate(bodies)}
+    s3 = CountingClient("s3", Counter(), keys)
+    dynamodb = CountingClient("dynamodb", Counter())
+    ports = IngestPorts(
+        objects=S3TelemetryObjects(s3),
+        quarantine=S3Quarantine(s3, "telemetry"),
+        vehicles=DynamoVehicleStates(dynamodb, "vehicles"),
+        ledger=DynamoLedger(dynamodb, "ledger"),
+        ota_sink=lambda reports: {},
+    )
+    now = datetime.now(UTC)
+    stored, cpu = 0, 0.0
+    for step, bodies in enumerate(steps):
+        if step == 1:
+            s3.calls, dynamodb.calls = calls, calls  # count the steady state only
+        started = time.process_time()
+        for i in range(len(bodies)):
+            key = f"raw/{step}-{i}.ndjson.gz"
+            outcome = ingest_object(ObjectRef("telemetry", key, etag=key), ports, catalog, now)
+            stored += outcome.stored if step else 0
+        cpu += time.process_time() - started if step else 0.0
+    return stored, cpu
+
+
+def original_design(single_objects: list[bytes], catalog: ReleaseCatalog, calls: Counter[str]) -> int:
+    """One S3 object, one PutItem and one PutMetricData per record, as first specified."""
+    keys = {f"raw/{i}.json": body for i, body in enumerate(single_objects)}
+    s3 = CountingClient("s3", calls, keys)
+    dynamodb = CountingClient("dynamodb", calls)
+    cloudwatch = CountingClient("cloudwatch", calls)
+    stored = 0
+    for key in keys:
+        now = datetime.now(UTC)
+        record = TelemetryRecord.model_validate(json.loads(s3.get_object(Bucket="t", Key=key)["Body"].read()))
+        state = enrich(record, catalog, now)
+        item = {name: to_attr(value) for name, value in state_attributes(state, now).items()}
+        dynamodb.put_item(TableName="vehicles", Item={"vin": {"S": state.vin}, **item})
+        cloudwatch.put_metric_data(
+            Namespace="Telemetry",
+            MetricData=[{"MetricName": "DataPoints", "Value": 1.0, "Unit": "Count", "Timestamp": now}],
+        )
+        stored += 1
+    return stored
+
+
+def per_thousand(calls: Counter[str], records: int, rounds: int) -> dict[str, float]:
+    return {op: round(n * 1000 / (records * rounds), 2) for op, n in sorted(calls.items())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--vehicles", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--original-records", type=int, default=5_000, help="records for the original design")
+    args = parser.parse_args(argv)
+
+    lines = simulated_lines(args.vehicles, args.steps)
+    catalog = catalog_for(lines)
+    bodies = objects_of(lines)
+    singles = [line.encode() for line in lines[: args.original_records]]
+    records = len(lines)
+    if hot_path(bodies, catalog) != records:
+        raise SystemExit("every simulator record must validate; the benchmark data is wrong")
+
+    hot = timed(lambda: hot_path(bodies, None), args.rounds)
+    enriched = timed(lambda: hot_path(bodies, catalog), args.rounds)
+    full_calls: Counter[str] = Counter()
+    per_step = [objects_of(lines[i : i + args.vehicles]) for i in range(0, len(lines), args.vehicles)]
+    full_runs = [full_path(per_step, catalog, full_calls) for _ in range(max(2, args.rounds // 2))]
+    full_records = full_runs[0][0]
+    original_calls: Counter[str] = Counter()
+    original = timed(lambda: original_design(singles, catalog, original_calls), max(2, args.rounds // 2))
+
+    hot_rate = records / statistics.median(hot)
+    enriched_rate = records / statistics.median(enriched)
+    full_rate = full_records / statistics.median(cpu for _, cpu in full_runs)
+    original_rate = len(singles) / statistics.median(original)
+    result = {
+        "records": records,
+        "objects": len(bodies),
+        "records_per_object": BATCH,
+        "hot_path_records_per_s": round(hot_rate),
+        "hot_path_best_records_per_s": round(records / min(hot)),
+        "hot_path_enriching_every_vehicle_records_per_s": round(enriched_rate),
+        "full_path_records_per_s": round(full_rate),
+        "original_design_records_per_s": round(original_rate),
+        "ratio_hot_path_vs_original": round(hot_rate / original_rate, 1),
+        "ratio_full_path_vs_original": round(full_rate / original_rate, 1),
+        "target_records_per_s": TARGET,
+        "meets_target": hot_rate >= TARGET,
+        "aws_calls_per_1000_records": {
+            "full_path": per_thousand(full_calls, full_records, len(full_runs)),
+            "original_design": per_thousand(original_calls, len(singles), len(original)),
+        },
+    }
+    print(json.dumps(result, indent=2))
+    print(
+        f"hot path {hot_rate:,.0f} records/s "
+        f"(target {TARGET:,}: {'met' if hot_rate >= TARGET else 'MISSED'}); "
+        f"enriching every vehicle {enriched_rate:,.0f}/s; full path {full_rate:,.0f}/s; "
+        f"original design {original_rate:,.0f}/s; "
+        f"ratio {hot_rate / original_rate:.1f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
