@@ -111,15 +111,21 @@ class CloudFormationStacks:
         """Create a change set and wait until CloudFormation has computed it."""
         name = f"fleetota-{datetime.now(UTC):%Y%m%d%H%M%S}"
         template = {"TemplateBody": template_body} if template_body else {"TemplateURL": template_url}
-        created = self.client.create_change_set(
-            StackName=stack_name,
-            ChangeSetName=name,
-            ChangeSetType=change_set_type,
-            Parameters=parameters,
-            Capabilities=_CAPABILITIES,
-            Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
-            **template,
-        )
+        try:
+            created = self.client.create_change_set(
+                StackName=stack_name,
+                ChangeSetName=name,
+                ChangeSetType=change_set_type,
+                Parameters=parameters,
+                Capabilities=_CAPABILITIES,
+                Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()],
+                **template,
+            )
+        except ClientError as exc:
+            # Some endpoints refuse an empty update outright instead of returning a FAILED change set.
+            if any(marker in str(exc) for marker in _NO_CHANGES):
+                return ChangeSet("", stack_name, change_set_type, [], no_changes=True)
+            raise
         return self._wait_change_set(created["Id"], created["StackId"], change_set_type, timeout)
 
     def _wait_change_set(self, change_set_id: str, stack_id: str, kind: str, timeout: float) -> ChangeSet:
@@ -157,7 +163,8 @@ class CloudFormationStacks:
             page = self.client.describe_change_set(ChangeSetName=change_set_id, NextToken=token)
 
     def delete_change_set(self, change_set_id: str) -> None:
-        self.client.delete_change_set(ChangeSetName=change_set_id)
+        if change_set_id:
+            self.client.delete_change_set(ChangeSetName=change_set_id)
 
     def execute_change_set(self, change_set_id: str) -> None:
         self.client.execute_change_set(ChangeSetName=change_set_id)
