@@ -1,0 +1,82 @@
+"""Receives job notifications for the whole simulated fleet and hands them to the OTA client.
+
+One SQS queue per simulator process, subscribed to the job-notification topic (as one MQTT
+connection per vehicle would be in production), read with long polls of up to 10 messages.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from fleetota_core.adapters.notifier import JobNotificationQueue
+from fleetota_core.adapters.signing import KmsSigner
+from simulator.ota_client import OtaFaults, VehicleOtaClient
+
+if TYPE_CHECKING:
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+    from simulator.ota import OtaEffect
+    from simulator.vehicle import SimVehicle
+
+MAX_BATCHES_PER_POLL = 100  # 1,000 notifications; the rest wait for the next poll
+MIN_POLL_INTERVAL_S = 1.0
+
+
+class JobListener:
+    """An ``OtaClient`` for :class:`FleetSimulation`: polls for notifications, then delegates.
+
+    In a paced run the runner's ``on_idle`` long-polls between ticks; in a run as fast as possible
+    :meth:`on_tick` polls at most once a second of wall time.
+    """
+
+    def __init__(self, queue: JobNotificationQueue, client: VehicleOtaClient) -> None:
+        self.queue = queue
+        self.client = client
+        self.received = 0
+        self._last_poll = 0.0
+
+    def poll(self, wait_s: float = 0.0) -> int:
+        """Receive every notification waiting now (the first receive may long-poll ``wait_s``)."""
+        self._last_poll = time.monotonic()
+        got = 0
+        for batch in range(MAX_BATCHES_PER_POLL):
+            notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            if not notes:
+                break
+            got += self.client.deliver(notes)
+        self.received += got
+        return got
+
+    def on_idle(self, seconds: float) -> None:
+        self.poll(wait_s=seconds)
+
+    def on_tick(self, vehicle: SimVehicle, t: float) -> OtaEffect | None:
+        if time.monotonic() - self._last_poll >= MIN_POLL_INTERVAL_S:
+            self.poll()
+        return self.client.on_tick(vehicle, t)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+def open_job_listener(
+    clients: ClientFactory,
+    resources: Resources,
+    run_id: str,
+    faults: OtaFaults | None = None,
+    *,
+    seed: int = 0,
+    install_s: float | None = None,
+) -> JobListener:
+    """Pin the signing public key (fetched once, now), subscribe this run's queue, build the client."""
+    public_key = KmsSigner(clients.kms, resources.signing_key_alias).public_key_der()
+    queue = JobNotificationQueue(
+        clients.sqs,
+        clients.sns,
+        resources.job_topic_arn,
+        f"{resources.dashboard_name}-sim-jobs-{run_id}"[:80],
+    )
+    queue.open()
+    extra = {} if install_s is None else {"install_s": install_s}
+    return JobListener(queue, VehicleOtaClient(public_key, faults, seed=seed, **extra))

@@ -1,0 +1,271 @@
+"""The vehicle-side OTA client: verify the signed job, download with resume, check, install, reboot.
+
+Plugged into :class:`simulator.simulation.FleetSimulation` as its ``ota_client``. Job notifications
+arrive through :mod:`simulator.job_listener`; each vehicle then fetches only its own job document.
+Every step is reported as an ``OtaReport`` inside the vehicle's telemetry (one per tick).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from fleetota_core.domain.firmware import load_public_key
+from fleetota_core.domain.job_document import JobCheckFailed, JobDocument, SignedJobDocument, check_job
+from fleetota_core.domain.telemetry import NetworkType, OtaReport, OtaStatus
+from simulator.ota import OtaEffect
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from simulator.vehicle import SimVehicle
+
+# Typical sustained rates at a good signal; weak signal scales them down (see _bandwidth_bps).
+BANDWIDTH_MBPS = {NetworkType.WIFI: 50.0, NetworkType.NR5G: 100.0, NetworkType.LTE: 20.0, NetworkType.G3: 2.0}
+DEVICE_MIN_SOC = 15.0  # the vehicle's own floor, whatever the campaign allowed
+INSTALL_S = 180.0
+MAX_INTERRUPTIONS = 5  # drop-outs tolerated in one attempt before giving up (transient failure)
+AWAKE_KWH_PER_TICK = 0.02  # modules kept awake while downloading or installing
+
+
+def http_fetch(url: str, start: int | None = None, end: int | None = None) -> bytes:
+    """GET ``url`` (a presigned S3 URL), optionally the byte range [start, end]."""
+    headers = {"Range": f"bytes={start}-{end}"} if start is not None else {}
+    response = requests.get(url, headers=headers, timeout=30)
+    response.raise_for_status()
+    return response.content
+
+
+@dataclass(frozen=True)
+class OtaFaults:
+    """Realistic OTA failures to inject, each a probability per job (or per download tick)."""
+
+    install_failure_rate: float = 0.0  # transient: the next attempt succeeds (INSTALL_TRANSIENT)
+    permanent_failure_rate: float = 0.0  # every attempt fails (INSTALL_FAILED_PERMANENT)
+    download_interrupt_rate: float = 0.0  # per download tick: the connection drops mid-transfer
+    low_battery_rate: float = 0.0  # the vehicle finds its battery too low to start
+    tamper_rate: float = 0.0  # the artifact is altered in transit
+
+
+@dataclass
+class ActiveJob:
+    doc: JobDocument
+    phase: str = "download"  # download -> verify -> install -> installing
+    data: bytearray = field(default_factory=bytearray)
+    interruptions: int = 0
+    last_t: float = 0.0
+    install_done_at: float = 0.0
+    install_error: str | None = None
+    tampered: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.doc.deployment_id, self.doc.attempt
+
+
+class VehicleOtaClient:
+    """One instance for the whole simulated fleet; per-vehicle state lives in ``vehicle.ota_state``.
+
+    Parameters
+    ----------
+    public_key_der:
+        The signing key's public half, fetched once at simulator start and pinned.
+    fetch:
+        How bytes are fetched from a URL (presigned S3 GETs by default).
+    """
+
+    def __init__(
+        self,
+        public_key_der: bytes,
+        faults: OtaFaults | None = None,
+        *,
+        seed: int = 0,
+        fetch: Callable[[str, int | None, int | None], bytes] = http_fetch,
+        install_s: float = INSTALL_S,
+    ) -> None:
+        self.public_key = load_public_key(public_key_der)
+        self.faults = faults or OtaFaults()
+        self.fetch = fetch
+        self.install_s = install_s
+        self.rng = random.Random(f"ota:{seed}")
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.stats: Counter[str] = Counter()
+        self._permanent: dict[str, bool] = {}  # deployment -> fails every attempt
+
+    def deliver(self, notifications: Iterable[dict[str, Any]]) -> int:
+        """Queue job notifications for their vehicles; a newer attempt replaces an older one."""
+        count = 0
+        for note in notifications:
+            if note.get("type") != "job" or "vin" not in note:
+                continue
+            current = self.pending.get(note["vin"])
+            if current is None or int(note.get("attempt", 0)) >= int(current.get("attempt", 0)):
+                self.pending[note["vin"]] = note
+                count += 1
+        self.stats["notifications"] += count
+        return count
+
+    def on_tick(self, vehicle: SimVehicle, t: float) -> OtaEffect | None:
+        job: ActiveJob | None = vehicle.ota_state
+        note = self.pending.get(vehicle.vin)
+        if note is not None and vehicle.network is not NetworkType.NONE:
+            if job is None or (note["deployment_id"], int(note["attempt"])) != job.key:
+                del self.pending[vehicle.vin]
+                return self._accept(vehicle, note, t)
+            del self.pending[vehicle.vin]  # a repeat of the job in hand
+        if job is None:
+            return None
+        return self._advance(vehicle, job, t)
+
+    def _report(self, job_doc: JobDocument | dict[str, Any], status: OtaStatus, **kw: Any) -> OtaReport:
+        if isinstance(job_doc, JobDocument):
+            ids = (job_doc.campaign_id, job_doc.deployment_id, job_doc.attempt, job_doc.release.version)
+        else:
+            ids = (job_doc["campaign_id"], job_doc["deployment_id"], int(job_doc["attempt"]), "0.0.0")
+        self.stats[status.value] += 1
+        if kw.get("detail"):
+            kw["detail"] = kw["detail"][:512]
+        return OtaReport(
+            campaign_id=ids[0],
+            deployment_id=ids[1],
+            status=status,
+            attempt=ids[2],
+            target_version=ids[3],
+            **kw,
+        )
+
+    def _accept(self, vehicle: SimVehicle, note: dict[str, Any], t: float) -> OtaEffect:
+        now = datetime.fromtimestamp(t, UTC)
+        try:
+            signed = SignedJobDocument.model_validate_json(self.fetch(note["document_url"], None, None))
+        except (requests.RequestException, ValueError) as exc:
+            detail = f"job document unreadable: {type(exc).__name__}"
+            return OtaEffect(self._report(note, OtaStatus.FAILED, error_code="NETWORK_LOST", detail=detail))
+        try:
+            doc = check_job(
+                signed,
+                self.public_key,
+                vin=vehicle.vin,
+                model=vehicle.model,
+                hw_rev=vehicle.hw_rev,
+                current_version=vehicle.firmware_version,
+                now=now,
+            )
+        except JobCheckFailed as exc:
+            vehicle.ota_state = None
+            report = self._report(
+                signed.document, OtaStatus.REJECTED, error_code=exc.code.value, detail=exc.detail
+            )
+            return OtaEffect(report)
+        if (vehicle.soc < DEVICE_MIN_SOC and not vehicle.charging) or self._chance(
+            self.faults.low_battery_rate
+        ):
+            vehicle.ota_state = None
+            detail = f"battery {vehicle.soc:.0f}% too low to start (device minimum {DEVICE_MIN_SOC:.0f}%)"
+            return OtaEffect(self._report(doc, OtaStatus.FAILED, error_code="BATTERY_TOO_LOW", detail=detail))
+        job = ActiveJob(doc=doc, last_t=t, tampered=self._chance(self.faults.tamper_rate))
+        vehicle.ota_state = job
+        return self._download(vehicle, job, t, first=True)
+
+    def _advance(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect | None:
+        if job.phase == "download":
+            return self._download(vehicle, job, t)
+        if job.phase == "verify":
+            return self._verify(vehicle, job)
+        if job.phase == "install":
+            if vehicle.driving:
+                return None  # installs only while parked; the download waits
+            return self._start_install(job, t)
+        return self._finish_install(vehicle, job, t)
+
+    def _download(
+        self, vehicle: SimVehicle, job: ActiveJob, t: float, first: bool = False
+    ) -> OtaEffect | None:
+        manifest = job.doc.release.manifest
+        dt = 60.0 if first else max(0.0, t - job.last_t)
+        job.last_t = t
+        if vehicle.network is NetworkType.NONE:
+            return None  # a drop-out: resume from the same offset once connected
+        budget = int(_bandwidth_bps(vehicle.network, vehicle.signal_dbm) * dt / 8)
+        if self._chance(self.faults.download_interrupt_rate):
+            job.interruptions += 1
+            self.stats["interruptions"] += 1
+            budget //= 2  # the link dropped partway through this tick
+            if job.interruptions > MAX_INTERRUPTIONS:
+                vehicle.ota_state = None
+                detail = f"download interrupted {job.interruptions} times at {len(job.data)} bytes"
+                report = self._report(
+                    job.doc, OtaStatus.FAILED, error_code="DOWNLOAD_INTERRUPTED", detail=detail
+                )
+                return OtaEffect(report)
+        start = len(job.data)
+        end = min(manifest.size_bytes, start + budget) - 1
+        if end >= start:
+            try:
+                job.data += self.fetch(job.doc.download_url, start, end)
+            except requests.RequestException:
+                job.interruptions += 1  # resume next tick
+        progress = 100.0 * len(job.data) / manifest.size_bytes
+        if len(job.data) >= manifest.size_bytes:
+            job.phase = "verify"
+        report = self._report(job.doc, OtaStatus.DOWNLOADING, progress_pct=min(progress, 100.0))
+        return OtaEffect(report, extra_energy_kwh=AWAKE_KWH_PER_TICK)
+
+    def _verify(self, vehicle: SimVehicle, job: ActiveJob) -> OtaEffect:
+        data = bytes(job.data)
+        if job.tampered:
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != job.doc.release.manifest.sha256 or len(data) != job.doc.release.manifest.size_bytes:
+            vehicle.ota_state = None
+            detail = f"artifact sha256 {digest[:16]}... does not match the signed manifest"
+            return OtaEffect(
+                self._report(job.doc, OtaStatus.REJECTED, error_code="CHECKSUM_MISMATCH", detail=detail)
+            )
+        job.phase = "install"
+        job.data = bytearray()  # verified; the image now sits in the inactive partition
+        return OtaEffect(self._report(job.doc, OtaStatus.VERIFYING, progress_pct=100.0))
+
+    def _start_install(self, job: ActiveJob, t: float) -> OtaEffect:
+        deployment = job.doc.deployment_id
+        if deployment not in self._permanent:
+            self._permanent[deployment] = self._chance(self.faults.permanent_failure_rate)
+        if self._permanent[deployment]:
+            job.install_error = "INSTALL_FAILED_PERMANENT"
+        elif self._chance(self.faults.install_failure_rate):
+            job.install_error = "INSTALL_TRANSIENT"
+        job.phase = "installing"
+        job.install_done_at = t + self.install_s
+        report = self._report(job.doc, OtaStatus.INSTALLING, progress_pct=0.0)
+        return OtaEffect(report, hold_parked=True, extra_energy_kwh=AWAKE_KWH_PER_TICK)
+
+    def _finish_install(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect:
+        if t < job.install_done_at:
+            return OtaEffect(hold_parked=True, extra_energy_kwh=AWAKE_KWH_PER_TICK)
+        vehicle.ota_state = None
+        if job.install_error:
+            # A/B partitions: the vehicle boots its previous firmware, as Mender's device-side rollback.
+            detail = f"install of {job.doc.release.version} failed; kept {vehicle.firmware_version}"
+            return OtaEffect(
+                self._report(job.doc, OtaStatus.FAILED, error_code=job.install_error, detail=detail)
+            )
+        vehicle.firmware_version = job.doc.release.version  # rebooted into the new image
+        return OtaEffect(self._report(job.doc, OtaStatus.SUCCEEDED, progress_pct=100.0))
+
+    def _chance(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+
+def _bandwidth_bps(network: NetworkType, signal_dbm: int | None) -> float:
+    mbps = BANDWIDTH_MBPS.get(network, 0.0)
+    if signal_dbm is None:
+        return mbps * 1e6
+    # -70 dBm or better: full rate; falling linearly to 10 % at -120 dBm.
+    quality = min(1.0, max(0.1, 1.0 - (-70 - signal_dbm) / 50 * 0.9))
+    return mbps * 1e6 * quality

@@ -1,0 +1,122 @@
+"""Batches, keys and the command line's error contract."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from simulator_support import KEY_PATTERN, MemorySink
+
+from fleetota_core.adapters.telemetry_store import TelemetryStore
+from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError
+from fleetota_core.settings import load_settings
+from simulator.__main__ import main
+from simulator.uploader import BatchUploader, batch_key
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+T = datetime.fromisoformat("2026-03-03T03:02:05+00:00").timestamp()
+
+
+def test_keys_are_partitioned_by_upload_date_and_hour() -> None:
+    key = batch_key(T, "abcd1234", 7)
+    assert key == "raw/dt=2026-03-03/hour=03/20260303T030205Z-abcd1234-000007.ndjson.gz"
+    assert KEY_PATTERN.match(key)
+
+
+def test_a_flush_writes_objects_of_at_most_batch_size_records_with_a_stable_gzip_header() -> None:
+    sink = MemorySink()
+    uploader = BatchUploader(sink, 1000, "abcd1234")
+    uploader.add([f'{{"n":{i}}}' for i in range(2500)])
+    uploader.flush(T)
+    sizes = [len(gzip.decompress(body).decode().splitlines()) for _, body in sink.objects]
+    assert sizes == [1000, 1000, 500]
+    assert all(body[4:8] == b"\0\0\0\0" for _, body in sink.objects)  # gzip mtime is zero
+    assert (uploader.records_sent, uploader.objects_sent, uploader.buffer) == (2500, 3, [])
+    assert uploader.bytes_sent == sum(len(body) for _, body in sink.objects)
+
+
+def test_records_stay_buffered_when_an_upload_fails() -> None:
+    class FailingSink:
+        def put_batch(self, key: str, body: bytes) -> None:
+            raise BackendUnavailableError("S3 is down")
+
+    uploader = BatchUploader(FailingSink(), 10, "abcd1234")
+    uploader.add(["{}"] * 25)
+    with pytest.raises(BackendUnavailableError):
+        uploader.flush(T)
+    assert len(uploader.buffer) == 25 and uploader.records_sent == 0
+
+
+class _FakeS3:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def head_bucket(self, **kwargs: object) -> None:
+        raise self.error
+
+    put_object = head_bucket
+
+
+def test_a_missing_bucket_is_a_resource_not_found_error_naming_the_bucket() -> None:
+    error = ClientError({"Error": {"Code": "NoSuchBucket", "Message": "nope"}}, "PutObject")
+    store = TelemetryStore("fleet-telemetry", _FakeS3(error))
+    with pytest.raises(ResourceNotFoundError, match="fleet-telemetry"):
+        store.put_batch("raw/x.ndjson.gz", b"")
+    head_error = ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadBucket")
+    with pytest.raises(ResourceNotFoundError, match="does not exist"):
+        TelemetryStore("fleet-telemetry", _FakeS3(head_error)).check()
+
+
+def test_an_unreachable_endpoint_is_a_backend_unavailable_error() -> None:
+    store = TelemetryStore("b", _FakeS3(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")))
+    with pytest.raises(BackendUnavailableError, match="cannot reach"):
+        store.check()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_cli_reports_an_unreachable_endpoint_in_one_line_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("FLEETOTA_MODE", "local")
+    monkeypatch.setenv("FLEETOTA_LOCAL_PORT", str(_free_port()))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    load_settings.cache_clear()
+    code = main(["--vehicles", "5", "--ticks", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: cannot reach the S3 endpoint")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args", [["--speed", "-1"], ["--vehicles", "0"], ["--offline-rate", "1.5"], ["--batch-size", "0"]]
+)
+def test_the_cli_rejects_impossible_options(args: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_duration_stops_the_run_after_that_many_wall_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # 10 s ticks at 50x: one every 0.2 s, so 0.5 s of wall time allows two ticks.
+    code = main(
+        ["--vehicles", "5", "--interval", "10", "--speed", "50", "--duration", "0.5", "--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "done: 2 ticks" in out
