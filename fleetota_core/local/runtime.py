@@ -230,11 +230,15 @@ class LocalRuntime:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def is_running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
-        self._threads = []
+        self._threads = [t for t in self._threads if t.is_alive()]
         self.metrics.flush()
 
     def _poll_loop(self) -> None:

@@ -61,11 +61,19 @@ def start_moto(host: str, port: int) -> ThreadedMotoServer:
 
     # Werkzeug logs every request at INFO; the runtime polls, so that would drown the useful lines.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # ThreadedMotoServer.start() waits forever if its thread cannot bind, so check the port first.
+    if port:
+        try:
+            with socket.socket() as trial:
+                trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                trial.bind((host, port))
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot start the local AWS endpoint on {host}:{port}: {exc.strerror}; "
+                "free the port or set FLEETOTA_LOCAL_PORT"
+            ) from exc
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    try:
-        server.start()
-    except OSError as exc:
-        raise BackendUnavailableError(f"cannot start the local AWS endpoint on {host}:{port}: {exc}") from exc
+    server.start()
     return server
 
 
