@@ -69,7 +69,7 @@ class TelemetryStore:
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(exc, f"upload {key}") from exc
 
-    def keys(self, prefix: str = RAW_PREFIX) -> Iterator[str]:
+    def list_keys(self, prefix: str = RAW_PREFIX) -> Iterator[str]:
         """Every object key under ``prefix``, in key order."""
         try:
             for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

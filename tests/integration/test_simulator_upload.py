@@ -32,7 +32,7 @@ def test_the_simulator_uploads_every_reading_it_does_not_hold_to_the_telemetry_b
     generated, sent, held = (int(g.replace(",", "")) for g in SUMMARY.search(out).groups())
     # Then the bucket holds raw/dt=.../hour=... objects with every reading that was sent
     store = TelemetryStore(stack.resources.telemetry_bucket, stack.clients.s3)
-    keys = list(store.keys())
+    keys = list(store.list_keys())
     assert keys and all(KEY.match(key) for key in keys)
     lines = [line for key in keys for line in gzip.decompress(store.get_batch(key)).decode().splitlines()]
     assert all(len(gzip.decompress(store.get_batch(key)).splitlines()) <= 25 for key in keys)
@@ -51,3 +51,23 @@ def test_a_missing_telemetry_bucket_is_one_error_line_and_exit_1(
     assert code == 1
     assert err.count("\n") == 1
     assert err.startswith("error: telemetry bucket 'no-such-telemetry-bucket' does not exist")
+
+
+def test_the_telemetry_pipeline_accepts_every_simulated_batch(
+    stack: LocalStack, capsys: pytest.CaptureFixture
+) -> None:
+    # Given a simulated fleet's batches in the bucket
+    assert main(["--vehicles", "40", "--ticks", "2", "--seed", "8", "--speed", "0", "--quiet"]) == 0
+    capsys.readouterr()
+    store = TelemetryStore(stack.resources.telemetry_bucket, stack.clients.s3)
+    sent_vins = {
+        TelemetryRecord.model_validate_json(line).vin
+        for key in store.list_keys()
+        for line in gzip.decompress(store.get_batch(key)).decode().splitlines()
+    }
+    # When the telemetry processor drains the queue
+    result = stack.runtime.drain(timeout=60)
+    # Then no batch fails and every vehicle that sent a reading is known
+    assert result.received >= 1 and result.failed == 0
+    items = stack.clients.dynamodb.scan(TableName=stack.resources.vehicles_table)["Items"]
+    assert {item["vin"]["S"] for item in items} == sent_vins
