@@ -7,6 +7,7 @@ in the same transaction that writes the marker: once per object, never per recor
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from fleetota_core.services.ingest_ports import ObjectRef
 
 COUNTERS_PK = "counters#telemetry"
+GENERATION_KEY = {"pk": {"S": "stack"}, "sk": {"S": "generation"}}
 # Duplicates are only recognised within this window; S3 redeliveries come within minutes.
 MARKER_TTL = timedelta(days=7)
 COUNTER_TTL = timedelta(days=90)
@@ -106,6 +108,28 @@ class DynamoLedger:
             self.dynamodb.update_item(TableName=self.table, Key=counters_key(now), **update)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"counting a duplicate of {ref.key}") from exc
+
+    def generation(self) -> str:
+        """An id that changes when the stack's data is wiped (``local reset``), so caches can notice."""
+        try:
+            item = self.dynamodb.get_item(TableName=self.table, Key=GENERATION_KEY, ConsistentRead=True).get(
+                "Item"
+            )
+            if item is not None:
+                return item["value"]["S"]
+            value = uuid.uuid4().hex
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={**GENERATION_KEY, "value": {"S": value}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return value
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return self.generation()  # another process created it first
+            raise translate(exc, f"reading the stack generation from {self.table}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"reading the stack generation from {self.table}") from exc
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Every hourly counters item, keyed by hour (``YYYY-MM-DDTHH``)."""

@@ -35,6 +35,8 @@ _MATERIAL_FIELDS = (
     "region",
     "lat",
     "lon",
+    "ota_status",
+    "ota_campaign_id",
 )
 
 _PROJECTION = ("vin", *_MATERIAL_FIELDS)
@@ -97,7 +99,7 @@ def state_attributes(state: VehicleState, now: datetime) -> dict[str, Any]:
         "updated_at": iso_utc(now),
     }
     if state.ota_status is not None:
-        # Only a report sets these, so a later plain reading does not erase the last OTA status.
+        # Carried forward by the ingest service, so a later plain reading keeps the last OTA status.
         values["ota_status"] = state.ota_status
         values["ota_campaign_id"] = state.ota_campaign_id
     return values
@@ -131,6 +133,8 @@ class DynamoVehicleStates:
                     region=values.get("region"),
                     lat=values.get("lat"),
                     lon=values.get("lon"),
+                    ota_status=values.get("ota_status"),
+                    ota_campaign_id=values.get("ota_campaign_id"),
                 )
         return stored
 
@@ -167,22 +171,19 @@ class DynamoVehicleStates:
         return written, len(results) - written
 
     def put(self, state: VehicleState, now: datetime) -> bool:
-        """Write ``state`` unless the table holds a newer reading; True if written."""
-        values = state_attributes(state, now)
-        names = {f"#a{i}": name for i, name in enumerate(values)}
-        attrs = {f":a{i}": to_attr(value) for i, value in enumerate(values.values())}
+        """Write ``state`` unless the table holds a newer reading; True if written.
+
+        A conditional PutItem of the whole item: the pipeline owns vehicle items, and it is several
+        times cheaper than a 26-clause UpdateItem (for moto's parser as for the request size).
+        """
+        item = {"vin": {"S": state.vin}}
+        item.update((name, to_attr(value)) for name, value in state_attributes(state, now).items())
         try:
-            self.dynamodb.update_item(
+            self.dynamodb.put_item(
                 TableName=self.table,
-                Key={"vin": {"S": state.vin}},
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+                Item=item,
                 ConditionExpression=NEWER_CONDITION,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    **attrs,
-                    ":ts": to_attr(state.last_ts_ms),
-                    ":seq": to_attr(state.last_seq),
-                },
+                ExpressionAttributeValues={":ts": to_attr(state.last_ts_ms), ":seq": to_attr(state.last_seq)},
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

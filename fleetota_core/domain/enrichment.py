@@ -192,6 +192,27 @@ class StoredState:
     region: str | None = None
     lat: float | None = None
     lon: float | None = None
+    ota_status: str | None = None
+    ota_campaign_id: str | None = None
+
+    @classmethod
+    def of(cls, state: VehicleState) -> StoredState:
+        """What the table holds right after ``state`` was written."""
+        return cls(
+            state.last_ts_ms,
+            state.last_seq,
+            state.drive_state,
+            state.online,
+            state.firmware_version,
+            state.battery_category,
+            state.charging,
+            state.needs_update,
+            state.region,
+            state.lat,
+            state.lon,
+            state.ota_status,
+            state.ota_campaign_id,
+        )
 
 
 def is_newer(reading: Any, stored: StoredState | None) -> bool:

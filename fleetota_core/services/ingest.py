@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -105,7 +105,13 @@ def _state_counters(
         if not is_newer(reading, previous):
             counters["stale_vehicle_readings"] += 1
         elif is_material(reading, previous, now):
-            to_write.append(enrich(reading, catalog, now))
+            state = enrich(reading, catalog, now)
+            if state.ota_status is None and previous is not None and previous.ota_status is not None:
+                # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
+                state = replace(
+                    state, ota_status=previous.ota_status, ota_campaign_id=previous.ota_campaign_id
+                )
+            to_write.append(state)
         else:
             counters["vehicle_writes_skipped"] += 1
     written, lost = vehicles.put_many(to_write) if to_write else (0, 0)

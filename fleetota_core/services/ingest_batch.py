@@ -16,6 +16,7 @@ from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.services.ingest import IngestOutcome, IngestPorts, ingest_object
 from fleetota_core.services.telemetry_events import refs_from_sqs_body
+from fleetota_core.services.vehicle_state_cache import CachedVehicleStates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -74,22 +75,37 @@ class TelemetryPipeline:
         ports: IngestPorts,
         catalog: Callable[[], ReleaseCatalog],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        generation: Callable[[], str] | None = None,
     ) -> None:
         self.ports = ports
         self.catalog = catalog
         self.clock = clock
         self.outcomes: list[IngestOutcome] = []
+        self._generation = generation
+        self._seen_generation: str | None = None
+
+    def begin_batch(self) -> None:
+        """Once per invocation: drop cached vehicle states if the stack's data was wiped since."""
+        self.outcomes = []
+        if self._generation is None:
+            return
+        current = self._generation()
+        if current != self._seen_generation and isinstance(self.ports.vehicles, CachedVehicleStates):
+            self.ports.vehicles.clear()
+        self._seen_generation = current
 
     @classmethod
     def for_stack(cls, clients: ClientFactory, resources: Resources) -> TelemetryPipeline:
+        ledger = DynamoLedger(clients.dynamodb, resources.ledger_table)
         ports = IngestPorts(
             objects=S3TelemetryObjects(clients.s3),
             quarantine=S3Quarantine(clients.s3, resources.telemetry_bucket),
-            vehicles=DynamoVehicleStates(clients.dynamodb, resources.vehicles_table),
-            ledger=DynamoLedger(clients.dynamodb, resources.ledger_table),
+            vehicles=CachedVehicleStates(DynamoVehicleStates(clients.dynamodb, resources.vehicles_table)),
+            ledger=ledger,
             ota_sink=deployment_sink(clients, resources),
         )
-        return cls(ports, CachedCatalog(lambda: firmware_catalog(clients, resources)))
+        catalog = CachedCatalog(lambda: firmware_catalog(clients, resources))
+        return cls(ports, catalog, generation=ledger.generation)
 
     def ingest(self, refs: Iterable[ObjectRef]) -> list[IngestOutcome]:
         done = [ingest_object(ref, self.ports, self.catalog(), self.clock()) for ref in refs]

@@ -46,7 +46,7 @@ def pipeline() -> TelemetryPipeline:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     telemetry = pipeline()
-    telemetry.take_outcomes()
+    telemetry.begin_batch()
     try:
         if is_direct_s3_event(event):
             telemetry.ingest(refs_from_s3_event(event))

@@ -1,0 +1,196 @@
+"""End to end: the simulator's fleet through the local stack, with lag percentiles and backlog.
+
+    .venv/bin/python bench/pipeline_e2e.py [--vehicles 10000] [--interval 10] [--minutes 5.5]
+
+Starts its own moto server (a separate process, on a free port, so a running ``local up`` is left
+alone), provisions it from infra/template.yaml, runs the LocalRuntime (SQS poller, schedules,
+alarms) in this process and ``python -m simulator`` as a subprocess. Every 10 s it samples the
+telemetry queue's depth and the ledger counters. At the end it prints:
+
+* lag from record time to processed (stored) state, p50/p95/mean, from the ledger's lag histogram
+  over the records processed after the warm-up minute;
+* the queue depth over time (backlog), and whether it grows;
+* every AWS request this process made (handlers + runtime), by operation, plus the simulator's
+  PutObject calls (= objects), per 1,000 records, for docs/cost-model.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fleetota_core.adapters.clients import client_factory  # noqa: E402
+from fleetota_core.adapters.queue_reader import queue_depth  # noqa: E402
+from fleetota_core.local.provision import provision  # noqa: E402
+from fleetota_core.local.runtime import LocalRuntime  # noqa: E402
+from fleetota_core.local.server import probe_endpoint  # noqa: E402
+from fleetota_core.local.stack_spec import read_stack_spec  # noqa: E402
+from fleetota_core.services.telemetry_stats import ledger_counters, summarize  # noqa: E402
+from fleetota_core.settings import Settings  # noqa: E402
+
+WARM_UP_S = 60.0
+SAMPLE_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_moto_process(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while probe_endpoint(f"http://127.0.0.1:{port}") != "moto":
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit("moto server did not start")
+        time.sleep(0.5)
+    return proc
+
+
+def count_requests(clients: Any, calls: Counter[str]) -> None:
+    lock = threading.Lock()
+
+    def hook(event_name: str, **_: Any) -> None:
+        # event_name is "before-call.<service>.<Operation>"
+        with lock:
+            calls[event_name.removeprefix("before-call.")] += 1
+
+    for service in ("s3", "sqs", "dynamodb", "cloudwatch", "sns", "kms"):
+        clients.client(service).meta.events.register("before-call.*.*", hook)
+
+
+def delta(after: Counter[str], before: Counter[str]) -> Counter[str]:
+    return Counter({k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--vehicles", type=int, default=10_000)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=5.5, help="simulated run length (wall clock)")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--out", type=Path, help="also write the result JSON here")
+    args = parser.parse_args(argv)
+
+    port = free_port()
+    moto = start_moto_process(port)
+    settings = Settings(mode="local", local_host="127.0.0.1", local_port=port)
+    clients = client_factory(settings)
+    spec = read_stack_spec(settings)
+    provision(spec, clients)
+    calls: Counter[str] = Counter()
+    count_requests(clients, calls)
+    runtime = LocalRuntime(settings, clients=clients, spec=spec, poll_wait_seconds=1)
+    env = {
+        **os.environ,
+        "FLEETOTA_MODE": "local",
+        "FLEETOTA_LOCAL_HOST": "127.0.0.1",
+        "FLEETOTA_LOCAL_PORT": str(port),
+    }
+    duration = args.minutes * 60
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--vehicles", str(args.vehicles),
+         "--interval", str(args.interval), "--duration", str(duration),
+         "--batch-size", str(args.batch_size), "--seed", "1", "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    runtime.start()
+    started = time.monotonic()
+    samples: list[dict[str, Any]] = []
+    warm_counters: Counter[str] | None = None
+    warm_calls: Counter[str] | None = None
+    try:
+        while simulator.poll() is None:
+            time.sleep(SAMPLE_S)
+            elapsed = time.monotonic() - started
+            depth = queue_depth(clients.sqs, spec.resources.telemetry_queue_url)
+            counters = ledger_counters(clients, spec.resources)
+            samples.append(
+                {"t_s": round(elapsed), "backlog": depth["visible"] + depth["in_flight"], **depth,
+                 "stored": counters["stored"], "objects": counters["objects"]}
+            )  # fmt: skip
+            print(json.dumps(samples[-1]), flush=True)
+            if warm_counters is None and elapsed >= WARM_UP_S:
+                warm_counters, warm_calls = counters, Counter(calls)
+        sim_output = simulator.stdout.read().decode() if simulator.stdout else ""
+        # Let the pipeline finish what the simulator sent, then measure.
+        drain_deadline = time.monotonic() + 120
+        while time.monotonic() < drain_deadline:
+            depth = queue_depth(clients.sqs, spec.resources.telemetry_queue_url)
+            if depth["visible"] + depth["in_flight"] == 0:
+                break
+            time.sleep(2)
+        drained_after_s = round(time.monotonic() - started - duration, 1)
+    finally:
+        runtime.stop()
+        if simulator.poll() is None:
+            simulator.kill()
+    final = ledger_counters(clients, spec.resources)
+    measured = delta(final, warm_counters or Counter())
+    requests = delta(calls, warm_calls or Counter())
+    steady = summarize(measured, None)
+    backlog = [s["backlog"] for s in samples if s["t_s"] >= WARM_UP_S]
+    third = max(1, len(backlog) // 3)
+    result = {
+        "vehicles": args.vehicles,
+        "interval_s": args.interval,
+        "run_s": round(duration),
+        "records_offered_per_s": round(args.vehicles / args.interval),
+        "totals": summarize(final, None),
+        "after_warm_up": {
+            "records": measured["received"],
+            "objects": measured["objects"],
+            "lag_ms": steady["lag_ms"],
+            "vehicle_writes": measured["vehicle_writes"],
+            "vehicle_writes_skipped": measured["vehicle_writes_skipped"],
+            "records_per_s": round(measured["received"] / max(1.0, duration - WARM_UP_S), 1),
+        },
+        "backlog": {
+            "samples": backlog,
+            "max": max(backlog, default=0),
+            "mean_first_third": statistics.fmean(backlog[:third]) if backlog else 0,
+            "mean_last_third": statistics.fmean(backlog[-third:]) if backlog else 0,
+            "drained_s_after_simulator_stopped": drained_after_s,
+        },
+        "requests_after_warm_up": dict(sorted(requests.items())),
+        "requests_per_1000_records": {
+            op: round(n * 1000 / max(1, measured["received"]), 3) for op, n in sorted(requests.items())
+        },
+        "simulator_put_object_per_1000_records": round(
+            1000 * measured["objects"] / max(1, measured["received"]), 3
+        ),
+        "simulator": sim_output.strip().splitlines()[-1:] if sim_output else [],
+    }
+    result["backlog"]["growing"] = result["backlog"]["mean_last_third"] > 2 * max(
+        1.0, result["backlog"]["mean_first_third"]
+    )
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    moto.terminate()
+    moto.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
