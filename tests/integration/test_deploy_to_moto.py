@@ -10,11 +10,14 @@ The server is a moto server of its own, in a subprocess, not the shared session 
   * moto's CloudFormation has no ``AWS::CloudWatch::Alarm``, and the dashboard body refers to each
     alarm's ``Arn``, so without alarms moto refuses the template; the patch creates each alarm
     through moto's own CloudWatch ``put_metric_alarm``.
-Every other type moto's CloudFormation skips is listed explicitly in ``MOTO_SKIPS`` below.
+Every other type moto's CloudFormation skips is listed explicitly in ``MOTO_SKIPS`` below, and
+the properties it drops are asserted where a test meets them (a function's ``Architectures``, a
+bucket's ``VersioningConfiguration``).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -27,6 +30,7 @@ import pytest
 from fleetota_core.adapters.clients import ClientFactory
 from fleetota_core.adapters.resources import Resources, resolve_resources
 from fleetota_core.infra_template import load_template
+from fleetota_core.services.lambda_package import BUILD_DIR, REPO_ROOT
 from fleetota_core.services.stack_deploy import DeployRequest, deploy
 from fleetota_core.services.stack_destroy import DestroyRequest, destroy
 from fleetota_core.settings import Settings
@@ -298,3 +302,34 @@ def test_destroy_empties_the_versioned_buckets_and_deletes_the_stack_and_retaine
     buckets = {b["Name"] for b in clients.s3.list_buckets()["Buckets"]}
     assert firmware not in buckets and result.outputs["TelemetryBucketName"] not in buckets
     assert result.outputs["AuditTableName"] not in clients.dynamodb.list_tables()["TableNames"]
+
+
+def test_the_cli_deploys_prebuilt_packages_and_destroys_everything_it_made(deployed, endpoint) -> None:
+    stack_name = f"clitest-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    common = ["--stack-name", stack_name, "--region", "us-east-1", "--endpoint-url", endpoint, "--yes"]
+    common += ["--poll-interval", "0.05"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fleetota_core", *args, *common],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+            timeout=120,
+            check=False,
+        )
+
+    # The module's first deploy built these for arm64; --package-dir deploys them without a rebuild.
+    deployed_now = cli("deploy", "--package-dir", str(BUILD_DIR / "packages" / "arm64-py3.12"))
+    assert deployed_now.returncode == 0, deployed_now.stderr
+    assert f"==> stack {stack_name}: CREATE_COMPLETE" in deployed_now.stdout
+    assert f"VehiclesTableName               {stack_name}-vehicles" in deployed_now.stdout
+
+    destroyed = cli("destroy", "--delete-artifacts")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert f"==> stack {stack_name} deleted" in destroyed.stdout
+    clients = _clients(endpoint)
+    assert all(s["StackName"] != stack_name for s in clients.cloudformation.describe_stacks()["Stacks"])
+    assert not [b for b in clients.s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{stack_name}-")]
