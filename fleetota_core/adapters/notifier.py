@@ -33,3 +33,81 @@ class Notifier:
                 MessageAttributes={"source": {"DataType": "String", "StringValue": "update-manager"}},
             )
         return response["MessageId"]
+
+
+class JobNotificationQueue:
+    """The simulator's own SQS queue on the job-notification topic (one per simulator process).
+
+    Stands in for the MQTT connection AWS IoT Jobs would use: one long-polled queue for the whole
+    fleet, so the cost grows with notifications, not with vehicles x polling interval.
+    """
+
+    def __init__(self, sqs: Any, sns: Any, topic_arn: str, queue_name: str) -> None:
+        self.sqs = sqs
+        self.sns = sns
+        self.topic_arn = topic_arn
+        self.queue_name = queue_name
+        self.queue_url: str | None = None
+        self.subscription_arn: str | None = None
+
+    def open(self) -> str:
+        with reading(f"queue {self.queue_name}"):
+            self.queue_url = self.sqs.create_queue(
+                QueueName=self.queue_name, Attributes={"MessageRetentionPeriod": "86400"}
+            )["QueueUrl"]
+            attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+            queue_arn = attrs["Attributes"]["QueueArn"]
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue_arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": self.topic_arn}},
+                    }
+                ],
+            }
+            self.sqs.set_queue_attributes(QueueUrl=self.queue_url, Attributes={"Policy": json.dumps(policy)})
+            self.subscription_arn = self.sns.subscribe(
+                TopicArn=self.topic_arn,
+                Protocol="sqs",
+                Endpoint=queue_arn,
+                Attributes={"RawMessageDelivery": "true"},
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+        return self.queue_url
+
+    def receive(self, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """Up to 10 notifications (one long poll), deleted once read."""
+        if self.queue_url is None:
+            self.open()
+        with reading(f"queue {self.queue_name}"):
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=int(max(0, min(wait_s, 20)))
+            ).get("Messages", [])
+            if messages:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
+                )
+        return [_notification(m["Body"]) for m in messages]
+
+    def close(self) -> None:
+        with reading(f"queue {self.queue_name}"):
+            if self.subscription_arn:
+                self.sns.unsubscribe(SubscriptionArn=self.subscription_arn)
+            if self.queue_url:
+                self.sqs.delete_queue(QueueUrl=self.queue_url)
+        self.queue_url = self.subscription_arn = None
+
+
+def _notification(body: str) -> dict[str, Any]:
+    payload = json.loads(body)
+    # Without raw delivery the SNS envelope wraps the message.
+    if isinstance(payload, dict) and payload.get("Type") == "Notification" and "Message" in payload:
+        return json.loads(payload["Message"])
+    return payload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time  # noqa: TC003 - pydantic needs them at runtime
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,6 +58,7 @@ class EligibilityRules(BaseModel):
     networks: tuple[NetworkType, ...] = (NetworkType.WIFI, NetworkType.NR5G, NetworkType.LTE)
     min_signal_dbm: int = Field(default=-110, ge=-140, le=-20)
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()  # empty: any time
+    offline_after: timedelta = timedelta(minutes=15)  # no reading for this long: not reachable
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,10 @@ def evaluate(vehicle: Vehicle | None, rules: EligibilityRules, now: datetime) ->
     """Eligible, or Deferred with the first rule that fails (e.g. ``"battery 18% < 30%"``)."""
     if vehicle is None or vehicle.last_ts is None:
         return Deferred("no telemetry yet")
-    if not vehicle.online or vehicle.network is NetworkType.NONE:
-        return Deferred("offline")
+    # Judged against the tick's clock, not the stored ``online`` flag (set at ingest time).
+    silent = now - vehicle.last_ts
+    if vehicle.network is NetworkType.NONE or silent > rules.offline_after:
+        return Deferred(f"offline (last reading {int(silent.total_seconds() // 60)} min ago)")
     if vehicle.soc_pct is None:
         return Deferred("battery unknown")
     if vehicle.soc_pct < rules.min_soc_pct and not (rules.charging_overrides_soc and vehicle.charging):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from fleetota_core.domain.eligibility import Deferred, EligibilityRules, Eligible, MaintenanceWindow, evaluate
 from fleetota_core.domain.telemetry import DriveState, NetworkType
@@ -57,7 +57,9 @@ def test_network_and_signal_rules():
     weak = evaluate(vehicle(signal_dbm=-120), EligibilityRules(), NOW)
     assert weak == Deferred("signal -120 dBm < -110 dBm")
     offline = vehicle(online=False, network=NetworkType.NONE)
-    assert evaluate(offline, EligibilityRules(), NOW) == Deferred("offline")
+    assert evaluate(offline, EligibilityRules(), NOW) == Deferred("offline (last reading 0 min ago)")
+    silent = vehicle(last_ts=NOW - timedelta(minutes=20))
+    assert evaluate(silent, EligibilityRules(), NOW) == Deferred("offline (last reading 20 min ago)")
     assert evaluate(None, EligibilityRules(), NOW) == Deferred("no telemetry yet")
 
 
