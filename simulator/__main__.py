@@ -18,7 +18,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import FleetOTAError
 from simulator.fleet import generate_fleet
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="shorthand: sets --offline-rate and --install-failure-rate where those are not given",
     )
+    p.add_argument("--no-ota", action="store_true", help="do not listen for OTA job notifications")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
@@ -106,9 +107,10 @@ def _start_time(args: argparse.Namespace, seed: int) -> float:
     return round(time.time(), 3)
 
 
-def _sink(args: argparse.Namespace) -> BatchSink:
+def _backend(args: argparse.Namespace) -> tuple[BatchSink, Any, Any]:
+    """Where batches go, plus the client factory and resource names (None, None with --out)."""
     if args.out is not None:
-        return DirectorySink(args.out)
+        return DirectorySink(args.out), None, None
     # Imported here so --out runs need no AWS configuration at all.
     from fleetota_core.adapters.clients import client_factory
     from fleetota_core.adapters.resources import resolve_resources
@@ -117,16 +119,39 @@ def _sink(args: argparse.Namespace) -> BatchSink:
 
     settings = Settings()
     clients = client_factory(settings)
-    store = TelemetryStore(resolve_resources(settings, clients).telemetry_bucket, clients.s3)
+    resources = resolve_resources(settings, clients)
+    store = TelemetryStore(resources.telemetry_bucket, clients.s3)
     store.check()
-    return S3Sink(store)
+    return S3Sink(store), clients, resources
+
+
+def _job_listener(args: argparse.Namespace, clients: Any, resources: Any, run_id: str, seed: int) -> Any:
+    """The vehicles' OTA client, subscribed to job notifications (S3 mode only, unless --no-ota)."""
+    if clients is None or args.no_ota:
+        return None
+    from simulator.job_listener import open_job_listener
+    from simulator.ota_client import OtaFaults
+
+    faults = OtaFaults(install_failure_rate=args.install_failure_rate or 0.0)
+    return open_job_listener(clients, resources, run_id, faults, seed=seed)
 
 
 def simulate(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     start = _start_time(args, seed)
-    sink = _sink(args)
+    sink, clients, resources = _backend(args)
     run_id = hashlib.sha256(f"{seed}:{start}".encode()).hexdigest()[:8]
+    listener = _job_listener(args, clients, resources, run_id, seed)
+    try:
+        return _simulate(args, seed, start, sink, run_id, listener)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _simulate(
+    args: argparse.Namespace, seed: int, start: float, sink: BatchSink, run_id: str, listener: Any
+) -> int:
     uploader = BatchUploader(sink, args.batch_size, run_id)
     faults = FaultProfile(
         offline_rate=args.fault_rate if args.offline_rate is None else args.offline_rate,
@@ -137,20 +162,22 @@ def simulate(args: argparse.Namespace) -> int:
     )
     sim = FleetSimulation(
         generate_fleet(args.vehicles, seed), uploader, start=start, interval=args.interval, seed=seed,
-        faults=faults,
+        faults=faults, ota_client=listener,
     )  # fmt: skip
     stop = threading.Event()
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_stop(signum: int, frame: object) -> None:
+        # Finish the tick in hand, flush and summarise; a second Ctrl-C aborts at once.
         stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)  # the dashboard stops the simulator with SIGTERM
     target = args.out if args.out is not None else "S3"
     print(f"simulating {args.vehicles} vehicles, seed {seed}, every {args.interval:g} s -> {target}")
     report = run(
         sim, speed=args.speed, ticks=args.ticks, duration_s=args.duration, stop=stop,
-        progress=Progress(quiet=args.quiet),
+        progress=Progress(quiet=args.quiet), on_idle=listener.on_idle if listener is not None else None,
     )  # fmt: skip
     uploader.flush(sim.t)  # nothing should remain, but never leave a record behind
     generated = sim.ticks * len(sim.vehicles)
@@ -159,7 +186,7 @@ def simulate(args: argparse.Namespace) -> int:
         f"done: {report.ticks} ticks in {report.wall_s:.1f} s wall, {report.cpu_s:.1f} s CPU; "
         f"{generated:,} readings = {uploader.records_sent:,} sent + {sim.held:,} held by offline vehicles"
         f" + {sim.dropped:,} dropped; max lag {report.max_lag_s:.2f} s"
-        + (" (stopped by Ctrl-C)" if report.interrupted else "")
+        + (" (stopped by a signal)" if report.interrupted else "")
     )
     return 0
 

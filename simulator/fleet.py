@@ -113,7 +113,7 @@ def generate_fleet(count: int, seed: int) -> list[SimVehicle]:
                     wlon,
                     charger_kw=11.0 if rng.random() < 0.2 else 0.0,
                     wifi=rng.random() < 0.1,
-                    underground=rng.random() < 0.15,
+                    underground=rng.random() < 0.08,
                 )
         low = rng.random() < 0.1  # some vehicles start the run nearly empty
         fleet.append(

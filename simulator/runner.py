@@ -42,7 +42,8 @@ def run(
 
     ``speed`` is simulated seconds per wall second; 0 runs as fast as the CPU allows. Tick k is due
     when the wall clock has advanced ``k * interval / speed`` since the start. ``on_idle(seconds)``
-    may use the wait between ticks (e.g. to receive OTA job notifications); by default it sleeps.
+    may use the wait between ticks (e.g. to receive OTA job notifications), in whole seconds of at
+    most 2; shorter waits, or all of them without ``on_idle``, just sleep.
     """
     stop = stop or threading.Event()
     wall0, cpu0 = time.monotonic(), time.process_time()
@@ -54,8 +55,9 @@ def run(
         if duration_s is not None and max(due, time.monotonic()) - wall0 > duration_s:
             break
         while (wait := due - time.monotonic()) > 0 and not stop.is_set():
-            if on_idle is not None:
-                on_idle(min(wait, 0.5))
+            if on_idle is not None and wait >= 1.0:
+                # Whole seconds (SQS long polls count in seconds), short enough to notice a stop soon.
+                on_idle(float(min(int(wait), 2)))
             else:
                 stop.wait(min(wait, 0.5))
         if stop.is_set():

@@ -61,5 +61,5 @@ def build_zone_sites(rng: random.Random, metro: str, polygon: tuple[tuple[float,
 
     depots = tuple(site(SiteKind.DEPOT, charger_kw=19.2, wifi=True) for _ in range(2))
     chargers = tuple(site(SiteKind.CHARGER, charger_kw=rng.choice((50.0, 150.0, 250.0))) for _ in range(8))
-    stops = tuple(site(SiteKind.STOP, underground=rng.random() < 0.1) for _ in range(40))
+    stops = tuple(site(SiteKind.STOP, underground=rng.random() < 0.05) for _ in range(40))
     return ZoneSites(metro, polygon, depots, chargers, stops)
