@@ -333,3 +333,44 @@ def test_the_cli_deploys_prebuilt_packages_and_destroys_everything_it_made(deplo
     clients = _clients(endpoint)
     assert all(s["StackName"] != stack_name for s in clients.cloudformation.describe_stacks()["Stacks"])
     assert not [b for b in clients.s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{stack_name}-")]
+
+
+def test_the_simulator_in_aws_mode_uploads_to_the_deployed_telemetry_bucket(deployed, endpoint) -> None:
+    stack_name, result, _ = deployed
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "FLEETOTA_MODE": "aws",
+        "FLEETOTA_STACK": stack_name,
+        "FLEETOTA_REGION": "us-east-1",
+        "FLEETOTA_ENDPOINT_URL": endpoint,
+    }
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--vehicles",
+            "5",
+            "--ticks",
+            "2",
+            "--speed",
+            "0",
+            "--seed",
+            "7",
+            "--no-ota",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    listing = _clients(endpoint).s3.list_objects_v2(
+        Bucket=result.outputs["TelemetryBucketName"], Prefix="raw/dt="
+    )
+    assert listing.get("KeyCount", 0) >= 1, "the simulator's batches land under raw/ in the stack's bucket"
