@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -22,7 +23,6 @@ from fleetota_core.services.telemetry_decode import UnreadableObjectError, decod
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from datetime import datetime
 
     from fleetota_core.domain.enrichment import ReleaseCatalog
     from fleetota_core.services.ingest_ports import (
@@ -44,9 +44,21 @@ _EDGES = np.array(LAG_EDGES_MS, dtype=np.float64)
 _BUCKET_NAMES = [*(f"lag_le_{edge}" for edge in LAG_EDGES_MS), "lag_le_inf"]
 
 
-def lag_bucket(lag_ms: float) -> str:
+def lag_bucket(lag_ms: float, prefix: str = "lag") -> str:
     """The histogram bucket of one lag: the first edge at or above it."""
-    return _BUCKET_NAMES[bisect_left(LAG_EDGES_MS, lag_ms)]
+    return f"{prefix}{_BUCKET_NAMES[bisect_left(LAG_EDGES_MS, lag_ms)].removeprefix('lag')}"
+
+
+def object_lag_ms(ref: ObjectRef, now: datetime) -> float | None:
+    """Object created (the S3 event's time) to now: the pipeline's own latency, without the device's
+    batching, which record lag includes."""
+    if not ref.event_time:
+        return None
+    try:
+        created = datetime.fromisoformat(ref.event_time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (now - created).total_seconds() * 1000) if created.tzinfo else None
 
 
 @dataclass
@@ -67,6 +79,7 @@ class IngestOutcome:
     object_quarantined: str | None = None
     counters: Counter[str] = field(default_factory=Counter)
     lag_ms: list[float] = field(default_factory=list)
+    object_lag_ms: float | None = None
 
     @property
     def stored(self) -> int:
@@ -176,6 +189,11 @@ def ingest_object(
     prepared = prepare(decoded, now)
     counters.update(prepared.counters)
     outcome.lag_ms = prepared.lag_ms
+    outcome.object_lag_ms = object_lag_ms(ref, now)
+    if outcome.object_lag_ms is not None:
+        counters[lag_bucket(outcome.object_lag_ms, "object_lag")] += 1
+        counters["object_lag_sum_ms"] += int(outcome.object_lag_ms)
+        counters["object_lag_count"] += 1
     if decoded.quarantined:
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
     counters["vehicles_seen"] += len(prepared.newest)

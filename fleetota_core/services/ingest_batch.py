@@ -124,8 +124,10 @@ class TelemetryPipeline:
 def batch_metrics(outcomes: Iterable[IngestOutcome]) -> list[tuple[str, str, float]]:
     """(name, unit, value) for the ``Telemetry`` namespace, dimensionless, one set per batch.
 
-    ``ProcessingLatency`` gets one value per object (its mean record lag), so the alarm's Average
-    is the mean over objects. Every invalid record is quarantined, so Invalid = Quarantined records.
+    ``ProcessingLatency`` gets one value per object: object created (S3 event time) to processed, so
+    the alarm's Average is the mean over objects. ``RecordLag`` is the mean of record time to
+    processed per object (it includes the vehicle's own batching). Every invalid record is
+    quarantined, so Invalid = Quarantined records.
     """
     outcomes = list(outcomes)
     total: Counter[str] = Counter()
@@ -140,7 +142,11 @@ def batch_metrics(outcomes: Iterable[IngestOutcome]) -> list[tuple[str, str, flo
         ("OtaIllegalTransitions", "Count", total["ota_illegal_transitions"]),
         ("VehicleStateWrites", "Count", total["vehicle_writes"]),
     ]
-    metrics += [
-        ("ProcessingLatency", "Milliseconds", sum(o.lag_ms) / len(o.lag_ms)) for o in outcomes if o.lag_ms
-    ]
+    for outcome in outcomes:
+        # Object created -> processed, as the latency alarm defines it; mean record lag as a fallback.
+        if outcome.object_lag_ms is not None:
+            metrics.append(("ProcessingLatency", "Milliseconds", outcome.object_lag_ms))
+        elif outcome.lag_ms:
+            metrics.append(("ProcessingLatency", "Milliseconds", sum(outcome.lag_ms) / len(outcome.lag_ms)))
+    metrics += [("RecordLag", "Milliseconds", sum(o.lag_ms) / len(o.lag_ms)) for o in outcomes if o.lag_ms]
     return metrics

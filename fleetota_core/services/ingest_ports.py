@@ -23,6 +23,7 @@ class ObjectRef:
     etag: str = ""
     sequencer: str = ""
     size: int | None = None
+    event_time: str = ""  # when S3 created the object (ISO 8601), for the pipeline's own latency
 
     @property
     def version_tag(self) -> str:

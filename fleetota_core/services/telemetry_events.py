@@ -36,6 +36,7 @@ def refs_from_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
                 etag=str(obj.get("eTag") or obj.get("etag") or "").strip('"'),
                 sequencer=str(obj.get("sequencer") or ""),
                 size=obj.get("size"),
+                event_time=str(record.get("eventTime") or ""),
             )
         )
     return refs

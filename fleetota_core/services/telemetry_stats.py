@@ -19,10 +19,10 @@ _QUARANTINED = "quarantined__"
 _OBJECTS_QUARANTINED = "objects_quarantined__"
 
 
-def lag_percentile(counters: Mapping[str, int], q: float) -> float | None:
-    """The ``q`` quantile (0-1) of record lag in ms, interpolated inside its histogram bucket."""
+def lag_percentile(counters: Mapping[str, int], q: float, prefix: str = "lag") -> float | None:
+    """The ``q`` quantile (0-1) of a lag histogram in ms, interpolated inside its bucket."""
     edges = [*LAG_EDGES_MS, None]
-    counts = [counters.get(f"lag_le_{e if e is not None else 'inf'}", 0) for e in edges]
+    counts = [counters.get(f"{prefix}_le_{e if e is not None else 'inf'}", 0) for e in edges]
     total = sum(counts)
     if not total:
         return None
@@ -65,6 +65,13 @@ def summarize(counters: Mapping[str, int], dlq: int | None) -> dict[str, Any]:
             "mean": None if stored_lag is None else round(stored_lag, 1),
             "p50": _round(lag_percentile(c, 0.50)),
             "p95": _round(lag_percentile(c, 0.95)),
+        },
+        "object_lag_ms": {
+            "mean": round(c["object_lag_sum_ms"] / c["object_lag_count"], 1)
+            if c["object_lag_count"]
+            else None,
+            "p50": _round(lag_percentile(c, 0.50, "object_lag")),
+            "p95": _round(lag_percentile(c, 0.95, "object_lag")),
         },
     }
 

@@ -194,3 +194,19 @@ def test_newest_per_vehicle_keeps_one_reading_per_vin():
     lines = [json.dumps(record(n % 3, seq=n, ts=NOW - timedelta(seconds=100 - n))).encode() for n in range(9)]
     newest = newest_per_vehicle(decode_lines(lines, NOW).records)
     assert {v: r.seq for v, r in newest.items()} == {vin(0): 6, vin(1): 7, vin(2): 8}
+
+
+def test_object_lag_runs_from_the_s3_event_time_and_is_histogrammed():
+    from dataclasses import replace
+
+    from fleetota_core.services.telemetry_stats import summarize
+
+    ports = fake_ports()
+    ref = replace(
+        ports.objects.put("raw/j.ndjson.gz", ndjson(record(1))),
+        event_time=(NOW - timedelta(milliseconds=1500)).isoformat().replace("+00:00", "Z"),
+    )
+    outcome = ingest(ports, ref)
+    assert outcome.object_lag_ms == 1500
+    lag = summarize(ports.ledger.counters, dlq=0)["object_lag_ms"]
+    assert lag["mean"] == 1500 and 1000 < lag["p50"] <= 2000
