@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def _local_only(settings: Settings) -> None:
 def up_command(args: argparse.Namespace, settings: Settings) -> int:
     _local_only(settings)
     settings = _with_port(settings, args.port)
+    # The runtime reports alarm changes and handler failures through logging; show them in the log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.local.functions import Invocation
+    from fleetota_core.local.stack_spec import QueueSpec
 
 # PutMetricData takes up to 1000 datums per call; smaller batches keep each request cheap locally.
 _BATCH = 150
@@ -36,6 +37,32 @@ def lambda_datums(invocation: Invocation) -> list[dict[str, Any]]:
     ]
 
 
+def queue_depth_datums(clients: ClientFactory, queues: list[QueueSpec]) -> list[dict[str, Any]]:
+    """AWS/SQS depth metrics per queue, which CloudWatch publishes on AWS and moto never does."""
+    now = datetime.now(UTC)
+    datums = []
+    for queue in queues:
+        attributes = clients.sqs.get_queue_attributes(
+            QueueUrl=queue.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        for metric, attribute in (
+            ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessages"),
+            ("ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesNotVisible"),
+        ):
+            datums.append(
+                {
+                    "Namespace": "AWS/SQS",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "QueueName", "Value": queue.name}],
+                    "Timestamp": now,
+                    "Value": float(attributes.get(attribute, 0)),
+                    "Unit": "Count",
+                }
+            )
+    return datums
+
+
 class MetricForwarder:
     """Collects datums from invocations; :meth:`flush` sends them with ``put_metric_data``."""
 
@@ -48,6 +75,10 @@ class MetricForwarder:
         with self._lock:
             self._pending.extend(invocation.metrics)
             self._pending.extend(lambda_datums(invocation))
+
+    def add(self, datums: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._pending.extend(datums)
 
     def flush(self) -> int:
         """Send what was recorded; returns the number of datums sent."""

@@ -18,7 +18,7 @@ from fleetota_core.adapters.clients import client_factory
 from fleetota_core.local.alarms import AlarmEvaluator
 from fleetota_core.local.functions import Invocation, LocalFunction
 from fleetota_core.local.lambda_events import scheduled_event, sqs_event
-from fleetota_core.local.metric_forwarding import MetricForwarder
+from fleetota_core.local.metric_forwarding import MetricForwarder, queue_depth_datums
 from fleetota_core.local.schedule import schedule_interval_seconds
 from fleetota_core.local.stack_spec import read_stack_spec
 
@@ -213,7 +213,8 @@ class LocalRuntime:
         return invocations
 
     def evaluate_alarms(self) -> list[AlarmTransition]:
-        """Forward pending metrics, then evaluate every alarm once."""
+        """Publish queue depths, forward pending metrics, then evaluate every alarm once."""
+        self.metrics.add(queue_depth_datums(self.clients, self.spec.queues))
         self.metrics.flush()
         return self.alarms.evaluate()
 

@@ -94,12 +94,22 @@ def test_a_message_whose_handler_always_fails_reaches_the_dlq_after_max_receive_
     dlq: list[dict[str, Any]] = []
     while not dlq and time.monotonic() < deadline:
         runtime.drain(timeout=5)
-        dlq = stack.clients.sqs.receive_message(QueueUrl=stack.resources.telemetry_dlq_url).get(
-            "Messages", []
-        )
+        # VisibilityTimeout=0: peek, so the message stays visible for the DLQ depth alarm below.
+        dlq = stack.clients.sqs.receive_message(
+            QueueUrl=stack.resources.telemetry_dlq_url, VisibilityTimeout=0
+        ).get("Messages", [])
     # Then SQS's own redrive moved it to the DLQ after exactly maxReceiveCount attempts
     assert [json.loads(m["Body"]) for m in dlq] == [{"poison": True}]
     assert calls == list(range(1, max_receives + 1))
+    # And the DLQ depth alarm sees it (the runtime publishes the AWS/SQS depth metrics moto lacks)
+    transitions = {t.alarm_name: t.new_state for t in runtime.evaluate_alarms()}
+    dlq_alarms = [
+        a["AlarmName"]
+        for a in stack.spec.alarms
+        if a["Namespace"] == "AWS/SQS"
+        and {d["Value"] for d in a.get("Dimensions", [])} == {"fleetota-local-telemetry-dlq"}
+    ]
+    assert dlq_alarms and all(transitions[name] == "ALARM" for name in dlq_alarms)
 
 
 def test_the_schedule_fires_the_update_manager_with_a_scheduled_event(stack: LocalStack):
