@@ -16,6 +16,7 @@ from fleetota_core.services.stack_deploy import (
     stack_parameters,
     validate_stack_name,
 )
+from fleetota_core.settings import Settings
 
 STACK_ID = "arn:aws:cloudformation:eu-west-1:111122223333:stack/fleet/abc"
 
@@ -258,3 +259,14 @@ def test_the_artifacts_bucket_name_is_per_stack_account_and_region_and_a_valid_b
         == "fleet-artifacts-111122223333-eu-west-1"
     )
     assert len(artifacts_bucket_name("a" * 37, "111122223333", "ap-southeast-2")) <= 63
+
+
+def test_aws_mode_can_be_aimed_at_another_endpoint_and_defaults_to_aws_itself(monkeypatch) -> None:
+    monkeypatch.delenv("FLEETOTA_ENDPOINT_URL", raising=False)
+    assert Settings(mode="aws").endpoint_url is None
+    monkeypatch.setenv("FLEETOTA_ENDPOINT_URL", "http://localhost:4566")
+    assert Settings(mode="aws").endpoint_url == "http://localhost:4566"
+    assert (
+        Settings(mode="local", local_host="127.0.0.1", local_port=5000).endpoint_url
+        == "http://127.0.0.1:5000"
+    )
