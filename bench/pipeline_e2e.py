@@ -70,15 +70,28 @@ def start_moto_process(port: int) -> subprocess.Popen[bytes]:
 
 
 def count_requests(clients: Any, calls: Counter[str]) -> None:
+    """Count every request by operation, and the DynamoDB items each one touches (``<op>.items``),
+    since DynamoDB bills per item read or written, not per request."""
     lock = threading.Lock()
 
-    def hook(event_name: str, **_: Any) -> None:
-        # event_name is "before-call.<service>.<Operation>"
+    def hook(event_name: str, params: dict[str, Any] | None = None, **_: Any) -> None:
+        # event_name is "before-parameter-build.<service>.<Operation>"
+        op = event_name.removeprefix("before-parameter-build.")
+        params = params or {}
+        items = 0
+        if op.endswith("BatchGetItem"):
+            items = sum(len(r.get("Keys", [])) for r in params.get("RequestItems", {}).values())
+        elif op.endswith("TransactWriteItems"):
+            items = len(params.get("TransactItems", []))
+        elif op.startswith("dynamodb.") and op.split(".")[1] in {"PutItem", "UpdateItem", "GetItem"}:
+            items = 1
         with lock:
-            calls[event_name.removeprefix("before-call.")] += 1
+            calls[op] += 1
+            if items:
+                calls[f"{op}.items"] += items
 
     for service in ("s3", "sqs", "dynamodb", "cloudwatch", "sns", "kms"):
-        clients.client(service).meta.events.register("before-call.*.*", hook)
+        clients.client(service).meta.events.register("before-parameter-build.*.*", hook)
 
 
 def delta(after: Counter[str], before: Counter[str]) -> Counter[str]:

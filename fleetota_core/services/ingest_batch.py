@@ -9,14 +9,16 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.ledger import DynamoLedger
+from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.services.ingest import IngestOutcome, IngestPorts, ingest_object
 from fleetota_core.services.telemetry_events import refs_from_sqs_body
-from fleetota_core.services.vehicle_state_cache import CachedVehicleStates
+from fleetota_core.services.vehicle_state_cache import DEFAULT_TTL_S, CachedVehicleStates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -25,9 +27,12 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.telemetry import TelemetryRecord
     from fleetota_core.services.ingest_ports import ObjectRef
+    from fleetota_core.settings import Settings
 
 # New releases show up in ``needs_update`` within this long, without a firmware-bucket read per object.
 CATALOG_TTL_SECONDS = 60.0
+# The local stack runs one processor, so its cache is never stale (a reset is caught by the generation).
+SINGLE_PROCESSOR_CACHE_TTL_S = 3600.0
 OTA_COUNTER_NAMES = {"illegal": "ota_illegal_transitions", "applied": "ota_transitions_applied"}
 
 
@@ -95,12 +100,18 @@ class TelemetryPipeline:
         self._seen_generation = current
 
     @classmethod
-    def for_stack(cls, clients: ClientFactory, resources: Resources) -> TelemetryPipeline:
+    def for_stack(
+        cls, clients: ClientFactory, resources: Resources, cache_ttl: float = DEFAULT_TTL_S
+    ) -> TelemetryPipeline:
+        """The pipeline on the real adapters. ``cache_ttl``: how long a stored vehicle state may be
+        reused; with one processor (the local stack) nothing else writes, so it can be long."""
         ledger = DynamoLedger(clients.dynamodb, resources.ledger_table)
         ports = IngestPorts(
             objects=S3TelemetryObjects(clients.s3),
             quarantine=S3Quarantine(clients.s3, resources.telemetry_bucket),
-            vehicles=CachedVehicleStates(DynamoVehicleStates(clients.dynamodb, resources.vehicles_table)),
+            vehicles=CachedVehicleStates(
+                DynamoVehicleStates(clients.dynamodb, resources.vehicles_table), ttl=cache_ttl
+            ),
             ledger=ledger,
             ota_sink=deployment_sink(clients, resources),
         )
@@ -150,3 +161,17 @@ def batch_metrics(outcomes: Iterable[IngestOutcome]) -> list[tuple[str, str, flo
             metrics.append(("ProcessingLatency", "Milliseconds", sum(outcome.lag_ms) / len(outcome.lag_ms)))
     metrics += [("RecordLag", "Milliseconds", sum(o.lag_ms) / len(o.lag_ms)) for o in outcomes if o.lag_ms]
     return metrics
+
+
+_pipelines: dict[tuple[str, ...], TelemetryPipeline] = {}
+
+
+def telemetry_pipeline(settings: Settings) -> TelemetryPipeline:
+    """The process's pipeline for these settings, built once (a warm Lambda keeps its caches)."""
+    clients = client_factory(settings)
+    resources = resolve_resources(settings, clients)
+    key = (str(settings.endpoint_url), *resources.as_dict().values())
+    if key not in _pipelines:
+        ttl = SINGLE_PROCESSOR_CACHE_TTL_S if settings.is_local else DEFAULT_TTL_S
+        _pipelines[key] = TelemetryPipeline.for_stack(clients, resources, cache_ttl=ttl)
+    return _pipelines[key]

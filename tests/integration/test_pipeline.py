@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
+from fleetota_core.services.ingest_batch import telemetry_pipeline
 from fleetota_core.services.telemetry_stats import telemetry_stats
 from simulator.fleet import generate_fleet
 from simulator.record import encode
@@ -143,10 +144,8 @@ def test_an_injected_transient_error_fails_the_item_and_recovers_on_retry(stack:
 
     _, lines = _fleet_lines(8, time.time() - 1)
     _put(stack, 1, lines)
-    module = __import__("sys").modules.get("fleetota_lambda_telemetry_processor")
     real = stack.runtime.function("telemetry_processor").real_handler()
-    module = __import__("sys").modules["fleetota_lambda_telemetry_processor"]
-    pipeline = module.pipeline()
+    pipeline = telemetry_pipeline(stack.settings)  # the same object the handler uses
     original = pipeline.ports.vehicles.put_many
     calls = {"n": 0}
 
