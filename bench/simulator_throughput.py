@@ -61,6 +61,9 @@ def _run_cli(port: int, args: list[str]) -> dict[str, float]:
     if match is None:
         raise SystemExit(f"no summary in the simulator's output:\n{proc.stdout}")
     ticks, loop_wall, _, generated, sent, max_lag = match.groups()
+    print(
+        f"  $ python -m simulator {' '.join(args)}\n  {match.group(0)}{proc.stdout[match.end() :].rstrip()}"
+    )
     return {
         "ticks": int(ticks),
         "loop_wall_s": float(loop_wall),

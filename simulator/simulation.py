@@ -14,7 +14,6 @@ from simulator.vehicle import Role
 if TYPE_CHECKING:
     from simulator.environment import Conditions
     from simulator.ota import OtaClient
-    from simulator.sites import SiteKind
     from simulator.uploader import BatchUploader
     from simulator.vehicle import SimVehicle
 
@@ -144,11 +143,3 @@ class FleetSimulation:
         mean_s = self.faults.outage_minutes * 60.0
         starts_per_s = rate / ((1.0 - rate) * mean_s)
         return 1.0 - math.exp(-starts_per_s * dt)
-
-    def at_site_kinds(self) -> dict[SiteKind, int]:
-        """How many vehicles are parked at each kind of site (for the progress line and tests)."""
-        counts: dict[SiteKind, int] = {}
-        for v in self.vehicles:
-            if v.site is not None and not v.driving:
-                counts[v.site.kind] = counts.get(v.site.kind, 0) + 1
-        return counts
