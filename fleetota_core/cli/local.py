@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
-import subprocess
-import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.errors import ConfigurationError
+from fleetota_core.errors import ConfigurationError, FleetOTAError
 from fleetota_core.local.lifecycle import describe_stack, reset_stack, run_local_stack, wait_until_ready
-from fleetota_core.local.stack_spec import REPO_ROOT
+from fleetota_core.views.simulator_process import (
+    SimulatorOptions,
+    simulator_status,
+    start_simulator,
+    stop_simulator,
+)
 
 if TYPE_CHECKING:
     import argparse
 
     from fleetota_core.settings import Settings
+
+
+# As the dashboard's demo fleet: a reading every 10 s keeps the pages lively at little cost.
+DEMO_INTERVAL_S = 10.0
 
 
 def register(subparsers: Any) -> None:
@@ -57,28 +66,28 @@ def up_command(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    simulator: list[subprocess.Popen[bytes]] = []
+    state_dir = Path(os.environ.get("FLEETOTA_STATE_DIR", ".fleetota"))
+    started: list[int] = []
 
     def start_demo_fleet() -> None:
         if not args.demo_fleet:
             return
-        if not (REPO_ROOT / "simulator" / "__main__.py").exists():
+        # The dashboard's simulator controls: the dashboard then sees this fleet and starts no second one.
+        options = SimulatorOptions(vehicles=args.demo_fleet, interval_s=DEMO_INTERVAL_S)
+        try:
+            started.append(start_simulator(options, settings, state_dir))
             print(
-                "warning: --demo-fleet ignored: this checkout has no `python -m simulator`", file=sys.stderr
+                f"demo fleet: {args.demo_fleet} simulated vehicles (log {state_dir / 'simulator.log'})",
+                flush=True,
             )
-            return
-        simulator.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "simulator", "--vehicles", str(args.demo_fleet)], cwd=REPO_ROOT
-            )
-        )
+        except FleetOTAError as exc:
+            print(f"demo fleet not started: {exc}", flush=True)
 
     try:
         run_local_stack(settings, stop, on_ready=start_demo_fleet)
     finally:
-        for process in simulator:
-            process.terminate()
-            process.wait(timeout=10)
+        if started and simulator_status(state_dir).pid in started:
+            stop_simulator(state_dir)
     return 0
 
 
