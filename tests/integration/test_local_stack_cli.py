@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from fleetota_core.local.provision import missing_resources
+
 if TYPE_CHECKING:
     from tests.integration.conftest import LocalStack
 
@@ -90,7 +92,7 @@ def test_reset_empties_the_data_and_keeps_the_resources(stack: LocalStack):
     assert s3.list_objects_v2(Bucket=stack.resources.firmware_bucket).get("KeyCount") == 0
     assert dynamodb.scan(TableName=stack.resources.vehicles_table)["Count"] == 0
     assert "Messages" not in sqs.receive_message(QueueUrl=stack.resources.telemetry_dlq_url)
-    assert json.loads(_cli(stack, "local", "status", "--json").stdout)["provisioned"] is True
+    assert missing_resources(stack.spec, stack.clients) == []
 
 
 @pytest.mark.slow
