@@ -41,6 +41,7 @@ from fleetota_core.domain.telemetry import TelemetryRecord
 from fleetota_core.services.ingest import IngestPorts, ingest_object, prepare
 from fleetota_core.services.ingest_ports import ObjectRef
 from fleetota_core.services.telemetry_decode import decode_object
+from fleetota_core.services.vehicle_state_cache import CachedVehicleStates
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 
@@ -144,7 +145,8 @@ def full_path(steps: list[list[bytes]], catalog: ReleaseCatalog, calls: Counter[
     ports = IngestPorts(
         objects=S3TelemetryObjects(s3),
         quarantine=S3Quarantine(s3, "telemetry"),
-        vehicles=DynamoVehicleStates(dynamodb, "vehicles"),
+        # As the processor wires it: the per-process state cache (AWS-mode TTL) before the table.
+        vehicles=CachedVehicleStates(DynamoVehicleStates(dynamodb, "vehicles")),
         ledger=DynamoLedger(dynamodb, "ledger"),
         ota_sink=lambda reports: {},
     )
