@@ -223,10 +223,16 @@ class LocalRuntime:
         """Poll the queues, fire schedules and evaluate alarms in daemon threads until :meth:`stop`."""
         if self._threads:
             return
+        # Parsed here so an unsupported expression fails `local up` instead of a background thread.
+        intervals = {
+            s.name: schedule_interval_seconds(s.expression) for s in self.spec.schedules if s.enabled
+        }
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._poll_loop, name="fleetota-sqs-poller", daemon=True),
-            threading.Thread(target=self._clock_loop, name="fleetota-scheduler", daemon=True),
+            threading.Thread(
+                target=self._clock_loop, args=(intervals,), name="fleetota-scheduler", daemon=True
+            ),
         ]
         for thread in self._threads:
             thread.start()
@@ -251,10 +257,7 @@ class LocalRuntime:
                 logger.exception("polling the event-source queues failed; retrying in 1 s")
                 self._stop.wait(1.0)
 
-    def _clock_loop(self) -> None:
-        intervals = {
-            s.name: schedule_interval_seconds(s.expression) for s in self.spec.schedules if s.enabled
-        }
+    def _clock_loop(self, intervals: dict[str, int]) -> None:
         now = time.monotonic()
         next_fire = {name: now + seconds for name, seconds in intervals.items()}
         next_alarms = now + self.alarm_interval_seconds
