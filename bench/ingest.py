@@ -52,7 +52,7 @@ BATCH = 1000
 class CountingClient:
     """Stands in for a boto3 client: counts each call by operation and answers like a small stack.
 
-    The vehicles table is kept (update_item stores, batch_get_item returns), so the full path sees
+    The vehicles table is kept (put_item stores, batch_get_item returns), so the full path sees
     stored states and skips immaterial readings as it does in steady state.
     """
 
@@ -67,11 +67,8 @@ class CountingClient:
             self.calls[f"{self.name}.{operation}"] += 1
             if operation == "get_object":
                 return {"Body": io.BytesIO(self.bodies[kwargs["Key"]])}
-            if operation == "update_item" and kwargs["TableName"] == "vehicles":
-                names, values = kwargs["ExpressionAttributeNames"], kwargs["ExpressionAttributeValues"]
-                vin = kwargs["Key"]["vin"]["S"]
-                item = self.items.setdefault(vin, {"vin": {"S": vin}})
-                item.update({names[f"#a{i[2:]}"]: v for i, v in values.items() if i.startswith(":a")})
+            if operation == "put_item" and kwargs["TableName"] == "vehicles":
+                self.items[kwargs["Item"]["vin"]["S"]] = kwargs["Item"]
             if operation == "batch_get_item":
                 (table, request), *_ = kwargs["RequestItems"].items()
                 found = [self.items[k["vin"]["S"]] for k in request["Keys"] if k["vin"]["S"] in self.items]
