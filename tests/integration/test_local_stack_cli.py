@@ -122,3 +122,21 @@ def test_up_attaches_to_a_running_endpoint_and_stops_cleanly_on_ctrl_c(stack: Lo
     assert process.returncode == 0, output
     # The endpoint it attached to belongs to someone else and keeps running.
     assert stack.clients.s3.head_bucket(Bucket=stack.resources.telemetry_bucket)
+
+
+def test_emptying_the_data_without_moto_reset_clears_items_object_versions_and_messages(stack: LocalStack):
+    # The path `local reset` takes on endpoints other than moto (e.g. LocalStack).
+    from fleetota_core.local.reset import empty_data
+
+    s3, dynamodb, sqs = stack.clients.s3, stack.clients.dynamodb, stack.clients.sqs
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=stack.resources.firmware_bucket, Key="fw/1.0.0.bin", Body=body)
+    dynamodb.put_item(
+        TableName=stack.resources.deployments_table, Item={"campaign_id": {"S": "c1"}, "vin": {"S": "V1"}}
+    )
+    sqs.send_message(QueueUrl=stack.resources.telemetry_queue_url, MessageBody="{}")
+    empty_data(stack.spec, stack.clients)
+    assert "Versions" not in s3.list_object_versions(Bucket=stack.resources.firmware_bucket)
+    assert dynamodb.scan(TableName=stack.resources.deployments_table)["Count"] == 0
+    assert "Messages" not in sqs.receive_message(QueueUrl=stack.resources.telemetry_queue_url)
+    assert missing_resources(stack.spec, stack.clients) == []
