@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import streamlit as st
 
 from pages import _ui
 from pages._sidebar import alerts_feed, backend_badge, operator_box, start_demo_fleet_once
 
-st.set_page_config(page_title="FleetOTA", page_icon="🚗", layout="wide")
+# A local favicon: a material-icon favicon would be fetched from the internet.
+st.set_page_config(
+    page_title="FleetOTA", page_icon=str(Path(__file__).parent / "static" / "favicon.png"), layout="wide"
+)
 
 SECTIONS = {
     "Fleet": [
-        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
-        st.Page("pages/fleet_map.py", title="Fleet map", icon="🗺️", url_path="fleet_map"),
-        st.Page("pages/vehicles.py", title="Vehicles", icon="🚗", url_path="vehicles"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/fleet_map.py", title="Fleet map", icon=":material/map:", url_path="fleet_map"),
+        st.Page("pages/vehicles.py", title="Vehicles", icon=":material/directions_car:", url_path="vehicles"),
     ],
     "Updates": [
-        st.Page("pages/campaigns.py", title="Campaigns", icon="🚀", url_path="campaigns"),
-        st.Page("pages/firmware.py", title="Firmware", icon="💾", url_path="firmware"),
+        st.Page(
+            "pages/campaigns.py", title="Campaigns", icon=":material/rocket_launch:", url_path="campaigns"
+        ),
+        st.Page("pages/firmware.py", title="Firmware", icon=":material/memory:", url_path="firmware"),
     ],
     "Operations": [
-        st.Page("pages/monitoring.py", title="Monitoring", icon="📈", url_path="monitoring"),
-        st.Page("pages/simulator.py", title="Simulator", icon="🕹️", url_path="simulator"),
+        st.Page(
+            "pages/monitoring.py", title="Monitoring", icon=":material/monitoring:", url_path="monitoring"
+        ),
+        st.Page(
+            "pages/simulator.py", title="Simulator", icon=":material/sports_esports:", url_path="simulator"
+        ),
     ],
 }
 
 page = st.navigation(SECTIONS)
+_ui.mark_frame()
 
 with st.sidebar:
     connected = False
@@ -35,7 +45,7 @@ with st.sidebar:
         backend = _ui.backend()
         connected = True
         backend_badge(backend)
-        if backend.settings.is_local and os.environ.get("FLEETOTA_DEMO_FLEET", "1") != "0":
+        if backend.settings.is_local:
             start_demo_fleet_once(backend)
     operator_box(_ui.backend().settings if connected else None)
     if connected:
@@ -50,5 +60,5 @@ else:
     st.warning(
         "The dashboard cannot reach its backend. Locally, start it with `bash scripts/run.sh` or "
         "`python -m fleetota_core local up`; for AWS set FLEETOTA_MODE=aws and FLEETOTA_STACK.",
-        icon="🔌",
+        icon=":material/power_off:",
     )

@@ -13,6 +13,7 @@ from fleetota_core.errors import FleetOTAError
 from fleetota_core.services.campaigns import create_campaign
 from fleetota_core.services.campaigns_preview import preview_campaign
 from fleetota_core.views.campaign_form import build_spec
+from fleetota_core.views.campaigns import reason_group
 from fleetota_core.views.fleet import version_key
 from pages import _ui
 
@@ -30,12 +31,20 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
 
 
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
 def show_preview(preview: CampaignPreview) -> None:
     st.markdown("**Preview: what launching now would do**")
     c = st.columns(4)
     c[0].metric("Matched vehicles", f"{preview.matched:,}")
     c[1].metric("Eligible now", f"{preview.eligible_now:,}", help="the rest are deferred until eligible")
-    c[2].metric("Download volume", f"{preview.download_bytes / 1e9:,.2f} GB")
+    c[2].metric("Download volume", _bytes(preview.download_bytes))
     c[3].metric("Estimated duration", _duration(preview.estimated_duration_s), help=preview.assumptions)
     waves = [{"wave": f"Wave {i + 1}", "vehicles": n} for i, n in enumerate(preview.wave_sizes)]
     if waves:
@@ -43,7 +52,7 @@ def show_preview(preview: CampaignPreview) -> None:
         fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None)
         st.plotly_chart(fig, key="preview_waves")
     notes = [f"{n:,} excluded: {why}" for why, n in preview.excluded.items()]
-    notes += [f"{n:,} deferred for now: {why}" for why, n in preview.deferred_reasons.items()]
+    notes += [f"{n:,} deferred for now: {reason_group(why)}" for why, n in preview.deferred_reasons.items()]
     if notes:
         st.caption(" · ".join(notes))
 
@@ -146,15 +155,15 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
     }  # fmt: skip
     spec, errors = build_spec(values)
     for field, message in errors.items():
-        slots.get(field, slots["form"]).error(message, icon="⚠️")
+        slots.get(field, slots["form"]).error(message, icon=":material/warning:")
     if spec is None:
-        st.error(f"Fix the {len(errors)} highlighted field(s) above.", icon="⚠️")
+        st.error(f"Fix the {len(errors)} highlighted field(s) above.", icon=":material/warning:")
         return
     try:
         with st.spinner("Matching vehicles and checking eligibility…"):
             preview = preview_campaign(spec, backend.clients, backend.resources)
     except FleetOTAError as exc:
-        st.error(f"Cannot preview: {exc}", icon="🚫")
+        st.error(f"Cannot preview: {exc}", icon=":material/block:")
         return
     show_preview(preview)
     if not launch_clicked or operator is None:
@@ -163,9 +172,10 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         with st.spinner(f"Creating {preview.matched:,} deployments…"):
             campaign = create_campaign(spec, operator, backend.clients, backend.resources, description)
     except FleetOTAError as exc:
-        st.error(f"Campaign not created: {exc}", icon="🚫")
+        st.error(f"Campaign not created: {exc}", icon=":material/block:")
         return
     st.session_state["campaign_selected"] = campaign.campaign_id
     st.success(
-        f"Campaign **{spec.name}** created ({campaign.campaign_id}); it starts on the next tick.", icon="🚀"
+        f"Campaign **{spec.name}** created ({campaign.campaign_id}); it starts on the next tick.",
+        icon=":material/rocket_launch:",
     )

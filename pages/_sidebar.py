@@ -14,12 +14,19 @@ if TYPE_CHECKING:
     from fleetota_core.settings import Settings
     from fleetota_core.views.backend import Backend
 
-ALERT_ICONS = {"auto-pause": "⏸️", "pause": "⏸️", "abort": "🛑", "alarm": "🚨", "completed": "🏁", "ok": "✅"}
-DEMO_FLEET_SIZE = 100
+ALERT_ICONS = {
+    "auto-pause": ":orange[:material/pause_circle:]",
+    "pause": ":orange[:material/pause_circle:]",
+    "abort": ":red[:material/cancel:]",
+    "alarm": ":red[:material/notifications_active:]",
+    "completed": ":green[:material/flag:]",
+    "ok": ":green[:material/check_circle:]",
+}
+DEMO_INTERVAL_S = 10.0
 
 
 def backend_badge(backend: Backend) -> None:
-    icon = "🧪" if backend.settings.is_local else "☁️"
+    icon = ":material/science:" if backend.settings.is_local else ":material/cloud:"
     st.markdown(f"**{icon} {backend.label}**")
     if backend.status:
         st.caption(backend.status)
@@ -44,7 +51,9 @@ def operator_box(settings: Settings | None) -> None:
         return
     if not _auth_configured():
         st.session_state["operator"] = None
-        st.caption("🔒 Read-only. Add an `[auth]` OIDC section to `.streamlit/secrets.toml` to sign in.")
+        st.caption(
+            ":material/lock: Read-only. Add an `[auth]` OIDC section to `.streamlit/secrets.toml` to sign in."
+        )
         return
     if st.user.is_logged_in:
         st.session_state["operator"] = str(st.user.get("email") or st.user.get("name") or "operator")
@@ -53,7 +62,7 @@ def operator_box(settings: Settings | None) -> None:
             st.logout()
     else:
         st.session_state["operator"] = None
-        st.caption("🔒 Read-only until you sign in.")
+        st.caption(":material/lock: Read-only until you sign in.")
         if st.button("Sign in", type="primary"):
             st.login()
 
@@ -73,18 +82,22 @@ def alerts_feed() -> None:
         if not alerts:
             st.caption("No alerts yet. Auto-pauses, aborts, alarm changes and completed campaigns show here.")
         for alert in alerts:
-            icon = ALERT_ICONS.get(alert["kind"], "🔔")
+            icon = ALERT_ICONS.get(alert["kind"], ":material/notifications:")
             st.caption(f"{icon} **{alert['when']:%H:%M:%S}** {alert['subject']}")
 
 
-@st.cache_resource(show_spinner="Starting a 100-vehicle demo fleet…")
-def _demo_fleet(key: str, _backend: Backend) -> str:
+@st.cache_resource(show_spinner="Starting the demo fleet…")
+def _demo_fleet(key: str, vehicles: int, _backend: Backend) -> str:
     # Once per server process: a first-time visitor sees a live fleet within a minute.
-    if simulator_status().running:
+    if simulator_status(_ui.STATE_DIR).running:
         return "already running"
-    start_simulator(SimulatorOptions(vehicles=DEMO_FLEET_SIZE), _backend.settings)
+    options = SimulatorOptions(vehicles=vehicles, interval_s=DEMO_INTERVAL_S)
+    start_simulator(options, _backend.settings, _ui.STATE_DIR)
     return "started"
 
 
 def start_demo_fleet_once(backend: Backend) -> None:
-    _demo_fleet(backend.key, backend)
+    """Start the demo fleet (FLEETOTA_DEMO_FLEET vehicles, default 100; 0 turns it off) once."""
+    vehicles = _ui.demo_fleet_size()
+    if vehicles:
+        _demo_fleet(backend.key, vehicles, backend)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -20,6 +22,20 @@ if TYPE_CHECKING:
 
 FLEET_TTL_S = 15
 LIVE_REFRESH_S = 15
+# Where the simulator's pid file and log live; tests point it at a temporary folder.
+STATE_DIR = Path(os.environ.get("FLEETOTA_STATE_DIR", ".fleetota"))
+DEFAULT_DEMO_FLEET = 100
+
+
+def demo_fleet_size() -> int:
+    """FLEETOTA_DEMO_FLEET: unset means the 100-vehicle demo fleet, 0 turns it off, N sets the size."""
+    raw = os.environ.get("FLEETOTA_DEMO_FLEET", "").strip()
+    if not raw:
+        return DEFAULT_DEMO_FLEET
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        return DEFAULT_DEMO_FLEET
 
 
 @st.cache_resource(show_spinner="Connecting to the FleetOTA backend…")
@@ -28,6 +44,26 @@ def _connect(settings_json: str) -> Backend:
     settings = Settings.model_validate_json(settings_json)
     status = start_local_stack(settings) if settings.is_local else ""
     return connect(settings, status)
+
+
+def mark_frame() -> None:
+    """Called by streamlit_app.py on every run, so pages know the frame (sidebar, backend) ran."""
+    st.session_state["_frame_ran"] = True
+
+
+def frame_guard() -> None:
+    """Re-run through streamlit_app.py when Streamlit ran this page script on its own.
+
+    Until some session has called ``st.navigation``, Streamlit treats ``pages/`` as an old-style
+    multipage folder and runs the requested page file directly (no sidebar, no backend link); that
+    happens to the first visitor who opens a page URL right after the server starts.
+    """
+    if st.session_state.get("_frame_ran"):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False  # what st.navigation itself sets
+    st.rerun()
 
 
 def backend() -> Backend:
@@ -52,9 +88,9 @@ def guard(what: str = "this page") -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        st.warning(f"{what}: {exc}", icon="⚠️")
+        st.warning(f"{what}: {exc}", icon=":material/warning:")
     except (FleetOTAError, BotoCoreError, ClientError) as exc:
-        st.error(f"Could not load {what}. {backend_error_message(exc)}", icon="🚨")
+        st.error(f"Could not load {what}. {backend_error_message(exc)}", icon=":material/error:")
 
 
 @st.cache_data(ttl=FLEET_TTL_S, show_spinner="Loading the fleet…")
@@ -81,10 +117,10 @@ def require_operator() -> str | None:
             "Read-only: sign in as an operator to make changes. In AWS mode configure OIDC in "
             "`.streamlit/secrets.toml` (`[auth]` section, see docs/dashboard.md); locally, type your "
             "name in the sidebar.",
-            icon="🔒",
+            icon=":material/lock:",
         )
     return name
 
 
-def empty_state(message: str, icon: str = "💡") -> None:
+def empty_state(message: str, icon: str = ":material/lightbulb:") -> None:
     st.info(message, icon=icon)

@@ -15,9 +15,14 @@ from pages import _ui
 from pages._campaign_form import campaign_form
 
 STATE_ICONS = {
-    "DRAFT": "📝", "SCHEDULED": "🕒", "RUNNING": "🟢", "PAUSED": "⏸️",
-    "COMPLETED": "✅", "ABORTED": "🛑", "CANCELLED": "⚪",
-}  # fmt: skip
+    "DRAFT": ":material/edit_note:",
+    "SCHEDULED": ":material/schedule:",
+    "RUNNING": ":material/play_circle:",
+    "PAUSED": ":material/pause_circle:",
+    "COMPLETED": ":material/check_circle:",
+    "ABORTED": ":material/cancel:",
+    "CANCELLED": ":material/block:",
+}
 # action -> (label, service function, dangerous, allowed campaign states)
 ACTIONS = {
     "pause": ("Pause", actions.pause_campaign, True, {"RUNNING"}),
@@ -31,6 +36,9 @@ LIST_COLUMNS = [
     "name", "state", "release_version", "progress", "total", "succeeded", "failed", "in_flight",
     "current_wave", "waves", "created_by", "created_at", "campaign_id",
 ]  # fmt: skip
+
+
+_ui.frame_guard()
 
 
 @st.cache_data(ttl=DETAIL_REFRESH_S, show_spinner=False)
@@ -68,9 +76,8 @@ def campaign_list() -> None:
                 "campaign in the **New campaign** tab."
             )
             return
-        view = summary.assign(state=summary["state"].map(lambda s: f"{STATE_ICONS.get(s, '')} {s}"))
         st.dataframe(
-            view[LIST_COLUMNS],
+            summary[LIST_COLUMNS],
             hide_index=True,
             column_config={
                 "progress": st.column_config.ProgressColumn("Progress", format="percent", max_value=1),
@@ -91,7 +98,7 @@ def _act(campaign_id: str, action: str, reason: str) -> None:
         result = fn(campaign_id, operator, reason or f"{label.lower()} from the dashboard", backend.clients,
                     backend.resources)  # fmt: skip
     except FleetOTAError as exc:
-        st.error(f"{label} failed: {exc}", icon="🚫")
+        st.error(f"{label} failed: {exc}", icon=":material/block:")
         return
     _clear()
     st.session_state["campaign_flash"] = f"{label}: campaign {result.campaign_id} is now {result.state.value}"
@@ -103,7 +110,9 @@ def _act(campaign_id: str, action: str, reason: str) -> None:
 @st.dialog("Confirm")
 def confirm(campaign_id: str, action: str) -> None:
     label = ACTIONS[action][0]
-    st.warning(f"{label} campaign **{campaign_id}**? This changes what vehicles do.", icon="⚠️")
+    st.warning(
+        f"{label} campaign **{campaign_id}**? This changes what vehicles do.", icon=":material/warning:"
+    )
     reason = st.text_input("Reason (recorded in the audit trail)", key=f"confirm_reason_{action}")
     if st.button(f"Yes, {label.lower()}", type="primary", key=f"confirm_{action}"):
         _act(campaign_id, action, reason)
@@ -180,18 +189,18 @@ def campaign_detail(campaign_id: str) -> None:
             else:
                 stamps = history["event_ts"].str.split("#").str[0]
                 history["when"] = pd.to_datetime(stamps, utc=True, errors="coerce")
-                st.dataframe(
-                    history[["when", "action", "operator", "reason"]],
-                    hide_index=True,
-                    height=260,
-                    column_config={"when": st.column_config.DatetimeColumn(format="HH:mm:ss")},
-                )
+        st.dataframe(
+            history[["when", "action", "operator", "reason"]],
+            hide_index=True,
+            height=260,
+            column_config={"when": st.column_config.DatetimeColumn(format="HH:mm:ss")},
+        )
 
 
 with list_tab:
     flash = st.session_state.pop("campaign_flash", None)
     if flash:
-        st.success(flash, icon="✅")
+        st.success(flash, icon=":material/check_circle:")
     campaign_list()
     with _ui.guard("campaigns"):
         summary = _summary(backend.key, backend)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+_ui.frame_guard()
+
+
 @st.cache_data(ttl=30, show_spinner="Loading releases…")
 def _releases(key: str, _backend) -> pd.DataFrame:
     return releases_frame(_backend.clients, _backend.resources)
@@ -24,6 +27,9 @@ st.title("Firmware")
 backend = _ui.backend()
 fleet = _ui.fleet()
 
+flash = st.session_state.pop("firmware_flash", None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
 with _ui.guard("firmware releases"):
     releases = _releases(backend.key, backend)
     if releases.empty:
@@ -65,7 +71,7 @@ if submitted and operator:
     errors = release_form_errors(values)
     slots = {"file": err_file, "version": err_version, "min_from_version": err_min_from, "models": err_models}
     for field, message in errors.items():
-        slots[field].error(message, icon="⚠️")
+        slots[field].error(message, icon=":material/warning:")
     if not errors:
         progress = st.progress(0.1, text="Uploading the artifact and signing its manifest with KMS…")
         try:
@@ -84,10 +90,12 @@ if submitted and operator:
             )
         except FleetOTAError as exc:
             progress.empty()
-            st.error(f"Not published: {exc}", icon="🚫")
+            st.error(f"Not published: {exc}", icon=":material/block:")
         else:
             progress.progress(1.0, text="Published")
             _releases.clear()
-            st.success(
-                f"Published firmware {release.version} (sha256 {release.manifest.sha256[:12]}…), signed."
+            st.session_state["firmware_flash"] = (
+                f"Published firmware {release.version} (sha256 {release.manifest.sha256[:12]}…), "
+                "signed with KMS."
             )
+            st.rerun()

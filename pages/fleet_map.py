@@ -12,6 +12,8 @@ from pages import _ui
 # follows whatever host the operator used.
 TOPOJSON_URL = "app/static/topojson/"
 
+_ui.frame_guard()
+
 st.title("Fleet map")
 fleet = _ui.fleet()
 if fleet.empty:

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RANGES = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 168}
-STATE_ICONS = {"ALARM": "🔴", "OK": "🟢", "INSUFFICIENT_DATA": "⚪"}
+STATE_ICONS = {"ALARM": "● ALARM", "OK": "○ OK", "INSUFFICIENT_DATA": "· no data"}
+
+
+_ui.frame_guard()
 
 
 @st.cache_data(ttl=30, show_spinner="Loading CloudWatch metrics…")
@@ -71,7 +74,7 @@ def live_status() -> None:
                 "No alarms are defined for this stack yet; they are provisioned from infra/template.yaml."
             )
         else:
-            view = alarms.assign(state=alarms["state"].map(lambda s: f"{STATE_ICONS.get(s, '')} {s}"))
+            view = alarms.assign(state=alarms["state"].map(lambda s: STATE_ICONS.get(s, s)))
             st.dataframe(
                 view[["state", "name", "metric", "threshold", "reason", "updated"]],
                 hide_index=True,

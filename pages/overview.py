@@ -7,10 +7,15 @@ import plotly.express as px
 import streamlit as st
 
 from fleetota_core.views.campaigns import campaign_summary
+from fleetota_core.views.fleet import fleet_kpis, version_key
+from fleetota_core.views.fleet_map import STATUS_COLOURS
 from fleetota_core.views.monitoring import FLEET_TRENDS, alarms_frame, metric_trends, pipeline_health
 from pages import _ui
 
 RANGES = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 168}
+
+
+_ui.frame_guard()
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -40,8 +45,6 @@ backend = _ui.backend()
 @st.fragment(run_every=_ui.LIVE_REFRESH_S)
 def kpis() -> None:
     fleet = _ui.fleet()
-    from fleetota_core.views.fleet import fleet_kpis
-
     k = fleet_kpis(fleet)
     campaigns = pd.DataFrame()
     alarms = pd.DataFrame()
@@ -73,13 +76,28 @@ def kpis() -> None:
 
     left, right = st.columns(2)
     by_status = fleet["status"].value_counts().rename_axis("status").reset_index(name="vehicles")
-    left.plotly_chart(
-        px.pie(by_status, names="status", values="vehicles", hole=0.55, title="Vehicles by status"),
+    pie = px.pie(
+        by_status,
+        names="status",
+        values="vehicles",
+        hole=0.55,
+        title="Vehicles by status",
+        color="status",
+        color_discrete_map=STATUS_COLOURS,
     )
+    left.plotly_chart(pie)
     by_version = fleet.groupby(["firmware_version", "model"]).size().reset_index(name="vehicles")
-    right.plotly_chart(
-        px.bar(by_version, x="firmware_version", y="vehicles", color="model", title="Firmware versions"),
+    order = sorted(by_version["firmware_version"].unique(), key=version_key)
+    bars = px.bar(
+        by_version,
+        x="firmware_version",
+        y="vehicles",
+        color="model",
+        title="Firmware versions",
+        category_orders={"firmware_version": order},
     )
+    bars.update_layout(xaxis_title=None, xaxis_type="category")
+    right.plotly_chart(bars)
     attention(fleet, campaigns, alarms)
 
 
@@ -87,26 +105,32 @@ def attention(fleet: pd.DataFrame, campaigns: pd.DataFrame, alarms: pd.DataFrame
     st.subheader("Needs attention")
     items: list[str] = []
     for _, alarm in alarms[alarms["state"] == "ALARM"].iterrows() if len(alarms) else []:
-        items.append(f"🚨 Alarm **{alarm['name']}**: {alarm['reason']}")
+        items.append(f":red[:material/notifications_active:] Alarm **{alarm['name']}**: {alarm['reason']}")
     if len(campaigns):
         for _, c in campaigns[campaigns["state"] == "PAUSED"].iterrows():
-            items.append(f"⏸️ Campaign **{c['name']}** is paused: {c.get('state_reason') or 'by an operator'}")
+            items.append(
+                f":orange[:material/pause_circle:] Campaign **{c['name']}** is paused: "
+                f"{c.get('state_reason') or 'by an operator'}"
+            )
     with _ui.guard("pipeline health"):
         health = _health(backend.key, backend)
         if health.dlq_visible:
             items.append(
-                f"📮 {health.dlq_visible} telemetry message(s) in the dead-letter queue (see Monitoring)"
+                f":orange[:material/move_to_inbox:] {health.dlq_visible} telemetry message(s) in the "
+                "dead-letter queue (see Monitoring)"
             )
         if health.queue_visible > 1000:
-            items.append(f"⏳ Telemetry queue backlog: {health.queue_visible:,} messages")
+            items.append(
+                f":orange[:material/hourglass_top:] Telemetry backlog: {health.queue_visible:,} messages"
+            )
     critical = int((fleet["battery"] == "critical").sum())
     if critical:
-        items.append(f"🪫 {critical} vehicle(s) below 10 % battery")
+        items.append(f":red[:material/battery_alert:] {critical} vehicle(s) below 10 % battery")
     if items:
         for item in items:
             st.markdown(f"- {item}")
     else:
-        st.success("Nothing needs attention right now.", icon="✅")
+        st.success("Nothing needs attention right now.", icon=":material/check_circle:")
 
 
 kpis()

@@ -16,6 +16,8 @@ from fleetota_core.views.simulator_process import (
 )
 from pages import _ui
 
+_ui.frame_guard()
+
 st.title("Simulator")
 st.caption(
     "The simulator stands in for the cars: each vehicle sends batched telemetry to S3 and follows "
@@ -26,7 +28,7 @@ backend = _ui.backend()
 
 @st.fragment(run_every=3)
 def status_panel() -> None:
-    status = simulator_status()
+    status = simulator_status(_ui.STATE_DIR)
     if status.running:
         options = status.options or {}
         uptime = int(time.time() - (status.started_at or time.time()))
@@ -34,17 +36,17 @@ def status_panel() -> None:
             f"Running (pid {status.pid}) for {uptime // 60} min {uptime % 60} s: "
             f"{options.get('vehicles', '?')} vehicles, every {options.get('interval_s', '?')} s, "
             f"{options.get('speed', '?')}x speed, fault rate {options.get('fault_rate', 0):.0%}.",
-            icon="🟢",
+            icon=":material/play_circle:",
         )
     else:
-        st.info("Stopped. Choose a fleet below and press **Start simulator**.", icon="⏹️")
+        st.info("Stopped. Choose a fleet below and press **Start simulator**.", icon=":material/stop_circle:")
     if status.log_tail:
         st.markdown("**Latest output**")
         st.code("\n".join(status.log_tail), language="text")
 
 
 status_panel()
-running = simulator_status().running
+running = simulator_status(_ui.STATE_DIR).running
 operator = _ui.require_operator()
 
 with st.form("simulator_form"):
@@ -63,8 +65,9 @@ if start:
         pid = start_simulator(
             SimulatorOptions(vehicles=int(vehicles), interval_s=interval, speed=speed, fault_rate=fault_rate),
             backend.settings,
+            _ui.STATE_DIR,
         )
-        st.toast(f"Simulator started (pid {pid})", icon="🚗")
+        st.toast(f"Simulator started (pid {pid})", icon=":material/directions_car:")
         st.rerun()
     except FleetOTAError as exc:
         st.error(str(exc))
@@ -73,5 +76,5 @@ if running:
     confirm = st.checkbox("Yes, stop the simulator (vehicles stop reporting)", key="sim_stop_confirm")
     if st.button("Stop simulator", disabled=not confirm or operator is None):
         with st.spinner("Stopping…"):
-            stop_simulator()
+            stop_simulator(_ui.STATE_DIR)
         st.rerun()

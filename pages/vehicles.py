@@ -17,6 +17,9 @@ TABLE_COLUMNS = [
 MAX_ROWS = 20_000  # more is unreadable anyway; the filters narrow it
 
 
+_ui.frame_guard()
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def _state(key: str, vin: str, _backend) -> dict | None:
     return vehicle_state(_backend.clients, _backend.resources, vin)
@@ -70,6 +73,13 @@ selection = st.dataframe(
         "last_ts": st.column_config.DatetimeColumn("Last seen", format="YYYY-MM-DD HH:mm:ss"),
         "firmware_version": "Firmware",
         "model_year": st.column_config.NumberColumn("Year", format="%d"),
+        "make": "Make",
+        "model": "Model",
+        "hw_rev": "HW",
+        "region": "Region",
+        "metro": "Metro",
+        "status": "Status",
+        "network": "Network",
     },
 )
 rows = selection.selection.rows if selection else []
@@ -79,10 +89,10 @@ vin = st.selectbox("Vehicle", vins, index=vins.index(default_vin) if default_vin
 if not vin:
     st.stop()
 
-st.subheader(f"🚗 {vin}")
+st.subheader(f":material/directions_car: {vin}")
 state = _state(backend.key, vin, backend) or fleet.loc[fleet["vin"] == vin].iloc[0].to_dict()
 m = st.columns(6)
-m[0].metric("Model", f"{state.get('make', '')} {state.get('model', '')}".strip() or "—")
+m[0].metric("Model", state.get("model") or "—", help=f"{state.get('make', '')} {state.get('model_year', '')}")
 m[1].metric("Firmware", state.get("firmware_version") or "—")
 soc = state.get("soc_pct")
 m[2].metric("Battery", "—" if soc is None or pd.isna(soc) else f"{soc:.0f} %")

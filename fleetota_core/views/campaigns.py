@@ -145,6 +145,22 @@ def state_counts(counters: CampaignCounters) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["state", "deployments"])
 
 
+# Deferral reasons carry numbers ("signal -120 dBm < -110 dBm"); group them by the rule.
+_RULES = {
+    "battery": "battery below minimum",
+    "driving": "driving",
+    "network": "network not allowed",
+    "signal": "signal below minimum",
+    "outside": "outside maintenance window",
+    "offline": "offline",
+    "no": "no telemetry yet",
+}
+
+
+def reason_group(reason: str) -> str:
+    return _RULES.get(str(reason).split(" ", 1)[0], str(reason))
+
+
 def reasons(deps: pd.DataFrame) -> pd.DataFrame:
     """Failure and deferral reasons with counts: ``kind, reason, deployments``."""
     if deps.empty or "state" not in deps.columns:
@@ -157,7 +173,10 @@ def reasons(deps: pd.DataFrame) -> pd.DataFrame:
         kind=deps["state"].map(
             lambda s: "deferred" if s == "DEFERRED" else ("failed" if s in failed else None)
         ),
-        why=deps["error_code"].astype(object).fillna(deps["reason"].astype(object)).fillna("unspecified"),
+        why=deps["error_code"]
+        .astype(object)
+        .fillna(deps["reason"].astype(object).map(reason_group, na_action="ignore"))
+        .fillna("unspecified"),
     ).dropna(subset=["kind"])
     out = df.groupby(["kind", "why"]).size().reset_index(name="deployments").rename(columns={"why": "reason"})
     return out.sort_values("deployments", ascending=False, ignore_index=True)

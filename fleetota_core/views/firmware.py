@@ -35,7 +35,7 @@ def releases_frame(clients: ClientFactory, resources: Resources) -> pd.DataFrame
         rows.append(
             {
                 "version": m.version,
-                "signature": "✅ valid" if verify_release(public_key, release) else "❌ INVALID",
+                "signature": "valid" if verify_release(public_key, release) else "INVALID",
                 "models": ", ".join(m.models),
                 "hw_revs": ", ".join(m.hw_revs) or "all",
                 "min_from_version": m.min_from_version or "any",

@@ -83,7 +83,11 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
         coastlinecolor="#64748b",
         fitbounds="locations" if scope == "Fleet extent" and len(located) else False,
     )
-    fig.update_layout(height=620, margin={"l": 0, "r": 0, "t": 0, "b": 0}, legend_title_text=colour_by)
+    fig.update_layout(
+        height=640,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "title": {"text": colour_by}},
+    )
     return fig
 
 

@@ -36,11 +36,14 @@ FLEET_TRENDS = (
     Chart("Telemetry data points", "Telemetry", "DataPoints", "Sum", "records"),
     Chart("OTA success rate", "OTAUpdates", "SuccessRate", "Average", "%"),
     Chart("OTA updates in progress", "OTAUpdates", "InProgress", "Average", "deployments"),
+    Chart("Connectivity", "FleetHealth", "ConnectivityPercent", "Average", "%"),
 )
 PIPELINE_CHARTS = (
     Chart("Processing latency", "Telemetry", "ProcessingLatency", "Maximum", "ms"),
     Chart("Invalid records", "Telemetry", "InvalidRecords", "Sum", "records"),
-    Chart("DLQ depth", "Telemetry", "DLQDepth", "Maximum", "messages"),
+    Chart("Quarantined records", "Telemetry", "QuarantinedRecords", "Sum", "records"),
+    Chart("DLQ depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "messages"),
+    Chart("OTA failure rate", "OTAUpdates", "FailureRate", "Average", "%"),
     Chart("Lambda errors", "AWS/Lambda", "Errors", "Sum", "errors"),
     Chart("Lambda duration", "AWS/Lambda", "Duration", "Average", "ms"),
     Chart("Lambda invocations", "AWS/Lambda", "Invocations", "Sum", "invocations"),

@@ -26,6 +26,7 @@ PID_FILE = STATE_DIR / "simulator.pid"
 OPTIONS_FILE = STATE_DIR / "simulator.json"
 LOG_FILE = STATE_DIR / "simulator.log"
 MAX_VEHICLES = 100_000
+REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m simulator` is importable from
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def start_simulator(options: SimulatorOptions, settings: Settings, state_dir: Pa
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            cwd=REPO_ROOT,
             start_new_session=True,  # outlives a dashboard rerun; stopped by pid below
         )
     (state_dir / PID_FILE.name).write_text(str(process.pid))

@@ -1,0 +1,165 @@
+"""The dashboard in a real Chromium against ``streamlit run`` on the local stack, with no internet.
+
+Visits every page, starts the simulator, publishes a firmware release and launches a campaign
+through the UI, drives the update manager and watches the campaign move, saving a screenshot per step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.local.runtime import LocalRuntime
+from fleetota_core.services.campaigns import list_campaigns
+from fleetota_core.settings import Settings
+from fleetota_core.views.firmware import releases_frame
+from fleetota_core.views.fleet import fleet_frame
+from tests.e2e.conftest import SCREENSHOTS
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Dashboard
+
+FLEET_SIZE = 40
+RELEASE = "9.9.0"
+
+
+def settle(page, quiet_s: float = 1.0, timeout_s: float = 45) -> None:
+    """Wait until the page has a title and Streamlit has stopped running scripts for ``quiet_s``."""
+    page.wait_for_selector("h1", timeout=timeout_s * 1000)
+    status = page.locator("[data-testid='stStatusWidget']")
+    # Charts load their JavaScript lazily and show a skeleton meanwhile.
+    loading = page.locator("[data-testid='stSkeleton'], .stSkeleton")
+    deadline, calm_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if (status.count() and status.first.is_visible()) or loading.count():
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.monotonic()
+        elif time.monotonic() - calm_since >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def assert_no_error_banner(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+    banners = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
+    assert not [b for b in banners if "Could not load" in b or "unreachable" in b], banners
+
+
+def wait_for(predicate, timeout_s: float, what: str, every_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard: Dashboard, browser):
+    settings = Settings(local_port=int(dashboard.env["FLEETOTA_LOCAL_PORT"]))
+    clients = client_factory(settings)
+    resources = resolve_resources(settings, clients)
+    page = browser.new_page(viewport={"width": 1500, "height": 1800})
+    outside: list[str] = []
+    topojson: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(dashboard.url) else None)
+    page.on("request", lambda r: topojson.append(r.url) if "/app/static/topojson/" in r.url else None)
+
+    # Empty backend first: the landing page shows the backend and says what to do next.
+    page.goto(dashboard.url)
+    settle(page)
+    assert page.get_by_text("Local stack", exact=False).first.is_visible()
+    assert page.get_by_text("No vehicles have reported yet", exact=False).is_visible()
+    shot(page, "01-overview-empty")
+
+    # Start the simulator from its page.
+    page.goto(f"{dashboard.url}/simulator")
+    settle(page)
+    page.get_by_role("spinbutton", name="Vehicles").fill(str(FLEET_SIZE))
+    page.get_by_role("spinbutton", name="Interval (s)").fill("2")
+    page.get_by_role("button", name="Start simulator").click()
+    page.get_by_text("Running (pid", exact=False).wait_for(timeout=20_000)
+    wait_for(lambda: len(fleet_frame(clients, resources)) >= FLEET_SIZE * 0.8, 60, "the fleet to report")
+    page.reload()
+    settle(page)
+    shot(page, "02-simulator")
+
+    for path, name in (("", "03-overview"), ("fleet_map", "04-fleet-map"), ("vehicles", "05-vehicles"),
+                       ("monitoring", "06-monitoring")):  # fmt: skip
+        page.goto(f"{dashboard.url}/{path}")
+        settle(page)
+        if path == "fleet_map":
+            page.locator(".js-plotly-plot").first.wait_for(timeout=20_000)
+            # Land outlines are drawn once the locally served topojson has loaded.
+            page.locator(".js-plotly-plot .geo .land").first.wait_for(state="attached", timeout=20_000)
+            assert page.locator(".js-plotly-plot .geo path.point").count() >= FLEET_SIZE * 0.5
+        assert_no_error_banner(page)
+        shot(page, name)
+    assert any(u.endswith("world_50m.json") for u in topojson), topojson
+
+    # Publish a firmware release through the upload form.
+    page.goto(f"{dashboard.url}/firmware")
+    settle(page)
+    page.locator("input[type='file']").set_input_files(
+        files=[
+            {"name": "tcu-9.9.0.bin", "mimeType": "application/octet-stream", "buffer": b"\x7fFW" * 40_000}
+        ]
+    )
+    page.get_by_role("textbox", name="Version", exact=True).fill(RELEASE)
+    page.get_by_label("Models").click()
+    page.get_by_role("option").first.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Sign and publish").click()
+    page.get_by_text(f"Published firmware {RELEASE}", exact=False).wait_for(timeout=30_000)
+    settle(page)
+    assert releases_frame(clients, resources)[["version", "signature"]].values.tolist() == [
+        [RELEASE, "valid"]
+    ]
+    shot(page, "07-firmware")
+
+    # Create a campaign: preview first, then launch.
+    page.goto(f"{dashboard.url}/campaigns")
+    settle(page)
+    page.get_by_role("tab", name="New campaign").click()
+    page.get_by_role("textbox", name="Name", exact=True).fill("E2E rollout")
+    page.get_by_label("Firmware release").click()
+    page.get_by_role("option", name=RELEASE).click()
+    page.get_by_role("textbox", name="Waves").fill("50%, 50%")
+    page.get_by_role("spinbutton", name="Min battery %").fill("0")
+    page.get_by_text("Only parked vehicles").click()
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_text("Matched vehicles").wait_for(timeout=30_000)
+    settle(page)
+    shot(page, "08-campaign-preview")
+    page.get_by_role("button", name="Launch campaign").click()
+    page.get_by_text("Campaign E2E rollout created", exact=False).wait_for(timeout=30_000)
+    (campaign,) = list_campaigns(clients, resources)
+    assert (campaign.spec.name, campaign.created_by) == ("E2E rollout", "e2e-operator")
+
+    # Drive the update manager (the local runtime's schedule fires only once a minute).
+    runtime = LocalRuntime(settings, clients=clients)
+
+    def moved():
+        runtime.fire_schedule()
+        (now,) = list_campaigns(clients, resources)
+        return now if now.counters.in_flight + now.counters.finished > 0 else None
+
+    moving = wait_for(moved, 60, "the campaign to notify vehicles", every_s=2)
+    page.goto(f"{dashboard.url}/campaigns")
+    settle(page)
+    page.get_by_text("Deployment funnel").first.wait_for(timeout=20_000)
+    settle(page)
+    shot(page, "09-campaign-progress")
+    heading = page.locator("h3", has_text="E2E rollout").first.inner_text()
+    assert moving.state.value in heading, heading
+    in_flight = page.locator("[data-testid='stMetric']", has_text="In flight").first.inner_text()
+    assert in_flight.split()[-1] != "0", in_flight
+    assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside
