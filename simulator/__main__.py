@@ -185,7 +185,9 @@ def _simulate(
     print(
         f"done: {report.ticks} ticks in {report.wall_s:.1f} s wall, {report.cpu_s:.1f} s CPU; "
         f"{generated:,} readings = {uploader.records_sent:,} sent + {sim.held:,} held by offline vehicles"
-        f" + {sim.dropped:,} dropped; max lag {report.max_lag_s:.2f} s"
+        f" + {sim.dropped:,} dropped"
+        + (f" + {len(uploader.buffer):,} not uploaded (backend failing)" if uploader.buffer else "")
+        + f"; max lag {report.max_lag_s:.2f} s"
         + (" (stopped by a signal)" if report.interrupted else "")
     )
     return 0

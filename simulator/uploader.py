@@ -6,6 +6,8 @@ import gzip
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from fleetota_core.errors import TransientAWSError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -44,6 +46,11 @@ def batch_key(t: float, run_id: str, number: int) -> str:
     return f"raw/dt={at:%Y-%m-%d}/hour={at:%H}/{at:%Y%m%dT%H%M%SZ}-{run_id}-{number:06d}.ndjson.gz"
 
 
+# A slow or throttled backend delays uploads (records stay buffered) for at most this many
+# flushes in a row before the run gives up with the error.
+MAX_FAILED_FLUSHES = 5
+
+
 class BatchUploader:
     """Buffers NDJSON lines and writes them out in objects of at most ``batch_size`` records."""
 
@@ -57,6 +64,7 @@ class BatchUploader:
         self.records_sent = 0
         self.objects_sent = 0
         self.bytes_sent = 0
+        self.failed_flushes = 0  # consecutive flushes cut short by a transient error
 
     def add(self, lines: list[str]) -> None:
         self.buffer.extend(lines)
@@ -67,7 +75,14 @@ class BatchUploader:
             chunk = self.buffer[: self.batch_size]
             # mtime=0: no wall-clock in the gzip header, so equal records give equal bytes.
             body = gzip.compress(("\n".join(chunk) + "\n").encode(), compresslevel=6, mtime=0)
-            self.sink.put_batch(batch_key(t, self.run_id, self.objects_sent + 1), body)
+            try:
+                self.sink.put_batch(batch_key(t, self.run_id, self.objects_sent + 1), body)
+            except TransientAWSError:
+                self.failed_flushes += 1
+                if self.failed_flushes > MAX_FAILED_FLUSHES:
+                    raise
+                return  # keep the records; the next flush tries again
+            self.failed_flushes = 0
             del self.buffer[: len(chunk)]
             self.records_sent += len(chunk)
             self.objects_sent += 1

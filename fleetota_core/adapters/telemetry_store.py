@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError, TransientAWSError
 
@@ -37,6 +43,8 @@ class TelemetryStore:
                 f"cannot reach the S3 endpoint {endpoint} to {action}; is the local stack running? "
                 "(`python -m fleetota_core local up`)"
             )
+        if isinstance(exc, (ReadTimeoutError, ConnectionClosedError)):
+            return TransientAWSError(f"S3 did not answer in time to {action}: {exc}")
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _MISSING_BUCKET:

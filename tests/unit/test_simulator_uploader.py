@@ -12,10 +12,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from simulator_support import KEY_PATTERN, MemorySink
 
 from fleetota_core.adapters.telemetry_store import TelemetryStore
-from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError
+from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError, TransientAWSError
 from fleetota_core.settings import load_settings
 from simulator.__main__ import main
-from simulator.uploader import BatchUploader, batch_key
+from simulator.uploader import MAX_FAILED_FLUSHES, BatchUploader, batch_key
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,6 +51,33 @@ def test_records_stay_buffered_when_an_upload_fails() -> None:
     with pytest.raises(BackendUnavailableError):
         uploader.flush(T)
     assert len(uploader.buffer) == 25 and uploader.records_sent == 0
+
+
+def test_a_transient_failure_keeps_records_for_the_next_flush_and_repeated_ones_end_the_run() -> None:
+    class FlakySink(MemorySink):
+        failures = 1
+
+        def put_batch(self, key: str, body: bytes) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise TransientAWSError("S3 SlowDown")
+            super().put_batch(key, body)
+
+    sink = FlakySink()
+    uploader = BatchUploader(sink, 10, "abcd1234")
+    uploader.add(["{}"] * 15)
+    uploader.flush(T)
+    assert (len(uploader.buffer), uploader.records_sent) == (15, 0)
+    uploader.flush(T + 10)
+    assert (len(uploader.buffer), uploader.records_sent, len(sink.objects)) == (0, 15, 2)
+
+    sink.failures = MAX_FAILED_FLUSHES + 1
+    uploader.add(["{}"])
+    for _ in range(MAX_FAILED_FLUSHES):
+        uploader.flush(T)
+    with pytest.raises(TransientAWSError):
+        uploader.flush(T)
+    assert uploader.buffer == ["{}"]
 
 
 class _FakeS3:
