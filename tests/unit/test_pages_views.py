@@ -1,0 +1,230 @@
+"""The dashboard's read models and form logic, without AWS or Streamlit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import pandas as pd
+import pytest
+
+from fleetota_core.domain.vin import MAKE_BY_WMI, validate_vin
+from fleetota_core.errors import ValidationError
+from fleetota_core.views.alerts import alarm_alerts, campaign_alerts
+from fleetota_core.views.campaign_form import build_spec, parse_waves
+from fleetota_core.views.campaigns import counters_of, funnel, reasons, summary_row, wave_progress
+from fleetota_core.views.fleet import filter_fleet, fleet_kpis, normalize_fleet, version_key
+from fleetota_core.views.fleet_map import offline_map
+from fleetota_core.views.sample_fleet import sample_fleet
+from fleetota_core.views.simulator_process import SimulatorOptions, simulator_status
+
+VALID_FORM = {
+    "name": "Spring rollout",
+    "release_version": "2.1.0",
+    "kind": "update",
+    "waves": "10%, 30%, 60%",
+    "success_pct": 90.0,
+    "error_pct": 10.0,
+    "vins": "",
+    "abort_failure_pct": 25.0,
+    "abort_min_executed": 10,
+    "max_in_flight": 100,
+    "timeout_min": 60.0,
+    "retry_max_attempts": 3,
+    "retry_backoff_s": 60.0,
+    "min_soc_pct": 30.0,
+    "require_parked": True,
+    "networks": ["WIFI", "LTE"],
+    "min_signal_dbm": -110,
+}
+
+
+def test_a_complete_form_becomes_a_campaign_spec_with_its_waves_and_rules():
+    window = {
+        "use_window": True,
+        "window_start": time(1),
+        "window_end": time(5),
+        "window_days": ["sat", "sun"],
+    }
+    spec, errors = build_spec({**VALID_FORM, "models": ["Tesla Model 3"], **window})
+
+    assert errors == {}
+    assert [w.percent for w in spec.waves] == [10, 30, 60]
+    assert spec.target.models == ("Tesla Model 3",)
+    assert spec.eligibility.maintenance_windows[0].days == ("sat", "sun")
+    assert spec.in_progress_timeout_s == 3600
+
+
+def test_every_invalid_field_gets_its_own_message_keyed_by_the_field():
+    spec, errors = build_spec(
+        {
+            **VALID_FORM,
+            "name": " ",
+            "release_version": None,
+            "waves": "10%, lots",
+            "vins": "5YJ3E1EA0PF00000X",
+            "networks": [],
+            "min_soc_pct": 130.0,
+            "use_window": True,
+            "window_start": time(2),
+            "window_end": time(2),
+            "window_days": ["mon"],
+        }
+    )
+
+    assert spec is None
+    assert set(errors) == {"name", "release_version", "waves", "vins", "networks", "min_soc_pct", "window"}
+    assert "lots" in errors["waves"] and "5YJ3E1EA0PF00000X" in errors["vins"]
+
+
+def test_wave_percentages_over_100_and_fractional_vehicle_counts_are_rejected():
+    with pytest.raises(ValueError, match="add up to 120%"):
+        parse_waves("60%, 60%", 90, 10)
+    with pytest.raises(ValueError, match="whole number"):
+        parse_waves("2.5", 90, 10)
+    assert parse_waves("50, 100%", 90, 10)[0] == {
+        "size": 50,
+        "success_threshold_pct": 90,
+        "error_threshold_pct": 10,
+    }
+
+
+def test_a_scheduled_start_without_a_time_zone_is_a_field_error():
+    _, errors = build_spec({**VALID_FORM, "start_at": datetime(2026, 12, 1, 2, 0)})
+    assert "start_at" in errors
+
+
+def test_the_fleet_frame_marks_offline_vehicles_offline_whatever_their_last_drive_state():
+    raw = pd.DataFrame([
+        {"vin": "B", "online": False, "drive_state": "driving", "soc_pct": 5.0, "model": "X"},
+        {"vin": "A", "online": True, "drive_state": "charging", "soc_pct": 85.0, "model": "Y"},
+        {"vin": "C", "online": True, "drive_state": None, "soc_pct": None},
+    ])  # fmt: skip
+
+    fleet = normalize_fleet(raw)
+
+    assert fleet["vin"].tolist() == ["A", "B", "C"]
+    assert fleet["status"].tolist() == ["charging", "offline", "offline"]
+    assert fleet["battery"].tolist() == ["high", "critical", "unknown"]
+    kpis = fleet_kpis(fleet)
+    assert (kpis.vehicles, kpis.online, kpis.needs_attention) == (3, 2, 1)
+    assert kpis.battery_avg == pytest.approx(45.0)
+
+
+def test_fleet_filters_combine_and_an_empty_filter_matches_everything():
+    fleet = normalize_fleet(sample_fleet(300, seed=3))
+    model = fleet["model"].iloc[0]
+
+    assert len(filter_fleet(fleet)) == 300
+    narrowed = filter_fleet(fleet, models=[model], regions=["eu-central"], versions=["1.2.0"])
+    assert set(narrowed["model"]) <= {model} and set(narrowed["region"]) <= {"eu-central"}
+    assert len(filter_fleet(fleet, text=fleet["vin"].iloc[7][:11])) >= 1
+
+
+def test_versions_sort_semantically_not_as_text():
+    assert sorted(["3.10.0", "3.2.0", "10.0.0", "3.4.1"], key=version_key) == [
+        "3.2.0",
+        "3.4.1",
+        "3.10.0",
+        "10.0.0",
+    ]
+
+
+def test_synthetic_fleets_have_valid_vins_whose_wmi_matches_the_make():
+    fleet = sample_fleet(2000, seed=1)
+    assert fleet["vin"].is_unique
+    for vin, make in zip(fleet["vin"], fleet["make"], strict=True):
+        assert validate_vin(vin) == vin and MAKE_BY_WMI[vin[:3]] == make
+
+
+def test_the_offline_map_draws_every_located_vehicle_on_a_geo_scatter():
+    fleet = normalize_fleet(sample_fleet(500, seed=2))
+    fleet.loc[:9, "lat"] = float("nan")
+
+    figure = offline_map(fleet, "Battery", "Europe")
+
+    assert {t.type for t in figure.data} == {"scattergeo"}
+    assert sum(len(t.lat) for t in figure.data) == 490
+    assert figure.layout.geo.scope == "europe" and figure.layout.geo.resolution == 50
+
+
+CAMPAIGN_ITEM = {
+    "campaign_id": "c1",
+    "spec": '{"name": "Rollout", "release_version": "2.0.0", "waves": [{"percent": 50}, {"percent": 50}]}',
+    "state": "RUNNING",
+    "wave_sizes": [4, 6],
+    "current_wave": 1,
+    "n_SUCCEEDED": 4,
+    "n_FAILED": 1,
+    "n_DOWNLOADING": 2,
+    "n_PENDING": 3,
+    "w0_ok": 3,
+    "w0_fail": 1,
+    "w1_ok": 1,
+    "created_at": "2026-11-26T10:00:00+00:00",
+}
+
+
+def test_campaign_counters_come_from_the_flat_attributes_the_deployment_store_keeps():
+    counters = counters_of(CAMPAIGN_ITEM)
+    assert (counters.succeeded, counters.failed, counters.in_flight) == (4, 1, 2)
+    assert counters.wave_succeeded == [3, 1] and counters.wave_failed == [1, 0]
+
+    row = summary_row(CAMPAIGN_ITEM)
+    assert (row["name"], row["total"], row["progress"], row["current_wave"], row["active"]) == (
+        "Rollout", 10, 0.5, 2, True,
+    )  # fmt: skip
+
+
+def test_wave_progress_and_funnel_count_each_stage_reached():
+    waves = wave_progress(CAMPAIGN_ITEM)
+    assert waves[["wave", "size", "succeeded", "failed", "pending", "status"]].values.tolist() == [
+        [1, 4, 3, 1, 0, "done"],
+        [2, 6, 1, 0, 5, "current"],
+    ]
+    stages = dict(funnel(counters_of(CAMPAIGN_ITEM)).values.tolist())
+    assert stages["ELIGIBLE"] == 7 and stages["DOWNLOADING"] == 7 and stages["SUCCEEDED"] == 4
+
+
+def test_deferral_reasons_are_grouped_by_rule_and_failures_by_error_code():
+    deps = pd.DataFrame([
+        {"state": "DEFERRED", "reason": "battery 12% < 30%"},
+        {"state": "DEFERRED", "reason": "battery 18% < 30%"},
+        {"state": "RETRY_SCHEDULED", "error_code": "DOWNLOAD_INTERRUPTED"},
+        {"state": "SUCCEEDED"},
+    ])  # fmt: skip
+
+    assert reasons(deps).values.tolist() == [
+        ["deferred", "battery below minimum", 2],
+        ["failed", "DOWNLOAD_INTERRUPTED", 1],
+    ]
+
+
+def test_the_alerts_feed_tells_an_auto_pause_from_an_operator_pause_and_skips_unevaluated_alarms():
+    items = [
+        {"campaign_id": "a", "name": "A", "state": "PAUSED", "state_reason": "wave 1: 3 of 10 failed",
+         "updated_at": "2026-11-26T10:00:00+00:00"},
+        {"campaign_id": "b", "name": "B", "state": "PAUSED", "state_reason": "pause by alice: check",
+         "updated_at": "2026-11-26T11:00:00+00:00"},
+        {"campaign_id": "c", "name": "C", "state": "RUNNING"},
+    ]  # fmt: skip
+    kinds = {a["subject"]: a["kind"] for a in campaign_alerts(items)}
+    assert kinds == {"Campaign A paused": "auto-pause", "Campaign B paused": "pause"}
+
+    now = datetime.now(UTC)
+    alarms = [
+        {"name": "lat", "state": "ALARM", "updated": now, "reason": "x"},
+        {"name": "conn", "state": "INSUFFICIENT_DATA", "updated": now, "reason": ""},
+    ]
+    assert [(a["subject"], a["kind"]) for a in alarm_alerts(alarms)] == [("lat → ALARM", "alarm")]
+
+
+def test_simulator_options_are_validated_before_anything_is_started(tmp_path):
+    with pytest.raises(ValidationError, match="fleet size"):
+        SimulatorOptions(vehicles=0).validate()
+    with pytest.raises(ValidationError, match="fault rate"):
+        SimulatorOptions(fault_rate=1.0).validate()
+    assert SimulatorOptions(vehicles=5, seed=7).argv()[:2] == ["--vehicles", "5"]
+
+    (tmp_path / "simulator.pid").write_text("999999999")  # no such process
+    status = simulator_status(tmp_path)
+    assert not status.running and status.pid is None
