@@ -39,6 +39,13 @@ with _ui.guard("firmware releases"):
             releases,
             hide_index=True,
             column_config={
+                "version": "Version",
+                "signature": "Signature",
+                "models": "Models",
+                "hw_revs": "HW revisions",
+                "min_from_version": "From version",
+                "created_by": "Published by",
+                "notes": "Notes",
                 "size_mb": st.column_config.NumberColumn("Size", format="%.1f MB"),
                 "sha256": st.column_config.TextColumn("SHA-256", width="small"),
                 "created_at": st.column_config.DatetimeColumn("Published", format="YYYY-MM-DD HH:mm"),

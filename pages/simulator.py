@@ -46,18 +46,41 @@ def status_panel() -> None:
 
 
 status_panel()
-running = simulator_status(_ui.STATE_DIR).running
+current = simulator_status(_ui.STATE_DIR)
+running = current.running
+# While it runs, the form shows what it runs with.
+last = (current.options or {}) if running else {}
 operator = _ui.require_operator()
 
 with st.form("simulator_form"):
     c1, c2, c3, c4 = st.columns(4)
-    vehicles = c1.number_input("Vehicles", min_value=1, max_value=MAX_VEHICLES, value=100, step=50)
-    interval = c2.number_input("Interval (s)", min_value=0.5, max_value=3600.0, value=5.0, step=1.0,
-                               help="Seconds between readings of one vehicle (simulated time)")  # fmt: skip
-    speed = c3.number_input("Speed", min_value=0.1, max_value=1000.0, value=1.0, step=1.0,
-                            help="Simulated seconds per real second")  # fmt: skip
-    fault_rate = c4.slider("Fault rate", 0.0, 0.95, 0.0, 0.01,
-                           help="Share of time offline and of OTA installs that fail")  # fmt: skip
+    vehicles = c1.number_input(
+        "Vehicles", min_value=1, max_value=MAX_VEHICLES, value=int(last.get("vehicles", 100)), step=50
+    )
+    interval = c2.number_input(
+        "Interval (s)",
+        min_value=0.5,
+        max_value=3600.0,
+        value=float(last.get("interval_s", 5.0)),
+        step=1.0,
+        help="Seconds between readings of one vehicle (simulated time)",
+    )
+    speed = c3.number_input(
+        "Speed",
+        min_value=0.1,
+        max_value=1000.0,
+        value=float(last.get("speed", 1.0)),
+        step=1.0,
+        help="Simulated seconds per real second",
+    )
+    fault_rate = c4.slider(
+        "Fault rate",
+        0.0,
+        0.95,
+        float(last.get("fault_rate", 0.0)),
+        0.01,
+        help="Share of time offline and of OTA installs that fail",
+    )
     start = st.form_submit_button("Start simulator", type="primary", disabled=running or operator is None)
 
 if start:

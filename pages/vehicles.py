@@ -89,16 +89,16 @@ vin = st.selectbox("Vehicle", vins, index=vins.index(default_vin) if default_vin
 if not vin:
     st.stop()
 
-st.subheader(f":material/directions_car: {vin}")
 state = _state(backend.key, vin, backend) or fleet.loc[fleet["vin"] == vin].iloc[0].to_dict()
+st.subheader(f":material/directions_car: {vin} · {state.get('model', '')} {state.get('model_year', '')}")
 m = st.columns(6)
-m[0].metric("Model", state.get("model") or "—", help=f"{state.get('make', '')} {state.get('model_year', '')}")
-m[1].metric("Firmware", state.get("firmware_version") or "—")
+m[0].metric("Firmware", state.get("firmware_version") or "—")
 soc = state.get("soc_pct")
-m[2].metric("Battery", "—" if soc is None or pd.isna(soc) else f"{soc:.0f} %")
-m[3].metric("Speed", f"{float(state.get('speed_kph') or 0):.0f} km/h")
-m[4].metric("Network", f"{state.get('network', 'NONE')}")
-m[5].metric("Drive state", str(state.get("drive_state") or "—"))
+m[1].metric("Battery", "—" if soc is None or pd.isna(soc) else f"{soc:.0f} %")
+m[2].metric("Speed", f"{float(state.get('speed_kph') or 0):.0f} km/h")
+m[3].metric("Network", f"{state.get('network', 'NONE')}")
+m[4].metric("Drive state", str(state.get("drive_state") or "—"))
+m[5].metric("Odometer", f"{float(state.get('odometer_km') or 0):,.0f} km")
 st.caption(
     f"Region {state.get('region', 'unknown')} · {state.get('metro') or 'no metro'} · hardware "
     f"{state.get('hw_rev', '?')} · last seen {state.get('last_ts') or 'never'}"

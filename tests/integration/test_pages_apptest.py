@@ -174,3 +174,23 @@ def test_a_valid_campaign_form_previews_then_launches_the_campaign_as_the_operat
     campaigns = list_campaigns(dashboard.clients, dashboard.resources)
     assert [(c.spec.name, c.created_by, c.total) for c in campaigns] == [("UI rollout", "carol", expected)]
     assert any("created" in s.value for s in at.success)
+
+
+def test_in_aws_mode_without_sign_in_configured_the_dashboard_is_read_only(dashboard, monkeypatch):
+    monkeypatch.setenv("FLEETOTA_MODE", "aws")
+    monkeypatch.setenv("FLEETOTA_ENDPOINT_URL", dashboard.endpoint_url)
+    for field, value in dashboard.resources.as_dict().items():
+        monkeypatch.setenv(f"FLEETOTA_{field.upper()}", value)  # as the Lambda environment names them
+
+    at = render("pages/overview.py")
+
+    assert not at.exception
+    assert any("AWS" in m.value for m in at.sidebar.markdown)
+    assert any("Read-only" in c.value for c in at.sidebar.caption)
+    for page, label in (("pages/firmware.py", "Sign and publish"), ("pages/campaigns.py", "Launch campaign"),
+                        ("pages/simulator.py", "Start simulator")):  # fmt: skip
+        at.switch_page(page)
+        at.run()
+        assert not at.exception
+        assert next(b for b in at.button if b.label == label).disabled, label
+        assert any("Read-only" in i.value for i in at.info)
