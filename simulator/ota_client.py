@@ -96,6 +96,7 @@ class VehicleOtaClient:
         self.rng = random.Random(f"ota:{seed}")
         self.pending: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
+        self.notified: Counter[tuple[str, int]] = Counter()  # (vin, attempt) -> notifications seen
         self._permanent: dict[str, bool] = {}  # deployment -> fails every attempt
 
     def deliver(self, notifications: Iterable[dict[str, Any]]) -> int:
@@ -104,6 +105,7 @@ class VehicleOtaClient:
         for note in notifications:
             if note.get("type") != "job" or "vin" not in note:
                 continue
+            self.notified[(note["vin"], int(note.get("attempt", 0)))] += 1
             current = self.pending.get(note["vin"])
             if current is None or int(note.get("attempt", 0)) >= int(current.get("attempt", 0)):
                 self.pending[note["vin"]] = note

@@ -129,7 +129,12 @@ def _move(
 
 
 def rollback_campaign(
-    campaign_id: str, operator: str, reason: str, clients: ClientFactory, resources: Resources
+    campaign_id: str,
+    operator: str,
+    reason: str,
+    clients: ClientFactory,
+    resources: Resources,
+    now: datetime | None = None,
 ) -> Campaign:
     """A new campaign taking the vehicles that installed ``campaign_id``'s release back to their
     previous version (the most common one among them); the job documents allow the downgrade."""
@@ -158,7 +163,7 @@ def rollback_campaign(
         rollback_of=campaign_id,
         description=reason,
     )
-    rollback = create_campaign(spec, operator, clients, resources, reason)
+    rollback = create_campaign(spec, operator, clients, resources, reason, now=now)
     backend.audit.record(
         campaign_id, "ROLLBACK", operator, reason, {"rollback_campaign": rollback.campaign_id}
     )

@@ -69,7 +69,8 @@ def run_tick(
             continue
         result.campaigns += 1
         touched.append(tick_campaign(backend, campaign, now, result))
-    _publish_metrics(backend, touched, now)
+    # Metrics carry the wall clock: CloudWatch rejects old timestamps, and alarms read recent ones.
+    _publish_metrics(backend, touched, datetime.now(UTC))
     if fleet_health:
         _publish_fleet_health(clients, resources, now)
     result.duration_s = time.perf_counter() - started
