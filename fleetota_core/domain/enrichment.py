@@ -6,6 +6,7 @@ attributes, such as the hot path's decoded struct) and the stored state it read 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -20,10 +21,12 @@ from fleetota_core.domain.vin import MAKE_BY_WMI, model_years
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-# A stored state older than this is rewritten even when nothing material changed, so "last seen"
-# stays honest without a write per reading.
-HEARTBEAT = timedelta(minutes=5)
+# A stored state older than its heartbeat is rewritten even when nothing material changed, so "last
+# seen" stays honest without a write per reading. Each VIN gets its own heartbeat between half and
+# all of this, so a fleet that was first seen together does not rewrite itself all at once.
+HEARTBEAT = timedelta(minutes=4)
 # A vehicle whose newest reading is older than this counts as offline, whatever it last reported.
+# Longer than any heartbeat, so a parked vehicle that keeps reporting never looks offline.
 OFFLINE_AFTER = timedelta(minutes=5)
 # Movement below this is not material: positions drift and the map does not need metre precision.
 MATERIAL_DISTANCE_KM = 1.0
@@ -98,6 +101,13 @@ def _identity(wmi: str, year_code: str, this_year: int) -> tuple[str, int]:
 def identity_from_vin(vin: str, now: datetime) -> tuple[str, int]:
     """Make and model year read from the VIN (WMI and position 10)."""
     return _identity(vin[:3], vin[9], now.year)
+
+
+@lru_cache(maxsize=1_000_000)
+def heartbeat_ms(vin: str) -> int:
+    """This VIN's heartbeat: between HEARTBEAT / 2 and HEARTBEAT, fixed per VIN (CRC-32 spread)."""
+    full = HEARTBEAT.total_seconds() * 1000
+    return int(full / 2 + full / 2 * (zlib.crc32(vin.encode()) % 1000) / 1000)
 
 
 def epoch_ms(ts: datetime) -> int:
@@ -232,7 +242,7 @@ def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool
     """
     if stored is None or reading.ota is not None:
         return True
-    if epoch_ms(reading.ts) - stored.last_ts_ms >= HEARTBEAT.total_seconds() * 1000:
+    if epoch_ms(reading.ts) - stored.last_ts_ms >= heartbeat_ms(reading.vin):
         return True
     network = reading.connectivity.network
     online = network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER

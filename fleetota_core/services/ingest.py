@@ -24,7 +24,7 @@ from fleetota_core.services.telemetry_decode import UnreadableObjectError, decod
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from fleetota_core.domain.enrichment import ReleaseCatalog
+    from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
     from fleetota_core.services.ingest_ports import (
         Ledger,
         ObjectRef,
@@ -80,6 +80,7 @@ class IngestOutcome:
     counters: Counter[str] = field(default_factory=Counter)
     lag_ms: list[float] = field(default_factory=list)
     object_lag_ms: float | None = None
+    states: list[VehicleState] = field(default_factory=list)  # written (or refused as stale)
 
     @property
     def stored(self) -> int:
@@ -107,9 +108,9 @@ def ota_reports(records: Iterable[WireRecord]) -> list[TelemetryRecord]:
     return [TelemetryRecord.model_validate_json(msgspec.json.encode(r)) for r in reports]
 
 
-def _state_counters(
+def _write_states(
     newest: dict[str, WireRecord], vehicles: VehicleStates, catalog: ReleaseCatalog, now: datetime
-) -> Counter[str]:
+) -> tuple[Counter[str], list[VehicleState]]:
     stored = vehicles.get_many(list(newest))
     counters: Counter[str] = Counter()
     to_write = []
@@ -130,7 +131,7 @@ def _state_counters(
     written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
     counters["vehicle_writes"] += written
     counters["stale_vehicle_readings"] += lost
-    return counters
+    return counters, to_write
 
 
 @dataclass
@@ -198,7 +199,8 @@ def ingest_object(
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
     counters["vehicles_seen"] += len(prepared.newest)
     if prepared.newest:
-        counters.update(_state_counters(prepared.newest, ports.vehicles, catalog, now))
+        state_counters, outcome.states = _write_states(prepared.newest, ports.vehicles, catalog, now)
+        counters.update(state_counters)
     reports = ota_reports(decoded.records)
     if reports:
         counters["ota_reports"] += len(reports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import time
 from collections import Counter
@@ -16,6 +17,8 @@ from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
+from fleetota_core.errors import FleetOTAError
+from fleetota_core.services.fleet_health import write_snapshot_delta
 from fleetota_core.services.ingest import IngestOutcome, IngestPorts, ingest_object
 from fleetota_core.services.telemetry_events import refs_from_sqs_body
 from fleetota_core.services.vehicle_state_cache import DEFAULT_TTL_S, CachedVehicleStates
@@ -25,10 +28,12 @@ if TYPE_CHECKING:
 
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
+    from fleetota_core.domain.enrichment import VehicleState
     from fleetota_core.domain.telemetry import TelemetryRecord
     from fleetota_core.services.ingest_ports import ObjectRef
     from fleetota_core.settings import Settings
 
+logger = logging.getLogger(__name__)
 # New releases show up in ``needs_update`` within this long, without a firmware-bucket read per object.
 CATALOG_TTL_SECONDS = 60.0
 # The local stack runs one processor, so its cache is never stale (a reset is caught by the generation).
@@ -81,6 +86,7 @@ class TelemetryPipeline:
         catalog: Callable[[], ReleaseCatalog],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         generation: Callable[[], str] | None = None,
+        snapshot_delta: Callable[[list[VehicleState]], Any] | None = None,
     ) -> None:
         self.ports = ports
         self.catalog = catalog
@@ -88,6 +94,7 @@ class TelemetryPipeline:
         self.outcomes: list[IngestOutcome] = []
         self._generation = generation
         self._seen_generation: str | None = None
+        self._snapshot_delta = snapshot_delta
 
     def begin_batch(self) -> None:
         """Once per invocation: drop cached vehicle states if the stack's data was wiped since."""
@@ -116,7 +123,12 @@ class TelemetryPipeline:
             ota_sink=deployment_sink(clients, resources),
         )
         catalog = CachedCatalog(lambda: firmware_catalog(clients, resources))
-        return cls(ports, catalog, generation=ledger.generation)
+        return cls(
+            ports,
+            catalog,
+            generation=ledger.generation,
+            snapshot_delta=lambda states: write_snapshot_delta(clients, resources, states),
+        )
 
     def ingest(self, refs: Iterable[ObjectRef]) -> list[IngestOutcome]:
         done = [ingest_object(ref, self.ports, self.catalog(), self.clock()) for ref in refs]
@@ -131,8 +143,26 @@ class TelemetryPipeline:
         outcomes, self.outcomes = self.outcomes, []
         return outcomes
 
+    def write_snapshot_delta(self, outcomes: list[IngestOutcome]) -> bool:
+        """Hand this invocation's written vehicle states to the fleet snapshot; False if that failed.
 
-def batch_metrics(outcomes: Iterable[IngestOutcome]) -> list[tuple[str, str, float]]:
+        Best effort: the items are already processed, and the snapshot's periodic full rebuild heals
+        a lost delta, so a failure is logged and counted rather than retried.
+        """
+        states = [state for outcome in outcomes for state in outcome.states]
+        if self._snapshot_delta is None or not states:
+            return True
+        try:
+            self._snapshot_delta(states)
+        except FleetOTAError as exc:
+            logger.warning("fleet snapshot delta not written (the next full rebuild covers it): %s", exc)
+            return False
+        return True
+
+
+def batch_metrics(
+    outcomes: Iterable[IngestOutcome], snapshot_delta_failed: bool = False
+) -> list[tuple[str, str, float]]:
     """(name, unit, value) for the ``Telemetry`` namespace, dimensionless, one set per batch.
 
     ``ProcessingLatency`` gets one value per object: object created (S3 event time) to processed, so
@@ -152,6 +182,7 @@ def batch_metrics(outcomes: Iterable[IngestOutcome]) -> list[tuple[str, str, flo
         ("DuplicateObjects", "Count", sum(1 for o in outcomes if o.duplicate)),
         ("OtaIllegalTransitions", "Count", total["ota_illegal_transitions"]),
         ("VehicleStateWrites", "Count", total["vehicle_writes"]),
+        ("SnapshotDeltaFailures", "Count", int(snapshot_delta_failed)),
     ]
     for outcome in outcomes:
         # Object created -> processed, as the latency alarm defines it; mean record lag as a fallback.

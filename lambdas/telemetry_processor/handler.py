@@ -43,5 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
         return process_partial_response(event, record_handler, processor, context)
     finally:
-        for name, unit, value in batch_metrics(telemetry.take_outcomes()):
+        outcomes = telemetry.take_outcomes()
+        delta_failed = not telemetry.write_snapshot_delta(outcomes)
+        for name, unit, value in batch_metrics(outcomes, delta_failed):
             metrics.add_metric(name=name, unit=unit, value=value)

@@ -82,3 +82,38 @@ def test_operator_commands_print_stats_fleet_and_one_vehicle_as_json(
     assert capsys.readouterr().err.startswith("error: ")
     assert main(["telemetry", "stats"]) == 0
     assert "received" in capsys.readouterr().out
+
+
+def test_the_snapshot_merges_the_processors_deltas_without_rescanning_the_table(stack: LocalStack):
+    fleet = _ingest_fleet(stack, 5)
+    first = publish_fleet_health(stack.clients, stack.resources, datetime.now(UTC))
+    rebuilt_at = read_fleet_snapshot(stack.clients, stack.resources).attrs["rebuilt_at"]
+    assert first.vehicles == 5
+    # Two vehicles move far and one new vehicle appears.
+    later = time.time()
+    lines = []
+    for vehicle in fleet[:2]:
+        vehicle.seq += 1
+        vehicle.lat += 0.1
+        lines.append(encode(vehicle, later).encode())
+    newcomer = generate_fleet(6, 99)[-1]
+    newcomer.seq += 1
+    lines.append(encode(newcomer, later).encode())
+    stack.clients.s3.put_object(
+        Bucket=stack.resources.telemetry_bucket,
+        Key="raw/dt=2026-11-26/hour=12/g.ndjson.gz",
+        Body=gzip.compress(b"\n".join(lines) + b"\n"),
+    )
+    stack.runtime.drain(timeout=30)
+    deltas = stack.clients.s3.list_objects_v2(
+        Bucket=stack.resources.telemetry_bucket, Prefix="snapshots/fleet/deltas/"
+    ).get("Contents", [])
+    assert len(deltas) >= 1
+
+    second = publish_fleet_health(stack.clients, stack.resources, datetime.now(UTC) + timedelta(seconds=45))
+
+    snapshot = read_fleet_snapshot(stack.clients, stack.resources)
+    assert snapshot.attrs["rebuilt_at"] == rebuilt_at  # merged, not rescanned
+    assert second.vehicles == 6 and len(snapshot) == 6
+    moved = snapshot.set_index("vin").loc[[v.vin for v in fleet[:2]]]
+    assert list(moved["last_seq"]) == [v.seq for v in fleet[:2]]
