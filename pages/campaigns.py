@@ -81,9 +81,18 @@ def campaign_list() -> None:
             hide_index=True,
             column_config={
                 "progress": st.column_config.ProgressColumn("Progress", format="percent", max_value=1),
+                "name": "Name",
+                "state": "State",
                 "release_version": "Release",
-                "current_wave": "Wave",
+                "total": "Vehicles",
+                "succeeded": "Succeeded",
+                "failed": "Failed",
                 "in_flight": "In flight",
+                "current_wave": "Wave",
+                "waves": "Waves",
+                "created_by": "Created by",
+                "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+                "campaign_id": "ID",
             },
         )
 
@@ -189,12 +198,11 @@ def campaign_detail(campaign_id: str) -> None:
             else:
                 stamps = history["event_ts"].str.split("#").str[0]
                 history["when"] = pd.to_datetime(stamps, utc=True, errors="coerce")
-        st.dataframe(
-            history[["when", "action", "operator", "reason"]],
-            hide_index=True,
-            height=260,
-            column_config={"when": st.column_config.DatetimeColumn(format="HH:mm:ss")},
-        )
+                st.dataframe(
+                    history[["when", "action", "operator", "reason"]],
+                    hide_index=True,
+                    column_config={"when": st.column_config.DatetimeColumn("When", format="HH:mm:ss")},
+                )
 
 
 with list_tab:

@@ -31,18 +31,29 @@ versions = c4.multiselect(
     "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="map_versions"
 )
 scope = c5.selectbox("View", list(SCOPES), key="map_scope")
-shown = filter_fleet(fleet, models, regions, versions)
-located = int(shown["lat"].notna().sum())
-st.caption(
-    f"{len(shown):,} of {len(fleet):,} vehicles match; {located:,} have a position. "
-    "Hover a marker for details; scroll to zoom."
-)
 tiles = st.toggle("Street tiles (needs internet)", key="map_tiles")
-if tiles:
-    st.plotly_chart(street_map(shown, colour_by), key="street_map")
-else:
-    st.plotly_chart(
-        offline_map(shown, colour_by, scope),
-        config={"topojsonURL": TOPOJSON_URL, "scrollZoom": True, "displaylogo": False},
-        key="fleet_map",
+
+MAP_REFRESH_S = 30
+
+
+@st.fragment(run_every=MAP_REFRESH_S)
+def live_map(colour_by: str, models: list, regions: list, versions: list, scope: str, tiles: bool) -> None:
+    # Re-reads the (cached) fleet on each refresh; the figure keeps the operator's zoom (uirevision).
+    current = _ui.fleet()
+    shown = filter_fleet(current, models, regions, versions)
+    located = int(shown["lat"].notna().sum())
+    st.caption(
+        f"{len(shown):,} of {len(current):,} vehicles match; {located:,} have a position. "
+        f"Hover a marker for details; scroll to zoom. Refreshes every {MAP_REFRESH_S} s."
     )
+    if tiles:
+        st.plotly_chart(street_map(shown, colour_by), key="street_map")
+    else:
+        st.plotly_chart(
+            offline_map(shown, colour_by, scope),
+            config={"topojsonURL": TOPOJSON_URL, "scrollZoom": True, "displaylogo": False},
+            key="fleet_map",
+        )
+
+
+live_map(colour_by, models, regions, versions, scope, tiles)

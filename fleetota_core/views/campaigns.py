@@ -103,6 +103,7 @@ def campaign_summary(clients: ClientFactory, resources: Resources) -> pd.DataFra
     """Every campaign, newest first. The campaigns table is small (one item per campaign)."""
     rows = [summary_row(item) for item in scan_table(clients.dynamodb, resources.campaigns_table)]
     df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
     return df.sort_values("created_at", ascending=False, na_position="last", ignore_index=True)
 
 

@@ -85,6 +85,7 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
     )
     fig.update_layout(
         height=640,
+        uirevision=f"{scope}|{colour_by}",  # live refreshes keep the operator's zoom and pan
         margin={"l": 0, "r": 0, "t": 30, "b": 0},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "title": {"text": colour_by}},
     )
@@ -106,5 +107,5 @@ def street_map(fleet: pd.DataFrame, colour_by: str = "Status") -> go.Figure:
         zoom=2,
         **_colours(located, column),
     )
-    fig.update_layout(height=620, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    fig.update_layout(height=640, uirevision=colour_by, margin={"l": 0, "r": 0, "t": 0, "b": 0})
     return fig

@@ -92,6 +92,15 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     settle(page)
     shot(page, "02-simulator")
 
+    def dashboard_sees_fleet() -> bool:
+        # The fleet read model is cached for 15 s, so the empty fleet seen above may still be served.
+        page.goto(dashboard.url)
+        settle(page)
+        vehicles = page.locator("[data-testid='stMetric']", has_text="Vehicles").first.inner_text()
+        return vehicles.split()[-1] != "0"
+
+    wait_for(dashboard_sees_fleet, 45, "the dashboard to show the fleet", every_s=3)
+
     for path, name in (("", "03-overview"), ("fleet_map", "04-fleet-map"), ("vehicles", "05-vehicles"),
                        ("monitoring", "06-monitoring")):  # fmt: skip
         page.goto(f"{dashboard.url}/{path}")
@@ -150,9 +159,11 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     def moved():
         runtime.fire_schedule()
         (now,) = list_campaigns(clients, resources)
-        return now if now.counters.in_flight + now.counters.finished > 0 else None
+        # Vehicles report download and install steps in their telemetry once they got their job.
+        reported = now.counters.count("DOWNLOADING", "VERIFYING", "INSTALLING", "SUCCEEDED", "FAILED")
+        return now if reported > 0 else None
 
-    moving = wait_for(moved, 60, "the campaign to notify vehicles", every_s=2)
+    moving = wait_for(moved, 90, "vehicles to report OTA progress", every_s=3)
     page.goto(f"{dashboard.url}/campaigns")
     settle(page)
     page.get_by_text("Deployment funnel").first.wait_for(timeout=20_000)
