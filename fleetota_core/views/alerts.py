@@ -54,7 +54,10 @@ def campaign_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def alarm_alerts(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each alarm's latest state change; alarms never evaluated (INSUFFICIENT_DATA) are not news."""
+    """Alarms in ALARM, and OK states an evaluation produced (not the OK a fresh alarm starts with).
+
+    Alarms never evaluated (INSUFFICIENT_DATA) are not news.
+    """
     return [
         {
             "when": _ts(a["updated"]),
@@ -63,7 +66,8 @@ def alarm_alerts(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "detail": a.get("reason", ""),
         }
         for a in alarms
-        if a["state"] in ("ALARM", "OK") and a.get("updated")
+        if a.get("updated")
+        and (a["state"] == "ALARM" or (a["state"] == "OK" and "Threshold Crossed" in (a.get("reason") or "")))
     ]
 
 

@@ -214,8 +214,13 @@ def test_the_alerts_feed_tells_an_auto_pause_from_an_operator_pause_and_skips_un
     alarms = [
         {"name": "lat", "state": "ALARM", "updated": now, "reason": "x"},
         {"name": "conn", "state": "INSUFFICIENT_DATA", "updated": now, "reason": ""},
+        {"name": "dlq", "state": "OK", "updated": now, "reason": "Configuration updated from the template"},
+        {"name": "errors", "state": "OK", "updated": now, "reason": "Threshold Crossed: 0 of the last 3"},
     ]
-    assert [(a["subject"], a["kind"]) for a in alarm_alerts(alarms)] == [("lat → ALARM", "alarm")]
+    assert [(a["subject"], a["kind"]) for a in alarm_alerts(alarms)] == [
+        ("lat → ALARM", "alarm"),
+        ("errors → OK", "ok"),
+    ]
 
 
 def test_simulator_options_are_validated_before_anything_is_started(tmp_path):
