@@ -33,7 +33,11 @@ sys.path.insert(0, str(REPO))
 import pandas as pd  # noqa: E402
 
 from fleetota_core.adapters.clients import client_factory  # noqa: E402
-from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_COLUMNS, write_fleet_snapshot  # noqa: E402
+from fleetota_core.adapters.fleet_snapshot import (  # noqa: E402
+    SNAPSHOT_COLUMNS,
+    time_bound_key,
+    write_fleet_snapshot,
+)
 from fleetota_core.domain.vehicle import battery_category  # noqa: E402
 from fleetota_core.local.provision import provision  # noqa: E402
 from fleetota_core.local.server import start_moto  # noqa: E402
@@ -53,6 +57,11 @@ def snapshot_frame(n: int):
     fleet["ota_status"] = None
     fleet["model_year"] = fleet["model_year"].astype("int32")
     fleet["last_ts"] = pd.to_datetime(fleet["last_ts"], utc=True).dt.floor("ms")
+    fleet["last_ts_ms"] = fleet["last_ts"].astype("int64") // 1_000_000
+    fleet["last_seq"] = 1
+    for column in SNAPSHOT_COLUMNS:  # columns the pipeline added that this bench does not model
+        if column not in fleet.columns:
+            fleet[column] = None
     return fleet[list(SNAPSHOT_COLUMNS)]
 
 
@@ -135,7 +144,8 @@ def main() -> int:
     try:
         for n in args.sizes:
             bucket = spec.resources.telemetry_bucket
-            write_fleet_snapshot(clients.s3, bucket, snapshot_frame(n), datetime.now(UTC))
+            now = datetime.now(UTC)
+            write_fleet_snapshot(clients.s3, bucket, snapshot_frame(n), now, time_bound_key(now), now)
             for name, page in PAGES.items():
                 cold, warm = render_times(page, args.repeats, n)
                 baseline.setdefault(name, warm)

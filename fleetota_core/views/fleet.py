@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fleetota_core.adapters.table_reader import scan_table
-from fleetota_core.domain.vehicle import battery_category
+from fleetota_core.domain.vehicle import BatteryCategory
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
@@ -38,6 +38,11 @@ FLEET_COLUMNS: dict[str, Any] = {
     "online": False,
 }
 STATUSES = ("driving", "charging", "parked", "offline")
+# The same bands as fleetota_core.domain.vehicle.battery_category, checked by a unit test.
+_BATTERY_BINS = [float("-inf"), 10, 30, 80, float("inf")]
+_BATTERY_LABELS = [
+    c.value for c in (BatteryCategory.CRITICAL, BatteryCategory.LOW, BatteryCategory.OK, BatteryCategory.HIGH)
+]
 
 
 def normalize_fleet(raw: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +61,14 @@ def normalize_fleet(raw: pd.DataFrame) -> pd.DataFrame:
         df[column] = df[column].fillna(FLEET_COLUMNS[column]).astype(str)
     # An offline vehicle's last drive state is stale, so the map shows it as offline.
     df["status"] = df["drive_state"].where(df["online"] & df["drive_state"].isin(STATUSES), "offline")
-    df["battery"] = df["soc_pct"].map(lambda s: "unknown" if pd.isna(s) else battery_category(s).value)
+    df["battery"] = battery_categories(df["soc_pct"])
     return df.sort_values("vin", ignore_index=True)
+
+
+def battery_categories(soc: pd.Series) -> pd.Series:
+    """:func:`battery_category` for a whole column at once (a per-row call costs ~0.3 s at 100,000)."""
+    bands = pd.cut(soc, bins=_BATTERY_BINS, labels=_BATTERY_LABELS, right=False)
+    return bands.astype(object).where(soc.notna(), "unknown")
 
 
 def _snapshot_reader() -> Any:

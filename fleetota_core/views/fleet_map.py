@@ -36,6 +36,10 @@ HOVER = {
     "speed_kph": ":.0f",
     "region": True,
 }
+# Above this many markers the hover keeps only the essentials: every hover column is sent per vehicle,
+# and at 100,000 vehicles the full set doubles the figure's size and build time.
+LARGE_FLEET = 20_000
+HOVER_LARGE = {"firmware_version": True, "soc_pct": ":.0f"}
 
 
 def _colours(fleet: pd.DataFrame, column: str) -> dict:
@@ -54,14 +58,17 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
     """``scatter_geo`` of the located vehicles; outlines come from the locally served topojson."""
     column = COLOUR_BY[colour_by]
     located = fleet.dropna(subset=["lat", "lon"])
+    # 4 decimals is 11 m: finer positions only make the page heavier.
+    located = located.assign(lat=located["lat"].round(4), lon=located["lon"].round(4))
     geo_scope, projection = SCOPES[scope]
+    hover = HOVER_LARGE if len(located) > LARGE_FLEET else {k: v for k, v in HOVER.items() if k != "vin"}
     fig = px.scatter_geo(
         located,
         lat="lat",
         lon="lon",
         color=column,
         hover_name="vin",
-        hover_data={**HOVER, "lat": False, "lon": False, column: True},
+        hover_data={**hover, "lat": False, "lon": False, column: True},
         scope=geo_scope,
         projection=projection,
         **_colours(located, column),

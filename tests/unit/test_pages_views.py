@@ -7,12 +7,19 @@ from datetime import UTC, datetime, time
 import pandas as pd
 import pytest
 
+from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import MAKE_BY_WMI, validate_vin
 from fleetota_core.errors import ValidationError
 from fleetota_core.views.alerts import alarm_alerts, campaign_alerts
 from fleetota_core.views.campaign_form import build_spec, parse_waves
 from fleetota_core.views.campaigns import counters_of, funnel, reasons, summary_row, wave_progress
-from fleetota_core.views.fleet import filter_fleet, fleet_kpis, normalize_fleet, version_key
+from fleetota_core.views.fleet import (
+    battery_categories,
+    filter_fleet,
+    fleet_kpis,
+    normalize_fleet,
+    version_key,
+)
 from fleetota_core.views.fleet_map import offline_map
 from fleetota_core.views.sample_fleet import sample_fleet
 from fleetota_core.views.simulator_process import SimulatorOptions, simulator_status
@@ -108,6 +115,12 @@ def test_the_fleet_frame_marks_offline_vehicles_offline_whatever_their_last_driv
     kpis = fleet_kpis(fleet)
     assert (kpis.vehicles, kpis.online, kpis.needs_attention) == (3, 2, 1)
     assert kpis.battery_avg == pytest.approx(45.0)
+
+
+def test_the_vectorised_battery_bands_match_the_domain_rule_at_every_edge():
+    soc = pd.Series([0, 9.99, 10, 29.9, 30, 79.99, 80, 100, None])
+    expected = [battery_category(s).value for s in soc.dropna()] + ["unknown"]
+    assert battery_categories(soc).tolist() == expected
 
 
 def test_fleet_filters_combine_and_an_empty_filter_matches_everything():
