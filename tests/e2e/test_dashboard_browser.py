@@ -7,6 +7,7 @@ through the UI, drives the update manager and watches the campaign move, saving 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.clients import client_factory
@@ -16,11 +17,11 @@ from fleetota_core.services.campaigns import list_campaigns
 from fleetota_core.settings import Settings
 from fleetota_core.views.firmware import releases_frame
 from fleetota_core.views.fleet import fleet_frame
-from tests.e2e.conftest import SCREENSHOTS
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Dashboard
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 FLEET_SIZE = 40
 RELEASE = "9.9.0"
 
