@@ -1,19 +1,24 @@
 """The ledger table (pk ``pk``, sk ``sk``): processed-object markers and telemetry counters.
 
 Markers (``pk = object#<bucket>/<key>``, ``sk = <etag>``) make ingest idempotent. Counters live in
-one item per hour (``pk = counters#telemetry``, ``sk = <YYYY-MM-DDTHH>``) and are added with ``ADD``
-in the same transaction that writes the marker: once per object, never per record, never twice.
+16 shard items per hour (``pk = counters#telemetry``, ``sk = <YYYY-MM-DDTHH>#<shard>``, shard from the
+object key) and are added with ``ADD`` in the same transaction that writes the marker: once per
+object, never per record, never twice. Shards keep concurrent commits from conflicting on one item.
 """
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
+import zlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_failures import error_code, translate
+from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,8 +37,17 @@ def marker_key(ref: ObjectRef) -> dict[str, Any]:
     return {"pk": {"S": f"object#{ref.bucket}/{ref.key}"}, "sk": {"S": ref.version_tag}}
 
 
-def counters_key(now: datetime) -> dict[str, Any]:
-    return {"pk": {"S": COUNTERS_PK}, "sk": {"S": f"{now:%Y-%m-%dT%H}"}}
+# Counter items per hour are split in shards: concurrent transactions on one item conflict on AWS.
+COUNTER_SHARDS = 16
+COMMIT_ATTEMPTS = 4
+
+
+def counters_key(now: datetime, shard: int = 0) -> dict[str, Any]:
+    return {"pk": {"S": COUNTERS_PK}, "sk": {"S": f"{now:%Y-%m-%dT%H}#{shard:02d}"}}
+
+
+def shard_of(ref: ObjectRef) -> int:
+    return zlib.crc32(ref.key.encode()) % COUNTER_SHARDS
 
 
 def _epoch(ts: datetime) -> str:
@@ -87,25 +101,36 @@ class DynamoLedger:
             }
         ]
         if counters:
-            update = {"TableName": self.table, "Key": counters_key(now), **add_counters_update(counters, now)}
-            items.append({"Update": update})
-        try:
-            self.dynamodb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if error_code(exc) == "TransactionCanceledException" and any(
-                r.get("Code") == "ConditionalCheckFailed" for r in reasons
-            ):
-                return False
-            raise translate(exc, f"committing {ref.key} to the ledger") from exc
-        except BotoCoreError as exc:
-            raise translate(exc, f"committing {ref.key} to the ledger") from exc
+            key = counters_key(now, shard_of(ref))
+            items.append(
+                {"Update": {"TableName": self.table, "Key": key, **add_counters_update(counters, now)}}
+            )
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                self.dynamodb.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as exc:
+                codes = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
+                if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in codes:
+                    return False
+                conflict = (
+                    error_code(exc) == "TransactionCanceledException" and "TransactionConflict" in codes
+                )
+                if not conflict or attempt == COMMIT_ATTEMPTS - 1:
+                    if conflict:
+                        raise TransientAWSError(
+                            f"committing {ref.key}: transaction conflicts persisted"
+                        ) from exc
+                    raise translate(exc, f"committing {ref.key} to the ledger") from exc
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # another commit holds the shard
+            except BotoCoreError as exc:
+                raise translate(exc, f"committing {ref.key} to the ledger") from exc
         return True
 
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
         update = add_counters_update({"duplicate_objects": 1, "duplicate_records": records}, now)
         try:
-            self.dynamodb.update_item(TableName=self.table, Key=counters_key(now), **update)
+            self.dynamodb.update_item(TableName=self.table, Key=counters_key(now, shard_of(ref)), **update)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"counting a duplicate of {ref.key}") from exc
 
@@ -132,7 +157,7 @@ class DynamoLedger:
             raise translate(exc, f"reading the stack generation from {self.table}") from exc
 
     def counters(self) -> dict[str, dict[str, int]]:
-        """Every hourly counters item, keyed by hour (``YYYY-MM-DDTHH``)."""
+        """Every counters item, keyed by ``YYYY-MM-DDTHH#<shard>``; callers sum them."""
         hours: dict[str, dict[str, int]] = {}
         kwargs: dict[str, Any] = {
             "TableName": self.table,

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 # New releases show up in ``needs_update`` within this long, without a firmware-bucket read per object.
 CATALOG_TTL_SECONDS = 60.0
+# Objects of one SQS batch processed at once; each waits mostly on S3 and DynamoDB round trips.
+OBJECT_THREADS = 4
 # The local stack runs one processor, so its cache is never stale (a reset is caught by the generation).
 SINGLE_PROCESSOR_CACHE_TTL_S = 3600.0
 OTA_COUNTER_NAMES = {"illegal": "ota_illegal_transitions", "applied": "ota_transitions_applied"}
@@ -95,6 +98,9 @@ class TelemetryPipeline:
         self._generation = generation
         self._seen_generation: str | None = None
         self._snapshot_delta = snapshot_delta
+        self._pool = ThreadPoolExecutor(OBJECT_THREADS, thread_name_prefix="telemetry-object")
+        self._pending: dict[str, Future[None]] = {}
+        self._outcomes_lock = threading.Lock()
 
     def begin_batch(self) -> None:
         """Once per invocation: drop cached vehicle states if the stack's data was wiped since."""
@@ -132,15 +138,34 @@ class TelemetryPipeline:
 
     def ingest(self, refs: Iterable[ObjectRef]) -> list[IngestOutcome]:
         done = [ingest_object(ref, self.ports, self.catalog(), self.clock()) for ref in refs]
-        self.outcomes.extend(done)
+        with self._outcomes_lock:
+            self.outcomes.extend(done)
         return done
 
     def handle_sqs_body(self, body: str) -> None:
         """One SQS message; raising fails just this item, so SQS retries it and finally dead-letters it."""
         self.ingest(refs_from_sqs_body(body))
 
+    def start_sqs_batch(self, records: list[dict[str, Any]]) -> None:
+        """Start every message of the batch on a few threads: objects wait on S3 and DynamoDB, not CPU.
+
+        :meth:`finish_sqs_message` then hands each one's result (or exception) to the batch processor
+        in order, so partial batch responses work as if the items ran one by one.
+        """
+        self._pending = {
+            record["messageId"]: self._pool.submit(self.handle_sqs_body, record["body"]) for record in records
+        }
+
+    def finish_sqs_message(self, message_id: str, body: str) -> None:
+        future = self._pending.pop(message_id, None)
+        if future is None:
+            self.handle_sqs_body(body)
+        else:
+            future.result()
+
     def take_outcomes(self) -> list[IngestOutcome]:
-        outcomes, self.outcomes = self.outcomes, []
+        with self._outcomes_lock:
+            outcomes, self.outcomes = self.outcomes, []
         return outcomes
 
     def write_snapshot_delta(self, outcomes: list[IngestOutcome]) -> bool:

@@ -51,6 +51,18 @@ class CachedVehicleStates:
             self._entries.clear()
 
     def _remember(self, vin: str, state: StoredState | None, at: float) -> None:
+        known = self._entries.get(vin, (0.0, None))[1]
+        # Objects may be processed concurrently: never let an older state replace a newer one.
+        if (
+            known is not None
+            and state is not None
+            and (state.last_ts_ms, state.last_seq)
+            < (
+                known.last_ts_ms,
+                known.last_seq,
+            )
+        ):
+            return
         self._entries[vin] = (at, state)
         self._entries.move_to_end(vin)
         while len(self._entries) > self.max_vehicles:
