@@ -1,18 +1,21 @@
 """Monthly AWS cost of the telemetry path at 100, 10k and 1M vehicles, from a measured e2e run.
 
-    .venv/bin/python bench/cost_model.py RESULT.json [--interval 10] [--markdown]
+    .venv/bin/python bench/cost_model.py RESULT.json [--interval 10]
 
-RESULT.json is what ``bench/pipeline_e2e.py --out`` wrote. Request counts per 1,000 records come
-from that run (the simulator's PutObject, every request the processor and the local runtime made,
-and the DynamoDB items they touched); the original design's counts are by construction (one object,
-one S3 event, one PutItem and one PutMetricData per record). Prices: us-east-1 list prices, on-demand
-DynamoDB after the November 2024 cut, no free tier, no data transfer (it all stays in the region).
+RESULT.json is what ``bench/pipeline_e2e.py --out`` wrote. From that run come the requests per
+object (S3, SQS, ledger) and the share of readings that were material (vehicle writes beyond the
+heartbeat); the heartbeat (2-4 min, mean 3) and the AWS-mode state cache (one read per vehicle per
+60 s) are modelled per vehicle, so the figures hold for other fleet sizes and intervals. The original
+design's counts are by construction: one object, S3 event, PutItem and PutMetricData per record.
+Prices: us-east-1 list prices, on-demand DynamoDB after the November 2024 cut, no free tier, no
+data transfer (everything stays in the region).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,96 +35,90 @@ PRICE = {
     "cw_logs_gb": 0.50,
 }
 LAMBDA_GB = 1.0  # MemorySize 1024 in the template
+BATCH_RECORDS = 1000  # records per object (the simulator's default)
+MEAN_HEARTBEAT_S = 180.0
+CACHE_TTL_S = 60.0
 RAW_RETENTION_DAYS = 30
 
 
-def per_record_new(result: dict[str, Any], lambda_ms_per_record: float) -> dict[str, float]:
-    """Dollars per record for the batched design, from the measured per-1000-record counts."""
-    r = {k: v / 1000 for k, v in result["requests_per_1000_records"].items()}
-    objects = result["simulator_put_object_per_1000_records"] / 1000
-    get_items = r.get("dynamodb.GetItem.items", r.get("dynamodb.GetItem", 0))
-    batch_keys = r.get("dynamodb.BatchGetItem.items", 100 * r.get("dynamodb.BatchGetItem", 0))
-    transact_items = r.get("dynamodb.TransactWriteItems.items", 2 * r.get("dynamodb.TransactWriteItems", 0))
-    puts = r.get("dynamodb.PutItem", 0) + r.get("dynamodb.UpdateItem", 0)
+def measured(result: dict[str, Any]) -> dict[str, float]:
+    """Per-object request counts and the material share of readings, from the run."""
+    r = result["requests_per_1000_records"]
+    objects = result["simulator_put_object_per_1000_records"]  # per 1,000 records
+    heartbeat_share = min(1.0, result["interval_s"] / MEAN_HEARTBEAT_S)
     return {
-        "S3 requests": objects * PRICE["s3_put"]
-        + r.get("s3.PutObject", 0) * PRICE["s3_put"]
-        + r.get("s3.GetObject", 0) * PRICE["s3_get"],
-        # S3 -> SQS (one message per object) plus the event source's receives and deletes.
-        "SQS": (objects + r.get("sqs.ReceiveMessage", 0) + r.get("sqs.DeleteMessageBatch", 0))
-        * PRICE["sqs_request"],
-        "Lambda": r.get("invocations", objects / 5) * PRICE["lambda_request"]
-        + lambda_ms_per_record / 1000 * LAMBDA_GB * PRICE["lambda_gb_s"],
-        # Ledger reads are consistent (1 RRU); vehicle reads eventually consistent (0.5 RRU);
-        # a transaction item costs 2 WRU; a vehicle item (~0.6 KB) 1 WRU.
-        "DynamoDB": get_items * PRICE["ddb_rru"]
-        + batch_keys * 0.5 * PRICE["ddb_rru"]
-        + transact_items * 2 * PRICE["ddb_wru"]
-        + puts * PRICE["ddb_wru"],
-        "CloudWatch": 1.0 / 1000 / 1024 / 1024 * PRICE["cw_logs_gb"],  # ~1 KB of EMF per object
+        "get_object": r.get("s3.GetObject", 0) / objects,
+        "ledger_reads": r.get("dynamodb.GetItem.items", 0) / objects,
+        "transact_items": r.get("dynamodb.TransactWriteItems.items", 0) / objects,
+        "sqs": (r.get("sqs.ReceiveMessage", 0) + r.get("sqs.DeleteMessageBatch", 0)) / objects,
+        "material_share": max(0.0, r.get("dynamodb.PutItem", 0) / 1000 - heartbeat_share),
     }
 
 
-def per_record_original() -> dict[str, float]:
-    """One S3 object, S3 event, SQS message, PutItem and PutMetricData per record."""
+def batched_monthly(m: dict[str, float], vehicles: int, interval: float, lambda_ms: float, gz: float) -> dict:
+    ticks = SECONDS_PER_MONTH / interval
+    records = vehicles * ticks
+    objects = ticks * math.ceil(vehicles / BATCH_RECORDS)
+    per_second = objects / SECONDS_PER_MONTH
+    invocations = objects / min(10.0, max(1.0, per_second * 5))  # batch of 10 or a 5 s window
+    vehicle_writes = vehicles * SECONDS_PER_MONTH / MEAN_HEARTBEAT_S + records * m["material_share"]
+    vehicle_reads = vehicles * SECONDS_PER_MONTH / max(interval, CACHE_TTL_S)
     return {
-        "S3 requests": PRICE["s3_put"] + PRICE["s3_get"],
-        "SQS": (1 + 0.1 + 0.1) * PRICE["sqs_request"],  # send; receive and delete in batches of 10
-        "Lambda": 0.1 * PRICE["lambda_request"] + 0.005 * LAMBDA_GB * PRICE["lambda_gb_s"],
-        "DynamoDB": PRICE["ddb_wru"],
-        "CloudWatch": PRICE["cw_put_metric_data"],
+        "S3 requests": objects * (PRICE["s3_put"] + m["get_object"] * PRICE["s3_get"]),
+        "SQS": objects * (1 + m["sqs"]) * PRICE["sqs_request"],
+        "Lambda": invocations * PRICE["lambda_request"]
+        + records * lambda_ms / 1000 * LAMBDA_GB * PRICE["lambda_gb_s"],
+        "DynamoDB ledger": objects
+        * (m["ledger_reads"] * PRICE["ddb_rru"] + m["transact_items"] * 2 * PRICE["ddb_wru"]),
+        "DynamoDB vehicle state": vehicle_writes * PRICE["ddb_wru"] + vehicle_reads * 0.5 * PRICE["ddb_rru"],
+        "CloudWatch (EMF logs)": invocations * 2048 / 1e9 * PRICE["cw_logs_gb"],
+        "fleet snapshot": SECONDS_PER_MONTH / 1800 * max(1.0, vehicles * 600 / 4096) * 0.5 * PRICE["ddb_rru"]
+        + invocations * (PRICE["s3_put"] + PRICE["s3_get"])
+        + SECONDS_PER_MONTH / 60 * (PRICE["s3_put"] + 2 * PRICE["s3_get"]),
+        "raw storage (30 days)": records * gz * RAW_RETENTION_DAYS / 30 / 1e9 * PRICE["s3_gb_month"],
+        "custom metrics": 14 * PRICE["cw_metric_month"]
+        + SECONDS_PER_MONTH / 60 * PRICE["cw_put_metric_data"],
     }
 
 
-def fixed_monthly(vehicles: int, bytes_per_record: float, records_per_month: float) -> dict[str, float]:
-    """Costs outside the per-record path: the fleet snapshot, raw storage, custom metrics."""
-    ticks = SECONDS_PER_MONTH / 60
-    scans = SECONDS_PER_MONTH / 1800  # a full rebuild every 30 minutes
-    scan_rru = max(1.0, vehicles * 600 / 4096) * 0.5  # one projected scan of ~0.6 KB items
-    deltas = records_per_month / 1000 / 10  # one per invocation of ~10 objects of 1,000 records
-    stored_gb = records_per_month * bytes_per_record * RAW_RETENTION_DAYS / 30 / 1e9
+def original_monthly(vehicles: int, interval: float) -> dict[str, float]:
+    """One ~420 B JSON object, S3 event, SQS message, PutItem and PutMetricData per record."""
+    records = vehicles * SECONDS_PER_MONTH / interval
     return {
-        "fleet snapshot (deltas, merge per minute, scan per 30 min)": scans * scan_rru * PRICE["ddb_rru"]
-        + deltas * (PRICE["s3_put"] + PRICE["s3_get"])
-        + ticks * (PRICE["s3_put"] + 2 * PRICE["s3_get"]),
-        "raw storage (30 days)": stored_gb * PRICE["s3_gb_month"],
-        "custom metrics (14)": 14 * PRICE["cw_metric_month"] + ticks * PRICE["cw_put_metric_data"],
+        "S3 requests": records * (PRICE["s3_put"] + PRICE["s3_get"]),
+        "SQS": records * 1.2 * PRICE["sqs_request"],  # send; receive and delete in batches of 10
+        "Lambda": records / 10 * PRICE["lambda_request"] + records * 0.005 * LAMBDA_GB * PRICE["lambda_gb_s"],
+        "DynamoDB vehicle state": records * PRICE["ddb_wru"],
+        "CloudWatch (PutMetricData)": records * PRICE["cw_put_metric_data"],
+        "raw storage (30 days)": records * 420 * RAW_RETENTION_DAYS / 30 / 1e9 * PRICE["s3_gb_month"],
     }
 
 
-def table(result: dict[str, Any], interval: float, lambda_ms: float, bytes_per_record: float) -> str:
-    records = result["after_warm_up"]["records"]
-    new, old = per_record_new(result, lambda_ms), per_record_original()
+def table(result: dict[str, Any], interval: float, lambda_ms: float, gz: float) -> str:
+    m = measured(result)
     lines = [
-        f"Interval {interval:g} s; measured over {records:,} records; Lambda {lambda_ms:.3f} ms/record.",
+        f"Interval {interval:g} s. From the run ({result['after_warm_up']['records']:,} records at "
+        f"{result['interval_s']:g} s): {m['get_object']:.2f} GetObject, {m['ledger_reads']:.2f} ledger "
+        f"reads, {m['transact_items']:.2f} transaction items and {m['sqs']:.2f} SQS receive/delete calls "
+        f"per object; {100 * m['material_share']:.2f} % of readings material beyond the heartbeat.",
         "",
         "| vehicles | records / month | batched design $/month | original design $/month | ratio |",
         "|---:|---:|---:|---:|---:|",
     ]
-    breakdown = []
     for vehicles in (100, 10_000, 1_000_000):
-        per_month = vehicles * SECONDS_PER_MONTH / interval
-        fixed = fixed_monthly(vehicles, bytes_per_record, per_month)
-        new_total = sum(new.values()) * per_month + sum(fixed.values())
-        # The original stores each record as its own ~420 B JSON object: 10x the gzip bytes.
-        old_total = sum(old.values()) * per_month + fixed["raw storage (30 days)"] * 10
-        lines.append(
-            f"| {vehicles:,} | {per_month:,.0f} | {new_total:,.2f} | {old_total:,.2f} | "
-            f"{old_total / new_total:,.0f}x |"
-        )
-        if vehicles == 1_000_000:
-            breakdown = [
-                f"| {k} | {v * per_month:,.2f} | {old.get(k, 0) * per_month:,.2f} |" for k, v in new.items()
-            ]
-            breakdown += [f"| {k} | {v:,.2f} | |" for k, v in fixed.items()]
+        new = sum(batched_monthly(m, vehicles, interval, lambda_ms, gz).values())
+        old = sum(original_monthly(vehicles, interval).values())
+        records = vehicles * SECONDS_PER_MONTH / interval
+        lines.append(f"| {vehicles:,} | {records:,.0f} | {new:,.2f} | {old:,.2f} | {old / new:,.0f}x |")
+    new, old = batched_monthly(m, 1_000_000, interval, lambda_ms, gz), original_monthly(1_000_000, interval)
     lines += [
         "",
-        "At 1M vehicles, by service ($/month):",
+        "At 1M vehicles, by item ($/month):",
         "",
         "| item | batched | original |",
         "|---|---:|---:|",
-        *breakdown,
     ]
+    lines += [f"| {k} | {new.get(k, 0):,.2f} | {old.get(k, 0):,.2f} |" for k in dict.fromkeys([*new, *old])]
     return "\n".join(lines)
 
 
@@ -136,13 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         help="handler time per record on AWS (default 0.05: ~0.01 ms CPU from bench/ingest.py's full "
         "path plus ~3 AWS calls of ~10 ms per 1,000-record object)",
     )
-    parser.add_argument(
-        "--bytes-per-record", type=float, default=42.0, help="gzip NDJSON bytes per record (simulator: ~42)"
-    )
+    parser.add_argument("--bytes-per-record", type=float, default=42.0, help="gzip NDJSON bytes per record")
     args = parser.parse_args(argv)
     result = json.loads(args.result.read_text())
-    interval = args.interval or result["interval_s"]
-    print(table(result, interval, args.lambda_ms_per_record, args.bytes_per_record))
+    print(
+        table(result, args.interval or result["interval_s"], args.lambda_ms_per_record, args.bytes_per_record)
+    )
     return 0
 
 
