@@ -3,7 +3,7 @@
 ``campaign_status`` buckets an item so a tick queries only what is due: waiting deployments per wave
 (``<campaign>#WAIT#<wave>``, sorted by when to look again) and in-flight ones (``<campaign>#ACTIVE``,
 sorted by their timeout). Finished ones sit in SUCCEEDED / FAILED / CLOSED buckets for rollback and
-retry-failed. Each state change is one transaction with the campaign's counters.
+retry-failed. Each state change also moves the campaign's counters (see ``transition``).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def counter_deltas(old: DeploymentState, new: DeploymentState, wave: int) -> dic
     add("in_flight", (new in IN_FLIGHT) - (old in IN_FLIGHT))
     add(f"w{wave}_ok", (new is S.SUCCEEDED) - (old is S.SUCCEEDED))
     add(f"w{wave}_fail", (new in FAILED_OUTCOMES) - (old in FAILED_OUTCOMES))
+    add(f"w{wave}_wait", (new in WAITING) - (old in WAITING))
     return {k: v for k, v in deltas.items() if v}
 
 
@@ -169,26 +170,65 @@ class DeploymentStore:
         return [from_item(item) for item in page.get("Items", [])]
 
     def transition(self, change: Transition) -> Outcome:
-        """Apply one state change and its counter deltas atomically, if the deployment is as expected."""
-        deployment = self._deployment_update(change)
-        counters = self._counter_update(change)
-        items = [{"Update": deployment}] + ([{"Update": counters}] if counters else [])
-        for attempt in range(6):
-            try:
-                self.dynamodb.transact_write_items(TransactItems=items)
-                return Outcome.APPLIED
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return Outcome.LOST_RACE
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                    return Outcome.AT_CAPACITY
-                if "TransactionConflict" not in reasons and reasons:
-                    raise
-                time.sleep(0.02 * 2**attempt)  # a concurrent transaction on the campaign item
-        return Outcome.LOST_RACE
+        """Apply one state change if the deployment is as expected, then its counter deltas.
+
+        Three single-item writes, not a transaction: the campaign item is a hot atomic counter that
+        concurrent Lambdas update (transactions on it would conflict), and moto copies the whole table
+        for every transaction. Order: reserve an in-flight slot (capped), claim the deployment
+        (conditional), add the other deltas. A crash between writes can leave a counter off by one;
+        ``recount_campaign`` repairs it.
+        """
+        deltas = counter_deltas(change.old_state, change.new_state, change.wave)
+        reserve = change.max_in_flight is not None and deltas.get("in_flight", 0) > 0
+        if reserve:
+            # One capped write reserves the slot and moves the counters; undone if the claim loses.
+            deltas = {"in_flight": deltas.pop("in_flight"), **deltas}
+            if not self._add_counters(change.campaign_id, deltas, change.max_in_flight):
+                return Outcome.AT_CAPACITY
+        try:
+            self.dynamodb.update_item(**self._deployment_update(change))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            if reserve:
+                self._add_counters(change.campaign_id, {k: -v for k, v in deltas.items()})
+            return Outcome.LOST_RACE
+        if deltas and not reserve:
+            self._add_counters(change.campaign_id, deltas)
+        return Outcome.APPLIED
+
+    def _add_counters(self, campaign_id: str, deltas: dict[str, int], below: int | None = None) -> bool:
+        names = {f"#c{i}": name for i, name in enumerate(deltas)}
+        values = {f":c{i}": to_attr(delta) for i, delta in enumerate(deltas.values())}
+        kwargs: dict[str, Any] = {
+            "TableName": self.campaigns_table,
+            "Key": {"campaign_id": {"S": campaign_id}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if below is not None:
+            kwargs["ConditionExpression"] = "#c0 < :max"
+            kwargs["ExpressionAttributeValues"][":max"] = to_attr(below)
+        try:
+            self.dynamodb.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def set_counters(self, campaign_id: str, counters: dict[str, int]) -> None:
+        """Overwrite the counters (after a recount)."""
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values = {f":c{i}": to_attr(v) for i, v in enumerate(counters.values())}
+        self.dynamodb.update_item(
+            TableName=self.campaigns_table,
+            Key={"campaign_id": {"S": campaign_id}},
+            UpdateExpression="SET " + ", ".join(f"#c{i} = :c{i}" for i in range(len(counters))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def touch(
         self, campaign_id: str, vin: str, expected_state: str, expected_version: int, sets: dict[str, Any]
@@ -239,25 +279,6 @@ class DeploymentStore:
                 ":old_version": to_attr(change.old_version),
             },
         }
-
-    def _counter_update(self, change: Transition) -> dict[str, Any] | None:
-        deltas = counter_deltas(change.old_state, change.new_state, change.wave)
-        if not deltas:
-            return None
-        names = {f"#c{i}": name for i, name in enumerate(deltas)}
-        values = {f":c{i}": to_attr(delta) for i, delta in enumerate(deltas.values())}
-        update: dict[str, Any] = {
-            "TableName": self.campaigns_table,
-            "Key": {"campaign_id": {"S": change.campaign_id}},
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas))),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-        if change.max_in_flight is not None and deltas.get("in_flight", 0) > 0:
-            update["ConditionExpression"] = "#inflight < :max"
-            update["ExpressionAttributeNames"]["#inflight"] = "in_flight"
-            update["ExpressionAttributeValues"][":max"] = to_attr(change.max_in_flight)
-        return update
 
 
 def _set_clause(sets: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:

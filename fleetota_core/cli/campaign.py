@@ -32,6 +32,7 @@ ACTIONS = {
     "abort": actions.abort_campaign,
     "retry-failed": actions.retry_failed,
     "rollback": actions.rollback_campaign,
+    "recount": actions.recount_campaign,
 }
 
 

@@ -142,6 +142,11 @@ class CampaignCounters:
     states: dict[str, int] = field(default_factory=dict)
     wave_succeeded: list[int] = field(default_factory=list)
     wave_failed: list[int] = field(default_factory=list)
+    wave_waiting: list[int] = field(default_factory=list)  # PENDING, DEFERRED, RETRY_SCHEDULED
+
+    def waiting_in(self, wave: int) -> int:
+        # Unknown (older items without the counter): assume there may be work.
+        return self.wave_waiting[wave] if wave < len(self.wave_waiting) else 1
 
     def count(self, *states: str) -> int:
         return sum(self.states.get(str(s), 0) for s in states)

@@ -161,6 +161,7 @@ def create_campaign(
         f"n_{DeploymentState.PENDING.value}": len(vehicles),
         **{f"w{i}_ok": 0 for i in range(len(sizes))},
         **{f"w{i}_fail": 0 for i in range(len(sizes))},
+        **{f"w{i}_wait": size for i, size in enumerate(sizes)},
     }
     backend.campaigns.put_new(item)
     detail = {"release": release.version, "vehicles": len(vehicles), "waves": sizes, "kind": spec.kind}

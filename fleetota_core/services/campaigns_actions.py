@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.deployment_store import Outcome, Transition, bucket
 from fleetota_core.adapters.dynamo_items import sortable_ts
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, TargetFilter, WaveSpec, can_transition
-from fleetota_core.domain.deployment import DeploymentState, check_transition
+from fleetota_core.domain.deployment import (
+    FAILED_OUTCOMES,
+    IN_FLIGHT,
+    WAITING,
+    DeploymentState,
+    check_transition,
+)
 from fleetota_core.errors import ConflictError, ResourceNotFoundError, ValidationError
 from fleetota_core.services.campaigns import create_campaign
 from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend
@@ -168,3 +174,28 @@ def rollback_campaign(
         campaign_id, "ROLLBACK", operator, reason, {"rollback_campaign": rollback.campaign_id}
     )
     return rollback
+
+
+def recount_campaign(
+    campaign_id: str, operator: str, reason: str, clients: ClientFactory, resources: Resources
+) -> Campaign:
+    """Recompute the campaign's counters from its deployments (one Query over the campaign).
+
+    Repairs drift left by a writer that died between a deployment write and its counter update.
+    """
+    backend = ota_backend(clients, resources)
+    campaign = backend.campaign(campaign_id)
+    counters: dict[str, int] = {f"n_{s.value}": 0 for s in S}
+    counters["in_flight"] = 0
+    for wave in range(len(campaign.wave_sizes)):
+        counters[f"w{wave}_ok"] = counters[f"w{wave}_fail"] = counters[f"w{wave}_wait"] = 0
+    for item in backend.deployments.for_campaign(campaign_id):
+        state, wave = S(item["state"]), int(item["wave"])
+        counters[f"n_{state.value}"] += 1
+        counters["in_flight"] += state in IN_FLIGHT
+        counters[f"w{wave}_ok"] += state is S.SUCCEEDED
+        counters[f"w{wave}_fail"] += state in FAILED_OUTCOMES
+        counters[f"w{wave}_wait"] += state in WAITING
+    backend.deployments.set_counters(campaign_id, counters)
+    backend.audit.record(campaign_id, "RECOUNT", operator, reason, {"in_flight": counters["in_flight"]})
+    return backend.campaign(campaign_id)

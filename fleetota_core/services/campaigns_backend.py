@@ -66,6 +66,7 @@ class Campaign(BaseModel):
             states={s.value: int(item.get(f"n_{s.value}", 0)) for s in DeploymentState},
             wave_succeeded=[int(item.get(f"w{i}_ok", 0)) for i in range(waves)],
             wave_failed=[int(item.get(f"w{i}_fail", 0)) for i in range(waves)],
+            wave_waiting=[int(item.get(f"w{i}_wait", 1)) for i in range(waves)],
         )
         return cls(
             campaign_id=item["campaign_id"],

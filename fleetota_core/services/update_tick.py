@@ -8,7 +8,9 @@ ticks at once never notify a vehicle twice, and a tick that dies midway leaves w
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,10 +37,15 @@ logger = logging.getLogger(__name__)
 NOTICE_LEASE = timedelta(seconds=120)
 MAX_EVALUATED_PER_TICK = 5000  # per campaign: bounds one tick when most vehicles are deferred
 PAGE = 200
+NOTIFY_WORKERS = 8
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 @dataclass
 class TickResult:
+    """What one tick did; counters are bumped from the notify workers under ``lock``."""
+
     campaigns: int = 0
     notified: int = 0
     deferred: int = 0
@@ -49,9 +56,14 @@ class TickResult:
     state_changes: list[str] = field(default_factory=list)
     alerts: int = 0
     duration_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self, name: str, amount: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + amount)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
 
 
 def run_tick(
@@ -80,7 +92,7 @@ def run_tick(
 def tick_campaign(backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
     if campaign.state is C.SCHEDULED:
         campaign = _advance(backend, campaign, now, result)
-    if campaign.state in (C.RUNNING, C.PAUSED):
+    if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
         _expire_in_flight(backend, campaign, now, result)
     if campaign.state is C.RUNNING:
@@ -176,6 +188,8 @@ def _notify_due(backend: OtaBackend, campaign: Campaign, now: datetime, result: 
     evaluated = 0
     now_key = sortable_ts(now)
     for wave in range(campaign.current_wave + 1):
+        if not campaign.counters.waiting_in(wave):
+            continue  # the counters say nothing waits there: skip the query
         key = bucket(campaign.campaign_id, S.PENDING, wave)
         while capacity > 0 and evaluated < MAX_EVALUATED_PER_TICK:
             items = backend.deployments.due(key, now_key, limit=min(PAGE, max(capacity, 25)))
@@ -183,14 +197,25 @@ def _notify_due(backend: OtaBackend, campaign: Campaign, now: datetime, result: 
                 break
             evaluated += len(items)
             vehicles = backend.vehicles.get_many([i["vin"] for i in items])
-            for item in items:
-                if capacity <= 0:
-                    return
+
+            def consider(item: dict[str, Any], vehicles: dict[str, Any] = vehicles) -> str:
                 vehicle = parse_vehicle(vehicles.get(item["vin"]))
-                verdict = _consider(backend, campaign, item, vehicle, now, result)
-                if verdict == "capacity":
-                    return
-                capacity -= verdict == "notified"
+                return _consider(backend, campaign, item, vehicle, now, result)
+
+            # Signing, storing and pushing each job is I/O: overlap it. The in-flight cap holds anyway:
+            # each claim first reserves a slot with a conditional write on the campaign item.
+            verdicts = list(_pool().map(consider, items))
+            capacity -= verdicts.count("notified")
+            if "capacity" in verdicts:
+                return
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL  # one pool per process, reused by every tick (and by a warm Lambda)
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=NOTIFY_WORKERS, thread_name_prefix="notify")
+        return _POOL
 
 
 def _consider(
@@ -229,8 +254,7 @@ def _consider(
                 sets,
             )
             applied = backend.deployments.transition(change) is Outcome.APPLIED
-        result.deferred += applied
-        result.lost_races += not applied
+        result.bump("deferred" if applied else "lost_races")
         return "deferred" if applied else "lost"
     # The path goes through ELIGIBLE; one write records where it ends (NOTIFIED).
     check_transition(check_transition(state, S.ELIGIBLE), S.NOTIFIED)
@@ -251,11 +275,11 @@ def _consider(
     if outcome is Outcome.AT_CAPACITY:
         return "capacity"
     if outcome is Outcome.LOST_RACE:
-        result.lost_races += 1
+        result.bump("lost_races")
         return "lost"
     claimed = {**item, "attempt": attempt, "state": S.NOTIFIED.value}
     if send_job(backend, campaign, claimed, version + 1, now):
-        result.notified += 1
+        result.bump("notified")
     return "notified"
 
 

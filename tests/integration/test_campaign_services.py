@@ -272,3 +272,23 @@ def test_the_scheduled_lambda_runs_the_tick_and_publishes_ota_metrics(stack):
     ]
     dimensions = {tuple(d["Value"] for d in m["Dimensions"]) for m in metrics}
     assert {(campaign.campaign_id,), ()} <= dimensions
+
+
+def test_recount_repairs_counters_that_drifted(stack):
+    seed_vehicles(stack, 4)
+    publish(stack)
+    campaign = create_campaign(
+        CampaignSpec(name="t", release_version="2.0.0"), "a", stack.clients, stack.resources, now=NOW
+    )
+    run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    # A writer died between its deployment write and its counter update.
+    stack.clients.dynamodb.update_item(
+        TableName=stack.resources.campaigns_table,
+        Key={"campaign_id": {"S": campaign.campaign_id}},
+        UpdateExpression="ADD in_flight :d, n_SUCCEEDED :one",
+        ExpressionAttributeValues={":d": {"N": "-3"}, ":one": {"N": "1"}},
+    )
+    from fleetota_core.services.campaigns_actions import recount_campaign
+
+    fixed = recount_campaign(campaign.campaign_id, "ops", "drift", stack.clients, stack.resources)
+    assert (fixed.in_flight, fixed.counters.succeeded, fixed.counters.count("NOTIFIED")) == (4, 0, 4)

@@ -1,0 +1,202 @@
+"""One update-manager tick on a campaign of 100,000 deployments in steady state, on the local stack.
+
+    .venv/bin/python bench/update_tick.py [--deployments 100000] [--ticks 5]
+
+Starts moto in its own process on a free port, provisions it from infra/template.yaml, then writes a
+campaign in its third wave: 40 % of deployments SUCCEEDED, 1 % FAILED, ``max_in_flight`` minus
+``--completions`` in flight (a few of them past their timeout), the rest PENDING and due. Between
+measured ticks, ``--completions`` vehicles report SUCCEEDED (through apply_ota_reports, not timed),
+so each tick notifies that many vehicles (sign, store and push a job document each), times out
+the overdue ones and advances the campaign. Prints the median tick and the ratio to one Scan of
+the deployments table (the least a tick that reads every deployment would cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.deployment_store import bucket
+from fleetota_core.adapters.dynamo_items import sortable_ts, to_item
+from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
+from fleetota_core.domain.deployment import DeploymentState as S
+from fleetota_core.domain.deployment import deployment_id
+from fleetota_core.domain.eligibility import EligibilityRules
+from fleetota_core.domain.telemetry import OtaReport, OtaStatus
+from fleetota_core.domain.vin import with_check_digit
+from fleetota_core.local.provision import provision
+from fleetota_core.local.server import port_is_open
+from fleetota_core.local.stack_spec import read_stack_spec
+from fleetota_core.services.campaigns_backend import ota_backend, spec_json
+from fleetota_core.services.deployment_progress import apply_ota_reports
+from fleetota_core.services.firmware import publish_release
+from fleetota_core.services.update_tick import run_tick
+from fleetota_core.settings import Settings
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+MODEL = "Tesla Model 3"
+CAMPAIGN = "cbench-000001"
+
+
+def vin(n: int) -> str:
+    return with_check_digit(f"5YJ3E1EA0P{n:07d}")
+
+
+def setup(clients, resources, total: int, max_in_flight: int, completions: int, overdue: int) -> list[str]:
+    backend = ota_backend(clients, resources)
+    vehicles = [vin(i) for i in range(total)]
+    pending_start = int(total * 0.41)
+    in_flight = max_in_flight - completions
+    # Vehicles exist for the deployments ticks will look at (the first pending ones) and for reports.
+    interesting = vehicles[pending_start : pending_start + 20 * completions] + vehicles[:in_flight]
+    for v in interesting:
+        item = {"vin": v, "make": "Tesla", "model": MODEL, "model_year": 2023, "hw_rev": "HW4",
+                "firmware_version": "1.0.0", "region": "us-west", "timezone": "America/Los_Angeles",
+                "last_ts": sortable_ts(NOW), "soc_pct": 80.0, "charging": False, "drive_state": "parked",
+                "network": "LTE", "signal_dbm": -80, "online": True}  # fmt: skip
+        clients.dynamodb.put_item(TableName=resources.vehicles_table, Item=to_item(item))
+    publish_release(b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", clients, resources)
+    release = backend.firmware.get_release("2.0.0")
+    sizes = [total // 100, total * 9 // 100, total - total // 100 - total * 9 // 100]
+    spec = CampaignSpec(
+        name="bench", release_version="2.0.0", max_in_flight=max_in_flight,
+        waves=tuple(WaveSpec(size=n, error_threshold_pct=50) for n in sizes),
+        eligibility=EligibilityRules(min_soc_pct=20),
+    )  # fmt: skip
+    wave_of = [w for w, n in enumerate(sizes) for _ in range(n)]
+    counts: dict[str, int] = {}
+    ok = [0, 0, 0]
+    fail = [0, 0, 0]
+    wait = [0, 0, 0]
+
+    def deployment(i: int, v: str) -> dict:
+        wave = wave_of[i]
+        if i < int(total * 0.40):
+            state, at = S.SUCCEEDED, NOW - timedelta(hours=2)
+            ok[wave] += 1
+        elif i < pending_start:
+            state, at = S.FAILED, NOW - timedelta(hours=2)
+            fail[wave] += 1
+        elif i < pending_start + 20 * completions:
+            state, at = S.PENDING, NOW - timedelta(minutes=5) + timedelta(milliseconds=i - pending_start)
+        else:
+            state, at = S.PENDING, NOW - timedelta(minutes=1)
+        counts[state] = counts.get(state, 0) + 1
+        wait[wave] += state is S.PENDING
+        return {
+            "campaign_id": CAMPAIGN, "vin": v, "deployment_id": deployment_id(CAMPAIGN, v),
+            "state": state.value, "campaign_status": bucket(CAMPAIGN, state, wave),
+            "next_action_at": sortable_ts(at), "wave": wave, "attempt": 1 if state is not S.PENDING else 0,
+            "version": 1, "from_version": "1.0.0",
+        }  # fmt: skip
+
+    # The first ``in_flight`` vehicles (of the SUCCEEDED range) are re-used as the in-flight ones.
+    items = []
+    for i, v in enumerate(vehicles):
+        item = deployment(i, v)
+        if i < in_flight:
+            late = i < overdue
+            item.update(
+                state=S.INSTALLING.value,
+                campaign_status=bucket(CAMPAIGN, S.INSTALLING, 0),
+                next_action_at=sortable_ts(NOW - timedelta(minutes=1) if late else NOW + timedelta(hours=1)),
+                notified_at=sortable_ts(NOW - timedelta(hours=2) if late else NOW),
+                notice_sent=True,
+            )
+            counts[S.SUCCEEDED] -= 1
+            ok[wave_of[i]] -= 1
+            counts[S.INSTALLING] = counts.get(S.INSTALLING, 0) + 1
+        items.append(item)
+    started = time.perf_counter()
+    backend.deployments.put_many(items)
+    print(f"wrote {total:,} deployments in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    backend.campaigns.put_new({
+        "campaign_id": CAMPAIGN, "name": "bench", "spec": spec_json(spec),
+        "release": release.model_dump_json(),
+        "state": "RUNNING", "current_wave": 2, "wave_sizes": sizes, "acknowledged_failures": 0, "version": 0,
+        "created_at": NOW.isoformat(), "created_by": "bench", "updated_at": NOW.isoformat(),
+        "in_flight": in_flight, **{f"n_{k}": n for k, n in counts.items()},
+        **{f"w{i}_ok": ok[i] for i in range(3)}, **{f"w{i}_fail": fail[i] for i in range(3)},
+        **{f"w{i}_wait": wait[i] for i in range(3)},
+    })  # fmt: skip
+    return vehicles[overdue:in_flight]
+
+
+def complete(clients, resources, vins: list[str]) -> None:
+    reports = [
+        (v, OtaReport(campaign_id=CAMPAIGN, deployment_id=deployment_id(CAMPAIGN, v),
+                      status=OtaStatus.SUCCEEDED,
+                      target_version="2.0.0"))
+        for v in vins
+    ]  # fmt: skip
+    apply_ota_reports(reports, clients, resources, now=NOW)
+
+
+def _moto_process() -> tuple[subprocess.Popen[bytes], int]:
+    """moto in its own process, as ``local up`` attaches to one: the tick's client gets the GIL alone."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not port_is_open("127.0.0.1", port):
+        if time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit("moto did not start within 30 s")
+        time.sleep(0.2)
+    return server, port
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deployments", type=int, default=100_000)
+    parser.add_argument("--ticks", type=int, default=5)
+    parser.add_argument("--max-in-flight", type=int, default=1000)
+    parser.add_argument("--completions", type=int, default=50, help="reports between ticks")
+    parser.add_argument("--overdue", type=int, default=10, help="in-flight deployments past their timeout")
+    args = parser.parse_args()
+    server, port = _moto_process()
+    settings = Settings(mode="local", local_port=port)
+    clients = client_factory(settings)
+    spec = read_stack_spec(settings)
+    provision(spec, clients)
+    resources = spec.resources
+    in_flight = setup(
+        clients, resources, args.deployments, args.max_in_flight, args.completions, args.overdue
+    )
+    durations = []
+    for n in range(args.ticks):
+        complete(clients, resources, in_flight[n * args.completions : (n + 1) * args.completions])
+        started = time.perf_counter()
+        result = run_tick(clients, resources, NOW + timedelta(seconds=n), fleet_health=False)
+        durations.append(time.perf_counter() - started)
+        print(f"tick {n + 1}: {durations[-1]:.3f} s  notified {result.notified} timed out {result.timed_out} "
+              f"deferred {result.deferred}", file=sys.stderr)  # fmt: skip
+    started = time.perf_counter()
+    scanned = sum(
+        page["Count"]
+        for page in clients.dynamodb.get_paginator("scan").paginate(TableName=resources.deployments_table)
+    )
+    scan_s = time.perf_counter() - started
+    tick_s = statistics.median(durations)
+    print(f"update tick, {args.deployments:,} deployments, steady state: median {tick_s:.3f} s over "
+          f"{args.ticks} "
+          f"ticks (min {min(durations):.3f}, max {max(durations):.3f}); one Scan of the deployments table "
+          f"({scanned:,} items) takes {scan_s:.1f} s = {scan_s / tick_s:.0f}x a tick")  # fmt: skip
+    server.terminate()
+    server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
