@@ -55,8 +55,8 @@ def setup(vehicle, version="9.0.0", allow_downgrade=False, faults=None, network=
     signed = SignedJobDocument(document=doc, signature=sign(doc.signed_bytes()), key_id="k")
     fetch = FakeFetch({"doc:1": signed.model_dump_json().encode()})
     client = VehicleOtaClient(PUBLIC_DER, faults, fetch=fetch, install_s=120)
-    client.deliver([{"type": "job", "vin": vehicle.vin, "campaign_id": "c1", "deployment_id": doc.deployment_id,
-                     "attempt": 1, "document_url": "doc:1"}])  # fmt: skip
+    note = {"type": "job", "vin": vehicle.vin, "campaign_id": "c1", "deployment_id": doc.deployment_id}
+    client.deliver([{**note, "attempt": 1, "document_url": "doc:1"}])
     vehicle.network, vehicle.signal_dbm, vehicle.soc = network, -70, 80.0
     return client, fetch
 
