@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import FleetOTAError
 from simulator.fleet import generate_fleet
+from simulator.job_listener import add_ota_fault_arguments
 from simulator.progress import Progress, status_line
 from simulator.runner import run
 from simulator.simulation import FaultProfile, FleetSimulation
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-ota", action="store_true", help="do not listen for OTA job notifications")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_ota_fault_arguments(p)
     return p
 
 
@@ -129,10 +131,9 @@ def _job_listener(args: argparse.Namespace, clients: Any, resources: Any, run_id
     """The vehicles' OTA client, subscribed to job notifications (S3 mode only, unless --no-ota)."""
     if clients is None or args.no_ota:
         return None
-    from simulator.job_listener import open_job_listener
-    from simulator.ota_client import OtaFaults
+    from simulator.job_listener import open_job_listener, ota_faults
 
-    faults = OtaFaults(install_failure_rate=args.install_failure_rate or 0.0)
+    faults = ota_faults(args)
     return open_job_listener(clients, resources, run_id, faults, seed=seed)
 
 

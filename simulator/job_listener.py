@@ -14,6 +14,8 @@ from fleetota_core.adapters.signing import KmsSigner
 from simulator.ota_client import OtaFaults, VehicleOtaClient
 
 if TYPE_CHECKING:
+    import argparse
+
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from simulator.ota import OtaEffect
@@ -80,3 +82,24 @@ def open_job_listener(
     queue.open()
     extra = {} if install_s is None else {"install_s": install_s}
     return JobListener(queue, VehicleOtaClient(public_key, faults, seed=seed, **extra))
+
+
+def add_ota_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    """``python -m simulator`` flags for OTA faults beyond ``--install-failure-rate``."""
+    ota = parser.add_argument_group("OTA faults")
+    ota.add_argument(
+        "--permanent-failure-rate", type=float, default=0.0, help="share of jobs that always fail"
+    )
+    ota.add_argument("--download-interrupt-rate", type=float, default=0.0, help="per download tick")
+    ota.add_argument("--low-battery-rate", type=float, default=0.0, help="share of jobs refused: battery low")
+    ota.add_argument("--tamper-rate", type=float, default=0.0, help="share of downloads altered in transit")
+
+
+def ota_faults(args: argparse.Namespace) -> OtaFaults:
+    return OtaFaults(
+        install_failure_rate=getattr(args, "install_failure_rate", None) or 0.0,
+        permanent_failure_rate=getattr(args, "permanent_failure_rate", 0.0),
+        download_interrupt_rate=getattr(args, "download_interrupt_rate", 0.0),
+        low_battery_rate=getattr(args, "low_battery_rate", 0.0),
+        tamper_rate=getattr(args, "tamper_rate", 0.0),
+    )
