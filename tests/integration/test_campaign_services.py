@@ -292,3 +292,36 @@ def test_recount_repairs_counters_that_drifted(stack):
 
     fixed = recount_campaign(campaign.campaign_id, "ops", "drift", stack.clients, stack.resources)
     assert (fixed.in_flight, fixed.counters.succeeded, fixed.counters.count("NOTIFIED")) == (4, 0, 4)
+
+
+def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(stack, monkeypatch):
+    seed_vehicles(stack, 3)
+    publish(stack)
+    url = job_queue(stack)
+    campaign = create_campaign(
+        CampaignSpec(name="t", release_version="2.0.0"), "a", stack.clients, stack.resources, now=NOW
+    )
+    from fleetota_core.services import update_tick
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("Lambda timed out")
+
+    monkeypatch.setattr(update_tick, "send_job", crash)
+    with pytest.raises(RuntimeError):
+        run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    monkeypatch.undo()
+    assert drain_notifications(stack, url) == []
+    claimed = get_campaign(campaign.campaign_id, stack.clients, stack.resources)
+    assert claimed.in_flight >= 1
+    # Before the lease runs out nothing is re-sent; after it, the next tick sends what was claimed.
+    run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=30), fleet_health=False)
+    later = run_tick(
+        stack.clients,
+        stack.resources,
+        NOW + update_tick.NOTICE_LEASE + timedelta(seconds=1),
+        fleet_health=False,
+    )
+    notes = drain_notifications(stack, url)
+    assert later.resent >= 1
+    assert sorted(n["vin"] for n in notes) == sorted({n["vin"] for n in notes})
+    assert len(notes) == 3
