@@ -22,6 +22,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import botocore.client
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleetota_core.adapters.clients import client_factory
@@ -157,6 +159,36 @@ def _moto_process() -> tuple[subprocess.Popen[bytes], int]:
     return server, port
 
 
+class CallCounter:
+    """Counts AWS requests and the seconds spent in by_status GSI queries during a tick."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.query_s = 0.0
+        self.queries = 0
+        self._original = botocore.client.BaseClient._make_api_call
+        counter = self
+
+        def counted(client, operation, params):
+            started = time.perf_counter()
+            try:
+                return counter._original(client, operation, params)
+            finally:
+                counter.calls += 1
+                if operation == "Query" and params.get("IndexName") == "by_status":
+                    counter.queries += 1
+                    counter.query_s += time.perf_counter() - started
+
+        self._counted = counted
+
+    def __enter__(self) -> CallCounter:
+        botocore.client.BaseClient._make_api_call = self._counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        botocore.client.BaseClient._make_api_call = self._original
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=100_000)
@@ -174,14 +206,18 @@ def main() -> int:
     in_flight = setup(
         clients, resources, args.deployments, args.max_in_flight, args.completions, args.overdue
     )
-    durations = []
+    durations: list[float] = []
+    queries: list[float] = []
     for n in range(args.ticks):
         complete(clients, resources, in_flight[n * args.completions : (n + 1) * args.completions])
         started = time.perf_counter()
-        result = run_tick(clients, resources, NOW + timedelta(seconds=n), fleet_health=False)
+        with CallCounter() as calls:
+            result = run_tick(clients, resources, NOW + timedelta(seconds=n), fleet_health=False)
         durations.append(time.perf_counter() - started)
+        queries.append(calls.query_s)
         print(f"tick {n + 1}: {durations[-1]:.3f} s  notified {result.notified} timed out {result.timed_out} "
-              f"deferred {result.deferred}", file=sys.stderr)  # fmt: skip
+              f"deferred {result.deferred}; {calls.calls} AWS requests, {calls.queries} by_status queries "
+              f"took {calls.query_s:.3f} s", file=sys.stderr)  # fmt: skip
     started = time.perf_counter()
     scanned = sum(
         page["Count"]
@@ -192,7 +228,8 @@ def main() -> int:
     print(f"update tick, {args.deployments:,} deployments, steady state: median {tick_s:.3f} s over "
           f"{args.ticks} "
           f"ticks (min {min(durations):.3f}, max {max(durations):.3f}); one Scan of the deployments table "
-          f"({scanned:,} items) takes {scan_s:.1f} s = {scan_s / tick_s:.0f}x a tick")  # fmt: skip
+          f"({scanned:,} items) takes {scan_s:.1f} s = {scan_s / tick_s:.0f}x a tick; "
+          f"median time in by_status queries {statistics.median(queries):.3f} s")  # fmt: skip
     server.terminate()
     server.wait(timeout=10)
     return 0
