@@ -72,7 +72,7 @@ def _alerts(key: str, _backend: Backend) -> list[dict]:
     return recent_alerts(_backend.clients, _backend.resources, _backend.settings.stack_name, limit=8)
 
 
-@st.fragment(run_every=_ui.LIVE_REFRESH_S)
+@_ui.live(_ui.LIVE_REFRESH_S, "alerts")
 def alerts_feed() -> None:
     st.divider()
     st.markdown("**Alerts**")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from fleetota_core.errors import BackendUnavailableError, FleetOTAError, ValidationError
 from fleetota_core.settings import Settings
@@ -16,7 +17,7 @@ from fleetota_core.views.backend import Backend, connect, start_local_stack
 from fleetota_core.views.fleet import fleet_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import pandas as pd
 
@@ -47,7 +48,7 @@ def _connect(settings_json: str) -> Backend:
 
 
 def mark_frame() -> None:
-    """Called by streamlit_app.py on every run, so pages know the frame (sidebar, backend) ran."""
+    """Called by streamlit_app.py on every run, so pages know this session has the frame."""
     st.session_state["_frame_ran"] = True
 
 
@@ -56,13 +57,15 @@ def frame_guard() -> None:
 
     Until some session has called ``st.navigation``, Streamlit treats ``pages/`` as an old-style
     multipage folder and runs the requested page file directly (no sidebar, no backend link); that
-    happens to the first visitor who opens a page URL right after the server starts.
+    happens to the first visitor who opens a page URL right after the server starts. Once per
+    session, so a rerun never swallows a button click.
     """
     if st.session_state.get("_frame_ran"):
         return
     from streamlit.runtime.pages_manager import PagesManager
 
     PagesManager.uses_pages_directory = False  # what st.navigation itself sets
+    st.session_state["_frame_ran"] = True
     st.rerun()
 
 
@@ -71,7 +74,21 @@ def backend() -> Backend:
     return _connect(Settings().model_dump_json())
 
 
+def _unreachable(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, EndpointConnectionError | ConnectTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def backend_error_message(exc: BaseException) -> str:
+    if _unreachable(exc):
+        return (
+            f"Backend unreachable: {exc}. Locally, start it with `python -m fleetota_core local up`; "
+            "on AWS, check the network and credentials."
+        )
     if isinstance(exc, BackendUnavailableError):
         return f"Backend unreachable: {exc}"
     if isinstance(exc, FleetOTAError):
@@ -93,6 +110,24 @@ def guard(what: str = "this page") -> Iterator[None]:
         st.error(f"Could not load {what}. {backend_error_message(exc)}", icon=":material/error:")
 
 
+def live(run_every: float, what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``st.fragment(run_every=...)`` whose body is guarded too.
+
+    A fragment's exceptions do not reach the frame's guard around ``page.run()``, so each live panel
+    turns backend failures into its own banner.
+    """
+
+    def wrap(body: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            with guard(what):
+                body(*args, **kwargs)
+
+        return st.fragment(guarded, run_every=run_every)
+
+    return wrap
+
+
 @st.cache_data(ttl=FLEET_TTL_S, show_spinner="Loading the fleet…")
 def _fleet(key: str, _backend: Backend) -> pd.DataFrame:
     return fleet_frame(_backend.clients, _backend.resources)
@@ -102,6 +137,16 @@ def fleet() -> pd.DataFrame:
     """Every vehicle's latest state (normalized), cached for a few seconds."""
     b = backend()
     return _fleet(b.key, b)
+
+
+def fleet_or_stop() -> pd.DataFrame:
+    """The fleet, or a banner and the end of this page when the backend cannot provide it.
+
+    Pages guard their own first read, so they stay safe even when run without the frame's guard.
+    """
+    with guard("the fleet"):
+        return fleet()
+    st.stop()
 
 
 def operator() -> str | None:

@@ -66,7 +66,7 @@ backend = _ui.backend()
 list_tab, new_tab = st.tabs(["Campaigns", "New campaign"])
 
 
-@st.fragment(run_every=DETAIL_REFRESH_S)
+@_ui.live(DETAIL_REFRESH_S, "campaigns")
 def campaign_list() -> None:
     with _ui.guard("campaigns"):
         summary = _summary(backend.key, backend)
@@ -138,7 +138,7 @@ def action_bar(campaign_id: str, state: str) -> None:
                 _act(campaign_id, action, "")
 
 
-@st.fragment(run_every=DETAIL_REFRESH_S)
+@_ui.live(DETAIL_REFRESH_S, "the campaign")
 def campaign_detail(campaign_id: str) -> None:
     with _ui.guard("the campaign"):
         campaign = get_campaign(campaign_id, backend.clients, backend.resources)

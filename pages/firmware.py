@@ -25,7 +25,7 @@ def _releases(key: str, _backend) -> pd.DataFrame:
 
 st.title("Firmware")
 backend = _ui.backend()
-fleet = _ui.fleet()
+fleet = _ui.fleet_or_stop()
 
 flash = st.session_state.pop("firmware_flash", None)
 if flash:

@@ -15,7 +15,7 @@ TOPOJSON_URL = "app/static/topojson/"
 _ui.frame_guard()
 
 st.title("Fleet map")
-fleet = _ui.fleet()
+fleet = _ui.fleet_or_stop()
 if fleet.empty:
     _ui.empty_state(
         "No vehicles to show yet. Start the simulator on the **Simulator** page; vehicles appear "
@@ -36,7 +36,7 @@ tiles = st.toggle("Street tiles (needs internet)", key="map_tiles")
 MAP_REFRESH_S = 30
 
 
-@st.fragment(run_every=MAP_REFRESH_S)
+@_ui.live(MAP_REFRESH_S, "the fleet map")
 def live_map(colour_by: str, models: list, regions: list, versions: list, scope: str, tiles: bool) -> None:
     # Re-reads the (cached) fleet on each refresh; the figure keeps the operator's zoom (uirevision).
     current = _ui.fleet()

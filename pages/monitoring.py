@@ -57,7 +57,7 @@ st.title("Monitoring")
 backend = _ui.backend()
 
 
-@st.fragment(run_every=_ui.LIVE_REFRESH_S)
+@_ui.live(_ui.LIVE_REFRESH_S, "pipeline health")
 def live_status() -> None:
     with _ui.guard("pipeline health"):
         health = _health(backend.key, backend)

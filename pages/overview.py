@@ -42,7 +42,7 @@ st.title("Fleet overview")
 backend = _ui.backend()
 
 
-@st.fragment(run_every=_ui.LIVE_REFRESH_S)
+@_ui.live(_ui.LIVE_REFRESH_S, "the fleet overview")
 def kpis() -> None:
     fleet = _ui.fleet()
     k = fleet_kpis(fleet)

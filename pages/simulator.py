@@ -26,7 +26,7 @@ st.caption(
 backend = _ui.backend()
 
 
-@st.fragment(run_every=3)
+@_ui.live(3, "the simulator status")
 def status_panel() -> None:
     status = simulator_status(_ui.STATE_DIR)
     if status.running:

@@ -37,7 +37,7 @@ def _telemetry(key: str, vin: str, _backend) -> pd.DataFrame:
 
 st.title("Vehicles")
 backend = _ui.backend()
-fleet = _ui.fleet()
+fleet = _ui.fleet_or_stop()
 if fleet.empty:
     _ui.empty_state(
         "No vehicles yet. Start the simulator on the **Simulator** page; each vehicle is listed here "

@@ -74,6 +74,12 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(dashboard.url) else None)
     page.on("request", lambda r: topojson.append(r.url) if "/app/static/topojson/" in r.url else None)
 
+    # A fresh server whose first visitor opens a page URL still gets the frame (sidebar, backend).
+    page.goto(f"{dashboard.url}/fleet_map")
+    settle(page)
+    assert page.get_by_text("No vehicles to show yet", exact=False).is_visible()
+    assert page.locator("[data-testid='stSidebarNav']").get_by_text("Campaigns").is_visible()
+
     # Empty backend first: the landing page shows the backend and says what to do next.
     page.goto(dashboard.url)
     settle(page)

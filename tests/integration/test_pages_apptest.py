@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -194,3 +195,24 @@ def test_in_aws_mode_without_sign_in_configured_the_dashboard_is_read_only(dashb
         assert not at.exception
         assert next(b for b in at.button if b.label == label).disabled, label
         assert any("Read-only" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_when_the_backend_is_unreachable_a_banner_says_so_and_no_traceback_is_shown(
+    dashboard, monkeypatch, page
+):
+    closed_port = socket.socket()
+    closed_port.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused at once
+    monkeypatch.setenv("FLEETOTA_MODE", "aws")
+    monkeypatch.setenv("FLEETOTA_ENDPOINT_URL", f"http://127.0.0.1:{closed_port.getsockname()[1]}")
+    for field, value in dashboard.resources.as_dict().items():
+        monkeypatch.setenv(f"FLEETOTA_{field.upper()}", value)
+    try:
+        at = render(page)
+    finally:
+        closed_port.close()
+
+    assert not at.exception, [e.value for e in at.exception]
+    if page != "pages/simulator.py":  # it reads no AWS data; its sidebar's alerts feed shows the banner
+        errors = [e.value for e in at.error]
+        assert any("unreachable" in e or "cannot reach" in e for e in errors), errors
