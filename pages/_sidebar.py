@@ -28,8 +28,7 @@ DEMO_INTERVAL_S = 10.0
 def backend_badge(backend: Backend) -> None:
     icon = ":material/science:" if backend.settings.is_local else ":material/cloud:"
     st.markdown(f"**{icon} {backend.label}**")
-    if backend.status:
-        st.caption(backend.status)
+    st.caption(backend.status or (backend.settings.endpoint_url or f"region {backend.settings.region}"))
     with st.expander("Resources", expanded=False):
         st.json(backend.resources.as_dict(), expanded=True)
 

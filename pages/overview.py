@@ -28,7 +28,7 @@ def _alarms(key: str, _backend) -> pd.DataFrame:
     return alarms_frame(_backend.clients, _backend.settings.stack_name)
 
 
-@st.cache_data(ttl=60, show_spinner="Loading CloudWatch trends…")
+@st.cache_data(ttl=30, show_spinner="Loading CloudWatch trends…")
 def _trends(key: str, hours: float, _backend) -> pd.DataFrame:
     return metric_trends(_backend.clients, FLEET_TRENDS, hours)
 

@@ -31,7 +31,7 @@ class Backend:
     @property
     def label(self) -> str:
         if self.settings.is_local:
-            return f"Local stack · {self.settings.endpoint_url}"
+            return "Local stack"
         return f"AWS · stack {self.settings.stack_name} · {self.settings.region}"
 
 
