@@ -192,7 +192,8 @@ def _notify_due(backend: OtaBackend, campaign: Campaign, now: datetime, result: 
             continue  # the counters say nothing waits there: skip the query
         key = bucket(campaign.campaign_id, S.PENDING, wave)
         while capacity > 0 and evaluated < MAX_EVALUATED_PER_TICK:
-            items = backend.deployments.due(key, now_key, limit=min(PAGE, max(capacity, 25)))
+            limit = min(PAGE, max(capacity, 25))
+            items = backend.deployments.due(key, now_key, limit=limit)
             if not items:
                 break
             evaluated += len(items)
@@ -208,6 +209,8 @@ def _notify_due(backend: OtaBackend, campaign: Campaign, now: datetime, result: 
             capacity -= verdicts.count("notified")
             if "capacity" in verdicts:
                 return
+            if len(items) < limit:
+                break  # a short page: nothing else in this wave is due
 
 
 def _pool() -> ThreadPoolExecutor:
