@@ -158,10 +158,15 @@ class TelemetryPipeline:
 
     def finish_sqs_message(self, message_id: str, body: str) -> None:
         future = self._pending.pop(message_id, None)
-        if future is None:
-            self.handle_sqs_body(body)
-        else:
-            future.result()
+        try:
+            if future is None:
+                self.handle_sqs_body(body)
+            else:
+                future.result()
+        except Exception as exc:
+            # Re-raised, so the item fails and SQS retries it; logged so the reason is on record.
+            logger.warning("telemetry message %s failed, left for retry: %r", message_id, exc)
+            raise
 
     def take_outcomes(self) -> list[IngestOutcome]:
         with self._outcomes_lock:
