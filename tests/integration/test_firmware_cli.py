@@ -1,0 +1,57 @@
+"""The firmware and campaign commands: one clear line per error, non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+from fleetota_core.cli import main
+from tests.integration.test_campaign_services import MODEL, seed_vehicles
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_firmware_publish_and_list_and_every_refusal_in_one_line(stack, tmp_path, capsys):
+    seed_vehicles(stack, 2)
+    image, empty = tmp_path / "app.bin", tmp_path / "empty.bin"
+    image.write_bytes(b"\x7fELF" * 1000)
+    empty.write_bytes(b"")
+    code, out, _ = run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
+    assert code == 0 and out.startswith("published 2.0.0: 4000 bytes")
+    refusals = {
+        ("2.0.0", str(image), MODEL): "error: firmware 2.0.0 is already published; pick a new version",
+        ("2.1", str(image), MODEL): "error: version '2.1' is not semver",
+        ("2.1.0", str(empty), MODEL): "error: firmware file 'empty.bin' is empty",
+        ("2.2.0", str(image), "Model T"): "error: unknown model(s) Model T; known models: Tesla Model 3",
+    }
+    for (version, path, models), message in refusals.items():
+        code, _, err = run(capsys, "firmware", "publish", path, "--version", version, "--models", models)
+        assert code == 1 and err.startswith(message) and err.count("\n") == 1
+    code, out, _ = run(capsys, "firmware", "list", "--json")
+    assert [r["manifest"]["version"] for r in json.loads(out)] == ["2.0.0"]
+
+
+def test_campaign_commands_from_flags_to_show_and_pause(stack, tmp_path, capsys):
+    seed_vehicles(stack, 3)
+    image = tmp_path / "app.bin"
+    image.write_bytes(b"x" * 100)
+    run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
+    code, out, _ = run(
+        capsys, "campaign", "preview", "--name", "p", "--release", "2.0.0", "--waves", "50,50", "--json"
+    )
+    assert code == 0 and json.loads(out)["wave_sizes"] == [2, 1]
+    code, out, _ = run(capsys, "campaign", "create", "--name", "c", "--release", "2.0.0", "--reason", "why")
+    assert code == 0 and out.startswith("created ")
+    campaign_id = out.split()[1].rstrip(":")
+    code, out, err = run(capsys, "campaign", "pause", campaign_id, "--reason", "x")
+    assert code == 1 and err.startswith(f"error: cannot pause campaign {campaign_id}: it is SCHEDULED")
+    code, out, _ = run(capsys, "campaign", "show", campaign_id, "--json")
+    shown = json.loads(out)
+    assert shown["state"] == "SCHEDULED" and shown["audit"][0]["action"] == "CREATE"
+    code, _, err = run(capsys, "campaign", "show", "nope")
+    assert code == 1 and err == "error: campaign nope does not exist\n"
+    code, _, err = run(capsys, "campaign", "create", "--name", "c", "--release", "9.9.9")
+    assert code == 1 and "firmware 9.9.9 is not published" in err
