@@ -118,15 +118,24 @@ def _act(campaign_id: str, action: str, reason: str) -> None:
     st.rerun()
 
 
-@st.dialog("Confirm")
+def _dismiss() -> None:
+    st.session_state.pop("pending_action", None)
+
+
+@st.dialog("Confirm", on_dismiss=_dismiss)
 def confirm(campaign_id: str, action: str) -> None:
     label = ACTIONS[action][0]
     st.warning(
         f"{label} campaign **{campaign_id}**? This changes what vehicles do.", icon=":material/warning:"
     )
     reason = st.text_input("Reason (recorded in the audit trail)", key=f"confirm_reason_{action}")
-    if st.button(f"Yes, {label.lower()}", type="primary", key=f"confirm_{action}"):
+    yes, no = st.columns(2)
+    if yes.button(f"Yes, {label.lower()}", type="primary", key=f"confirm_{action}"):
+        _dismiss()
         _act(campaign_id, action, reason)
+    if no.button("Cancel", key=f"cancel_{action}"):
+        _dismiss()
+        st.rerun()
 
 
 def action_bar(campaign_id: str, state: str) -> None:
@@ -135,9 +144,13 @@ def action_bar(campaign_id: str, state: str) -> None:
         disabled = state not in allowed or _ui.operator() is None
         if col.button(label, key=f"act_{action}", disabled=disabled, type="secondary", width="stretch"):
             if dangerous:
-                confirm(campaign_id, action)
+                # Kept in the session so the dialog survives reruns until confirmed or dismissed.
+                st.session_state["pending_action"] = (campaign_id, action)
             else:
                 _act(campaign_id, action, "")
+    pending = st.session_state.get("pending_action")
+    if pending and pending[0] == campaign_id:
+        confirm(*pending)
 
 
 @_ui.live(DETAIL_REFRESH_S, "the campaign")

@@ -180,4 +180,15 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     assert moving.state.value in heading, heading
     in_flight = page.locator("[data-testid='stMetric']", has_text="In flight").first.inner_text()
     assert in_flight.split()[-1] != "0", in_flight
+
+    # A dangerous action asks for confirmation and a reason before it changes anything.
+    page.get_by_role("button", name="Pause", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox").fill("e2e: hold the rollout")
+    assert list_campaigns(clients, resources)[0].state.value == "RUNNING"
+    dialog.get_by_role("button", name="Yes, pause").click()
+    page.get_by_text("is now PAUSED", exact=False).wait_for(timeout=30_000)
+    settle(page)
+    shot(page, "10-campaign-paused")
+    assert list_campaigns(clients, resources)[0].state.value == "PAUSED"
     assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside

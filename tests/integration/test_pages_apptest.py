@@ -11,7 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fleetota_core.services.campaigns import list_campaigns
+from fleetota_core.services.campaigns import campaign_history, get_campaign, list_campaigns
 from fleetota_core.services.firmware import publish_release
 from fleetota_core.services.update_tick import run_tick
 from simulator.fleet import generate_fleet
@@ -216,3 +216,28 @@ def test_when_the_backend_is_unreachable_a_banner_says_so_and_no_traceback_is_sh
     if page != "pages/simulator.py":  # it reads no AWS data; its sidebar's alerts feed shows the banner
         errors = [e.value for e in at.error]
         assert any("unreachable" in e or "cannot reach" in e for e in errors), errors
+
+
+def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_reason(dashboard, monkeypatch):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "dave")
+    fleet = seed_fleet(dashboard, 12)
+    campaign_id = seed_campaign(dashboard, fleet)
+    at = render("pages/campaigns.py")
+
+    at.button(key="act_pause").click()
+    at.run()
+    assert get_campaign(campaign_id, dashboard.clients, dashboard.resources).state.value == "RUNNING"
+    assert any("Pause campaign" in w.value for w in at.warning), "a confirmation is shown first"
+
+    at.text_input(key="confirm_reason_pause").input("battery complaints")
+    at.button(key="confirm_pause").click()
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert get_campaign(campaign_id, dashboard.clients, dashboard.resources).state.value == "PAUSED"
+    audit = campaign_history(campaign_id, dashboard.clients, dashboard.resources)
+    assert (audit[0]["action"], audit[0]["operator"], audit[0]["reason"]) == (
+        "PAUSE",
+        "dave",
+        "battery complaints",
+    )
