@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -11,8 +12,6 @@ from fleetota_core.adapters.object_reader import newest_objects, read_text
 from fleetota_core.adapters.table_reader import get_item, query_partition
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
 
@@ -65,8 +64,27 @@ def _reading(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def raw_hour_prefixes(now: datetime, hours: int = 2) -> list[str]:
+    """The raw-batch prefixes of the last ``hours`` hours, newest first (keys are laid out by hour)."""
+    return [
+        f"{RAW_PREFIX}dt={t:%Y-%m-%d}/hour={t:%H}/" for t in (now - timedelta(hours=h) for h in range(hours))
+    ]
+
+
+def _newest_raw_objects(
+    clients: ClientFactory, resources: Resources, limit: int, now: datetime
+) -> list[dict]:
+    # Listing all of raw/ would return the oldest keys first; the hour prefixes keep it to recent ones.
+    found: list[dict] = []
+    for prefix in raw_hour_prefixes(now):
+        found += newest_objects(clients.s3, resources.telemetry_bucket, prefix, limit=limit)
+        if len(found) >= limit:
+            break
+    return sorted(found, key=lambda o: o["modified"], reverse=True)[:limit]
+
+
 def recent_telemetry(
-    clients: ClientFactory, resources: Resources, vin: str, batches: int = 40, since: datetime | None = None
+    clients: ClientFactory, resources: Resources, vin: str, batches: int = 40, now: datetime | None = None
 ) -> pd.DataFrame:
     """``vin``'s readings found in the newest ``batches`` raw telemetry objects, oldest first.
 
@@ -75,9 +93,7 @@ def recent_telemetry(
     """
     rows: list[dict[str, Any]] = []
     needle = f'"{vin}"'
-    for obj in newest_objects(clients.s3, resources.telemetry_bucket, RAW_PREFIX, limit=batches):
-        if since is not None and obj["modified"] < since:
-            continue
+    for obj in _newest_raw_objects(clients, resources, batches, now or datetime.now(UTC)):
         for line in read_text(
             clients.s3, resources.telemetry_bucket, obj["key"], max_bytes=50_000_000
         ).splitlines():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -61,7 +62,7 @@ def seed_fleet(stack: LocalStack, count: int = 40) -> list:
         lines.append(encode(vehicle, now - 5).encode())
     stack.clients.s3.put_object(
         Bucket=stack.resources.telemetry_bucket,
-        Key="raw/dt=2026-11-26/hour=12/apptest.ndjson.gz",
+        Key=f"raw/{datetime.now(UTC):dt=%Y-%m-%d/hour=%H}/apptest.ndjson.gz",
         Body=gzip.compress(b"\n".join(lines) + b"\nnot json\n"),
     )
     stack.runtime.drain(timeout=30)
@@ -120,6 +121,7 @@ def test_each_page_renders_with_a_fleet_a_release_and_a_running_campaign(dashboa
             assert campaign_id in at.selectbox(key="campaign_pick").value
         if page == "pages/vehicles.py":
             assert at.selectbox(key="veh_vin").value in {v.vin for v in fleet}
+            assert at.get("plotly_chart"), "the selected vehicle's recent telemetry is charted"
         if page == "pages/firmware.py":
             assert "9.0.0" in at.dataframe[0].value["version"].tolist()
 
