@@ -42,3 +42,12 @@ def read_text(s3: Any, bucket: str, key: str, max_bytes: int = 1_000_000) -> str
     if body[:2] == b"\x1f\x8b":
         body = gzip.decompress(body)
     return body[:max_bytes].decode("utf-8", errors="replace")
+
+
+def child_prefixes(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The "folders" directly under ``prefix`` (e.g. ``quarantine/records/``)."""
+    found: list[str] = []
+    with reading(f"bucket {bucket}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            found += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    return found

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from fleetota_core.adapters.cloudwatch_reader import MetricQuery, alarm_states, dimension_sets, metric_series
-from fleetota_core.adapters.object_reader import count_objects, newest_objects, read_text
+from fleetota_core.adapters.object_reader import child_prefixes, count_objects, newest_objects, read_text
 from fleetota_core.adapters.queue_reader import peek_messages, queue_depth
 
 if TYPE_CHECKING:
@@ -113,9 +113,19 @@ def dlq_samples(clients: ClientFactory, resources: Resources, limit: int = 5) ->
 
 
 def quarantine_samples(clients: ClientFactory, resources: Resources, limit: int = 5) -> list[dict]:
-    """The newest quarantined objects with the first rejected lines of each."""
+    """The newest quarantined objects (today's and yesterday's) with the first rejected lines of each.
+
+    Quarantine keys are ``quarantine/<kind>/dt=YYYY-MM-DD/...``: listing by day keeps this to recent
+    objects however much history the bucket holds.
+    """
+    bucket = resources.telemetry_bucket
+    now = datetime.now(UTC)
+    recent: list[dict] = []
+    for kind in child_prefixes(clients.s3, bucket, QUARANTINE_PREFIX):
+        for day in (now, now - timedelta(days=1)):
+            recent += newest_objects(clients.s3, bucket, f"{kind}dt={day:%Y-%m-%d}/", limit=limit)
     samples = []
-    for obj in newest_objects(clients.s3, resources.telemetry_bucket, QUARANTINE_PREFIX, limit=limit):
+    for obj in sorted(recent, key=lambda o: o["modified"], reverse=True)[:limit]:
         text = read_text(clients.s3, resources.telemetry_bucket, obj["key"], max_bytes=20_000)
         samples.append({**obj, "sample": "\n".join(_pretty(line) for line in text.splitlines()[:3])})
     return samples

@@ -122,6 +122,9 @@ def test_each_page_renders_with_a_fleet_a_release_and_a_running_campaign(dashboa
         if page == "pages/vehicles.py":
             assert at.selectbox(key="veh_vin").value in {v.vin for v in fleet}
             assert at.get("plotly_chart"), "the selected vehicle's recent telemetry is charted"
+        if page == "pages/monitoring.py":
+            samples = " ".join(c.value for c in at.code)
+            assert "malformed_json" in samples, "the quarantined 'not json' line is shown with its reason"
         if page == "pages/firmware.py":
             assert "9.0.0" in at.dataframe[0].value["version"].tolist()
 
