@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from fleetota_core.views.alerts import recent_alerts
-from fleetota_core.views.simulator_process import SimulatorOptions, simulator_status, start_simulator
+from fleetota_core.views.simulator_process import (
+    SimulatorOptions,
+    simulator_status,
+    start_simulator,
+    stop_simulator,
+)
 from pages import _ui
 
 if TYPE_CHECKING:
@@ -91,8 +97,16 @@ def _demo_fleet(key: str, vehicles: int, _backend: Backend) -> str:
     if simulator_status(_ui.STATE_DIR).running:
         return "already running"
     options = SimulatorOptions(vehicles=vehicles, interval_s=DEMO_INTERVAL_S)
-    start_simulator(options, _backend.settings, _ui.STATE_DIR)
+    pid = start_simulator(options, _backend.settings, _ui.STATE_DIR)
+    # The demo fleet belongs to this server: when it exits, so does the fleet it started.
+    atexit.register(_stop_demo_fleet, pid)
     return "started"
+
+
+def _stop_demo_fleet(pid: int) -> None:
+    status = simulator_status(_ui.STATE_DIR)
+    if status.running and status.pid == pid:
+        stop_simulator(_ui.STATE_DIR)
 
 
 def start_demo_fleet_once(backend: Backend) -> None:
