@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -130,16 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         # A fleet the platform already knows: each vehicle's first reading (all of them new, so all
         # written) is processed before the measured run, which then shows the steady state.
         primed = time.monotonic()
-        subprocess.run(
+        primer = subprocess.run(
             [sys.executable, "-m", "simulator", "--vehicles", str(args.vehicles), "--interval",
              str(args.interval), "--ticks", "1", "--speed", "0", "--batch-size", str(args.batch_size),
              "--seed", "1", "--quiet"],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
         )  # fmt: skip
-        while (
-            ledger_counters(clients, spec.resources)["received"] < args.vehicles * 0.8
-            or queue_depth(clients.sqs, spec.resources.telemetry_queue_url)["visible"]
-        ):
+        # "done: ... readings = N sent + ...": wait until the pipeline has received all N.
+        sent = int(re.search(r"= ([\d,]+) sent", primer.stdout).group(1).replace(",", ""))
+        while ledger_counters(clients, spec.resources)["received"] < sent:
             time.sleep(2)
         while sum(queue_depth(clients.sqs, spec.resources.telemetry_queue_url).values()):
             time.sleep(1)
