@@ -24,6 +24,7 @@ from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend, parse_vehicle
 from fleetota_core.services.fleet_health import publish_fleet_health
 from fleetota_core.services.notifications import send_job
+from fleetota_core.services.update_tick_metrics import publish_ota_metrics
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
@@ -82,9 +83,10 @@ def run_tick(
         result.campaigns += 1
         touched.append(tick_campaign(backend, campaign, now, result))
     # Metrics carry the wall clock: CloudWatch rejects old timestamps, and alarms read recent ones.
-    _publish_metrics(backend, touched, datetime.now(UTC))
+    publish_ota_metrics(backend, touched, datetime.now(UTC))
     if fleet_health:
-        _publish_fleet_health(clients, resources, now)
+        # The telemetry pipeline owns fleet health; this schedule is the one that runs it.
+        publish_fleet_health(clients, resources, now=now)
     result.duration_s = time.perf_counter() - started
     return result
 
@@ -284,30 +286,3 @@ def _consider(
     if send_job(backend, campaign, claimed, version + 1, now):
         result.bump("notified")
     return "notified"
-
-
-def _publish_metrics(backend: OtaBackend, campaigns: list[Campaign], now: datetime) -> None:
-    data: list[tuple[str, float, str, dict[str, str]]] = []
-    in_flight = succeeded = executed = failed = 0
-    for campaign in campaigns:
-        c = campaign.counters
-        in_flight, succeeded, executed, failed = (
-            in_flight + c.in_flight,
-            succeeded + c.succeeded,
-            executed + c.executed,
-            failed + c.failed,
-        )
-        dims = {"CampaignId": campaign.campaign_id}
-        data.append(("InProgress", c.in_flight, "Count", dims))
-        if c.executed:
-            data.append(("SuccessRate", c.success_rate() or 0.0, "Percent", dims))
-    data.append(("InProgress", in_flight, "Count", {}))
-    if executed:
-        data.append(("SuccessRate", 100.0 * succeeded / executed, "Percent", {}))
-        data.append(("FailureRate", 100.0 * failed / executed, "Percent", {}))
-    backend.metrics.publish(data, now)
-
-
-def _publish_fleet_health(clients: ClientFactory, resources: Resources, now: datetime) -> None:
-    # The telemetry pipeline owns fleet health; this schedule is the one that runs it.
-    publish_fleet_health(clients, resources, now=now)

@@ -1,0 +1,32 @@
+"""The tick's OTAUpdates metrics: in progress and success rate per campaign and overall, failure rate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from fleetota_core.services.campaigns_backend import Campaign, OtaBackend
+
+
+def publish_ota_metrics(backend: OtaBackend, campaigns: list[Campaign], now: datetime) -> None:
+    data: list[tuple[str, float, str, dict[str, str]]] = []
+    in_flight = succeeded = executed = failed = 0
+    for campaign in campaigns:
+        c = campaign.counters
+        in_flight, succeeded, executed, failed = (
+            in_flight + c.in_flight,
+            succeeded + c.succeeded,
+            executed + c.executed,
+            failed + c.failed,
+        )
+        dims = {"CampaignId": campaign.campaign_id}
+        data.append(("InProgress", c.in_flight, "Count", dims))
+        if c.executed:
+            data.append(("SuccessRate", c.success_rate() or 0.0, "Percent", dims))
+    data.append(("InProgress", in_flight, "Count", {}))
+    if executed:
+        data.append(("SuccessRate", 100.0 * succeeded / executed, "Percent", {}))
+        data.append(("FailureRate", 100.0 * failed / executed, "Percent", {}))
+    backend.metrics.publish(data, now)
