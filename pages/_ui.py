@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from fleetota_core.errors import BackendUnavailableError, FleetOTAError, ValidationError
+from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
-from fleetota_core.views.backend import Backend, connect, start_local_stack
+from fleetota_core.views.backend import (
+    BACKEND_ERRORS,
+    Backend,
+    backend_error_message,
+    connect,
+    start_local_stack,
+)
 from fleetota_core.views.fleet import fleet_frame
 
 if TYPE_CHECKING:
@@ -74,31 +79,6 @@ def backend() -> Backend:
     return _connect(Settings().model_dump_json())
 
 
-def _unreachable(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, EndpointConnectionError | ConnectTimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def backend_error_message(exc: BaseException) -> str:
-    if _unreachable(exc):
-        return (
-            f"Backend unreachable: {exc}. Locally, start it with `python -m fleetota_core local up`; "
-            "on AWS, check the network and credentials."
-        )
-    if isinstance(exc, BackendUnavailableError):
-        return f"Backend unreachable: {exc}"
-    if isinstance(exc, FleetOTAError):
-        return str(exc)
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"AWS {error.get('Code', 'error')}: {error.get('Message', '')}"
-    return f"Backend unreachable: {exc}. Is the local stack running? (`python -m fleetota_core local up`)"
-
-
 @contextmanager
 def guard(what: str = "this page") -> Iterator[None]:
     """Show backend failures as a banner instead of a traceback; the rest of the page still renders."""
@@ -106,7 +86,7 @@ def guard(what: str = "this page") -> Iterator[None]:
         yield
     except ValidationError as exc:
         st.warning(f"{what}: {exc}", icon=":material/warning:")
-    except (FleetOTAError, BotoCoreError, ClientError) as exc:
+    except BACKEND_ERRORS as exc:
         st.error(f"Could not load {what}. {backend_error_message(exc)}", icon=":material/error:")
 
 

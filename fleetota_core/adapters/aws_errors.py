@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError, TransientAWSError
 
@@ -39,3 +39,25 @@ def reading(what: str) -> Iterator[None]:
         raise TransientAWSError(f"reading {what} failed: {code} {error.get('Message', '')}".strip()) from exc
     except BotoCoreError as exc:
         raise BackendUnavailableError(f"reading {what} failed: {exc}") from exc
+
+
+# What a boto3 call can raise; entrypoints that map errors to messages catch these with FleetOTAError.
+AWS_CLIENT_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failure to connect to the endpoint at all."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, EndpointConnectionError | ConnectTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def aws_error_text(exc: BaseException) -> str | None:
+    """``"AWS <Code>: <Message>"`` for a botocore ClientError, else None."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS {error.get('Code', 'error')}: {error.get('Message', '')}"
+    return None

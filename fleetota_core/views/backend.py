@@ -6,14 +6,33 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, aws_error_text, is_unreachable
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
-from fleetota_core.errors import ConfigurationError
+from fleetota_core.errors import BackendUnavailableError, ConfigurationError, FleetOTAError
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.settings import Settings
+
+
+# Everything a dashboard read or action can raise because of the backend (not because of a bug).
+BACKEND_ERRORS: tuple[type[Exception], ...] = (FleetOTAError, *AWS_CLIENT_ERRORS)
+
+
+def backend_error_message(exc: BaseException) -> str:
+    """One line for the operator: unreachable endpoint, a domain error's message, or the AWS error."""
+    if is_unreachable(exc):
+        return (
+            f"Backend unreachable: {exc}. Locally, start it with `python -m fleetota_core local up`; "
+            "on AWS, check the network and credentials."
+        )
+    if isinstance(exc, BackendUnavailableError):
+        return f"Backend unreachable: {exc}"
+    if isinstance(exc, FleetOTAError):
+        return str(exc)
+    return aws_error_text(exc) or f"Backend error: {exc}"
 
 
 @dataclass(frozen=True)
