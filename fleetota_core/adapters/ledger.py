@@ -9,6 +9,7 @@ object, never per record, never twice. Shards keep concurrent commits from confl
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 import zlib
@@ -40,6 +41,9 @@ def marker_key(ref: ObjectRef) -> dict[str, Any]:
 # Counter items per hour are split in shards: concurrent transactions on one item conflict on AWS.
 COUNTER_SHARDS = 16
 COMMIT_ATTEMPTS = 4
+# One commit at a time per process: moto answers HTTP 500 to concurrent TransactWriteItems, and on
+# AWS a commit is a few ms, so the threads of one invocation lose nothing by taking turns.
+_COMMIT_LOCK = threading.Lock()
 
 
 def counters_key(now: datetime, shard: int = 0) -> dict[str, Any]:
@@ -107,7 +111,8 @@ class DynamoLedger:
             )
         for attempt in range(COMMIT_ATTEMPTS):
             try:
-                self.dynamodb.transact_write_items(TransactItems=items)
+                with _COMMIT_LOCK:
+                    self.dynamodb.transact_write_items(TransactItems=items)
                 return True
             except ClientError as exc:
                 codes = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
