@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import pandas as pd  # noqa: E402
+import requests  # noqa: E402
 
 from fleetota_core.adapters.clients import client_factory  # noqa: E402
 from fleetota_core.adapters.fleet_snapshot import (  # noqa: E402
@@ -89,11 +91,20 @@ def render_times(page: str, repeats: int, n: int) -> tuple[float, float]:
     return cold, statistics.median(warm)
 
 
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
 def browser_load_time(port: int, n: int) -> float:
     """Seconds from navigation to the fleet map's markers and land outlines in headless Chromium."""
     from playwright.sync_api import sync_playwright
 
-    app_port = port + 1
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        app_port = probe.getsockname()[1]
     env = {**os.environ, "FLEETOTA_LOCAL_PORT": str(port), "FLEETOTA_DEMO_FLEET": "0"}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(app_port),
@@ -101,7 +112,11 @@ def browser_load_time(port: int, n: int) -> float:
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        time.sleep(4)
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{app_port}/_stcore/health"):
+            if time.monotonic() > deadline:
+                raise SystemExit("streamlit did not start within 60 s")
+            time.sleep(0.3)
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"]
