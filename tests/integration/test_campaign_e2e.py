@@ -76,7 +76,7 @@ def world(stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: dateti
         S3Sink(TelemetryStore(stack.resources.telemetry_bucket, stack.clients.s3)), 1000, "t"
     )
     sim = FleetSimulation(fleet, uploader, start=start.timestamp(), interval=60.0, seed=seed)
-    listener = open_job_listener(stack.clients, stack.resources, f"t{seed}", faults, seed=seed, install_s=120)
+    listener = open_job_listener(stack.clients, stack.resources, f"t{seed}", faults, seed=seed, install_s=60)
     sim.ota_client = listener
     w = OtaWorld(stack, sim, listener)
     w.step(tick=False)  # first readings: the vehicles table learns the fleet
@@ -126,7 +126,7 @@ def test_a_healthy_campaign_with_transient_failures_completes_and_the_metrics_ag
             WaveSpec(percent=30, success_threshold_pct=80, error_threshold_pct=10),
             WaveSpec(percent=60, success_threshold_pct=80, error_threshold_pct=10),
         ),
-        retry=RetryPolicy(max_attempts=5, backoff_base_s=60),
+        retry=RetryPolicy(max_attempts=5, backoff_base_s=30),
         eligibility=ANY_TIME,
         defer_recheck_s=60,
         max_in_flight=200,
