@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,12 @@ def require_operator() -> str | None:
             icon=":material/lock:",
         )
     return name
+
+
+def time_window(hours: float) -> list[datetime]:
+    """``[now - hours, now]`` in UTC, for a chart's x-axis range."""
+    end = datetime.now(UTC)
+    return [end - timedelta(hours=hours), end]
 
 
 def empty_state(message: str, icon: str = ":material/lightbulb:") -> None:

@@ -98,6 +98,7 @@ with _ui.guard("CloudWatch metrics"):
         for index, chart in enumerate(charts):
             data = trends[trends["chart"] == chart]
             fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
+            fig.update_xaxes(range=_ui.time_window(hours))  # the chosen range, even with one point
             fig.update_layout(
                 height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None, yaxis_title=None,
                 legend={"orientation": "h", "y": -0.25, "title": None},

@@ -148,5 +148,6 @@ with _ui.guard("CloudWatch trends"):
         for col, chart in zip(st.columns(2) * ((len(charts) + 1) // 2), charts, strict=False):
             data = trends[trends["chart"] == chart]
             fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
+            fig.update_xaxes(range=_ui.time_window(hours))  # the chosen range, even with one point
             fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None)
             col.plotly_chart(fig)
