@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 CATALOG_TTL_SECONDS = 60.0
 # Objects of one SQS batch processed at once; each waits mostly on S3 and DynamoDB round trips.
 OBJECT_THREADS = 4
+# moto copies every table for each TransactWriteItems and answers 500 when another thread writes
+# meanwhile, so against the local stack the objects of a batch take turns.
+LOCAL_OBJECT_THREADS = 1
 # The local stack runs one processor, so its cache is never stale (a reset is caught by the generation).
 SINGLE_PROCESSOR_CACHE_TTL_S = 3600.0
 OTA_COUNTER_NAMES = {"illegal": "ota_illegal_transitions", "applied": "ota_transitions_applied"}
@@ -90,6 +93,7 @@ class TelemetryPipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         generation: Callable[[], str] | None = None,
         snapshot_delta: Callable[[list[VehicleState]], Any] | None = None,
+        object_threads: int = OBJECT_THREADS,
     ) -> None:
         self.ports = ports
         self.catalog = catalog
@@ -98,7 +102,7 @@ class TelemetryPipeline:
         self._generation = generation
         self._seen_generation: str | None = None
         self._snapshot_delta = snapshot_delta
-        self._pool = ThreadPoolExecutor(OBJECT_THREADS, thread_name_prefix="telemetry-object")
+        self._pool = ThreadPoolExecutor(object_threads, thread_name_prefix="telemetry-object")
         self._pending: dict[str, Future[None]] = {}
         self._outcomes_lock = threading.Lock()
 
@@ -114,7 +118,11 @@ class TelemetryPipeline:
 
     @classmethod
     def for_stack(
-        cls, clients: ClientFactory, resources: Resources, cache_ttl: float = DEFAULT_TTL_S
+        cls,
+        clients: ClientFactory,
+        resources: Resources,
+        cache_ttl: float = DEFAULT_TTL_S,
+        object_threads: int = OBJECT_THREADS,
     ) -> TelemetryPipeline:
         """The pipeline on the real adapters. ``cache_ttl``: how long a stored vehicle state may be
         reused; with one processor (the local stack) nothing else writes, so it can be long."""
@@ -134,6 +142,7 @@ class TelemetryPipeline:
             catalog,
             generation=ledger.generation,
             snapshot_delta=lambda states: write_snapshot_delta(clients, resources, states),
+            object_threads=object_threads,
         )
 
     def ingest(self, refs: Iterable[ObjectRef]) -> list[IngestOutcome]:
@@ -233,6 +242,11 @@ def telemetry_pipeline(settings: Settings) -> TelemetryPipeline:
     resources = resolve_resources(settings, clients)
     key = (str(settings.endpoint_url), *resources.as_dict().values())
     if key not in _pipelines:
-        ttl = SINGLE_PROCESSOR_CACHE_TTL_S if settings.is_local else DEFAULT_TTL_S
-        _pipelines[key] = TelemetryPipeline.for_stack(clients, resources, cache_ttl=ttl)
+        local = settings.is_local
+        _pipelines[key] = TelemetryPipeline.for_stack(
+            clients,
+            resources,
+            cache_ttl=SINGLE_PROCESSOR_CACHE_TTL_S if local else DEFAULT_TTL_S,
+            object_threads=LOCAL_OBJECT_THREADS if local else OBJECT_THREADS,
+        )
     return _pipelines[key]
