@@ -10,7 +10,7 @@ trap cleanup EXIT INT TERM
 if [ "${FLEETOTA_MODE:-local}" = "local" ]; then
   mkdir -p .fleetota
   echo "==> starting the local AWS stack (log: .fleetota/local-stack.log)"
-  .venv/bin/python -m fleetota_core local up ${FLEETOTA_DEMO_FLEET:+--demo-fleet "$FLEETOTA_DEMO_FLEET"} > .fleetota/local-stack.log 2>&1 &
+  .venv/bin/python -m fleetota_core local up > .fleetota/local-stack.log 2>&1 &
   stack_pid=$!
   .venv/bin/python -m fleetota_core local wait --timeout 90
 fi
