@@ -5,16 +5,45 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fleetota_core.errors import BackendUnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from moto.server import ThreadedMotoServer
 
 EndpointKind = Literal["moto", "localstack", "aws-compatible"]
+# DynamoDB's JSON protocol names the operation in this header, e.g. "DynamoDB_20120810.PutItem".
+DYNAMODB_WRITES = frozenset(
+    f"DynamoDB_20120810.{op}"
+    for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+)
+
+
+class SerialisedDynamoDBWrites:
+    """WSGI middleware: one DynamoDB write request at a time, everything else passes straight through.
+
+    DynamoDB checks a write's condition and applies it atomically; moto's threaded server does not, so
+    two concurrent conditional writes can both pass the check (two overlapping ticks would then notify
+    one vehicle twice) and concurrent transactions can fail with HTTP 500. Serialising the writes gives
+    the local stack DynamoDB's guarantee; reads stay concurrent.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") not in DYNAMODB_WRITES:
+            return self.app(environ, start_response)
+        with self.lock:
+            # moto does the write while building the response, so materialise it inside the lock.
+            return list(self.app(environ, start_response))
 
 
 def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -74,6 +103,10 @@ def start_moto(host: str, port: int) -> ThreadedMotoServer:
             ) from exc
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
+    # ThreadedMotoServer has no hook for WSGI middleware, so wrap the app of its werkzeug server. This
+    # happens before start_moto returns, i.e. before anything is provisioned or written.
+    wsgi = server._server
+    wsgi.app = SerialisedDynamoDBWrites(wsgi.app)
     return server
 
 

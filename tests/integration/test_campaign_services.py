@@ -200,25 +200,7 @@ def test_reports_complete_the_campaign_and_rollback_targets_those_who_took_it(st
     assert rollback.total == 4
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """DynamoDB guarantees that a conditional write checks and writes atomically; moto's threaded
-    server does not (two concurrent requests can both pass the check). Give the in-process moto
-    backend that guarantee, so the test exercises our conditions rather than moto's race."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
-def test_two_concurrent_ticks_never_notify_a_vehicle_twice(stack, atomic_dynamodb):
+def test_two_concurrent_ticks_never_notify_a_vehicle_twice(stack):
     seed_vehicles(stack, 40)
     publish(stack)
     url = job_queue(stack)
