@@ -5,14 +5,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fleetota_core.adapters.alerts import Alert, publish_alert
 from fleetota_core.adapters.aws_errors import reading
+
+# Campaign events that are alerted, as the feed names them, with their severity.
+_CAMPAIGN_ALERTS = {
+    "AUTO_PAUSED": ("auto-pause", "warning"),
+    "AUTO_ABORTED": ("abort", "critical"),
+    "ABORTED": ("abort", "critical"),
+    "COMPLETED": ("completed", "info"),
+}
 
 
 class Notifier:
-    def __init__(self, sns: Any, job_topic_arn: str, alerts_topic_arn: str) -> None:
+    """Job notifications and campaign alerts; alerts are recorded in ``ledger_table`` when one is given."""
+
+    def __init__(
+        self,
+        sns: Any,
+        job_topic_arn: str,
+        alerts_topic_arn: str,
+        dynamodb: Any = None,
+        ledger_table: str | None = None,
+    ) -> None:
         self.sns = sns
         self.job_topic_arn = job_topic_arn
         self.alerts_topic_arn = alerts_topic_arn
+        self.dynamodb = dynamodb
+        self.ledger_table = ledger_table if dynamodb is not None else None
 
     def notify_vehicle(self, vin: str, message: dict[str, Any]) -> str:
         """Push one job notification; the ``vin`` attribute lets a per-vehicle subscription filter."""
@@ -25,14 +45,18 @@ class Notifier:
         return response["MessageId"]
 
     def alert(self, subject: str, message: dict[str, Any]) -> str:
-        with reading(f"topic {self.alerts_topic_arn}"):
-            response = self.sns.publish(
-                TopicArn=self.alerts_topic_arn,
-                Subject=subject[:100],
-                Message=json.dumps(message, separators=(",", ":"), default=str),
-                MessageAttributes={"source": {"DataType": "String", "StringValue": "update-manager"}},
-            )
-        return response["MessageId"]
+        """Alert operators about a campaign event (``message["event"]``); returns the SNS message id."""
+        kind, severity = _CAMPAIGN_ALERTS.get(str(message.get("event")), ("campaign", "info"))
+        alert = Alert(
+            kind=kind,
+            subject=subject,
+            message=str(message.get("detail") or ""),
+            severity=severity,
+            payload=message,
+            campaign_id=message.get("campaign_id"),
+            source="update-manager",
+        )
+        return publish_alert(self.sns, self.dynamodb, self.alerts_topic_arn, self.ledger_table, alert)
 
 
 class JobNotificationQueue:

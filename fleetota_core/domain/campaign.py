@@ -186,7 +186,7 @@ class EventKind(StrEnum):
     COMPLETED = "COMPLETED"
 
 
-ALERT_EVENTS = frozenset({EventKind.AUTO_PAUSED, EventKind.AUTO_ABORTED})
+ALERT_EVENTS = frozenset({EventKind.AUTO_PAUSED, EventKind.AUTO_ABORTED, EventKind.COMPLETED})
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ periods, ``DatapointsToAlarm`` of them breaching, and ``TreatMissingData`` when 
 
 from __future__ import annotations
 
-import json
 import operator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.adapters.alerts import Alert, publish_alert
 from fleetota_core.settings import LOCAL_ACCOUNT_ID
 
 if TYPE_CHECKING:
@@ -106,10 +106,17 @@ def alarm_message(
 class AlarmEvaluator:
     """Reads each alarm's metric, sets its state on change, and notifies its SNS actions."""
 
-    def __init__(self, clients: ClientFactory, alarms: list[dict[str, Any]], region: str) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        alarms: list[dict[str, Any]],
+        region: str,
+        ledger_table: str | None = None,
+    ) -> None:
         self.clients = clients
         self.alarms = [a for a in alarms if "Metrics" not in a and "ExtendedStatistic" not in a]
         self.region = region
+        self.ledger_table = ledger_table  # where sent alerts are recorded for the dashboard's feed
 
     def _values(self, alarm: dict[str, Any], now: datetime) -> list[float]:
         period = int(alarm["Period"])
@@ -165,8 +172,14 @@ class AlarmEvaluator:
             return []
         actions_key = {"ALARM": "AlarmActions", "OK": "OKActions"}.get(new, "InsufficientDataActions")
         topics = [arn for arn in alarm.get(actions_key, []) if arn.startswith("arn:aws:sns:")]
-        message = json.dumps(alarm_message(alarm, old, new, reason, self.region, now))
-        subject = f'{new}: "{alarm["AlarmName"]}" in {self.region}'[:100]
+        alert = Alert(
+            kind={"ALARM": "alarm", "OK": "ok"}.get(new, "insufficient-data"),
+            subject=f'{new}: "{alarm["AlarmName"]}" in {self.region}',
+            message=reason,
+            severity="critical" if new == "ALARM" else "info",
+            payload=alarm_message(alarm, old, new, reason, self.region, now),
+            alarm_name=alarm["AlarmName"],
+        )
         for topic in topics:
-            self.clients.sns.publish(TopicArn=topic, Subject=subject, Message=message)
+            publish_alert(self.clients.sns, self.clients.dynamodb, topic, self.ledger_table, alert, now=now)
         return topics

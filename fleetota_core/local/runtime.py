@@ -116,7 +116,9 @@ class LocalRuntime:
             for f in self.spec.functions
         }
         self.metrics = MetricForwarder(self.clients)
-        self.alarms = AlarmEvaluator(self.clients, self.spec.alarms, settings.region)
+        self.alarms = AlarmEvaluator(
+            self.clients, self.spec.alarms, settings.region, self.resources.ledger_table
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

@@ -80,6 +80,17 @@ def abort_campaign(
     campaign = backend.campaign(campaign_id)
     target = C.CANCELLED if campaign.state in (C.DRAFT, C.SCHEDULED) else C.ABORTED
     campaign = _set_state(backend, campaign, target, operator, reason, "ABORT")
+    if target is C.ABORTED:  # a running rollout stopped for good is news for every operator
+        backend.notifier.alert(
+            f"FleetOTA campaign {campaign_id} ABORTED",
+            {
+                "campaign_id": campaign_id,
+                "name": campaign.spec.name,
+                "event": "ABORTED",
+                "detail": campaign.state_reason,
+                "operator": operator,
+            },
+        )
     cancelled = 0
     for wave in range(len(campaign.wave_sizes)):
         for item in list(backend.deployments.in_bucket(bucket(campaign_id, S.PENDING, wave))):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from fleetota_core.adapters.audit import AuditLog
 from fleetota_core.adapters.campaign_store import CampaignStore, VehicleLookup
+from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.metrics_publisher import OtaMetrics
@@ -128,10 +129,17 @@ def ota_backend(clients: ClientFactory, resources: Resources) -> OtaBackend:
     dynamodb = clients.dynamodb
     return OtaBackend(
         campaigns=CampaignStore(dynamodb, resources.campaigns_table),
-        deployments=DeploymentStore(dynamodb, resources.deployments_table, resources.campaigns_table),
+        deployments=DeploymentStore(
+            dynamodb,
+            resources.deployments_table,
+            resources.campaigns_table,
+            DeploymentSchedule(dynamodb, resources.ledger_table),
+        ),
         firmware=FirmwareStore(clients.s3, resources.firmware_bucket),
         signer=KmsSigner(clients.kms, resources.signing_key_alias),
-        notifier=Notifier(clients.sns, resources.job_topic_arn, resources.alerts_topic_arn),
+        notifier=Notifier(
+            clients.sns, resources.job_topic_arn, resources.alerts_topic_arn, dynamodb, resources.ledger_table
+        ),
         metrics=OtaMetrics(clients.cloudwatch),
         audit=AuditLog(dynamodb, resources.audit_table),
         vehicles=VehicleLookup(dynamodb, resources.vehicles_table),

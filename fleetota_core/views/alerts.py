@@ -1,8 +1,8 @@
-"""The alerts feed: auto-pause, abort, alarm changes and campaign completion, newest first.
+"""The alerts feed: the alerts actually sent (auto-pause, abort, completion, alarm changes), newest first.
 
-SNS alerts are fire-and-forget, so the feed is rebuilt from the state they announce: campaign items
-(state, reason, ``updated_at``), alarm states (``StateUpdatedTimestamp``), and any alert items kept in
-the ledger (pk ``alerts``) by publishers that record what they sent.
+Our publishers record every alert they send in the ledger (pk ``alerts``, see
+:mod:`fleetota_core.adapters.alerts`); that includes the local alarm evaluator. In AWS, CloudWatch
+publishes alarm changes to the alerts topic itself, so the feed adds them from the alarm history.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.cloudwatch_reader import alarm_states
-from fleetota_core.adapters.table_reader import query_partition, scan_table
+from fleetota_core.adapters.alerts import ALERTS_PARTITION, alarm_history
+from fleetota_core.adapters.table_reader import query_partition
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
 
-ALERTS_PARTITION = "alerts"
-_CAMPAIGN_ALERTS = {"PAUSED": "pause", "ABORTED": "abort", "COMPLETED": "completed"}
+# The alarm states whose change notifies the alerts topic (the template sets AlarmActions and OKActions).
+_NOTIFYING_STATES = {"ALARM": "alarm", "OK": "ok"}
 
 
 def _ts(raw: Any) -> datetime:
@@ -31,62 +31,46 @@ def _ts(raw: Any) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def campaign_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One alert per campaign that is paused, aborted or completed."""
-    alerts = []
-    for item in items:
-        kind = _CAMPAIGN_ALERTS.get(str(item.get("state")))
-        if kind is None:
-            continue
-        reason = str(item.get("state_reason") or "")
-        if kind == "pause" and not reason.startswith("pause by"):
-            kind = "auto-pause"
-        name = item.get("name") or item.get("campaign_id", "")
-        alerts.append(
-            {
-                "when": _ts(item.get("updated_at") or item.get("created_at")),
-                "kind": kind,
-                "subject": f"Campaign {name} {item.get('state', '').lower()}",
-                "detail": reason,
-            }
-        )
-    return alerts
-
-
-def alarm_alerts(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alarms in ALARM, and OK states an evaluation produced (not the OK a fresh alarm starts with).
-
-    Alarms never evaluated (INSUFFICIENT_DATA) are not news.
-    """
+def ledger_alerts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Feed rows for the alerts our publishers recorded in the ledger."""
     return [
         {
-            "when": _ts(a["updated"]),
-            "kind": "alarm" if a["state"] == "ALARM" else "ok",
-            "subject": f"{a['name']} → {a['state']}",
-            "detail": a.get("reason", ""),
+            "when": _ts(i.get("ts") or i.get("sk")),
+            "kind": str(i.get("kind") or "alert"),
+            "subject": str(i.get("subject") or i.get("kind") or "alert"),
+            "detail": str(i.get("message") or ""),
+            "severity": str(i.get("severity") or "info"),
+            "source": i.get("campaign_id") or i.get("alarm_name") or "",
         }
-        for a in alarms
-        if a.get("updated")
-        and (a["state"] == "ALARM" or (a["state"] == "OK" and "Threshold Crossed" in (a.get("reason") or "")))
+        for i in items
+    ]
+
+
+def history_alerts(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Feed rows for alarm state changes CloudWatch notified (to ALARM or OK; others have no action)."""
+    return [
+        {
+            "when": _ts(c["when"]),
+            "kind": _NOTIFYING_STATES[c["new"]],
+            "subject": f"{c['name']} → {c['new']}",
+            "detail": str(c.get("reason") or ""),
+            "severity": "critical" if c["new"] == "ALARM" else "info",
+            "source": c["name"],
+        }
+        for c in changes
+        if c.get("new") in _NOTIFYING_STATES
     ]
 
 
 def recent_alerts(
     clients: ClientFactory, resources: Resources, stack_name: str, limit: int = 20
 ) -> list[dict[str, Any]]:
-    """The newest ``limit`` alerts from campaigns, alarms and the ledger, newest first."""
-    alerts = campaign_alerts(scan_table(clients.dynamodb, resources.campaigns_table))
-    alerts += alarm_alerts(alarm_states(clients.cloudwatch, f"{stack_name}-"))
-    ledger = query_partition(
+    """The newest ``limit`` alerts sent to the alerts topic, newest first."""
+    recorded = query_partition(
         clients.dynamodb, resources.ledger_table, "pk", ALERTS_PARTITION, limit=limit, newest_first=True
     )
-    alerts += [
-        {
-            "when": _ts(i.get("ts") or i.get("sk")),
-            "kind": str(i.get("kind", "alert")),
-            "subject": str(i.get("subject") or i.get("kind", "alert")),
-            "detail": str(i.get("message") or ""),
-        }
-        for i in ledger
-    ]
+    alerts = ledger_alerts(recorded)
+    if not clients.settings.is_local:
+        # Locally the alarm evaluator records its alerts like any publisher (moto keeps no alarm history).
+        alerts += history_alerts(alarm_history(clients.cloudwatch, f"{stack_name}-", limit))
     return sorted(alerts, key=lambda a: a["when"], reverse=True)[:limit]

@@ -10,7 +10,7 @@ import pytest
 from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import MAKE_BY_WMI, validate_vin
 from fleetota_core.errors import ValidationError
-from fleetota_core.views.alerts import alarm_alerts, campaign_alerts
+from fleetota_core.views.alerts import history_alerts, ledger_alerts
 from fleetota_core.views.campaign_form import build_spec, parse_waves
 from fleetota_core.views.campaigns import counters_of, funnel, reasons, summary_row, wave_progress
 from fleetota_core.views.fleet import (
@@ -212,25 +212,23 @@ def test_deferral_reasons_are_grouped_by_rule_and_failures_by_error_code():
     ]
 
 
-def test_the_alerts_feed_tells_an_auto_pause_from_an_operator_pause_and_skips_unevaluated_alarms():
+def test_the_alerts_feed_shows_recorded_alerts_and_only_the_alarm_changes_cloudwatch_notified():
     items = [
-        {"campaign_id": "a", "name": "A", "state": "PAUSED", "state_reason": "wave 1: 3 of 10 failed",
-         "updated_at": "2026-11-26T10:00:00+00:00"},
-        {"campaign_id": "b", "name": "B", "state": "PAUSED", "state_reason": "pause by alice: check",
-         "updated_at": "2026-11-26T11:00:00+00:00"},
-        {"campaign_id": "c", "name": "C", "state": "RUNNING"},
+        {"pk": "alerts", "sk": "2026-11-26T10:00:00.000000Z#m1", "ts": "2026-11-26T10:00:00.000000Z",
+         "kind": "auto-pause", "subject": "FleetOTA campaign c1 AUTO_PAUSED",
+         "message": "wave 1: 3 of 10 failed", "severity": "warning", "campaign_id": "c1"},
     ]  # fmt: skip
-    kinds = {a["subject"]: a["kind"] for a in campaign_alerts(items)}
-    assert kinds == {"Campaign A paused": "auto-pause", "Campaign B paused": "pause"}
+    [row] = ledger_alerts(items)
+    assert (row["kind"], row["detail"], row["source"]) == ("auto-pause", "wave 1: 3 of 10 failed", "c1")
+    assert row["when"] == datetime(2026, 11, 26, 10, tzinfo=UTC)
 
     now = datetime.now(UTC)
-    alarms = [
-        {"name": "lat", "state": "ALARM", "updated": now, "reason": "x"},
-        {"name": "conn", "state": "INSUFFICIENT_DATA", "updated": now, "reason": ""},
-        {"name": "dlq", "state": "OK", "updated": now, "reason": "Configuration updated from the template"},
-        {"name": "errors", "state": "OK", "updated": now, "reason": "Threshold Crossed: 0 of the last 3"},
+    changes = [
+        {"name": "lat", "when": now, "old": "OK", "new": "ALARM", "reason": "x"},
+        {"name": "conn", "when": now, "old": "OK", "new": "INSUFFICIENT_DATA", "reason": ""},
+        {"name": "errors", "when": now, "old": "ALARM", "new": "OK", "reason": "Threshold Crossed: 0 of 3"},
     ]
-    assert [(a["subject"], a["kind"]) for a in alarm_alerts(alarms)] == [
+    assert [(a["subject"], a["kind"]) for a in history_alerts(changes)] == [
         ("lat → ALARM", "alarm"),
         ("errors → OK", "ok"),
     ]
