@@ -4,11 +4,15 @@
 
 Starts moto in its own process on a free port, provisions it from infra/template.yaml, then writes a
 campaign in its third wave: 40 % of deployments SUCCEEDED, 1 % FAILED, ``max_in_flight`` minus
-``--completions`` in flight (a few of them past their timeout), the rest PENDING and due. Between
-measured ticks, ``--completions`` vehicles report SUCCEEDED (through apply_ota_reports, not timed),
-so each tick notifies that many vehicles (sign, store and push a job document each), times out
-the overdue ones and advances the campaign. Prints the median tick and the ratio to one Scan of
-the deployments table (the least a tick that reads every deployment would cost).
+``--completions`` in flight (a few of them past their timeout), the rest PENDING and due, with the
+schedule a running campaign has (rosters, each wave's cursor past what earlier ticks handled, one
+hint per in-flight deployment). Between measured ticks, ``--completions`` vehicles report SUCCEEDED
+(through apply_ota_reports, not timed), so each tick notifies that many vehicles (sign, store and
+push a job document each), times out the overdue ones and advances the campaign. Each tick also
+does the background work of a steady state: ``--completions`` notice leases come due (their hints
+re-filed at the deadline) and as many hints of finished deployments are dropped. Prints the median
+tick and the ratio to one Scan of the deployments table (the least a tick that reads every
+deployment would cost).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import botocore.client
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.deployment_schedule import ACTIVE
 from fleetota_core.adapters.deployment_store import bucket
 from fleetota_core.adapters.dynamo_items import sortable_ts, to_item
 from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
@@ -53,7 +58,9 @@ def vin(n: int) -> str:
     return with_check_digit(f"5YJ3E1EA0P{n:07d}")
 
 
-def setup(clients, resources, total: int, max_in_flight: int, completions: int, overdue: int) -> list[str]:
+def setup(
+    clients, resources, total: int, max_in_flight: int, completions: int, overdue: int, ticks: int
+) -> list[str]:
     backend = ota_backend(clients, resources)
     vehicles = [vin(i) for i in range(total)]
     pending_start = int(total * 0.41)
@@ -121,7 +128,25 @@ def setup(clients, resources, total: int, max_in_flight: int, completions: int, 
     started = time.perf_counter()
     backend.deployments.put_many(items)
     print(f"wrote {total:,} deployments in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    # The schedule earlier ticks would have left: every in-flight deployment hinted at its deadline,
+    # plus per tick ``completions`` leases coming due and as many hints of finished deployments.
+    schedule = backend.deployments.schedule
+    deadline = [(sortable_ts(NOW + timedelta(hours=1)), v) for v in vehicles[overdue:in_flight]]
+    schedule.hint_many(
+        CAMPAIGN, ACTIVE, [(sortable_ts(NOW - timedelta(minutes=1)), v) for v in vehicles[:overdue]]
+    )
+    schedule.hint_many(CAMPAIGN, ACTIVE, deadline)
+    leases = vehicles[in_flight - ticks * completions : in_flight]
+    finished = vehicles[in_flight : in_flight + ticks * completions]
+    background = [
+        (sortable_ts(NOW + timedelta(seconds=n // completions, milliseconds=-1)), v)
+        for group in (leases, finished)
+        for n, v in enumerate(group)
+    ]
+    schedule.hint_many(CAMPAIGN, ACTIVE, background)
+    cursors = {"w0_next": sizes[0], "w1_next": sizes[1], "w2_next": pending_start - sizes[0] - sizes[1]}
     backend.campaigns.put_new({
+        **cursors,
         "campaign_id": CAMPAIGN, "name": "bench", "spec": spec_json(spec),
         "release": release.model_dump_json(),
         "state": "RUNNING", "current_wave": 2, "wave_sizes": sizes, "acknowledged_failures": 0, "version": 0,
@@ -160,12 +185,14 @@ def _moto_process() -> tuple[subprocess.Popen[bytes], int]:
 
 
 class CallCounter:
-    """Counts AWS requests and the seconds spent in by_status GSI queries during a tick."""
+    """Counts AWS requests, and the Query requests (and their seconds) on the deployments table."""
 
-    def __init__(self) -> None:
+    def __init__(self, deployments_table: str) -> None:
         self.calls = 0
         self.query_s = 0.0
         self.queries = 0
+        self.other_queries = 0
+        self.by_operation: dict[str, list[float]] = {}  # operation -> [requests, seconds]
         self._original = botocore.client.BaseClient._make_api_call
         counter = self
 
@@ -175,9 +202,14 @@ class CallCounter:
                 return counter._original(client, operation, params)
             finally:
                 counter.calls += 1
-                if operation == "Query" and params.get("IndexName") == "by_status":
+                spent = counter.by_operation.setdefault(operation, [0, 0.0])
+                spent[0] += 1
+                spent[1] += time.perf_counter() - started
+                if operation == "Query" and params.get("TableName") == deployments_table:
                     counter.queries += 1
                     counter.query_s += time.perf_counter() - started
+                elif operation == "Query":
+                    counter.other_queries += 1
 
         self._counted = counted
 
@@ -204,20 +236,23 @@ def main() -> int:
     provision(spec, clients)
     resources = spec.resources
     in_flight = setup(
-        clients, resources, args.deployments, args.max_in_flight, args.completions, args.overdue
+        clients, resources, args.deployments, args.max_in_flight, args.completions, args.overdue, args.ticks
     )
     durations: list[float] = []
     queries: list[float] = []
     for n in range(args.ticks):
         complete(clients, resources, in_flight[n * args.completions : (n + 1) * args.completions])
         started = time.perf_counter()
-        with CallCounter() as calls:
+        with CallCounter(resources.deployments_table) as calls:
             result = run_tick(clients, resources, NOW + timedelta(seconds=n), fleet_health=False)
         durations.append(time.perf_counter() - started)
         queries.append(calls.query_s)
         print(f"tick {n + 1}: {durations[-1]:.3f} s  notified {result.notified} timed out {result.timed_out} "
-              f"deferred {result.deferred}; {calls.calls} AWS requests, {calls.queries} by_status queries "
-              f"took {calls.query_s:.3f} s", file=sys.stderr)  # fmt: skip
+              f"deferred {result.deferred}; {calls.calls} AWS requests, {calls.other_queries} ledger "
+              f"queries, {calls.queries} deployments-table queries ({calls.query_s:.3f} s)",
+              file=sys.stderr)  # fmt: skip
+        top = sorted(calls.by_operation.items(), key=lambda kv: -kv[1][1])
+        print("  " + ", ".join(f"{op} {n:.0f}x {t:.2f}s" for op, (n, t) in top), file=sys.stderr)
     started = time.perf_counter()
     scanned = sum(
         page["Count"]
@@ -229,7 +264,7 @@ def main() -> int:
           f"{args.ticks} "
           f"ticks (min {min(durations):.3f}, max {max(durations):.3f}); one Scan of the deployments table "
           f"({scanned:,} items) takes {scan_s:.1f} s = {scan_s / tick_s:.0f}x a tick; "
-          f"median time in by_status queries {statistics.median(queries):.3f} s")  # fmt: skip
+          f"median time in deployments-table queries {statistics.median(queries):.3f} s")  # fmt: skip
     server.terminate()
     server.wait(timeout=10)
     return 0

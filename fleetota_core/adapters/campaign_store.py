@@ -69,6 +69,26 @@ class CampaignStore:
             raise
         return True
 
+    def advance_cursor(self, campaign_id: str, wave: int, position: int) -> None:
+        """Move wave ``wave``'s roster cursor (``w<i>_next``) forward to ``position``, never back."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"campaign_id": {"S": campaign_id}},
+                UpdateExpression="SET #n = :p",
+                ConditionExpression="attribute_exists(campaign_id) AND (attribute_not_exists(#n) OR #n < :p)",
+                ExpressionAttributeNames={"#n": f"w{wave}_next"},
+                ExpressionAttributeValues={":p": to_attr(position)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # otherwise a concurrent tick already went further
+
+
+def roster_cursors(item: dict[str, Any]) -> dict[int, int]:
+    """Each wave's roster cursor from a campaign item: positions before it need no more looking at."""
+    return {i: int(item.get(f"w{i}_next", 0)) for i in range(len(item.get("wave_sizes", [])))}
+
 
 class VehicleLookup:
     """Reads the vehicles table (written by the telemetry pipeline) for targeting and eligibility."""

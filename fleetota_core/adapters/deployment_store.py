@@ -1,9 +1,10 @@
-"""The deployments table: one item per (campaign, vehicle), and the ``by_status`` index the tick reads.
+"""The deployments table: one item per (campaign, vehicle), and its ``by_status`` index.
 
-``campaign_status`` buckets an item so a tick queries only what is due: waiting deployments per wave
-(``<campaign>#WAIT#<wave>``, sorted by when to look again) and in-flight ones (``<campaign>#ACTIVE``,
-sorted by their timeout). Finished ones sit in SUCCEEDED / FAILED / CLOSED buckets for rollback and
-retry-failed. Each state change also moves the campaign's counters (see ``transition``).
+``campaign_status`` buckets an item for the operator actions that list a state: waiting deployments
+per wave (``<campaign>#WAIT#<wave>``, for abort), in-flight ones (``<campaign>#ACTIVE``), finished
+ones in SUCCEEDED / FAILED / CLOSED buckets (rollback, retry-failed). The tick does not query it:
+each state change moves the campaign's counters (see ``transition``) and, when it needs a later look
+(lease, timeout, re-check, retry), first writes a hint to the schedule (see ``deployment_schedule``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT, DeploymentSchedule
 from fleetota_core.adapters.dynamo_items import from_item, to_attr, to_item
 from fleetota_core.domain.deployment import FAILED_OUTCOMES, IN_FLIGHT, WAITING, DeploymentState
 from fleetota_core.errors import TransientAWSError
@@ -74,19 +76,27 @@ class Transition:
     sets: dict[str, Any] = field(default_factory=dict)
     removes: tuple[str, ...] = ()
     max_in_flight: int | None = None  # enforce the cap when this transition enters flight
+    hinted: bool = False  # the caller already wrote the schedule hint (in a batch)
 
 
 class DeploymentStore:
-    def __init__(self, dynamodb: Any, table: str, campaigns_table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, campaigns_table: str, schedule: DeploymentSchedule) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.campaigns_table = campaigns_table
+        self.schedule = schedule
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> int:
-        """Write new deployments 25 at a time, retrying what DynamoDB leaves unprocessed."""
+        """Write a campaign's new deployments 25 at a time, then each wave's roster in the order given.
+
+        All of a campaign's deployments come in one call, in rollout order: the roster positions
+        are the order of ``items`` within each wave.
+        """
         count = 0
         chunk: list[dict[str, Any]] = []
+        rosters: dict[tuple[str, int], list[str]] = {}
         for item in items:
+            rosters.setdefault((item["campaign_id"], int(item["wave"])), []).append(item["vin"])
             chunk.append({"PutRequest": {"Item": to_item(item)}})
             count += 1
             if len(chunk) == 25:
@@ -94,6 +104,8 @@ class DeploymentStore:
                 chunk = []
         if chunk:
             self._write_chunk(chunk)
+        for (campaign_id, wave), vins in rosters.items():
+            self.schedule.put_roster(campaign_id, wave, vins)
         return count
 
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
@@ -115,22 +127,22 @@ class DeploymentStore:
             )
         return from_item(response.get("Item"))
 
-    def due(self, bucket_key: str, now_key: str, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` deployments in ``bucket_key`` whose ``next_action_at`` has come, oldest first."""
-        out: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": "campaign_status = :b AND next_action_at <= :now",
-            "ExpressionAttributeValues": {":b": {"S": bucket_key}, ":now": {"S": now_key}},
-        }
-        with reading(f"table {self.table}"):
-            while len(out) < limit:
-                page = self.dynamodb.query(**kwargs, Limit=min(limit - len(out), 1000))
-                out.extend(from_item(item) for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def get_many(self, campaign_id: str, vins: list[str]) -> dict[str, dict[str, Any]]:
+        """The campaign's deployments for ``vins`` (consistent read) by VIN; missing ones left out."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(vins), 100):
+            keys = [
+                {"campaign_id": {"S": campaign_id}, "vin": {"S": v}}
+                for v in dict.fromkeys(vins[start : start + 100])
+            ]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                with reading(f"table {self.table}"):
+                    response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    plain = from_item(item) or {}
+                    out[plain["vin"]] = plain
+                request = response.get("UnprocessedKeys") or {}
         return out
 
     def in_bucket(self, bucket_key: str) -> Iterator[dict[str, Any]]:
@@ -185,6 +197,7 @@ class DeploymentStore:
             deltas = {"in_flight": deltas.pop("in_flight"), **deltas}
             if not self._add_counters(change.campaign_id, deltas, change.max_in_flight):
                 return Outcome.AT_CAPACITY
+        self._hint(change)
         try:
             self.dynamodb.update_item(**self._deployment_update(change))
         except ClientError as exc:
@@ -196,6 +209,15 @@ class DeploymentStore:
         if deltas and not reserve:
             self._add_counters(change.campaign_id, deltas)
         return Outcome.APPLIED
+
+    def _hint(self, change: Transition) -> None:
+        # Before the conditional write: if that write loses or the process dies, the hint is stale
+        # (dropped when due); the other way round a deployment could wait with nothing to find it.
+        if change.hinted or change.next_action_at is None:
+            return
+        if change.new_state in IN_FLIGHT or change.new_state in WAITING:
+            lane = ACTIVE if change.new_state in IN_FLIGHT else WAIT
+            self.schedule.hint(change.campaign_id, lane, change.next_action_at, change.vin)
 
     def _add_counters(self, campaign_id: str, deltas: dict[str, int], below: int | None = None) -> bool:
         names = {f"#c{i}": name for i, name in enumerate(deltas)}

@@ -1,8 +1,10 @@
 """The update manager tick: advance every running campaign by what is due now, and nothing else.
 
-Cost grows with the deployments that change: the tick queries only due items of the ``by_status``
-index and reads progress from the counters on the campaign item. Every write is conditional, so two
-ticks at once never notify a vehicle twice, and a tick that dies midway leaves work the next finishes.
+Cost grows with the deployments that change; the tick never queries the deployments table. Progress
+comes from the counters on the campaign item, due work from the schedule's hints (in flight: leases
+and timeouts; waiting: re-checks and retries), fresh deployments from each open wave's roster past
+its cursor (see ``adapters/deployment_schedule``). Every write is conditional, so two ticks at once
+never notify a vehicle twice; a tick that dies midway leaves hints and a cursor the next one uses.
 """
 
 from __future__ import annotations
@@ -16,28 +18,34 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.audit import SYSTEM_OPERATOR
-from fleetota_core.adapters.deployment_store import Outcome, Transition, bucket
+from fleetota_core.adapters.campaign_store import roster_cursors
+from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT
+from fleetota_core.adapters.deployment_store import Outcome, Transition
 from fleetota_core.adapters.dynamo_items import sortable_ts
 from fleetota_core.domain.campaign import ACTIVE_STATES, ALERT_EVENTS, CampaignState, advance
-from fleetota_core.domain.deployment import DeploymentState, check_transition, decide_retry
+from fleetota_core.domain.deployment import WAITING, DeploymentState, check_transition
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend, parse_vehicle
 from fleetota_core.services.fleet_health import publish_fleet_health
 from fleetota_core.services.notifications import send_job
+from fleetota_core.services.update_tick_inflight import (
+    MAX_EVALUATED_PER_TICK,
+    NOTICE_LEASE,
+    PAGE,
+    Rehints,
+    look_after_in_flight,
+)
 from fleetota_core.services.update_tick_metrics import publish_ota_metrics
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
-    from fleetota_core.domain.vehicle import Vehicle
+    from fleetota_core.domain.eligibility import Verdict
 
 S = DeploymentState
 C = CampaignState
 logger = logging.getLogger(__name__)
-# A claimed deployment whose notice was never sent (the tick died) is re-sent after this lease.
-NOTICE_LEASE = timedelta(seconds=120)
-MAX_EVALUATED_PER_TICK = 5000  # per campaign: bounds one tick when most vehicles are deferred
-PAGE = 200
+__all__ = ["NOTICE_LEASE", "TickResult", "run_tick", "tick_campaign"]
 NOTIFY_WORKERS = 8
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -81,7 +89,7 @@ def run_tick(
         if campaign.state not in ACTIVE_STATES:
             continue
         result.campaigns += 1
-        touched.append(tick_campaign(backend, campaign, now, result))
+        touched.append(tick_campaign(backend, campaign, now, result, roster_cursors(item)))
     # Metrics carry the wall clock: CloudWatch rejects old timestamps, and alarms read recent ones.
     publish_ota_metrics(backend, touched, datetime.now(UTC))
     if fleet_health:
@@ -91,14 +99,21 @@ def run_tick(
     return result
 
 
-def tick_campaign(backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
+def tick_campaign(
+    backend: OtaBackend,
+    campaign: Campaign,
+    now: datetime,
+    result: TickResult,
+    cursors: dict[int, int] | None = None,
+) -> Campaign:
+    """Advance one campaign; ``cursors`` are its waves' roster cursors as read (stale is safe)."""
     if campaign.state is C.SCHEDULED:
         campaign = _advance(backend, campaign, now, result)
     if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
-        _expire_in_flight(backend, campaign, now, result)
+        look_after_in_flight(backend, campaign, now, result)
     if campaign.state is C.RUNNING:
-        _notify_due(backend, campaign, now, result)
+        _notify_due(backend, campaign, now, result, cursors or {})
     return _advance(backend, backend.campaign(campaign.campaign_id), now, result)
 
 
@@ -133,86 +148,142 @@ def _advance(backend: OtaBackend, campaign: Campaign, now: datetime, result: Tic
     return backend.campaign(campaign.campaign_id)
 
 
-def _expire_in_flight(backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult) -> None:
-    key = bucket(campaign.campaign_id, S.NOTIFIED, 0)
-    for item in backend.deployments.due(key, sortable_ts(now), limit=MAX_EVALUATED_PER_TICK):
-        state = S(item["state"])
-        if state is S.NOTIFIED and not item.get("notice_sent", False):
-            # Claimed by a tick that died before the notification went out: send it now.
-            if send_job(backend, campaign, item, int(item["version"]), now):
-                result.resent += 1
-            continue
-        deadline = _deadline(campaign, item)
-        if deadline is not None and now < deadline:
-            # A report overtook the notice bookkeeping; the real timeout runs from notification.
-            backend.deployments.touch(
-                campaign.campaign_id,
-                item["vin"],
-                state.value,
-                int(item["version"]),
-                {"next_action_at": sortable_ts(deadline)},
-            )
-            continue
-        attempt = int(item.get("attempt", 1))
-        check_transition(state, S.TIMED_OUT)
-        decision = decide_retry(campaign.spec.retry, S.TIMED_OUT, "TIMED_OUT", attempt, now)
-        final = S.RETRY_SCHEDULED if decision.retry else S.TIMED_OUT
-        change = Transition(
-            campaign_id=campaign.campaign_id,
-            vin=item["vin"],
-            wave=int(item["wave"]),
-            old_state=state,
-            old_version=int(item["version"]),
-            new_state=final,
-            next_action_at=sortable_ts(decision.at if decision.at else now),
-            sets={
-                "error_code": "TIMED_OUT",
-                "detail": f"no result {campaign.spec.in_progress_timeout_s}s after notification",
-            },
-        )
-        if backend.deployments.transition(change) is Outcome.APPLIED:
-            result.timed_out += 1
-            result.retries_scheduled += decision.retry
-        else:
-            result.lost_races += 1
+def _notify_due(
+    backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult, cursors: dict[int, int]
+) -> None:
+    budget = _Budget(campaign.spec.max_in_flight - campaign.counters.in_flight)
+    # The counters say where something waits; waves with nothing waiting cost no request.
+    waves = [w for w in range(campaign.current_wave + 1) if campaign.counters.waiting_in(w)]
+    if not waves or not budget.open():
+        return
+    _from_hints(backend, campaign, now, result, budget)
+    for wave in waves:
+        if not budget.open():
+            return
+        _from_roster(backend, campaign, wave, cursors.get(wave, 0), now, result, budget)
 
 
-def _deadline(campaign: Campaign, item: dict[str, Any]) -> datetime | None:
-    notified_at = item.get("notified_at")
-    if not notified_at:
-        return None
-    start = datetime.strptime(notified_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return start + timedelta(seconds=campaign.spec.in_progress_timeout_s)
+@dataclass
+class _Budget:
+    capacity: int  # free in-flight slots
+    evaluated: int = 0
+
+    def open(self) -> bool:
+        return self.capacity > 0 and self.evaluated < MAX_EVALUATED_PER_TICK
+
+    def page(self) -> int:
+        return min(PAGE, max(self.capacity, 25))
+
+    def spend(self, verdicts: dict[str, str]) -> None:
+        self.capacity = 0 if "capacity" in verdicts.values() else self.capacity - _count(verdicts, "notified")
 
 
-def _notify_due(backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult) -> None:
-    capacity = campaign.spec.max_in_flight - campaign.counters.in_flight
-    evaluated = 0
+def _count(verdicts: dict[str, str], verdict: str) -> int:
+    return sum(1 for v in verdicts.values() if v == verdict)
+
+
+def _from_hints(
+    backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult, budget: _Budget
+) -> None:
+    """Deferred and retried deployments whose time has come (the ``wait`` lane of the schedule)."""
     now_key = sortable_ts(now)
-    for wave in range(campaign.current_wave + 1):
-        if not campaign.counters.waiting_in(wave):
-            continue  # the counters say nothing waits there: skip the query
-        key = bucket(campaign.campaign_id, S.PENDING, wave)
-        while capacity > 0 and evaluated < MAX_EVALUATED_PER_TICK:
-            limit = min(PAGE, max(capacity, 25))
-            items = backend.deployments.due(key, now_key, limit=limit)
-            if not items:
+    after: tuple[str, str] | None = None
+    while budget.open():
+        page = budget.page()
+        hints = backend.deployments.schedule.due(campaign.campaign_id, WAIT, now_key, page, after)
+        if not hints:
+            return
+        after = hints[-1]
+        budget.evaluated += len(hints)
+        items = backend.deployments.get_many(campaign.campaign_id, [vin for _, vin in hints])
+        rehints, candidates, chosen = Rehints(), {}, []
+        for hint in hints:
+            item = items.get(hint[1])
+            if item is None or hint[1] in candidates:
+                rehints.drop.append(hint)
+            elif S(item["state"]) not in WAITING or (item.get("next_action_at") or now_key) > now_key:
+                rehints.move(item, hint)
+            elif int(item.get("wave", 0)) <= campaign.current_wave:  # else keep it for its wave
+                candidates[hint[1]] = item
+                chosen.append(hint)
+        verdicts = _consider_page(backend, campaign, list(candidates.values()), now, result)
+        rehints.drop.extend(h for h in chosen if verdicts[h[1]] != "capacity")
+        rehints.flush(backend, campaign.campaign_id, WAIT)
+        budget.spend(verdicts)
+        if len(hints) < page:
+            return
+
+
+def _from_roster(
+    backend: OtaBackend,
+    campaign: Campaign,
+    wave: int,
+    cursor: int,
+    now: datetime,
+    result: TickResult,
+    budget: _Budget,
+) -> None:
+    """Deployments never looked at yet: the wave's roster from its cursor on, in rollout order."""
+    now_key = sortable_ts(now)
+    size = campaign.wave_sizes[wave]
+    while cursor < size and budget.open():
+        vins = backend.deployments.schedule.roster(
+            campaign.campaign_id, wave, cursor, min(budget.page(), size - cursor)
+        )
+        if not vins:
+            logger.warning("campaign %s wave %d has no roster at %d", campaign.campaign_id, wave, cursor)
+            return
+        budget.evaluated += len(vins)
+        items = backend.deployments.get_many(campaign.campaign_id, vins)
+        fresh = [items[v] for v in vins if v in items and items[v]["state"] == S.PENDING.value]
+        due = [i for i in fresh if (i.get("next_action_at") or now_key) <= now_key]
+        verdicts = _consider_page(backend, campaign, due, now, result)
+        budget.spend(verdicts)
+        # The cursor passes every position that needs no more looking at, up to the first that does.
+        passed = 0
+        for vin in vins:
+            if (
+                vin in items
+                and items[vin]["state"] == S.PENDING.value
+                and verdicts.get(vin, "capacity") == "capacity"
+            ):
                 break
-            evaluated += len(items)
-            vehicles = backend.vehicles.get_many([i["vin"] for i in items])
+            passed += 1
+        if passed:
+            backend.campaigns.advance_cursor(campaign.campaign_id, wave, cursor + passed)
+            cursor += passed
+        if passed < len(vins):
+            return
 
-            def consider(item: dict[str, Any], vehicles: dict[str, Any] = vehicles) -> str:
-                vehicle = parse_vehicle(vehicles.get(item["vin"]))
-                return _consider(backend, campaign, item, vehicle, now, result)
 
-            # Signing, storing and pushing each job is I/O: overlap it. The in-flight cap holds anyway:
-            # each claim first reserves a slot with a conditional write on the campaign item.
-            verdicts = list(_pool().map(consider, items))
-            capacity -= verdicts.count("notified")
-            if "capacity" in verdicts:
-                return
-            if len(items) < limit:
-                break  # a short page: nothing else in this wave is due
+def _consider_page(
+    backend: OtaBackend, campaign: Campaign, items: list[dict[str, Any]], now: datetime, result: TickResult
+) -> dict[str, str]:
+    """Notify or defer each of ``items``; their verdicts by VIN (see ``_consider``)."""
+    if not items:
+        return {}
+    vehicles = backend.vehicles.get_many([i["vin"] for i in items])
+    rules = campaign.spec.eligibility
+    verdicts = {i["vin"]: evaluate(parse_vehicle(vehicles.get(i["vin"])), rules, now) for i in items}
+    times = (
+        sortable_ts(now + NOTICE_LEASE),
+        sortable_ts(now + timedelta(seconds=campaign.spec.defer_recheck_s)),
+    )
+    # The hints go first, in batches: a claim or deferral that then dies midway is found again.
+    schedule = backend.deployments.schedule
+    schedule.hint_many(
+        campaign.campaign_id, ACTIVE, [(times[0], v) for v, e in verdicts.items() if e.eligible]
+    )
+    schedule.hint_many(
+        campaign.campaign_id, WAIT, [(times[1], v) for v, e in verdicts.items() if not e.eligible]
+    )
+
+    def consider(item: dict[str, Any]) -> str:
+        return _consider(backend, campaign, item, verdicts[item["vin"]], times, now, result)
+
+    # Signing, storing and pushing each job is I/O: overlap it. The in-flight cap holds anyway:
+    # each claim first reserves a slot with a conditional write on the campaign item.
+    return dict(zip([i["vin"] for i in items], _pool().map(consider, items), strict=True))
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -227,19 +298,20 @@ def _consider(
     backend: OtaBackend,
     campaign: Campaign,
     item: dict[str, Any],
-    vehicle: Vehicle | None,
+    verdict: Verdict,
+    times: tuple[str, str],
     now: datetime,
     result: TickResult,
 ) -> str:
     """Notify one due deployment if its vehicle qualifies now, else defer it with the reason.
 
-    Returns "notified", "deferred", "lost" (another tick got there first) or "capacity".
+    ``times`` are the notice lease and the re-check time, whose hints the caller wrote. Returns
+    "notified", "deferred", "lost" (another tick got there first) or "capacity".
     """
     state = S(item["state"])
     version = int(item["version"])
-    verdict = evaluate(vehicle, campaign.spec.eligibility, now)
+    lease, recheck = times
     if not verdict.eligible:
-        recheck = sortable_ts(now + timedelta(seconds=campaign.spec.defer_recheck_s))
         sets = {"reason": verdict.reason, "deferred_at": sortable_ts(now)}
         if state is S.DEFERRED:
             touched = {**sets, "next_action_at": recheck}
@@ -257,6 +329,7 @@ def _consider(
                 S.DEFERRED,
                 recheck,
                 sets,
+                hinted=True,
             )
             applied = backend.deployments.transition(change) is Outcome.APPLIED
         result.bump("deferred" if applied else "lost_races")
@@ -271,10 +344,11 @@ def _consider(
         state,
         version,
         S.NOTIFIED,
-        next_action_at=sortable_ts(now + NOTICE_LEASE),
+        next_action_at=lease,
         sets={"attempt": attempt, "notice_sent": False, "notified_at": sortable_ts(now), "progress_pct": 0},
         removes=("reason", "error_code", "detail"),
         max_in_flight=campaign.spec.max_in_flight,
+        hinted=True,
     )
     outcome = backend.deployments.transition(change)
     if outcome is Outcome.AT_CAPACITY:
