@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, help="same seed, same fleet and records (default: random)")
     p.add_argument("--batch-size", type=_positive(int), default=1000, help="most records per object")
+    p.add_argument(
+        "--flush-seconds",
+        type=_positive(float),
+        default=2.0,
+        help="longest a reading waits before its upload, in wall seconds (default 2; not with --speed 0)",
+    )
     p.add_argument("--out", type=Path, help="write the batch files under DIR instead of uploading to S3")
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now; with --out, from the seed)")
     faults = p.add_argument_group("faults")
@@ -179,9 +185,10 @@ def _simulate(
     report = run(
         sim, speed=args.speed, ticks=args.ticks, duration_s=args.duration, stop=stop,
         progress=Progress(quiet=args.quiet), on_idle=listener.on_idle if listener is not None else None,
+        flush_s=args.flush_seconds,
     )  # fmt: skip
     uploader.flush(sim.t)  # nothing should remain, but never leave a record behind
-    generated = sim.ticks * len(sim.vehicles)
+    generated = sim.readings  # a stop mid-interval leaves its later phase slices unread
     print(status_line(sim))
     print(
         f"done: {report.ticks} ticks in {report.wall_s:.1f} s wall, {report.cpu_s:.1f} s CPU; "

@@ -65,13 +65,22 @@ class BatchUploader:
         self.objects_sent = 0
         self.bytes_sent = 0
         self.failed_flushes = 0  # consecutive flushes cut short by a transient error
+        self.partial_held = False  # a part-filled object was kept back at the last flush
 
     def add(self, lines: list[str]) -> None:
         self.buffer.extend(lines)
 
-    def flush(self, t: float) -> None:
-        """Upload everything buffered; records leave the buffer only once their object is stored."""
+    def flush(self, t: float, *, hold_partial: bool = False) -> None:
+        """Upload everything buffered; records leave the buffer only once their object is stored.
+
+        ``hold_partial``: upload only full objects and keep a part-filled remainder back for one
+        flush, so frequent flushes still give full objects (objects are what S3, SQS and the
+        processor are paid per); a remainder already held once goes out regardless.
+        """
         while self.buffer:
+            if hold_partial and len(self.buffer) < self.batch_size and not self.partial_held:
+                self.partial_held = True
+                return
             chunk = self.buffer[: self.batch_size]
             # mtime=0: no wall-clock in the gzip header, so equal records give equal bytes.
             body = gzip.compress(("\n".join(chunk) + "\n").encode(), compresslevel=6, mtime=0)
@@ -83,6 +92,7 @@ class BatchUploader:
                     raise
                 return  # keep the records; the next flush tries again
             self.failed_flushes = 0
+            self.partial_held = False  # any held lines were first in line: they are in this object
             del self.buffer[: len(chunk)]
             self.records_sent += len(chunk)
             self.objects_sent += 1

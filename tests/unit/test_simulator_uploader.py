@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,6 +16,9 @@ from fleetota_core.adapters.telemetry_store import TelemetryStore
 from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError, TransientAWSError
 from fleetota_core.settings import load_settings
 from simulator.__main__ import main
+from simulator.fleet import generate_fleet
+from simulator.runner import run
+from simulator.simulation import FleetSimulation
 from simulator.uploader import MAX_FAILED_FLUSHES, BatchUploader, batch_key
 
 if TYPE_CHECKING:
@@ -147,3 +151,68 @@ def test_duration_stops_the_run_after_that_many_wall_seconds(
     out = capsys.readouterr().out
     assert code == 0
     assert "done: 2 ticks" in out
+
+
+def test_a_held_part_filled_object_waits_one_flush_while_full_objects_go_out_at_once() -> None:
+    sink = MemorySink()
+    uploader = BatchUploader(sink, 10, "abcd1234")
+    uploader.add(["{}"] * 14)
+    uploader.flush(T, hold_partial=True)
+    assert (len(sink.objects), len(uploader.buffer)) == (1, 4)  # the 4 wait to fill an object
+    uploader.add(["{}"] * 3)
+    uploader.flush(T + 1, hold_partial=True)
+    assert (len(sink.objects), uploader.buffer) == (2, [])  # held once already: out, part-filled
+    uploader.add(["{}"] * 3)
+    uploader.flush(T + 2, hold_partial=True)
+    assert (len(sink.objects), len(uploader.buffer)) == (2, 3)
+
+
+INTERVAL = 10.0
+
+
+def _timed_run(flush_s: float | None) -> list[tuple[float, list[dict]]]:
+    """(simulated flush time, records of the objects it uploaded) per flush of a 3-interval run."""
+    sink = MemorySink()
+    sim = FleetSimulation(
+        generate_fleet(300, seed=5), BatchUploader(sink, 1000, "cadence"), start=T, interval=INTERVAL, seed=5
+    )
+    flushes: list[tuple[float, list[dict]]] = []
+    flush = sim.uploader.flush
+
+    def timed_flush(t: float, *, hold_partial: bool = False) -> None:
+        before = len(sink.objects)
+        flush(t, hold_partial=hold_partial)
+        bodies = [body for _, body in sink.objects[before:]]
+        flushes.append((t, [json.loads(line) for b in bodies for line in gzip.decompress(b).splitlines()]))
+
+    sim.uploader.flush = timed_flush  # type: ignore[method-assign]
+    # 50x: a 10 s interval takes 0.2 s of wall time, so 0.1 s flushes give slices of 0.05 s.
+    report = run(sim, speed=50, ticks=3, flush_s=flush_s)
+    assert report.ticks == 3 and sim.readings == 900
+    return flushes
+
+
+def _wait_of_newest_reading_per_vehicle(flushes: list[tuple[float, list[dict]]]) -> list[float]:
+    waits = []
+    for t, records in flushes:
+        newest: dict[str, float] = {}
+        for r in records:
+            ts = datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp()
+            newest[r["vin"]] = max(ts, newest.get(r["vin"], ts))
+        waits += [t - ts for ts in newest.values()]
+    return waits
+
+
+def test_a_real_time_run_uploads_each_reading_within_the_flush_cadence_not_a_whole_interval() -> None:
+    flushes = _timed_run(flush_s=0.1)
+    # 0.1 wall s at 50x is 5 simulated seconds: slices of 2.5 s, 4 per interval, 12 flushes.
+    assert len(flushes) == 12
+    waits = _wait_of_newest_reading_per_vehicle(flushes)
+    assert len(waits) > 800
+    assert min(waits) >= 0 and max(waits) <= 5.0 + 1e-6  # at most two slices (one held)
+
+
+def test_without_a_flush_cadence_readings_wait_up_to_the_whole_interval() -> None:
+    flushes = _timed_run(flush_s=None)
+    assert len(flushes) == 3
+    assert max(_wait_of_newest_reading_per_vehicle(flushes)) > 0.9 * INTERVAL
