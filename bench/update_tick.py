@@ -169,17 +169,22 @@ def complete(clients, resources, vins: list[str]) -> None:
 
 
 def _moto_process() -> tuple[subprocess.Popen[bytes], int]:
-    """moto in its own process, as ``local up`` attaches to one: the tick's client gets the GIL alone."""
+    """The local stack's moto server (DynamoDB writes serialised, as ``local up`` runs it), in its own
+    process: the tick's client gets the GIL alone."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    serve = (
+        "import sys, threading; from fleetota_core.local.server import start_moto; "
+        f"start_moto('127.0.0.1', {port}); threading.Event().wait()"
+    )
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen([sys.executable, "-c", serve], cwd=root, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not port_is_open("127.0.0.1", port):
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or server.poll() is not None:
             server.kill()
-            raise SystemExit("moto did not start within 30 s")
+            raise SystemExit("the local moto server did not start within 30 s")
         time.sleep(0.2)
     return server, port
 

@@ -100,8 +100,16 @@ def _due_in_flight(
 ) -> None:
     state, version = S(item["state"]), int(item["version"])
     if state is S.NOTIFIED and not item.get("notice_sent", False):
-        # Claimed by a tick that died before the notification went out: send it now.
-        if send_job(backend, campaign, item, version, now):
+        # Claimed by a tick that died before the notification went out: send it now, after taking a
+        # fresh lease (conditional), so that two ticks looking at once do not both send it.
+        lease = sortable_ts(now + NOTICE_LEASE)
+        if not backend.deployments.touch(
+            campaign.campaign_id, item["vin"], state.value, version, {"next_action_at": lease}
+        ):
+            result.lost_races += 1
+            return
+        rehints.put[ACTIVE].append((lease, item["vin"]))
+        if send_job(backend, campaign, item, version + 1, now):
             result.resent += 1
             deadline = now + timedelta(seconds=campaign.spec.in_progress_timeout_s)
             rehints.put[ACTIVE].append((sortable_ts(deadline), item["vin"]))
