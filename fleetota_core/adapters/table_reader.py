@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.dynamo_items import from_item
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-_deserializer = TypeDeserializer()
-
-
-def _plain(value: Any) -> Any:
-    # Decimals would leak into pandas as object columns; the dashboard only needs floats and ints.
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
-        return [_plain(v) for v in value]
-    return value
-
 
 def _items(raw: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [_plain({k: _deserializer.deserialize(v) for k, v in item.items()}) for item in raw]
+    # Plain ints and floats, not Decimals, which would leak into pandas as object columns.
+    return [from_item(item) or {} for item in raw]
 
 
 def scan_table(dynamodb: Any, table: str, limit: int | None = None) -> list[dict[str, Any]]:
