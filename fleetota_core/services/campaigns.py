@@ -59,6 +59,14 @@ class Targeting:
     excluded: dict[str, int] = field(default_factory=dict)
 
 
+def published_release(backend: OtaBackend, version: str) -> FirmwareRelease:
+    """The release a campaign spec names; a clear error when it was never published."""
+    release = backend.firmware.get_release(version)
+    if release is None:
+        raise ResourceNotFoundError(f"firmware {version} is not published (see `firmware list`)")
+    return release
+
+
 def target_vehicles(backend: OtaBackend, spec: CampaignSpec, release: FirmwareRelease) -> Targeting:
     """Vehicles matching the filter that can take ``release``.
 
@@ -113,9 +121,7 @@ def create_campaign(
     """Target vehicles, write one PENDING deployment each, then the SCHEDULED campaign item."""
     now = now or datetime.now(UTC)
     backend = ota_backend(clients, resources)
-    release = backend.firmware.get_release(spec.release_version)
-    if release is None:
-        raise ResourceNotFoundError(f"firmware {spec.release_version} is not published (see `firmware list`)")
+    release = published_release(backend, spec.release_version)
     targeting = target_vehicles(backend, spec, release)
     if not targeting.matched:
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"

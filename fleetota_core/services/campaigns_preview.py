@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
 from fleetota_core.domain.eligibility import evaluate
-from fleetota_core.errors import ResourceNotFoundError
-from fleetota_core.services.campaigns import target_vehicles
+from fleetota_core.services.campaigns import published_release, target_vehicles
 from fleetota_core.services.campaigns_backend import ota_backend, parse_vehicle
 
 if TYPE_CHECKING:
@@ -52,9 +51,7 @@ def preview_campaign(
     """Matched vehicles, how many qualify now (and why the rest do not), wave sizes, volume, duration."""
     now = now or datetime.now(UTC)
     backend = ota_backend(clients, resources)
-    release = backend.firmware.get_release(spec.release_version)
-    if release is None:
-        raise ResourceNotFoundError(f"firmware {spec.release_version} is not published (see `firmware list`)")
+    release = published_release(backend, spec.release_version)
     targeting = target_vehicles(backend, spec, release)
     reasons: Counter[str] = Counter()
     eligible = 0
