@@ -156,3 +156,29 @@ def time_window(hours: float) -> list[datetime]:
 
 def empty_state(message: str, icon: str = ":material/lightbulb:") -> None:
     st.info(message, icon=icon)
+
+
+TIME_RANGES = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 168}
+
+
+def time_range(default: str, key: str) -> float:
+    """Hours chosen in a segmented time-range control."""
+    return TIME_RANGES[
+        st.segmented_control("Time range", list(TIME_RANGES), default=default, key=key) or default
+    ]
+
+
+def trend_charts(trends: pd.DataFrame, hours: float, columns: int, height: int, key: str) -> None:
+    """One small line chart per ``chart`` in ``trends`` (columns ts, value, series, chart), in a grid."""
+    import plotly.express as px  # only pages with charts pay for the import
+
+    cols = st.columns(columns)
+    for index, chart in enumerate(dict.fromkeys(trends["chart"])):
+        data = trends[trends["chart"] == chart]
+        fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
+        fig.update_xaxes(range=time_window(hours))  # the chosen range, even with one point
+        fig.update_layout(
+            height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None, yaxis_title=None,
+            legend={"orientation": "h", "y": -0.25, "title": None},
+        )  # fmt: skip
+        cols[index % columns].plotly_chart(fig, key=f"{key}_{chart}")

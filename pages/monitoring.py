@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import plotly.express as px
 import streamlit as st
 
 from fleetota_core.views.monitoring import (
@@ -21,7 +20,6 @@ from pages import _ui
 if TYPE_CHECKING:
     import pandas as pd
 
-RANGES = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 168}
 STATE_ICONS = {"ALARM": "● ALARM", "OK": "○ OK", "INSUFFICIENT_DATA": "· no data"}
 
 
@@ -85,25 +83,13 @@ def live_status() -> None:
 live_status()
 
 st.subheader("Metrics")
-hours = RANGES[
-    st.segmented_control("Time range", list(RANGES), default="1 hour", key="mon_range") or "1 hour"
-]
+hours = _ui.time_range(default="1 hour", key="mon_range")
 with _ui.guard("CloudWatch metrics"):
     trends = _trends(backend.key, hours, backend)
     if trends.empty:
         _ui.empty_state("No metrics in this range yet: they appear once the pipeline processes telemetry.")
     else:
-        charts = list(dict.fromkeys(trends["chart"]))
-        cols = st.columns(3)
-        for index, chart in enumerate(charts):
-            data = trends[trends["chart"] == chart]
-            fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
-            fig.update_xaxes(range=_ui.time_window(hours))  # the chosen range, even with one point
-            fig.update_layout(
-                height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None, yaxis_title=None,
-                legend={"orientation": "h", "y": -0.25, "title": None},
-            )  # fmt: skip
-            cols[index % 3].plotly_chart(fig, key=f"mon_{chart}")
+        _ui.trend_charts(trends, hours, columns=3, height=260, key="mon")
 
 st.subheader("Rejected data")
 left, right = st.columns(2)

@@ -12,9 +12,6 @@ from fleetota_core.views.fleet_map import STATUS_COLOURS
 from fleetota_core.views.monitoring import FLEET_TRENDS, alarms_frame, metric_trends, pipeline_health
 from pages import _ui
 
-RANGES = {"1 hour": 1, "6 hours": 6, "24 hours": 24, "7 days": 168}
-
-
 _ui.frame_guard()
 
 
@@ -136,18 +133,10 @@ def attention(fleet: pd.DataFrame, campaigns: pd.DataFrame, alarms: pd.DataFrame
 kpis()
 
 st.subheader("Trends")
-hours = RANGES[
-    st.segmented_control("Time range", list(RANGES), default="6 hours", key="overview_range") or "6 hours"
-]
+hours = _ui.time_range(default="6 hours", key="overview_range")
 with _ui.guard("CloudWatch trends"):
     trends = _trends(backend.key, hours, backend)
     if trends.empty:
         _ui.empty_state("No CloudWatch data in this range yet: metrics appear once telemetry flows.")
     else:
-        charts = list(dict.fromkeys(trends["chart"]))
-        for col, chart in zip(st.columns(2) * ((len(charts) + 1) // 2), charts, strict=False):
-            data = trends[trends["chart"] == chart]
-            fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
-            fig.update_xaxes(range=_ui.time_window(hours))  # the chosen range, even with one point
-            fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None)
-            col.plotly_chart(fig)
+        _ui.trend_charts(trends, hours, columns=2, height=280, key="overview")
