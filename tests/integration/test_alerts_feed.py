@@ -14,6 +14,7 @@ from fleetota_core.services.deployment_progress import apply_ota_reports
 from fleetota_core.services.update_tick import run_tick
 from fleetota_core.views.alerts import recent_alerts
 from tests.integration.test_campaign_services import publish, seed_vehicles
+from tests.integration.test_local_stack_observability import breach_alarm
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -95,19 +96,7 @@ def test_an_auto_pause_and_an_operator_abort_reach_the_topic_and_the_feed(stack)
 
 def test_an_alarm_change_from_the_local_evaluator_shows_in_the_feed(stack):
     (alarm,) = [a for a in stack.spec.alarms if a["AlarmName"] == f"{stack.spec.stack}-telemetry-latency"]
-    now = datetime.now(UTC)
-    stack.clients.cloudwatch.put_metric_data(
-        Namespace=alarm["Namespace"],
-        MetricData=[
-            {
-                "MetricName": alarm["MetricName"],
-                "Value": alarm["Threshold"] * 2,
-                "Unit": "Milliseconds",
-                "Timestamp": now - timedelta(seconds=alarm["Period"] * n + 10),
-            }
-            for n in range(alarm["EvaluationPeriods"])
-        ],
-    )
+    breach_alarm(stack, alarm)
     transitions = {t.alarm_name: t.new_state for t in stack.runtime.evaluate_alarms()}
     assert transitions[alarm["AlarmName"]] == "ALARM"
     feed = {a["source"]: a for a in _feed(stack)}

@@ -15,6 +15,23 @@ def _alarm(stack: LocalStack, suffix: str) -> dict[str, Any]:
     return alarm
 
 
+def breach_alarm(stack: LocalStack, alarm: dict[str, Any]) -> None:
+    """Put datapoints at twice the threshold in every period the alarm evaluates."""
+    now = datetime.now(UTC)
+    stack.clients.cloudwatch.put_metric_data(
+        Namespace=alarm["Namespace"],
+        MetricData=[
+            {
+                "MetricName": alarm["MetricName"],
+                "Value": alarm["Threshold"] * 2,
+                "Unit": "Milliseconds",
+                "Timestamp": now - timedelta(seconds=alarm["Period"] * n + 10),
+            }
+            for n in range(alarm["EvaluationPeriods"])
+        ],
+    )
+
+
 def _subscribe_queue_to_alerts(stack: LocalStack) -> str:
     url = stack.clients.sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
     arn = stack.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -55,19 +72,7 @@ def test_a_breaching_metric_puts_its_alarm_in_alarm_and_alerts_the_topic(stack: 
     alarm = _alarm(stack, "telemetry-latency")
     inbox = _subscribe_queue_to_alerts(stack)
     # When processing latency breaches the threshold in every evaluated period
-    now = datetime.now(UTC)
-    stack.clients.cloudwatch.put_metric_data(
-        Namespace=alarm["Namespace"],
-        MetricData=[
-            {
-                "MetricName": alarm["MetricName"],
-                "Value": alarm["Threshold"] * 2,
-                "Unit": "Milliseconds",
-                "Timestamp": now - timedelta(seconds=alarm["Period"] * n + 10),
-            }
-            for n in range(alarm["EvaluationPeriods"])
-        ],
-    )
+    breach_alarm(stack, alarm)
     transitions = stack.runtime.evaluate_alarms()
     # Then the alarm is in ALARM and one alert about it reached the topic
     changed = {t.alarm_name: t.new_state for t in transitions}
