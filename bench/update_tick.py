@@ -8,16 +8,17 @@ campaign in its third wave: 40 % of deployments SUCCEEDED, 1 % FAILED, ``max_in_
 schedule a running campaign has (rosters, each wave's cursor past what earlier ticks handled, one
 hint per in-flight deployment). Between measured ticks, ``--completions`` vehicles report SUCCEEDED
 (through apply_ota_reports, not timed), so each tick notifies that many vehicles (sign, store and
-push a job document each), times out the overdue ones and advances the campaign. Each tick also
-does the background work of a steady state: ``--completions`` notice leases come due (their hints
-re-filed at the deadline) and as many hints of finished deployments are dropped. Prints the median
-tick and the ratio to one Scan of the deployments table (the least a tick that reads every
-deployment would cost).
+push a job document each, then record the notices in one batch of sent hints), times out the
+overdue ones and advances the campaign. Each tick also does the background work of a steady state:
+``--completions`` hints of finished deployments come due and are dropped. Prints the median tick,
+the CPU seconds of the moto server and of the tick's process, and the ratio to one Scan of the
+deployments table (the least a tick that reads every deployment would cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -119,7 +120,6 @@ def setup(
                 campaign_status=bucket(CAMPAIGN, S.INSTALLING, 0),
                 next_action_at=sortable_ts(NOW - timedelta(minutes=1) if late else NOW + timedelta(hours=1)),
                 notified_at=sortable_ts(NOW - timedelta(hours=2) if late else NOW),
-                notice_sent=True,
             )
             counts[S.SUCCEEDED] -= 1
             ok[wave_of[i]] -= 1
@@ -128,20 +128,18 @@ def setup(
     started = time.perf_counter()
     backend.deployments.put_many(items)
     print(f"wrote {total:,} deployments in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    # The schedule earlier ticks would have left: every in-flight deployment hinted at its deadline,
-    # plus per tick ``completions`` leases coming due and as many hints of finished deployments.
+    # The schedule earlier ticks would have left: every in-flight deployment hinted at its deadline
+    # (its sent hint), plus per tick ``completions`` hints of deployments that have since finished.
     schedule = backend.deployments.schedule
     deadline = [(sortable_ts(NOW + timedelta(hours=1)), v) for v in vehicles[overdue:in_flight]]
     schedule.hint_many(
         CAMPAIGN, ACTIVE, [(sortable_ts(NOW - timedelta(minutes=1)), v) for v in vehicles[:overdue]]
     )
     schedule.hint_many(CAMPAIGN, ACTIVE, deadline)
-    leases = vehicles[in_flight - ticks * completions : in_flight]
     finished = vehicles[in_flight : in_flight + ticks * completions]
     background = [
         (sortable_ts(NOW + timedelta(seconds=n // completions, milliseconds=-1)), v)
-        for group in (leases, finished)
-        for n, v in enumerate(group)
+        for n, v in enumerate(finished)
     ]
     schedule.hint_many(CAMPAIGN, ACTIVE, background)
     cursors = {"w0_next": sizes[0], "w1_next": sizes[1], "w2_next": pending_start - sizes[0] - sizes[1]}
@@ -226,6 +224,12 @@ class CallCounter:
         botocore.client.BaseClient._make_api_call = self._original
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=100_000)
@@ -248,13 +252,16 @@ def main() -> int:
     for n in range(args.ticks):
         complete(clients, resources, in_flight[n * args.completions : (n + 1) * args.completions])
         started = time.perf_counter()
+        cpu = cpu_seconds(server.pid), time.process_time()
         with CallCounter(resources.deployments_table) as calls:
             result = run_tick(clients, resources, NOW + timedelta(seconds=n), fleet_health=False)
         durations.append(time.perf_counter() - started)
+        server_cpu, tick_cpu = cpu_seconds(server.pid) - cpu[0], time.process_time() - cpu[1]
         queries.append(calls.query_s)
         print(f"tick {n + 1}: {durations[-1]:.3f} s  notified {result.notified} timed out {result.timed_out} "
               f"deferred {result.deferred}; {calls.calls} AWS requests, {calls.other_queries} ledger "
-              f"queries, {calls.queries} deployments-table queries ({calls.query_s:.3f} s)",
+              f"queries, {calls.queries} deployments-table queries ({calls.query_s:.3f} s); CPU: "
+              f"server {server_cpu:.2f} s, tick {tick_cpu:.2f} s",
               file=sys.stderr)  # fmt: skip
         top = sorted(calls.by_operation.items(), key=lambda kv: -kv[1][1])
         print("  " + ", ".join(f"{op} {n:.0f}x {t:.2f}s" for op, (n, t) in top), file=sys.stderr)

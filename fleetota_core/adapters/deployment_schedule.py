@@ -91,6 +91,22 @@ class DeploymentSchedule:
         keys = {(at, vin) for at, vin in hints}
         self._write([{"DeleteRequest": {"Key": _hint_key(campaign_id, lane, at, v)}} for at, v in keys])
 
+    def existing(self, campaign_id: str, lane: str, hints: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the ``(at, vin)`` hints of a lane are filed (consistent read)."""
+        found: set[tuple[str, str]] = set()
+        unique = list(dict.fromkeys(hints))
+        for start in range(0, len(unique), 100):
+            keys = [_hint_key(campaign_id, lane, at, vin) for at, vin in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                with reading(f"table {self.table}"):
+                    response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    sk = item["sk"]["S"]
+                    found.add((sk[:_TS_WIDTH], sk[_TS_WIDTH + 1 :]))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
     def due(
         self, campaign_id: str, lane: str, now_key: str, limit: int, after: tuple[str, str] | None = None
     ) -> list[tuple[str, str]]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fleetota_core.adapters.alerts import Alert, publish_alert
 from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.errors import FleetOTAError
+
+logger = logging.getLogger(__name__)
 
 # Campaign events that are alerted, as the feed names them, with their severity.
 _CAMPAIGN_ALERTS = {
@@ -34,15 +38,37 @@ class Notifier:
         self.dynamodb = dynamodb
         self.ledger_table = ledger_table if dynamodb is not None else None
 
-    def notify_vehicle(self, vin: str, message: dict[str, Any]) -> str:
-        """Push one job notification; the ``vin`` attribute lets a per-vehicle subscription filter."""
-        with reading(f"topic {self.job_topic_arn}"):
-            response = self.sns.publish(
-                TopicArn=self.job_topic_arn,
-                Message=json.dumps(message, separators=(",", ":")),
-                MessageAttributes={"vin": {"DataType": "String", "StringValue": vin}},
-            )
-        return response["MessageId"]
+    def notify_vehicles(self, notices: list[tuple[str, dict[str, Any]]]) -> set[str]:
+        """Push job notifications, ten per request; the VINs whose notice SNS accepted.
+
+        Each carries a ``vin`` attribute, so a per-vehicle subscription can filter. An entry SNS
+        refuses for a fault of its own (throttling, an internal error) is left out of the result
+        and logged; one refused as invalid is a bug here and raises.
+        """
+        published: set[str] = set()
+        for start in range(0, len(notices), 10):
+            chunk = notices[start : start + 10]
+            entries = [
+                {
+                    "Id": str(n),
+                    "Message": json.dumps(message, separators=(",", ":")),
+                    "MessageAttributes": {"vin": {"DataType": "String", "StringValue": vin}},
+                }
+                for n, (vin, message) in enumerate(chunk)
+            ]
+            with reading(f"topic {self.job_topic_arn}"):
+                response = self.sns.publish_batch(
+                    TopicArn=self.job_topic_arn, PublishBatchRequestEntries=entries
+                )
+            published.update(chunk[int(ok["Id"])][0] for ok in response.get("Successful", []))
+            for failed in response.get("Failed", []):
+                vin = chunk[int(failed["Id"])][0]
+                if failed.get("SenderFault"):
+                    raise FleetOTAError(
+                        f"SNS refused the job notification for {vin}: {failed.get('Message')}"
+                    )
+                logger.warning("SNS did not take the job notification for %s: %s", vin, failed.get("Code"))
+        return published
 
     def alert(self, subject: str, message: dict[str, Any]) -> str:
         """Alert operators about a campaign event (``message["event"]``); returns the SNS message id."""

@@ -1,8 +1,9 @@
-"""Publishing one vehicle's job: sign the job document, store it, push the notification."""
+"""Publishing vehicles' jobs: sign each job document, store it, push the notifications in batches."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.dynamo_items import sortable_ts
@@ -31,28 +32,57 @@ def build_job(
     return SignedJobDocument(document=document, signature=signature, key_id=key_id)
 
 
-def send_job(
-    backend: OtaBackend, campaign: Campaign, item: dict[str, Any], version: int, now: datetime
-) -> bool:
-    """Sign, store and announce the job for a deployment this tick has claimed (state NOTIFIED).
+def notice_deadline(campaign: Campaign, item: dict[str, Any]) -> datetime | None:
+    """When an in-flight deployment times out: its in-progress timeout after it was notified."""
+    notified_at = item.get("notified_at")
+    if not notified_at:
+        return None
+    start = datetime.strptime(notified_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return start + timedelta(seconds=campaign.spec.in_progress_timeout_s)
 
-    Marks the notice sent and starts the in-progress timeout. False if the deployment moved on
-    meanwhile (a report arrived first), which is harmless: the vehicle already has its job.
+
+def sent_hint(campaign: Campaign, item: dict[str, Any]) -> tuple[str, str]:
+    """The ``active`` hint at a notified deployment's deadline, filed once its notice went out.
+
+    It is the record that the notice was sent: a later tick whose lease on the deployment ran out
+    looks for this hint before re-sending (see ``update_tick_inflight``).
     """
+    deadline = notice_deadline(campaign, item)
+    if deadline is None:
+        raise ValueError(f"deployment {item['vin']} has no notified_at")
+    return sortable_ts(deadline), item["vin"]
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A claimed deployment's signed and stored job document, and the notice that announces it."""
+
+    vin: str
+    notice: dict[str, Any]
+    sent: tuple[str, str]  # its sent hint, filed once the notice went out
+
+
+def prepare_job(backend: OtaBackend, campaign: Campaign, item: dict[str, Any], now: datetime) -> PreparedJob:
+    """Sign and store the job for a deployment this tick has claimed (state NOTIFIED)."""
     signed = build_job(backend, campaign, item, now)
     key = backend.firmware.put_job(item["vin"], item["deployment_id"], signed)
-    backend.notifier.notify_vehicle(
-        item["vin"],
-        {
-            "type": "job",
-            "vin": item["vin"],
-            "campaign_id": campaign.campaign_id,
-            "deployment_id": item["deployment_id"],
-            "attempt": int(item["attempt"]),
-            "document_url": backend.firmware.presigned_get(key, campaign.spec.job_ttl_s),
-            "expires_at": signed.document.expires_at.isoformat(),
-        },
-    )
-    deadline = now + timedelta(seconds=campaign.spec.in_progress_timeout_s)
-    sets = {"notice_sent": True, "next_action_at": sortable_ts(deadline), "job_key": key}
-    return backend.deployments.touch(campaign.campaign_id, item["vin"], "NOTIFIED", version, sets)
+    notice = {
+        "type": "job",
+        "vin": item["vin"],
+        "campaign_id": campaign.campaign_id,
+        "deployment_id": item["deployment_id"],
+        "attempt": int(item["attempt"]),
+        "document_url": backend.firmware.presigned_get(key, campaign.spec.job_ttl_s),
+        "expires_at": signed.document.expires_at.isoformat(),
+    }
+    return PreparedJob(item["vin"], notice, sent_hint(campaign, item))
+
+
+def announce(backend: OtaBackend, jobs: list[PreparedJob]) -> list[tuple[str, str]]:
+    """Push the jobs' notices (ten per request); the sent hints of those that went out.
+
+    The caller files those hints (in a batch) to record that the notices were sent and to look
+    again at each deadline; a notice that did not go out keeps its lease and is re-sent later.
+    """
+    published = backend.notifier.notify_vehicles([(job.vin, job.notice) for job in jobs])
+    return [job.sent for job in jobs if job.vin in published]

@@ -27,7 +27,7 @@ from fleetota_core.domain.deployment import WAITING, DeploymentState, check_tran
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend, parse_vehicle
 from fleetota_core.services.fleet_health import publish_fleet_health
-from fleetota_core.services.notifications import send_job
+from fleetota_core.services.notifications import PreparedJob, announce, prepare_job
 from fleetota_core.services.update_tick_inflight import (
     MAX_EVALUATED_PER_TICK,
     NOTICE_LEASE,
@@ -278,12 +278,38 @@ def _consider_page(
         campaign.campaign_id, WAIT, [(times[1], v) for v, e in verdicts.items() if not e.eligible]
     )
 
-    def consider(item: dict[str, Any]) -> str:
-        return _consider(backend, campaign, item, verdicts[item["vin"]], times, now, result)
+    def consider(item: dict[str, Any]) -> _Considered:
+        try:
+            return _consider(backend, campaign, item, verdicts[item["vin"]], times, now, result)
+        except Exception as exc:  # re-raised below, once the other notices of the page are recorded
+            return _Considered("error", error=exc)
 
     # Signing, storing and pushing each job is I/O: overlap it. The in-flight cap holds anyway:
     # each claim first reserves a slot with a conditional write on the campaign item.
-    return dict(zip([i["vin"] for i in items], _pool().map(consider, items), strict=True))
+    considered = dict(zip([i["vin"] for i in items], _pool().map(consider, items), strict=True))
+    # The page's notices go out ten per request, then are recorded in one batch: each deployment's
+    # hint at its deadline (the record that it was sent), then its lease hint dropped. A tick that
+    # dies before this leaves the leases, and a later tick re-sends those notices (the vehicle
+    # ignores a repeat of the job it has).
+    sent = announce(backend, [c.job for c in considered.values() if c.job is not None])
+    result.bump("notified", len(sent))
+    rehints = Rehints()
+    rehints.put[ACTIVE] = sent
+    rehints.drop = [(times[0], vin) for _, vin in sent]
+    rehints.flush(backend, campaign.campaign_id, ACTIVE)
+    for c in considered.values():
+        if c.error is not None:
+            raise c.error
+    return {vin: c.verdict for vin, c in considered.items()}
+
+
+@dataclass
+class _Considered:
+    """One deployment's verdict (see ``_consider``) and, when claimed, its job ready to announce."""
+
+    verdict: str
+    job: PreparedJob | None = None
+    error: Exception | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -302,11 +328,11 @@ def _consider(
     times: tuple[str, str],
     now: datetime,
     result: TickResult,
-) -> str:
+) -> _Considered:
     """Notify one due deployment if its vehicle qualifies now, else defer it with the reason.
 
-    ``times`` are the notice lease and the re-check time, whose hints the caller wrote. Returns
-    "notified", "deferred", "lost" (another tick got there first) or "capacity".
+    ``times`` are the notice lease and the re-check time, whose hints the caller wrote. The verdict
+    is "notified", "deferred", "lost" (another tick got there first) or "capacity".
     """
     state = S(item["state"])
     version = int(item["version"])
@@ -333,7 +359,7 @@ def _consider(
             )
             applied = backend.deployments.transition(change) is Outcome.APPLIED
         result.bump("deferred" if applied else "lost_races")
-        return "deferred" if applied else "lost"
+        return _Considered("deferred" if applied else "lost")
     # The path goes through ELIGIBLE; one write records where it ends (NOTIFIED).
     check_transition(check_transition(state, S.ELIGIBLE), S.NOTIFIED)
     attempt = int(item.get("attempt", 0)) + 1
@@ -345,18 +371,16 @@ def _consider(
         version,
         S.NOTIFIED,
         next_action_at=lease,
-        sets={"attempt": attempt, "notice_sent": False, "notified_at": sortable_ts(now), "progress_pct": 0},
+        sets={"attempt": attempt, "notified_at": sortable_ts(now), "progress_pct": 0},
         removes=("reason", "error_code", "detail"),
         max_in_flight=campaign.spec.max_in_flight,
         hinted=True,
     )
     outcome = backend.deployments.transition(change)
     if outcome is Outcome.AT_CAPACITY:
-        return "capacity"
+        return _Considered("capacity")
     if outcome is Outcome.LOST_RACE:
         result.bump("lost_races")
-        return "lost"
-    claimed = {**item, "attempt": attempt, "state": S.NOTIFIED.value}
-    if send_job(backend, campaign, claimed, version + 1, now):
-        result.bump("notified")
-    return "notified"
+        return _Considered("lost")
+    claimed = {**item, **change.sets, "state": S.NOTIFIED.value}
+    return _Considered("notified", prepare_job(backend, campaign, claimed, now))

@@ -1,14 +1,16 @@
 """The tick's look at in-flight deployments whose hint (``active`` lane) has come due.
 
-A due hint means one of: a claim whose notice was never sent (the tick died: re-send it), a notice
-lease that ran out while the vehicle works (look again at its deadline), a deadline passed (time it
-out, retry or final), or a deployment that has finished or moved on (drop the hint). The deployment
-item decides which; the hint only says when to look. New hints are written before old ones go.
+A claim files a notice lease hint; once the notice went out, the tick files the deployment's *sent
+hint* at its deadline and drops the lease. So a due hint means one of: a lease whose claim has no
+sent hint (the tick died before recording the notice: re-send it), a deadline passed (time it out,
+retry or final), an early hint of a deployment whose vehicle already reported (look again at the
+deadline), or a deployment that has finished or moved on (drop the hint). The deployment item
+decides which; the hint only says when to look. New hints are written before old ones go.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT
@@ -21,7 +23,7 @@ from fleetota_core.domain.deployment import (
     check_transition,
     decide_retry,
 )
-from fleetota_core.services.notifications import send_job
+from fleetota_core.services.notifications import announce, notice_deadline, prepare_job, sent_hint
 
 if TYPE_CHECKING:
     from fleetota_core.services.campaigns_backend import Campaign, OtaBackend
@@ -71,57 +73,78 @@ def look_after_in_flight(backend: OtaBackend, campaign: Campaign, now: datetime,
         items = backend.deployments.get_many(campaign.campaign_id, [vin for _, vin in hints])
         rehints = Rehints()
         handled: set[str] = set()
+        unsent = _unsent_notices(backend, campaign, hints, items, now_key)
         for hint in hints:
             item = items.get(hint[1])
-            if item is None:
-                rehints.drop.append(hint)
-            elif hint[1] in handled:
-                rehints.drop.append(hint)  # a second due hint of one deployment: handled once
+            if item is None or hint[1] in handled:
+                rehints.drop.append(hint)  # gone, or a second due hint of one deployment: handled once
             elif S(item["state"]) not in IN_FLIGHT:
                 rehints.move(item, hint)
-            elif (item.get("next_action_at") or now_key) > now_key:
-                rehints.move(item, hint)  # a lease ran out but the vehicle has its notice: its deadline
             else:
                 handled.add(hint[1])
-                _due_in_flight(backend, campaign, item, now, result, rehints)
-                rehints.drop.append(hint)
+                _due_in_flight(backend, campaign, item, hint, hint[1] in unsent, now, result, rehints)
         rehints.flush(backend, campaign.campaign_id, ACTIVE)
         if len(hints) < PAGE:
             return
+
+
+def _unsent_notices(
+    backend: OtaBackend,
+    campaign: Campaign,
+    hints: list[tuple[str, str]],
+    items: dict[str, dict[str, Any]],
+    now_key: str,
+) -> set[str]:
+    """VINs whose due hint is a run-out notice lease of a claim whose notice has no sent hint.
+
+    Only a tick that died between claiming and recording its notices leaves those, so this costs
+    a request only then.
+    """
+    expired = {}
+    for at, vin in hints:
+        item = items.get(vin)
+        if item and item["state"] == S.NOTIFIED.value and item.get("next_action_at") == at <= now_key:
+            expired[vin] = sent_hint(campaign, item)
+    if not expired:
+        return set()
+    found = backend.deployments.schedule.existing(campaign.campaign_id, ACTIVE, list(expired.values()))
+    return {vin for vin, hint in expired.items() if hint not in found}
 
 
 def _due_in_flight(
     backend: OtaBackend,
     campaign: Campaign,
     item: dict[str, Any],
+    hint: tuple[str, str],
+    unsent: bool,
     now: datetime,
     result: TickResult,
     rehints: Rehints,
 ) -> None:
+    """One in-flight deployment whose hint came due: re-send its notice, time it out, or wait on."""
+    rehints.drop.append(hint)
     state, version = S(item["state"]), int(item["version"])
-    if state is S.NOTIFIED and not item.get("notice_sent", False):
-        # Claimed by a tick that died before the notification went out: send it now, after taking a
-        # fresh lease (conditional), so that two ticks looking at once do not both send it.
+    if unsent:
+        # Claimed by a tick that died before recording the notice: send it now, after taking a fresh
+        # lease (hint first, then a conditional write), so two ticks looking at once do not both send.
         lease = sortable_ts(now + NOTICE_LEASE)
-        if not backend.deployments.touch(
-            campaign.campaign_id, item["vin"], state.value, version, {"next_action_at": lease}
-        ):
+        backend.deployments.schedule.hint(campaign.campaign_id, ACTIVE, lease, item["vin"])
+        renewed = {"next_action_at": lease, "notified_at": sortable_ts(now)}
+        if not backend.deployments.touch(campaign.campaign_id, item["vin"], state.value, version, renewed):
             result.lost_races += 1
             return
-        rehints.put[ACTIVE].append((lease, item["vin"]))
-        if send_job(backend, campaign, item, version + 1, now):
-            result.resent += 1
-            deadline = now + timedelta(seconds=campaign.spec.in_progress_timeout_s)
-            rehints.put[ACTIVE].append((sortable_ts(deadline), item["vin"]))
+        sent = announce(backend, [prepare_job(backend, campaign, {**item, **renewed}, now)])
+        rehints.put[ACTIVE].extend(sent)
+        rehints.drop.extend((lease, at_vin[1]) for at_vin in sent)
+        result.resent += len(sent)
         return
-    deadline = _deadline(campaign, item)
+    deadline = notice_deadline(campaign, item)
     if deadline is not None and now < deadline:
-        # A report overtook the notice bookkeeping; the real timeout runs from notification.
-        at = sortable_ts(deadline)
-        if backend.deployments.touch(
-            campaign.campaign_id, item["vin"], state.value, version, {"next_action_at": at}
-        ):
-            rehints.put[ACTIVE].append((at, item["vin"]))
+        if state is not S.NOTIFIED or item.get("notice_sent"):
+            # The vehicle has its notice (it reported, or was notified before sent hints existed and
+            # carries ``notice_sent``): look again at the deadline. A NOTIFIED one keeps its lease
+            # hint or its sent hint, which comes due at the deadline anyway.
+            rehints.put[ACTIVE].append(sent_hint(campaign, item))
         return
     attempt = int(item.get("attempt", 1))
     check_transition(state, S.TIMED_OUT)
@@ -145,11 +168,3 @@ def _due_in_flight(
         result.retries_scheduled += decision.retry
     else:
         result.lost_races += 1
-
-
-def _deadline(campaign: Campaign, item: dict[str, Any]) -> datetime | None:
-    notified_at = item.get("notified_at")
-    if not notified_at:
-        return None
-    start = datetime.strptime(notified_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return start + timedelta(seconds=campaign.spec.in_progress_timeout_s)

@@ -288,7 +288,7 @@ def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(sta
     def crash(*args, **kwargs):
         raise RuntimeError("Lambda timed out")
 
-    monkeypatch.setattr(update_tick, "send_job", crash)
+    monkeypatch.setattr(update_tick, "prepare_job", crash)
     with pytest.raises(RuntimeError):
         run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
     monkeypatch.undo()
@@ -307,3 +307,70 @@ def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(sta
     assert later.resent >= 1
     assert sorted(n["vin"] for n in notes) == sorted({n["vin"] for n in notes})
     assert len(notes) == 3
+
+
+def active_hints(stack, campaign_id: str) -> list[tuple[str, str]]:
+    schedule = ota_backend(stack.clients, stack.resources).deployments.schedule
+    return schedule.due(campaign_id, "active", "9999", 1000)
+
+
+def test_a_sent_notice_is_not_resent_when_its_lease_runs_out_and_times_out_at_its_deadline(stack):
+    vins = seed_vehicles(stack, 3)
+    publish(stack)
+    url = job_queue(stack)
+    spec = CampaignSpec(name="t", release_version="2.0.0", in_progress_timeout_s=600)
+    campaign = create_campaign(spec, "a", stack.clients, stack.resources, now=NOW)
+    first = run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    assert first.notified == 3
+    assert sorted(n["vin"] for n in drain_notifications(stack, url)) == sorted(vins)
+    # Each notice left one hint, at its deadline: the record that it went out. No lease remains.
+    deadline = NOW + timedelta(seconds=600)
+    assert sorted(active_hints(stack, campaign.campaign_id)) == sorted(
+        (deadline.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), v) for v in vins
+    )
+    from fleetota_core.services import update_tick
+
+    after_lease = run_tick(
+        stack.clients,
+        stack.resources,
+        NOW + update_tick.NOTICE_LEASE + timedelta(seconds=1),
+        fleet_health=False,
+    )
+    assert (after_lease.resent, after_lease.notified, after_lease.timed_out) == (0, 0, 0)
+    assert drain_notifications(stack, url) == []
+    late = run_tick(stack.clients, stack.resources, deadline + timedelta(seconds=1), fleet_health=False)
+    assert late.timed_out == 3
+
+
+def test_a_tick_that_dies_before_recording_its_notices_has_them_resent_once(stack, monkeypatch):
+    seed_vehicles(stack, 3)
+    publish(stack)
+    url = job_queue(stack)
+    campaign = create_campaign(
+        CampaignSpec(name="t", release_version="2.0.0"), "a", stack.clients, stack.resources, now=NOW
+    )
+    from fleetota_core.services import update_tick
+
+    class DiesBeforeRecording(update_tick.Rehints):
+        def flush(self, *args, **kwargs):
+            raise RuntimeError("Lambda timed out")
+
+    monkeypatch.setattr(update_tick, "Rehints", DiesBeforeRecording)
+    with pytest.raises(RuntimeError):
+        run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    monkeypatch.undo()
+    sent = drain_notifications(stack, url)
+    assert len(sent) == 3
+    lease = update_tick.NOTICE_LEASE + timedelta(seconds=1)
+    early = run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=30), fleet_health=False)
+    assert early.resent == 0
+    resend = run_tick(stack.clients, stack.resources, NOW + lease, fleet_health=False)
+    again = drain_notifications(stack, url)
+    # The same jobs (deployment and attempt) again, each once; then they count as sent.
+    assert resend.resent == 3
+    key = lambda n: (n["vin"], n["deployment_id"], n["attempt"])  # noqa: E731
+    assert sorted(map(key, again)) == sorted(map(key, sent))
+    later = run_tick(stack.clients, stack.resources, NOW + 2 * lease, fleet_health=False)
+    assert later.resent == 0
+    assert drain_notifications(stack, url) == []
+    assert len(active_hints(stack, campaign.campaign_id)) == 3
