@@ -276,13 +276,19 @@ def test_recount_repairs_counters_that_drifted(stack):
     assert (fixed.in_flight, fixed.counters.succeeded, fixed.counters.count("NOTIFIED")) == (4, 0, 4)
 
 
-def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(stack, monkeypatch):
+def three_vehicle_campaign(stack, **spec):
+    """Three parked, charged vehicles, release 2.0.0 and a campaign for them; the job queue's URL."""
     seed_vehicles(stack, 3)
     publish(stack)
     url = job_queue(stack)
     campaign = create_campaign(
-        CampaignSpec(name="t", release_version="2.0.0"), "a", stack.clients, stack.resources, now=NOW
+        CampaignSpec(name="t", release_version="2.0.0", **spec), "a", stack.clients, stack.resources, now=NOW
     )
+    return url, campaign
+
+
+def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(stack, monkeypatch):
+    url, campaign = three_vehicle_campaign(stack)
     from fleetota_core.services import update_tick
 
     def crash(*args, **kwargs):
@@ -315,11 +321,8 @@ def active_hints(stack, campaign_id: str) -> list[tuple[str, str]]:
 
 
 def test_a_sent_notice_is_not_resent_when_its_lease_runs_out_and_times_out_at_its_deadline(stack):
-    vins = seed_vehicles(stack, 3)
-    publish(stack)
-    url = job_queue(stack)
-    spec = CampaignSpec(name="t", release_version="2.0.0", in_progress_timeout_s=600)
-    campaign = create_campaign(spec, "a", stack.clients, stack.resources, now=NOW)
+    url, campaign = three_vehicle_campaign(stack, in_progress_timeout_s=600)
+    vins = [vin(i) for i in range(3)]
     first = run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
     assert first.notified == 3
     assert sorted(n["vin"] for n in drain_notifications(stack, url)) == sorted(vins)
@@ -343,12 +346,7 @@ def test_a_sent_notice_is_not_resent_when_its_lease_runs_out_and_times_out_at_it
 
 
 def test_a_tick_that_dies_before_recording_its_notices_has_them_resent_once(stack, monkeypatch):
-    seed_vehicles(stack, 3)
-    publish(stack)
-    url = job_queue(stack)
-    campaign = create_campaign(
-        CampaignSpec(name="t", release_version="2.0.0"), "a", stack.clients, stack.resources, now=NOW
-    )
+    url, campaign = three_vehicle_campaign(stack)
     from fleetota_core.services import update_tick
 
     class DiesBeforeRecording(update_tick.Rehints):
