@@ -372,3 +372,29 @@ def test_a_tick_that_dies_before_recording_its_notices_has_them_resent_once(stac
     assert later.resent == 0
     assert drain_notifications(stack, url) == []
     assert len(active_hints(stack, campaign.campaign_id)) == 3
+
+
+def test_a_deployment_notified_before_sent_hints_existed_still_times_out_at_its_deadline(stack):
+    url, campaign = three_vehicle_campaign(stack, in_progress_timeout_s=600)
+    run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    drain_notifications(stack, url)
+    # As the older tick left it: marked sent on the item (deadline as next_action_at) and only its
+    # lease hint filed, no sent hint.
+    from fleetota_core.services import update_tick
+
+    backend = ota_backend(stack.clients, stack.resources)
+    ts = "%Y-%m-%dT%H:%M:%S.%fZ"
+    deadline, lease = NOW + timedelta(seconds=600), NOW + update_tick.NOTICE_LEASE
+    legacy = vin(0)
+    item = backend.deployments.get(campaign.campaign_id, legacy)
+    sets = {"notice_sent": True, "next_action_at": deadline.strftime(ts)}
+    assert backend.deployments.touch(campaign.campaign_id, legacy, "NOTIFIED", int(item["version"]), sets)
+    backend.deployments.schedule.drop_many(campaign.campaign_id, "active", [(deadline.strftime(ts), legacy)])
+    backend.deployments.schedule.hint(campaign.campaign_id, "active", lease.strftime(ts), legacy)
+
+    after_lease = run_tick(stack.clients, stack.resources, lease + timedelta(seconds=1), fleet_health=False)
+    assert after_lease.resent == 0
+    assert drain_notifications(stack, url) == []
+    assert (deadline.strftime(ts), legacy) in active_hints(stack, campaign.campaign_id)
+    late = run_tick(stack.clients, stack.resources, deadline + timedelta(seconds=1), fleet_health=False)
+    assert late.timed_out == 3
