@@ -372,7 +372,8 @@ def _consider(
         S.NOTIFIED,
         next_action_at=lease,
         sets={"attempt": attempt, "notified_at": sortable_ts(now), "progress_pct": 0},
-        removes=("reason", "error_code", "detail"),
+        # ``notice_sent``: an earlier attempt's mark from before sent hints; it must not vouch for this one.
+        removes=("reason", "error_code", "detail", "notice_sent"),
         max_in_flight=campaign.spec.max_in_flight,
         hinted=True,
     )
