@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.errors import BackendUnavailableError, FleetOTAError, TransientAWSError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -25,6 +30,20 @@ _TRANSIENT_CODES = frozenset(
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def conditional_write(write: Callable[..., Any], **request: Any) -> bool:
+    """Make a conditional DynamoDB write: True if applied, False if its condition did not hold.
+
+    Any other failure raises as it came.
+    """
+    try:
+        write(**request)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def is_transient(exc: ClientError) -> bool:

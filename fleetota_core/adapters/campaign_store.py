@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.aws_failures import conditional_write
 from fleetota_core.adapters.dynamo_items import from_item, to_attr, to_item
 from fleetota_core.errors import ConflictError
 
@@ -50,39 +51,32 @@ class CampaignStore:
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":v{i}": to_attr(value) for i, value in enumerate(fields.values())}
         sets = [f"#f{i} = :v{i}" for i in range(len(fields))]
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"campaign_id": {"S": campaign_id}},
-                UpdateExpression="SET " + ", ".join([*sets, "#ver = #ver + :one"]),
-                ConditionExpression="#ver = :expected",
-                ExpressionAttributeNames={**names, "#ver": "version"},
-                ExpressionAttributeValues={
-                    **values,
-                    ":one": {"N": "1"},
-                    ":expected": to_attr(expected_version),
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(
+            self.dynamodb.update_item,
+            TableName=self.table,
+            Key={"campaign_id": {"S": campaign_id}},
+            UpdateExpression="SET " + ", ".join([*sets, "#ver = #ver + :one"]),
+            ConditionExpression="#ver = :expected",
+            ExpressionAttributeNames={**names, "#ver": "version"},
+            ExpressionAttributeValues={
+                **values,
+                ":one": {"N": "1"},
+                ":expected": to_attr(expected_version),
+            },
+        )
 
     def advance_cursor(self, campaign_id: str, wave: int, position: int) -> None:
         """Move wave ``wave``'s roster cursor (``w<i>_next``) forward to ``position``, never back."""
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"campaign_id": {"S": campaign_id}},
-                UpdateExpression="SET #n = :p",
-                ConditionExpression="attribute_exists(campaign_id) AND (attribute_not_exists(#n) OR #n < :p)",
-                ExpressionAttributeNames={"#n": f"w{wave}_next"},
-                ExpressionAttributeValues={":p": to_attr(position)},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # otherwise a concurrent tick already went further
+        # A failed condition means a concurrent tick already went further: nothing to do.
+        conditional_write(
+            self.dynamodb.update_item,
+            TableName=self.table,
+            Key={"campaign_id": {"S": campaign_id}},
+            UpdateExpression="SET #n = :p",
+            ConditionExpression="attribute_exists(campaign_id) AND (attribute_not_exists(#n) OR #n < :p)",
+            ExpressionAttributeNames={"#n": f"w{wave}_next"},
+            ExpressionAttributeValues={":p": to_attr(position)},
+        )
 
 
 def roster_cursors(item: dict[str, Any]) -> dict[int, int]:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.aws_failures import conditional_write
 from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT, DeploymentSchedule
 from fleetota_core.adapters.dynamo_items import from_item, to_attr, to_item
 from fleetota_core.domain.deployment import FAILED_OUTCOMES, IN_FLIGHT, WAITING, DeploymentState
@@ -198,11 +197,7 @@ class DeploymentStore:
             if not self._add_counters(change.campaign_id, deltas, change.max_in_flight):
                 return Outcome.AT_CAPACITY
         self._hint(change)
-        try:
-            self.dynamodb.update_item(**self._deployment_update(change))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not conditional_write(self.dynamodb.update_item, **self._deployment_update(change)):
             if reserve:
                 self._add_counters(change.campaign_id, {k: -v for k, v in deltas.items()})
             return Outcome.LOST_RACE
@@ -232,13 +227,7 @@ class DeploymentStore:
         if below is not None:
             kwargs["ConditionExpression"] = "#c0 < :max"
             kwargs["ExpressionAttributeValues"][":max"] = to_attr(below)
-        try:
-            self.dynamodb.update_item(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(self.dynamodb.update_item, **kwargs)
 
     def set_counters(self, campaign_id: str, counters: dict[str, int]) -> None:
         """Overwrite the counters (after a recount)."""
@@ -257,24 +246,19 @@ class DeploymentStore:
     ) -> bool:
         """Change attributes without a state change (deferral reason, re-check time, notice sent)."""
         update, names, values = _set_clause({**sets, "version": expected_version + 1})
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"campaign_id": {"S": campaign_id}, "vin": {"S": vin}},
-                UpdateExpression=update,
-                ConditionExpression="#state = :expected_state AND #version = :expected_version",
-                ExpressionAttributeNames={**names, "#state": "state", "#version": "version"},
-                ExpressionAttributeValues={
-                    **values,
-                    ":expected_state": {"S": expected_state},
-                    ":expected_version": to_attr(expected_version),
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_write(
+            self.dynamodb.update_item,
+            TableName=self.table,
+            Key={"campaign_id": {"S": campaign_id}, "vin": {"S": vin}},
+            UpdateExpression=update,
+            ConditionExpression="#state = :expected_state AND #version = :expected_version",
+            ExpressionAttributeNames={**names, "#state": "state", "#version": "version"},
+            ExpressionAttributeValues={
+                **values,
+                ":expected_state": {"S": expected_state},
+                ":expected_version": to_attr(expected_version),
+            },
+        )
 
     def _deployment_update(self, change: Transition) -> dict[str, Any]:
         sets = {

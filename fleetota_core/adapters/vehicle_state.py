@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetota_core.adapters.aws_failures import error_code, translate
+from fleetota_core.adapters.aws_failures import conditional_write, translate
 from fleetota_core.domain.enrichment import StoredState
 from fleetota_core.errors import TransientAWSError
 
@@ -179,19 +179,15 @@ class DynamoVehicleStates:
         item = {"vin": {"S": state.vin}}
         item.update((name, to_attr(value)) for name, value in state_attributes(state, now).items())
         try:
-            self.dynamodb.put_item(
+            return conditional_write(
+                self.dynamodb.put_item,
                 TableName=self.table,
                 Item=item,
                 ConditionExpression=NEWER_CONDITION,
                 ExpressionAttributeValues={":ts": to_attr(state.last_ts_ms), ":seq": to_attr(state.last_seq)},
             )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+        except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"writing vehicle {state.vin}") from exc
-        except BotoCoreError as exc:
-            raise translate(exc, f"writing vehicle {state.vin}") from exc
-        return True
 
     def get(self, vin: str) -> dict[str, Any] | None:
         """One vehicle's stored item as plain values, or None."""
