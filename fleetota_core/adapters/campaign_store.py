@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.aws_failures import conditional_write
-from fleetota_core.adapters.dynamo_items import from_item, to_attr, to_item
+from fleetota_core.adapters.dynamo_items import from_item, set_clause, to_attr, to_item
 from fleetota_core.errors import ConflictError
 
 
@@ -48,14 +48,12 @@ class CampaignStore:
 
     def update(self, campaign_id: str, expected_version: int, fields: dict[str, Any]) -> bool:
         """SET ``fields`` and bump ``version`` if nobody else changed the campaign; False if they did."""
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": to_attr(value) for i, value in enumerate(fields.values())}
-        sets = [f"#f{i} = :v{i}" for i in range(len(fields))]
+        update, names, values = set_clause(fields)
         return conditional_write(
             self.dynamodb.update_item,
             TableName=self.table,
             Key={"campaign_id": {"S": campaign_id}},
-            UpdateExpression="SET " + ", ".join([*sets, "#ver = #ver + :one"]),
+            UpdateExpression=f"{update}, #ver = #ver + :one",
             ConditionExpression="#ver = :expected",
             ExpressionAttributeNames={**names, "#ver": "version"},
             ExpressionAttributeValues={

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.aws_failures import conditional_write
 from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT, DeploymentSchedule
-from fleetota_core.adapters.dynamo_items import from_item, to_attr, to_item
+from fleetota_core.adapters.dynamo_items import from_item, set_clause, to_attr, to_item
 from fleetota_core.domain.deployment import FAILED_OUTCOMES, IN_FLIGHT, WAITING, DeploymentState
 from fleetota_core.errors import TransientAWSError
 
@@ -231,12 +231,11 @@ class DeploymentStore:
 
     def set_counters(self, campaign_id: str, counters: dict[str, int]) -> None:
         """Overwrite the counters (after a recount)."""
-        names = {f"#c{i}": name for i, name in enumerate(counters)}
-        values = {f":c{i}": to_attr(v) for i, v in enumerate(counters.values())}
+        update, names, values = set_clause(counters)
         self.dynamodb.update_item(
             TableName=self.campaigns_table,
             Key={"campaign_id": {"S": campaign_id}},
-            UpdateExpression="SET " + ", ".join(f"#c{i} = :c{i}" for i in range(len(counters))),
+            UpdateExpression=update,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
@@ -245,7 +244,7 @@ class DeploymentStore:
         self, campaign_id: str, vin: str, expected_state: str, expected_version: int, sets: dict[str, Any]
     ) -> bool:
         """Change attributes without a state change (deferral reason, re-check time, notice sent)."""
-        update, names, values = _set_clause({**sets, "version": expected_version + 1})
+        update, names, values = set_clause({**sets, "version": expected_version + 1})
         return conditional_write(
             self.dynamodb.update_item,
             TableName=self.table,
@@ -269,7 +268,7 @@ class DeploymentStore:
         }
         if change.next_action_at is not None:
             sets["next_action_at"] = change.next_action_at
-        update, names, values = _set_clause(sets)
+        update, names, values = set_clause(sets)
         if change.removes:
             update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(change.removes)))
             names.update({f"#r{i}": name for i, name in enumerate(change.removes)})
@@ -285,9 +284,3 @@ class DeploymentStore:
                 ":old_version": to_attr(change.old_version),
             },
         }
-
-
-def _set_clause(sets: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
-    names = {f"#s{i}": name for i, name in enumerate(sets)}
-    values = {f":s{i}": to_attr(value) for i, value in enumerate(sets.values())}
-    return "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets))), names, values

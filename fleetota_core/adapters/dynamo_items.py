@@ -46,6 +46,13 @@ def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
+def set_clause(sets: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``SET #s0 = :s0, ...`` for ``sets``, with its attribute names and values (prefixes ``#s``/``:s``)."""
+    names = {f"#s{i}": name for i, name in enumerate(sets)}
+    values = {f":s{i}": to_attr(value) for i, value in enumerate(sets.values())}
+    return "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets))), names, values
+
+
 def sortable_ts(ts: datetime) -> str:
     """A fixed-width UTC timestamp, so string order is time order in sort keys."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
