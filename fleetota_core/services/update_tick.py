@@ -284,7 +284,7 @@ def _consider_page(
         except Exception as exc:  # re-raised below, once the other notices of the page are recorded
             return _Considered("error", error=exc)
 
-    # Signing, storing and pushing each job is I/O: overlap it. The in-flight cap holds anyway:
+    # Claiming, signing and storing each job is I/O: overlap it. The in-flight cap holds anyway:
     # each claim first reserves a slot with a conditional write on the campaign item.
     considered = dict(zip([i["vin"] for i in items], _pool().map(consider, items), strict=True))
     # The page's notices go out ten per request, then are recorded in one batch: each deployment's
