@@ -42,10 +42,10 @@ from fleetota_core.adapters.fleet_snapshot import (  # noqa: E402
 )
 from fleetota_core.domain.vehicle import battery_category  # noqa: E402
 from fleetota_core.local.provision import provision  # noqa: E402
+from fleetota_core.local.sample_fleet import sample_fleet  # noqa: E402
 from fleetota_core.local.server import start_moto  # noqa: E402
 from fleetota_core.local.stack_spec import read_stack_spec  # noqa: E402
 from fleetota_core.settings import Settings  # noqa: E402
-from fleetota_core.views.sample_fleet import sample_fleet  # noqa: E402
 
 PAGES = {"fleet map": "pages/fleet_map.py", "vehicles": "pages/vehicles.py"}
 TARGET_S = 2.0

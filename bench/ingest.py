@@ -38,10 +38,10 @@ from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryOb
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates, state_attributes, to_attr
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary, enrich
 from fleetota_core.domain.telemetry import TelemetryRecord
-from fleetota_core.services.ingest import IngestPorts, ingest_object, prepare
-from fleetota_core.services.ingest_ports import ObjectRef
-from fleetota_core.services.telemetry_decode import decode_object
-from fleetota_core.services.vehicle_state_cache import CachedVehicleStates
+from fleetota_core.services.ingest.decode import decode_object
+from fleetota_core.services.ingest.ports import ObjectRef
+from fleetota_core.services.ingest.state_cache import CachedVehicleStates
+from fleetota_core.services.ingest.telemetry_object import IngestPorts, ingest_object, prepare
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 

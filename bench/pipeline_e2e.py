@@ -45,7 +45,7 @@ from fleetota_core.local.provision import provision  # noqa: E402
 from fleetota_core.local.runtime import LocalRuntime  # noqa: E402
 from fleetota_core.local.server import probe_endpoint  # noqa: E402
 from fleetota_core.local.stack_spec import read_stack_spec  # noqa: E402
-from fleetota_core.services.telemetry_stats import ledger_counters, summarize  # noqa: E402
+from fleetota_core.services.ingest.stats import ledger_counters, summarize  # noqa: E402
 from fleetota_core.settings import Settings  # noqa: E402
 
 WARM_UP_S = 60.0

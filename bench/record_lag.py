@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleetota_core.services import ingest, ingest_batch
+from fleetota_core.services.ingest import batch as ingest_batch
+from fleetota_core.services.ingest import telemetry_object as ingest
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -44,10 +44,10 @@ from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.local.provision import provision
 from fleetota_core.local.server import port_is_open
 from fleetota_core.local.stack_spec import read_stack_spec
-from fleetota_core.services.campaigns_backend import ota_backend, spec_json
-from fleetota_core.services.deployment_progress import apply_ota_reports
-from fleetota_core.services.firmware import publish_release
-from fleetota_core.services.update_tick import run_tick
+from fleetota_core.services.campaigns.backend import ota_backend, spec_json
+from fleetota_core.services.campaigns.releases import publish_release
+from fleetota_core.services.campaigns.reports import apply_ota_reports
+from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.settings import Settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)

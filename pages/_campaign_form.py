@@ -10,8 +10,8 @@ import streamlit as st
 
 from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.services.campaigns import create_campaign
-from fleetota_core.services.campaigns_preview import preview_campaign
+from fleetota_core.services.campaigns.create import create_campaign
+from fleetota_core.services.campaigns.preview import preview_campaign
 from fleetota_core.views.campaign_form import build_spec
 from fleetota_core.views.campaigns import reason_group
 from fleetota_core.views.fleet import version_key
@@ -20,7 +20,7 @@ from pages import _ui
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fleetota_core.services.campaigns_preview import CampaignPreview
+    from fleetota_core.services.campaigns.preview import CampaignPreview
     from fleetota_core.views.backend import Backend
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -7,9 +7,9 @@ import plotly.express as px
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.services import campaigns_actions as actions
-from fleetota_core.services.campaigns import campaign_history, get_campaign, list_deployments
-from fleetota_core.services.firmware import list_releases
+from fleetota_core.services.campaigns import actions
+from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_deployments
+from fleetota_core.services.campaigns.releases import list_releases
 from fleetota_core.views.campaigns import campaign_summary, funnel, reasons, wave_progress
 from pages import _ui
 from pages._campaign_form import campaign_form

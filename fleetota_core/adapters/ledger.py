@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
 
-    from fleetota_core.services.ingest_ports import ObjectRef
+    from fleetota_core.services.ingest.ports import ObjectRef
 
 COUNTERS_PK = "counters#telemetry"
 GENERATION_KEY = {"pk": {"S": "stack"}, "sk": {"S": "generation"}}

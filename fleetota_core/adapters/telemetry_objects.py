@@ -13,8 +13,8 @@ from fleetota_core.errors import ResourceNotFoundError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from fleetota_core.services.ingest_ports import ObjectRef
-    from fleetota_core.services.telemetry_decode import QuarantinedLine
+    from fleetota_core.services.ingest.decode import QuarantinedLine
+    from fleetota_core.services.ingest.ports import ObjectRef
 
 QUARANTINE_PREFIX = "quarantine/"
 

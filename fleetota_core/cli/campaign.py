@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.errors import ValidationError
-from fleetota_core.services import campaigns_actions as actions
-from fleetota_core.services.campaigns import (
+from fleetota_core.services.campaigns import actions
+from fleetota_core.services.campaigns.create import (
     campaign_history,
     create_campaign,
     get_campaign,
@@ -19,7 +19,7 @@ from fleetota_core.services.campaigns import (
     load_spec,
     parse_spec,
 )
-from fleetota_core.services.campaigns_preview import preview_campaign
+from fleetota_core.services.campaigns.preview import preview_campaign
 
 if TYPE_CHECKING:
     import argparse

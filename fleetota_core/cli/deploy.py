@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.aws_account import NO_REGION, configured_region
 from fleetota_core.adapters.clients import ClientFactory
 from fleetota_core.errors import ConfigurationError
-from fleetota_core.services.lambda_dependencies import ARCHITECTURES
-from fleetota_core.services.stack_deploy import DeployRequest, deploy
-from fleetota_core.services.stack_destroy import DestroyRequest, destroy
+from fleetota_core.services.deploy.lambda_dependencies import ARCHITECTURES
+from fleetota_core.services.deploy.stack_deploy import DeployRequest, deploy
+from fleetota_core.services.deploy.stack_destroy import DestroyRequest, destroy
 
 if TYPE_CHECKING:
     import argparse

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.errors import ValidationError
-from fleetota_core.services.firmware import list_releases, publish_release
+from fleetota_core.services.campaigns.releases import list_releases, publish_release
 
 if TYPE_CHECKING:
     import argparse

@@ -10,7 +10,7 @@ from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.domain.vin import InvalidVINError, validate_vin
 from fleetota_core.errors import ResourceNotFoundError, ValidationError
-from fleetota_core.services.fleet_health import FleetHealth, current_fleet_health
+from fleetota_core.services.ingest.fleet_health import FleetHealth, current_fleet_health
 
 if TYPE_CHECKING:
     import argparse

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import ConfigurationError, FleetOTAError
 from fleetota_core.local.lifecycle import describe_stack, reset_stack, run_local_stack, wait_until_ready
-from fleetota_core.views.simulator_process import (
+from fleetota_core.local.simulator_process import (
     SimulatorOptions,
     simulator_status,
     start_simulator,

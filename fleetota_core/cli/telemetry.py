@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
-from fleetota_core.services.telemetry_stats import telemetry_stats
+from fleetota_core.services.ingest.stats import telemetry_stats
 
 if TYPE_CHECKING:
     import argparse

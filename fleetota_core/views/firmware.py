@@ -9,8 +9,8 @@ import pandas as pd
 
 from fleetota_core.domain.firmware import load_public_key, verify_release
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
-from fleetota_core.services.campaigns_backend import ota_backend
-from fleetota_core.services.firmware import list_releases
+from fleetota_core.services.campaigns.backend import ota_backend
+from fleetota_core.services.campaigns.releases import list_releases
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from fleetota_core.services.ingest_batch import batch_metrics, telemetry_pipeline
-from fleetota_core.services.telemetry_events import is_direct_s3_event, refs_from_s3_event, refs_from_sqs_body
+from fleetota_core.services.ingest.batch import batch_metrics, telemetry_pipeline
+from fleetota_core.services.ingest.events import is_direct_s3_event, refs_from_s3_event, refs_from_sqs_body
 from fleetota_core.settings import Settings
 
 if TYPE_CHECKING:

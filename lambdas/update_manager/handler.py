@@ -1,4 +1,4 @@
-"""Update manager: once per EventBridge schedule tick, advance every campaign (services.update_tick)."""
+"""Update manager: once per EventBridge schedule tick, advance every campaign (services.campaigns.tick)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
-from fleetota_core.services.update_tick import run_tick
+from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.settings import Settings
 
 logger = Logger()

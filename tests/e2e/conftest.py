@@ -140,7 +140,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             time.sleep(0.3)
         yield Dashboard(url=url, env=env, state_dir=work / "state", logs=work)
     finally:
-        from fleetota_core.views.simulator_process import stop_simulator
+        from fleetota_core.local.simulator_process import stop_simulator
 
         stop_simulator(work / "state")
         for process in reversed(processes):

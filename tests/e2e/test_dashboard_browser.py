@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.local.runtime import LocalRuntime
-from fleetota_core.services.campaigns import list_campaigns
+from fleetota_core.services.campaigns.create import list_campaigns
 from fleetota_core.settings import Settings
 from fleetota_core.views.firmware import releases_frame
 from fleetota_core.views.fleet import fleet_frame

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from fleetota_core.domain.campaign import AbortCriteria, CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.deployment import deployment_id
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
-from fleetota_core.services.campaigns import create_campaign, get_campaign
-from fleetota_core.services.campaigns_actions import abort_campaign
-from fleetota_core.services.deployment_progress import apply_ota_reports
-from fleetota_core.services.update_tick import run_tick
+from fleetota_core.services.campaigns.actions import abort_campaign
+from fleetota_core.services.campaigns.create import create_campaign, get_campaign
+from fleetota_core.services.campaigns.reports import apply_ota_reports
+from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.views.alerts import recent_alerts
 from tests.integration.test_campaign_services import publish, seed_vehicles
 from tests.integration.test_local_stack_observability import breach_alarm

@@ -20,10 +20,10 @@ from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.job_document import SignedJobDocument
 from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.errors import ValidationError
-from fleetota_core.services.campaigns import create_campaign, get_campaign, list_deployments
-from fleetota_core.services.campaigns_actions import rollback_campaign
-from fleetota_core.services.firmware import publish_release
-from fleetota_core.services.update_tick import run_tick
+from fleetota_core.services.campaigns.actions import rollback_campaign
+from fleetota_core.services.campaigns.create import create_campaign, get_campaign, list_deployments
+from fleetota_core.services.campaigns.releases import publish_release
+from fleetota_core.services.campaigns.tick import run_tick
 from simulator.fleet import generate_fleet
 from simulator.job_listener import open_job_listener
 from simulator.ota_client import OtaFaults

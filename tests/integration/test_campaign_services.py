@@ -16,13 +16,13 @@ from fleetota_core.domain.job_document import SignedJobDocument, check_job
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.errors import ConflictError, ValidationError
-from fleetota_core.services.campaigns import create_campaign, get_campaign, list_deployments
-from fleetota_core.services.campaigns_actions import pause_campaign, resume_campaign, rollback_campaign
-from fleetota_core.services.campaigns_backend import ota_backend
-from fleetota_core.services.campaigns_preview import preview_campaign
-from fleetota_core.services.deployment_progress import apply_ota_reports
-from fleetota_core.services.firmware import list_releases, publish_release
-from fleetota_core.services.update_tick import run_tick
+from fleetota_core.services.campaigns.actions import pause_campaign, resume_campaign, rollback_campaign
+from fleetota_core.services.campaigns.backend import ota_backend
+from fleetota_core.services.campaigns.create import create_campaign, get_campaign, list_deployments
+from fleetota_core.services.campaigns.preview import preview_campaign
+from fleetota_core.services.campaigns.releases import list_releases, publish_release
+from fleetota_core.services.campaigns.reports import apply_ota_reports
+from fleetota_core.services.campaigns.tick import run_tick
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = "Tesla Model 3"
@@ -270,7 +270,7 @@ def test_recount_repairs_counters_that_drifted(stack):
         UpdateExpression="ADD in_flight :d, n_SUCCEEDED :one",
         ExpressionAttributeValues={":d": {"N": "-3"}, ":one": {"N": "1"}},
     )
-    from fleetota_core.services.campaigns_actions import recount_campaign
+    from fleetota_core.services.campaigns.actions import recount_campaign
 
     fixed = recount_campaign(campaign.campaign_id, "ops", "drift", stack.clients, stack.resources)
     assert (fixed.in_flight, fixed.counters.succeeded, fixed.counters.count("NOTIFIED")) == (4, 0, 4)
@@ -289,7 +289,7 @@ def three_vehicle_campaign(stack, **spec):
 
 def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(stack, monkeypatch):
     url, campaign = three_vehicle_campaign(stack)
-    from fleetota_core.services import update_tick
+    from fleetota_core.services.campaigns import tick as update_tick
 
     def crash(*args, **kwargs):
         raise RuntimeError("Lambda timed out")
@@ -331,7 +331,7 @@ def test_a_sent_notice_is_not_resent_when_its_lease_runs_out_and_times_out_at_it
     assert sorted(active_hints(stack, campaign.campaign_id)) == sorted(
         (deadline.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), v) for v in vins
     )
-    from fleetota_core.services import update_tick
+    from fleetota_core.services.campaigns import tick as update_tick
 
     after_lease = run_tick(
         stack.clients,
@@ -347,7 +347,7 @@ def test_a_sent_notice_is_not_resent_when_its_lease_runs_out_and_times_out_at_it
 
 def test_a_tick_that_dies_before_recording_its_notices_has_them_resent_once(stack, monkeypatch):
     url, campaign = three_vehicle_campaign(stack)
-    from fleetota_core.services import update_tick
+    from fleetota_core.services.campaigns import tick as update_tick
 
     class DiesBeforeRecording(update_tick.Rehints):
         def flush(self, *args, **kwargs):
@@ -380,7 +380,7 @@ def test_a_deployment_notified_before_sent_hints_existed_still_times_out_at_its_
     drain_notifications(stack, url)
     # As the older tick left it: marked sent on the item (deadline as next_action_at) and only its
     # lease hint filed, no sent hint.
-    from fleetota_core.services import update_tick
+    from fleetota_core.services.campaigns import tick as update_tick
 
     backend = ota_backend(stack.clients, stack.resources)
     ts = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fleetota_core.cli import build_parser
-from fleetota_core.services.lambda_package import REPO_ROOT
+from fleetota_core.services.deploy.lambda_package import REPO_ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fleetota_core.infra_template import load_template
-from fleetota_core.services.lambda_dependencies import PackageTarget, install_dependencies
-from fleetota_core.services.lambda_imports import RUNTIME_PROVIDED, import_closure
-from fleetota_core.services.lambda_package import (
+from fleetota_core.services.deploy.lambda_dependencies import PackageTarget, install_dependencies
+from fleetota_core.services.deploy.lambda_imports import RUNTIME_PROVIDED, import_closure
+from fleetota_core.services.deploy.lambda_package import (
     BUILD_DIR,
     FUNCTIONS,
     MAX_UNZIPPED_BYTES,

@@ -30,9 +30,9 @@ import pytest
 from fleetota_core.adapters.clients import ClientFactory
 from fleetota_core.adapters.resources import Resources, resolve_resources
 from fleetota_core.infra_template import load_template
-from fleetota_core.services.lambda_package import BUILD_DIR, REPO_ROOT
-from fleetota_core.services.stack_deploy import DeployRequest, deploy
-from fleetota_core.services.stack_destroy import DestroyRequest, destroy
+from fleetota_core.services.deploy.lambda_package import BUILD_DIR, REPO_ROOT
+from fleetota_core.services.deploy.stack_deploy import DeployRequest, deploy
+from fleetota_core.services.deploy.stack_destroy import DestroyRequest, destroy
 from fleetota_core.settings import Settings
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fleetota_core.services.campaigns import campaign_history, get_campaign, list_campaigns
-from fleetota_core.services.firmware import publish_release
-from fleetota_core.services.update_tick import run_tick
+from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_campaigns
+from fleetota_core.services.campaigns.releases import publish_release
+from fleetota_core.services.campaigns.tick import run_tick
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 
@@ -74,7 +74,7 @@ def seed_campaign(stack: LocalStack, fleet: list) -> str:
     publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", stack.clients, stack.resources)
     run_tick(stack.clients, stack.resources)  # writes the fleet snapshot and fleet metrics
     from fleetota_core.domain.campaign import CampaignSpec
-    from fleetota_core.services.campaigns import create_campaign
+    from fleetota_core.services.campaigns.create import create_campaign
 
     spec = CampaignSpec(name="apptest rollout", release_version="9.0.0")
     campaign = create_campaign(spec, "alice", stack.clients, stack.resources)

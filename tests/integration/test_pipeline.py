@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
-from fleetota_core.services.ingest_batch import telemetry_pipeline
-from fleetota_core.services.telemetry_stats import telemetry_stats
+from fleetota_core.services.ingest.batch import telemetry_pipeline
+from fleetota_core.services.ingest.stats import telemetry_stats
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.cli import main
-from fleetota_core.services.fleet_health import publish_fleet_health
+from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 

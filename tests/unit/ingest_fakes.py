@@ -11,8 +11,8 @@ from typing import Any
 from fleetota_core.domain.enrichment import StoredState
 from fleetota_core.domain.vin import with_check_digit, year_code
 from fleetota_core.errors import ResourceNotFoundError, TransientAWSError
-from fleetota_core.services.ingest import IngestPorts
-from fleetota_core.services.ingest_ports import ObjectRef
+from fleetota_core.services.ingest.ports import ObjectRef
+from fleetota_core.services.ingest.telemetry_object import IngestPorts
 
 NOW = datetime(2026, 11, 26, 20, 0, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from ingest_fakes import NOW, fake_ports, ndjson, record
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
 from fleetota_core.errors import ValidationError
-from fleetota_core.services.ingest_batch import TelemetryPipeline, batch_metrics
+from fleetota_core.services.ingest.batch import TelemetryPipeline, batch_metrics
 
 
 def s3_body(key: str) -> str:

@@ -12,14 +12,14 @@ import pytest
 from ingest_fakes import NOW, record
 
 from fleetota_core.domain.telemetry import TelemetryRecord
-from fleetota_core.services.telemetry_decode import (
+from fleetota_core.services.ingest.decode import (
     MAX_LINE_BYTES,
     UnreadableObjectError,
     decode_lines,
     decode_object,
     gunzip,
 )
-from fleetota_core.services.telemetry_wire import RECORD_DECODER, DecodeError, WireRecord
+from fleetota_core.services.ingest.wire import RECORD_DECODER, DecodeError, WireRecord
 
 OTA = {
     "campaign_id": "c1",

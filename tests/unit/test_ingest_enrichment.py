@@ -19,7 +19,7 @@ from fleetota_core.domain.enrichment import (
     is_newer,
     place_of,
 )
-from fleetota_core.services.telemetry_wire import WireRecord
+from fleetota_core.services.ingest.wire import WireRecord
 
 CATALOG = ReleaseCatalog(
     [

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fleetota_core.errors import ValidationError
-from fleetota_core.services.telemetry_events import (
+from fleetota_core.services.ingest.events import (
     is_direct_s3_event,
     refs_from_s3_event,
     refs_from_sqs_body,

@@ -11,7 +11,7 @@ from ingest_fakes import NOW, fake_ports, ndjson, record, vin
 
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.errors import TransientAWSError
-from fleetota_core.services.ingest import ingest_object, lag_bucket, newest_per_vehicle
+from fleetota_core.services.ingest.telemetry_object import ingest_object, lag_bucket, newest_per_vehicle
 
 CATALOG = ReleaseCatalog([ReleaseSummary("1.2.0", frozenset({"Model 3"}), frozenset())])
 
@@ -157,7 +157,7 @@ def test_a_read_failure_propagates_so_the_queue_retries():
 
 def test_a_vanished_object_is_quarantined_by_reference():
     ports = fake_ports()
-    from fleetota_core.services.ingest_ports import ObjectRef
+    from fleetota_core.services.ingest.ports import ObjectRef
 
     outcome = ingest(ports, ObjectRef("telemetry", "raw/gone.ndjson.gz", etag="x"))
     assert outcome.object_quarantined == "object_missing"
@@ -189,7 +189,7 @@ def test_lag_is_bucketed_for_percentiles():
 
 
 def test_newest_per_vehicle_keeps_one_reading_per_vin():
-    from fleetota_core.services.telemetry_decode import decode_lines
+    from fleetota_core.services.ingest.decode import decode_lines
 
     lines = [json.dumps(record(n % 3, seq=n, ts=NOW - timedelta(seconds=100 - n))).encode() for n in range(9)]
     newest = newest_per_vehicle(decode_lines(lines, NOW).records)
@@ -199,7 +199,7 @@ def test_newest_per_vehicle_keeps_one_reading_per_vin():
 def test_object_lag_runs_from_the_s3_event_time_and_is_histogrammed():
     from dataclasses import replace
 
-    from fleetota_core.services.telemetry_stats import summarize
+    from fleetota_core.services.ingest.stats import summarize
 
     ports = fake_ports()
     ref = replace(

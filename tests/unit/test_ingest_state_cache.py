@@ -7,8 +7,8 @@ from datetime import timedelta
 from ingest_fakes import NOW, FakeVehicles, fake_ports, ndjson, record, vin
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
-from fleetota_core.services.ingest import ingest_object
-from fleetota_core.services.vehicle_state_cache import CachedVehicleStates
+from fleetota_core.services.ingest.state_cache import CachedVehicleStates
+from fleetota_core.services.ingest.telemetry_object import ingest_object
 
 
 class CountingVehicles(FakeVehicles):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from fleetota_core.errors import DeployError
-from fleetota_core.services.lambda_dependencies import PackageTarget, install_dependencies, pip_command
-from fleetota_core.services.lambda_imports import import_closure, requirement_pins
-from fleetota_core.services.lambda_package import (
+from fleetota_core.services.deploy.lambda_dependencies import PackageTarget, install_dependencies, pip_command
+from fleetota_core.services.deploy.lambda_imports import import_closure, requirement_pins
+from fleetota_core.services.deploy.lambda_package import (
     LambdaPackage,
     build_package,
     check_size,
@@ -33,10 +33,10 @@ def repo(tmp_path: Path) -> Path:
     _write(tmp_path / "fleetota_core/domain/__init__.py")
     _write(tmp_path / "fleetota_core/domain/vin.py", "import re\nimport pydantic\n")
     _write(
-        tmp_path / "fleetota_core/services/ingest.py",
+        tmp_path / "fleetota_core/services/ingest/telemetry_object.py",
         "from __future__ import annotations\n"
         "from typing import TYPE_CHECKING\n"
-        "from ..domain import vin\n"
+        "from ...domain import vin\n"
         "if TYPE_CHECKING:\n    import pandas\n    from fleetota_core.local import server\n"
         "def later():\n    import yaml\n",
     )
@@ -44,7 +44,7 @@ def repo(tmp_path: Path) -> Path:
     _write(tmp_path / "fleetota_core/cli/__init__.py", "import argparse\n")
     _write(
         tmp_path / "lambdas/telemetry_processor/handler.py",
-        "from fleetota_core.services.ingest import later\nimport boto3\n\n"
+        "from fleetota_core.services.ingest.telemetry_object import later\nimport boto3\n\n"
         "def handler(event, context):\n    return 1\n",
     )
     _write(tmp_path / "lambdas/telemetry_processor/tests/test_handler.py", "def test(): pass\n")
@@ -56,7 +56,7 @@ def test_the_closure_follows_relative_and_lazy_imports_but_not_type_checking_onl
     shipped = {p.relative_to(repo).as_posix() for p in closure.core_files}
     assert shipped == {
         "fleetota_core/__init__.py",
-        "fleetota_core/services/ingest.py",
+        "fleetota_core/services/ingest/telemetry_object.py",
         "fleetota_core/domain/__init__.py",
         "fleetota_core/domain/vin.py",
     }
@@ -152,7 +152,7 @@ def test_a_package_holds_the_handler_its_closure_and_dependencies_but_no_tests(
     assert names == {
         "lambdas/telemetry_processor/handler.py",
         "fleetota_core/__init__.py",
-        "fleetota_core/services/ingest.py",
+        "fleetota_core/services/ingest/telemetry_object.py",
         "fleetota_core/domain/__init__.py",
         "fleetota_core/domain/vin.py",
         "pydantic/__init__.py",

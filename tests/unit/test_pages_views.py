@@ -10,6 +10,8 @@ import pytest
 from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import MAKE_BY_WMI, validate_vin
 from fleetota_core.errors import ValidationError
+from fleetota_core.local.sample_fleet import sample_fleet
+from fleetota_core.local.simulator_process import SimulatorOptions, simulator_status
 from fleetota_core.views.alerts import history_alerts, ledger_alerts
 from fleetota_core.views.campaign_form import build_spec, parse_waves
 from fleetota_core.views.campaigns import counters_of, funnel, reasons, summary_row, wave_progress
@@ -21,8 +23,6 @@ from fleetota_core.views.fleet import (
     version_key,
 )
 from fleetota_core.views.fleet_map import offline_map
-from fleetota_core.views.sample_fleet import sample_fleet
-from fleetota_core.views.simulator_process import SimulatorOptions, simulator_status
 
 VALID_FORM = {
     "name": "Spring rollout",

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from fleetota_core.adapters.cloudformation import SUCCEEDED, CloudFormationStacks
 from fleetota_core.errors import DeployError
-from fleetota_core.services.stack_deploy import (
+from fleetota_core.services.deploy.stack_deploy import (
     _change_set_type,
     artifacts_bucket_name,
     format_changes,

@@ -19,7 +19,7 @@ from fleetota_core.domain.deployment import (
     decide_retry,
 )
 from fleetota_core.domain.telemetry import OtaReport
-from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend
+from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -17,8 +17,8 @@ from fleetota_core.domain.deployment import (
     check_transition,
 )
 from fleetota_core.errors import ConflictError, ResourceNotFoundError, ValidationError
-from fleetota_core.services.campaigns import create_campaign
-from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend
+from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend
+from fleetota_core.services.campaigns.create import create_campaign
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory

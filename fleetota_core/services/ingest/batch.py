@@ -19,10 +19,10 @@ from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryOb
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.services.fleet_health import write_snapshot_delta
-from fleetota_core.services.ingest import IngestOutcome, IngestPorts, ingest_object
-from fleetota_core.services.telemetry_events import refs_from_sqs_body
-from fleetota_core.services.vehicle_state_cache import DEFAULT_TTL_S, CachedVehicleStates
+from fleetota_core.services.ingest.events import refs_from_sqs_body
+from fleetota_core.services.ingest.fleet_health import write_snapshot_delta
+from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S, CachedVehicleStates
+from fleetota_core.services.ingest.telemetry_object import IngestOutcome, IngestPorts, ingest_object
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
     from fleetota_core.domain.telemetry import TelemetryRecord
-    from fleetota_core.services.ingest_ports import ObjectRef
+    from fleetota_core.services.ingest.ports import ObjectRef
     from fleetota_core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def firmware_catalog(clients: ClientFactory, resources: Resources) -> ReleaseCat
 def deployment_sink(clients: ClientFactory, resources: Resources) -> Callable[[list[TelemetryRecord]], Any]:
     def apply(reports: list[TelemetryRecord]) -> Mapping[str, int]:
         # Imported on use: the deployments side owns it and may not be importable in every build.
-        progress = importlib.import_module("fleetota_core.services.deployment_progress")
+        progress = importlib.import_module("fleetota_core.services.campaigns.reports")
         counts = progress.apply_ota_reports(reports, clients, resources).as_dict()
         return {OTA_COUNTER_NAMES.get(name, f"ota_{name}"): value for name, value in counts.items()}
 

@@ -15,7 +15,7 @@ import pydantic
 
 from fleetota_core.domain.telemetry import TelemetryRecord
 from fleetota_core.domain.vin import InvalidVINError, validate_vin
-from fleetota_core.services.telemetry_wire import (
+from fleetota_core.services.ingest.wire import (
     ARRAY_DECODER,
     RECORD_DECODER,
     DecodeError,

@@ -19,7 +19,7 @@ from fleetota_core.domain.campaign import CampaignSpec, CampaignState, wave_size
 from fleetota_core.domain.deployment import DeploymentState, deployment_id
 from fleetota_core.domain.firmware import SemVer
 from fleetota_core.errors import ResourceNotFoundError, ValidationError
-from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend, spec_json
+from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend, spec_json
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory

@@ -19,13 +19,14 @@ import numpy as np
 from fleetota_core.domain.enrichment import enrich, is_material, is_newer
 from fleetota_core.domain.telemetry import TelemetryRecord
 from fleetota_core.errors import ResourceNotFoundError
-from fleetota_core.services.telemetry_decode import UnreadableObjectError, decode_object
+from fleetota_core.services.ingest.decode import UnreadableObjectError, decode_object
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
-    from fleetota_core.services.ingest_ports import (
+    from fleetota_core.services.ingest.decode import DecodedObject
+    from fleetota_core.services.ingest.ports import (
         Ledger,
         ObjectRef,
         OtaReportSink,
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
         TelemetryObjects,
         VehicleStates,
     )
-    from fleetota_core.services.telemetry_decode import DecodedObject
-    from fleetota_core.services.telemetry_wire import WireRecord
+    from fleetota_core.services.ingest.wire import WireRecord
 
 # Upper edges (ms) of the lag histogram kept in the ledger counters: p50/p95 without per-record rows.
 LAG_EDGES_MS = (100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 30_000, 60_000, 300_000)

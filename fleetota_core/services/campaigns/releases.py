@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.firmware_store import artifact_key
 from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease, SemVer
 from fleetota_core.errors import ConflictError, ResourceNotFoundError, ValidationError
-from fleetota_core.services.campaigns_backend import ota_backend
+from fleetota_core.services.campaigns.backend import ota_backend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

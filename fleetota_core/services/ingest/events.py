@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from fleetota_core.errors import ValidationError
-from fleetota_core.services.ingest_ports import ObjectRef
+from fleetota_core.services.ingest.ports import ObjectRef
 
 OBJECT_CREATED_PREFIX = "ObjectCreated:"
 

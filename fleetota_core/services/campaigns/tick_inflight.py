@@ -23,11 +23,11 @@ from fleetota_core.domain.deployment import (
     check_transition,
     decide_retry,
 )
-from fleetota_core.services.notifications import announce, notice_deadline, prepare_job, sent_hint
+from fleetota_core.services.campaigns.notifications import announce, notice_deadline, prepare_job, sent_hint
 
 if TYPE_CHECKING:
-    from fleetota_core.services.campaigns_backend import Campaign, OtaBackend
-    from fleetota_core.services.update_tick import TickResult
+    from fleetota_core.services.campaigns.backend import Campaign, OtaBackend
+    from fleetota_core.services.campaigns.tick import TickResult
 
 S = DeploymentState
 # A claimed deployment whose notice was never sent (the tick died) is re-sent after this lease.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.ledger import DynamoLedger
 from fleetota_core.adapters.queue_reader import queue_depth
-from fleetota_core.services.ingest import LAG_EDGES_MS
+from fleetota_core.services.ingest.telemetry_object import LAG_EDGES_MS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

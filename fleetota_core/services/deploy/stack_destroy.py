@@ -16,11 +16,11 @@ from fleetota_core.adapters.cloudformation import CloudFormationStacks
 from fleetota_core.adapters.retained import delete_table
 from fleetota_core.errors import DeployError
 from fleetota_core.infra_template import parse_template
-from fleetota_core.services.stack_deploy import artifacts_bucket_name
+from fleetota_core.services.deploy.stack_deploy import artifacts_bucket_name
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.services.stack_deploy import Console
+    from fleetota_core.services.deploy.stack_deploy import Console
 
 BUCKET = "AWS::S3::Bucket"
 TABLE = "AWS::DynamoDB::Table"

@@ -25,17 +25,17 @@ from fleetota_core.adapters.dynamo_items import sortable_ts
 from fleetota_core.domain.campaign import ACTIVE_STATES, ALERT_EVENTS, CampaignState, advance
 from fleetota_core.domain.deployment import WAITING, DeploymentState, check_transition
 from fleetota_core.domain.eligibility import evaluate
-from fleetota_core.services.campaigns_backend import Campaign, OtaBackend, ota_backend, parse_vehicle
-from fleetota_core.services.fleet_health import publish_fleet_health
-from fleetota_core.services.notifications import PreparedJob, announce, prepare_job
-from fleetota_core.services.update_tick_inflight import (
+from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend, parse_vehicle
+from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
+from fleetota_core.services.campaigns.tick_inflight import (
     MAX_EVALUATED_PER_TICK,
     NOTICE_LEASE,
     PAGE,
     Rehints,
     look_after_in_flight,
 )
-from fleetota_core.services.update_tick_metrics import publish_ota_metrics
+from fleetota_core.services.campaigns.tick_metrics import publish_ota_metrics
+from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory

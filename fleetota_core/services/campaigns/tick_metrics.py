@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from fleetota_core.services.campaigns_backend import Campaign, OtaBackend
+    from fleetota_core.services.campaigns.backend import Campaign, OtaBackend
 
 
 def publish_ota_metrics(backend: OtaBackend, campaigns: list[Campaign], now: datetime) -> None:

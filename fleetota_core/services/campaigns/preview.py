@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
 from fleetota_core.domain.eligibility import evaluate
-from fleetota_core.services.campaigns import published_release, target_vehicles
-from fleetota_core.services.campaigns_backend import ota_backend, parse_vehicle
+from fleetota_core.services.campaigns.backend import ota_backend, parse_vehicle
+from fleetota_core.services.campaigns.create import published_release, target_vehicles
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from fleetota_core.domain.enrichment import ReleaseCatalog, StoredState, VehicleState
     from fleetota_core.domain.telemetry import TelemetryRecord
-    from fleetota_core.services.telemetry_decode import QuarantinedLine
+    from fleetota_core.services.ingest.decode import QuarantinedLine
 
 
 @dataclass(frozen=True)

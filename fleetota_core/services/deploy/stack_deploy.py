@@ -18,8 +18,8 @@ from fleetota_core.adapters.cloudformation import SUCCEEDED, UNUPDATABLE, CloudF
 from fleetota_core.adapters.resources import Resources
 from fleetota_core.errors import DeployError
 from fleetota_core.infra_template import DEFAULT_TEMPLATE_PATH, parse_template
-from fleetota_core.services.lambda_dependencies import PackageTarget
-from fleetota_core.services.lambda_package import FUNCTIONS, LambdaPackage, build_packages, check_size
+from fleetota_core.services.deploy.lambda_dependencies import PackageTarget
+from fleetota_core.services.deploy.lambda_package import FUNCTIONS, LambdaPackage, build_packages, check_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable

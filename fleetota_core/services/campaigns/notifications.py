@@ -10,7 +10,7 @@ from fleetota_core.adapters.dynamo_items import sortable_ts
 from fleetota_core.domain.job_document import JobDocument, SignedJobDocument
 
 if TYPE_CHECKING:
-    from fleetota_core.services.campaigns_backend import Campaign, OtaBackend
+    from fleetota_core.services.campaigns.backend import Campaign, OtaBackend
 
 
 def build_job(

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fleetota_core.domain.enrichment import VehicleState
-    from fleetota_core.services.ingest_ports import VehicleStates
+    from fleetota_core.services.ingest.ports import VehicleStates
 
 DEFAULT_TTL_S = 60.0
 DEFAULT_MAX_VEHICLES = 250_000  # ~60 MB at most; a 1 GB Lambda has room

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleetota_core.errors import DeployError
-from fleetota_core.services.lambda_dependencies import PackageTarget, install_dependencies
-from fleetota_core.services.lambda_imports import import_closure, requirement_pins
+from fleetota_core.services.deploy.lambda_dependencies import PackageTarget, install_dependencies
+from fleetota_core.services.deploy.lambda_imports import import_closure, requirement_pins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from fleetota_core.services.lambda_dependencies import Runner
+    from fleetota_core.services.deploy.lambda_dependencies import Runner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO_ROOT / ".fleetota" / "build"

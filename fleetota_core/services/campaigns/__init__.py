@@ -1,0 +1,1 @@
+"""Campaigns: firmware releases, campaign creation and operator actions, the tick, vehicle reports."""

@@ -1,0 +1,1 @@
+"""Deploy: Lambda packaging and the CloudFormation stack's deploy and destroy."""
