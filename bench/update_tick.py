@@ -31,6 +31,8 @@ import botocore.client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fleetota_core.services.campaigns.backend import ota_backend, spec_json
+
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.deployment_schedule import ACTIVE
 from fleetota_core.adapters.deployment_store import bucket
@@ -44,7 +46,6 @@ from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.local.provision import provision
 from fleetota_core.local.server import port_is_open
 from fleetota_core.local.stack_spec import read_stack_spec
-from fleetota_core.services.campaigns.backend import ota_backend, spec_json
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.campaigns.tick import run_tick

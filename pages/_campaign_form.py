@@ -10,8 +10,7 @@ import streamlit as st
 
 from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.services.campaigns.create import create_campaign
-from fleetota_core.services.campaigns.preview import preview_campaign
+from fleetota_core.views.campaign_actions import create_campaign, preview_campaign
 from fleetota_core.views.campaign_form import build_spec
 from fleetota_core.views.campaigns import reason_group
 from fleetota_core.views.fleet import version_key
@@ -20,8 +19,8 @@ from pages import _ui
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fleetota_core.services.campaigns.preview import CampaignPreview
     from fleetota_core.views.backend import Backend
+    from fleetota_core.views.campaign_actions import CampaignPreview
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -161,7 +160,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         return
     try:
         with st.spinner("Matching vehicles and checking eligibility…"):
-            preview = preview_campaign(spec, backend.clients, backend.resources)
+            preview = preview_campaign(spec, backend.ports)
     except FleetOTAError as exc:
         st.error(f"Cannot preview: {exc}", icon=":material/block:")
         return
@@ -170,7 +169,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         return
     try:
         with st.spinner(f"Creating {preview.matched:,} deployments…"):
-            campaign = create_campaign(spec, operator, backend.clients, backend.resources, description)
+            campaign = create_campaign(spec, operator, backend.ports, description)
     except FleetOTAError as exc:
         st.error(f"Campaign not created: {exc}", icon=":material/block:")
         return

@@ -7,10 +7,8 @@ import plotly.express as px
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.services.campaigns import actions
-from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_deployments
-from fleetota_core.services.campaigns.releases import list_releases
-from fleetota_core.views.campaigns import campaign_summary, funnel, reasons, wave_progress
+from fleetota_core.views.campaign_actions import ACTIONS, campaign_history, get_campaign, release_versions
+from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
 from pages import _ui
 from pages._campaign_form import campaign_form
 
@@ -23,17 +21,9 @@ STATE_ICONS = {
     "ABORTED": ":material/cancel:",
     "CANCELLED": ":material/block:",
 }
-# action -> (label, service function, dangerous, allowed campaign states)
-ACTIONS = {
-    "pause": ("Pause", actions.pause_campaign, True, {"RUNNING"}),
-    "resume": ("Resume", actions.resume_campaign, False, {"PAUSED"}),
-    "abort": ("Abort", actions.abort_campaign, True, {"SCHEDULED", "RUNNING", "PAUSED", "DRAFT"}),
-    "retry": ("Retry failed", actions.retry_failed, False, {"RUNNING", "PAUSED", "COMPLETED"}),
-    "rollback": ("Roll back", actions.rollback_campaign, True, {"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}),
-}
 DETAIL_REFRESH_S = 5
 LIST_COLUMNS = [
-    "name", "state", "release_version", "progress", "total", "succeeded", "failed", "in_flight",
+    "name", "state", "release", "progress", "total", "succeeded", "failed", "in_flight",
     "current_wave", "waves", "created_by", "created_at", "campaign_id",
 ]  # fmt: skip
 
@@ -43,19 +33,19 @@ _ui.frame_guard()
 
 @st.cache_data(ttl=DETAIL_REFRESH_S, show_spinner=False)
 def _summary(key: str, _backend) -> pd.DataFrame:
-    return campaign_summary(_backend.clients, _backend.resources)
+    return campaign_summary(_backend.ports)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _release_versions(key: str, _backend) -> list[str]:
-    return [r.version for r in list_releases(_backend.clients, _backend.resources)]
+    return release_versions(_backend.ports)
 
 
 # Reasons need every deployment of the campaign (one query, ~4k items/s on moto): refreshed less often
 # than the counters, which live on the campaign item.
 @st.cache_data(ttl=30, show_spinner=False)
 def _deployments(key: str, campaign_id: str, _backend) -> pd.DataFrame:
-    return pd.DataFrame(list_deployments(campaign_id, _backend.clients, _backend.resources))
+    return deployments_frame(_backend.ports, campaign_id)
 
 
 def _clear() -> None:
@@ -85,7 +75,7 @@ def campaign_list() -> None:
                 "progress": st.column_config.ProgressColumn("Progress", format="percent", max_value=1),
                 "name": "Name",
                 "state": "State",
-                "release_version": "Release",
+                "release": "Release",
                 "total": "Vehicles",
                 "succeeded": "Succeeded",
                 "failed": "Failed",
@@ -106,8 +96,7 @@ def _act(campaign_id: str, action: str, reason: str) -> None:
         st.error("Sign in as an operator to change campaigns.")
         return
     try:
-        result = fn(campaign_id, operator, reason or f"{label.lower()} from the dashboard", backend.clients,
-                    backend.resources)  # fmt: skip
+        result = fn(campaign_id, operator, reason or f"{label.lower()} from the dashboard", backend.ports)
     except FleetOTAError as exc:
         st.error(f"{label} failed: {exc}", icon=":material/block:")
         return
@@ -156,7 +145,7 @@ def action_bar(campaign_id: str, state: str) -> None:
 @_ui.live(DETAIL_REFRESH_S, "the campaign")
 def campaign_detail(campaign_id: str) -> None:
     with _ui.guard("the campaign"):
-        campaign = get_campaign(campaign_id, backend.clients, backend.resources)
+        campaign = get_campaign(campaign_id, backend.ports)
         c = campaign.counters
         icon = STATE_ICONS.get(campaign.state.value, "")
         st.markdown(f"### {icon} {campaign.spec.name} · `{campaign.state.value}`")
@@ -175,10 +164,7 @@ def campaign_detail(campaign_id: str) -> None:
         finished = c.finished / campaign.total if campaign.total else 0.0
         st.progress(min(finished, 1.0), text=f"{finished:.0%} of deployments finished")
 
-        item = {"wave_sizes": list(campaign.wave_sizes), "current_wave": campaign.current_wave}
-        item |= {f"w{i}_ok": n for i, n in enumerate(c.wave_succeeded)}
-        item |= {f"w{i}_fail": n for i, n in enumerate(c.wave_failed)}
-        waves = wave_progress(item)
+        waves = wave_progress(campaign)
         left, right = st.columns(2)
         with left:
             st.markdown("**Waves**")
@@ -207,7 +193,7 @@ def campaign_detail(campaign_id: str) -> None:
                 st.plotly_chart(fig, key="campaign_reasons")
         with right:
             st.markdown("**Timeline**")
-            history = pd.DataFrame(campaign_history(campaign_id, backend.clients, backend.resources))
+            history = pd.DataFrame(campaign_history(campaign_id, backend.ports))
             if history.empty:
                 st.caption("No events yet.")
             else:

@@ -20,7 +20,7 @@ _ui.frame_guard()
 
 @st.cache_data(ttl=30, show_spinner="Loading releases…")
 def _releases(key: str, _backend) -> pd.DataFrame:
-    return releases_frame(_backend.clients, _backend.resources)
+    return releases_frame(_backend.ports)
 
 
 st.title("Firmware")
@@ -90,8 +90,7 @@ if submitted and operator:
                 min_from.strip() or None,
                 notes,
                 operator,
-                backend.clients,
-                backend.resources,
+                backend.ports,
                 filename=file.name if file is not None else "firmware.bin",
                 allowed_models=set(known_models),
             )

@@ -17,7 +17,7 @@ _ui.frame_guard()
 
 @st.cache_data(ttl=15, show_spinner=False)
 def _campaigns(key: str, _backend) -> pd.DataFrame:
-    return campaign_summary(_backend.clients, _backend.resources)
+    return campaign_summary(_backend.ports)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -10,7 +10,6 @@ from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item, sortable_ts, to_item
 
 RETENTION = timedelta(days=400)  # a year of history plus a margin for annual reviews
-SYSTEM_OPERATOR = "system:update-manager"
 
 
 class AuditLog:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.aws_failures import conditional_write
+from fleetota_core.adapters.campaign_items import (
+    campaign_changes,
+    campaign_from_item,
+    campaign_to_item,
+    counter_attr,
+    counter_attrs,
+    cursor_attr,
+)
 from fleetota_core.adapters.dynamo_items import from_item, set_clause, to_attr, to_item
+from fleetota_core.domain.deployment import IN_FLIGHT_COUNT
 from fleetota_core.errors import ConflictError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.deployment import CounterKey
 
 
 class CampaignStore:
@@ -19,36 +34,37 @@ class CampaignStore:
         self.dynamodb = dynamodb
         self.table = table
 
-    def put_new(self, item: dict[str, Any]) -> None:
+    def put_new(self, campaign: Campaign) -> None:
         try:
             self.dynamodb.put_item(
                 TableName=self.table,
-                Item=to_item(item),
+                Item=to_item(campaign_to_item(campaign)),
                 ConditionExpression="attribute_not_exists(campaign_id)",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(f"campaign {item['campaign_id']} already exists") from exc
+                raise ConflictError(f"campaign {campaign.campaign_id} already exists") from exc
             raise
 
-    def get(self, campaign_id: str) -> dict[str, Any] | None:
+    def get(self, campaign_id: str) -> Campaign | None:
         with reading(f"campaign {campaign_id}"):
             response = self.dynamodb.get_item(
                 TableName=self.table, Key={"campaign_id": {"S": campaign_id}}, ConsistentRead=True
             )
-        return from_item(response.get("Item"))
+        item = from_item(response.get("Item"))
+        return None if item is None else campaign_from_item(item)
 
-    def list_all(self) -> list[dict[str, Any]]:
+    def list_all(self) -> list[Campaign]:
         # The campaigns table holds tens to hundreds of items; a scan is the honest read here.
-        out: list[dict[str, Any]] = []
+        out: list[Campaign] = []
         with reading(f"table {self.table}"):
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
-                out.extend(from_item(item) for item in page.get("Items", []))
+                out.extend(campaign_from_item(from_item(item) or {}) for item in page.get("Items", []))
         return out
 
-    def update(self, campaign_id: str, expected_version: int, fields: dict[str, Any]) -> bool:
-        """SET ``fields`` and bump ``version`` if nobody else changed the campaign; False if they did."""
-        update, names, values = set_clause(fields)
+    def update(self, campaign_id: str, expected_version: int, changes: Mapping[str, object]) -> bool:
+        """SET ``changes`` and bump ``version`` if nobody else changed the campaign; False if they did."""
+        update, names, values = set_clause(campaign_changes(changes))
         return conditional_write(
             self.dynamodb.update_item,
             TableName=self.table,
@@ -64,7 +80,7 @@ class CampaignStore:
         )
 
     def advance_cursor(self, campaign_id: str, wave: int, position: int) -> None:
-        """Move wave ``wave``'s roster cursor (``w<i>_next``) forward to ``position``, never back."""
+        """Move wave ``wave``'s roster cursor forward to ``position``, never back."""
         # A failed condition means a concurrent tick already went further: nothing to do.
         conditional_write(
             self.dynamodb.update_item,
@@ -72,41 +88,55 @@ class CampaignStore:
             Key={"campaign_id": {"S": campaign_id}},
             UpdateExpression="SET #n = :p",
             ConditionExpression="attribute_exists(campaign_id) AND (attribute_not_exists(#n) OR #n < :p)",
-            ExpressionAttributeNames={"#n": f"w{wave}_next"},
+            ExpressionAttributeNames={"#n": cursor_attr(wave)},
             ExpressionAttributeValues={":p": to_attr(position)},
         )
 
+    def add_counters(
+        self,
+        campaign_id: str,
+        deltas: Mapping[CounterKey, int],
+        *,
+        in_flight_below: int | None = None,
+        never_negative: bool = False,
+    ) -> bool:
+        """One atomic ADD of ``deltas``; False when the in-flight cap or a floor at zero refused it."""
+        if not deltas:
+            return True
+        attrs = counter_attrs(deltas)
+        names = {f"#c{i}": name for i, name in enumerate(attrs)}
+        values = {f":c{i}": to_attr(delta) for i, delta in enumerate(attrs.values())}
+        conditions = []
+        if in_flight_below is not None:
+            cap = counter_attr(IN_FLIGHT_COUNT)
+            placeholder = next((p for p, name in names.items() if name == cap), "#cap")
+            names[placeholder] = cap
+            values[":max"] = to_attr(in_flight_below)
+            conditions.append(f"{placeholder} < :max")
+        if never_negative:
+            for i, delta in enumerate(attrs.values()):
+                if delta < 0:
+                    values[f":f{i}"] = to_attr(-delta)
+                    conditions.append(f"#c{i} >= :f{i}")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"campaign_id": {"S": campaign_id}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(attrs))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            kwargs["ConditionExpression"] = " AND ".join(conditions)
+        return conditional_write(self.dynamodb.update_item, **kwargs)
 
-def roster_cursors(item: dict[str, Any]) -> dict[int, int]:
-    """Each wave's roster cursor from a campaign item: positions before it need no more looking at."""
-    return {i: int(item.get(f"w{i}_next", 0)) for i in range(len(item.get("wave_sizes", [])))}
-
-
-class VehicleLookup:
-    """Reads the vehicles table (written by the telemetry pipeline) for targeting and eligibility."""
-
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self.dynamodb = dynamodb
-        self.table = table
-
-    def get_many(self, vins: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(vins), 100):
-            request = {self.table: {"Keys": [{"vin": {"S": vin}} for vin in vins[start : start + 100]]}}
-            while request:
-                with reading(f"table {self.table}"):
-                    response = self.dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    plain = from_item(item)
-                    if plain:
-                        out[plain["vin"]] = plain
-                request = response.get("UnprocessedKeys") or {}
-        return out
-
-    def scan_all(self) -> list[dict[str, Any]]:
-        # Fallback targeting read: the whole fleet, once per campaign creation or preview.
-        out: list[dict[str, Any]] = []
-        with reading(f"table {self.table}"):
-            for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
-                out.extend(item for item in (from_item(i) for i in page.get("Items", [])) if item)
-        return out
+    def set_counters(self, campaign_id: str, counters: Mapping[CounterKey, int]) -> None:
+        """Overwrite the counters (after a recount)."""
+        update, names, values = set_clause(counter_attrs(counters))
+        with reading(f"campaign {campaign_id}"):
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"campaign_id": {"S": campaign_id}},
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )

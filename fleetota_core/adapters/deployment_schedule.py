@@ -16,18 +16,20 @@ Query on 100,000 deployments costs about a second locally; on DynamoDB it is a h
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.campaign_items import parse_ts, ts_attr
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from fleetota_core.domain.deployment import Lane
+
+Hint = tuple[datetime, str]
 ROSTER_CHUNK = 1000
-ACTIVE = "active"
-WAIT = "wait"
 HINT_TTL = timedelta(days=7)
 _TS_WIDTH = len("2026-01-01T00:00:00.000000Z")
 
@@ -36,8 +38,12 @@ def _roster_pk(campaign_id: str, wave: int) -> str:
     return f"roster#{campaign_id}#{wave:03d}"
 
 
-def _hint_key(campaign_id: str, lane: str, at: str, vin: str) -> dict[str, Any]:
-    return {"pk": {"S": f"due#{campaign_id}#{lane}"}, "sk": {"S": f"{at}#{vin}"}}
+def _hint_key(campaign_id: str, lane: Lane, at: datetime, vin: str) -> dict[str, Any]:
+    return {"pk": {"S": f"due#{campaign_id}#{lane}"}, "sk": {"S": f"{ts_attr(at)}#{vin}"}}
+
+
+def _hint_of(sk: str) -> Hint:
+    return parse_ts(sk[:_TS_WIDTH]), sk[_TS_WIDTH + 1 :]
 
 
 class DeploymentSchedule:
@@ -78,22 +84,22 @@ class DeploymentSchedule:
 
     # Hints --------------------------------------------------------------------------------------
 
-    def hint(self, campaign_id: str, lane: str, at: str, vin: str) -> None:
+    def hint(self, campaign_id: str, lane: Lane, at: datetime, vin: str) -> None:
         with reading(f"table {self.table}"):
             self.dynamodb.put_item(TableName=self.table, Item=self._hint_item(campaign_id, lane, at, vin))
 
-    def hint_many(self, campaign_id: str, lane: str, hints: Iterable[tuple[str, str]]) -> None:
+    def hint_many(self, campaign_id: str, lane: Lane, hints: Iterable[Hint]) -> None:
         """Write ``(at, vin)`` hints in batches of 25."""
         unique = dict.fromkeys(hints)  # one batch may not name a key twice
         self._write([{"PutRequest": {"Item": self._hint_item(campaign_id, lane, at, v)}} for at, v in unique])
 
-    def drop_many(self, campaign_id: str, lane: str, hints: Iterable[tuple[str, str]]) -> None:
+    def drop_many(self, campaign_id: str, lane: Lane, hints: Iterable[Hint]) -> None:
         keys = {(at, vin) for at, vin in hints}
         self._write([{"DeleteRequest": {"Key": _hint_key(campaign_id, lane, at, v)}} for at, v in keys])
 
-    def existing(self, campaign_id: str, lane: str, hints: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    def existing(self, campaign_id: str, lane: Lane, hints: list[Hint]) -> set[Hint]:
         """Which of the ``(at, vin)`` hints of a lane are filed (consistent read)."""
-        found: set[tuple[str, str]] = set()
+        found: set[Hint] = set()
         unique = list(dict.fromkeys(hints))
         for start in range(0, len(unique), 100):
             keys = [_hint_key(campaign_id, lane, at, vin) for at, vin in unique[start : start + 100]]
@@ -102,16 +108,16 @@ class DeploymentSchedule:
                 with reading(f"table {self.table}"):
                     response = self.dynamodb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
-                    sk = item["sk"]["S"]
-                    found.add((sk[:_TS_WIDTH], sk[_TS_WIDTH + 1 :]))
+                    found.add(_hint_of(item["sk"]["S"]))
                 request = response.get("UnprocessedKeys") or {}
         return found
 
     def due(
-        self, campaign_id: str, lane: str, now_key: str, limit: int, after: tuple[str, str] | None = None
-    ) -> list[tuple[str, str]]:
+        self, campaign_id: str, lane: Lane, now: datetime, limit: int, after: Hint | None = None
+    ) -> list[Hint]:
         """Up to ``limit`` ``(at, vin)`` hints of a lane that are due, oldest first, after ``after``."""
-        out: list[tuple[str, str]] = []
+        now_key = ts_attr(now)
+        out: list[Hint] = []
         pk = f"due#{campaign_id}#{lane}"
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -125,17 +131,14 @@ class DeploymentSchedule:
         with reading(f"table {self.table}"):
             while len(out) < limit:
                 page = self.dynamodb.query(**kwargs, Limit=min(limit - len(out), 1000))
-                for item in page.get("Items", []):
-                    sk = item["sk"]["S"]
-                    out.append((sk[:_TS_WIDTH], sk[_TS_WIDTH + 1 :]))
+                out.extend(_hint_of(item["sk"]["S"]) for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return out
 
-    def _hint_item(self, campaign_id: str, lane: str, at: str, vin: str) -> dict[str, Any]:
-        when = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        expires = int((when + HINT_TTL).timestamp())
+    def _hint_item(self, campaign_id: str, lane: Lane, at: datetime, vin: str) -> dict[str, Any]:
+        expires = int((at + HINT_TTL).timestamp())
         return {**_hint_key(campaign_id, lane, at, vin), "expires_at": {"N": str(expires)}}
 
     def _write(self, requests: list[dict[str, Any]]) -> None:

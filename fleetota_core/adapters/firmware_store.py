@@ -46,9 +46,12 @@ class FirmwareStore:
             raise
         return True
 
-    def put_artifact(self, key: str, body: bytes, sha256_hex: str) -> None:
+    def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str:
+        """Store a release's artifact; its key."""
+        key = artifact_key(version, filename)
         with reading(f"bucket {self.bucket}"):
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={"sha256": sha256_hex})
+        return key
 
     def put_release(self, release: FirmwareRelease) -> None:
         """Write the signed release once; a second publish of the same version is a conflict."""

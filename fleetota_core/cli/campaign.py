@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.clients import client_factory
-from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.composition import ports_for
+from fleetota_core.domain.deployment import DeploymentState
 from fleetota_core.errors import ValidationError
 from fleetota_core.services.campaigns import actions
 from fleetota_core.services.campaigns.create import (
@@ -162,15 +163,9 @@ def register(subparsers: Any) -> None:
         action.set_defaults(func=action_command, action=name)
 
 
-def _backend(settings: Settings) -> tuple[Any, Any]:
-    clients = client_factory(settings)
-    return clients, resolve_resources(settings, clients)
-
-
 def create_command(args: argparse.Namespace, settings: Settings) -> int:
     spec = _spec_from_args(args)
-    clients, resources = _backend(settings)
-    campaign = create_campaign(spec, args.operator or settings.operator, clients, resources, args.reason)
+    campaign = create_campaign(spec, args.operator or settings.operator, ports_for(settings), args.reason)
     print(
         f"created {campaign.campaign_id}: {campaign.total} vehicles in waves {list(campaign.wave_sizes)}, "
         f"{campaign.state.value}"
@@ -180,7 +175,7 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def preview_command(args: argparse.Namespace, settings: Settings) -> int:
     spec = _spec_from_args(args)
-    preview = preview_campaign(spec, *_backend(settings))
+    preview = preview_campaign(spec, ports_for(settings))
     if args.json:
         print(json.dumps(preview.as_dict(), indent=2))
         return 0
@@ -197,7 +192,7 @@ def preview_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def list_command(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [c.summary() for c in list_campaigns(*_backend(settings))]
+    rows = [c.summary() for c in list_campaigns(ports_for(settings))]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -217,17 +212,17 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def show_command(args: argparse.Namespace, settings: Settings) -> int:
-    clients, resources = _backend(settings)
-    campaign = get_campaign(args.campaign_id, clients, resources)
-    deployments = list_deployments(args.campaign_id, clients, resources, limit=1000)
-    history = campaign_history(args.campaign_id, clients, resources)
+    ports = ports_for(settings)
+    campaign = get_campaign(args.campaign_id, ports)
+    deployments = list_deployments(args.campaign_id, ports, limit=1000)
+    history = campaign_history(args.campaign_id, ports)
     if args.json:
         payload = {
             **campaign.summary(),
             "spec": campaign.spec.model_dump(mode="json"),
             "wave_sizes": list(campaign.wave_sizes),
             "states": {k: v for k, v in campaign.counters.states.items() if v},
-            "deployments": deployments,
+            "deployments": [{**asdict(d), "deployment_id": d.deployment_id} for d in deployments],
             "audit": history,
         }
         print(json.dumps(payload, indent=2, default=str))
@@ -238,9 +233,9 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"wave      : {s['wave']}  sizes {list(campaign.wave_sizes)}")
     print("states    : " + ", ".join(f"{k} {v}" for k, v in campaign.counters.states.items() if v))
     print(f"success   : {s['success_rate']}%" if s["success_rate"] is not None else "success   : -")
-    deferred = [d for d in deployments if d.get("state") == "DEFERRED"][:10]
+    deferred = [d for d in deployments if d.state is DeploymentState.DEFERRED][:10]
     for d in deferred:
-        print(f"  deferred {d['vin']}: {d.get('reason', '')}")
+        print(f"  deferred {d.vin}: {d.reason or ''}")
     print("audit     :")
     for h in history[:20]:
         print(f"  {h['event_ts'][:19]}  {h['action']:<14} {h['operator']:<24} {h.get('reason', '')}")
@@ -248,9 +243,8 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def action_command(args: argparse.Namespace, settings: Settings) -> int:
-    clients, resources = _backend(settings)
     operator = args.operator or settings.operator
-    campaign = ACTIONS[args.action](args.campaign_id, operator, args.reason, clients, resources)
+    campaign = ACTIONS[args.action](args.campaign_id, operator, args.reason, ports_for(settings))
     if args.action == "rollback":
         print(
             f"created rollback campaign {campaign.campaign_id} to {campaign.release.version} "

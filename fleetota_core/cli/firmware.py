@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.clients import client_factory
-from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.composition import ports_for
 from fleetota_core.errors import ValidationError
 from fleetota_core.services.campaigns.releases import list_releases, publish_release
 
@@ -43,7 +42,6 @@ def publish_command(args: argparse.Namespace, settings: Settings) -> int:
         body = args.file.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read firmware file {args.file}: {exc.strerror}") from exc
-    clients = client_factory(settings)
     release = publish_release(
         body,
         args.version,
@@ -52,8 +50,7 @@ def publish_command(args: argparse.Namespace, settings: Settings) -> int:
         args.min_from_version,
         args.notes,
         args.operator or settings.operator,
-        clients,
-        resolve_resources(settings, clients),
+        ports_for(settings),
         filename=args.file.name,
     )
     m = release.manifest
@@ -62,8 +59,7 @@ def publish_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def list_command(args: argparse.Namespace, settings: Settings) -> int:
-    clients = client_factory(settings)
-    releases = list_releases(clients, resolve_resources(settings, clients))
+    releases = list_releases(ports_for(settings))
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in releases], indent=2))
         return 0

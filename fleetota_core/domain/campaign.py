@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime  # noqa: TC003 - pydantic needs it at runtime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules
+from fleetota_core.domain.firmware import FirmwareRelease  # noqa: TC001 - pydantic needs it at runtime
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
 
 
@@ -41,6 +42,7 @@ TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
     C.CANCELLED: frozenset(),
 }
 ACTIVE_STATES = frozenset({C.SCHEDULED, C.RUNNING, C.PAUSED})
+SYSTEM_OPERATOR = "system:update-manager"  # who the audit trail names for the tick's own decisions
 
 
 def can_transition(current: CampaignState, target: CampaignState) -> bool:
@@ -269,3 +271,72 @@ def advance(progress: Progress, spec: CampaignSpec, now: datetime) -> Advance:
         )
         return Advance(C.PAUSED, wave, (CampaignEvent(EventKind.AUTO_PAUSED, detail),))
     return Advance(state, wave)
+
+
+class Campaign(BaseModel):
+    """A campaign as stored: its spec and release, where the rollout is, and its counters."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    campaign_id: str
+    spec: CampaignSpec
+    release: FirmwareRelease
+    state: CampaignState
+    state_reason: str = ""
+    current_wave: int = 0
+    wave_sizes: tuple[int, ...]
+    counters: CampaignCounters
+    acknowledged_failures: int = 0
+    version: int = 0
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    # Each wave's roster cursor: positions before it need no more looking at (see the tick).
+    roster_cursors: tuple[int, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.wave_sizes)
+
+    @property
+    def in_flight(self) -> int:
+        return self.counters.in_flight
+
+    def cursor(self, wave: int) -> int:
+        return self.roster_cursors[wave] if wave < len(self.roster_cursors) else 0
+
+    def progress(self) -> Progress:
+        return Progress(
+            self.state, self.current_wave, self.wave_sizes, self.counters, self.acknowledged_failures
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The one flat summary of a campaign, for the CLI's tables and ``--json`` and the dashboard."""
+        c = self.counters
+        rate = c.success_rate()
+        return {
+            "campaign_id": self.campaign_id,
+            "name": self.spec.name,
+            "kind": self.spec.kind,
+            "release": self.release.version,
+            "state": self.state.value,
+            "state_reason": self.state_reason,
+            "wave": f"{self.current_wave + 1}/{len(self.wave_sizes)}",
+            "current_wave": self.current_wave + 1,
+            "waves": len(self.wave_sizes),
+            "total": self.total,
+            "in_flight": c.in_flight,
+            "succeeded": c.succeeded,
+            "failed": c.failed,
+            "deferred": c.count("DEFERRED"),
+            "executed": c.executed,
+            "progress": c.finished / self.total if self.total else 0.0,
+            "success_rate": None if rate is None else round(rate, 1),
+            "active": self.state in ACTIVE_STATES,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+# Fields an update of the campaign item may set (the rest are written once, or are counters).
+UPDATABLE_FIELDS = frozenset({"state", "state_reason", "current_wave", "acknowledged_failures", "updated_at"})

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -150,3 +151,163 @@ def decide_retry(
 
 def deployment_id(campaign_id: str, vin: str) -> str:
     return f"{campaign_id}.{vin}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One vehicle in one campaign, as stored; ``version`` is its optimistic-lock counter."""
+
+    campaign_id: str
+    vin: str
+    wave: int
+    state: DeploymentState
+    version: int = 0
+    attempt: int = 0
+    next_action_at: datetime | None = None
+    notified_at: datetime | None = None
+    model: str | None = None
+    hw_rev: str | None = None
+    from_version: str | None = None
+    reason: str | None = None
+    error_code: str | None = None
+    detail: str | None = None
+    progress_pct: float | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deferred_at: datetime | None = None
+    finished_at: datetime | None = None
+    # A notice sent before sent hints existed; it vouches that the vehicle has its job.
+    notice_sent: bool = False
+
+    @property
+    def deployment_id(self) -> str:
+        return deployment_id(self.campaign_id, self.vin)
+
+    def changed(self, **changes: object) -> Deployment:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# The fields a transition or a touch may set or clear (everything but the key and the lock).
+MUTABLE_FIELDS = frozenset(Deployment.__dataclass_fields__) - {
+    "campaign_id",
+    "vin",
+    "wave",
+    "state",
+    "version",
+}
+
+
+class Lane(StrEnum):
+    """Where the tick files a "look at this deployment then" hint: in flight, or waiting."""
+
+    ACTIVE = "active"  # notice leases and in-flight deadlines
+    WAIT = "wait"  # deferral re-checks and retries
+
+
+def lane_of(state: DeploymentState) -> Lane | None:
+    """The hint lane of a deployment in ``state``; None once it needs no more looking at."""
+    if state in IN_FLIGHT:
+        return Lane.ACTIVE
+    if state in WAITING:
+        return Lane.WAIT
+    return None
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    LOST_RACE = "lost_race"  # someone else changed the deployment first
+    AT_CAPACITY = "at_capacity"  # the campaign already has max_in_flight deployments in flight
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One conditional state change: from ``old_state`` at ``old_version`` to ``new_state``.
+
+    ``sets`` and ``clears`` name :class:`Deployment` fields. ``next_action_at`` is when the tick
+    should look at the deployment again (lease, deadline, re-check, retry).
+    """
+
+    campaign_id: str
+    vin: str
+    wave: int
+    old_state: DeploymentState
+    old_version: int
+    new_state: DeploymentState
+    next_action_at: datetime | None = None
+    sets: dict[str, object] = field(default_factory=dict)
+    clears: tuple[str, ...] = ()
+    max_in_flight: int | None = None  # enforce the cap when this transition enters flight
+    hinted: bool = False  # the caller already wrote the schedule hint (in a batch)
+
+    def __post_init__(self) -> None:
+        unknown = (set(self.sets) | set(self.clears)) - MUTABLE_FIELDS
+        if unknown:
+            raise ValueError(f"a transition cannot set {', '.join(sorted(unknown))}")
+
+    @classmethod
+    def of(cls, deployment: Deployment, new_state: DeploymentState, **kwargs: object) -> Transition:
+        return cls(
+            deployment.campaign_id,
+            deployment.vin,
+            deployment.wave,
+            deployment.state,
+            deployment.version,
+            new_state,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+class CounterKey(NamedTuple):
+    """One of a campaign's counters: a state count, the in-flight count, or a wave's tally."""
+
+    kind: str  # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait"
+    state: DeploymentState | None = None
+    wave: int | None = None
+
+
+IN_FLIGHT_COUNT = CounterKey("in_flight")
+
+
+def state_count(state: DeploymentState) -> CounterKey:
+    return CounterKey("state", state=state)
+
+
+def wave_tallies(wave: int) -> tuple[CounterKey, CounterKey, CounterKey]:
+    """The wave's succeeded, failed and waiting counters."""
+    return (
+        CounterKey("wave_ok", wave=wave),
+        CounterKey("wave_fail", wave=wave),
+        CounterKey("wave_wait", wave=wave),
+    )
+
+
+def counter_deltas(old: DeploymentState, new: DeploymentState, wave: int) -> dict[CounterKey, int]:
+    """What one transition adds to the campaign's counters (see ``CampaignCounters``)."""
+    ok, fail, wait = wave_tallies(wave)
+    deltas = {
+        state_count(old): -1,
+        state_count(new): 1,
+        IN_FLIGHT_COUNT: (new in IN_FLIGHT) - (old in IN_FLIGHT),
+        ok: (new is S.SUCCEEDED) - (old is S.SUCCEEDED),
+        fail: (new in FAILED_OUTCOMES) - (old in FAILED_OUTCOMES),
+        wait: (new in WAITING) - (old in WAITING),
+    }
+    if old is new:
+        del deltas[state_count(old)]
+    return {k: v for k, v in deltas.items() if v}
+
+
+def recount(deployments: list[tuple[DeploymentState, int]], waves: int) -> dict[CounterKey, int]:
+    """Every counter of a campaign from its deployments' (state, wave); repairs drift after a crash."""
+    counts: dict[CounterKey, int] = {state_count(s): 0 for s in S}
+    counts[IN_FLIGHT_COUNT] = 0
+    for wave in range(waves):
+        counts.update(dict.fromkeys(wave_tallies(wave), 0))
+    for state, wave in deployments:
+        ok, fail, wait = wave_tallies(wave)
+        counts[state_count(state)] += 1
+        counts[IN_FLIGHT_COUNT] += state in IN_FLIGHT
+        counts[ok] += state is S.SUCCEEDED
+        counts[fail] += state in FAILED_OUTCOMES
+        counts[wait] += state in WAITING
+    return counts

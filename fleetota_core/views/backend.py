@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, aws_error_text, is_unreachable
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.composition import campaign_ports
 from fleetota_core.errors import BackendUnavailableError, ConfigurationError, FleetOTAError
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
+    from fleetota_core.services.campaigns.ports import CampaignPorts
     from fleetota_core.settings import Settings
 
 
@@ -40,6 +42,7 @@ class Backend:
     settings: Settings
     clients: ClientFactory
     resources: Resources
+    ports: CampaignPorts
     status: str = ""  # how the local stack was reached ("moto at ..., attached, ready")
 
     @property
@@ -71,4 +74,6 @@ def connect(settings: Settings, status: str = "") -> Backend:
     """Clients and resource names for ``settings`` (no AWS call in local mode)."""
     clients = client_factory(settings)
     resources = resolve_resources(settings, clients)
-    return Backend(settings=settings, clients=clients, resources=resources, status=status)
+    # The dashboard's composition root: the campaign ports every page's campaign calls go through.
+    ports = campaign_ports(clients, resources)
+    return Backend(settings=settings, clients=clients, resources=resources, ports=ports, status=status)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from fleetota_core.adapters.table_reader import query_partition, scan_table
-from fleetota_core.domain.campaign import ACTIVE_STATES, CampaignCounters
+from fleetota_core.adapters.table_reader import query_partition
 from fleetota_core.domain.deployment import DeploymentState
+from fleetota_core.services.campaigns.create import list_campaigns, list_deployments
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
+    from fleetota_core.domain.campaign import Campaign, CampaignCounters
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
-_STATES = frozenset(s.value for s in DeploymentState)
-_COUNTER = re.compile(r"w(?P<wave>\d+)_(?P<kind>ok|fail)")
 # The funnel follows the main path; a deployment counts at every stage it has passed.
 FUNNEL = ("ELIGIBLE", "NOTIFIED", "DOWNLOADING", "VERIFYING", "INSTALLING", "SUCCEEDED")
 _PASSED = {
@@ -30,90 +29,38 @@ _PASSED = {
     "INSTALLING": set(FUNNEL[4:]) | {"ROLLED_BACK"},
     "SUCCEEDED": {"SUCCEEDED"},
 }
+# The columns of Campaign.summary(), the one summary the CLI prints too.
 SUMMARY_COLUMNS = [
-    "campaign_id", "name", "state", "release_version", "kind", "total", "succeeded", "failed",
-    "in_flight", "executed", "progress", "current_wave", "waves", "created_at", "created_by",
-    "state_reason", "active",
+    "campaign_id", "name", "state", "release", "kind", "total", "succeeded", "failed", "deferred",
+    "in_flight", "executed", "progress", "success_rate", "wave", "current_wave", "waves", "created_at",
+    "created_by", "state_reason", "active",
+]  # fmt: skip
+DEPLOYMENT_COLUMNS = [
+    "vin", "state", "wave", "attempt", "model", "from_version", "reason", "error_code", "detail",
+    "progress_pct", "notified_at", "updated_at", "finished_at",
 ]  # fmt: skip
 
 
-def _spec(item: dict[str, Any]) -> dict[str, Any]:
-    spec = item.get("spec") or {}
-    if isinstance(spec, str):
-        try:
-            spec = json.loads(spec)
-        except ValueError:
-            spec = {}
-    return spec if isinstance(spec, dict) else {}
-
-
-def counters_of(item: dict[str, Any]) -> CampaignCounters:
-    """The counters the deployment store keeps on the campaign item.
-
-    They are flat attributes updated in each deployment transaction: ``n_<STATE>`` per state and
-    ``w<wave>_ok`` / ``w<wave>_fail`` per wave.
-    """
-    states: dict[str, int] = {}
-    ok: dict[int, int] = {}
-    failed: dict[int, int] = {}
-    for name, value in item.items():
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        match = _COUNTER.fullmatch(name)
-        if name.startswith("n_") and name[2:] in _STATES:
-            states[name[2:]] = int(value)
-        elif match:
-            (ok if match["kind"] == "ok" else failed)[int(match["wave"])] = int(value)
-    waves = max([*ok, *failed], default=-1) + 1
-    return CampaignCounters(
-        states=states,
-        wave_succeeded=[ok.get(w, 0) for w in range(waves)],
-        wave_failed=[failed.get(w, 0) for w in range(waves)],
-    )
-
-
-def summary_row(item: dict[str, Any]) -> dict[str, Any]:
-    """One campaign item as a flat row for the list and the KPIs."""
-    spec, counters = _spec(item), counters_of(item)
-    sizes = [int(s) for s in item.get("sizes") or item.get("wave_sizes") or []]
-    total = int(item.get("total") or item.get("matched") or sum(sizes) or sum(counters.states.values()))
-    state = str(item.get("state", "DRAFT"))
-    return {
-        "campaign_id": item.get("campaign_id", ""),
-        "name": item.get("name") or spec.get("name") or item.get("campaign_id", ""),
-        "state": state,
-        "release_version": item.get("release_version") or spec.get("release_version", ""),
-        "kind": spec.get("kind", item.get("kind", "update")),
-        "total": total,
-        "succeeded": counters.succeeded,
-        "failed": counters.failed,
-        "in_flight": counters.in_flight,
-        "executed": counters.executed,
-        "progress": (counters.finished / total) if total else 0.0,
-        "current_wave": int(item.get("current_wave", 0)) + 1,
-        "waves": len(spec.get("waves") or sizes or [1]),
-        "created_at": item.get("created_at"),
-        "created_by": item.get("created_by") or item.get("operator", ""),
-        "state_reason": item.get("state_reason") or item.get("reason") or "",
-        "active": state in {s.value for s in ACTIVE_STATES},
-    }
-
-
-def campaign_summary(clients: ClientFactory, resources: Resources) -> pd.DataFrame:
+def campaign_summary(ports: CampaignPorts) -> pd.DataFrame:
     """Every campaign, newest first. The campaigns table is small (one item per campaign)."""
-    rows = [summary_row(item) for item in scan_table(clients.dynamodb, resources.campaigns_table)]
-    df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    df = pd.DataFrame([c.summary() for c in list_campaigns(ports)], columns=SUMMARY_COLUMNS)
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
-    return df.sort_values("created_at", ascending=False, na_position="last", ignore_index=True)
+    return df
 
 
-def wave_progress(item: dict[str, Any]) -> pd.DataFrame:
+def deployments_frame(ports: CampaignPorts, campaign_id: str, limit: int = 5000) -> pd.DataFrame:
+    """The campaign's deployments as rows (first ``limit``)."""
+    rows = [asdict(d) for d in list_deployments(campaign_id, ports, limit)]
+    df = pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS)
+    df["state"] = df["state"].map(str)
+    return df
+
+
+def wave_progress(campaign: Campaign) -> pd.DataFrame:
     """Per wave: size, succeeded, failed, and whether it has started."""
-    counters = counters_of(item)
-    sizes = [int(s) for s in item.get("sizes") or item.get("wave_sizes") or []]
-    current = int(item.get("current_wave", 0))
+    counters, current = campaign.counters, campaign.current_wave
     rows = []
-    for index, size in enumerate(sizes):
+    for index, size in enumerate(campaign.wave_sizes):
         ok = counters.wave_succeeded[index] if index < len(counters.wave_succeeded) else 0
         bad = counters.wave_failed[index] if index < len(counters.wave_failed) else 0
         rows.append(

@@ -9,12 +9,10 @@ import pandas as pd
 
 from fleetota_core.domain.firmware import load_public_key, verify_release
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
-from fleetota_core.services.campaigns.backend import ota_backend
 from fleetota_core.services.campaigns.releases import list_releases
 
 if TYPE_CHECKING:
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 RELEASE_COLUMNS = [
     "version", "signature", "models", "hw_revs", "min_from_version", "size_mb", "sha256",
@@ -22,13 +20,13 @@ RELEASE_COLUMNS = [
 ]  # fmt: skip
 
 
-def releases_frame(clients: ClientFactory, resources: Resources) -> pd.DataFrame:
+def releases_frame(ports: CampaignPorts) -> pd.DataFrame:
     """Every release, newest first, with ``signature`` = "valid" / "INVALID" checked offline."""
-    releases = list_releases(clients, resources)
+    releases = list_releases(ports)
     if not releases:
         return pd.DataFrame(columns=RELEASE_COLUMNS)
     # One KMS call for the public key, then every signature is checked locally, as a vehicle would.
-    public_key = load_public_key(ota_backend(clients, resources).signer.public_key_der())
+    public_key = load_public_key(ports.signer.public_key_der())
     rows = []
     for release in releases:
         m = release.manifest

@@ -9,7 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.composition import campaign_ports
 from fleetota_core.services.campaigns.tick import run_tick
+from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from fleetota_core.settings import Settings
 
 logger = Logger()
@@ -22,7 +24,10 @@ metrics = Metrics(namespace="OTAUpdates", service="")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings()
     clients = client_factory(settings)
-    result = run_tick(clients, resolve_resources(settings, clients))
+    resources = resolve_resources(settings, clients)
+    result = run_tick(campaign_ports(clients, resources))
+    # The telemetry pipeline owns fleet health; this schedule is the one that runs it.
+    publish_fleet_health(clients, resources)
     logger.info("tick", extra={"time": event.get("time"), **result.as_dict()})
     metrics.add_metric(name="TickDuration", unit=MetricUnit.Seconds, value=result.duration_s)
     metrics.add_metric(name="Notified", unit=MetricUnit.Count, value=result.notified)

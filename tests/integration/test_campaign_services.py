@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from fleetota_core.services.campaigns.backend import ota_backend
 
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
@@ -17,7 +18,6 @@ from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.errors import ConflictError, ValidationError
 from fleetota_core.services.campaigns.actions import pause_campaign, resume_campaign, rollback_campaign
-from fleetota_core.services.campaigns.backend import ota_backend
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign, list_deployments
 from fleetota_core.services.campaigns.preview import preview_campaign
 from fleetota_core.services.campaigns.releases import list_releases, publish_release

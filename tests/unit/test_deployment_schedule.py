@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters import deployment_schedule
-from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT, DeploymentSchedule
+from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
+from fleetota_core.domain.deployment import Lane
+
+ACTIVE, WAIT = Lane.ACTIVE, Lane.WAIT
 
 if TYPE_CHECKING:
     import pytest
@@ -58,8 +61,8 @@ class FakeLedger:
         return out
 
 
-def ts(minute: int) -> str:
-    return f"2026-11-26T20:{minute:02d}:00.000000Z"
+def ts(minute: int) -> datetime:
+    return datetime(2026, 11, 26, 20, minute, tzinfo=UTC)
 
 
 def test_a_roster_slice_spans_chunks_and_stops_at_the_end_of_the_wave(

@@ -14,7 +14,8 @@ from fleetota_core.local.sample_fleet import sample_fleet
 from fleetota_core.local.simulator_process import SimulatorOptions, simulator_status
 from fleetota_core.views.alerts import history_alerts, ledger_alerts
 from fleetota_core.views.campaign_form import build_spec, parse_waves
-from fleetota_core.views.campaigns import counters_of, funnel, reasons, summary_row, wave_progress
+from fleetota_core.adapters.campaign_items import campaign_from_item
+from fleetota_core.views.campaigns import funnel, reasons, wave_progress
 from fleetota_core.views.fleet import (
     battery_categories,
     filter_fleet,
@@ -160,9 +161,15 @@ def test_the_offline_map_draws_every_located_vehicle_on_a_geo_scatter():
     assert figure.layout.geo.scope == "europe" and figure.layout.geo.resolution == 50
 
 
+RELEASE_JSON = (
+    '{"manifest": {"version": "2.0.0", "sha256": "' + "a" * 64 + '", "size_bytes": 10, "models": ["M"], '
+    '"artifact_key": "k", "created_at": "2026-11-26T09:00:00+00:00", "created_by": "alice"}, '
+    '"signature": "c2ln", "key_id": "key"}'
+)
 CAMPAIGN_ITEM = {
     "campaign_id": "c1",
     "spec": '{"name": "Rollout", "release_version": "2.0.0", "waves": [{"percent": 50}, {"percent": 50}]}',
+    "release": RELEASE_JSON,
     "state": "RUNNING",
     "wave_sizes": [4, 6],
     "current_wave": 1,
@@ -170,31 +177,36 @@ CAMPAIGN_ITEM = {
     "n_FAILED": 1,
     "n_DOWNLOADING": 2,
     "n_PENDING": 3,
+    "in_flight": 2,
     "w0_ok": 3,
     "w0_fail": 1,
     "w1_ok": 1,
     "created_at": "2026-11-26T10:00:00+00:00",
+    "created_by": "alice",
 }
 
 
-def test_campaign_counters_come_from_the_flat_attributes_the_deployment_store_keeps():
-    counters = counters_of(CAMPAIGN_ITEM)
+def test_the_one_campaign_summary_reads_the_counters_the_deployment_transitions_keep():
+    campaign = campaign_from_item(CAMPAIGN_ITEM)
+    counters = campaign.counters
     assert (counters.succeeded, counters.failed, counters.in_flight) == (4, 1, 2)
     assert counters.wave_succeeded == [3, 1] and counters.wave_failed == [1, 0]
 
-    row = summary_row(CAMPAIGN_ITEM)
+    row = campaign.summary()
     assert (row["name"], row["total"], row["progress"], row["current_wave"], row["active"]) == (
         "Rollout", 10, 0.5, 2, True,
     )  # fmt: skip
+    assert (row["wave"], row["release"], row["success_rate"]) == ("2/2", "2.0.0", 80.0)
 
 
 def test_wave_progress_and_funnel_count_each_stage_reached():
-    waves = wave_progress(CAMPAIGN_ITEM)
+    campaign = campaign_from_item(CAMPAIGN_ITEM)
+    waves = wave_progress(campaign)
     assert waves[["wave", "size", "succeeded", "failed", "pending", "status"]].values.tolist() == [
         [1, 4, 3, 1, 0, "done"],
         [2, 6, 1, 0, 5, "current"],
     ]
-    stages = dict(funnel(counters_of(CAMPAIGN_ITEM)).values.tolist())
+    stages = dict(funnel(campaign.counters).values.tolist())
     assert stages["ELIGIBLE"] == 7 and stages["DOWNLOADING"] == 7 and stages["SUCCEEDED"] == 4
 
 

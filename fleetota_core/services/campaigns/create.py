@@ -6,25 +6,24 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
-from fleetota_core.adapters.deployment_store import bucket
-from fleetota_core.adapters.dynamo_items import sortable_ts
-from fleetota_core.domain.campaign import CampaignSpec, CampaignState, wave_sizes
-from fleetota_core.domain.deployment import DeploymentState, deployment_id
+from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, wave_sizes
+from fleetota_core.domain.deployment import Deployment, DeploymentState
 from fleetota_core.domain.firmware import SemVer
-from fleetota_core.errors import ResourceNotFoundError, ValidationError
-from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend, spec_json
+from fleetota_core.errors import ValidationError
+from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
+    from datetime import datetime
+
     from fleetota_core.domain.firmware import FirmwareRelease
+    from fleetota_core.domain.vehicle import Vehicle
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> CampaignSpec:
@@ -55,19 +54,11 @@ def parse_spec(raw: dict[str, Any]) -> CampaignSpec:
 class Targeting:
     """The vehicles a spec reaches, and why the others it named were left out."""
 
-    matched: list[dict[str, Any]] = field(default_factory=list)
+    matched: list[Vehicle] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
 
 
-def published_release(backend: OtaBackend, version: str) -> FirmwareRelease:
-    """The release a campaign spec names; a clear error when it was never published."""
-    release = backend.firmware.get_release(version)
-    if release is None:
-        raise ResourceNotFoundError(f"firmware {version} is not published (see `firmware list`)")
-    return release
-
-
-def target_vehicles(backend: OtaBackend, spec: CampaignSpec, release: FirmwareRelease) -> Targeting:
+def target_vehicles(ports: CampaignPorts, spec: CampaignSpec, release: FirmwareRelease) -> Targeting:
     """Vehicles matching the filter that can take ``release``.
 
     Reads the whole vehicles table (a scan): fine for creation and preview, which are rare.
@@ -85,12 +76,11 @@ def target_vehicles(backend: OtaBackend, spec: CampaignSpec, release: FirmwareRe
     def exclude(why: str) -> None:
         result.excluded[why] = result.excluded.get(why, 0) + 1
 
-    for v in backend.vehicles.scan_all():
-        fields = (v.get("vin", ""), v.get("model", ""), v.get("hw_rev", ""), v.get("region", "unknown"))
-        version = v.get("firmware_version", "0.0.0")
-        if not target.matches(*fields, version):
+    for v in ports.vehicles.all():
+        version = v.firmware_version
+        if not target.matches(v.vin, v.model, v.hw_rev, v.region, version):
             continue
-        if not manifest.is_compatible(v.get("model", ""), v.get("hw_rev", "")):
+        if not manifest.is_compatible(v.model, v.hw_rev):
             exclude("incompatible model or hardware revision")
             continue
         current = SemVer(version)
@@ -111,87 +101,75 @@ def _wave_order(campaign_id: str, vin: str) -> str:
 
 
 def create_campaign(
-    spec: CampaignSpec,
-    operator: str,
-    clients: ClientFactory,
-    resources: Resources,
-    reason: str = "",
-    now: datetime | None = None,
+    spec: CampaignSpec, operator: str, ports: CampaignPorts, reason: str = "", now: datetime | None = None
 ) -> Campaign:
-    """Target vehicles, write one PENDING deployment each, then the SCHEDULED campaign item."""
-    now = now or datetime.now(UTC)
-    backend = ota_backend(clients, resources)
-    release = published_release(backend, spec.release_version)
-    targeting = target_vehicles(backend, spec, release)
+    """Target vehicles, write one PENDING deployment each and the waves' rosters, then the campaign."""
+    now = now or ports.clock.now()
+    release = get_release(spec.release_version, ports)
+    targeting = target_vehicles(ports, spec, release)
     if not targeting.matched:
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"
         raise ValidationError(f"campaign {spec.name!r} targets no vehicle ({why})")
     campaign_id = f"c{now:%Y%m%d}-{uuid.uuid4().hex[:8]}"
-    vehicles = sorted(targeting.matched, key=lambda v: _wave_order(campaign_id, v["vin"]))
+    vehicles = sorted(targeting.matched, key=lambda v: _wave_order(campaign_id, v.vin))
     sizes = wave_sizes(len(vehicles), spec.waves)
-    start = sortable_ts(spec.start_at or now)
     wave_of = [w for w, size in enumerate(sizes) for _ in range(size)]
-    backend.deployments.put_many(
-        {
-            "campaign_id": campaign_id,
-            "vin": v["vin"],
-            "deployment_id": deployment_id(campaign_id, v["vin"]),
-            "state": DeploymentState.PENDING.value,
-            "campaign_status": bucket(campaign_id, DeploymentState.PENDING, wave),
-            "next_action_at": start,
-            "wave": wave,
-            "attempt": 0,
-            "version": 0,
-            "model": v.get("model"),
-            "hw_rev": v.get("hw_rev"),
-            "from_version": v.get("firmware_version"),
-            "created_at": sortable_ts(now),
-        }
+    ports.deployments.put_many(
+        Deployment(
+            campaign_id=campaign_id,
+            vin=v.vin,
+            wave=wave,
+            state=DeploymentState.PENDING,
+            next_action_at=spec.start_at or now,
+            model=v.model,
+            hw_rev=v.hw_rev,
+            from_version=v.firmware_version,
+            created_at=now,
+        )
         for v, wave in zip(vehicles, wave_of, strict=True)
     )
-    item: dict[str, Any] = {
-        "campaign_id": campaign_id,
-        "name": spec.name,
-        "spec": spec_json(spec),
-        "release": release.model_dump_json(),
-        "state": CampaignState.SCHEDULED.value,
-        "state_reason": f"starts {spec.start_at.isoformat()}" if spec.start_at else "starts on the next tick",
-        "current_wave": 0,
-        "wave_sizes": sizes,
-        "acknowledged_failures": 0,
-        "version": 0,
-        "created_at": now.isoformat(),
-        "created_by": operator,
-        "updated_at": now.isoformat(),
-        "in_flight": 0,
-        f"n_{DeploymentState.PENDING.value}": len(vehicles),
-        **{f"w{i}_ok": 0 for i in range(len(sizes))},
-        **{f"w{i}_fail": 0 for i in range(len(sizes))},
-        **{f"w{i}_wait": size for i, size in enumerate(sizes)},
-    }
-    backend.campaigns.put_new(item)
+    # Rosters in rollout order, before the campaign exists: no tick can look for them too early.
+    for wave in range(len(sizes)):
+        vins = [v.vin for v, w in zip(vehicles, wave_of, strict=True) if w == wave]
+        if vins:
+            ports.schedule.put_roster(campaign_id, wave, vins)
+    campaign = Campaign(
+        campaign_id=campaign_id,
+        spec=spec,
+        release=release,
+        state=CampaignState.SCHEDULED,
+        state_reason=f"starts {spec.start_at.isoformat()}" if spec.start_at else "starts on the next tick",
+        wave_sizes=tuple(sizes),
+        counters=CampaignCounters(
+            states={DeploymentState.PENDING.value: len(vehicles)},
+            wave_succeeded=[0] * len(sizes),
+            wave_failed=[0] * len(sizes),
+            wave_waiting=list(sizes),
+        ),
+        created_at=now,
+        created_by=operator,
+        updated_at=now,
+    )
+    ports.campaigns.put_new(campaign)
     detail = {"release": release.version, "vehicles": len(vehicles), "waves": sizes, "kind": spec.kind}
-    backend.audit.record(campaign_id, "CREATE", operator, reason, detail, now=now)
-    return backend.campaign(campaign_id)
+    ports.audit.record(campaign_id, "CREATE", operator, reason, detail, now=now)
+    return ports.campaign(campaign_id)
 
 
-def list_campaigns(clients: ClientFactory, resources: Resources) -> list[Campaign]:
+def list_campaigns(ports: CampaignPorts) -> list[Campaign]:
     """Every campaign, newest first."""
-    items = ota_backend(clients, resources).campaigns.list_all()
-    return sorted((Campaign.from_item(i) for i in items), key=lambda c: c.created_at, reverse=True)
+    return sorted(ports.campaigns.list_all(), key=lambda c: c.created_at, reverse=True)
 
 
-def get_campaign(campaign_id: str, clients: ClientFactory, resources: Resources) -> Campaign:
-    return ota_backend(clients, resources).campaign(campaign_id)
+def get_campaign(campaign_id: str, ports: CampaignPorts) -> Campaign:
+    return ports.campaign(campaign_id)
 
 
-def list_deployments(
-    campaign_id: str, clients: ClientFactory, resources: Resources, limit: int | None = None
-) -> list[dict[str, Any]]:
+def list_deployments(campaign_id: str, ports: CampaignPorts, limit: int | None = None) -> list[Deployment]:
     """The campaign's deployments (vin, state, wave, attempt, reason, error_code, ...)."""
-    return ota_backend(clients, resources).deployments.for_campaign(campaign_id, limit)
+    return ports.deployments.for_campaign(campaign_id, limit)
 
 
-def campaign_history(campaign_id: str, clients: ClientFactory, resources: Resources) -> list[dict[str, Any]]:
+def campaign_history(campaign_id: str, ports: CampaignPorts) -> list[dict[str, Any]]:
     """The campaign's audit trail, newest first: who did what, when and why."""
-    return ota_backend(clients, resources).audit.history(campaign_id)
+    return ports.audit.history(campaign_id)

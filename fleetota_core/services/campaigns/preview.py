@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
 from fleetota_core.domain.eligibility import evaluate
-from fleetota_core.services.campaigns.backend import ota_backend, parse_vehicle
-from fleetota_core.services.campaigns.create import published_release, target_vehicles
+from fleetota_core.services.campaigns.create import target_vehicles
+from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
+    from datetime import datetime
+
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 # Duration model: a typical LTE download rate and install + reboot time, plus one tick of latency.
 ASSUMED_DOWNLOAD_MBPS = 20.0
@@ -46,17 +46,16 @@ def estimate_duration_s(sizes: list[int], size_bytes: int, max_in_flight: int) -
 
 
 def preview_campaign(
-    spec: CampaignSpec, clients: ClientFactory, resources: Resources, now: datetime | None = None
+    spec: CampaignSpec, ports: CampaignPorts, now: datetime | None = None
 ) -> CampaignPreview:
     """Matched vehicles, how many qualify now (and why the rest do not), wave sizes, volume, duration."""
-    now = now or datetime.now(UTC)
-    backend = ota_backend(clients, resources)
-    release = published_release(backend, spec.release_version)
-    targeting = target_vehicles(backend, spec, release)
+    now = now or ports.clock.now()
+    release = get_release(spec.release_version, ports)
+    targeting = target_vehicles(ports, spec, release)
     reasons: Counter[str] = Counter()
     eligible = 0
-    for item in targeting.matched:
-        verdict = evaluate(parse_vehicle(item), spec.eligibility, now)
+    for vehicle in targeting.matched:
+        verdict = evaluate(vehicle, spec.eligibility, now)
         if verdict.eligible:
             eligible += 1
         else:

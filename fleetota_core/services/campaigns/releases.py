@@ -6,21 +6,18 @@ import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from fleetota_core.adapters.firmware_store import artifact_key
 from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease, SemVer
 from fleetota_core.errors import ConflictError, ResourceNotFoundError, ValidationError
-from fleetota_core.services.campaigns.backend import ota_backend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 
-def known_models(clients: ClientFactory, resources: Resources) -> set[str]:
+def known_models(ports: CampaignPorts) -> set[str]:
     """Models the fleet has reported (vehicles table); publishing for any other is an operator slip."""
-    return {item["model"] for item in ota_backend(clients, resources).vehicles.scan_all() if "model" in item}
+    return {vehicle.model for vehicle in ports.vehicles.all()}
 
 
 def publish_release(
@@ -31,8 +28,7 @@ def publish_release(
     min_from_version: str | None,
     notes: str,
     operator: str,
-    clients: ClientFactory,
-    resources: Resources,
+    ports: CampaignPorts,
     *,
     filename: str = "firmware.bin",
     allowed_models: set[str] | None = None,
@@ -49,17 +45,15 @@ def publish_release(
     models = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
     if not models:
         raise ValidationError("a release needs at least one model (--models)")
-    known = allowed_models if allowed_models is not None else known_models(clients, resources)
+    known = allowed_models if allowed_models is not None else known_models(ports)
     unknown = [m for m in models if m not in known]
     if unknown:
         listing = ", ".join(sorted(known)) or "none yet: start the simulator or ingest telemetry first"
         raise ValidationError(f"unknown model(s) {', '.join(unknown)}; known models: {listing}")
-    backend = ota_backend(clients, resources)
-    if backend.firmware.release_exists(version):
+    if ports.releases.release_exists(version):
         raise ConflictError(f"firmware {version} is already published; pick a new version")
     digest = hashlib.sha256(file_bytes).hexdigest()
-    key = artifact_key(version, filename)
-    backend.firmware.put_artifact(key, file_bytes, digest)
+    key = ports.releases.put_artifact(version, filename, file_bytes, digest)
     manifest = FirmwareManifest(
         version=version,
         sha256=digest,
@@ -72,23 +66,24 @@ def publish_release(
         created_at=datetime.now(UTC),
         created_by=operator,
     )
-    signature, key_id = backend.signer.sign(manifest.signed_bytes())
+    signature, key_id = ports.signer.sign(manifest.signed_bytes())
     release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id)
-    backend.firmware.put_release(release)
-    backend.audit.record(
+    ports.releases.put_release(release)
+    ports.audit.record(
         f"firmware#{version}", "PUBLISH", operator, notes, {"sha256": digest, "size": len(file_bytes)}
     )
     return release
 
 
-def list_releases(clients: ClientFactory, resources: Resources) -> list[FirmwareRelease]:
+def list_releases(ports: CampaignPorts) -> list[FirmwareRelease]:
     """Every published release, newest version first."""
-    releases = ota_backend(clients, resources).firmware.list_releases()
+    releases = ports.releases.list_releases()
     return sorted(releases, key=lambda r: SemVer(r.version), reverse=True)
 
 
-def get_release(version: str, clients: ClientFactory, resources: Resources) -> FirmwareRelease:
-    release = ota_backend(clients, resources).firmware.get_release(version)
+def get_release(version: str, ports: CampaignPorts) -> FirmwareRelease:
+    """The published release ``version``; a clear error when it was never published."""
+    release = ports.releases.get_release(version)
     if release is None:
         raise ResourceNotFoundError(f"firmware {version} is not published (see `firmware list`)")
     return release

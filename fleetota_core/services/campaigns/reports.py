@@ -7,25 +7,26 @@ reports from an older attempt are ignored; a FAILED report is retried or final p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.deployment_store import Outcome, Transition
-from fleetota_core.adapters.dynamo_items import sortable_ts
 from fleetota_core.domain.deployment import (
     DeploymentState,
     IllegalTransition,
+    Outcome,
+    Transition,
     apply_report,
     decide_retry,
 )
 from fleetota_core.domain.telemetry import OtaReport
-from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend
+from fleetota_core.services.campaigns.transitions import transition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.deployment import Deployment
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 S = DeploymentState
 _MAX_RACES = 3
@@ -54,10 +55,7 @@ def _unpack(entry: Any) -> tuple[str, OtaReport, datetime | None]:
 
 
 def apply_ota_reports(
-    reports: Iterable[Any],
-    clients: ClientFactory,
-    resources: Resources,
-    now: datetime | None = None,
+    reports: Iterable[Any], ports: CampaignPorts, now: datetime | None = None
 ) -> ReportCounts:
     """Apply each vehicle report to its deployment, in the order given.
 
@@ -67,9 +65,8 @@ def apply_ota_reports(
         ``OtaReport`` objects (the VIN is the suffix of ``deployment_id``), ``(vin, OtaReport)``
         pairs, or ``TelemetryRecord`` objects whose ``ota`` is set (their ``ts`` is used as now).
     now:
-        When retries are scheduled from; defaults to the wall clock.
+        When retries are scheduled from; defaults to the clock.
     """
-    backend = ota_backend(clients, resources)
     counts = ReportCounts()
     campaigns: dict[str, Campaign | None] = {}
     for entry in reports:
@@ -77,38 +74,35 @@ def apply_ota_reports(
         if report is None:
             continue
         if report.campaign_id not in campaigns:
-            item = backend.campaigns.get(report.campaign_id)
-            campaigns[report.campaign_id] = Campaign.from_item(item) if item else None
+            campaigns[report.campaign_id] = ports.campaigns.get(report.campaign_id)
         campaign = campaigns[report.campaign_id]
         if campaign is None:
             counts.unknown += 1
             continue
-        _apply_one(backend, campaign, vin, report, ts or now or datetime.now(UTC), counts)
+        _apply_one(ports, campaign, vin, report, ts or now or ports.clock.now(), counts)
     return counts
 
 
 def _apply_one(
-    backend: OtaBackend, campaign: Campaign, vin: str, report: OtaReport, now: datetime, counts: ReportCounts
+    ports: CampaignPorts, campaign: Campaign, vin: str, report: OtaReport, now: datetime, counts: ReportCounts
 ) -> None:
     for _ in range(_MAX_RACES):
-        item = backend.deployments.get(campaign.campaign_id, vin)
-        if item is None:
+        deployment = ports.deployments.get(campaign.campaign_id, vin)
+        if deployment is None:
             counts.unknown += 1
             return
-        if report.attempt < int(item.get("attempt", 0)):
+        if report.attempt < deployment.attempt:
             counts.stale += 1
             return
-        current = S(item["state"])
-        target = apply_report(current, report)
+        target = apply_report(deployment.state, report)
         if target is None:
             counts.unchanged += 1
             return
         if isinstance(target, IllegalTransition):
             counts.illegal += 1
             return
-        change = _transition(campaign, item, current, target, report, now)
-        outcome = backend.deployments.transition(change)
-        if outcome is Outcome.APPLIED:
+        change = _transition(campaign, deployment, target, report, now)
+        if transition(ports, change) is Outcome.APPLIED:
             counts.applied += 1
             counts.retries_scheduled += change.new_state is S.RETRY_SCHEDULED
             return
@@ -116,14 +110,9 @@ def _apply_one(
 
 
 def _transition(
-    campaign: Campaign,
-    item: dict[str, Any],
-    current: DeploymentState,
-    target: DeploymentState,
-    report: OtaReport,
-    now: datetime,
+    campaign: Campaign, deployment: Deployment, target: DeploymentState, report: OtaReport, now: datetime
 ) -> Transition:
-    sets: dict[str, Any] = {"progress_pct": report.progress_pct, "updated_at": sortable_ts(now)}
+    sets: dict[str, object] = {"progress_pct": report.progress_pct, "updated_at": now}
     if report.error_code:
         sets["error_code"] = report.error_code
     if report.detail:
@@ -134,17 +123,8 @@ def _transition(
         decision = decide_retry(campaign.spec.retry, target, report.error_code, report.attempt, now)
         if decision.retry and decision.at is not None:
             final = S.RETRY_SCHEDULED
-            next_action_at = sortable_ts(decision.at)
+            next_action_at = decision.at
     if target in (S.SUCCEEDED, S.FAILED, S.REJECTED, S.ROLLED_BACK) and final is target:
-        sets["finished_at"] = sortable_ts(now)
-        next_action_at = sortable_ts(now)
-    return Transition(
-        campaign_id=campaign.campaign_id,
-        vin=item["vin"],
-        wave=int(item.get("wave", 0)),
-        old_state=current,
-        old_version=int(item.get("version", 0)),
-        new_state=final,
-        next_action_at=next_action_at,
-        sets=sets,
-    )
+        sets["finished_at"] = now
+        next_action_at = now
+    return Transition.of(deployment, final, next_action_at=next_action_at, sets=sets)

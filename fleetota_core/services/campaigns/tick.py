@@ -1,10 +1,10 @@
 """The update manager tick: advance every running campaign by what is due now, and nothing else.
 
 Cost grows with the deployments that change; the tick never queries the deployments table. Progress
-comes from the counters on the campaign item, due work from the schedule's hints (in flight: leases
-and timeouts; waiting: re-checks and retries), fresh deployments from each open wave's roster past
-its cursor (see ``adapters/deployment_schedule``). Every write is conditional, so two ticks at once
-never notify a vehicle twice; a tick that dies midway leaves hints and a cursor the next one uses.
+comes from the counters on the campaign, due work from the schedule's hints (in flight: leases and
+timeouts; waiting: re-checks and retries), fresh deployments from each open wave's roster past its
+cursor. Every write is conditional, so two ticks at once never notify a vehicle twice; a tick that
+dies midway leaves hints and a cursor the next one uses.
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.audit import SYSTEM_OPERATOR
-from fleetota_core.adapters.campaign_store import roster_cursors
-from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT
-from fleetota_core.adapters.deployment_store import Outcome, Transition
-from fleetota_core.adapters.dynamo_items import sortable_ts
-from fleetota_core.domain.campaign import ACTIVE_STATES, ALERT_EVENTS, CampaignState, advance
-from fleetota_core.domain.deployment import WAITING, DeploymentState, check_transition
+from fleetota_core.domain.campaign import ACTIVE_STATES, ALERT_EVENTS, SYSTEM_OPERATOR, CampaignState, advance
+from fleetota_core.domain.deployment import (
+    WAITING,
+    DeploymentState,
+    Lane,
+    Outcome,
+    Transition,
+    check_transition,
+)
 from fleetota_core.domain.eligibility import evaluate
-from fleetota_core.services.campaigns.backend import Campaign, OtaBackend, ota_backend, parse_vehicle
 from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
 from fleetota_core.services.campaigns.tick_inflight import (
     MAX_EVALUATED_PER_TICK,
@@ -35,12 +36,13 @@ from fleetota_core.services.campaigns.tick_inflight import (
     look_after_in_flight,
 )
 from fleetota_core.services.campaigns.tick_metrics import publish_ota_metrics
-from fleetota_core.services.ingest.fleet_health import publish_fleet_health
+from fleetota_core.services.campaigns.transitions import Decrements, transition
 
 if TYPE_CHECKING:
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.deployment import Deployment
     from fleetota_core.domain.eligibility import Verdict
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 S = DeploymentState
 C = CampaignState
@@ -75,67 +77,53 @@ class TickResult:
         return {k: v for k, v in self.__dict__.items() if k != "lock"}
 
 
-def run_tick(
-    clients: ClientFactory, resources: Resources, now: datetime | None = None, *, fleet_health: bool = True
-) -> TickResult:
+def run_tick(ports: CampaignPorts, now: datetime | None = None) -> TickResult:
     """Advance every scheduled, running or paused campaign once; publish the OTAUpdates metrics."""
     started = time.perf_counter()
-    now = now or datetime.now(UTC)
-    backend = ota_backend(clients, resources)
+    now = now or ports.clock.now()
     result = TickResult()
     touched: list[Campaign] = []
-    for item in backend.campaigns.list_all():
-        campaign = Campaign.from_item(item)
+    for campaign in ports.campaigns.list_all():
         if campaign.state not in ACTIVE_STATES:
             continue
         result.campaigns += 1
-        touched.append(tick_campaign(backend, campaign, now, result, roster_cursors(item)))
+        touched.append(tick_campaign(ports, campaign, now, result))
     # Metrics carry the wall clock: CloudWatch rejects old timestamps, and alarms read recent ones.
-    publish_ota_metrics(backend, touched, datetime.now(UTC))
-    if fleet_health:
-        # The telemetry pipeline owns fleet health; this schedule is the one that runs it.
-        publish_fleet_health(clients, resources, now=now)
+    publish_ota_metrics(ports, touched, ports.clock.now())
     result.duration_s = time.perf_counter() - started
     return result
 
 
-def tick_campaign(
-    backend: OtaBackend,
-    campaign: Campaign,
-    now: datetime,
-    result: TickResult,
-    cursors: dict[int, int] | None = None,
-) -> Campaign:
-    """Advance one campaign; ``cursors`` are its waves' roster cursors as read (stale is safe)."""
+def tick_campaign(ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
+    """Advance one campaign; its roster cursors are as read (stale is safe)."""
     if campaign.state is C.SCHEDULED:
-        campaign = _advance(backend, campaign, now, result)
+        campaign = _advance(ports, campaign, now, result)
     if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
-        look_after_in_flight(backend, campaign, now, result)
+        look_after_in_flight(ports, campaign, now, result)
     if campaign.state is C.RUNNING:
-        _notify_due(backend, campaign, now, result, cursors or {})
-    return _advance(backend, backend.campaign(campaign.campaign_id), now, result)
+        _notify_due(ports, campaign, now, result)
+    return _advance(ports, ports.campaign(campaign.campaign_id), now, result)
 
 
-def _advance(backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
+def _advance(ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
     step = advance(campaign.progress(), campaign.spec, now)
     if step.state is campaign.state and step.current_wave == campaign.current_wave:
         return campaign
-    fields: dict[str, Any] = {"state": step.state.value, "current_wave": step.current_wave}
-    fields["updated_at"] = now.isoformat()
+    changes: dict[str, object] = {"state": step.state, "current_wave": step.current_wave, "updated_at": now}
     if step.reason:
-        fields["state_reason"] = step.reason
+        changes["state_reason"] = step.reason
     if step.current_wave != campaign.current_wave:
-        fields["acknowledged_failures"] = 0
-    if not backend.campaigns.update(campaign.campaign_id, campaign.version, fields):
+        changes["acknowledged_failures"] = 0
+    if not ports.campaigns.update(campaign.campaign_id, campaign.version, changes):
         result.lost_races += 1  # another tick advanced it; its events are its own to report
-        return backend.campaign(campaign.campaign_id)
+        return ports.campaign(campaign.campaign_id)
     for event in step.events:
         result.state_changes.append(f"{campaign.campaign_id}: {event.kind} {event.detail}")
-        backend.audit.record(campaign.campaign_id, event.kind.value, SYSTEM_OPERATOR, event.detail, now=now)
+        ports.audit.record(campaign.campaign_id, event.kind.value, SYSTEM_OPERATOR, event.detail, now=now)
         if event.kind in ALERT_EVENTS:
             result.alerts += 1
-            backend.notifier.alert(
+            ports.notifier.alert(
                 f"FleetOTA campaign {campaign.campaign_id} {event.kind.value}",
                 {
                     "campaign_id": campaign.campaign_id,
@@ -145,22 +133,20 @@ def _advance(backend: OtaBackend, campaign: Campaign, now: datetime, result: Tic
                     "at": now.isoformat(),
                 },
             )
-    return backend.campaign(campaign.campaign_id)
+    return ports.campaign(campaign.campaign_id)
 
 
-def _notify_due(
-    backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult, cursors: dict[int, int]
-) -> None:
+def _notify_due(ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult) -> None:
     budget = _Budget(campaign.spec.max_in_flight - campaign.counters.in_flight)
     # The counters say where something waits; waves with nothing waiting cost no request.
     waves = [w for w in range(campaign.current_wave + 1) if campaign.counters.waiting_in(w)]
     if not waves or not budget.open():
         return
-    _from_hints(backend, campaign, now, result, budget)
+    _from_hints(ports, campaign, now, result, budget)
     for wave in waves:
         if not budget.open():
             return
-        _from_roster(backend, campaign, wave, cursors.get(wave, 0), now, result, budget)
+        _from_roster(ports, campaign, wave, now, result, budget)
 
 
 @dataclass
@@ -183,120 +169,108 @@ def _count(verdicts: dict[str, str], verdict: str) -> int:
 
 
 def _from_hints(
-    backend: OtaBackend, campaign: Campaign, now: datetime, result: TickResult, budget: _Budget
+    ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult, budget: _Budget
 ) -> None:
     """Deferred and retried deployments whose time has come (the ``wait`` lane of the schedule)."""
-    now_key = sortable_ts(now)
-    after: tuple[str, str] | None = None
+    after = None
     while budget.open():
         page = budget.page()
-        hints = backend.deployments.schedule.due(campaign.campaign_id, WAIT, now_key, page, after)
+        hints = ports.schedule.due(campaign.campaign_id, Lane.WAIT, now, page, after)
         if not hints:
             return
         after = hints[-1]
         budget.evaluated += len(hints)
-        items = backend.deployments.get_many(campaign.campaign_id, [vin for _, vin in hints])
+        found = ports.deployments.get_many(campaign.campaign_id, [vin for _, vin in hints])
         rehints, candidates, chosen = Rehints(), {}, []
         for hint in hints:
-            item = items.get(hint[1])
-            if item is None or hint[1] in candidates:
+            deployment = found.get(hint[1])
+            if deployment is None or hint[1] in candidates:
                 rehints.drop.append(hint)
-            elif S(item["state"]) not in WAITING or (item.get("next_action_at") or now_key) > now_key:
-                rehints.move(item, hint)
-            elif int(item.get("wave", 0)) <= campaign.current_wave:  # else keep it for its wave
-                candidates[hint[1]] = item
+            elif deployment.state not in WAITING or (deployment.next_action_at or now) > now:
+                rehints.move(deployment, hint)
+            elif deployment.wave <= campaign.current_wave:  # else keep it for its wave
+                candidates[hint[1]] = deployment
                 chosen.append(hint)
-        verdicts = _consider_page(backend, campaign, list(candidates.values()), now, result)
+        verdicts = _consider_page(ports, campaign, list(candidates.values()), now, result)
         rehints.drop.extend(h for h in chosen if verdicts[h[1]] != "capacity")
-        rehints.flush(backend, campaign.campaign_id, WAIT)
+        rehints.flush(ports, campaign.campaign_id, Lane.WAIT)
         budget.spend(verdicts)
         if len(hints) < page:
             return
 
 
 def _from_roster(
-    backend: OtaBackend,
-    campaign: Campaign,
-    wave: int,
-    cursor: int,
-    now: datetime,
-    result: TickResult,
-    budget: _Budget,
+    ports: CampaignPorts, campaign: Campaign, wave: int, now: datetime, result: TickResult, budget: _Budget
 ) -> None:
     """Deployments never looked at yet: the wave's roster from its cursor on, in rollout order."""
-    now_key = sortable_ts(now)
     size = campaign.wave_sizes[wave]
+    cursor = campaign.cursor(wave)
     while cursor < size and budget.open():
-        vins = backend.deployments.schedule.roster(
-            campaign.campaign_id, wave, cursor, min(budget.page(), size - cursor)
-        )
+        vins = ports.schedule.roster(campaign.campaign_id, wave, cursor, min(budget.page(), size - cursor))
         if not vins:
             logger.warning("campaign %s wave %d has no roster at %d", campaign.campaign_id, wave, cursor)
             return
         budget.evaluated += len(vins)
-        items = backend.deployments.get_many(campaign.campaign_id, vins)
-        fresh = [items[v] for v in vins if v in items and items[v]["state"] == S.PENDING.value]
-        due = [i for i in fresh if (i.get("next_action_at") or now_key) <= now_key]
-        verdicts = _consider_page(backend, campaign, due, now, result)
+        found = ports.deployments.get_many(campaign.campaign_id, vins)
+        fresh = [found[v] for v in vins if v in found and found[v].state is S.PENDING]
+        due = [d for d in fresh if (d.next_action_at or now) <= now]
+        verdicts = _consider_page(ports, campaign, due, now, result)
         budget.spend(verdicts)
         # The cursor passes every position that needs no more looking at, up to the first that does.
         passed = 0
         for vin in vins:
-            if (
-                vin in items
-                and items[vin]["state"] == S.PENDING.value
-                and verdicts.get(vin, "capacity") == "capacity"
-            ):
+            if vin in found and found[vin].state is S.PENDING and verdicts.get(vin, "capacity") == "capacity":
                 break
             passed += 1
         if passed:
-            backend.campaigns.advance_cursor(campaign.campaign_id, wave, cursor + passed)
+            ports.campaigns.advance_cursor(campaign.campaign_id, wave, cursor + passed)
             cursor += passed
         if passed < len(vins):
             return
 
 
 def _consider_page(
-    backend: OtaBackend, campaign: Campaign, items: list[dict[str, Any]], now: datetime, result: TickResult
+    ports: CampaignPorts, campaign: Campaign, deployments: list[Deployment], now: datetime, result: TickResult
 ) -> dict[str, str]:
-    """Notify or defer each of ``items``; their verdicts by VIN (see ``_consider``)."""
-    if not items:
+    """Notify or defer each of ``deployments``; their verdicts by VIN (see ``_consider``)."""
+    if not deployments:
         return {}
-    vehicles = backend.vehicles.get_many([i["vin"] for i in items])
+    vehicles = ports.vehicles.get_many([d.vin for d in deployments])
     rules = campaign.spec.eligibility
-    verdicts = {i["vin"]: evaluate(parse_vehicle(vehicles.get(i["vin"])), rules, now) for i in items}
-    times = (
-        sortable_ts(now + NOTICE_LEASE),
-        sortable_ts(now + timedelta(seconds=campaign.spec.defer_recheck_s)),
-    )
+    verdicts = {d.vin: evaluate(vehicles.get(d.vin), rules, now) for d in deployments}
+    times = (now + NOTICE_LEASE, now + timedelta(seconds=campaign.spec.defer_recheck_s))
     # The hints go first, in batches: a claim or deferral that then dies midway is found again.
-    schedule = backend.deployments.schedule
-    schedule.hint_many(
-        campaign.campaign_id, ACTIVE, [(times[0], v) for v, e in verdicts.items() if e.eligible]
+    ports.schedule.hint_many(
+        campaign.campaign_id, Lane.ACTIVE, [(times[0], v) for v, e in verdicts.items() if e.eligible]
     )
-    schedule.hint_many(
-        campaign.campaign_id, WAIT, [(times[1], v) for v, e in verdicts.items() if not e.eligible]
+    ports.schedule.hint_many(
+        campaign.campaign_id, Lane.WAIT, [(times[1], v) for v, e in verdicts.items() if not e.eligible]
     )
+    decrements = Decrements()
 
-    def consider(item: dict[str, Any]) -> _Considered:
+    def consider(deployment: Deployment) -> _Considered:
         try:
-            return _consider(backend, campaign, item, verdicts[item["vin"]], times, now, result)
+            return _consider(
+                ports, campaign, deployment, verdicts[deployment.vin], times, now, result, decrements
+            )
         except Exception as exc:  # re-raised below, once the other notices of the page are recorded
             return _Considered("error", error=exc)
 
     # Claiming, signing and storing each job is I/O: overlap it. The in-flight cap holds anyway:
     # each claim first reserves a slot with a conditional write on the campaign item.
-    considered = dict(zip([i["vin"] for i in items], _pool().map(consider, items), strict=True))
+    considered = dict(zip([d.vin for d in deployments], _pool().map(consider, deployments), strict=True))
+    # The claims' decrements in one write (they wait for nothing: these deployments sat still).
+    decrements.flush(ports)
     # The page's notices go out ten per request, then are recorded in one batch: each deployment's
     # hint at its deadline (the record that it was sent), then its lease hint dropped. A tick that
     # dies before this leaves the leases, and a later tick re-sends those notices (the vehicle
     # ignores a repeat of the job it has).
-    sent = announce(backend, [c.job for c in considered.values() if c.job is not None])
+    sent = announce(ports, [c.job for c in considered.values() if c.job is not None])
     result.bump("notified", len(sent))
     rehints = Rehints()
-    rehints.put[ACTIVE] = sent
+    rehints.put[Lane.ACTIVE] = sent
     rehints.drop = [(times[0], vin) for _, vin in sent]
-    rehints.flush(backend, campaign.campaign_id, ACTIVE)
+    rehints.flush(ports, campaign.campaign_id, Lane.ACTIVE)
     for c in considered.values():
         if c.error is not None:
             raise c.error
@@ -321,67 +295,65 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _consider(
-    backend: OtaBackend,
+    ports: CampaignPorts,
     campaign: Campaign,
-    item: dict[str, Any],
+    deployment: Deployment,
     verdict: Verdict,
-    times: tuple[str, str],
+    times: tuple[datetime, datetime],
     now: datetime,
     result: TickResult,
+    decrements: Decrements,
 ) -> _Considered:
     """Notify one due deployment if its vehicle qualifies now, else defer it with the reason.
 
     ``times`` are the notice lease and the re-check time, whose hints the caller wrote. The verdict
     is "notified", "deferred", "lost" (another tick got there first) or "capacity".
     """
-    state = S(item["state"])
-    version = int(item["version"])
     lease, recheck = times
     if not verdict.eligible:
-        sets = {"reason": verdict.reason, "deferred_at": sortable_ts(now)}
-        if state is S.DEFERRED:
-            touched = {**sets, "next_action_at": recheck}
-            applied = backend.deployments.touch(
-                campaign.campaign_id, item["vin"], state.value, version, touched
+        sets = {"reason": verdict.reason, "deferred_at": now}
+        if deployment.state is S.DEFERRED:
+            applied = ports.deployments.touch(
+                campaign.campaign_id,
+                deployment.vin,
+                deployment.state,
+                deployment.version,
+                {**sets, "next_action_at": recheck},
             )
         else:
-            check_transition(state, S.DEFERRED)
-            change = Transition(
-                campaign.campaign_id,
-                item["vin"],
-                int(item["wave"]),
-                state,
-                version,
-                S.DEFERRED,
-                recheck,
-                sets,
-                hinted=True,
-            )
-            applied = backend.deployments.transition(change) is Outcome.APPLIED
+            check_transition(deployment.state, S.DEFERRED)
+            change = Transition.of(deployment, S.DEFERRED, next_action_at=recheck, sets=sets, hinted=True)
+            applied = transition(ports, change) is Outcome.APPLIED
         result.bump("deferred" if applied else "lost_races")
         return _Considered("deferred" if applied else "lost")
     # The path goes through ELIGIBLE; one write records where it ends (NOTIFIED).
-    check_transition(check_transition(state, S.ELIGIBLE), S.NOTIFIED)
-    attempt = int(item.get("attempt", 0)) + 1
-    change = Transition(
-        campaign.campaign_id,
-        item["vin"],
-        int(item["wave"]),
-        state,
-        version,
+    check_transition(check_transition(deployment.state, S.ELIGIBLE), S.NOTIFIED)
+    change = Transition.of(
+        deployment,
         S.NOTIFIED,
         next_action_at=lease,
-        sets={"attempt": attempt, "notified_at": sortable_ts(now), "progress_pct": 0},
+        sets={"attempt": deployment.attempt + 1, "notified_at": now, "progress_pct": 0},
         # ``notice_sent``: an earlier attempt's mark from before sent hints; it must not vouch for this one.
-        removes=("reason", "error_code", "detail", "notice_sent"),
+        clears=("reason", "error_code", "detail", "notice_sent"),
         max_in_flight=campaign.spec.max_in_flight,
         hinted=True,
     )
-    outcome = backend.deployments.transition(change)
+    outcome = transition(ports, change, decrements)
     if outcome is Outcome.AT_CAPACITY:
         return _Considered("capacity")
     if outcome is Outcome.LOST_RACE:
         result.bump("lost_races")
         return _Considered("lost")
-    claimed = {**item, **change.sets, "state": S.NOTIFIED.value}
-    return _Considered("notified", prepare_job(backend, campaign, claimed, now))
+    claimed = deployment.changed(
+        state=S.NOTIFIED,
+        version=deployment.version + 1,
+        attempt=deployment.attempt + 1,
+        notified_at=now,
+        next_action_at=lease,
+        progress_pct=0,
+        reason=None,
+        error_code=None,
+        detail=None,
+        notice_sent=False,
+    )
+    return _Considered("notified", prepare_job(ports, campaign, claimed, now))

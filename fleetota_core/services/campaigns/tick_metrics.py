@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from fleetota_core.services.campaigns.backend import Campaign, OtaBackend
+    from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 
-def publish_ota_metrics(backend: OtaBackend, campaigns: list[Campaign], now: datetime) -> None:
+def publish_ota_metrics(ports: CampaignPorts, campaigns: list[Campaign], now: datetime) -> None:
     data: list[tuple[str, float, str, dict[str, str]]] = []
     in_flight = succeeded = executed = failed = 0
     for campaign in campaigns:
@@ -29,4 +30,4 @@ def publish_ota_metrics(backend: OtaBackend, campaigns: list[Campaign], now: dat
     if executed:
         data.append(("SuccessRate", 100.0 * succeeded / executed, "Percent", {}))
         data.append(("FailureRate", 100.0 * failed / executed, "Percent", {}))
-    backend.metrics.publish(data, now)
+    ports.metrics.publish(data, now)

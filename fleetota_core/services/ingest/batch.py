@@ -17,6 +17,7 @@ from fleetota_core.adapters.ledger import DynamoLedger
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
+from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.services.ingest.events import refs_from_sqs_body
@@ -74,10 +75,12 @@ def firmware_catalog(clients: ClientFactory, resources: Resources) -> ReleaseCat
 
 
 def deployment_sink(clients: ClientFactory, resources: Resources) -> Callable[[list[TelemetryRecord]], Any]:
+    ports = campaign_ports(clients, resources)
+
     def apply(reports: list[TelemetryRecord]) -> Mapping[str, int]:
         # Imported on use: the deployments side owns it and may not be importable in every build.
         progress = importlib.import_module("fleetota_core.services.campaigns.reports")
-        counts = progress.apply_ota_reports(reports, clients, resources).as_dict()
+        counts = progress.apply_ota_reports(reports, ports).as_dict()
         return {OTA_COUNTER_NAMES.get(name, f"ota_{name}"): value for name, value in counts.items()}
 
     return apply

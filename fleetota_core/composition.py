@@ -1,0 +1,52 @@
+"""The composition root's one builder: the campaign ports over real AWS adapters.
+
+Each entry point (the update-manager and telemetry-processor handlers, the CLI, the dashboard's
+views) calls :func:`campaign_ports` once with its clients and resource names; nothing below the
+entry points picks an adapter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fleetota_core.adapters.audit import AuditLog
+from fleetota_core.adapters.campaign_store import CampaignStore
+from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
+from fleetota_core.adapters.deployment_store import DeploymentStore
+from fleetota_core.adapters.firmware_store import FirmwareStore
+from fleetota_core.adapters.metrics_publisher import OtaMetrics
+from fleetota_core.adapters.notifier import Notifier
+from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.adapters.signing import KmsSigner
+from fleetota_core.adapters.vehicle_directory import VehicleDirectory
+from fleetota_core.services.campaigns.ports import CampaignPorts, Clock, SystemClock
+
+if TYPE_CHECKING:
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.resources import Resources
+    from fleetota_core.settings import Settings
+
+
+def campaign_ports(clients: ClientFactory, resources: Resources, clock: Clock | None = None) -> CampaignPorts:
+    dynamodb = clients.dynamodb
+    return CampaignPorts(
+        campaigns=CampaignStore(dynamodb, resources.campaigns_table),
+        deployments=DeploymentStore(dynamodb, resources.deployments_table),
+        schedule=DeploymentSchedule(dynamodb, resources.ledger_table),
+        vehicles=VehicleDirectory(dynamodb, resources.vehicles_table),
+        releases=FirmwareStore(clients.s3, resources.firmware_bucket),
+        signer=KmsSigner(clients.kms, resources.signing_key_alias),
+        notifier=Notifier(
+            clients.sns, resources.job_topic_arn, resources.alerts_topic_arn, dynamodb, resources.ledger_table
+        ),
+        metrics=OtaMetrics(clients.cloudwatch),
+        audit=AuditLog(dynamodb, resources.audit_table),
+        clock=clock or SystemClock(),
+    )
+
+
+def ports_for(settings: Settings) -> CampaignPorts:
+    """Campaign ports over the backend ``settings`` name (AWS mode reads the stack's outputs)."""
+    clients = client_factory(settings)
+    return campaign_ports(clients, resolve_resources(settings, clients))

@@ -1,0 +1,164 @@
+"""What the campaign use cases need from the outside world; AWS adapters and in-memory fakes implement it.
+
+Every port takes and returns domain types. Hints are ``(at, vin)`` pairs: "look at this deployment
+at this time", filed per campaign in one of two lanes (``ACTIVE`` in flight, ``WAIT`` waiting).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fleetota_core.errors import ResourceNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
+    from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.deployment import CounterKey, Deployment, DeploymentState, Lane, Transition
+    from fleetota_core.domain.firmware import FirmwareRelease
+    from fleetota_core.domain.job_document import SignedJobDocument
+    from fleetota_core.domain.vehicle import Vehicle
+
+Hint = tuple[datetime, str]
+
+
+class Campaigns(Protocol):
+    def get(self, campaign_id: str) -> Campaign | None: ...
+    def list_all(self) -> list[Campaign]: ...
+    def put_new(self, campaign: Campaign) -> None: ...
+    def update(self, campaign_id: str, expected_version: int, changes: Mapping[str, object]) -> bool:
+        """Set ``changes`` (Campaign fields) and bump the version if it is still ``expected_version``."""
+        ...
+
+    def advance_cursor(self, campaign_id: str, wave: int, position: int) -> None: ...
+    def add_counters(
+        self,
+        campaign_id: str,
+        deltas: Mapping[CounterKey, int],
+        *,
+        in_flight_below: int | None = None,
+        never_negative: bool = False,
+    ) -> bool:
+        """Add ``deltas`` at once; False if the in-flight cap or a ``never_negative`` floor refused."""
+        ...
+
+    def set_counters(self, campaign_id: str, counters: Mapping[CounterKey, int]) -> None: ...
+
+
+class Deployments(Protocol):
+    def put_many(self, deployments: Iterable[Deployment]) -> int: ...
+    def get(self, campaign_id: str, vin: str) -> Deployment | None: ...
+    def get_many(self, campaign_id: str, vins: list[str]) -> dict[str, Deployment]: ...
+    def in_state(self, campaign_id: str, state: DeploymentState, wave: int = 0) -> Iterator[Deployment]:
+        """Deployments bucketed with ``state``: waiting ones of ``wave``, in flight, failed, ..."""
+        ...
+
+    def for_campaign(self, campaign_id: str, limit: int | None = None) -> list[Deployment]: ...
+    def for_vin(self, vin: str) -> list[Deployment]: ...
+    def apply(self, change: Transition) -> bool:
+        """The conditional write of one transition alone (no counters, no hints); False if it lost."""
+        ...
+
+    def touch(
+        self,
+        campaign_id: str,
+        vin: str,
+        expected_state: DeploymentState,
+        expected_version: int,
+        sets: Mapping[str, object],
+    ) -> bool: ...
+
+
+class Schedule(Protocol):
+    def put_roster(self, campaign_id: str, wave: int, vins: list[str]) -> None: ...
+    def roster(self, campaign_id: str, wave: int, start: int, count: int) -> list[str]: ...
+    def hint(self, campaign_id: str, lane: Lane, at: datetime, vin: str) -> None: ...
+    def hint_many(self, campaign_id: str, lane: Lane, hints: Iterable[Hint]) -> None: ...
+    def drop_many(self, campaign_id: str, lane: Lane, hints: Iterable[Hint]) -> None: ...
+    def existing(self, campaign_id: str, lane: Lane, hints: list[Hint]) -> set[Hint]: ...
+    def due(
+        self, campaign_id: str, lane: Lane, now: datetime, limit: int, after: Hint | None = None
+    ) -> list[Hint]: ...
+
+
+class Vehicles(Protocol):
+    def get_many(self, vins: list[str]) -> dict[str, Vehicle]: ...
+    def all(self) -> list[Vehicle]: ...
+
+
+class Releases(Protocol):
+    def release_exists(self, version: str) -> bool: ...
+    def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str: ...
+    def put_release(self, release: FirmwareRelease) -> None: ...
+    def get_release(self, version: str) -> FirmwareRelease | None: ...
+    def list_releases(self) -> list[FirmwareRelease]: ...
+    def presigned_get(self, key: str, expires_s: int) -> str: ...
+    def put_job(self, vin: str, deployment_id: str, signed: SignedJobDocument) -> str: ...
+
+
+class Signer(Protocol):
+    def sign(self, payload: bytes) -> tuple[str, str]: ...
+    def public_key_der(self) -> bytes: ...
+
+
+class Notifier(Protocol):
+    def notify_vehicles(self, notices: list[tuple[str, dict[str, Any]]]) -> set[str]: ...
+    def alert(self, subject: str, message: dict[str, Any]) -> str: ...
+
+
+class Metrics(Protocol):
+    def publish(self, data: list[tuple[str, float, str, dict[str, str]]], ts: datetime) -> None: ...
+
+
+class Audit(Protocol):
+    def record(
+        self,
+        entity_id: str,
+        action: str,
+        operator: str,
+        reason: str = "",
+        detail: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None: ...
+
+    def history(self, entity_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass
+class CampaignPorts:
+    """Everything the campaign use cases reach; one composition root per entry point builds it."""
+
+    campaigns: Campaigns
+    deployments: Deployments
+    schedule: Schedule
+    vehicles: Vehicles
+    releases: Releases
+    signer: Signer
+    notifier: Notifier
+    metrics: Metrics
+    audit: Audit
+    clock: Clock
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None:
+            raise ResourceNotFoundError(f"campaign {campaign_id} does not exist")
+        return campaign
+
+
+class SystemClock:
+    """The wall clock (UTC) and a real sleep."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
