@@ -3,7 +3,7 @@
 ``TelemetryRecord`` stays the schema of record. This mirror may only be *stricter*: whatever it
 rejects is handed to pydantic, which decides (and names the reason). Where the two differ on
 purpose: no lax coercion (``"12"`` for a number, ``1.0`` for an int), and the VIN check digit is
-checked after decoding (cached per VIN). ``tests/unit/test_ingest_wire.py`` pins the equivalence.
+checked after decoding (cached per VIN). ``tests/unit/test_ingest_decode.py`` pins the equivalence.
 """
 
 from __future__ import annotations
