@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetota_core.domain.vin import validate_vin
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 SCHEMA_VERSION = 1
 SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$"
@@ -108,8 +105,3 @@ def telemetry_json_schema() -> dict:
     schema["$id"] = "https://fleetota.dev/schemas/telemetry-record-v1.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-
-
-def is_after(ts: datetime, seq: int, other_ts: datetime, other_seq: int) -> bool:
-    """Whether reading (ts, seq) is newer than (other_ts, other_seq); seq breaks timestamp ties."""
-    return (ts, seq) > (other_ts, other_seq)
