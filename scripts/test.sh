@@ -20,5 +20,7 @@ echo "==> cfn-lint"
 .venv/bin/cfn-lint infra/template.yaml
 echo "==> import contracts"
 .venv/bin/lint-imports
+echo "==> mypy"
+.venv/bin/mypy
 echo "==> pytest"
 .venv/bin/python -m pytest "$@"
