@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 import plotly.express as px
 import streamlit as st
 
-from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import create_campaign, preview_campaign
-from fleetota_core.views.campaign_form import build_spec
+from fleetota_core.views.campaign_form import NETWORK_CHOICES, build_spec
 from fleetota_core.views.campaigns import reason_group
 from fleetota_core.views.fleet import version_key
 from pages import _ui
@@ -113,7 +112,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         slots["min_soc_pct"] = e1.empty()
         min_signal = e2.number_input("Min signal (dBm)", -140, -20, -110, key="cf_min_signal")
         slots["min_signal_dbm"] = e2.empty()
-        networks = e3.multiselect("Networks", [n.value for n in NetworkType if n is not NetworkType.NONE],
+        networks = e3.multiselect("Networks", NETWORK_CHOICES,
                                   default=["WIFI", "5G", "LTE"], key="cf_networks")  # fmt: skip
         slots["networks"] = e3.empty()
         timeout_min = e4.number_input("In-progress timeout (min)", 1.0, 10_080.0, 60.0, key="cf_timeout")

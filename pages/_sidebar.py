@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from fleetota_core.local.simulator_process import (
+from fleetota_core.views.alerts import recent_alerts
+from fleetota_core.views.simulator import (
     SimulatorOptions,
     simulator_status,
     start_simulator,
     stop_simulator,
 )
-from fleetota_core.views.alerts import recent_alerts
 from pages import _ui
 
 if TYPE_CHECKING:

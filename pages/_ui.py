@@ -13,13 +13,7 @@ import streamlit as st
 
 from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
-from fleetota_core.views.backend import (
-    BACKEND_ERRORS,
-    Backend,
-    backend_error_message,
-    connect,
-    start_local_stack,
-)
+from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
 from fleetota_core.views.fleet import fleet_frame
 
 if TYPE_CHECKING:
@@ -48,9 +42,7 @@ def demo_fleet_size() -> int:
 @st.cache_resource(show_spinner="Connecting to the FleetOTA backend…")
 def _connect(settings_json: str) -> Backend:
     # Once per server process and settings: starting the local stack is not something to repeat per rerun.
-    settings = Settings.model_validate_json(settings_json)
-    status = start_local_stack(settings) if settings.is_local else ""
-    return connect(settings, status)
+    return open_backend(Settings.model_validate_json(settings_json))
 
 
 def mark_frame() -> None:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.services.campaigns.releases import publish_release
-from fleetota_core.views.firmware import release_form_errors, releases_frame
+from fleetota_core.views.firmware import publish_release, release_form_errors, releases_frame
 from pages import _ui
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.local.simulator_process import (
+from fleetota_core.views.simulator import (
     MAX_VEHICLES,
     SimulatorOptions,
     simulator_status,

@@ -18,5 +18,9 @@ echo "==> ruff"
 .venv/bin/ruff format --check .
 echo "==> cfn-lint"
 .venv/bin/cfn-lint infra/template.yaml
+echo "==> import contracts"
+.venv/bin/lint-imports
+echo "==> mypy"
+.venv/bin/mypy
 echo "==> pytest"
 .venv/bin/python -m pytest "$@"

@@ -211,7 +211,8 @@ class CloudFormationStacks:
             if e.status.endswith("_FAILED") and e.resource_type != "AWS::CloudFormation::Stack"
         ]
         root_causes = [e for e in failed if "cancelled" not in e.reason.lower()]
-        return (root_causes or failed or [None])[0]
+        candidates = root_causes or failed
+        return candidates[0] if candidates else None
 
     def wait(
         self,

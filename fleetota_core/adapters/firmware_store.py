@@ -88,10 +88,6 @@ class FirmwareStore:
                     out.append(FirmwareRelease.model_validate_json(body))
         return out
 
-    def get_artifact(self, key: str) -> bytes:
-        with reading(f"artifact {key}"):
-            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
     def put_job(self, vin: str, deployment_id: str, signed: SignedJobDocument) -> str:
         key = job_key(vin, deployment_id)
         with reading(f"bucket {self.bucket}"):

@@ -7,12 +7,12 @@ return an exit code.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from fleetota_core.cli import campaign, deploy, firmware, fleet, local, schema, telemetry
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.settings import Settings
 
@@ -20,15 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Each module adds its own sub-commands; listed here so `--help` shows them in a stable order.
-COMMAND_MODULES = (
-    "fleetota_core.cli.local",
-    "fleetota_core.cli.schema",
-    "fleetota_core.cli.deploy",
-    "fleetota_core.cli.telemetry",
-    "fleetota_core.cli.fleet",
-    "fleetota_core.cli.firmware",
-    "fleetota_core.cli.campaign",
-)
+COMMAND_MODULES = (local, schema, deploy, telemetry, fleet, firmware, campaign)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(FLEETOTA_MODE=aws for a deployed stack).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
     return parser
 
 

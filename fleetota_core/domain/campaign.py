@@ -61,8 +61,13 @@ class TargetFilter(BaseModel):
     vins: tuple[str, ...] = ()
 
     def matches(self, vin: str, model: str, hw_rev: str, region: str, version: str) -> bool:
-        checks = ((self.vins, vin), (self.models, model), (self.hw_revs, hw_rev))
-        checks += ((self.regions, region), (self.current_versions, version))
+        checks = (
+            (self.vins, vin),
+            (self.models, model),
+            (self.hw_revs, hw_rev),
+            (self.regions, region),
+            (self.current_versions, version),
+        )
         return all(not allowed or value in allowed for allowed, value in checks)
 
 

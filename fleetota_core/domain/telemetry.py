@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetota_core.domain.vin import validate_vin
 
-if TYPE_CHECKING:
-    from datetime import datetime
-
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$"
 
 VIN = Annotated[str, Field(min_length=17, max_length=17), AfterValidator(validate_vin)]
@@ -102,14 +99,9 @@ class TelemetryRecord(_Strict):
         return self.connectivity.network is not NetworkType.NONE
 
 
-def telemetry_json_schema() -> dict:
+def telemetry_json_schema() -> dict[str, Any]:
     """The published JSON Schema (docs/telemetry.schema.json is generated from this)."""
     schema = TelemetryRecord.model_json_schema()
     schema["$id"] = "https://fleetota.dev/schemas/telemetry-record-v1.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-
-
-def is_after(ts: datetime, seq: int, other_ts: datetime, other_seq: int) -> bool:
-    """Whether reading (ts, seq) is newer than (other_ts, other_seq); seq breaks timestamp ties."""
-    return (ts, seq) > (other_ts, other_seq)

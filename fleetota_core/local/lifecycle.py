@@ -167,6 +167,11 @@ def ensure_running(
     )
 
 
+def start_local_stack(settings: Settings) -> str:
+    """Attach to the local AWS endpoint, starting it when none is listening; returns what happened."""
+    return str(ensure_running(settings))
+
+
 def reset_stack(settings: Settings) -> str:
     """Empty every table, bucket and queue and keep the resources; returns how it was done."""
     spec = read_stack_spec(settings)

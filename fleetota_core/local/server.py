@@ -107,6 +107,8 @@ def start_moto(host: str, port: int) -> ThreadedMotoServer:
     # ThreadedMotoServer has no hook for WSGI middleware, so wrap the app of its werkzeug server. This
     # happens before start_moto returns, i.e. before anything is provisioned or written.
     wsgi = server._server
+    if wsgi is None:  # start() sets it; checked so that a moto change fails here, not in a request
+        raise BackendUnavailableError(f"moto started no server on {host}:{port}")
     _remember_backends(wsgi.app)
     wsgi.app = SerialisedDynamoDBWrites(wsgi.app)
     return server

@@ -72,10 +72,6 @@ class SimulatorStatus:
     started_at: float | None
     log_tail: list[str]
 
-    @property
-    def last_progress(self) -> str:
-        return self.log_tail[-1] if self.log_tail else ""
-
 
 def _alive(pid: int) -> bool:
     try:

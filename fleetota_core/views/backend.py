@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,7 +9,8 @@ from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, aws_error_text,
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.composition import campaign_ports
-from fleetota_core.errors import BackendUnavailableError, ConfigurationError, FleetOTAError
+from fleetota_core.errors import BackendUnavailableError, FleetOTAError
+from fleetota_core.local import start_local_stack
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
@@ -57,19 +57,6 @@ class Backend:
         return f"AWS · stack {self.settings.stack_name} · {self.settings.region}"
 
 
-def start_local_stack(settings: Settings) -> str:
-    """Attach to the local AWS endpoint, starting it when none is listening; returns what happened."""
-    try:
-        local = importlib.import_module("fleetota_core.local")
-    except ImportError as exc:
-        raise ConfigurationError("the local stack package fleetota_core.local is not installed") from exc
-    ensure_running = getattr(local, "ensure_running", None)
-    if ensure_running is None:
-        raise ConfigurationError("fleetota_core.local has no ensure_running(); update FleetOTA")
-    result = ensure_running(settings)
-    return str(result) if result is not None else "running"
-
-
 def connect(settings: Settings, status: str = "") -> Backend:
     """Clients and resource names for ``settings`` (no AWS call in local mode)."""
     clients = client_factory(settings)
@@ -77,3 +64,9 @@ def connect(settings: Settings, status: str = "") -> Backend:
     # The dashboard's composition root: the campaign ports every page's campaign calls go through.
     ports = campaign_ports(clients, resources)
     return Backend(settings=settings, clients=clients, resources=resources, ports=ports, status=status)
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The dashboard's backend; in local mode the local stack is started first when none is listening."""
+    status = start_local_stack(settings) if settings.is_local else ""
+    return connect(settings, status)

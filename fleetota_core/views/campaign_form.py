@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.domain.campaign import CampaignSpec
+from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.domain.vin import InvalidVINError, validate_vin
 
 # pydantic location (joined with ".") -> form field; the first matching prefix wins.
@@ -33,6 +34,9 @@ _FIELD_FOR_LOC = (
     ("in_progress_timeout_s", "timeout_min"),
 )
 _WAVE = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<pct>%?)\s*$")
+
+# The networks an operator may allow downloads on (a vehicle with none is offline).
+NETWORK_CHOICES = [n.value for n in NetworkType if n is not NetworkType.NONE]
 
 
 def parse_waves(text: str, success_pct: float, error_pct: float) -> list[dict[str, Any]]:

@@ -9,10 +9,13 @@ import pandas as pd
 
 from fleetota_core.domain.firmware import load_public_key, verify_release
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
-from fleetota_core.services.campaigns.releases import list_releases
+from fleetota_core.services.campaigns.releases import list_releases, publish_release
 
 if TYPE_CHECKING:
     from fleetota_core.services.campaigns.ports import CampaignPorts
+
+# publish_release is the firmware page's one action, re-exported so that pages depend on views only.
+__all__ = ["RELEASE_COLUMNS", "publish_release", "release_form_errors", "releases_frame"]
 
 RELEASE_COLUMNS = [
     "version", "signature", "models", "hw_revs", "min_from_version", "size_mb", "sha256",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.adapters.table_reader import scan_table
 from fleetota_core.domain.vehicle import BatteryCategory
 
@@ -71,29 +71,18 @@ def battery_categories(soc: pd.Series) -> pd.Series:
     return bands.astype(object).where(soc.notna(), "unknown")
 
 
-def _snapshot_reader() -> Any:
-    # The telemetry pipeline owns the snapshot format; found at runtime so this page works before it lands.
-    for module in ("fleetota_core.services.fleet_snapshot", "fleetota_core.adapters.fleet_snapshot"):
-        try:
-            return importlib.import_module(module).read_fleet_snapshot
-        except (ImportError, AttributeError):
-            continue
-    return None
-
-
 def fleet_frame(
     clients: ClientFactory, resources: Resources, scan_fallback_limit: int = 20_000
 ) -> pd.DataFrame:
     """Every vehicle's latest state, from the fleet snapshot in S3, else from the vehicles table.
 
     The snapshot is the cheap read model written on the schedule; the table scan is a fallback for a
-    young stack that has not written one yet, capped so it cannot run for minutes.
+    young stack that has not written one (or has written an empty one) yet, capped so it cannot run
+    for minutes.
     """
-    reader = _snapshot_reader()
-    if reader is not None:
-        snapshot = reader(clients, resources)
-        if snapshot is not None and len(snapshot):
-            return normalize_fleet(snapshot)
+    snapshot = read_fleet_snapshot(clients, resources)
+    if snapshot is not None and len(snapshot):
+        return normalize_fleet(snapshot)
     items = scan_table(clients.dynamodb, resources.vehicles_table, limit=scan_fallback_limit)
     return normalize_fleet(pd.DataFrame(items))
 

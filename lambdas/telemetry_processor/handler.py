@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from fleetota_core.services.ingest.batch import batch_metrics, telemetry_pipeline
-from fleetota_core.services.ingest.events import is_direct_s3_event, refs_from_s3_event, refs_from_sqs_body
+from fleetota_core.services.ingest.events import is_direct_s3_event, refs_from_s3_event
 from fleetota_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,11 +22,6 @@ logger = Logger()
 # service="": the alarms watch dimensionless series, so POWERTOOLS_SERVICE_NAME must add no dimension.
 metrics = Metrics(namespace="Telemetry", service="")
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-def notified_objects(body: str) -> list[tuple[str, str]]:
-    """(bucket, decoded key) of each object an SQS message body names."""
-    return [(ref.bucket, ref.key) for ref in refs_from_sqs_body(body)]
 
 
 @metrics.log_metrics

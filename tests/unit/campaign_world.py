@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from campaign_fakes import FakeWorld
+
 from fleetota_core.domain.campaign import AbortCriteria, Campaign, CampaignSpec, WaveSpec
 from fleetota_core.domain.deployment import Deployment, DeploymentState, RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules, MaintenanceWindow
@@ -15,7 +17,6 @@ from fleetota_core.services.campaigns.create import create_campaign
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.campaigns.tick import TickResult, run_tick
-from campaign_fakes import FakeWorld
 
 MODEL = "Tesla Model 3"
 S = DeploymentState

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 import pandas as pd
 import pytest
 
+from fleetota_core.adapters.campaign_items import campaign_from_item
 from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import MAKE_BY_WMI, validate_vin
 from fleetota_core.errors import ValidationError
@@ -14,7 +15,6 @@ from fleetota_core.local.sample_fleet import sample_fleet
 from fleetota_core.local.simulator_process import SimulatorOptions, simulator_status
 from fleetota_core.views.alerts import history_alerts, ledger_alerts
 from fleetota_core.views.campaign_form import build_spec, parse_waves
-from fleetota_core.adapters.campaign_items import campaign_from_item
 from fleetota_core.views.campaigns import funnel, reasons, wave_progress
 from fleetota_core.views.fleet import (
     battery_categories,

@@ -10,7 +10,7 @@ import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from fleetota_core.adapters.artifacts import BucketStore
 from fleetota_core.adapters.aws_account import caller_account
@@ -35,6 +35,13 @@ CODE_KEY_PARAMETERS = {
 }
 MAX_TEMPLATE_BODY = 51_200  # larger templates must be passed by S3 URL
 STACK_TAGS = {"app": "fleetota"}
+
+
+class TemplateSource(TypedDict, total=False):
+    """How ``create_change_set`` gets the template: inline, or by URL once it is too large."""
+
+    template_body: str
+    template_url: str
 
 
 class Console(Protocol):
@@ -222,7 +229,7 @@ def _change_set_type(stack_name: str, existing: dict[str, Any] | None) -> str:
     return "UPDATE"
 
 
-def _template_source(text: str, store: BucketStore, bucket: str, clients: ClientFactory) -> dict[str, str]:
+def _template_source(text: str, store: BucketStore, bucket: str, clients: ClientFactory) -> TemplateSource:
     if len(text.encode()) <= MAX_TEMPLATE_BODY:
         return {"template_body": text}
     key = f"templates/{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"

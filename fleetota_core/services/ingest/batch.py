@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.errors import FleetOTAError
+from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.ingest.events import refs_from_sqs_body
 from fleetota_core.services.ingest.fleet_health import write_snapshot_delta
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S, CachedVehicleStates
@@ -78,9 +78,7 @@ def deployment_sink(clients: ClientFactory, resources: Resources) -> Callable[[l
     ports = campaign_ports(clients, resources)
 
     def apply(reports: list[TelemetryRecord]) -> Mapping[str, int]:
-        # Imported on use: the deployments side owns it and may not be importable in every build.
-        progress = importlib.import_module("fleetota_core.services.campaigns.reports")
-        counts = progress.apply_ota_reports(reports, ports).as_dict()
+        counts = apply_ota_reports(reports, ports).as_dict()
         return {OTA_COUNTER_NAMES.get(name, f"ota_{name}"): value for name, value in counts.items()}
 
     return apply

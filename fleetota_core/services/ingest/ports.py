@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from fleetota_core.domain.enrichment import ReleaseCatalog, StoredState, VehicleState
+    from fleetota_core.domain.enrichment import StoredState, VehicleState
     from fleetota_core.domain.telemetry import TelemetryRecord
     from fleetota_core.services.ingest.decode import QuarantinedLine
 
@@ -65,4 +65,3 @@ class Ledger(Protocol):
 
 # Hands OTA reports (records whose ``ota`` is set, in (vin, ts, seq) order) to the deployments.
 OtaReportSink = Callable[[list["TelemetryRecord"]], Mapping[str, int]]
-CatalogSource = Callable[[], "ReleaseCatalog"]

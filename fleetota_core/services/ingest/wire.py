@@ -3,7 +3,7 @@
 ``TelemetryRecord`` stays the schema of record. This mirror may only be *stricter*: whatever it
 rejects is handed to pydantic, which decides (and names the reason). Where the two differ on
 purpose: no lax coercion (``"12"`` for a number, ``1.0`` for an int), and the VIN check digit is
-checked after decoding (cached per VIN). ``tests/unit/test_ingest_wire.py`` pins the equivalence.
+checked after decoding (cached per VIN). ``tests/unit/test_ingest_decode.py`` pins the equivalence.
 """
 
 from __future__ import annotations
@@ -22,29 +22,32 @@ FirmwareVersion = Annotated[str, Meta(pattern=_SEMVER, max_length=64)]
 
 
 class _Wire(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
-    """No unknown fields (pydantic ``extra="forbid"``); ``gc=False`` because records hold no cycles."""
+    """No unknown fields (pydantic ``extra="forbid"``); ``gc=False`` because records hold no cycles.
+
+    Subclasses inherit these options; they repeat ``frozen=True`` only because mypy does not see that.
+    """
 
 
-class WirePosition(_Wire):
+class WirePosition(_Wire, frozen=True):
     lat: Annotated[float, Meta(ge=-90, le=90)]
     lon: Annotated[float, Meta(ge=-180, le=180)]
     speed_kph: Annotated[float, Meta(ge=0, le=300)]
     heading_deg: Annotated[float, Meta(ge=0, lt=360)]
 
 
-class WireBattery(_Wire):
+class WireBattery(_Wire, frozen=True):
     soc_pct: Annotated[float, Meta(ge=0, le=100)]
     voltage_v: Annotated[float, Meta(ge=0, le=1000)]
     temp_c: Annotated[float, Meta(ge=-50, le=100)]
     charging: bool
 
 
-class WireConnectivity(_Wire):
+class WireConnectivity(_Wire, frozen=True):
     network: NetworkType
     signal_dbm: Annotated[int, Meta(ge=-140, le=-20)] | None = None
 
 
-class WireOtaReport(_Wire):
+class WireOtaReport(_Wire, frozen=True):
     campaign_id: Annotated[str, Meta(min_length=1, max_length=64)]
     deployment_id: Annotated[str, Meta(min_length=1, max_length=128)]
     status: OtaStatus
@@ -55,7 +58,7 @@ class WireOtaReport(_Wire):
     detail: Annotated[str, Meta(max_length=512)] | None = None
 
 
-class WireRecord(_Wire):
+class WireRecord(_Wire, frozen=True):
     vin: Annotated[str, Meta(min_length=17, max_length=17)]
     ts: Annotated[datetime, Meta(tz=True)]
     seq: Annotated[int, Meta(ge=0)]
