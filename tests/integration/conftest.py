@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fleetota_core.adapters.clients import client_factory
+from fleetota_core.composition import campaign_ports
 from fleetota_core.local.provision import provision
 from fleetota_core.local.runtime import LocalRuntime
 from fleetota_core.local.server import reset_moto, start_moto
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.local.stack_spec import StackSpec
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 LOCAL_HOST = "127.0.0.1"
 
@@ -47,6 +49,11 @@ class LocalStack:
     @property
     def endpoint_url(self) -> str:
         return self.settings.endpoint_url or ""
+
+    @property
+    def ports(self) -> CampaignPorts:
+        """The campaign ports over this stack, wired as every entry point wires them."""
+        return campaign_ports(self.clients, self.resources)
 
     def make_runtime(self, **kwargs: object) -> LocalRuntime:
         """Another runtime on the same stack, e.g. with handler overrides or a short visibility timeout."""
