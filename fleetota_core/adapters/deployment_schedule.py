@@ -5,7 +5,7 @@ Query on 100,000 deployments costs about a second locally; on DynamoDB it is a h
 
 - Roster (``pk = roster#<campaign>#<wave>``, ``sk = <chunk>``): the wave's VINs in rollout order,
   ``ROSTER_CHUNK`` per item as one comma-joined string. Written once when the deployments are
-  created; a cursor on the campaign item (``w<i>_next``) says how far the tick has come.
+  created; a cursor per wave on the campaign says how far the tick has come.
 - Hints (``pk = due#<campaign>#<lane>``, ``sk = <next_action_at>#<vin>``): "look at this deployment
   at this time". Lane ``active`` holds in-flight deployments (lease, timeout), lane ``wait`` the
   deferred and retried ones. A hint is written before the conditional write that makes it needed,

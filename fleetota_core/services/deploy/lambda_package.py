@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from fleetota_core.services.deploy.lambda_dependencies import Runner
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_DIR = REPO_ROOT / ".fleetota" / "build"
 FUNCTIONS = ("telemetry_processor", "update_manager")
 
