@@ -6,8 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleetota_core.adapters.aws_errors import reading
-from fleetota_core.adapters.aws_failures import conditional_write
+from fleetota_core.adapters.aws_errors import conditional_write, reading
 from fleetota_core.adapters.dynamo_items import from_item, set_clause, to_attr, to_item
 from fleetota_core.errors import ConflictError
 

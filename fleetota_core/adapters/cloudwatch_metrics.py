@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetota_core.adapters.aws_failures import translate
+from fleetota_core.adapters.aws_errors import translate
 
 if TYPE_CHECKING:
     from datetime import datetime

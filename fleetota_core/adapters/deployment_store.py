@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.aws_errors import reading
-from fleetota_core.adapters.aws_failures import conditional_write
+from fleetota_core.adapters.aws_errors import conditional_write, reading
 from fleetota_core.adapters.deployment_schedule import ACTIVE, WAIT, DeploymentSchedule
 from fleetota_core.adapters.dynamo_items import from_item, set_clause, to_attr, to_item
 from fleetota_core.domain.deployment import FAILED_OUTCOMES, IN_FLIGHT, WAITING, DeploymentState
