@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, aws_error_text, is_unreachable
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
-from fleetota_core.errors import BackendUnavailableError, ConfigurationError, FleetOTAError
+from fleetota_core.errors import ConfigurationError, FleetOTAError, UnavailableError
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
@@ -28,7 +28,7 @@ def backend_error_message(exc: BaseException) -> str:
             f"Backend unreachable: {exc}. Locally, start it with `python -m fleetota_core local up`; "
             "on AWS, check the network and credentials."
         )
-    if isinstance(exc, BackendUnavailableError):
+    if isinstance(exc, UnavailableError):
         return f"Backend unreachable: {exc}"
     if isinstance(exc, FleetOTAError):
         return str(exc)
