@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict
 
 from fleetota_core.adapters.audit import AuditLog
 from fleetota_core.adapters.campaign_store import CampaignStore, VehicleLookup
+from fleetota_core.adapters.cloudwatch_metrics import OtaMetrics
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.firmware_store import FirmwareStore
-from fleetota_core.adapters.metrics_publisher import OtaMetrics
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.domain.campaign import CampaignCounters, CampaignSpec, CampaignState, Progress
