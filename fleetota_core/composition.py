@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.audit import AuditLog
 from fleetota_core.adapters.campaign_store import CampaignStore
 from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.cloudwatch_metrics import OtaMetrics
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.firmware_store import FirmwareStore
-from fleetota_core.adapters.metrics_publisher import OtaMetrics
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.signing import KmsSigner

@@ -6,7 +6,7 @@ import gzip
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from fleetota_core.errors import TransientAWSError
+from fleetota_core.errors import TransientError, UnavailableError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,9 +46,12 @@ def batch_key(t: float, run_id: str, number: int) -> str:
     return f"raw/dt={at:%Y-%m-%d}/hour={at:%H}/{at:%Y%m%dT%H%M%SZ}-{run_id}-{number:06d}.ndjson.gz"
 
 
-# A slow or throttled backend delays uploads (records stay buffered) for at most this many
-# flushes in a row before the run gives up with the error.
+# A slow, throttled or unreachable backend delays uploads (records stay buffered) for at most this
+# many failed flushes in a row before the run gives up with the error. A permanent failure (a
+# missing bucket, denied access) ends the run at once: retrying it cannot help.
 MAX_FAILED_FLUSHES = 5
+# After an unreachable backend, flushes back off: skip 1, 2, 4, ... up to this many before trying again.
+MAX_SKIPPED_FLUSHES = 8
 
 
 class BatchUploader:
@@ -64,7 +67,8 @@ class BatchUploader:
         self.records_sent = 0
         self.objects_sent = 0
         self.bytes_sent = 0
-        self.failed_flushes = 0  # consecutive flushes cut short by a transient error
+        self.failed_flushes = 0  # consecutive flushes cut short by a transient or unavailable backend
+        self.skip_flushes = 0  # flushes still to let pass before trying an unreachable backend again
         self.partial_held = False  # a part-filled object was kept back at the last flush
 
     def add(self, lines: list[str]) -> None:
@@ -77,6 +81,9 @@ class BatchUploader:
         flush, so frequent flushes still give full objects (objects are what S3, SQS and the
         processor are paid per); a remainder already held once goes out regardless.
         """
+        if self.skip_flushes:
+            self.skip_flushes -= 1
+            return
         while self.buffer:
             if hold_partial and len(self.buffer) < self.batch_size and not self.partial_held:
                 self.partial_held = True
@@ -86,11 +93,13 @@ class BatchUploader:
             body = gzip.compress(("\n".join(chunk) + "\n").encode(), compresslevel=6, mtime=0)
             try:
                 self.sink.put_batch(batch_key(t, self.run_id, self.objects_sent + 1), body)
-            except TransientAWSError:
+            except (TransientError, UnavailableError) as exc:
                 self.failed_flushes += 1
                 if self.failed_flushes > MAX_FAILED_FLUSHES:
                     raise
-                return  # keep the records; the next flush tries again
+                if isinstance(exc, UnavailableError):
+                    self.skip_flushes = min(2 ** (self.failed_flushes - 1), MAX_SKIPPED_FLUSHES)
+                return  # keep the records; a later flush tries again
             self.failed_flushes = 0
             self.partial_held = False  # any held lines were first in line: they are in this object
             del self.buffer[: len(chunk)]

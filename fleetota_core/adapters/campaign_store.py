@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from fleetota_core.adapters.aws_errors import reading
-from fleetota_core.adapters.aws_failures import conditional_write
+from fleetota_core.adapters.aws_errors import conditional_write, reading
 from fleetota_core.adapters.campaign_items import (
     campaign_changes,
     campaign_from_item,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.aws_errors import reading
-from fleetota_core.adapters.aws_failures import conditional_write
+from fleetota_core.adapters.aws_errors import conditional_write, reading
 from fleetota_core.adapters.campaign_items import (
     bucket,
     deployment_from_item,

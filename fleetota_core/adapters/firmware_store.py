@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from fleetota_core.adapters.aws_errors import reading
+from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, error_code, reading, translate
 from fleetota_core.domain.firmware import FirmwareRelease
 from fleetota_core.errors import ConflictError
 
@@ -41,9 +41,11 @@ class FirmwareStore:
         try:
             self.s3.head_object(Bucket=self.bucket, Key=release_key(version))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return False
-            raise
+            raise translate(exc, f"looking for firmware {version} in {self.bucket}") from exc
+        except AWS_CLIENT_ERRORS as exc:
+            raise translate(exc, f"looking for firmware {version} in {self.bucket}") from exc
         return True
 
     def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str:
@@ -64,17 +66,21 @@ class FirmwareStore:
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise ConflictError(f"firmware {release.version} is already published") from exc
-            raise
+            raise translate(exc, f"publishing firmware {release.version} to {self.bucket}") from exc
+        except AWS_CLIENT_ERRORS as exc:
+            raise translate(exc, f"publishing firmware {release.version} to {self.bucket}") from exc
 
     def get_release(self, version: str) -> FirmwareRelease | None:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=release_key(version))["Body"].read()
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 return None
-            raise
+            raise translate(exc, f"reading firmware {version} from {self.bucket}") from exc
+        except AWS_CLIENT_ERRORS as exc:
+            raise translate(exc, f"reading firmware {version} from {self.bucket}") from exc
         return FirmwareRelease.model_validate_json(body)
 
     def list_releases(self) -> list[FirmwareRelease]:

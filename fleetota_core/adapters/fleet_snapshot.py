@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetota_core.adapters.aws_failures import error_code, translate
+from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.adapters.vehicle_state import item_values
 
 if TYPE_CHECKING:

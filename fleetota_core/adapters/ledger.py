@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetota_core.adapters.aws_failures import error_code, translate
+from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:

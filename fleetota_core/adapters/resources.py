@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from fleetota_core.errors import BackendUnavailableError, ConfigurationError
+from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, error_code, translate
+from fleetota_core.errors import ConfigurationError
 from fleetota_core.settings import LOCAL_ACCOUNT_ID
 
 if TYPE_CHECKING:
@@ -96,13 +95,13 @@ def stack_outputs(clients: ClientFactory, stack_name: str) -> dict[str, str]:
     """The outputs of a deployed stack, as a key -> value dict."""
     try:
         stacks = clients.cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as exc:
-        raise ConfigurationError(
-            f"stack {stack_name!r} not found in {clients.settings.region}: deploy it with "
-            f"`python -m fleetota_core deploy --stack-name {stack_name}` or set FLEETOTA_STACK"
-        ) from exc
-    except BotoCoreError as exc:
-        raise BackendUnavailableError(f"cannot reach CloudFormation: {exc}") from exc
+    except AWS_CLIENT_ERRORS as exc:
+        if error_code(exc) == "ValidationError":  # CloudFormation's answer for a missing stack
+            raise ConfigurationError(
+                f"stack {stack_name!r} not found in {clients.settings.region}: deploy it with "
+                f"`python -m fleetota_core deploy --stack-name {stack_name}` or set FLEETOTA_STACK"
+            ) from exc
+        raise translate(exc, f"reading the outputs of stack {stack_name!r} from CloudFormation") from exc
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError, TransientAWSError
+from fleetota_core.adapters.aws_errors import classify, error_code, translate
+from fleetota_core.errors import BackendUnavailableError, FleetOTAError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,26 +31,21 @@ class TelemetryStore:
         self.bucket = bucket
         self._s3 = s3_client
 
-    def _fail(self, exc: Exception, action: str) -> Exception:
-        if isinstance(exc, EndpointConnectionError):
+    def _fail(self, exc: Exception, action: str) -> FleetOTAError:
+        # The class comes from the one taxonomy; only the wording is this store's own.
+        kind = classify(exc)
+        if kind is BackendUnavailableError and isinstance(exc, EndpointConnectionError):
             endpoint = exc.kwargs.get("endpoint_url", "")
-            return BackendUnavailableError(
+            return kind(
                 f"cannot reach the S3 endpoint {endpoint} to {action}; is the local stack running? "
                 "(`python -m fleetota_core local up`)"
             )
-        if isinstance(exc, (ReadTimeoutError, ConnectionClosedError)):
-            return TransientAWSError(f"S3 did not answer in time to {action}: {exc}")
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_BUCKET:
-                return ResourceNotFoundError(
-                    f"telemetry bucket {self.bucket!r} does not exist; provision the stack first "
-                    "(`python -m fleetota_core local up`, or deploy it)"
-                )
-            if code in {"SlowDown", "Throttling", "InternalError", "ServiceUnavailable"}:
-                return TransientAWSError(f"S3 {code} while trying to {action} in {self.bucket!r}")
-            return BackendUnavailableError(f"S3 {code or 'error'} while trying to {action}: {exc}")
-        return BackendUnavailableError(f"S3 failed to {action}: {exc}")
+        if kind is ResourceNotFoundError and error_code(exc) in _MISSING_BUCKET:
+            return kind(
+                f"telemetry bucket {self.bucket!r} does not exist; provision the stack first "
+                "(`python -m fleetota_core local up`, or deploy it)"
+            )
+        return translate(exc, f"S3 failed to {action} in {self.bucket!r}")
 
     def check(self) -> None:
         """Fail fast with a clear error if the endpoint is unreachable or the bucket is missing."""

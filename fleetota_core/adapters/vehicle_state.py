@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetota_core.adapters.aws_failures import conditional_write, translate
+from fleetota_core.adapters.aws_errors import conditional_write, translate
 from fleetota_core.domain.enrichment import StoredState
 from fleetota_core.errors import TransientAWSError
 

@@ -9,7 +9,7 @@ from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, aws_error_text,
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.composition import campaign_ports
-from fleetota_core.errors import BackendUnavailableError, FleetOTAError
+from fleetota_core.errors import FleetOTAError, UnavailableError
 from fleetota_core.local import start_local_stack
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def backend_error_message(exc: BaseException) -> str:
             f"Backend unreachable: {exc}. Locally, start it with `python -m fleetota_core local up`; "
             "on AWS, check the network and credentials."
         )
-    if isinstance(exc, BackendUnavailableError):
+    if isinstance(exc, UnavailableError):
         return f"Backend unreachable: {exc}"
     if isinstance(exc, FleetOTAError):
         return str(exc)

@@ -152,7 +152,7 @@ def test_an_injected_transient_error_fails_the_item_and_recovers_on_retry(stack:
     def flaky(states: list[Any]) -> tuple[int, int]:
         calls["n"] += 1
         if calls["n"] == 1:
-            from fleetota_core.adapters.aws_failures import translate
+            from fleetota_core.adapters.aws_errors import translate
 
             error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
             raise translate(ClientError(error, "UpdateItem"), "writing vehicles")

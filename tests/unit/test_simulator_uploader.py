@@ -13,7 +13,12 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from simulator_support import KEY_PATTERN, MemorySink
 
 from fleetota_core.adapters.telemetry_store import TelemetryStore
-from fleetota_core.errors import BackendUnavailableError, ResourceNotFoundError, TransientAWSError
+from fleetota_core.errors import (
+    BackendUnavailableError,
+    PermanentError,
+    ResourceNotFoundError,
+    TransientAWSError,
+)
 from fleetota_core.settings import load_settings
 from simulator.__main__ import main
 from simulator.fleet import generate_fleet
@@ -45,15 +50,41 @@ def test_a_flush_writes_objects_of_at_most_batch_size_records_with_a_stable_gzip
     assert uploader.bytes_sent == sum(len(body) for _, body in sink.objects)
 
 
-def test_records_stay_buffered_when_an_upload_fails() -> None:
-    class FailingSink:
+def test_a_permanent_failure_ends_the_run_at_once_and_the_records_stay_buffered() -> None:
+    class DeniedSink:
         def put_batch(self, key: str, body: bytes) -> None:
+            raise PermanentError("S3 AccessDenied")
+
+    uploader = BatchUploader(DeniedSink(), 10, "abcd1234")
+    uploader.add(["{}"] * 25)
+    with pytest.raises(PermanentError):
+        uploader.flush(T)
+    assert len(uploader.buffer) == 25 and uploader.records_sent == 0
+
+
+def test_an_unreachable_backend_is_retried_with_backoff_and_ends_the_run_when_it_stays_away() -> None:
+    class DownSink:
+        attempts = 0
+
+        def put_batch(self, key: str, body: bytes) -> None:
+            self.attempts += 1
             raise BackendUnavailableError("S3 is down")
 
-    uploader = BatchUploader(FailingSink(), 10, "abcd1234")
+    sink = DownSink()
+    uploader = BatchUploader(sink, 10, "abcd1234")
     uploader.add(["{}"] * 25)
-    with pytest.raises(BackendUnavailableError):
-        uploader.flush(T)
+    tried_at = []
+    for flush in range(40):
+        before = sink.attempts
+        try:
+            uploader.flush(T + flush)
+        except BackendUnavailableError:
+            break
+        finally:
+            if sink.attempts > before:
+                tried_at.append(flush)
+    # Waits of 1, 2, 4, 8 and 8 skipped flushes between the attempts; the sixth failure ends the run.
+    assert tried_at == [0, 2, 5, 10, 19, 28]
     assert len(uploader.buffer) == 25 and uploader.records_sent == 0
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fleetota_core.adapters.cloudwatch_metrics import put_metrics
+from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
 from fleetota_core.adapters.fleet_snapshot import (
     SNAPSHOT_COLUMNS,
     delete_deltas_before,
@@ -160,7 +160,7 @@ def publish_fleet_health(
     write_fleet_snapshot(clients.s3, resources.telemetry_bucket, frame, now, high_water, rebuilt_at)
     delete_deltas_before(clients.s3, resources.telemetry_bucket, time_bound_key(now - DELTA_RETENTION))
     health = fleet_health(frame, now)
-    put_metrics(clients.cloudwatch, NAMESPACE, health_datums(health), now)
+    MetricsWriter(clients.cloudwatch, NAMESPACE).publish(health_datums(health), now)
     return health
 
 
