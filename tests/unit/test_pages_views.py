@@ -7,7 +7,8 @@ from datetime import UTC, datetime, time
 import pandas as pd
 import pytest
 
-from fleetota_core.adapters.campaign_items import campaign_from_item
+from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, WaveSpec
+from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease
 from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import MAKE_BY_WMI, validate_vin
 from fleetota_core.errors import ValidationError
@@ -161,38 +162,35 @@ def test_the_offline_map_draws_every_located_vehicle_on_a_geo_scatter():
     assert figure.layout.geo.scope == "europe" and figure.layout.geo.resolution == 50
 
 
-RELEASE_JSON = (
-    '{"manifest": {"version": "2.0.0", "sha256": "' + "a" * 64 + '", "size_bytes": 10, "models": ["M"], '
-    '"artifact_key": "k", "created_at": "2026-11-26T09:00:00+00:00", "created_by": "alice"}, '
-    '"signature": "c2ln", "key_id": "key"}'
-)
-CAMPAIGN_ITEM = {
-    "campaign_id": "c1",
-    "spec": '{"name": "Rollout", "release_version": "2.0.0", "waves": [{"percent": 50}, {"percent": 50}]}',
-    "release": RELEASE_JSON,
-    "state": "RUNNING",
-    "wave_sizes": [4, 6],
-    "current_wave": 1,
-    "n_SUCCEEDED": 4,
-    "n_FAILED": 1,
-    "n_DOWNLOADING": 2,
-    "n_PENDING": 3,
-    "in_flight": 2,
-    "w0_ok": 3,
-    "w0_fail": 1,
-    "w1_ok": 1,
-    "created_at": "2026-11-26T10:00:00+00:00",
-    "created_by": "alice",
-}
+def running_campaign() -> Campaign:
+    """Wave 2 of 2 running: 4 succeeded, 1 failed, 2 downloading, 3 pending."""
+    manifest = FirmwareManifest(
+        version="2.0.0", sha256="a" * 64, size_bytes=10, models=("M",), artifact_key="k",
+        created_at=datetime(2026, 11, 26, 9, tzinfo=UTC), created_by="alice",
+    )  # fmt: skip
+    return Campaign(
+        campaign_id="c1",
+        spec=CampaignSpec(
+            name="Rollout", release_version="2.0.0", waves=(WaveSpec(percent=50), WaveSpec(percent=50))
+        ),
+        release=FirmwareRelease(manifest=manifest, signature="c2ln", key_id="key"),
+        state=CampaignState.RUNNING,
+        current_wave=1,
+        wave_sizes=(4, 6),
+        counters=CampaignCounters(
+            states={"SUCCEEDED": 4, "FAILED": 1, "DOWNLOADING": 2, "PENDING": 3},
+            wave_succeeded=[3, 1],
+            wave_failed=[1, 0],
+            wave_waiting=[0, 3],
+        ),
+        created_at=datetime(2026, 11, 26, 10, tzinfo=UTC),
+        created_by="alice",
+        updated_at=datetime(2026, 11, 26, 10, tzinfo=UTC),
+    )
 
 
-def test_the_one_campaign_summary_reads_the_counters_the_deployment_transitions_keep():
-    campaign = campaign_from_item(CAMPAIGN_ITEM)
-    counters = campaign.counters
-    assert (counters.succeeded, counters.failed, counters.in_flight) == (4, 1, 2)
-    assert counters.wave_succeeded == [3, 1] and counters.wave_failed == [1, 0]
-
-    row = campaign.summary()
+def test_the_one_campaign_summary_reads_the_campaign_counters():
+    row = running_campaign().summary()
     assert (row["name"], row["total"], row["progress"], row["current_wave"], row["active"]) == (
         "Rollout", 10, 0.5, 2, True,
     )  # fmt: skip
@@ -200,7 +198,7 @@ def test_the_one_campaign_summary_reads_the_counters_the_deployment_transitions_
 
 
 def test_wave_progress_and_funnel_count_each_stage_reached():
-    campaign = campaign_from_item(CAMPAIGN_ITEM)
+    campaign = running_campaign()
     waves = wave_progress(campaign)
     assert waves[["wave", "size", "succeeded", "failed", "pending", "status"]].values.tolist() == [
         [1, 4, 3, 1, 0, "done"],
