@@ -51,7 +51,7 @@ def _fail(stack, campaign_id: str, vins: list[str]) -> None:
         for v in vins
         for status in (OtaStatus.DOWNLOADING, OtaStatus.FAILED)
     ]
-    apply_ota_reports(reports, stack.clients, stack.resources, now=NOW)
+    apply_ota_reports(reports, stack.ports, now=NOW)
 
 
 def test_an_auto_pause_and_an_operator_abort_reach_the_topic_and_the_feed(stack):
@@ -66,14 +66,14 @@ def test_an_auto_pause_and_an_operator_abort_reach_the_topic_and_the_feed(stack)
         abort=AbortCriteria(failure_pct=90, min_executed=50),
         max_in_flight=100,
     )
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
-    assert run_tick(stack.clients, stack.resources, NOW, fleet_health=False).notified == 10
+    campaign = create_campaign(spec, "alice", stack.ports, now=NOW)
+    assert run_tick(stack.ports, NOW).notified == 10
     assert _feed(stack) == []
     _fail(stack, campaign.campaign_id, vins[:3])
     # When the next tick pauses it and an operator then aborts it
-    run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=30), fleet_health=False)
-    assert get_campaign(campaign.campaign_id, stack.clients, stack.resources).state is CampaignState.PAUSED
-    abort_campaign(campaign.campaign_id, "bob", "bad build", stack.clients, stack.resources)
+    run_tick(stack.ports, NOW + timedelta(seconds=30))
+    assert get_campaign(campaign.campaign_id, stack.ports).state is CampaignState.PAUSED
+    abort_campaign(campaign.campaign_id, "bob", "bad build", stack.ports)
     # Then both alerts went to the topic, and the feed shows both, newest first
     events = [json.loads(m["Message"])["event"] for m in _sent(stack, inbox)]
     assert sorted(events) == ["ABORTED", "AUTO_PAUSED"]

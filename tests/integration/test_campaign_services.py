@@ -8,17 +8,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from fleetota_core.services.campaigns.backend import ota_backend
 
+from fleetota_core.adapters.campaign_items import counter_attr
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
+from fleetota_core.domain.deployment import IN_FLIGHT_COUNT, DeploymentState, Lane, state_count
 from fleetota_core.domain.firmware import load_public_key, verify_release
 from fleetota_core.domain.job_document import SignedJobDocument, check_job
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.errors import ConflictError, ValidationError
 from fleetota_core.services.campaigns.actions import pause_campaign, resume_campaign, rollback_campaign
-from fleetota_core.services.campaigns.create import create_campaign, get_campaign, list_deployments
+from fleetota_core.services.campaigns.create import (
+    campaign_history,
+    create_campaign,
+    get_campaign,
+    list_deployments,
+)
 from fleetota_core.services.campaigns.preview import preview_campaign
 from fleetota_core.services.campaigns.releases import list_releases, publish_release
 from fleetota_core.services.campaigns.reports import apply_ota_reports
@@ -58,7 +64,7 @@ def seed_vehicles(stack, count: int, **overrides) -> list[str]:
 
 
 def publish(stack, version="2.0.0", body=b"firmware-bytes" * 100):
-    return publish_release(body, version, [MODEL], [], None, "test", "alice", stack.clients, stack.resources)
+    return publish_release(body, version, [MODEL], [], None, "test", "alice", stack.ports)
 
 
 def job_queue(stack) -> str:
@@ -88,9 +94,9 @@ def drain_notifications(stack, url: str) -> list[dict]:
 def test_a_published_release_is_signed_and_verifies_with_the_kms_public_key(stack):
     seed_vehicles(stack, 1)
     release = publish(stack)
-    der = ota_backend(stack.clients, stack.resources).signer.public_key_der()
+    der = stack.ports.signer.public_key_der()
     assert verify_release(load_public_key(der), release)
-    assert [r.version for r in list_releases(stack.clients, stack.resources)] == ["2.0.0"]
+    assert [r.version for r in list_releases(stack.ports)] == ["2.0.0"]
 
 
 def test_publishing_rejects_duplicates_bad_versions_empty_files_and_unknown_models(stack):
@@ -103,7 +109,7 @@ def test_publishing_rejects_duplicates_bad_versions_empty_files_and_unknown_mode
     with pytest.raises(ValidationError, match="empty"):
         publish(stack, version="2.1.0", body=b"")
     with pytest.raises(ValidationError, match="unknown model"):
-        publish_release(b"x", "2.2.0", ["Model T"], [], None, "", "alice", stack.clients, stack.resources)
+        publish_release(b"x", "2.2.0", ["Model T"], [], None, "", "alice", stack.ports)
 
 
 def test_a_tick_notifies_eligible_vehicles_once_and_defers_the_rest_with_reasons(stack):
@@ -119,22 +125,20 @@ def test_a_tick_notifies_eligible_vehicles_once_and_defers_the_rest_with_reasons
     publish(stack)
     url = job_queue(stack)
     spec = CampaignSpec(name="t", release_version="2.0.0", waves=(WaveSpec(percent=100),))
-    preview = preview_campaign(spec, stack.clients, stack.resources, NOW)
+    preview = preview_campaign(spec, stack.ports, NOW)
     assert (preview.matched, preview.eligible_now, preview.deferred_reasons) == (6, 4, {"battery": 2})
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, "test", now=NOW)
-    result = run_tick(stack.clients, stack.resources, NOW)
+    campaign = create_campaign(spec, "alice", stack.ports, "test", now=NOW)
+    result = run_tick(stack.ports, NOW)
     assert (result.notified, result.deferred) == (4, 2)
-    again = run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=1))
+    again = run_tick(stack.ports, NOW + timedelta(seconds=1))
     assert again.notified == 0
     notes = drain_notifications(stack, url)
     assert sorted(n["vin"] for n in notes) == sorted(vins[2:])
-    deployments = {
-        d["vin"]: d for d in list_deployments(campaign.campaign_id, stack.clients, stack.resources)
-    }
-    assert deployments[vins[0]]["state"] == "DEFERRED"
-    assert deployments[vins[0]]["reason"] == "battery 18% < 30%"
+    deployments = {d.vin: d for d in list_deployments(campaign.campaign_id, stack.ports)}
+    assert deployments[vins[0]].state is DeploymentState.DEFERRED
+    assert deployments[vins[0]].reason == "battery 18% < 30%"
     # The vehicle fetches only its own document and verifies it against the pinned key.
-    der = ota_backend(stack.clients, stack.resources).signer.public_key_der()
+    der = stack.ports.signer.public_key_der()
     signed = SignedJobDocument.model_validate_json(requests.get(notes[0]["document_url"], timeout=5).content)
     doc = check_job(
         signed,
@@ -154,8 +158,8 @@ def test_reports_complete_the_campaign_and_rollback_targets_those_who_took_it(st
     publish(stack, "1.0.0")
     publish(stack)
     spec = CampaignSpec(name="t", release_version="2.0.0")
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
-    run_tick(stack.clients, stack.resources, NOW)
+    campaign = create_campaign(spec, "alice", stack.ports, now=NOW)
+    run_tick(stack.ports, NOW)
     reports = []
     for v in vins:
         dep = f"{campaign.campaign_id}.{v}"
@@ -182,10 +186,10 @@ def test_reports_complete_the_campaign_and_rollback_targets_those_who_took_it(st
             ),
         )
     )
-    counts = apply_ota_reports(reports, stack.clients, stack.resources, now=NOW)
+    counts = apply_ota_reports(reports, stack.ports, now=NOW)
     assert (counts.applied, counts.illegal) == (12, 1)
-    run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=60))
-    done = get_campaign(campaign.campaign_id, stack.clients, stack.resources)
+    run_tick(stack.ports, NOW + timedelta(seconds=60))
+    done = get_campaign(campaign.campaign_id, stack.ports)
     assert done.state is CampaignState.COMPLETED
     assert done.counters.succeeded == 4
     for v in vins:
@@ -195,7 +199,7 @@ def test_reports_complete_the_campaign_and_rollback_targets_those_who_took_it(st
             UpdateExpression="SET firmware_version = :s",
             ExpressionAttributeValues={":s": {"S": "2.0.0"}},
         )
-    rollback = rollback_campaign(campaign.campaign_id, "bob", "regression", stack.clients, stack.resources)
+    rollback = rollback_campaign(campaign.campaign_id, "bob", "regression", stack.ports)
     assert rollback.release.version == "1.0.0" and rollback.spec.allow_downgrade
     assert rollback.total == 4
 
@@ -205,13 +209,13 @@ def test_two_concurrent_ticks_never_notify_a_vehicle_twice(stack):
     publish(stack)
     url = job_queue(stack)
     spec = CampaignSpec(name="t", release_version="2.0.0", max_in_flight=100)
-    create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
+    create_campaign(spec, "alice", stack.ports, now=NOW)
     results = []
     barrier = threading.Barrier(2)
 
     def tick():
         barrier.wait()
-        results.append(run_tick(stack.clients, stack.resources, NOW, fleet_health=False))
+        results.append(run_tick(stack.ports, NOW))
 
     threads = [threading.Thread(target=tick) for _ in range(2)]
     for t in threads:
@@ -228,14 +232,14 @@ def test_pause_stops_new_notifications_and_is_audited(stack):
     seed_vehicles(stack, 5)
     publish(stack)
     spec = CampaignSpec(name="t", release_version="2.0.0")
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW)
-    run_tick(stack.clients, stack.resources, NOW - timedelta(days=1))  # starts it, nothing due yet
-    paused = pause_campaign(campaign.campaign_id, "bob", "investigating", stack.clients, stack.resources)
+    campaign = create_campaign(spec, "alice", stack.ports, now=NOW)
+    run_tick(stack.ports, NOW - timedelta(days=1))  # starts it, nothing due yet
+    paused = pause_campaign(campaign.campaign_id, "bob", "investigating", stack.ports)
     assert paused.state is CampaignState.PAUSED
-    assert run_tick(stack.clients, stack.resources, NOW).notified == 0
-    resume_campaign(campaign.campaign_id, "bob", "fine", stack.clients, stack.resources)
-    assert run_tick(stack.clients, stack.resources, NOW).notified == 5
-    history = ota_backend(stack.clients, stack.resources).audit.history(campaign.campaign_id)
+    assert run_tick(stack.ports, NOW).notified == 0
+    resume_campaign(campaign.campaign_id, "bob", "fine", stack.ports)
+    assert run_tick(stack.ports, NOW).notified == 5
+    history = campaign_history(campaign.campaign_id, stack.ports)
     assert {("PAUSE", "bob", "investigating"), ("RESUME", "bob", "fine")} <= {
         (h["action"], h["operator"], h["reason"]) for h in history
     }
@@ -245,10 +249,10 @@ def test_the_scheduled_lambda_runs_the_tick_and_publishes_ota_metrics(stack):
     seed_vehicles(stack, 3)
     publish(stack)
     spec = CampaignSpec(name="t", release_version="2.0.0", start_at=NOW - timedelta(minutes=1))
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=NOW - timedelta(minutes=1))
+    campaign = create_campaign(spec, "alice", stack.ports, now=NOW - timedelta(minutes=1))
     invocations = stack.runtime.fire_schedule()
     assert all(not inv.error for inv in invocations), invocations
-    assert get_campaign(campaign.campaign_id, stack.clients, stack.resources).in_flight == 3
+    assert get_campaign(campaign.campaign_id, stack.ports).in_flight == 3
     metrics = stack.clients.cloudwatch.list_metrics(Namespace="OTAUpdates", MetricName="InProgress")[
         "Metrics"
     ]
@@ -259,20 +263,22 @@ def test_the_scheduled_lambda_runs_the_tick_and_publishes_ota_metrics(stack):
 def test_recount_repairs_counters_that_drifted(stack):
     seed_vehicles(stack, 4)
     publish(stack)
-    campaign = create_campaign(
-        CampaignSpec(name="t", release_version="2.0.0"), "a", stack.clients, stack.resources, now=NOW
-    )
-    run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    campaign = create_campaign(CampaignSpec(name="t", release_version="2.0.0"), "a", stack.ports, now=NOW)
+    run_tick(stack.ports, NOW)
     # A writer died between its deployment write and its counter update.
     stack.clients.dynamodb.update_item(
         TableName=stack.resources.campaigns_table,
         Key={"campaign_id": {"S": campaign.campaign_id}},
-        UpdateExpression="ADD in_flight :d, n_SUCCEEDED :one",
+        UpdateExpression="ADD #in_flight :d, #succeeded :one",
+        ExpressionAttributeNames={
+            "#in_flight": counter_attr(IN_FLIGHT_COUNT),
+            "#succeeded": counter_attr(state_count(DeploymentState.SUCCEEDED)),
+        },
         ExpressionAttributeValues={":d": {"N": "-3"}, ":one": {"N": "1"}},
     )
     from fleetota_core.services.campaigns.actions import recount_campaign
 
-    fixed = recount_campaign(campaign.campaign_id, "ops", "drift", stack.clients, stack.resources)
+    fixed = recount_campaign(campaign.campaign_id, "ops", "drift", stack.ports)
     assert (fixed.in_flight, fixed.counters.succeeded, fixed.counters.count("NOTIFIED")) == (4, 0, 4)
 
 
@@ -282,7 +288,7 @@ def three_vehicle_campaign(stack, **spec):
     publish(stack)
     url = job_queue(stack)
     campaign = create_campaign(
-        CampaignSpec(name="t", release_version="2.0.0", **spec), "a", stack.clients, stack.resources, now=NOW
+        CampaignSpec(name="t", release_version="2.0.0", **spec), "a", stack.ports, now=NOW
     )
     return url, campaign
 
@@ -296,52 +302,39 @@ def test_a_tick_that_dies_after_claiming_leaves_work_the_next_tick_completes(sta
 
     monkeypatch.setattr(update_tick, "prepare_job", crash)
     with pytest.raises(RuntimeError):
-        run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+        run_tick(stack.ports, NOW)
     monkeypatch.undo()
     assert drain_notifications(stack, url) == []
-    claimed = get_campaign(campaign.campaign_id, stack.clients, stack.resources)
+    claimed = get_campaign(campaign.campaign_id, stack.ports)
     assert claimed.in_flight >= 1
     # Before the lease runs out nothing is re-sent; after it, the next tick sends what was claimed.
-    run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=30), fleet_health=False)
-    later = run_tick(
-        stack.clients,
-        stack.resources,
-        NOW + update_tick.NOTICE_LEASE + timedelta(seconds=1),
-        fleet_health=False,
-    )
+    run_tick(stack.ports, NOW + timedelta(seconds=30))
+    later = run_tick(stack.ports, NOW + update_tick.NOTICE_LEASE + timedelta(seconds=1))
     notes = drain_notifications(stack, url)
     assert later.resent >= 1
     assert sorted(n["vin"] for n in notes) == sorted({n["vin"] for n in notes})
     assert len(notes) == 3
 
 
-def active_hints(stack, campaign_id: str) -> list[tuple[str, str]]:
-    schedule = ota_backend(stack.clients, stack.resources).deployments.schedule
-    return schedule.due(campaign_id, "active", "9999", 1000)
+def active_hints(stack, campaign_id: str) -> list[tuple[datetime, str]]:
+    return stack.ports.schedule.due(campaign_id, Lane.ACTIVE, datetime(9999, 1, 1, tzinfo=UTC), 1000)
 
 
 def test_a_sent_notice_is_not_resent_when_its_lease_runs_out_and_times_out_at_its_deadline(stack):
     url, campaign = three_vehicle_campaign(stack, in_progress_timeout_s=600)
     vins = [vin(i) for i in range(3)]
-    first = run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    first = run_tick(stack.ports, NOW)
     assert first.notified == 3
     assert sorted(n["vin"] for n in drain_notifications(stack, url)) == sorted(vins)
     # Each notice left one hint, at its deadline: the record that it went out. No lease remains.
     deadline = NOW + timedelta(seconds=600)
-    assert sorted(active_hints(stack, campaign.campaign_id)) == sorted(
-        (deadline.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), v) for v in vins
-    )
+    assert sorted(active_hints(stack, campaign.campaign_id)) == sorted((deadline, v) for v in vins)
     from fleetota_core.services.campaigns import tick as update_tick
 
-    after_lease = run_tick(
-        stack.clients,
-        stack.resources,
-        NOW + update_tick.NOTICE_LEASE + timedelta(seconds=1),
-        fleet_health=False,
-    )
+    after_lease = run_tick(stack.ports, NOW + update_tick.NOTICE_LEASE + timedelta(seconds=1))
     assert (after_lease.resent, after_lease.notified, after_lease.timed_out) == (0, 0, 0)
     assert drain_notifications(stack, url) == []
-    late = run_tick(stack.clients, stack.resources, deadline + timedelta(seconds=1), fleet_health=False)
+    late = run_tick(stack.ports, deadline + timedelta(seconds=1))
     assert late.timed_out == 3
 
 
@@ -355,20 +348,20 @@ def test_a_tick_that_dies_before_recording_its_notices_has_them_resent_once(stac
 
     monkeypatch.setattr(update_tick, "Rehints", DiesBeforeRecording)
     with pytest.raises(RuntimeError):
-        run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+        run_tick(stack.ports, NOW)
     monkeypatch.undo()
     sent = drain_notifications(stack, url)
     assert len(sent) == 3
     lease = update_tick.NOTICE_LEASE + timedelta(seconds=1)
-    early = run_tick(stack.clients, stack.resources, NOW + timedelta(seconds=30), fleet_health=False)
+    early = run_tick(stack.ports, NOW + timedelta(seconds=30))
     assert early.resent == 0
-    resend = run_tick(stack.clients, stack.resources, NOW + lease, fleet_health=False)
+    resend = run_tick(stack.ports, NOW + lease)
     again = drain_notifications(stack, url)
     # The same jobs (deployment and attempt) again, each once; then they count as sent.
     assert resend.resent == 3
     key = lambda n: (n["vin"], n["deployment_id"], n["attempt"])  # noqa: E731
     assert sorted(map(key, again)) == sorted(map(key, sent))
-    later = run_tick(stack.clients, stack.resources, NOW + 2 * lease, fleet_health=False)
+    later = run_tick(stack.ports, NOW + 2 * lease)
     assert later.resent == 0
     assert drain_notifications(stack, url) == []
     assert len(active_hints(stack, campaign.campaign_id)) == 3
@@ -376,25 +369,27 @@ def test_a_tick_that_dies_before_recording_its_notices_has_them_resent_once(stac
 
 def test_a_deployment_notified_before_sent_hints_existed_still_times_out_at_its_deadline(stack):
     url, campaign = three_vehicle_campaign(stack, in_progress_timeout_s=600)
-    run_tick(stack.clients, stack.resources, NOW, fleet_health=False)
+    run_tick(stack.ports, NOW)
     drain_notifications(stack, url)
     # As the older tick left it: marked sent on the item (deadline as next_action_at) and only its
     # lease hint filed, no sent hint.
     from fleetota_core.services.campaigns import tick as update_tick
 
-    backend = ota_backend(stack.clients, stack.resources)
-    ts = "%Y-%m-%dT%H:%M:%S.%fZ"
+    ports = stack.ports
     deadline, lease = NOW + timedelta(seconds=600), NOW + update_tick.NOTICE_LEASE
     legacy = vin(0)
-    item = backend.deployments.get(campaign.campaign_id, legacy)
-    sets = {"notice_sent": True, "next_action_at": deadline.strftime(ts)}
-    assert backend.deployments.touch(campaign.campaign_id, legacy, "NOTIFIED", int(item["version"]), sets)
-    backend.deployments.schedule.drop_many(campaign.campaign_id, "active", [(deadline.strftime(ts), legacy)])
-    backend.deployments.schedule.hint(campaign.campaign_id, "active", lease.strftime(ts), legacy)
+    deployment = ports.deployments.get(campaign.campaign_id, legacy)
+    assert deployment is not None
+    sets = {"notice_sent": True, "next_action_at": deadline}
+    assert ports.deployments.touch(
+        campaign.campaign_id, legacy, DeploymentState.NOTIFIED, deployment.version, sets
+    )
+    ports.schedule.drop_many(campaign.campaign_id, Lane.ACTIVE, [(deadline, legacy)])
+    ports.schedule.hint(campaign.campaign_id, Lane.ACTIVE, lease, legacy)
 
-    after_lease = run_tick(stack.clients, stack.resources, lease + timedelta(seconds=1), fleet_health=False)
+    after_lease = run_tick(stack.ports, lease + timedelta(seconds=1))
     assert after_lease.resent == 0
     assert drain_notifications(stack, url) == []
-    assert (deadline.strftime(ts), legacy) in active_hints(stack, campaign.campaign_id)
-    late = run_tick(stack.clients, stack.resources, deadline + timedelta(seconds=1), fleet_health=False)
+    assert (deadline, legacy) in active_hints(stack, campaign.campaign_id)
+    late = run_tick(stack.ports, deadline + timedelta(seconds=1))
     assert late.timed_out == 3
