@@ -1,6 +1,6 @@
 """One update-manager tick on a campaign of 100,000 deployments in steady state, on the local stack.
 
-    .venv/bin/python bench/update_tick.py [--deployments 100000] [--ticks 5]
+    .venv/bin/python bench/update_tick.py [--deployments 100000] [--ticks 5] [--json]
 
 Starts moto in its own process on a free port, provisions it from infra/template.yaml, then writes a
 campaign in its third wave: 40 % of deployments SUCCEEDED, 1 % FAILED, ``max_in_flight`` minus
@@ -12,12 +12,15 @@ push a job document each, then record the notices in one batch of sent hints), t
 overdue ones and advances the campaign. Each tick also does the background work of a steady state:
 ``--completions`` hints of finished deployments come due and are dropped. Prints the median tick,
 the CPU seconds of the moto server and of the tick's process, and the ratio to one Scan of the
-deployments table (the least a tick that reads every deployment would cost).
+deployments table (the least a tick that reads every deployment would cost). With ``--json`` it also
+prints one JSON line at the end (median tick, per-tick seconds and CPU figures) for
+bench/update_tick_ab.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -238,6 +241,9 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, default=1000)
     parser.add_argument("--completions", type=int, default=50, help="reports between ticks")
     parser.add_argument("--overdue", type=int, default=10, help="in-flight deployments past their timeout")
+    parser.add_argument(
+        "--json", action="store_true", help="also print one JSON line of the figures at the end"
+    )
     args = parser.parse_args()
     server, port = _moto_process()
     settings = Settings(mode="local", local_port=port)
@@ -250,6 +256,9 @@ def main() -> int:
     )
     durations: list[float] = []
     queries: list[float] = []
+    server_cpus: list[float] = []
+    tick_cpus: list[float] = []
+    requests: list[int] = []
     for n in range(args.ticks):
         complete(clients, resources, in_flight[n * args.completions : (n + 1) * args.completions])
         started = time.perf_counter()
@@ -259,6 +268,9 @@ def main() -> int:
         durations.append(time.perf_counter() - started)
         server_cpu, tick_cpu = cpu_seconds(server.pid) - cpu[0], time.process_time() - cpu[1]
         queries.append(calls.query_s)
+        server_cpus.append(server_cpu)
+        tick_cpus.append(tick_cpu)
+        requests.append(calls.calls)
         print(f"tick {n + 1}: {durations[-1]:.3f} s  notified {result.notified} timed out {result.timed_out} "
               f"deferred {result.deferred}; {calls.calls} AWS requests, {calls.other_queries} ledger "
               f"queries, {calls.queries} deployments-table queries ({calls.query_s:.3f} s); CPU: "
@@ -278,6 +290,12 @@ def main() -> int:
           f"ticks (min {min(durations):.3f}, max {max(durations):.3f}); one Scan of the deployments table "
           f"({scanned:,} items) takes {scan_s:.1f} s = {scan_s / tick_s:.0f}x a tick; "
           f"median time in deployments-table queries {statistics.median(queries):.3f} s")  # fmt: skip
+    if args.json:
+        print(json.dumps({
+            "bench": "update_tick", "deployments": args.deployments, "ticks": args.ticks,
+            "median_tick_s": tick_s, "tick_s": durations, "server_cpu_s": server_cpus,
+            "tick_cpu_s": tick_cpus, "aws_requests": requests, "scan_s": scan_s,
+        }))  # fmt: skip
     server.terminate()
     server.wait(timeout=10)
     return 0
