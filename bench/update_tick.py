@@ -34,15 +34,12 @@ import botocore.client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fleetota_core.services.campaigns.backend import ota_backend, spec_json
-
 from fleetota_core.adapters.clients import client_factory
-from fleetota_core.adapters.deployment_schedule import ACTIVE
-from fleetota_core.adapters.deployment_store import bucket
-from fleetota_core.adapters.dynamo_items import sortable_ts, to_item
-from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
+from fleetota_core.adapters.dynamo_items import to_item
+from fleetota_core.composition import campaign_ports
+from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, WaveSpec
+from fleetota_core.domain.deployment import Deployment, Lane, deployment_id, recount
 from fleetota_core.domain.deployment import DeploymentState as S
-from fleetota_core.domain.deployment import deployment_id
 from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.domain.vin import with_check_digit
@@ -66,7 +63,7 @@ def vin(n: int) -> str:
 def setup(
     clients, resources, total: int, max_in_flight: int, completions: int, overdue: int, ticks: int
 ) -> list[str]:
-    backend = ota_backend(clients, resources)
+    ports = campaign_ports(clients, resources)
     vehicles = [vin(i) for i in range(total)]
     pending_start = int(total * 0.41)
     in_flight = max_in_flight - completions
@@ -75,11 +72,10 @@ def setup(
     for v in interesting:
         item = {"vin": v, "make": "Tesla", "model": MODEL, "model_year": 2023, "hw_rev": "HW4",
                 "firmware_version": "1.0.0", "region": "us-west", "timezone": "America/Los_Angeles",
-                "last_ts": sortable_ts(NOW), "soc_pct": 80.0, "charging": False, "drive_state": "parked",
+                "last_ts": NOW.isoformat(), "soc_pct": 80.0, "charging": False, "drive_state": "parked",
                 "network": "LTE", "signal_dbm": -80, "online": True}  # fmt: skip
         clients.dynamodb.put_item(TableName=resources.vehicles_table, Item=to_item(item))
-    publish_release(b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", clients, resources)
-    release = backend.firmware.get_release("2.0.0")
+    release = publish_release(b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", ports)
     sizes = [total // 100, total * 9 // 100, total - total // 100 - total * 9 // 100]
     spec = CampaignSpec(
         name="bench", release_version="2.0.0", max_in_flight=max_in_flight,
@@ -87,87 +83,76 @@ def setup(
         eligibility=EligibilityRules(min_soc_pct=20),
     )  # fmt: skip
     wave_of = [w for w, n in enumerate(sizes) for _ in range(n)]
-    counts: dict[str, int] = {}
-    ok = [0, 0, 0]
-    fail = [0, 0, 0]
-    wait = [0, 0, 0]
 
-    def deployment(i: int, v: str) -> dict:
-        wave = wave_of[i]
+    def deployment(i: int, v: str) -> Deployment:
+        if i < in_flight:  # the first ``in_flight`` vehicles (of the SUCCEEDED range) are in flight
+            late = i < overdue
+            return Deployment(
+                CAMPAIGN, v, wave_of[i], S.INSTALLING, version=1, attempt=1, from_version="1.0.0",
+                next_action_at=NOW - timedelta(minutes=1) if late else NOW + timedelta(hours=1),
+                notified_at=NOW - timedelta(hours=2) if late else NOW,
+            )  # fmt: skip
         if i < int(total * 0.40):
             state, at = S.SUCCEEDED, NOW - timedelta(hours=2)
-            ok[wave] += 1
         elif i < pending_start:
             state, at = S.FAILED, NOW - timedelta(hours=2)
-            fail[wave] += 1
         elif i < pending_start + 20 * completions:
             state, at = S.PENDING, NOW - timedelta(minutes=5) + timedelta(milliseconds=i - pending_start)
         else:
             state, at = S.PENDING, NOW - timedelta(minutes=1)
-        counts[state] = counts.get(state, 0) + 1
-        wait[wave] += state is S.PENDING
-        return {
-            "campaign_id": CAMPAIGN, "vin": v, "deployment_id": deployment_id(CAMPAIGN, v),
-            "state": state.value, "campaign_status": bucket(CAMPAIGN, state, wave),
-            "next_action_at": sortable_ts(at), "wave": wave, "attempt": 1 if state is not S.PENDING else 0,
-            "version": 1, "from_version": "1.0.0",
-        }  # fmt: skip
+        attempt = 0 if state is S.PENDING else 1
+        return Deployment(
+            CAMPAIGN,
+            v,
+            wave_of[i],
+            state,
+            version=1,
+            attempt=attempt,
+            next_action_at=at,
+            from_version="1.0.0",
+        )
 
-    # The first ``in_flight`` vehicles (of the SUCCEEDED range) are re-used as the in-flight ones.
-    items = []
-    for i, v in enumerate(vehicles):
-        item = deployment(i, v)
-        if i < in_flight:
-            late = i < overdue
-            item.update(
-                state=S.INSTALLING.value,
-                campaign_status=bucket(CAMPAIGN, S.INSTALLING, 0),
-                next_action_at=sortable_ts(NOW - timedelta(minutes=1) if late else NOW + timedelta(hours=1)),
-                notified_at=sortable_ts(NOW - timedelta(hours=2) if late else NOW),
-            )
-            counts[S.SUCCEEDED] -= 1
-            ok[wave_of[i]] -= 1
-            counts[S.INSTALLING] = counts.get(S.INSTALLING, 0) + 1
-        items.append(item)
+    deployments = [deployment(i, v) for i, v in enumerate(vehicles)]
+    counts = recount([(d.state, d.wave) for d in deployments], len(sizes))
     started = time.perf_counter()
-    backend.deployments.put_many(items)
+    ports.deployments.put_many(deployments)
+    for wave in range(len(sizes)):
+        ports.schedule.put_roster(CAMPAIGN, wave, [d.vin for d in deployments if d.wave == wave])
     print(f"wrote {total:,} deployments in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     # The schedule earlier ticks would have left: every in-flight deployment hinted at its deadline
     # (its sent hint), plus per tick ``completions`` hints of deployments that have since finished.
-    schedule = backend.deployments.schedule
-    deadline = [(sortable_ts(NOW + timedelta(hours=1)), v) for v in vehicles[overdue:in_flight]]
+    schedule = ports.schedule
+    schedule.hint_many(CAMPAIGN, Lane.ACTIVE, [(NOW - timedelta(minutes=1), v) for v in vehicles[:overdue]])
     schedule.hint_many(
-        CAMPAIGN, ACTIVE, [(sortable_ts(NOW - timedelta(minutes=1)), v) for v in vehicles[:overdue]]
+        CAMPAIGN, Lane.ACTIVE, [(NOW + timedelta(hours=1), v) for v in vehicles[overdue:in_flight]]
     )
-    schedule.hint_many(CAMPAIGN, ACTIVE, deadline)
     finished = vehicles[in_flight : in_flight + ticks * completions]
     background = [
-        (sortable_ts(NOW + timedelta(seconds=n // completions, milliseconds=-1)), v)
-        for n, v in enumerate(finished)
+        (NOW + timedelta(seconds=n // completions, milliseconds=-1), v) for n, v in enumerate(finished)
     ]
-    schedule.hint_many(CAMPAIGN, ACTIVE, background)
-    cursors = {"w0_next": sizes[0], "w1_next": sizes[1], "w2_next": pending_start - sizes[0] - sizes[1]}
-    backend.campaigns.put_new({
-        **cursors,
-        "campaign_id": CAMPAIGN, "name": "bench", "spec": spec_json(spec),
-        "release": release.model_dump_json(),
-        "state": "RUNNING", "current_wave": 2, "wave_sizes": sizes, "acknowledged_failures": 0, "version": 0,
-        "created_at": NOW.isoformat(), "created_by": "bench", "updated_at": NOW.isoformat(),
-        "in_flight": in_flight, **{f"n_{k}": n for k, n in counts.items()},
-        **{f"w{i}_ok": ok[i] for i in range(3)}, **{f"w{i}_fail": fail[i] for i in range(3)},
-        **{f"w{i}_wait": wait[i] for i in range(3)},
-    })  # fmt: skip
+    schedule.hint_many(CAMPAIGN, Lane.ACTIVE, background)
+    ports.campaigns.put_new(
+        Campaign(
+            campaign_id=CAMPAIGN, spec=spec, release=release, state=CampaignState.RUNNING, current_wave=2,
+            wave_sizes=tuple(sizes), counters=CampaignCounters(), created_at=NOW, created_by="bench",
+            updated_at=NOW,
+        )
+    )  # fmt: skip
+    ports.campaigns.set_counters(CAMPAIGN, counts)
+    cursors = (sizes[0], sizes[1], pending_start - sizes[0] - sizes[1])
+    for wave, position in enumerate(cursors):
+        ports.campaigns.advance_cursor(CAMPAIGN, wave, position)
     return vehicles[overdue:in_flight]
 
 
-def complete(clients, resources, vins: list[str]) -> None:
+def complete(ports, vins: list[str]) -> None:
     reports = [
         (v, OtaReport(campaign_id=CAMPAIGN, deployment_id=deployment_id(CAMPAIGN, v),
                       status=OtaStatus.SUCCEEDED,
                       target_version="2.0.0"))
         for v in vins
     ]  # fmt: skip
-    apply_ota_reports(reports, clients, resources, now=NOW)
+    apply_ota_reports(reports, ports, now=NOW)
 
 
 def _moto_process() -> tuple[subprocess.Popen[bytes], int]:
@@ -251,6 +236,7 @@ def main() -> int:
     spec = read_stack_spec(settings)
     provision(spec, clients)
     resources = spec.resources
+    ports = campaign_ports(clients, resources)
     in_flight = setup(
         clients, resources, args.deployments, args.max_in_flight, args.completions, args.overdue, args.ticks
     )
@@ -260,11 +246,11 @@ def main() -> int:
     tick_cpus: list[float] = []
     requests: list[int] = []
     for n in range(args.ticks):
-        complete(clients, resources, in_flight[n * args.completions : (n + 1) * args.completions])
+        complete(ports, in_flight[n * args.completions : (n + 1) * args.completions])
         started = time.perf_counter()
         cpu = cpu_seconds(server.pid), time.process_time()
         with CallCounter(resources.deployments_table) as calls:
-            result = run_tick(clients, resources, NOW + timedelta(seconds=n), fleet_health=False)
+            result = run_tick(ports, NOW + timedelta(seconds=n))
         durations.append(time.perf_counter() - started)
         server_cpu, tick_cpu = cpu_seconds(server.pid) - cpu[0], time.process_time() - cpu[1]
         queries.append(calls.query_s)
