@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.composition import campaign_ports
 from fleetota_core.local.runtime import LocalRuntime
 from fleetota_core.services.campaigns.create import list_campaigns
 from fleetota_core.settings import Settings
@@ -68,6 +69,7 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     settings = Settings(local_port=int(dashboard.env["FLEETOTA_LOCAL_PORT"]))
     clients = client_factory(settings)
     resources = resolve_resources(settings, clients)
+    ports = campaign_ports(clients, resources)
     page = browser.new_page(viewport={"width": 1500, "height": 1800})
     outside: list[str] = []
     topojson: list[str] = []
@@ -136,9 +138,7 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     page.get_by_role("button", name="Sign and publish").click()
     page.get_by_text(f"Published firmware {RELEASE}", exact=False).wait_for(timeout=30_000)
     settle(page)
-    assert releases_frame(clients, resources)[["version", "signature"]].values.tolist() == [
-        [RELEASE, "valid"]
-    ]
+    assert releases_frame(ports)[["version", "signature"]].values.tolist() == [[RELEASE, "valid"]]
     shot(page, "07-firmware")
 
     # Create a campaign: preview first, then launch.
@@ -157,7 +157,7 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     shot(page, "08-campaign-preview")
     page.get_by_role("button", name="Launch campaign").click()
     page.get_by_text("Campaign E2E rollout created", exact=False).wait_for(timeout=30_000)
-    (campaign,) = list_campaigns(clients, resources)
+    (campaign,) = list_campaigns(ports)
     assert (campaign.spec.name, campaign.created_by) == ("E2E rollout", "e2e-operator")
 
     # Drive the update manager (the local runtime's schedule fires only once a minute).
@@ -165,7 +165,7 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
 
     def moved():
         runtime.fire_schedule()
-        (now,) = list_campaigns(clients, resources)
+        (now,) = list_campaigns(ports)
         # Vehicles report download and install steps in their telemetry once they got their job.
         reported = now.counters.count("DOWNLOADING", "VERIFYING", "INSTALLING", "SUCCEEDED", "FAILED")
         return now if reported > 0 else None
@@ -185,10 +185,10 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     page.get_by_role("button", name="Pause", exact=True).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("textbox").fill("e2e: hold the rollout")
-    assert list_campaigns(clients, resources)[0].state.value == "RUNNING"
+    assert list_campaigns(ports)[0].state.value == "RUNNING"
     dialog.get_by_role("button", name="Yes, pause").click()
     page.get_by_text("is now PAUSED", exact=False).wait_for(timeout=30_000)
     settle(page)
     shot(page, "10-campaign-paused")
-    assert list_campaigns(clients, resources)[0].state.value == "PAUSED"
+    assert list_campaigns(ports)[0].state.value == "PAUSED"
     assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside

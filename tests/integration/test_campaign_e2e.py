@@ -15,7 +15,7 @@ import pytest
 
 from fleetota_core.adapters.telemetry_store import TelemetryStore
 from fleetota_core.domain.campaign import AbortCriteria, CampaignSpec, CampaignState, TargetFilter, WaveSpec
-from fleetota_core.domain.deployment import RetryPolicy
+from fleetota_core.domain.deployment import DeploymentState, RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.job_document import SignedJobDocument
 from fleetota_core.domain.telemetry import NetworkType
@@ -54,7 +54,7 @@ class OtaWorld:
 
     def step(self, tick: bool = True) -> None:
         if tick:
-            run_tick(self.stack.clients, self.stack.resources, self.now, fleet_health=False)
+            run_tick(self.stack.ports, self.now)
         self.listener.poll()
         self.sim.step()
         self.stack.runtime.drain(timeout=60)
@@ -62,10 +62,10 @@ class OtaWorld:
     def run(self, campaign_id: str, minutes: int) -> object:
         for _ in range(minutes):
             self.step()
-            campaign = get_campaign(campaign_id, self.stack.clients, self.stack.resources)
+            campaign = get_campaign(campaign_id, self.stack.ports)
             if campaign.state in (CampaignState.COMPLETED, CampaignState.ABORTED, CampaignState.PAUSED):
                 return campaign
-        return get_campaign(campaign_id, self.stack.clients, self.stack.resources)
+        return get_campaign(campaign_id, self.stack.ports)
 
 
 def world(stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: datetime = START) -> OtaWorld:
@@ -84,7 +84,7 @@ def world(stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: dateti
 
 
 def publish(stack, version: str, models, body: bytes = ARTIFACT):
-    return publish_release(body, version, models, [], None, "e2e", "alice", stack.clients, stack.resources)
+    return publish_release(body, version, models, [], None, "e2e", "alice", stack.ports)
 
 
 def fleet_models(w: OtaWorld) -> list[str]:
@@ -131,16 +131,18 @@ def test_a_healthy_campaign_with_transient_failures_completes_and_the_metrics_ag
         defer_recheck_s=60,
         max_in_flight=200,
     )
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, "e2e", now=w.now)
+    campaign = create_campaign(spec, "alice", stack.ports, "e2e", now=w.now)
     assert campaign.total == 200
     done = w.run(campaign.campaign_id, minutes=90)
     assert done.state is CampaignState.COMPLETED, done.summary()
-    rows = list_deployments(campaign.campaign_id, stack.clients, stack.resources)
-    states = Counter(r["state"] for r in rows)
-    assert states["SUCCEEDED"] == 200
-    assert max(int(r["attempt"]) for r in rows) > 1  # failures happened and were retried
+    rows = list_deployments(campaign.campaign_id, stack.ports)
+    states = Counter(r.state for r in rows)
+    assert states[DeploymentState.SUCCEEDED] == 200
+    assert max(r.attempt for r in rows) > 1  # failures happened and were retried
     assert w.listener.client.stats["FAILED"] > 0
-    assert done.counters.success_rate() == pytest.approx(100.0 * states["SUCCEEDED"] / len(rows))
+    assert done.counters.success_rate() == pytest.approx(
+        100.0 * states[DeploymentState.SUCCEEDED] / len(rows)
+    )
     metric = latest_metric(stack, "SuccessRate", {"CampaignId": campaign.campaign_id})
     assert metric == pytest.approx(done.counters.success_rate())
     assert all(v.firmware_version == NEW for v in w.sim.vehicles)
@@ -164,14 +166,14 @@ def test_forty_percent_permanent_failures_pause_wave_one_and_alert(stack):
         eligibility=ANY_TIME,
         max_in_flight=100,
     )
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=w.now)
+    campaign = create_campaign(spec, "alice", stack.ports, now=w.now)
     done = w.run(campaign.campaign_id, minutes=30)
     assert done.state is CampaignState.PAUSED
     assert done.current_wave == 0 and "wave 1" in done.state_reason
-    rows = list_deployments(campaign.campaign_id, stack.clients, stack.resources)
-    later = [r for r in rows if int(r["wave"]) > 0]
-    assert later and all(r["state"] == "PENDING" and int(r["attempt"]) == 0 for r in later)
-    later_vins = {r["vin"] for r in later}
+    rows = list_deployments(campaign.campaign_id, stack.ports)
+    later = [r for r in rows if r.wave > 0]
+    assert later and all(r.state is DeploymentState.PENDING and r.attempt == 0 for r in later)
+    later_vins = {r.vin for r in later}
     for _ in range(3):  # paused: further ticks notify nobody in wave 2
         w.step()
     assert not later_vins & set(w.listener.client.pending)
@@ -198,11 +200,11 @@ def test_a_tampered_artifact_is_rejected_by_every_vehicle_and_installed_by_none(
         waves=(WaveSpec(percent=100, error_threshold_pct=100),),
         abort=AbortCriteria(failure_pct=100, min_executed=1000),
     )
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=w.now)
+    campaign = create_campaign(spec, "alice", stack.ports, now=w.now)
     done = w.run(campaign.campaign_id, minutes=15)
-    rows = list_deployments(campaign.campaign_id, stack.clients, stack.resources)
-    assert {r["state"] for r in rows} == {"REJECTED"}
-    assert {r["error_code"] for r in rows} == {"CHECKSUM_MISMATCH"}
+    rows = list_deployments(campaign.campaign_id, stack.ports)
+    assert {r.state for r in rows} == {DeploymentState.REJECTED}
+    assert {r.error_code for r in rows} == {"CHECKSUM_MISMATCH"}
     assert done.state is CampaignState.COMPLETED and done.counters.succeeded == 0
     assert {v.vin: v.firmware_version for v in w.sim.vehicles} == before
 
@@ -233,8 +235,7 @@ def test_downgrades_are_refused_but_a_rollback_campaign_succeeds(stack):
         create_campaign(
             CampaignSpec(name="plain", release_version="3.0.0", target=target),
             "mallory",
-            stack.clients,
-            stack.resources,
+            stack.ports,
             now=w.now,
         )
     # ...and a forged one (job documents rewritten in the bucket) is refused by every vehicle.
@@ -249,32 +250,28 @@ def test_downgrades_are_refused_but_a_rollback_campaign_succeeds(stack):
             abort=AbortCriteria(failure_pct=100, min_executed=1000),
         ),
         "alice",
-        stack.clients,
-        stack.resources,
+        stack.ports,
         now=w.now,
     )
-    run_tick(stack.clients, stack.resources, w.now, fleet_health=False)
+    run_tick(stack.ports, w.now)
     assert forge_job_documents(stack, old) == len(on_341)
     for _ in range(3):
         w.step(tick=False)
-    rows = list_deployments(forged.campaign_id, stack.clients, stack.resources)
-    assert {r["state"] for r in rows} == {"REJECTED"}
-    assert {r["error_code"] for r in rows} == {"BAD_SIGNATURE"}
+    rows = list_deployments(forged.campaign_id, stack.ports)
+    assert {r.state for r in rows} == {DeploymentState.REJECTED}
+    assert {r.error_code for r in rows} == {"BAD_SIGNATURE"}
     assert all(v.firmware_version == "3.4.1" for v in on_341)
     # The real update, then its rollback, whose signed job documents allow the downgrade.
     update = create_campaign(
         CampaignSpec(name="upgrade", release_version=NEW, eligibility=ANY_TIME, target=target),
         "alice",
-        stack.clients,
-        stack.resources,
+        stack.ports,
         now=w.now,
     )
     assert w.run(update.campaign_id, minutes=15).state is CampaignState.COMPLETED
     assert all(v.firmware_version == NEW for v in on_341)
     w.step(tick=False)  # the vehicles table learns the new versions
-    rollback = rollback_campaign(
-        update.campaign_id, "alice", "regression in 3.5.0", stack.clients, stack.resources, now=w.now
-    )
+    rollback = rollback_campaign(update.campaign_id, "alice", "regression in 3.5.0", stack.ports, now=w.now)
     done = w.run(rollback.campaign_id, minutes=15)
     assert done.state is CampaignState.COMPLETED and done.counters.succeeded == len(on_341)
     assert all(v.firmware_version == "3.4.1" for v in on_341)
@@ -297,15 +294,15 @@ def test_low_battery_and_driving_vehicles_are_deferred_with_reasons_then_notifie
     spec = CampaignSpec(
         name="deferral", release_version=NEW, defer_recheck_s=60, eligibility=rules, max_in_flight=100
     )
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources, now=w.now)
+    campaign = create_campaign(spec, "alice", stack.ports, now=w.now)
     w.step()
-    rows = {r["vin"]: r for r in list_deployments(campaign.campaign_id, stack.clients, stack.resources)}
+    rows = {r.vin: r for r in list_deployments(campaign.campaign_id, stack.ports)}
     for v in low:
-        assert rows[v.vin]["state"] == "DEFERRED"
-        assert rows[v.vin]["reason"] == "battery 18% < 30%"
-    driving = [vin for vin, r in rows.items() if r.get("reason", "").startswith("driving at")]
+        assert rows[v.vin].state is DeploymentState.DEFERRED
+        assert rows[v.vin].reason == "battery 18% < 30%"
+    driving = [vin for vin, r in rows.items() if (r.reason or "").startswith("driving at")]
     assert driving, (
-        Counter(r.get("reason", r["state"]) for r in rows.values()),
+        Counter(r.reason or r.state for r in rows.values()),
         sum(v.driving for v in w.sim.vehicles),
     )
     assert not {vin for vin, _ in w.listener.client.notified} & (set(driving) | {v.vin for v in low})

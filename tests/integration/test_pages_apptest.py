@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_campaigns
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.tick import run_tick
+from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 
@@ -69,16 +70,22 @@ def seed_fleet(stack: LocalStack, count: int = 40) -> list:
     return fleet
 
 
+def update_manager_tick(stack: LocalStack) -> None:
+    """What the update manager's schedule runs: the campaign tick, then the fleet snapshot and metrics."""
+    run_tick(stack.ports)
+    publish_fleet_health(stack.clients, stack.resources)
+
+
 def seed_campaign(stack: LocalStack, fleet: list) -> str:
     model = fleet[0].model
-    publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", stack.clients, stack.resources)
-    run_tick(stack.clients, stack.resources)  # writes the fleet snapshot and fleet metrics
+    publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", stack.ports)
+    update_manager_tick(stack)  # writes the fleet snapshot and fleet metrics
     from fleetota_core.domain.campaign import CampaignSpec
     from fleetota_core.services.campaigns.create import create_campaign
 
     spec = CampaignSpec(name="apptest rollout", release_version="9.0.0")
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources)
-    run_tick(stack.clients, stack.resources)
+    campaign = create_campaign(spec, "alice", stack.ports)
+    update_manager_tick(stack)
     return campaign.campaign_id
 
 
@@ -139,8 +146,7 @@ def _fill_campaign_form(at: AppTest, **values) -> None:
 
 def test_the_campaign_form_shows_an_error_under_each_invalid_field(dashboard):
     fleet = seed_fleet(dashboard, 10)
-    publish_release(b"x" * 100, "9.1.0", [fleet[0].model], [], None, "", "alice", dashboard.clients,
-                    dashboard.resources)  # fmt: skip
+    publish_release(b"x" * 100, "9.1.0", [fleet[0].model], [], None, "", "alice", dashboard.ports)
     at = render("pages/campaigns.py")
 
     _fill_campaign_form(at, name="", release="9.1.0", waves="10%, lots", vins="NOT-A-VIN")
@@ -152,16 +158,14 @@ def test_the_campaign_form_shows_an_error_under_each_invalid_field(dashboard):
     assert "'lots' is not a wave" in errors
     assert "NOT-A-VIN" in errors
     assert "highlighted field" in errors
-    assert list_campaigns(dashboard.clients, dashboard.resources) == []
+    assert list_campaigns(dashboard.ports) == []
 
 
 def test_a_valid_campaign_form_previews_then_launches_the_campaign_as_the_operator(dashboard, monkeypatch):
     monkeypatch.setenv("FLEETOTA_OPERATOR", "carol")  # the sidebar's default operator name
     fleet = seed_fleet(dashboard, 12)
     model = fleet[0].model
-    publish_release(
-        b"y" * 2048, "9.2.0", [model], [], None, "", "alice", dashboard.clients, dashboard.resources
-    )
+    publish_release(b"y" * 2048, "9.2.0", [model], [], None, "", "alice", dashboard.ports)
     at = render("pages/campaigns.py")
     _fill_campaign_form(at, name="UI rollout", release="9.2.0", waves="50%, 50%")
 
@@ -171,13 +175,13 @@ def test_a_valid_campaign_form_previews_then_launches_the_campaign_as_the_operat
     matched = next(m for m in at.metric if m.label == "Matched vehicles")
     expected = sum(1 for v in fleet if v.model == model and v.firmware_version != "9.2.0")
     assert matched.value == f"{expected:,}"
-    assert list_campaigns(dashboard.clients, dashboard.resources) == []
+    assert list_campaigns(dashboard.ports) == []
 
     at.button(key="cf_launch_button").click()
     at.run()
 
     assert not at.exception, [e.value for e in at.exception]
-    campaigns = list_campaigns(dashboard.clients, dashboard.resources)
+    campaigns = list_campaigns(dashboard.ports)
     assert [(c.spec.name, c.created_by, c.total) for c in campaigns] == [("UI rollout", "carol", expected)]
     assert any("created" in s.value for s in at.success)
 
@@ -231,7 +235,7 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
 
     at.button(key="act_pause").click()
     at.run()
-    assert get_campaign(campaign_id, dashboard.clients, dashboard.resources).state.value == "RUNNING"
+    assert get_campaign(campaign_id, dashboard.ports).state.value == "RUNNING"
     assert any("Pause campaign" in w.value for w in at.warning), "a confirmation is shown first"
 
     at.text_input(key="confirm_reason_pause").input("battery complaints")
@@ -239,8 +243,8 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
     at.run()
 
     assert not at.exception, [e.value for e in at.exception]
-    assert get_campaign(campaign_id, dashboard.clients, dashboard.resources).state.value == "PAUSED"
-    audit = campaign_history(campaign_id, dashboard.clients, dashboard.resources)
+    assert get_campaign(campaign_id, dashboard.ports).state.value == "PAUSED"
+    audit = campaign_history(campaign_id, dashboard.ports)
     assert (audit[0]["action"], audit[0]["operator"], audit[0]["reason"]) == (
         "PAUSE",
         "dave",
