@@ -27,7 +27,7 @@ def _state(key: str, vin: str, _backend) -> dict | None:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def _history(key: str, vin: str, _backend) -> pd.DataFrame:
-    return ota_history(_backend.clients, _backend.resources, vin)
+    return ota_history(_backend.ports, vin)
 
 
 @st.cache_data(ttl=15, show_spinner="Reading recent telemetry…")

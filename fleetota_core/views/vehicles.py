@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fleetota_core.adapters.object_reader import newest_objects, read_text
-from fleetota_core.adapters.table_reader import get_item, query_partition
+from fleetota_core.adapters.table_reader import get_item
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 RAW_PREFIX = "raw/"
 TELEMETRY_COLUMNS = [
@@ -33,20 +34,30 @@ def vehicle_state(clients: ClientFactory, resources: Resources, vin: str) -> dic
     return get_item(clients.dynamodb, resources.vehicles_table, {"vin": vin})
 
 
-def ota_history(clients: ClientFactory, resources: Resources, vin: str) -> pd.DataFrame:
-    """Every deployment of ``vin`` across campaigns, newest first."""
-    items = query_partition(clients.dynamodb, resources.deployments_table, "vin", vin, index="by_vin")
-    df = pd.DataFrame(items)
-    if df.empty:
-        return pd.DataFrame(
-            columns=["campaign_id", "state", "target_version", "attempt", "updated_at", "reason"]
+OTA_HISTORY_COLUMNS = ["campaign_id", "state", "target_version", "attempt", "updated_at", "reason"]
+
+
+def ota_history(ports: CampaignPorts, vin: str) -> pd.DataFrame:
+    """Every deployment of ``vin`` across campaigns, newest first, with the version it was to install."""
+    deployments = ports.deployments.for_vin(vin)
+    targets: dict[str, str | None] = {}
+    rows = []
+    for d in deployments:
+        if d.campaign_id not in targets:
+            campaign = ports.campaigns.get(d.campaign_id)
+            targets[d.campaign_id] = campaign.release.version if campaign else None
+        rows.append(
+            {
+                "campaign_id": d.campaign_id,
+                "state": d.state.value,
+                "target_version": targets[d.campaign_id],
+                "attempt": d.attempt,
+                "updated_at": d.updated_at or d.notified_at or d.created_at,
+                "reason": d.reason or d.error_code,
+            }
         )
-    for column in ("state", "target_version", "attempt", "updated_at", "reason", "error_code"):
-        if column not in df.columns:
-            df[column] = None
-    df["reason"] = df["reason"].fillna(df["error_code"])
-    ordered = ["campaign_id", "state", "target_version", "attempt", "updated_at", "reason"]
-    return df[ordered].sort_values("updated_at", ascending=False, na_position="last", ignore_index=True)
+    df = pd.DataFrame(rows, columns=OTA_HISTORY_COLUMNS)
+    return df.sort_values("updated_at", ascending=False, na_position="last", ignore_index=True)
 
 
 def _reading(record: dict[str, Any]) -> dict[str, Any]:

@@ -343,3 +343,16 @@ def test_counters_at_rest_equal_a_recount_after_a_rollout_with_retries_and_defer
             report(world, d, OtaStatus.FAILED if (n + step) % 3 == 0 else OtaStatus.SUCCEEDED, "NETWORK_LOST")
     assert counters_match_deployments(world, campaign.campaign_id)
     assert min(world.campaigns.lowest.values()) == 0
+
+
+def test_a_vehicles_ota_history_names_each_campaign_and_the_version_it_was_to_install() -> None:
+    from fleetota_core.views.vehicles import ota_history
+
+    world, campaign = world_with_campaign(2, spec())
+    tick(world)
+    [first, _] = deployments(world, campaign)
+    report(world, first, OtaStatus.SUCCEEDED)
+    history = ota_history(world.ports, first.vin)
+    assert history[["campaign_id", "state", "target_version", "attempt"]].values.tolist() == [
+        [campaign.campaign_id, "SUCCEEDED", "2.0.0", 1]
+    ]
