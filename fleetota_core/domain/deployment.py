@@ -245,7 +245,18 @@ class Transition:
             raise ValueError(f"a transition cannot set {', '.join(sorted(unknown))}")
 
     @classmethod
-    def of(cls, deployment: Deployment, new_state: DeploymentState, **kwargs: object) -> Transition:
+    def of(
+        cls,
+        deployment: Deployment,
+        new_state: DeploymentState,
+        *,
+        next_action_at: datetime | None = None,
+        sets: dict[str, object] | None = None,
+        clears: tuple[str, ...] = (),
+        max_in_flight: int | None = None,
+        hinted: bool = False,
+    ) -> Transition:
+        """The transition of ``deployment`` as it was read (its state and version) to ``new_state``."""
         return cls(
             deployment.campaign_id,
             deployment.vin,
@@ -253,7 +264,11 @@ class Transition:
             deployment.state,
             deployment.version,
             new_state,
-            **kwargs,  # type: ignore[arg-type]
+            next_action_at,
+            sets or {},
+            clears,
+            max_in_flight,
+            hinted,
         )
 
 

@@ -68,17 +68,17 @@ def transition(ports: CampaignPorts, change: Transition, later: Decrements | Non
         change.campaign_id, ups, in_flight_below=change.max_in_flight
     ):
         return Outcome.AT_CAPACITY
-    lane = lane_of(change.new_state)
-    hint = None if change.hinted or change.next_action_at is None or lane is None else lane
+    lane, at = lane_of(change.new_state), change.next_action_at
+    hint = None if change.hinted or at is None or lane is None else (lane, at)
     leaves_flight = lane_of(change.old_state) is Lane.ACTIVE and lane is Lane.WAIT
     if hint is not None and not leaves_flight:
-        ports.schedule.hint(change.campaign_id, hint, change.next_action_at, change.vin)  # type: ignore[arg-type]
+        ports.schedule.hint(change.campaign_id, hint[0], hint[1], change.vin)
     if not ports.deployments.apply(change):
         if reserve:
             ports.campaigns.add_counters(change.campaign_id, {k: -v for k, v in ups.items()})
         return Outcome.LOST_RACE
     if hint is not None and leaves_flight:
-        ports.schedule.hint(change.campaign_id, hint, change.next_action_at, change.vin)  # type: ignore[arg-type]
+        ports.schedule.hint(change.campaign_id, hint[0], hint[1], change.vin)
     rest = {k: v for k, v in deltas.items() if v < 0} if reserve else deltas
     if later is not None and reserve:
         later.add(change.campaign_id, rest)
