@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class DeploymentState(StrEnum):
@@ -251,7 +254,7 @@ class Transition:
         new_state: DeploymentState,
         *,
         next_action_at: datetime | None = None,
-        sets: dict[str, object] | None = None,
+        sets: Mapping[str, object] | None = None,
         clears: tuple[str, ...] = (),
         max_in_flight: int | None = None,
         hinted: bool = False,
@@ -265,7 +268,7 @@ class Transition:
             deployment.version,
             new_state,
             next_action_at,
-            sets or {},
+            dict(sets or {}),
             clears,
             max_in_flight,
             hinted,
