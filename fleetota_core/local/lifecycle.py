@@ -199,27 +199,33 @@ def start_local_stack(settings: Settings) -> str:
 def reset_stack(settings: Settings) -> str:
     """Empty every table, bucket and queue, keep the resources, wipe the saved state; returns what it did.
 
-    With no stack running, only the saved state under ``settings.state_dir`` is wiped.
+    A running ``local up`` replaces its snapshot with the empty stack at once. With no stack running,
+    the saved state under ``settings.state_dir`` is deleted. An endpoint that ``local up`` did not
+    start (LocalStack, another moto) saves no state here, so the state folder is left alone.
     """
     endpoint = settings.endpoint_url or ""
-    wiped = remove_snapshots(settings.state_dir)
-    saved = f"; saved state wiped ({len(wiped)} file(s) in {settings.state_dir})" if wiped else ""
     backend = probe_endpoint(endpoint)
     if backend is None:
-        return f"no local stack running{saved or '; no saved state to wipe'}"
+        wiped = remove_snapshots(settings.state_dir)
+        if not wiped:
+            return f"no local stack running; no saved state in {settings.state_dir}"
+        return f"no local stack running; saved state wiped ({len(wiped)} file(s) in {settings.state_dir})"
     spec = read_stack_spec(settings)
     clients = client_factory(settings)
     if backend == "moto":
         # moto's own reset also clears metrics and alarm states; provisioning restores the resources.
         reset_moto(endpoint)
         provision(spec, clients)
-        # The stack's own snapshot now holds the empty state, whatever folder it keeps it in.
-        persisted = control_request(endpoint, "snapshot")
-        kept = f"; saved state replaced by the empty stack ({persisted['path']})" if persisted else saved
-        return f"moto reset and provisioned again{kept}"
-    empty_data(spec, clients)
-    provision(spec, clients)
-    return f"tables, buckets and queues emptied{saved}"
+        done = "moto reset and provisioned again"
+    else:
+        empty_data(spec, clients)
+        provision(spec, clients)
+        done = "tables, buckets and queues emptied"
+    # The stack's own snapshot now holds the empty stack, whatever folder it keeps it in.
+    persisted = control_request(endpoint, "snapshot")
+    if persisted is None:
+        return f"{done}; this endpoint saves no state"
+    return f"{done}; saved state replaced by the empty stack ({persisted['path']})"
 
 
 def stop_stack(settings: Settings, timeout: float = 60.0) -> str:
