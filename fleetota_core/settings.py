@@ -6,6 +6,7 @@ Core code never reads ``os.environ``; entrypoints call :func:`load_settings`.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -32,6 +33,10 @@ class Settings(BaseSettings):
     local_host: str = "127.0.0.1"
     local_port: int = Field(default=4566, ge=1, le=65535)
     operator: str = "operator"
+    # Local mode keeps the simulator's files, the log and the local stack's snapshot here.
+    state_dir: Path = Path(".fleetota")
+    # How often the local stack snapshots its state; a crash loses at most this many seconds.
+    snapshot_interval_s: float = Field(default=10.0, gt=0, le=30)
     # FLEETOTA_ENDPOINT_URL aims AWS mode at another endpoint (moto, LocalStack); unset means AWS itself.
     endpoint_override: str | None = Field(
         default=None, validation_alias=AliasChoices("FLEETOTA_ENDPOINT_URL", "endpoint_override")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from fleetota_core.views.alerts import recent_alerts
+from fleetota_core.views.local_stack import STOP_HINT
 from fleetota_core.views.simulator import (
     SimulatorOptions,
     simulator_status,
@@ -35,6 +36,8 @@ def backend_badge(backend: Backend) -> None:
     icon = ":material/science:" if backend.settings.is_local else ":material/cloud:"
     st.markdown(f"**{icon} {backend.label}**")
     st.caption(backend.status or (backend.settings.endpoint_url or f"region {backend.settings.region}"))
+    if backend.settings.is_local:
+        st.caption(STOP_HINT)
     with st.expander("Resources", expanded=False):
         st.json(backend.resources.as_dict(), expanded=True)
 

@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
+from fleetota_core.views.local_stack import STOP_HINT, local_data_status, reset_local_data
 from fleetota_core.views.simulator import (
     MAX_VEHICLES,
     SimulatorOptions,
@@ -101,3 +102,51 @@ if running:
         with st.spinner("Stopping…"):
             stop_simulator(_ui.STATE_DIR)
         st.rerun()
+
+
+def _dismiss_reset() -> None:
+    st.session_state.pop("reset_pending", None)
+
+
+@st.dialog("Reset local data", on_dismiss=_dismiss_reset)
+def confirm_reset() -> None:
+    st.warning(
+        "Delete every vehicle, release, campaign, deployment, audit entry, telemetry object and metric "
+        "of the local stack, and its saved state? A running simulator registers its vehicles again.",
+        icon=":material/warning:",
+    )
+    yes, no = st.columns(2)
+    if yes.button("Yes, reset", type="primary", key="reset_confirm"):
+        _dismiss_reset()
+        try:
+            with st.spinner("Resetting…"):
+                message = reset_local_data(backend.settings)
+        except FleetOTAError as exc:
+            st.error(str(exc))
+            return
+        st.cache_data.clear()
+        st.session_state["reset_done"] = message
+        st.rerun()
+    if no.button("Cancel", key="reset_cancel"):
+        _dismiss_reset()
+        st.rerun()
+
+
+if backend.settings.is_local:
+    st.divider()
+    st.subheader("Local data")
+    with _ui.guard("the local stack's saved state"):
+        saved = local_data_status(backend.settings)
+        if saved and saved.get("warning"):
+            st.error(saved["warning"], icon=":material/error:")
+        elif saved:
+            st.caption(
+                f"Saved every {saved.get('interval_s', '?')} s to `{saved['path']}`; kept across restarts."
+            )
+    st.caption(STOP_HINT)
+    if done := st.session_state.pop("reset_done", None):
+        st.success(done, icon=":material/restart_alt:")
+    if st.button("Reset local data…", disabled=operator is None, key="reset_local_data"):
+        st.session_state["reset_pending"] = True
+    if st.session_state.get("reset_pending"):
+        confirm_reset()

@@ -1,17 +1,21 @@
-"""``local up|status|reset|wait``: the embedded local AWS stack."""
+"""``local up|status|stop|reset|wait``: the embedded local AWS stack."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import ConfigurationError, FleetOTAError
-from fleetota_core.local.lifecycle import describe_stack, reset_stack, run_local_stack, wait_until_ready
+from fleetota_core.local.lifecycle import (
+    describe_stack,
+    reset_stack,
+    run_local_stack,
+    stop_stack,
+    wait_until_ready,
+)
 from fleetota_core.local.simulator_process import (
     SimulatorOptions,
     simulator_status,
@@ -42,7 +46,12 @@ def register(subparsers: Any) -> None:
     status = commands.add_parser("status", help="show the endpoint and every resource name")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=status_command)
-    reset = commands.add_parser("reset", help="empty all data; keep the resources")
+    stop = commands.add_parser("stop", help="stop the stack `local up` started, saving its state first")
+    stop.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    stop.set_defaults(func=stop_command)
+    reset = commands.add_parser(
+        "reset", help="empty all data and wipe the saved state (.fleetota/); keep the resources"
+    )
     reset.set_defaults(func=reset_command)
     wait = commands.add_parser("wait", help="wait until the endpoint answers and is provisioned")
     wait.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
@@ -66,7 +75,7 @@ def up_command(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    state_dir = Path(os.environ.get("FLEETOTA_STATE_DIR", ".fleetota"))
+    state_dir = settings.state_dir
     started: list[int] = []
 
     def start_demo_fleet() -> None:
@@ -110,7 +119,34 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{group:<9} {', '.join(names)}")
         if description["missing"]:
             print(f"missing   {', '.join(description['missing'])}")
+        _print_persistence(description["persistence"])
     return 0 if description["provisioned"] else 1
+
+
+def _print_persistence(persistence: dict[str, Any] | None) -> None:
+    if persistence is None:
+        print("state     not saved (this endpoint was not started by `local up`)")
+        return
+    if not persistence.get("running", True):
+        print(f"state     saved in {persistence['path']} ({persistence['last_size']:,} bytes); stack stopped")
+        return
+    every = f"every {persistence['interval_s']:g} s"
+    print(f"state     {persistence['path']}, {every}; {persistence['restored']}")
+    if persistence.get("last_snapshot_at"):
+        print(
+            f"snapshot  {persistence['last_size']:,} bytes, requests paused "
+            f"{persistence['last_pause_ms']} ms, written in {persistence['last_write_ms']} ms"
+        )
+    if persistence.get("last_error"):
+        print(f"ERROR     the last snapshot failed: {persistence['last_error']}")
+    if persistence.get("warning"):
+        print(f"WARNING   {persistence['warning']}")
+
+
+def stop_command(args: argparse.Namespace, settings: Settings) -> int:
+    _local_only(settings)
+    print(stop_stack(settings, timeout=args.timeout))
+    return 0
 
 
 def reset_command(args: argparse.Namespace, settings: Settings) -> int:

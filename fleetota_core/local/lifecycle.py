@@ -1,4 +1,4 @@
-"""Starting, finding, waiting for and resetting the local stack (``local up|status|reset|wait``)."""
+"""Starting, finding, waiting for, stopping and resetting the local stack (``local up|status|stop|...``)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.errors import BackendUnavailableError
+from fleetota_core.local import ownership
 from fleetota_core.local.provision import missing_resources, provision
 from fleetota_core.local.reset import empty_data
-from fleetota_core.local.server import probe_endpoint, reset_moto, start_moto
+from fleetota_core.local.server import control_request, probe_endpoint, reset_moto, start_moto
+from fleetota_core.local.snapshot_file import SNAPSHOT_NAME, remove_snapshots
 from fleetota_core.local.stack_spec import REPO_ROOT, read_stack_spec
 
 if TYPE_CHECKING:
     import threading
     from pathlib import Path
 
+    from fleetota_core.local.persistence import Snapshotter
     from fleetota_core.local.stack_spec import StackSpec
     from fleetota_core.settings import Settings
 
@@ -87,7 +90,25 @@ def describe_stack(settings: Settings) -> dict[str, Any]:
         "functions": [f.name for f in spec.functions],
         "schedules": {s.name: s.expression for s in spec.schedules},
         "alarms": [a["AlarmName"] for a in spec.alarms],
+        "persistence": persistence_status(settings, running=status.running),
     }
+
+
+def persistence_status(settings: Settings, *, running: bool | None = None) -> dict[str, Any] | None:
+    """The running stack's snapshot status (with a ``warning`` if it started empty), or the saved file's.
+
+    None when the endpoint is not a FleetOTA ``local up`` (LocalStack, a bare moto) and nothing is saved.
+    """
+    endpoint = settings.endpoint_url or ""
+    if running is None:
+        running = probe_endpoint(endpoint) is not None
+    live = control_request(endpoint, "persistence", timeout=5) if running else None
+    if live is not None:
+        return live
+    path = settings.state_dir / SNAPSHOT_NAME
+    if not path.exists():
+        return None
+    return {"path": str(path), "saved": True, "last_size": path.stat().st_size, "running": False}
 
 
 def wait_until_ready(
@@ -143,6 +164,9 @@ def ensure_running(
         "FLEETOTA_LOCAL_PORT": str(settings.local_port),
         "FLEETOTA_REGION": settings.region,
         "FLEETOTA_STACK": settings.stack_name,
+        # Absolute, as the stack runs in the repository while the dashboard may run elsewhere.
+        "FLEETOTA_STATE_DIR": str(settings.state_dir.resolve()),
+        "FLEETOTA_SNAPSHOT_INTERVAL_S": str(settings.snapshot_interval_s),
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("ab") as output:
@@ -173,22 +197,50 @@ def start_local_stack(settings: Settings) -> str:
 
 
 def reset_stack(settings: Settings) -> str:
-    """Empty every table, bucket and queue and keep the resources; returns how it was done."""
+    """Empty every table, bucket and queue, keep the resources, wipe the saved state; returns what it did.
+
+    A running ``local up`` replaces its snapshot with the empty stack at once. With no stack running,
+    the saved state under ``settings.state_dir`` is deleted. An endpoint that ``local up`` did not
+    start (LocalStack, another moto) saves no state here, so the state folder is left alone.
+    """
+    endpoint = settings.endpoint_url or ""
+    backend = probe_endpoint(endpoint)
+    if backend is None:
+        wiped = remove_snapshots(settings.state_dir)
+        if not wiped:
+            return f"no local stack running; no saved state in {settings.state_dir}"
+        return f"no local stack running; saved state wiped ({len(wiped)} file(s) in {settings.state_dir})"
     spec = read_stack_spec(settings)
     clients = client_factory(settings)
-    backend = probe_endpoint(settings.endpoint_url or "")
-    if backend is None:
-        raise BackendUnavailableError(
-            f"no local stack answers at {settings.endpoint_url}; start it with `local up`"
-        )
     if backend == "moto":
         # moto's own reset also clears metrics and alarm states; provisioning restores the resources.
-        reset_moto(settings.endpoint_url or "")
+        reset_moto(endpoint)
         provision(spec, clients)
-        return "moto reset and provisioned again"
-    empty_data(spec, clients)
-    provision(spec, clients)
-    return "tables, buckets and queues emptied"
+        done = "moto reset and provisioned again"
+    else:
+        empty_data(spec, clients)
+        provision(spec, clients)
+        done = "tables, buckets and queues emptied"
+    # The stack's own snapshot now holds the empty stack, whatever folder it keeps it in.
+    persisted = control_request(endpoint, "snapshot")
+    if persisted is None:
+        return f"{done}; this endpoint saves no state"
+    return f"{done}; saved state replaced by the empty stack ({persisted['path']})"
+
+
+def stop_stack(settings: Settings, timeout: float = 60.0) -> str:
+    """``local stop``: stop the ``local up`` that owns ``settings.state_dir``; it writes a final snapshot."""
+    owner = ownership.stop_owner(settings.state_dir, timeout=timeout)
+    if owner is not None:
+        where = f"{owner.endpoint} (pid {owner.pid})"
+        return f"stopped the local stack at {where}; state saved in {settings.state_dir}"
+    backend = probe_endpoint(settings.endpoint_url or "")
+    if backend is None:
+        return f"no local stack is running (nothing answers at {settings.endpoint_url})"
+    raise BackendUnavailableError(
+        f"the {backend} endpoint at {settings.endpoint_url} was not started by `fleetota local up` with the "
+        f"state folder {settings.state_dir}; stop it where it was started"
+    )
 
 
 def run_local_stack(settings: Settings, stop: threading.Event, *, on_ready: Any = None) -> None:
@@ -198,18 +250,24 @@ def run_local_stack(settings: Settings, stop: threading.Event, *, on_ready: Any 
     endpoint = settings.endpoint_url or ""
     backend = probe_endpoint(endpoint)
     server = None
+    snapshots: Snapshotter | None = None
     if backend is None:
-        server = start_moto(settings.local_host, settings.local_port)
+        snapshots = _restore(settings)
+        server = start_moto(settings.local_host, settings.local_port, wrap=snapshots.wrap)
+        ownership.claim(settings.state_dir, endpoint)
         backend = "moto"
         print(f"started moto on {endpoint}", flush=True)
     else:
         print(f"attaching to the {backend} endpoint already listening on {endpoint}", flush=True)
+        print("its state is saved (or not) by the process that started it", flush=True)
     try:
         spec = read_stack_spec(settings)
         clients = client_factory(settings)
         provision(spec, clients)
         runtime = LocalRuntime(settings, clients=clients, spec=spec)
         runtime.start()
+        if snapshots is not None:
+            snapshots.start()
         print(f"local stack ready: {endpoint} (stack {spec.stack}); Ctrl-C to stop", flush=True)
         if on_ready is not None:
             on_ready()
@@ -220,6 +278,29 @@ def run_local_stack(settings: Settings, stop: threading.Event, *, on_ready: Any 
             print("stopping the local Lambda runtime", flush=True)
             runtime.stop()
     finally:
+        if snapshots is not None:
+            snapshots.stop()  # the final snapshot, after the runtime's last writes
+            status = snapshots.status
+            saved = f"{status.path} ({status.last_size or 0:,} bytes)"
+            print(f"saved the local stack's state: {saved}", flush=True)
         if server is not None:
             server.stop()
+            ownership.release(settings.state_dir)
             print("stopped moto", flush=True)
+
+
+def _restore(settings: Settings) -> Snapshotter:
+    from fleetota_core.local.persistence import Snapshotter
+
+    snapshots = Snapshotter(settings.state_dir / SNAPSHOT_NAME, settings.snapshot_interval_s)
+    owner = ownership.read_owner(settings.state_dir)
+    if owner is not None and owner.pid != os.getpid():
+        raise BackendUnavailableError(
+            f"another local stack (pid {owner.pid}, {owner.endpoint}) keeps its state in "
+            f"{settings.state_dir}; stop it with `fleetota local stop` or set FLEETOTA_STATE_DIR"
+        )
+    outcome = snapshots.restore()
+    print(f"local state: {outcome}", flush=True)
+    if snapshots.status.warning:
+        print(f"WARNING: {snapshots.status.warning}", flush=True)
+    return snapshots

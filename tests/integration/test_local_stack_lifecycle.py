@@ -33,11 +33,17 @@ def test_ensure_running_attaches_to_a_ready_stack_without_starting_another(stack
 
 @pytest.mark.slow
 def test_ensure_running_starts_a_detached_stack_once_and_later_calls_attach(tmp_path: Path):
-    settings = Settings(mode="local", local_host="127.0.0.1", local_port=_free_port())
+    settings = Settings(
+        mode="local", local_host="127.0.0.1", local_port=_free_port(), state_dir=tmp_path / "state"
+    )
     log = tmp_path / "local-stack.log"
     started = ensure_running(settings, timeout=60, log_path=log)
     try:
         assert started.started and started.ready and started.pid
+        # Provisioned means ready for clients; the runtime starts a moment later.
+        deadline = time.monotonic() + 30
+        while "local stack ready" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert "local stack ready" in log.read_text()
         again = ensure_running(settings, timeout=10, log_path=log)
         assert again.ready and not again.started
@@ -46,6 +52,8 @@ def test_ensure_running_starts_a_detached_stack_once_and_later_calls_attach(tmp_
         _, code = os.waitpid(started.pid or 0, 0)
     assert os.waitstatus_to_exitcode(code) == 0
     assert not local_status(settings).running
+    assert "saved the local stack's state" in log.read_text()
+    assert (tmp_path / "state" / "local-stack.snapshot").exists()
 
 
 def test_started_runtime_processes_telemetry_in_the_background_until_stopped(stack: LocalStack):

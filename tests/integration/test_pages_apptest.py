@@ -250,3 +250,23 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
         "dave",
         "battery complaints",
     )
+
+
+def test_resetting_local_data_asks_for_confirmation_then_empties_the_stack(dashboard, monkeypatch):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "dave")
+    seed_fleet(dashboard, 5)
+    vehicles_table = dashboard.resources.vehicles_table
+    at = render("pages/simulator.py")
+    assert any("fleetota local stop" in c.value for c in at.caption), [c.value for c in at.caption]
+
+    at.button(key="reset_local_data").click()
+    at.run()
+    assert dashboard.clients.dynamodb.scan(TableName=vehicles_table)["Count"] == 5
+    assert any("saved state" in w.value for w in at.warning), "a confirmation is shown first"
+
+    at.button(key="reset_confirm").click()
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert dashboard.clients.dynamodb.scan(TableName=vehicles_table)["Count"] == 0
+    assert any("moto reset" in s.value for s in at.success)
