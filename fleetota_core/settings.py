@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     local_host: str = "127.0.0.1"
     local_port: int = Field(default=4566, ge=1, le=65535)
     operator: str = "operator"
+    # The local scheduler fires schedules at least this often (seconds; 0 keeps the template's rates).
+    # A time-compressed demo fleet lives a simulated minute per wall second, so the update manager's
+    # `rate(1 minute)` would leave the fleet snapshot an hour behind and rollouts a minute per step.
+    local_schedule_s: int = Field(default=10, ge=0, le=86_400)
     # FLEETOTA_ENDPOINT_URL aims AWS mode at another endpoint (moto, LocalStack); unset means AWS itself.
     endpoint_override: str | None = Field(
         default=None, validation_alias=AliasChoices("FLEETOTA_ENDPOINT_URL", "endpoint_override")
