@@ -16,10 +16,14 @@ if TYPE_CHECKING:
     from fleetota_core.views.backend import Backend
 
 _SPEC = "demo_campaign_spec"  # session state: the spec being previewed, until confirmed or dismissed
+_CREATED = "demo_campaign_created"  # session state: the message for the run after the campaign's creation
 
 
 def demo_campaign(backend: Backend, key: str) -> str | None:
     """The demo-campaign flow; ``key`` keeps two pages' buttons apart. The new campaign's id, or None."""
+    created = st.session_state.pop(_CREATED, None)
+    if created:
+        st.success(created, icon=":material/rocket_launch:")
     waves = " / ".join(f"{p:g} %" for p in DEMO_WAVES_PCT)
     spec = st.session_state.get(_SPEC)
     if spec is None:
@@ -72,8 +76,7 @@ def demo_campaign(backend: Backend, key: str) -> str | None:
             return None
     del st.session_state[_SPEC]
     st.session_state["campaign_selected"] = campaign.campaign_id
-    st.success(
-        f"Demo campaign created ({campaign.campaign_id}); it starts on the next update-manager tick.",
-        icon=":material/rocket_launch:",
+    st.session_state[_CREATED] = (
+        f"Demo campaign created ({campaign.campaign_id}); it starts on the next update-manager tick."
     )
     return campaign.campaign_id

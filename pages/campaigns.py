@@ -214,6 +214,7 @@ with list_tab:
     with _ui.guard("the demo campaign"):
         if demo_campaign(backend, "campaigns"):
             _clear()
+            st.rerun()
     campaign_list()
     with _ui.guard("campaigns"):
         summary = _summary(backend.key, backend)

@@ -41,6 +41,7 @@ backend = _ui.backend()
 with _ui.guard("the demo campaign"):
     if demo_campaign(backend, "overview"):
         _campaigns.clear()
+        st.rerun()
 
 
 @_ui.live(_ui.LIVE_REFRESH_S, "the fleet overview")
