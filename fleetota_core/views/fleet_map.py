@@ -30,7 +30,7 @@ STATUS_COLOURS = {
 NOT_TARGETED = "not in campaign"
 # The deployment path from waiting to done, then the ways it can end badly; grey when not targeted.
 DEPLOYMENT_COLOURS = {
-    "PENDING": "#cbd5e1",
+    "PENDING": "#94a3b8",
     "DEFERRED": "#fbbf24",
     "ELIGIBLE": "#a5b4fc",
     "NOTIFIED": "#818cf8",
@@ -44,7 +44,7 @@ DEPLOYMENT_COLOURS = {
     "TIMED_OUT": "#9f1239",
     "ROLLED_BACK": "#7c3aed",
     "CANCELLED": "#6b7280",
-    NOT_TARGETED: "#e5e7eb",
+    NOT_TARGETED: "#d6d3d1",
 }
 BATTERY_COLOURS = {
     "critical": "#dc2626",
@@ -75,7 +75,7 @@ def with_deployments(fleet: pd.DataFrame, deployments: pd.DataFrame) -> pd.DataF
     states: dict[str, str] = {}
     if len(deployments):
         states = dict(zip(deployments["vin"], deployments["state"].map(str), strict=True))
-    return fleet.assign(deployment=fleet["vin"].map(states).fillna(NOT_TARGETED))
+    return fleet.assign(deployment=[states.get(vin, NOT_TARGETED) for vin in fleet["vin"]])
 
 
 HOVER = {
@@ -131,7 +131,9 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
         projection=projection,
         **_colours(located, column),
     )
-    fig.update_traces(marker={"size": 6 if len(located) < 5000 else 4, "opacity": 0.8, "line": {"width": 0}})
+    # A metro view has room for bigger dots.
+    size = 9 if metro is not None else (6 if len(located) < 5000 else 4)
+    fig.update_traces(marker={"size": size, "opacity": 0.8, "line": {"width": 0}})
     fig.update_geos(
         resolution=50,
         showland=True,
