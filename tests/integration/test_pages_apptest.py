@@ -6,16 +6,18 @@ import gzip
 import socket
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from fleetota_core.local.demo import ensure_demo_release
 from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_campaigns
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.tick import run_tick
-from simulator.fleet import generate_fleet
+from simulator.fleet import fleet_definition, generate_fleet, write_fleet_file
 from simulator.record import encode
 
 if TYPE_CHECKING:
@@ -71,14 +73,14 @@ def seed_fleet(stack: LocalStack, count: int = 40) -> list:
 
 def seed_campaign(stack: LocalStack, fleet: list) -> str:
     model = fleet[0].model
-    publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", stack.clients, stack.resources)
-    run_tick(stack.clients, stack.resources)  # writes the fleet snapshot and fleet metrics
+    publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", stack.ports)
+    stack.runtime.fire_schedule()  # the update manager: the fleet snapshot and fleet metrics
     from fleetota_core.domain.campaign import CampaignSpec
     from fleetota_core.services.campaigns.create import create_campaign
 
     spec = CampaignSpec(name="apptest rollout", release_version="9.0.0")
-    campaign = create_campaign(spec, "alice", stack.clients, stack.resources)
-    run_tick(stack.clients, stack.resources)
+    campaign = create_campaign(spec, "alice", stack.ports)
+    run_tick(stack.ports)
     return campaign.campaign_id
 
 
@@ -139,8 +141,7 @@ def _fill_campaign_form(at: AppTest, **values) -> None:
 
 def test_the_campaign_form_shows_an_error_under_each_invalid_field(dashboard):
     fleet = seed_fleet(dashboard, 10)
-    publish_release(b"x" * 100, "9.1.0", [fleet[0].model], [], None, "", "alice", dashboard.clients,
-                    dashboard.resources)  # fmt: skip
+    publish_release(b"x" * 100, "9.1.0", [fleet[0].model], [], None, "", "alice", dashboard.ports)
     at = render("pages/campaigns.py")
 
     _fill_campaign_form(at, name="", release="9.1.0", waves="10%, lots", vins="NOT-A-VIN")
@@ -152,16 +153,14 @@ def test_the_campaign_form_shows_an_error_under_each_invalid_field(dashboard):
     assert "'lots' is not a wave" in errors
     assert "NOT-A-VIN" in errors
     assert "highlighted field" in errors
-    assert list_campaigns(dashboard.clients, dashboard.resources) == []
+    assert list_campaigns(dashboard.ports) == []
 
 
 def test_a_valid_campaign_form_previews_then_launches_the_campaign_as_the_operator(dashboard, monkeypatch):
     monkeypatch.setenv("FLEETOTA_OPERATOR", "carol")  # the sidebar's default operator name
     fleet = seed_fleet(dashboard, 12)
     model = fleet[0].model
-    publish_release(
-        b"y" * 2048, "9.2.0", [model], [], None, "", "alice", dashboard.clients, dashboard.resources
-    )
+    publish_release(b"y" * 2048, "9.2.0", [model], [], None, "", "alice", dashboard.ports)
     at = render("pages/campaigns.py")
     _fill_campaign_form(at, name="UI rollout", release="9.2.0", waves="50%, 50%")
 
@@ -171,13 +170,13 @@ def test_a_valid_campaign_form_previews_then_launches_the_campaign_as_the_operat
     matched = next(m for m in at.metric if m.label == "Matched vehicles")
     expected = sum(1 for v in fleet if v.model == model and v.firmware_version != "9.2.0")
     assert matched.value == f"{expected:,}"
-    assert list_campaigns(dashboard.clients, dashboard.resources) == []
+    assert list_campaigns(dashboard.ports) == []
 
     at.button(key="cf_launch_button").click()
     at.run()
 
     assert not at.exception, [e.value for e in at.exception]
-    campaigns = list_campaigns(dashboard.clients, dashboard.resources)
+    campaigns = list_campaigns(dashboard.ports)
     assert [(c.spec.name, c.created_by, c.total) for c in campaigns] == [("UI rollout", "carol", expected)]
     assert any("created" in s.value for s in at.success)
 
@@ -231,7 +230,7 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
 
     at.button(key="act_pause").click()
     at.run()
-    assert get_campaign(campaign_id, dashboard.clients, dashboard.resources).state.value == "RUNNING"
+    assert get_campaign(campaign_id, dashboard.ports).state.value == "RUNNING"
     assert any("Pause campaign" in w.value for w in at.warning), "a confirmation is shown first"
 
     at.text_input(key="confirm_reason_pause").input("battery complaints")
@@ -239,10 +238,74 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
     at.run()
 
     assert not at.exception, [e.value for e in at.exception]
-    assert get_campaign(campaign_id, dashboard.clients, dashboard.resources).state.value == "PAUSED"
-    audit = campaign_history(campaign_id, dashboard.clients, dashboard.resources)
+    assert get_campaign(campaign_id, dashboard.ports).state.value == "PAUSED"
+    audit = campaign_history(campaign_id, dashboard.ports)
     assert (audit[0]["action"], audit[0]["operator"], audit[0]["reason"]) == (
         "PAUSE",
         "dave",
         "battery complaints",
     )
+
+
+def write_fleet_definition(vehicles: list) -> None:
+    """What the simulator writes with --fleet-file, where the dashboard looks for it (cwd/.fleetota)."""
+    write_fleet_file(Path(".fleetota") / "fleet.json", vehicles, seed=11)
+
+
+def test_the_overview_and_vehicles_count_the_provisioned_fleet_with_never_reported_vehicles_apart(dashboard):
+    # Given 10 vehicles that reported and a fleet definition of 15 (the same 10, then 5 silent ones)
+    fleet = seed_fleet(dashboard, 10)
+    provisioned = generate_fleet(15, 11)
+    assert [v.vin for v in provisioned[:10]] == [v.vin for v in fleet]
+    write_fleet_definition(provisioned)
+    online = sum(1 for v in fleet if v.network.value != "NONE")
+
+    at = render("pages/overview.py")
+
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Vehicles"] == "15"
+    assert metrics["Never reported"] == "5"
+    assert metrics["Online"] == f"{100 * online / 15:.1f} %"  # over the whole fleet, not the 10
+
+    at.switch_page("pages/vehicles.py")
+    at.run()
+    table = at.dataframe[0].value
+    assert len(table) == 15
+    assert (table["status"] == "never reported").sum() == 5
+
+
+@pytest.mark.parametrize(
+    ("page", "key"), [("pages/overview.py", "overview"), ("pages/campaigns.py", "campaigns")]
+)
+def test_the_demo_campaign_button_previews_the_prefilled_spec_then_confirm_creates_it(
+    dashboard, monkeypatch, page, key
+):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "erin")
+    fleet = seed_fleet(dashboard, 30)
+    release = ensure_demo_release(dashboard.ports, fleet_definition(fleet))
+    assert release is not None
+    expected = sum(1 for v in fleet if v.model in release.manifest.models)
+    at = render(page)
+
+    at.button(key=f"{key}_demo_start").click()
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    matched = next(m for m in at.metric if m.label == "Matched vehicles")
+    assert matched.value == f"{expected:,}"
+    assert any(m.label == "Eligible now" for m in at.metric)
+    assert list_campaigns(dashboard.ports) == [], "a preview writes nothing"
+
+    at.button(key=f"{key}_demo_confirm").click()
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    campaigns = list_campaigns(dashboard.ports)
+    assert len(campaigns) == 1
+    campaign = campaigns[0]
+    assert campaign.spec.name.startswith(f"Demo rollout {release.version}")
+    assert (campaign.created_by, campaign.total) == ("erin", expected)
+    assert [w.percent for w in campaign.spec.waves] == [10, 30, 60]
+    assert any("Demo campaign created" in s.value for s in at.success)
+    assert not any(b.key == f"{key}_demo_confirm" for b in at.button), "the preview is gone once created"
