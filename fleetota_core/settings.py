@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".fleetota")
     # How often the local stack snapshots its state; a crash loses at most this many seconds.
     snapshot_interval_s: float = Field(default=10.0, gt=0, le=30)
+    # The local scheduler fires schedules at least this often (seconds; 0 keeps the template's rates).
+    # A time-compressed demo fleet lives a simulated minute per wall second, so the update manager's
+    # `rate(1 minute)` would leave the fleet snapshot an hour behind and rollouts a minute per step.
+    local_schedule_s: int = Field(default=10, ge=0, le=86_400)
     # FLEETOTA_ENDPOINT_URL aims AWS mode at another endpoint (moto, LocalStack); unset means AWS itself.
     endpoint_override: str | None = Field(
         default=None, validation_alias=AliasChoices("FLEETOTA_ENDPOINT_URL", "endpoint_override")

@@ -37,7 +37,7 @@ def _bytes(n: float) -> str:
     return f"{n:,.1f} TB"
 
 
-def show_preview(preview: CampaignPreview) -> None:
+def show_preview(preview: CampaignPreview, key: str = "preview") -> None:
     st.markdown("**Preview: what launching now would do**")
     c = st.columns(4)
     c[0].metric("Matched vehicles", f"{preview.matched:,}")
@@ -48,7 +48,7 @@ def show_preview(preview: CampaignPreview) -> None:
     if waves:
         fig = px.bar(waves, x="wave", y="vehicles", text="vehicles", title="Wave sizes", height=240)
         fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None)
-        st.plotly_chart(fig, key="preview_waves")
+        st.plotly_chart(fig, key=f"{key}_waves")
     notes = [f"{n:,} excluded: {why}" for why, n in preview.excluded.items()]
     notes += [f"{n:,} deferred for now: {reason_group(why)}" for why, n in preview.deferred_reasons.items()]
     if notes:

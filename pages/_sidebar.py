@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from fleetota_core.views.alerts import recent_alerts
+from fleetota_core.views.demo import demo_fleet_options, ensure_demo_release, wait_for_fleet_file
 from fleetota_core.views.local_stack import STOP_HINT
 from fleetota_core.views.simulator import (
-    SimulatorOptions,
     simulator_status,
     start_simulator,
     stop_simulator,
@@ -29,7 +29,6 @@ ALERT_ICONS = {
     "completed": ":green[:material/flag:]",
     "ok": ":green[:material/check_circle:]",
 }
-DEMO_INTERVAL_S = 10.0
 
 
 def backend_badge(backend: Backend) -> None:
@@ -97,13 +96,15 @@ def alerts_feed() -> None:
 @st.cache_resource(show_spinner="Starting the demo fleet…")
 def _demo_fleet(key: str, vehicles: int, _backend: Backend) -> str:
     # Once per server process: a first-time visitor sees a live fleet within a minute.
-    if simulator_status(_ui.STATE_DIR).running:
-        return "already running"
-    options = SimulatorOptions(vehicles=vehicles, interval_s=DEMO_INTERVAL_S)
-    pid = start_simulator(options, _backend.settings, _ui.STATE_DIR)
-    # The demo fleet belongs to this server: when it exits, so does the fleet it started.
-    atexit.register(_stop_demo_fleet, pid)
-    return "started"
+    outcome = "already running"
+    if not simulator_status(_ui.STATE_DIR).running:
+        pid = start_simulator(demo_fleet_options(vehicles), _backend.settings, _ui.STATE_DIR)
+        # The demo fleet belongs to this server: when it exits, so does the fleet it started.
+        atexit.register(_stop_demo_fleet, pid)
+        outcome = "started"
+    # Something to roll out: the signed demo release for this fleet, unless it is published already.
+    ensure_demo_release(_backend.ports, wait_for_fleet_file(_ui.STATE_DIR))
+    return outcome
 
 
 def _stop_demo_fleet(pid: int) -> None:

@@ -14,7 +14,7 @@ import streamlit as st
 from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
 from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
-from fleetota_core.views.fleet import fleet_frame
+from fleetota_core.views.fleet import provisioned_fleet_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -103,11 +103,11 @@ def live(run_every: float, what: str) -> Callable[[Callable[..., None]], Callabl
 
 @st.cache_data(ttl=FLEET_TTL_S, show_spinner="Loading the fleet…")
 def _fleet(key: str, _backend: Backend) -> pd.DataFrame:
-    return fleet_frame(_backend.clients, _backend.resources)
+    return provisioned_fleet_frame(_backend.clients, _backend.resources, STATE_DIR)
 
 
 def fleet() -> pd.DataFrame:
-    """Every vehicle's latest state (normalized), cached for a few seconds."""
+    """Every vehicle's latest state (normalized), with provisioned never-reported ones, cached briefly."""
     b = backend()
     return _fleet(b.key, b)
 

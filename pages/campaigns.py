@@ -11,6 +11,7 @@ from fleetota_core.views.campaign_actions import ACTIONS, campaign_history, get_
 from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
 from pages import _ui
 from pages._campaign_form import campaign_form
+from pages._demo_campaign import demo_campaign
 
 STATE_ICONS = {
     "DRAFT": ":material/edit_note:",
@@ -210,6 +211,10 @@ with list_tab:
     flash = st.session_state.pop("campaign_flash", None)
     if flash:
         st.success(flash, icon=":material/check_circle:")
+    with _ui.guard("the demo campaign"):
+        if demo_campaign(backend, "campaigns"):
+            _clear()
+            st.rerun()
     campaign_list()
     with _ui.guard("campaigns"):
         summary = _summary(backend.key, backend)

@@ -1,11 +1,21 @@
-"""Fleet map: every vehicle, coloured by status, battery or firmware, filtered by model, region, version."""
+"""Fleet map: every vehicle, coloured by status, battery, firmware or its state in a campaign,
+filtered by model, region and version, zoomed to the fleet, a continent or a metro."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from fleetota_core.views.campaigns import campaign_summary, deployments_frame
 from fleetota_core.views.fleet import filter_fleet, version_key
-from fleetota_core.views.fleet_map import COLOUR_BY, SCOPES, offline_map, street_map
+from fleetota_core.views.fleet_map import (
+    COLOUR_BY,
+    DEPLOYMENT,
+    offline_map,
+    scope_names,
+    street_map,
+    with_deployments,
+)
 from pages import _ui
 
 # Streamlit static serving (.streamlit/config.toml) puts ./static at /app/static; relative so it
@@ -13,6 +23,17 @@ from pages import _ui
 TOPOJSON_URL = "app/static/topojson/"
 
 _ui.frame_guard()
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _campaigns(key: str, _backend) -> pd.DataFrame:
+    return campaign_summary(_backend.ports)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _deployments(key: str, campaign_id: str, _backend) -> pd.DataFrame:
+    return deployments_frame(_backend.ports, campaign_id)
+
 
 st.title("Fleet map")
 fleet = _ui.fleet_or_stop()
@@ -30,17 +51,47 @@ regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="map_re
 versions = c4.multiselect(
     "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="map_versions"
 )
-scope = c5.selectbox("View", list(SCOPES), key="map_scope")
+scope = c5.selectbox("View", scope_names(), key="map_scope", help="the fleet, a continent or one metro")
+campaign_id = None
+if colour_by == DEPLOYMENT:
+    backend = _ui.backend()
+    with _ui.guard("campaigns"):
+        campaigns = _campaigns(backend.key, backend)
+        if campaigns.empty:
+            st.info("No campaigns yet: launch one on the **Campaigns** page.", icon=":material/info:")
+        else:
+            names = dict(zip(campaigns["campaign_id"], campaigns["name"], strict=True))
+            selected = st.session_state.get("campaign_selected")
+            ids = list(names)
+            campaign_id = st.selectbox(
+                "Campaign",
+                ids,
+                index=ids.index(selected) if selected in ids else 0,
+                format_func=lambda cid: f"{names[cid]} ({cid})",
+                key="map_campaign",
+            )
 tiles = st.toggle("Street tiles (needs internet)", key="map_tiles")
 
 MAP_REFRESH_S = 30
 
 
 @_ui.live(MAP_REFRESH_S, "the fleet map")
-def live_map(colour_by: str, models: list, regions: list, versions: list, scope: str, tiles: bool) -> None:
+def live_map(
+    colour_by: str,
+    models: list,
+    regions: list,
+    versions: list,
+    scope: str,
+    tiles: bool,
+    campaign_id: str | None,
+) -> None:
     # Re-reads the (cached) fleet on each refresh; the figure keeps the operator's zoom (uirevision).
     current = _ui.fleet()
     shown = filter_fleet(current, models, regions, versions)
+    if colour_by == DEPLOYMENT:
+        backend = _ui.backend()
+        deployments = _deployments(backend.key, campaign_id, backend) if campaign_id else pd.DataFrame()
+        shown = with_deployments(shown, deployments)
     located = int(shown["lat"].notna().sum())
     st.caption(
         f"{len(shown):,} of {len(current):,} vehicles match; {located:,} have a position. "
@@ -56,4 +107,4 @@ def live_map(colour_by: str, models: list, regions: list, versions: list, scope:
         )
 
 
-live_map(colour_by, models, regions, versions, scope, tiles)
+live_map(colour_by, models, regions, versions, scope, tiles, campaign_id)

@@ -11,6 +11,7 @@ from fleetota_core.views.fleet import fleet_kpis, version_key
 from fleetota_core.views.fleet_map import STATUS_COLOURS
 from fleetota_core.views.monitoring import FLEET_TRENDS, alarms_frame, metric_trends, pipeline_health
 from pages import _ui
+from pages._demo_campaign import demo_campaign
 
 _ui.frame_guard()
 
@@ -37,6 +38,10 @@ def _health(key: str, _backend):
 
 st.title("Fleet overview")
 backend = _ui.backend()
+with _ui.guard("the demo campaign"):
+    if demo_campaign(backend, "overview"):
+        _campaigns.clear()
+        st.rerun()
 
 
 @_ui.live(_ui.LIVE_REFRESH_S, "the fleet overview")
@@ -53,17 +58,30 @@ def kpis() -> None:
     executed = int(campaigns["executed"].sum()) if len(campaigns) else 0
     succeeded = int(campaigns["succeeded"].sum()) if len(campaigns) else 0
     in_alarm = int((alarms["state"] == "ALARM").sum()) if len(alarms) else 0
-    cols = st.columns(6)
-    cols[0].metric("Vehicles", f"{k.vehicles:,}")
-    cols[1].metric("Online", f"{k.online_pct:.1f} %", help=f"{k.online:,} vehicles reporting")
-    cols[2].metric("Average battery", "—" if k.battery_avg is None else f"{k.battery_avg:.0f} %")
-    cols[3].metric("Active campaigns", active)
-    cols[4].metric(
+    cols = st.columns(7)
+    cols[0].metric(
+        "Vehicles",
+        f"{k.vehicles:,}",
+        help=f"The whole fleet: {k.reported:,} have reported, {k.never_reported:,} never have",
+    )
+    cols[1].metric(
+        "Never reported",
+        f"{k.never_reported:,}",
+        help="Provisioned (in the simulator's fleet definition) but no telemetry received yet",
+    )
+    cols[2].metric(
+        "Online",
+        f"{k.online_pct:.1f} %",
+        help=f"{k.online:,} of all {k.vehicles:,} vehicles; a vehicle that never reported counts as offline",
+    )
+    cols[3].metric("Average battery", "—" if k.battery_avg is None else f"{k.battery_avg:.0f} %")
+    cols[4].metric("Active campaigns", active)
+    cols[5].metric(
         "OTA success rate",
         "—" if executed == 0 else f"{100 * succeeded / executed:.1f} %",
         help=f"{succeeded:,} of {executed:,} finished deployments succeeded",
     )
-    cols[5].metric("Alarms in ALARM", in_alarm)
+    cols[6].metric("Alarms in ALARM", in_alarm)
     if k.vehicles == 0:
         _ui.empty_state(
             "No vehicles have reported yet. Start the simulator on the **Simulator** page "

@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
+from fleetota_core.views.demo import time_compression
 from fleetota_core.views.local_stack import STOP_HINT, local_data_status, reset_local_data
 from fleetota_core.views.simulator import (
     MAX_VEHICLES,
@@ -39,6 +40,14 @@ def status_panel() -> None:
             f"{options.get('speed', '?')}x speed, fault rate {options.get('fault_rate', 0):.0%}.",
             icon=":material/play_circle:",
         )
+        speed = time_compression(options)
+        if speed:
+            stamps = " Readings carry the real time." if options.get("wall_clock") else ""
+            st.info(
+                f"Time runs {speed:g}x faster: a simulated hour passes every {60 / speed:g} min, so "
+                f"commutes, charging, maintenance windows and installs show within minutes.{stamps}",
+                icon=":material/fast_forward:",
+            )
     else:
         st.info("Stopped. Choose a fleet below and press **Start simulator**.", icon=":material/stop_circle:")
     if status.log_tail:
@@ -87,7 +96,14 @@ with st.form("simulator_form"):
 if start:
     try:
         pid = start_simulator(
-            SimulatorOptions(vehicles=int(vehicles), interval_s=interval, speed=speed, fault_rate=fault_rate),
+            SimulatorOptions(
+                vehicles=int(vehicles),
+                interval_s=interval,
+                speed=speed,
+                fault_rate=fault_rate,
+                # Faster than real time, readings would soon be in the future; stamp them with real time.
+                wall_clock=speed > 1,
+            ),
             backend.settings,
             _ui.STATE_DIR,
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import FleetOTAError
-from simulator.fleet import generate_fleet
+from simulator.fleet import FLEET_SHARE, generate_fleet, write_fleet_file
 from simulator.job_listener import add_ota_fault_arguments
 from simulator.progress import Progress, status_line
 from simulator.runner import run
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from simulator.uploader import BatchSink
+    from simulator.vehicle import SimVehicle
 
 # --out runs start at a fixed epoch derived from the seed, so equal seeds give equal bytes.
 _SEEDED_EPOCH = datetime(2026, 1, 5, tzinfo=UTC).timestamp()  # a Monday
@@ -83,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="write the batch files under DIR instead of uploading to S3")
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now; with --out, from the seed)")
+    p.add_argument(
+        "--wall-clock",
+        action="store_true",
+        help="readings carry the wall-clock time while the vehicles live --speed times faster "
+        "(a time-compressed demo a backend with a clock-skew check accepts)",
+    )
+    p.add_argument(
+        "--fleet-share",
+        type=_rate,
+        default=FLEET_SHARE,
+        help=f"share of depot-based fleet vehicles; the rest commute (default {FLEET_SHARE})",
+    )
+    p.add_argument("--fleet-file", type=Path, help="write the provisioned fleet (VIN, model, ...) as JSON")
     faults = p.add_argument_group("faults")
     faults.add_argument(
         "--offline-rate", type=_rate, default=None, help="share of time each vehicle spends in outages"
@@ -133,31 +147,52 @@ def _backend(args: argparse.Namespace) -> tuple[BatchSink, Any, Any]:
     return S3Sink(store), clients, resources
 
 
-def _job_listener(args: argparse.Namespace, clients: Any, resources: Any, run_id: str, seed: int) -> Any:
+def _job_listener(
+    args: argparse.Namespace, clients: Any, resources: Any, run_id: str, seed: int, stamp: Any
+) -> Any:
     """The vehicles' OTA client, subscribed to job notifications (S3 mode only, unless --no-ota)."""
     if clients is None or args.no_ota:
         return None
     from simulator.job_listener import open_job_listener, ota_faults
 
     faults = ota_faults(args)
-    return open_job_listener(clients, resources, run_id, faults, seed=seed)
+    return open_job_listener(clients, resources, run_id, faults, seed=seed, stamp=stamp)
+
+
+def _stamp(args: argparse.Namespace, start: float) -> Callable[[float], float] | None:
+    """With --wall-clock, simulated time -> wall time: the run's wall start plus elapsed / speed."""
+    if not args.wall_clock or args.speed <= 0:
+        return None
+    wall0 = time.time()
+    return lambda t: wall0 + (t - start) / args.speed
 
 
 def simulate(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     start = _start_time(args, seed)
+    fleet = generate_fleet(args.vehicles, seed, args.fleet_share)
+    if args.fleet_file is not None:
+        write_fleet_file(args.fleet_file, fleet, seed)  # before any upload: the fleet as provisioned
     sink, clients, resources = _backend(args)
     run_id = hashlib.sha256(f"{seed}:{start}".encode()).hexdigest()[:8]
-    listener = _job_listener(args, clients, resources, run_id, seed)
+    stamp = _stamp(args, start)
+    listener = _job_listener(args, clients, resources, run_id, seed, stamp)
     try:
-        return _simulate(args, seed, start, sink, run_id, listener)
+        return _simulate(args, seed, start, sink, run_id, listener, fleet, stamp)
     finally:
         if listener is not None:
             listener.close()
 
 
 def _simulate(
-    args: argparse.Namespace, seed: int, start: float, sink: BatchSink, run_id: str, listener: Any
+    args: argparse.Namespace,
+    seed: int,
+    start: float,
+    sink: BatchSink,
+    run_id: str,
+    listener: Any,
+    fleet: list[SimVehicle],
+    stamp: Callable[[float], float] | None,
 ) -> int:
     uploader = BatchUploader(sink, args.batch_size, run_id)
     faults = FaultProfile(
@@ -168,8 +203,8 @@ def _simulate(
         else args.install_failure_rate,
     )
     sim = FleetSimulation(
-        generate_fleet(args.vehicles, seed), uploader, start=start, interval=args.interval, seed=seed,
-        faults=faults, ota_client=listener,
+        fleet, uploader, start=start, interval=args.interval, seed=seed, faults=faults,
+        ota_client=listener, stamp=stamp,
     )  # fmt: skip
     stop = threading.Event()
 
@@ -187,7 +222,7 @@ def _simulate(
         progress=Progress(quiet=args.quiet), on_idle=listener.on_idle if listener is not None else None,
         flush_s=args.flush_seconds,
     )  # fmt: skip
-    uploader.flush(sim.t)  # nothing should remain, but never leave a record behind
+    uploader.flush(sim.stamp(sim.t))  # nothing should remain, but never leave a record behind
     generated = sim.readings  # a stop mid-interval leaves its later phase slices unread
     print(status_line(sim))
     print(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fleetota_core.domain.geography import LAND_ZONES, METRO_BY_NAME
 from fleetota_core.domain.vin import with_check_digit, year_code
 from simulator.catalogue import CATALOGUE, FIRMWARE_SPREAD, METRO_SHARES, VehicleModel, hw_revs_for
 from simulator.sites import Site, SiteKind, ZoneSites, build_zone_sites, random_point
 from simulator.vehicle import Role, SimVehicle
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 T = TypeVar("T")
 # VIN characters outside the check digit and year code: I, O and Q are never used.
@@ -28,6 +33,7 @@ _PLANTS = {
     "Nissan": "CN",
 }
 MODEL_YEARS = (2019, 2026)
+FLEET_SHARE = 0.3  # depot-based vehicles in a mixed fleet; the rest are commuters
 
 
 class VinFactory:
@@ -82,8 +88,11 @@ def build_zones(rng: random.Random) -> dict[str, list[ZoneSites]]:
     }
 
 
-def generate_fleet(count: int, seed: int) -> list[SimVehicle]:
-    """``count`` vehicles; the same seed gives the same fleet."""
+def generate_fleet(count: int, seed: int, fleet_share: float = FLEET_SHARE) -> list[SimVehicle]:
+    """``count`` vehicles; the same seed gives the same fleet.
+
+    ``fleet_share`` is the share of depot-based fleet vehicles (delivery, service); the rest commute.
+    """
     rng = random.Random(seed)
     zones = build_zones(rng)
     vins = VinFactory(rng)
@@ -96,7 +105,7 @@ def generate_fleet(count: int, seed: int) -> list[SimVehicle]:
         hw = rng.choice(hw_revs_for(model, model_year))
         metro = METRO_BY_NAME[_weighted(rng, metros, list(METRO_SHARES.values()))]
         zone = rng.choice(zones[metro.name])
-        role = Role.FLEET if rng.random() < 0.3 else Role.COMMUTER
+        role = Role.FLEET if rng.random() < fleet_share else Role.COMMUTER
         if role is Role.FLEET:
             home, work, home_wifi = rng.choice(zone.depots), None, True
         else:
@@ -143,3 +152,28 @@ def generate_fleet(count: int, seed: int) -> list[SimVehicle]:
             )
         )
     return fleet
+
+
+def fleet_definition(fleet: list[SimVehicle]) -> list[dict[str, object]]:
+    """What was provisioned per vehicle: identity and the firmware it left the factory with."""
+    return [
+        {
+            "vin": v.vin,
+            "make": v.make,
+            "model": v.model,
+            "model_year": v.model_year,
+            "hw_rev": v.hw_rev,
+            "firmware_version": v.firmware_version,
+            "metro": v.metro.name,
+            "region": v.metro.region,
+        }
+        for v in fleet
+    ]
+
+
+def write_fleet_file(path: Path, fleet: list[SimVehicle], seed: int) -> None:
+    """The fleet definition as JSON, replaced atomically so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps({"seed": seed, "vehicles": fleet_definition(fleet)}))
+    partial.replace(path)

@@ -15,6 +15,7 @@ from simulator.ota_client import OtaFaults, VehicleOtaClient
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
@@ -70,6 +71,7 @@ def open_job_listener(
     *,
     seed: int = 0,
     install_s: float | None = None,
+    stamp: Callable[[float], float] | None = None,
 ) -> JobListener:
     """Pin the signing public key (fetched once, now), subscribe this run's queue, build the client."""
     public_key = KmsSigner(clients.kms, resources.signing_key_alias).public_key_der()
@@ -81,7 +83,7 @@ def open_job_listener(
     )
     queue.open()
     extra = {} if install_s is None else {"install_s": install_s}
-    return JobListener(queue, VehicleOtaClient(public_key, faults, seed=seed, **extra))
+    return JobListener(queue, VehicleOtaClient(public_key, faults, seed=seed, stamp=stamp, **extra))
 
 
 def add_ota_fault_arguments(parser: argparse.ArgumentParser) -> None:

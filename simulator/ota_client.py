@@ -88,11 +88,14 @@ class VehicleOtaClient:
         seed: int = 0,
         fetch: Callable[[str, int | None, int | None], bytes] = http_fetch,
         install_s: float = INSTALL_S,
+        stamp: Callable[[float], float] | None = None,
     ) -> None:
         self.public_key = load_public_key(public_key_der)
         self.faults = faults or OtaFaults()
         self.fetch = fetch
         self.install_s = install_s
+        # Simulated time -> the time the vehicle's clock shows (job expiry is checked against it).
+        self.stamp: Callable[[float], float] = stamp or (lambda t: t)
         self.rng = random.Random(f"ota:{seed}")
         self.pending: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
@@ -143,7 +146,7 @@ class VehicleOtaClient:
         )
 
     def _accept(self, vehicle: SimVehicle, note: dict[str, Any], t: float) -> OtaEffect:
-        now = datetime.fromtimestamp(t, UTC)
+        now = datetime.fromtimestamp(self.stamp(t), UTC)
         try:
             signed = SignedJobDocument.model_validate_json(self.fetch(note["document_url"], None, None))
         except (requests.RequestException, ValueError) as exc:

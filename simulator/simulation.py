@@ -12,6 +12,8 @@ from simulator.record import encode
 from simulator.vehicle import Role
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from simulator.environment import Conditions
     from simulator.ota import OtaClient
     from simulator.uploader import BatchUploader
@@ -56,6 +58,7 @@ class FleetSimulation:
         seed: int,
         faults: FaultProfile | None = None,
         ota_client: OtaClient | None = None,
+        stamp: Callable[[float], float] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
@@ -65,6 +68,8 @@ class FleetSimulation:
         self.interval = interval
         self.faults = faults or FaultProfile()
         self.ota_client = ota_client
+        # Simulated time -> the time readings carry (and batches are keyed by); identity by default.
+        self.stamp: Callable[[float], float] = stamp or (lambda t: t)
         self.t = start  # end of the last simulated tick
         self.ticks = 0
         self.dropped = 0
@@ -118,7 +123,7 @@ class FleetSimulation:
         if part == 0 or self._tick_conds is None:
             self._tick_conds = self._conditions(t0 + dt / 2)
         conds = self._tick_conds
-        rng, ota, salt = self.rng, self.ota_client, self.salt
+        rng, ota, salt, stamp = self.rng, self.ota_client, self.salt, self.stamp
         p_outage = self._outage_probability(dt)
         mean_outage_s = self.faults.outage_minutes * 60.0
         lines: list[str] = []
@@ -133,7 +138,7 @@ class FleetSimulation:
             if p_outage and t >= v.outage_until and rng.random() < p_outage:
                 v.start_outage(t, rng.expovariate(1.0 / mean_outage_s))
             v.sense_network(t, salt, rng)
-            line = encode(v, t, effect.report if effect is not None else None)
+            line = encode(v, stamp(t), effect.report if effect is not None else None)
             v.seq += 1
             if v.network.value != "NONE":
                 if v.outbox:
@@ -153,7 +158,7 @@ class FleetSimulation:
             self._tick_conds = None
         self.uploader.add(lines)
         # Slices flush often, so they keep a part-filled object back once to fill it up.
-        self.uploader.flush(t0 + dt * (part + 1) / parts, hold_partial=parts > 1)
+        self.uploader.flush(stamp(t0 + dt * (part + 1) / parts), hold_partial=parts > 1)
 
     def _slices(self, parts: int) -> list[list[SimVehicle]]:
         """The vehicles by phase slice, each in fleet order (one slice: the fleet order, unchanged)."""

@@ -8,7 +8,9 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.composition import ports_for
 from fleetota_core.errors import ConfigurationError, FleetOTAError
+from fleetota_core.local.demo import demo_fleet_options, ensure_demo_release, wait_for_fleet_file
 from fleetota_core.local.lifecycle import (
     describe_stack,
     reset_stack,
@@ -17,7 +19,6 @@ from fleetota_core.local.lifecycle import (
     wait_until_ready,
 )
 from fleetota_core.local.simulator_process import (
-    SimulatorOptions,
     simulator_status,
     start_simulator,
     stop_simulator,
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
     import argparse
 
     from fleetota_core.settings import Settings
-
-
-# As the dashboard's demo fleet: a reading every 10 s keeps the pages lively at little cost.
-DEMO_INTERVAL_S = 10.0
 
 
 def register(subparsers: Any) -> None:
@@ -82,15 +79,22 @@ def up_command(args: argparse.Namespace, settings: Settings) -> int:
         if not args.demo_fleet:
             return
         # The dashboard's simulator controls: the dashboard then sees this fleet and starts no second one.
-        options = SimulatorOptions(vehicles=args.demo_fleet, interval_s=DEMO_INTERVAL_S)
+        options = demo_fleet_options(args.demo_fleet)
         try:
             started.append(start_simulator(options, settings, state_dir))
             print(
-                f"demo fleet: {args.demo_fleet} simulated vehicles (log {state_dir / 'simulator.log'})",
+                f"demo fleet: {args.demo_fleet} simulated vehicles, time {options.speed:g}x faster "
+                f"(log {state_dir / 'simulator.log'})",
                 flush=True,
             )
         except FleetOTAError as exc:
             print(f"demo fleet not started: {exc}", flush=True)
+        try:
+            release = ensure_demo_release(ports_for(settings), wait_for_fleet_file(state_dir))
+            if release is not None:
+                print(f"demo release {release.version} published for {', '.join(release.manifest.models)}")
+        except FleetOTAError as exc:
+            print(f"demo release not published: {exc}", flush=True)
 
     try:
         run_local_stack(settings, stop, on_ready=start_demo_fleet)

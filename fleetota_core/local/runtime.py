@@ -19,7 +19,7 @@ from fleetota_core.local.alarms import AlarmEvaluator
 from fleetota_core.local.functions import Invocation, LocalFunction
 from fleetota_core.local.lambda_events import scheduled_event, sqs_event
 from fleetota_core.local.metric_forwarding import MetricForwarder, queue_depth_datums
-from fleetota_core.local.schedule import schedule_interval_seconds
+from fleetota_core.local.schedule import local_interval, schedule_interval_seconds
 from fleetota_core.local.stack_spec import read_stack_spec
 
 if TYPE_CHECKING:
@@ -227,7 +227,9 @@ class LocalRuntime:
             return
         # Parsed here so an unsupported expression fails `local up` instead of a background thread.
         intervals = {
-            s.name: schedule_interval_seconds(s.expression) for s in self.spec.schedules if s.enabled
+            s.name: local_interval(schedule_interval_seconds(s.expression), self.settings.local_schedule_s)
+            for s in self.spec.schedules
+            if s.enabled
         }
         self._stop.clear()
         self._threads = [

@@ -10,6 +10,15 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
+def local_interval(template_s: int, local_schedule_s: int) -> int:
+    """How often the local scheduler fires a rule: the template's rate, or the local cap when shorter.
+
+    AWS fires what the template says; only the local stack, whose demo fleet runs time-compressed,
+    ticks more often (``FLEETOTA_LOCAL_SCHEDULE_S``; 0 keeps the template's rate).
+    """
+    return min(template_s, local_schedule_s) if local_schedule_s > 0 else template_s
+
+
 def schedule_interval_seconds(expression: str) -> int:
     """Seconds between firings of a ``rate(...)`` expression.
 

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import ConflictError, ValidationError
 
@@ -25,6 +25,7 @@ STATE_DIR = Path(".fleetota")
 PID_FILE = STATE_DIR / "simulator.pid"
 OPTIONS_FILE = STATE_DIR / "simulator.json"
 LOG_FILE = STATE_DIR / "simulator.log"
+FLEET_FILE = STATE_DIR / "fleet.json"  # the simulator's fleet as provisioned (until a vehicle registry)
 MAX_VEHICLES = 100_000
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m simulator` is importable from
 
@@ -37,6 +38,10 @@ class SimulatorOptions:
     fault_rate: float = 0.0
     seed: int | None = None
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    # Time compression for demos: readings carry wall time while vehicles live ``speed`` times faster.
+    wall_clock: bool = False
+    start: str | None = None  # simulated start time, ISO 8601 (default: now)
+    fleet_share: float | None = None  # depot-based share of the fleet (default: the simulator's)
 
     def validate(self) -> None:
         if not 1 <= self.vehicles <= MAX_VEHICLES:
@@ -47,6 +52,8 @@ class SimulatorOptions:
             raise ValidationError(f"speed must be 0.1-1000x, got {self.speed}")
         if not 0 <= self.fault_rate < 1:
             raise ValidationError(f"fault rate must be at least 0 and below 1, got {self.fault_rate}")
+        if self.fleet_share is not None and not 0 <= self.fleet_share < 1:
+            raise ValidationError(f"fleet share must be at least 0 and below 1, got {self.fleet_share}")
 
     def argv(self) -> list[str]:
         args = [
@@ -61,6 +68,12 @@ class SimulatorOptions:
         ]
         if self.seed is not None:
             args += ["--seed", str(self.seed)]
+        if self.wall_clock:
+            args.append("--wall-clock")
+        if self.start:
+            args += ["--start", self.start]
+        if self.fleet_share is not None:
+            args += ["--fleet-share", str(self.fleet_share)]
         return args + list(self.extra_args)
 
 
@@ -126,8 +139,9 @@ def start_simulator(options: SimulatorOptions, settings: Settings, state_dir: Pa
     with (state_dir / LOG_FILE.name).open("ab") as log:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(options.argv())}\n".encode())
         log.flush()
+        fleet_file = ["--fleet-file", str((state_dir / FLEET_FILE.name).resolve())]
         process = subprocess.Popen(
-            [sys.executable, "-m", "simulator", *options.argv()],
+            [sys.executable, "-m", "simulator", *options.argv(), *fleet_file],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -138,6 +152,21 @@ def start_simulator(options: SimulatorOptions, settings: Settings, state_dir: Pa
     (state_dir / PID_FILE.name).write_text(str(process.pid))
     (state_dir / OPTIONS_FILE.name).write_text(json.dumps(asdict(options)))
     return process.pid
+
+
+def read_fleet_file(state_dir: Path = STATE_DIR) -> list[dict[str, Any]] | None:
+    """The vehicles the simulator provisioned (its ``--fleet-file``), or None when it never wrote one."""
+    path = state_dir / FLEET_FILE.name
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None  # being replaced or damaged: the counts fall back to what reported
+    vehicles = data.get("vehicles") if isinstance(data, dict) else None
+    if not isinstance(vehicles, list):
+        return None
+    return [v for v in vehicles if isinstance(v, dict) and v.get("vin")]
 
 
 def stop_simulator(state_dir: Path = STATE_DIR, timeout_s: float = 10.0) -> bool:

@@ -10,8 +10,11 @@ import pandas as pd
 from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.adapters.table_reader import scan_table
 from fleetota_core.domain.vehicle import BatteryCategory
+from fleetota_core.local.simulator_process import read_fleet_file
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
 
@@ -38,6 +41,8 @@ FLEET_COLUMNS: dict[str, Any] = {
     "online": False,
 }
 STATUSES = ("driving", "charging", "parked", "offline")
+# A provisioned vehicle with no telemetry at all: in the fleet, never online, nowhere on the map.
+NEVER_REPORTED = "never reported"
 # The same bands as fleetota_core.domain.vehicle.battery_category, checked by a unit test.
 _BATTERY_BINS = [float("-inf"), 10, 30, 80, float("inf")]
 _BATTERY_LABELS = [
@@ -87,27 +92,57 @@ def fleet_frame(
     return normalize_fleet(pd.DataFrame(items))
 
 
+def with_provisioned(fleet: pd.DataFrame, provisioned: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """The fleet plus every provisioned vehicle that never reported, with status :data:`NEVER_REPORTED`.
+
+    Until a vehicle registry exists, the simulator's fleet definition is what was provisioned; a
+    vehicle that reported without being in it (an earlier run's) stays in the fleet too.
+    """
+    if not provisioned:
+        return fleet
+    reported = set(fleet["vin"])
+    silent = [v for v in provisioned if v.get("vin") and v["vin"] not in reported]
+    if not silent:
+        return fleet
+    extra = normalize_fleet(pd.DataFrame(silent))
+    extra["status"] = NEVER_REPORTED
+    frames = [f for f in (fleet, extra) if len(f)]
+    return pd.concat(frames, ignore_index=True).sort_values("vin", ignore_index=True)
+
+
+def provisioned_fleet_frame(clients: ClientFactory, resources: Resources, state_dir: Path) -> pd.DataFrame:
+    """:func:`fleet_frame` with the never-reported vehicles of the simulator's fleet definition."""
+    return with_provisioned(fleet_frame(clients, resources), read_fleet_file(state_dir))
+
+
 @dataclass(frozen=True)
 class FleetKpis:
-    vehicles: int
+    vehicles: int  # the whole fleet: reported or provisioned
     online: int
-    online_pct: float
+    online_pct: float  # of the whole fleet, never-reported vehicles included
     battery_avg: float | None
     needs_attention: int
+    never_reported: int = 0
+
+    @property
+    def reported(self) -> int:
+        return self.vehicles - self.never_reported
 
 
 def fleet_kpis(fleet: pd.DataFrame) -> FleetKpis:
-    """Headline numbers of a normalized fleet frame."""
+    """Headline numbers of a normalized fleet frame (with its never-reported rows, if any)."""
     total = len(fleet)
     online = int(fleet["online"].sum()) if total else 0
     soc = fleet["soc_pct"].dropna() if total else pd.Series(dtype=float)
     attention = int((fleet["battery"] == "critical").sum()) if total else 0
+    silent = int((fleet["status"] == NEVER_REPORTED).sum()) if total and "status" in fleet else 0
     return FleetKpis(
         vehicles=total,
         online=online,
         online_pct=100.0 * online / total if total else 0.0,
         battery_avg=float(soc.mean()) if len(soc) else None,
         needs_attention=attention,
+        never_reported=silent,
     )
 
 

@@ -7,13 +7,45 @@ from typing import TYPE_CHECKING
 import plotly.express as px
 import plotly.graph_objects as go
 
-from fleetota_core.views.fleet import version_key
+from fleetota_core.domain.geography import METROS
+from fleetota_core.views.fleet import NEVER_REPORTED, version_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COLOUR_BY = {"Status": "status", "Battery": "battery", "Firmware version": "firmware_version"}
-STATUS_COLOURS = {"driving": "#2563eb", "charging": "#16a34a", "parked": "#9333ea", "offline": "#9ca3af"}
+DEPLOYMENT = "Deployment state"
+COLOUR_BY = {
+    "Status": "status",
+    "Battery": "battery",
+    "Firmware version": "firmware_version",
+    DEPLOYMENT: "deployment",
+}
+STATUS_COLOURS = {
+    "driving": "#2563eb",
+    "charging": "#16a34a",
+    "parked": "#9333ea",
+    "offline": "#9ca3af",
+    NEVER_REPORTED: "#e5e7eb",
+}
+NOT_TARGETED = "not in campaign"
+# The deployment path from waiting to done, then the ways it can end badly; grey when not targeted.
+DEPLOYMENT_COLOURS = {
+    "PENDING": "#94a3b8",
+    "DEFERRED": "#fbbf24",
+    "ELIGIBLE": "#a5b4fc",
+    "NOTIFIED": "#818cf8",
+    "DOWNLOADING": "#3b82f6",
+    "VERIFYING": "#0ea5e9",
+    "INSTALLING": "#06b6d4",
+    "SUCCEEDED": "#16a34a",
+    "RETRY_SCHEDULED": "#f97316",
+    "FAILED": "#dc2626",
+    "REJECTED": "#b91c1c",
+    "TIMED_OUT": "#9f1239",
+    "ROLLED_BACK": "#7c3aed",
+    "CANCELLED": "#6b7280",
+    NOT_TARGETED: "#d6d3d1",
+}
 BATTERY_COLOURS = {
     "critical": "#dc2626",
     "low": "#f59e0b",
@@ -28,6 +60,24 @@ SCOPES = {
     "USA": ("usa", "albers usa"),
     "Europe": ("europe", "mercator"),
 }
+# A metro view zooms the world outlines to the metro's bounding box, padded by this many degrees.
+METRO_SCOPES = {metro.name: metro.bbox for metro in METROS}
+METRO_PAD_DEG = 0.15
+
+
+def scope_names() -> list[str]:
+    """The map's views: the fleet, the world, two continents, then each metro."""
+    return [*SCOPES, *METRO_SCOPES]
+
+
+def with_deployments(fleet: pd.DataFrame, deployments: pd.DataFrame) -> pd.DataFrame:
+    """The fleet with a ``deployment`` column: each vehicle's state in one campaign, or not targeted."""
+    states: dict[str, str] = {}
+    if len(deployments):
+        states = dict(zip(deployments["vin"], deployments["state"].map(str), strict=True))
+    return fleet.assign(deployment=[states.get(vin, NOT_TARGETED) for vin in fleet["vin"]])
+
+
 HOVER = {
     "vin": True,
     "model": True,
@@ -43,6 +93,11 @@ HOVER_LARGE = {"firmware_version": True, "soc_pct": ":.0f"}
 
 
 def _colours(fleet: pd.DataFrame, column: str) -> dict:
+    if column == "deployment":
+        return {
+            "color_discrete_map": DEPLOYMENT_COLOURS,
+            "category_orders": {"deployment": list(DEPLOYMENT_COLOURS)},
+        }
     if column == "status":
         return {"color_discrete_map": STATUS_COLOURS, "category_orders": {"status": list(STATUS_COLOURS)}}
     if column == "battery":
@@ -57,10 +112,13 @@ def _colours(fleet: pd.DataFrame, column: str) -> dict:
 def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fleet extent") -> go.Figure:
     """``scatter_geo`` of the located vehicles; outlines come from the locally served topojson."""
     column = COLOUR_BY[colour_by]
+    if column not in fleet:
+        fleet = fleet.assign(**{column: NOT_TARGETED})
     located = fleet.dropna(subset=["lat", "lon"])
     # 4 decimals is 11 m: finer positions only make the page heavier.
     located = located.assign(lat=located["lat"].round(4), lon=located["lon"].round(4))
-    geo_scope, projection = SCOPES[scope]
+    metro = METRO_SCOPES.get(scope)
+    geo_scope, projection = ("world", "mercator") if metro else SCOPES[scope]
     hover = HOVER_LARGE if len(located) > LARGE_FLEET else {k: v for k, v in HOVER.items() if k != "vin"}
     fig = px.scatter_geo(
         located,
@@ -73,7 +131,9 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
         projection=projection,
         **_colours(located, column),
     )
-    fig.update_traces(marker={"size": 6 if len(located) < 5000 else 4, "opacity": 0.8, "line": {"width": 0}})
+    # A metro view has room for bigger dots.
+    size = 9 if metro is not None else (6 if len(located) < 5000 else 4)
+    fig.update_traces(marker={"size": size, "opacity": 0.8, "line": {"width": 0}})
     fig.update_geos(
         resolution=50,
         showland=True,
@@ -90,6 +150,12 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
         coastlinecolor="#64748b",
         fitbounds="locations" if scope == "Fleet extent" and len(located) else False,
     )
+    if metro is not None:
+        south, west, north, east = metro
+        fig.update_geos(
+            lataxis_range=[south - METRO_PAD_DEG, north + METRO_PAD_DEG],
+            lonaxis_range=[west - METRO_PAD_DEG, east + METRO_PAD_DEG],
+        )
     fig.update_layout(
         height=640,
         uirevision=f"{scope}|{colour_by}",  # live refreshes keep the operator's zoom and pan
@@ -102,6 +168,8 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
 def street_map(fleet: pd.DataFrame, colour_by: str = "Status") -> go.Figure:
     """Street tiles (needs internet): the same markers on an OpenStreetMap basemap."""
     column = COLOUR_BY[colour_by]
+    if column not in fleet:
+        fleet = fleet.assign(**{column: NOT_TARGETED})
     located = fleet.dropna(subset=["lat", "lon"])
     fig = px.scatter_map(
         located,

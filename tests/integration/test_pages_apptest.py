@@ -6,17 +6,19 @@ import gzip
 import socket
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from fleetota_core.local.demo import ensure_demo_release
 from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_campaigns
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
-from simulator.fleet import generate_fleet
+from simulator.fleet import fleet_definition, generate_fleet, write_fleet_file
 from simulator.record import encode
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ def update_manager_tick(stack: LocalStack) -> None:
 def seed_campaign(stack: LocalStack, fleet: list) -> str:
     model = fleet[0].model
     publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", stack.ports)
-    update_manager_tick(stack)  # writes the fleet snapshot and fleet metrics
+    stack.runtime.fire_schedule()  # the update manager: the fleet snapshot and fleet metrics
     from fleetota_core.domain.campaign import CampaignSpec
     from fleetota_core.services.campaigns.create import create_campaign
 
@@ -270,3 +272,67 @@ def test_resetting_local_data_asks_for_confirmation_then_empties_the_stack(dashb
     assert not at.exception, [e.value for e in at.exception]
     assert dashboard.clients.dynamodb.scan(TableName=vehicles_table)["Count"] == 0
     assert any("moto reset" in s.value for s in at.success)
+
+
+def write_fleet_definition(vehicles: list) -> None:
+    """What the simulator writes with --fleet-file, where the dashboard looks for it (cwd/.fleetota)."""
+    write_fleet_file(Path(".fleetota") / "fleet.json", vehicles, seed=11)
+
+
+def test_the_overview_and_vehicles_count_the_provisioned_fleet_with_never_reported_vehicles_apart(dashboard):
+    # Given 10 vehicles that reported and a fleet definition of 15 (the same 10, then 5 silent ones)
+    fleet = seed_fleet(dashboard, 10)
+    provisioned = generate_fleet(15, 11)
+    assert [v.vin for v in provisioned[:10]] == [v.vin for v in fleet]
+    write_fleet_definition(provisioned)
+    online = sum(1 for v in fleet if v.network.value != "NONE")
+
+    at = render("pages/overview.py")
+
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Vehicles"] == "15"
+    assert metrics["Never reported"] == "5"
+    assert metrics["Online"] == f"{100 * online / 15:.1f} %"  # over the whole fleet, not the 10
+
+    at.switch_page("pages/vehicles.py")
+    at.run()
+    table = at.dataframe[0].value
+    assert len(table) == 15
+    assert (table["status"] == "never reported").sum() == 5
+
+
+@pytest.mark.parametrize(
+    ("page", "key"), [("pages/overview.py", "overview"), ("pages/campaigns.py", "campaigns")]
+)
+def test_the_demo_campaign_button_previews_the_prefilled_spec_then_confirm_creates_it(
+    dashboard, monkeypatch, page, key
+):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "erin")
+    fleet = seed_fleet(dashboard, 30)
+    release = ensure_demo_release(dashboard.ports, fleet_definition(fleet))
+    assert release is not None
+    expected = sum(1 for v in fleet if v.model in release.manifest.models)
+    at = render(page)
+
+    at.button(key=f"{key}_demo_start").click()
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    matched = next(m for m in at.metric if m.label == "Matched vehicles")
+    assert matched.value == f"{expected:,}"
+    assert any(m.label == "Eligible now" for m in at.metric)
+    assert list_campaigns(dashboard.ports) == [], "a preview writes nothing"
+
+    at.button(key=f"{key}_demo_confirm").click()
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    campaigns = list_campaigns(dashboard.ports)
+    assert len(campaigns) == 1
+    campaign = campaigns[0]
+    assert campaign.spec.name.startswith(f"Demo rollout {release.version}")
+    assert (campaign.created_by, campaign.total) == ("erin", expected)
+    assert [w.percent for w in campaign.spec.waves] == [10, 30, 60]
+    assert any("Demo campaign created" in s.value for s in at.success)
+    assert not any(b.key == f"{key}_demo_confirm" for b in at.button), "the preview is gone once created"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleetota_core.errors import ConfigurationError
-from fleetota_core.local.schedule import schedule_interval_seconds
+from fleetota_core.local.schedule import local_interval, schedule_interval_seconds
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,11 @@ def test_malformed_rates_are_rejected(expression: str):
 def test_cron_is_rejected_with_a_clear_message():
     with pytest.raises(ConfigurationError, match="rate"):
         schedule_interval_seconds("cron(0 12 * * ? *)")
+
+
+@pytest.mark.parametrize(
+    ("template_s", "local_s", "fired_s"),
+    [(60, 10, 10), (60, 0, 60), (60, 120, 60), (3600, 15, 15)],
+)
+def test_the_local_scheduler_ticks_at_least_as_often_as_its_local_cap(template_s, local_s, fired_s):
+    assert local_interval(template_s, local_s) == fired_s
