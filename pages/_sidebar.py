@@ -75,19 +75,23 @@ def operator_box(settings: Settings | None) -> None:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _alerts(key: str, _backend: Backend) -> list[dict]:
-    return recent_alerts(_backend.clients, _backend.resources, _backend.settings.stack_name, limit=8)
+def _alerts(key: str, include_ok: bool, _backend: Backend) -> list[dict]:
+    return recent_alerts(
+        _backend.clients, _backend.resources, _backend.settings.stack_name, limit=8, include_ok=include_ok
+    )
 
 
 @_ui.live(_ui.LIVE_REFRESH_S, "alerts")
 def alerts_feed() -> None:
     st.divider()
     st.markdown("**Alerts**")
+    # Alarms returning to OK only on request: after a start every alarm settles into OK.
+    include_ok = st.toggle("Show alarms back to OK", key="alerts_include_ok")
     with _ui.guard("alerts"):
         backend = _ui.backend()
-        alerts = _alerts(backend.key, backend)
+        alerts = _alerts(backend.key, include_ok, backend)
         if not alerts:
-            st.caption("No alerts yet. Auto-pauses, aborts, alarm changes and completed campaigns show here.")
+            st.caption("No alerts yet. Auto-pauses, aborts, alarms and completed campaigns show here.")
         for alert in alerts:
             icon = ALERT_ICONS.get(alert["kind"], ":material/notifications:")
             st.caption(f"{icon} **{alert['when']:%H:%M:%S}** {alert['subject']}")

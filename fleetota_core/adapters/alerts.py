@@ -11,12 +11,15 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import sortable_ts, to_item
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
 
 ALERTS_PARTITION = "alerts"
 ALERT_TTL = timedelta(days=14)
@@ -86,8 +89,13 @@ def publish_alert(
     return message_id
 
 
-def alarm_history(cloudwatch: Any, name_prefix: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest state changes of alarms named ``name_prefix*``: name, when, old and new state, reason."""
+def alarm_history(
+    cloudwatch: Any, name_prefix: str, limit: int = 20, states: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The newest state changes of alarms named ``name_prefix*`` (into one of ``states`` if given).
+
+    Each is a dict of name, when, old and new state, and reason.
+    """
     changes: list[dict[str, Any]] = []
     with reading("CloudWatch alarm history"):
         pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
@@ -99,6 +107,8 @@ def alarm_history(cloudwatch: Any, name_prefix: str, limit: int = 20) -> list[di
                     continue
                 data = json.loads(item.get("HistoryData") or "{}")
                 new_state = data.get("newState", {})
+                if states is not None and new_state.get("stateValue") not in states:
+                    continue
                 changes.append(
                     {
                         "name": item["AlarmName"],

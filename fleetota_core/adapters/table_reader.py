@@ -8,7 +8,7 @@ from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 
 def _items(raw: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -35,8 +35,12 @@ def query_partition(
     index: str | None = None,
     limit: int | None = None,
     newest_first: bool = False,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Items whose partition key ``key`` equals ``value``, in sort-key order."""
+    """Items whose partition key ``key`` equals ``value``, in sort-key order.
+
+    ``keep`` drops items before ``limit`` counts them, so a filtered read still fills its limit.
+    """
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#k = :v",
@@ -49,7 +53,8 @@ def query_partition(
     out: list[dict[str, Any]] = []
     with reading(f"table {table}"):
         for page in dynamodb.get_paginator("query").paginate(**kwargs):
-            out.extend(_items(page.get("Items", [])))
+            items = _items(page.get("Items", []))
+            out.extend(items if keep is None else filter(keep, items))
             if limit is not None and len(out) >= limit:
                 return out[:limit]
     return out

@@ -1,5 +1,8 @@
 """The alerts feed: the alerts actually sent (auto-pause, abort, completion, alarm changes), newest first.
 
+By default the feed leaves out alarms returning to OK: every alarm settles into OK after a start, and
+those rows would bury the alerts that need someone. ``include_ok=True`` brings them back.
+
 Our publishers record every alert they send in the ledger (pk ``alerts``, see
 :mod:`fleetota_core.adapters.alerts`); that includes the local alarm evaluator. In AWS, CloudWatch
 publishes alarm changes to the alerts topic itself, so the feed adds them from the alarm history.
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
 # The alarm states whose change notifies the alerts topic (the template sets AlarmActions and OKActions).
 _NOTIFYING_STATES = {"ALARM": "alarm", "OK": "ok"}
+# The feed rows an alarm's return to OK makes, in the ledger and from the alarm history alike.
+RECOVERY_KIND = "ok"
 
 
 def _ts(raw: Any) -> datetime:
@@ -63,14 +68,35 @@ def history_alerts(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def recent_alerts(
-    clients: ClientFactory, resources: Resources, stack_name: str, limit: int = 20
+    clients: ClientFactory,
+    resources: Resources,
+    stack_name: str,
+    limit: int = 20,
+    include_ok: bool = False,
 ) -> list[dict[str, Any]]:
-    """The newest ``limit`` alerts sent to the alerts topic, newest first."""
+    """The newest ``limit`` alerts sent to the alerts topic, newest first.
+
+    Parameters
+    ----------
+    include_ok
+        Also list alarms returning to OK; left out by default, and before ``limit`` counts.
+    """
+
+    def wanted(item: dict[str, Any]) -> bool:
+        return include_ok or item.get("kind") != RECOVERY_KIND
+
     recorded = query_partition(
-        clients.dynamodb, resources.ledger_table, "pk", ALERTS_PARTITION, limit=limit, newest_first=True
+        clients.dynamodb,
+        resources.ledger_table,
+        "pk",
+        ALERTS_PARTITION,
+        limit=limit,
+        newest_first=True,
+        keep=wanted,
     )
     alerts = ledger_alerts(recorded)
     if not clients.settings.is_local:
         # Locally the alarm evaluator records its alerts like any publisher (moto keeps no alarm history).
-        alerts += history_alerts(alarm_history(clients.cloudwatch, f"{stack_name}-", limit))
+        states = _NOTIFYING_STATES if include_ok else ["ALARM"]
+        alerts += history_alerts(alarm_history(clients.cloudwatch, f"{stack_name}-", limit, states))
     return sorted(alerts, key=lambda a: a["when"], reverse=True)[:limit]

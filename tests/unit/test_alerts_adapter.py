@@ -111,3 +111,44 @@ def test_in_aws_mode_the_feed_merges_recorded_alerts_with_the_stack_s_alarm_hist
         ("auto-pause", "c1"),
     ]
     assert len(alarm_history(cloudwatch, "fleetota-", limit=1)) == 1
+
+
+def _alarm_alert(new: str) -> Alert:
+    kind, severity = {"ALARM": ("alarm", "critical"), "OK": ("ok", "info")}[new]
+    subject = f'{new}: "fleetota-errors"'
+    return Alert(kind=kind, subject=subject, message="", severity=severity, alarm_name="fleetota-errors")
+
+
+def test_the_feed_leaves_out_alarms_back_to_ok_unless_asked_and_still_fills_its_limit():
+    # Given, oldest first: an auto-pause, an alarm, then every alarm settling into OK after a start
+    dynamodb = FakeDynamoDB()
+    alerts = [PAUSE, _alarm_alert("ALARM"), *[_alarm_alert("OK") for _ in range(5)]]
+    for minute, alert in enumerate(alerts):
+        publish_alert(FakeSns(), dynamodb, "arn:topic", "ledger", alert, now=SENT_AT.replace(minute=minute))
+    clients = SimpleNamespace(settings=SimpleNamespace(is_local=True), dynamodb=dynamodb)
+    resources = Resources.for_local("fleetota", "us-east-1", "http://127.0.0.1:4566")
+
+    # When the feed asks for the newest two, by default and with the OK transitions
+    default = recent_alerts(clients, resources, "fleetota", limit=2)
+    everything = recent_alerts(clients, resources, "fleetota", limit=2, include_ok=True)
+
+    # Then the default shows what needs someone, though five OK rows are newer
+    assert [a["kind"] for a in default] == ["alarm", "auto-pause"]
+    assert [a["kind"] for a in everything] == ["ok", "ok"]
+
+
+def test_in_aws_mode_alarm_history_back_to_ok_shows_only_on_request():
+    later = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+    cloudwatch = FakeCloudWatch(
+        [
+            _state_update("fleetota-errors", "ALARM", "OK", later.replace(minute=2)),
+            _state_update("fleetota-errors", "OK", "ALARM", later.replace(minute=1)),
+        ]
+    )
+    clients = SimpleNamespace(
+        settings=SimpleNamespace(is_local=False), dynamodb=FakeDynamoDB(), cloudwatch=cloudwatch
+    )
+    resources = Resources.for_local("fleetota", "us-east-1", "http://127.0.0.1:4566")
+    assert [a["kind"] for a in recent_alerts(clients, resources, "fleetota", limit=1)] == ["alarm"]
+    feed = recent_alerts(clients, resources, "fleetota", limit=1, include_ok=True)
+    assert [a["kind"] for a in feed] == ["ok"]
