@@ -4,7 +4,7 @@ Examples::
 
     python -m simulator --vehicles 100 --interval 60
     python -m simulator --vehicles 1000 --interval 10 --speed 60 --duration 120
-    python -m simulator --vehicles 100 --ticks 10 --seed 7 --speed 0 --out /tmp/fleet
+    python -m simulator --vehicles 100 --ticks 10 --seed 7 --out /tmp/fleet
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--speed",
         type=_non_negative,
-        default=1.0,
-        help="simulated seconds per wall second (60: an hour a minute; 0: as fast as possible)",
+        default=None,
+        help="simulated seconds per wall second (60: an hour a minute; 0: as fast as possible); "
+        "default 1, or 0 with --out (give --speed 1 to write files in real time)",
     )
     p.add_argument("--seed", type=int, help="same seed, same fleet and records (default: random)")
     p.add_argument("--batch-size", type=_positive(int), default=1000, help="most records per object")
@@ -127,6 +128,13 @@ def _start_time(args: argparse.Namespace, seed: int) -> float:
     if args.out is not None:
         return _SEEDED_EPOCH + (seed % 364) * 86_400
     return round(time.time(), 3)
+
+
+def _speed(args: argparse.Namespace) -> float:
+    # Files are written in simulated time only: nobody waits on a clock that nothing downstream reads.
+    if args.speed is not None:
+        return float(args.speed)
+    return 0.0 if args.out is not None else 1.0
 
 
 def _backend(args: argparse.Namespace) -> tuple[BatchSink, Any, Any]:
@@ -218,7 +226,7 @@ def _simulate(
     target = args.out if args.out is not None else "S3"
     print(f"simulating {args.vehicles} vehicles, seed {seed}, every {args.interval:g} s -> {target}")
     report = run(
-        sim, speed=args.speed, ticks=args.ticks, duration_s=args.duration, stop=stop,
+        sim, speed=_speed(args), ticks=args.ticks, duration_s=args.duration, stop=stop,
         progress=Progress(quiet=args.quiet), on_idle=listener.on_idle if listener is not None else None,
         flush_s=args.flush_seconds,
     )  # fmt: skip
