@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.errors import FleetOTAError
 from simulator.fleet import FLEET_SHARE, generate_fleet, write_fleet_file
 from simulator.job_listener import add_ota_fault_arguments
-from simulator.progress import Progress, status_line
+from simulator.progress import Progress
 from simulator.runner import run
 from simulator.simulation import FaultProfile, FleetSimulation
 from simulator.uploader import BatchUploader, DirectorySink, S3Sink
@@ -232,7 +232,7 @@ def _simulate(
     )  # fmt: skip
     uploader.flush(sim.stamp(sim.t))  # nothing should remain, but never leave a record behind
     generated = sim.readings  # a stop mid-interval leaves its later phase slices unread
-    print(status_line(sim))
+    # The final status line is the progress line's last update (run() forces it), not printed again here.
     print(
         f"done: {report.ticks} ticks in {report.wall_s:.1f} s wall, {report.cpu_s:.1f} s CPU; "
         f"{generated:,} readings = {uploader.records_sent:,} sent + {sim.held:,} held by offline vehicles"

@@ -38,16 +38,20 @@ class Progress:
         self.every_s = 0.25 if self.tty else every_s
         self.quiet = quiet
         self._last = 0.0
+        self._line = ""
 
     def update(self, sim: FleetSimulation, force: bool = False) -> None:
         now = time.monotonic()
         if self.quiet or (not force and now - self._last < self.every_s):
             return
-        self._last = now
+        line = status_line(sim)
+        if line == self._line:
+            return  # e.g. the forced final update right after the last tick's: a log gets it once
+        self._last, self._line = now, line
         if self.tty:
-            self.stream.write("\r\x1b[2K" + status_line(sim))
+            self.stream.write("\r\x1b[2K" + line)
         else:
-            self.stream.write(status_line(sim) + "\n")
+            self.stream.write(line + "\n")
         self.stream.flush()
 
     def done(self) -> None:
