@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv when missing and installs a requirements file into it when that file changed.
+# Creates .venv when missing and installs a requirements file into it when that file changed, with the
+# versions pinned in requirements.lock (pip constraints), so every machine and CI get the same packages.
 # Usage: source scripts/venv.sh requirements.txt
 set -euo pipefail
 req="${1:-requirements.txt}"
@@ -13,10 +14,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=".venv/.installed-$(basename "$req")"
-want="$(cat requirements*.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements*.txt requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing $req into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r "$req" -e .
+  .venv/bin/python -m pip install -q -c requirements.lock -r "$req" -e .
   echo "$want" > "$stamp"
 fi
