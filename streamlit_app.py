@@ -36,10 +36,17 @@ SECTIONS = {
     ],
 }
 
-page = st.navigation(SECTIONS)
+# The menu is drawn below with page links: with `client.showSidebarNavigation = false` (see
+# .streamlit/config.toml) Streamlit never lists the files of pages/ (helpers included) as pages to a
+# first visitor before st.navigation has run, and that setting also hides st.navigation's own menu.
+page = st.navigation(SECTIONS, position="hidden")
 _ui.mark_frame()
 
 with st.sidebar:
+    for section, pages in SECTIONS.items():
+        st.caption(section)
+        for entry in pages:
+            st.page_link(entry)
     connected = False
     with _ui.guard("the backend"):
         backend = _ui.backend()

@@ -80,7 +80,7 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     page.goto(f"{dashboard.url}/fleet_map")
     settle(page)
     assert page.get_by_text("No vehicles to show yet", exact=False).is_visible()
-    assert page.locator("[data-testid='stSidebarNav']").get_by_text("Campaigns").is_visible()
+    assert page.locator("[data-testid='stSidebar']").get_by_role("link", name="Campaigns").is_visible()
 
     # Empty backend first: the landing page shows the backend and says what to do next.
     page.goto(dashboard.url)
