@@ -14,6 +14,14 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from fleetota_core.domain.bounds import (
+    MAX_DEFER_RECHECK_S,
+    MAX_DESCRIPTION_CHARS,
+    MAX_IN_PROGRESS_TIMEOUT_S,
+    MAX_JOB_TTL_S,
+    MAX_NAME_CHARS,
+    MAX_SAFE_INT,
+)
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.firmware import FirmwareRelease  # noqa: TC001 - pydantic needs it at runtime
@@ -74,10 +82,10 @@ class TargetFilter(BaseModel):
 class WaveSpec(BaseModel):
     """One rollout group: a share of the fleet (``percent``) or a fixed ``size``, with its thresholds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     percent: float | None = Field(default=None, gt=0, le=100)
-    size: int | None = Field(default=None, gt=0)
+    size: int | None = Field(default=None, gt=0, le=MAX_SAFE_INT)
     success_threshold_pct: float = Field(default=90, ge=0, le=100)
     error_threshold_pct: float = Field(default=10, ge=0, le=100)
 
@@ -89,32 +97,36 @@ class WaveSpec(BaseModel):
 
 
 class AbortCriteria(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     failure_pct: float = Field(default=25, gt=0, le=100)
-    min_executed: int = Field(default=10, ge=1)
+    min_executed: int = Field(default=10, ge=1, le=MAX_SAFE_INT)
 
 
 class CampaignSpec(BaseModel):
-    """Everything an operator decides about a campaign (JSON/YAML spec file or CLI flags)."""
+    """Everything an operator decides about a campaign (JSON/YAML spec file or CLI flags).
+
+    Every number is bounded (``domain/bounds.py``): a spec that validates never overflows a
+    datetime, a JSON number or a DynamoDB number later, in the tick.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     release_version: str = Field(pattern=SEMVER_PATTERN)
     target: TargetFilter = TargetFilter()
     waves: tuple[WaveSpec, ...] = (WaveSpec(percent=100),)
     abort: AbortCriteria = AbortCriteria()
     max_in_flight: int = Field(default=100, ge=1, le=100_000)
-    in_progress_timeout_s: int = Field(default=3600, ge=10)
+    in_progress_timeout_s: int = Field(default=3600, ge=10, le=MAX_IN_PROGRESS_TIMEOUT_S)
     retry: RetryPolicy = RetryPolicy()
     eligibility: EligibilityRules = EligibilityRules()
-    defer_recheck_s: int = Field(default=300, ge=1)
-    job_ttl_s: int = Field(default=86400, ge=60)
+    defer_recheck_s: int = Field(default=300, ge=1, le=MAX_DEFER_RECHECK_S)
+    job_ttl_s: int = Field(default=86400, ge=60, le=MAX_JOB_TTL_S)
     start_at: AwareDatetime | None = None
     kind: Literal["update", "rollback"] = "update"
-    rollback_of: str | None = None
-    description: str = ""
+    rollback_of: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
 
     @model_validator(mode="after")
     def _waves(self) -> CampaignSpec:

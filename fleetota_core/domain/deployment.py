@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetota_core.domain.bounds import MAX_BACKOFF_FACTOR, MAX_BACKOFF_S
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 
 if TYPE_CHECKING:
@@ -119,12 +120,12 @@ def apply_report(current: DeploymentState, report: OtaReport) -> DeploymentState
 class RetryPolicy(BaseModel):
     """Exponential backoff: attempt n waits base * factor**(n-1), capped."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_attempts: int = Field(default=3, ge=1, le=20)
-    backoff_base_s: float = Field(default=60, ge=0)
-    backoff_factor: float = Field(default=2.0, ge=1)
-    backoff_max_s: float = Field(default=3600, ge=0)
+    backoff_base_s: float = Field(default=60, ge=0, le=MAX_BACKOFF_S)
+    backoff_factor: float = Field(default=2.0, ge=1, le=MAX_BACKOFF_FACTOR)
+    backoff_max_s: float = Field(default=3600, ge=0, le=MAX_BACKOFF_S)
     transient_error_codes: tuple[str, ...] = tuple(sorted(TRANSIENT_ERROR_CODES))
 
     def backoff(self, attempt: int) -> timedelta:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleetota_core.domain.bounds import MAX_OFFLINE_AFTER
 from fleetota_core.domain.telemetry import DriveState, NetworkType
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class MaintenanceWindow(BaseModel):
 
 
 class EligibilityRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     min_soc_pct: float = Field(default=30, ge=0, le=100)
     charging_overrides_soc: bool = True  # a charging car has the energy to finish an install
@@ -58,7 +59,8 @@ class EligibilityRules(BaseModel):
     networks: tuple[NetworkType, ...] = (NetworkType.WIFI, NetworkType.NR5G, NetworkType.LTE)
     min_signal_dbm: int = Field(default=-110, ge=-140, le=-20)
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()  # empty: any time
-    offline_after: timedelta = timedelta(minutes=15)  # no reading for this long: not reachable
+    # No reading for this long: not reachable.
+    offline_after: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0), le=MAX_OFFLINE_AFTER)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,20 @@
+"""Upper bounds on what an operator may ask for: every number fits a JSON/DynamoDB number exactly.
+
+docs/campaigns.md lists each bound next to the field it limits.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# The largest integer a JSON number (an IEEE double) holds exactly: JavaScript's MAX_SAFE_INTEGER.
+MAX_SAFE_INT = 2**53 - 1
+DAY_S = 86_400
+MAX_JOB_TTL_S = 30 * DAY_S  # job documents and their presigned URLs
+MAX_IN_PROGRESS_TIMEOUT_S = 7 * DAY_S  # AWS IoT Jobs' inProgressTimeoutInMinutes maximum (10,080 min)
+MAX_BACKOFF_S = 7 * DAY_S  # a retry's backoff, base and cap
+MAX_BACKOFF_FACTOR = 10.0
+MAX_DEFER_RECHECK_S = DAY_S
+MAX_OFFLINE_AFTER = timedelta(days=7)
+MAX_NAME_CHARS = 120
+MAX_DESCRIPTION_CHARS = 2_000
