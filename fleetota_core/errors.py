@@ -44,6 +44,13 @@ class ValidationError(PermanentError):
     """Input from an operator or a vehicle breaks a rule; the message names the rule."""
 
 
+class InputError(ValidationError):
+    """The operator's input cannot be used as given: an argument, a spec file, a spec's or manifest's rule.
+
+    The CLI exits with 2 for it (argparse's code for a usage error) rather than 1.
+    """
+
+
 class ConflictError(PermanentError):
     """A write lost a race or would repeat an existing thing (a duplicate version, a stale update).
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.composition import ports_for
+from fleetota_core.domain.campaign import CampaignSpec
 from fleetota_core.domain.deployment import DeploymentState
-from fleetota_core.errors import ValidationError
+from fleetota_core.errors import InputError
 from fleetota_core.services.campaigns import actions
 from fleetota_core.services.campaigns.create import (
     campaign_history,
@@ -17,13 +19,14 @@ from fleetota_core.services.campaigns.create import (
     get_campaign,
     list_campaigns,
     list_deployments,
-    load_spec,
+    merge_spec,
     parse_spec,
+    read_spec_file,
 )
 from fleetota_core.services.campaigns.preview import preview_campaign
 
 if TYPE_CHECKING:
-    import argparse
+    from collections.abc import Callable
 
     from fleetota_core.settings import Settings
 
@@ -38,7 +41,33 @@ ACTIONS = {
 
 
 def _csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+    """A comma-separated list; an empty one is refused rather than read as "no filter"."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"{value!r} names nothing; give comma-separated values")
+    return parts
+
+
+def _csv_of(kind: type[int] | type[float], what: str) -> Callable[[str], list[Any]]:
+    def parse(value: str) -> list[Any]:
+        numbers = []
+        for part in _csv(value):
+            try:
+                numbers.append(kind(part))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{part!r} is not {what}") from None
+        return numbers
+
+    return parse
+
+
+def _iso_datetime(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 time, e.g. 2026-12-01T02:00:00+01:00"
+        ) from None
 
 
 def _spec_flags(parser: argparse.ArgumentParser) -> None:
@@ -47,10 +76,16 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", dest="release_version", help="firmware version to roll out")
     for flag in ("models", "hw-revs", "regions", "versions", "vins"):
         parser.add_argument(f"--{flag}", type=_csv, help=f"target {flag.replace('-', ' ')}, comma-separated")
-    parser.add_argument("--waves", type=_csv, help="wave percentages, e.g. 5,25,70")
-    parser.add_argument("--wave-sizes", type=_csv, help="wave sizes in vehicles, e.g. 10,100,1000")
-    parser.add_argument("--success-threshold", type=float, help="per-wave success %% to open the next")
-    parser.add_argument("--error-threshold", type=float, help="per-wave error %% that pauses")
+    waves = parser.add_mutually_exclusive_group()
+    waves.add_argument("--waves", type=_csv_of(float, "a percentage"), help="wave percentages, e.g. 5,25,70")
+    waves.add_argument(
+        "--wave-sizes", type=_csv_of(int, "a whole number"), help="wave sizes in vehicles, e.g. 10,100,1000"
+    )
+    every_wave = "applies to every wave: --waves/--wave-sizes, else the spec's, else the single default wave"
+    parser.add_argument(
+        "--success-threshold", type=float, help=f"per-wave success %% to open the next; {every_wave}"
+    )
+    parser.add_argument("--error-threshold", type=float, help=f"per-wave error %% that pauses; {every_wave}")
     parser.add_argument("--abort-failure-pct", type=float)
     parser.add_argument("--abort-min-executed", type=int)
     parser.add_argument("--max-in-flight", type=int)
@@ -61,78 +96,75 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--networks", type=_csv, help="allowed networks, e.g. WIFI,5G,LTE")
     parser.add_argument("--min-signal", type=int, help="minimum signal in dBm")
     parser.add_argument("--window", action="append", help="maintenance window HH:MM-HH:MM local time")
-    parser.add_argument("--start-at", help="scheduled start, ISO 8601 with offset")
+    parser.add_argument("--start-at", type=_iso_datetime, help="scheduled start, ISO 8601 with offset")
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The flags the operator gave: None means not given; 0, "" and False are values to honour."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _spec_from_args(args: argparse.Namespace) -> Any:
-    raw: dict[str, Any] = {}
-    if args.name:
-        raw["name"] = args.name
-    if args.release_version:
-        raw["release_version"] = args.release_version
-    target = {
-        key: value
-        for key, value in {
-            "models": args.models,
-            "hw_revs": args.hw_revs,
-            "regions": args.regions,
-            "current_versions": args.versions,
-            "vins": args.vins,
-        }.items()
-        if value
+    raw = _given(
+        {
+            "name": args.name,
+            "release_version": args.release_version,
+            "max_in_flight": args.max_in_flight,
+            "in_progress_timeout_s": args.in_progress_timeout_s,
+            "start_at": args.start_at,
+        }
+    )
+    sections = {
+        "target": _given(
+            {
+                "models": args.models,
+                "hw_revs": args.hw_revs,
+                "regions": args.regions,
+                "current_versions": args.versions,
+                "vins": args.vins,
+            }
+        ),
+        "abort": _given({"failure_pct": args.abort_failure_pct, "min_executed": args.abort_min_executed}),
+        "retry": _given({"max_attempts": args.max_attempts, "backoff_base_s": args.backoff}),
+        "eligibility": _given(
+            {
+                "min_soc_pct": args.min_soc,
+                "networks": args.networks,
+                "min_signal_dbm": args.min_signal,
+                "maintenance_windows": None if args.window is None else [_window(w) for w in args.window],
+            }
+        ),
     }
-    if target:
-        raw["target"] = target
-    thresholds = {
-        k: v
-        for k, v in {
-            "success_threshold_pct": args.success_threshold,
-            "error_threshold_pct": args.error_threshold,
-        }.items()
-        if v is not None
-    }
-    if args.waves or args.wave_sizes:
-        kind, values = ("percent", args.waves) if args.waves else ("size", args.wave_sizes)
-        raw["waves"] = [{kind: float(v) if kind == "percent" else int(v), **thresholds} for v in values]
-    abort = {
-        k: v
-        for k, v in {"failure_pct": args.abort_failure_pct, "min_executed": args.abort_min_executed}.items()
-        if v
-    }
-    if abort:
-        raw["abort"] = abort
-    retry = {
-        k: v for k, v in {"max_attempts": args.max_attempts, "backoff_base_s": args.backoff}.items() if v
-    }
-    if retry:
-        raw["retry"] = retry
-    rules: dict[str, Any] = {}
-    if args.min_soc is not None:
-        rules["min_soc_pct"] = args.min_soc
-    if args.networks:
-        rules["networks"] = args.networks
-    if args.min_signal is not None:
-        rules["min_signal_dbm"] = args.min_signal
-    if args.window:
-        rules["maintenance_windows"] = [_window(w) for w in args.window]
-    if rules:
-        raw["eligibility"] = rules
-    for key in ("max_in_flight", "in_progress_timeout_s"):
-        if getattr(args, key):
-            raw[key] = getattr(args, key)
-    if args.start_at:
-        raw["start_at"] = datetime.fromisoformat(args.start_at)
+    raw.update({key: section for key, section in sections.items() if section})
+    if args.waves is not None:
+        raw["waves"] = [{"percent": p} for p in args.waves]
+    elif args.wave_sizes is not None:
+        raw["waves"] = [{"size": n} for n in args.wave_sizes]
     if args.spec:
-        return load_spec(args.spec, raw)
-    if "name" not in raw or "release_version" not in raw:
-        raise ValidationError("give --spec FILE, or at least --name and --release")
+        raw = merge_spec(read_spec_file(args.spec), raw)
+    elif "name" not in raw or "release_version" not in raw:
+        raise InputError("give --spec FILE, or at least --name and --release")
+    thresholds = _given(
+        {"success_threshold_pct": args.success_threshold, "error_threshold_pct": args.error_threshold}
+    )
+    if thresholds:
+        raw["waves"] = _with_thresholds(raw.get("waves"), thresholds)
     return parse_spec(raw)
+
+
+def _with_thresholds(waves: Any, thresholds: dict[str, float]) -> Any:
+    """Every wave with the threshold flags on top: the flags' waves, the spec's or the default one."""
+    if waves is None:
+        waves = [wave.model_dump(exclude_none=True) for wave in CampaignSpec.model_fields["waves"].default]
+    if not isinstance(waves, list | tuple):
+        return waves  # not a list of waves: the spec's validation says so
+    return [{**wave, **thresholds} if isinstance(wave, dict) else wave for wave in waves]
 
 
 def _window(text: str) -> dict[str, str]:
     start, sep, end = text.partition("-")
     if not sep:
-        raise ValidationError(f"maintenance window {text!r} must look like 22:00-04:00")
+        raise InputError(f"maintenance window {text!r} must look like 22:00-04:00")
     return {"start": start, "end": end}
 
 

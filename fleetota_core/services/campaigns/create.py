@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, wave_sizes
 from fleetota_core.domain.deployment import Deployment, DeploymentState
 from fleetota_core.domain.firmware import SemVer
-from fleetota_core.errors import ValidationError
+from fleetota_core.errors import InputError, ValidationError
 from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
@@ -26,20 +26,41 @@ if TYPE_CHECKING:
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
 
-def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> CampaignSpec:
-    """A campaign spec from a JSON or YAML file (see docs/campaigns.md), with CLI overrides on top."""
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """The fields of a JSON (``.json``) or YAML spec file; any file that is not one is an InputError."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
-        raise ValidationError(f"cannot read campaign spec {path}: {exc.strerror}") from exc
+        raise InputError(f"cannot read campaign spec {path}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"campaign spec {path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
+        ) from exc
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValidationError(f"campaign spec {path} is not valid JSON/YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(f"campaign spec {path} is nested too deeply to be a campaign spec") from exc
+    # ValueError: an integer literal longer than Python's int_max_str_digits (4,300 digits).
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
+        raise InputError(f"campaign spec {path} is not valid JSON/YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ValidationError(f"campaign spec {path} must be a mapping of fields")
-    return parse_spec({**raw, **(overrides or {})})
+        raise InputError(f"campaign spec {path} must be a mapping of fields, not {type(raw).__name__}")
+    return raw
+
+
+def merge_spec(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with ``overrides`` on top; nested mappings are merged, so ``--min-soc`` keeps the
+    spec's other eligibility rules, and lists are replaced."""
+    merged = dict(raw)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_spec(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def parse_spec(raw: dict[str, Any]) -> CampaignSpec:
@@ -47,7 +68,7 @@ def parse_spec(raw: dict[str, Any]) -> CampaignSpec:
         return CampaignSpec.model_validate(raw)
     except PydanticValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg']}" for e in exc.errors())
-        raise ValidationError(f"invalid campaign spec: {problems}") from exc
+        raise InputError(f"invalid campaign spec: {problems}") from exc
 
 
 @dataclass
