@@ -48,12 +48,20 @@ class FirmwareStore:
             raise translate(exc, f"looking for firmware {version} in {self.bucket}") from exc
         return True
 
+    def artifact_key(self, version: str, filename: str) -> str:
+        return artifact_key(version, filename)
+
     def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str:
         """Store a release's artifact; its key."""
         key = artifact_key(version, filename)
         with reading(f"bucket {self.bucket}"):
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={"sha256": sha256_hex})
         return key
+
+    def delete_artifact(self, key: str) -> None:
+        """Remove an artifact no release points at (a publish that failed after the upload)."""
+        with reading(f"bucket {self.bucket}"):
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def put_release(self, release: FirmwareRelease) -> None:
         """Write the signed release once; a second publish of the same version is a conflict."""

@@ -12,7 +12,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
 from fleetota_core.errors import ValidationError
@@ -20,6 +20,7 @@ from fleetota_core.errors import ValidationError
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
 # KMS signs RAW messages of at most 4096 bytes.
 MAX_SIGNED_BYTES = 4096
+MAX_NOTES_CHARS = 2000
 _SEMVER = re.compile(SEMVER_PATTERN)
 
 
@@ -76,9 +77,19 @@ class FirmwareManifest(BaseModel):
     hw_revs: tuple[str, ...] = ()  # empty: every hardware revision of the models
     min_from_version: str | None = Field(default=None, pattern=SEMVER_PATTERN)
     artifact_key: str
-    notes: str = ""
+    notes: str = Field(default="", max_length=MAX_NOTES_CHARS)
     created_at: datetime
     created_by: str
+
+    @model_validator(mode="after")
+    def _signable(self) -> FirmwareManifest:
+        size = len(self.signed_bytes())
+        if size > MAX_SIGNED_BYTES:
+            raise ValueError(
+                f"the manifest is {size} bytes as signed and KMS signs at most {MAX_SIGNED_BYTES}; "
+                "shorten the notes, the model or hardware lists, or the file name"
+            )
+        return self
 
     def signed_bytes(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.cli import main
+from fleetota_core.errors import TransientAWSError
 from tests.integration.test_campaign_services import MODEL, seed_vehicles
 
 
@@ -55,3 +57,47 @@ def test_campaign_commands_from_flags_to_show_and_pause(stack, tmp_path, capsys)
     assert code == 1 and err == "error: campaign nope does not exist\n"
     code, _, err = run(capsys, "campaign", "create", "--name", "c", "--release", "9.9.9")
     assert code == 1 and "firmware 9.9.9 is not published" in err
+
+
+def bucket_keys(stack) -> list[str]:
+    listing = stack.clients.s3.list_objects_v2(Bucket=stack.resources.firmware_bucket)
+    return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+
+def test_a_publish_refused_for_its_notes_leaves_nothing_in_the_bucket(stack, tmp_path, capsys):
+    seed_vehicles(stack, 1)
+    image = tmp_path / "app.bin"
+    image.write_bytes(b"\x7fELF" * 1000)
+    code, out, err = run(
+        capsys,
+        "firmware",
+        "publish",
+        str(image),
+        "--version",
+        "2.0.0",
+        "--models",
+        MODEL,
+        "--notes",
+        "n" * 5000,
+    )
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith(
+        "error: invalid firmware release: notes: String should have at most 2000 characters"
+    )
+    assert bucket_keys(stack) == []
+    code, _, _ = run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
+    assert code == 0 and bucket_keys(stack) == ["firmware/2.0.0/app.bin", "releases/2.0.0.json"]
+
+
+def test_a_publish_that_fails_after_the_upload_deletes_the_artifact(stack, tmp_path, capsys, monkeypatch):
+    seed_vehicles(stack, 1)
+    image = tmp_path / "app.bin"
+    image.write_bytes(b"\x7fELF" * 1000)
+
+    def throttled(self, payload: bytes) -> tuple[str, str]:
+        raise TransientAWSError(f"KMS key {self.key_alias}: ThrottlingException")
+
+    monkeypatch.setattr(KmsSigner, "sign", throttled)  # the upload went through; signing fails
+    code, _, err = run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
+    assert (code, err) == (1, f"error: KMS key {stack.resources.signing_key_alias}: ThrottlingException\n")
+    assert bucket_keys(stack) == []

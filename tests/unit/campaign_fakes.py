@@ -302,10 +302,16 @@ class ReleasesFake:
     def release_exists(self, version: str) -> bool:
         return version in self.releases
 
+    def artifact_key(self, version: str, filename: str) -> str:
+        return f"releases/{version}/{filename}"
+
     def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str:
-        key = f"releases/{version}/{filename}"
+        key = self.artifact_key(version, filename)
         self.artifacts[key] = body
         return key
+
+    def delete_artifact(self, key: str) -> None:
+        self.artifacts.pop(key, None)
 
     def put_release(self, release: FirmwareRelease) -> None:
         self.releases[release.version] = release

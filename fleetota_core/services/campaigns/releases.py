@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError as PydanticValidationError
+
 from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease, SemVer
-from fleetota_core.errors import ConflictError, ResourceNotFoundError, ValidationError
+from fleetota_core.errors import ConflictError, InputError, ResourceNotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fleetota_core.services.campaigns.ports import CampaignPorts
+
+logger = logging.getLogger(__name__)
 
 
 def known_models(ports: CampaignPorts) -> set[str]:
@@ -35,7 +40,9 @@ def publish_release(
 ) -> FirmwareRelease:
     """Upload an artifact, sign its manifest with the stack's KMS key and record who did it.
 
-    ``allowed_models`` defaults to the models in the vehicles table.
+    ``allowed_models`` defaults to the models in the vehicles table. Everything that can be checked
+    is checked before the upload (the manifest is built and must be signable); if a later step fails,
+    the uploaded artifact is deleted again unless a release of ``version`` points at it.
     """
     SemVer(version)  # raises ValidationError naming the semver rule
     if min_from_version:
@@ -53,26 +60,56 @@ def publish_release(
     if ports.releases.release_exists(version):
         raise ConflictError(f"firmware {version} is already published; pick a new version")
     digest = hashlib.sha256(file_bytes).hexdigest()
-    key = ports.releases.put_artifact(version, filename, file_bytes, digest)
-    manifest = FirmwareManifest(
+    manifest = _manifest(
         version=version,
         sha256=digest,
         size_bytes=len(file_bytes),
         models=models,
         hw_revs=tuple(h.strip() for h in hw_revs if h.strip()),
         min_from_version=min_from_version or None,
-        artifact_key=key,
+        artifact_key=ports.releases.artifact_key(version, filename),
         notes=notes,
         created_at=datetime.now(UTC),
         created_by=operator,
     )
-    signature, key_id = ports.signer.sign(manifest.signed_bytes())
-    release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id)
-    ports.releases.put_release(release)
+    key = ports.releases.put_artifact(version, filename, file_bytes, digest)
+    try:
+        signature, key_id = ports.signer.sign(manifest.signed_bytes())
+        release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id)
+        ports.releases.put_release(release)
+    except BaseException:
+        _discard_artifact(ports, version, key)
+        raise
     ports.audit.record(
         f"firmware#{version}", "PUBLISH", operator, notes, {"sha256": digest, "size": len(file_bytes)}
     )
     return release
+
+
+def _manifest(**fields: object) -> FirmwareManifest:
+    try:
+        return FirmwareManifest.model_validate(fields)
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InputError(f"invalid firmware release: {problems}") from exc
+
+
+def _discard_artifact(ports: CampaignPorts, version: str, key: str) -> None:
+    """Delete an uploaded artifact after a failed publish, unless a release points at it after all.
+
+    A release can exist if the failed write landed anyway (a timeout) or another publish of the same
+    version won the race (same key); then the artifact is that release's. Best effort: the caller
+    re-raises the publish's own error, which is what the operator needs to read.
+    """
+    try:
+        if not ports.releases.release_exists(version):
+            ports.releases.delete_artifact(key)
+    except Exception:
+        logger.warning(
+            "could not delete artifact %s after a failed publish of %s", key, version, exc_info=True
+        )
 
 
 def list_releases(ports: CampaignPorts) -> list[FirmwareRelease]:
