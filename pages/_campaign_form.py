@@ -13,6 +13,7 @@ from fleetota_core.views.campaign_actions import create_campaign, preview_campai
 from fleetota_core.views.campaign_form import NETWORK_CHOICES, build_spec
 from fleetota_core.views.campaigns import reason_group
 from fleetota_core.views.fleet import version_key
+from fleetota_core.views.text import plain
 from pages import _ui
 
 if TYPE_CHECKING:
@@ -49,8 +50,10 @@ def show_preview(preview: CampaignPreview, key: str = "preview") -> None:
         fig = px.bar(waves, x="wave", y="vehicles", text="vehicles", title="Wave sizes", height=240)
         fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title=None)
         st.plotly_chart(fig, key=f"{key}_waves")
-    notes = [f"{n:,} excluded: {why}" for why, n in preview.excluded.items()]
-    notes += [f"{n:,} deferred for now: {reason_group(why)}" for why, n in preview.deferred_reasons.items()]
+    notes = [f"{n:,} excluded: {plain(why)}" for why, n in preview.excluded.items()]
+    notes += [
+        f"{n:,} deferred for now: {plain(reason_group(why))}" for why, n in preview.deferred_reasons.items()
+    ]
     if notes:
         st.caption(" · ".join(notes))
 
@@ -153,7 +156,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
     }  # fmt: skip
     spec, errors = build_spec(values)
     for field, message in errors.items():
-        slots.get(field, slots["form"]).error(message, icon=":material/warning:")
+        slots.get(field, slots["form"]).error(plain(message), icon=":material/warning:")
     if spec is None:
         st.error(f"Fix the {len(errors)} highlighted field(s) above.", icon=":material/warning:")
         return
@@ -161,7 +164,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         with st.spinner("Matching vehicles and checking eligibility…"):
             preview = preview_campaign(spec, backend.ports)
     except FleetOTAError as exc:
-        st.error(f"Cannot preview: {exc}", icon=":material/block:")
+        st.error(f"Cannot preview: {plain(exc)}", icon=":material/block:")
         return
     show_preview(preview)
     if not launch_clicked or operator is None:
@@ -170,10 +173,10 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         with st.spinner(f"Creating {preview.matched:,} deployments…"):
             campaign = create_campaign(spec, operator, backend.ports, description)
     except FleetOTAError as exc:
-        st.error(f"Campaign not created: {exc}", icon=":material/block:")
+        st.error(f"Campaign not created: {plain(exc)}", icon=":material/block:")
         return
     st.session_state["campaign_selected"] = campaign.campaign_id
     st.success(
-        f"Campaign **{spec.name}** created ({campaign.campaign_id}); it starts on the next tick.",
+        f"Campaign **{plain(spec.name)}** created ({campaign.campaign_id}); it starts on the next tick.",
         icon=":material/rocket_launch:",
     )

@@ -9,6 +9,7 @@ import streamlit as st
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import create_campaign, preview_campaign
 from fleetota_core.views.demo import DEMO_WAVES_PCT, demo_campaign_spec, demo_release
+from fleetota_core.views.text import plain
 from pages import _ui
 from pages._campaign_form import show_preview
 
@@ -72,7 +73,7 @@ def demo_campaign(backend: Backend, key: str) -> str | None:
         try:
             campaign = create_campaign(spec, operator, backend.ports, spec.description)
         except FleetOTAError as exc:
-            st.error(f"Campaign not created: {exc}", icon=":material/block:")
+            st.error(f"Campaign not created: {plain(exc)}", icon=":material/block:")
             return None
     del st.session_state[_SPEC]
     st.session_state["campaign_selected"] = campaign.campaign_id

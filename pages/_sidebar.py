@@ -15,6 +15,7 @@ from fleetota_core.views.simulator import (
     start_simulator,
     stop_simulator,
 )
+from fleetota_core.views.text import plain
 from pages import _ui
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def operator_box(settings: Settings | None) -> None:
         return
     if st.user.is_logged_in:
         st.session_state["operator"] = str(st.user.get("email") or st.user.get("name") or "operator")
-        st.caption(f"Signed in as **{st.session_state['operator']}**")
+        st.caption(f"Signed in as **{plain(st.session_state['operator'])}**")
         if st.button("Sign out"):
             st.logout()
     else:
@@ -94,7 +95,7 @@ def alerts_feed() -> None:
             st.caption("No alerts yet. Auto-pauses, aborts, alarms and completed campaigns show here.")
         for alert in alerts:
             icon = ALERT_ICONS.get(alert["kind"], ":material/notifications:")
-            st.caption(f"{icon} **{alert['when']:%H:%M:%S}** {alert['subject']}")
+            st.caption(f"{icon} **{alert['when']:%H:%M:%S}** {plain(alert['subject'])}")
 
 
 @st.cache_resource(show_spinner="Starting the demo fleet…")

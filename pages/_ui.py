@@ -15,6 +15,7 @@ from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
 from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
 from fleetota_core.views.fleet import provisioned_fleet_frame
+from fleetota_core.views.text import plain
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -78,9 +79,9 @@ def guard(what: str = "this page") -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        st.warning(f"{what}: {exc}", icon=":material/warning:")
+        st.warning(f"{what}: {plain(exc)}", icon=":material/warning:")
     except BACKEND_ERRORS as exc:
-        st.error(f"Could not load {what}. {backend_error_message(exc)}", icon=":material/error:")
+        st.error(f"Could not load {what}. {plain(backend_error_message(exc))}", icon=":material/error:")
 
 
 def live(run_every: float, what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -9,6 +9,7 @@ import streamlit as st
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import ACTIONS, campaign_history, get_campaign, release_versions
 from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
+from fleetota_core.views.text import plain
 from pages import _ui
 from pages._campaign_form import campaign_form
 from pages._demo_campaign import demo_campaign
@@ -99,7 +100,7 @@ def _act(campaign_id: str, action: str, reason: str) -> None:
     try:
         result = fn(campaign_id, operator, reason or f"{label.lower()} from the dashboard", backend.ports)
     except FleetOTAError as exc:
-        st.error(f"{label} failed: {exc}", icon=":material/block:")
+        st.error(f"{label} failed: {plain(exc)}", icon=":material/block:")
         return
     _clear()
     st.session_state["campaign_flash"] = f"{label}: campaign {result.campaign_id} is now {result.state.value}"
@@ -149,11 +150,12 @@ def campaign_detail(campaign_id: str) -> None:
         campaign = get_campaign(campaign_id, backend.ports)
         c = campaign.counters
         icon = STATE_ICONS.get(campaign.state.value, "")
-        st.markdown(f"### {icon} {campaign.spec.name} · `{campaign.state.value}`")
+        st.markdown(f"### {icon} {plain(campaign.spec.name)} · `{campaign.state.value}`")
         st.caption(
-            f"{campaign.campaign_id} · release {campaign.release.version} · {campaign.spec.kind} · "
-            f"created by {campaign.created_by} at {campaign.created_at:%Y-%m-%d %H:%M} UTC"
-            + (f" · {campaign.state_reason}" if campaign.state_reason else "")
+            f"{plain(campaign.campaign_id)} · release {plain(campaign.release.version)} · "
+            f"{campaign.spec.kind} · created by {plain(campaign.created_by)} at "
+            f"{campaign.created_at:%Y-%m-%d %H:%M} UTC"
+            + (f" · {plain(campaign.state_reason)}" if campaign.state_reason else "")
         )
         m = st.columns(5)
         m[0].metric("Vehicles", f"{campaign.total:,}")

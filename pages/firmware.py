@@ -8,6 +8,7 @@ import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.firmware import publish_release, release_form_errors, releases_frame
+from fleetota_core.views.text import plain
 from pages import _ui
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ if submitted and operator:
     errors = release_form_errors(values)
     slots = {"file": err_file, "version": err_version, "min_from_version": err_min_from, "models": err_models}
     for field, message in errors.items():
-        slots[field].error(message, icon=":material/warning:")
+        slots[field].error(plain(message), icon=":material/warning:")
     if not errors:
         progress = st.progress(0.1, text="Uploading the artifact and signing its manifest with KMS…")
         try:
@@ -95,12 +96,12 @@ if submitted and operator:
             )
         except FleetOTAError as exc:
             progress.empty()
-            st.error(f"Not published: {exc}", icon=":material/block:")
+            st.error(f"Not published: {plain(exc)}", icon=":material/block:")
         else:
             progress.progress(1.0, text="Published")
             _releases.clear()
             st.session_state["firmware_flash"] = (
-                f"Published firmware {release.version} (sha256 {release.manifest.sha256[:12]}…), "
+                f"Published firmware {plain(release.version)} (sha256 {release.manifest.sha256[:12]}…), "
                 "signed with KMS."
             )
             st.rerun()

@@ -15,6 +15,7 @@ from fleetota_core.views.monitoring import (
     pipeline_health,
     quarantine_samples,
 )
+from fleetota_core.views.text import plain
 from pages import _ui
 
 if TYPE_CHECKING:
@@ -106,5 +107,5 @@ with right, _ui.guard("quarantine"):
     if not rejects:
         st.caption("Nothing quarantined: every record passed validation.")
     for obj in rejects:
-        st.caption(f"`{obj['key']}` · {obj['size']:,} bytes · {obj['modified']:%Y-%m-%d %H:%M:%S}")
+        st.caption(f"{plain(obj['key'])} · {obj['size']:,} bytes · {obj['modified']:%Y-%m-%d %H:%M:%S}")
         st.code(obj["sample"][:4000], language="json")

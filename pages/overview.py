@@ -10,6 +10,7 @@ from fleetota_core.views.campaigns import campaign_summary
 from fleetota_core.views.fleet import fleet_kpis, version_key
 from fleetota_core.views.fleet_map import STATUS_COLOURS
 from fleetota_core.views.monitoring import FLEET_TRENDS, alarms_frame, metric_trends, pipeline_health
+from fleetota_core.views.text import plain
 from pages import _ui
 from pages._demo_campaign import demo_campaign
 
@@ -120,12 +121,15 @@ def attention(fleet: pd.DataFrame, campaigns: pd.DataFrame, alarms: pd.DataFrame
     st.subheader("Needs attention")
     items: list[str] = []
     for _, alarm in alarms[alarms["state"] == "ALARM"].iterrows() if len(alarms) else []:
-        items.append(f":red[:material/notifications_active:] Alarm **{alarm['name']}**: {alarm['reason']}")
+        items.append(
+            f":red[:material/notifications_active:] Alarm **{plain(alarm['name'])}**: "
+            + plain(alarm["reason"])
+        )
     if len(campaigns):
         for _, c in campaigns[campaigns["state"] == "PAUSED"].iterrows():
             items.append(
-                f":orange[:material/pause_circle:] Campaign **{c['name']}** is paused: "
-                f"{c.get('state_reason') or 'by an operator'}"
+                f":orange[:material/pause_circle:] Campaign **{plain(c['name'])}** is paused: "
+                f"{plain(c.get('state_reason') or 'by an operator')}"
             )
     with _ui.guard("pipeline health"):
         health = _health(backend.key, backend)

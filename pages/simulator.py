@@ -16,6 +16,7 @@ from fleetota_core.views.simulator import (
     start_simulator,
     stop_simulator,
 )
+from fleetota_core.views.text import plain
 from pages import _ui
 
 _ui.frame_guard()
@@ -110,7 +111,7 @@ if start:
         st.toast(f"Simulator started (pid {pid})", icon=":material/directions_car:")
         st.rerun()
     except FleetOTAError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
 
 if running:
     confirm = st.checkbox("Yes, stop the simulator (vehicles stop reporting)", key="sim_stop_confirm")
@@ -138,7 +139,7 @@ def confirm_reset() -> None:
             with st.spinner("Resetting…"):
                 message = reset_local_data(backend.settings)
         except FleetOTAError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         st.cache_data.clear()
         st.session_state["reset_done"] = message
@@ -154,7 +155,7 @@ if backend.settings.is_local:
     with _ui.guard("the local stack's saved state"):
         saved = local_data_status(backend.settings)
         if saved and saved.get("warning"):
-            st.error(saved["warning"], icon=":material/error:")
+            st.error(plain(saved["warning"]), icon=":material/error:")
         elif saved:
             st.caption(
                 f"Saved every {saved.get('interval_s', '?')} s to `{saved['path']}`; kept across restarts."

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from fleetota_core.views.fleet import filter_fleet, version_key
+from fleetota_core.views.text import plain
 from fleetota_core.views.vehicles import ota_history, recent_telemetry, vehicle_state
 from pages import _ui
 
@@ -90,18 +91,21 @@ if not vin:
     st.stop()
 
 state = _state(backend.key, vin, backend) or fleet.loc[fleet["vin"] == vin].iloc[0].to_dict()
-st.subheader(f":material/directions_car: {vin} · {state.get('model', '')} {state.get('model_year', '')}")
+st.subheader(
+    f":material/directions_car: {plain(vin)} · "
+    f"{plain(state.get('model', ''))} {plain(state.get('model_year', ''))}"
+)
 m = st.columns(6)
-m[0].metric("Firmware", state.get("firmware_version") or "—")
+m[0].metric("Firmware", plain(state.get("firmware_version") or "—"))
 soc = state.get("soc_pct")
 m[1].metric("Battery", "—" if soc is None or pd.isna(soc) else f"{soc:.0f} %")
 m[2].metric("Speed", f"{float(state.get('speed_kph') or 0):.0f} km/h")
-m[3].metric("Network", f"{state.get('network', 'NONE')}")
-m[4].metric("Drive state", str(state.get("drive_state") or "—"))
+m[3].metric("Network", plain(state.get("network", "NONE")))
+m[4].metric("Drive state", plain(state.get("drive_state") or "—"))
 m[5].metric("Odometer", f"{float(state.get('odometer_km') or 0):,.0f} km")
 st.caption(
-    f"Region {state.get('region', 'unknown')} · {state.get('metro') or 'no metro'} · hardware "
-    f"{state.get('hw_rev', '?')} · last seen {state.get('last_ts') or 'never'}"
+    f"Region {plain(state.get('region', 'unknown'))} · {plain(state.get('metro') or 'no metro')} · hardware "
+    f"{plain(state.get('hw_rev', '?'))} · last seen {plain(state.get('last_ts') or 'never')}"
 )
 
 left, right = st.columns([3, 2])
