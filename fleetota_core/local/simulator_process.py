@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import ConflictError, ValidationError
+from fleetota_core.local.ownership import process_alive
 
 if TYPE_CHECKING:
     from fleetota_core.settings import Settings
@@ -86,20 +87,6 @@ class SimulatorStatus:
     log_tail: list[str]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by us) still answers kill(0); /proc tells the truth on Linux.
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        return stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    return True
-
-
 def _tail(path: Path, lines: int) -> list[str]:
     if not path.exists():
         return []
@@ -113,7 +100,7 @@ def simulator_status(state_dir: Path = STATE_DIR, log_lines: int = 12) -> Simula
     """Whether the simulator runs, with what options, and its latest progress lines."""
     pid_file, options_file = state_dir / PID_FILE.name, state_dir / OPTIONS_FILE.name
     pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-    running = pid is not None and _alive(pid)
+    running = pid is not None and process_alive(pid)
     options = json.loads(options_file.read_text()) if options_file.exists() else None
     started = pid_file.stat().st_mtime if pid_file.exists() else None
     return SimulatorStatus(
@@ -177,9 +164,9 @@ def stop_simulator(state_dir: Path = STATE_DIR, timeout_s: float = 10.0) -> bool
         return False
     os.kill(status.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(status.pid):
+    while time.monotonic() < deadline and process_alive(status.pid):
         time.sleep(0.1)
-    if _alive(status.pid):
+    if process_alive(status.pid):
         os.kill(status.pid, signal.SIGKILL)
     (state_dir / PID_FILE.name).unlink(missing_ok=True)
     return True
