@@ -6,6 +6,7 @@ about 0.15 s) with settings, clients, resource names and a :class:`LocalRuntime`
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,18 +61,25 @@ class LocalStack:
         return LocalRuntime(self.settings, clients=self.clients, spec=self.spec, **kwargs)  # type: ignore[arg-type]
 
 
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def use_dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials so no test can ever reach a real AWS account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_dummy_credentials(monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +90,9 @@ def moto_port() -> Iterator[int]:
     server.stop()
 
 
-@pytest.fixture
-def stack(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+@contextmanager
+def open_stack(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    """An empty, freshly provisioned local stack on the session's moto server; the runtime stops after."""
     # Code under test that parses settings from the environment must find this server too.
     monkeypatch.setenv("FLEETOTA_MODE", "local")
     monkeypatch.setenv("FLEETOTA_LOCAL_HOST", LOCAL_HOST)
@@ -95,6 +104,16 @@ def stack(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
     reset_moto(settings.endpoint_url or "")
     provision(spec, clients)
     runtime = LocalRuntime(settings, clients=clients, spec=spec)
-    yield LocalStack(settings=settings, clients=clients, resources=spec.resources, runtime=runtime, spec=spec)
-    runtime.stop()
-    load_settings.cache_clear()
+    try:
+        yield LocalStack(
+            settings=settings, clients=clients, resources=spec.resources, runtime=runtime, spec=spec
+        )
+    finally:
+        runtime.stop()
+        load_settings.cache_clear()
+
+
+@pytest.fixture
+def stack(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    with open_stack(moto_port, monkeypatch) as local:
+        yield local

@@ -1,0 +1,275 @@
+"""Least privilege, proven: every AWS call of every principal, checked against infra/template.yaml.
+
+The flows run once per module on the local stack: vehicles drive and upload telemetry, an operator
+publishes a release and steers a campaign, the update manager ticks (and its real handler runs on
+the schedule), the telemetry processor ingests OTA reports and a bad record, and the operator reads
+every dashboard page and a few CLI commands. Each recorded call is mapped to its IAM action and
+resource ARN (tests/iam/requests.py) and evaluated against its principal's policies
+(tests/iam/policy.py). moto enforces none of this.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import defaultdict
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import streamlit as st
+
+import fleetota_core.views.backend as dashboard_backend
+from fleetota_core.cli import main as fleetota_cli
+from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
+from fleetota_core.domain.deployment import RetryPolicy
+from fleetota_core.infra_template import load_template
+from fleetota_core.services.campaigns.actions import pause_campaign, resume_campaign
+from fleetota_core.services.campaigns.create import create_campaign, get_campaign
+from fleetota_core.services.campaigns.tick import run_tick
+from fleetota_core.services.ingest.batch import CachedCatalog
+from fleetota_core.services.ingest.fleet_health import publish_fleet_health
+from simulator.ota_client import OtaFaults
+from tests.iam.policy import Request, Statement, applies, evaluate
+from tests.iam.principals import role_statements, template_facts, without_statement
+from tests.iam.recorder import HARNESS, UNATTRIBUTED, CallRecorder
+from tests.iam.requests import UnmappedCall, authorisations
+from tests.integration.conftest import open_stack, use_dummy_credentials
+from tests.integration.test_campaign_e2e import ANY_TIME, NEW, publish, world
+from tests.integration.test_pages_apptest import PAGES, render
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fleetota_core.settings import Settings
+    from tests.iam.principals import Principal, TemplateFacts
+    from tests.iam.requests import Call
+
+pytestmark = pytest.mark.slow
+
+VEHICLES = "VehicleGatewayRole"
+OPERATOR = "OperatorRole"
+UPDATE_MANAGER = "UpdateManagerRole"
+VEHICLE_COUNT, SEED = 8, 21
+
+# Allowed actions no flow uses, each reviewed: (role, Sid, action) -> why it stays.
+REVIEWED_UNUSED_ACTIONS: dict[tuple[str, str, str], str] = {
+    ("TelemetryProcessorRole", "ConsumeTelemetryQueue", "sqs:GetQueueAttributes"): (
+        "Lambda's SQS event source mapping reads the queue's attributes with the function's role "
+        "when it is created or enabled; the local runtime does not"
+    ),
+}
+# Statements no flow needs at all, each reviewed: (role, Sid) -> why it stays.
+REVIEWED_UNUSED_STATEMENTS: dict[tuple[str, str], str] = {
+    ("TelemetryProcessorRole", "TellMissingObjects"): (
+        "a redelivered notification for a raw object that is gone must read NoSuchKey (quarantined "
+        "as missing) instead of AccessDenied (retried into the DLQ); no flow deletes a raw object"
+    ),
+    ("OperatorRole", "ReadAlarmHistory"): (
+        "AWS mode only: the alerts feed adds the alarm history there; moto implements no "
+        "describe_alarm_history, and locally the alarm evaluator records its alerts in the ledger"
+    ),
+    ("VehicleGatewayRole", "ReadOwnJobDocuments"): (
+        "the simulator follows the presigned document_url of its notification (checked against "
+        "UpdateManagerRole); a gateway fetching by key in a VIN-tagged session needs this, and "
+        "tests/unit/test_iam_policy.py proves it reaches only that VIN's documents"
+    ),
+}
+
+
+@dataclass
+class Recording:
+    """The calls the flows made, and the template and settings they are checked against."""
+
+    settings: Settings
+    template: dict[str, Any]
+    facts: TemplateFacts
+    calls: list[Call]
+
+
+def run_flows(stack, rec: CallRecorder) -> None:
+    with rec.acting_as(VEHICLES):
+        w = world(stack, VEHICLE_COUNT, OtaFaults(install_failure_rate=0.3), seed=SEED)
+    with rec.acting_as(OPERATOR):
+        publish(stack, NEW, sorted({v.model for v in w.sim.vehicles}))
+        spec = CampaignSpec(
+            name="least privilege",
+            release_version=NEW,
+            waves=(WaveSpec(percent=50, success_threshold_pct=50), WaveSpec(percent=50)),
+            retry=RetryPolicy(max_attempts=5, backoff_base_s=30),
+            eligibility=ANY_TIME,
+            max_in_flight=100,
+        )
+        campaign = create_campaign(spec, "alice", stack.ports, "iam", now=w.now)
+    for minute in range(40):
+        with rec.acting_as(UPDATE_MANAGER):
+            run_tick(stack.ports, w.now)
+        with rec.acting_as(VEHICLES):
+            w.listener.poll()
+            w.sim.step()
+        stack.runtime.drain(timeout=60)
+        if minute == 1:
+            with rec.acting_as(OPERATOR):
+                pause_campaign(campaign.campaign_id, "alice", "check wave 1", stack.ports)
+                resume_campaign(campaign.campaign_id, "alice", "checked", stack.ports)
+        with rec.acting_as(HARNESS):
+            if get_campaign(campaign.campaign_id, stack.ports).state is CampaignState.COMPLETED:
+                break
+    with rec.acting_as(HARNESS):
+        assert get_campaign(campaign.campaign_id, stack.ports).state is CampaignState.COMPLETED
+    # The update manager's real handler, twice: the fleet snapshot is built, then deltas merged.
+    stack.runtime.fire_schedule()
+    stack.runtime.fire_schedule()
+    with rec.acting_as(UPDATE_MANAGER):  # two hours on: merged deltas are deleted
+        publish_fleet_health(stack.clients, stack.resources, now=datetime.now(UTC) + timedelta(hours=2))
+    # A record the processor must quarantine.
+    with rec.acting_as(VEHICLES):
+        stack.clients.s3.put_object(
+            Bucket=stack.resources.telemetry_bucket,
+            Key=f"raw/{datetime.now(UTC):dt=%Y-%m-%d/hour=%H}/bad.ndjson.gz",
+            Body=gzip.compress(b"not json\n"),
+        )
+    stack.runtime.drain(timeout=30)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    with rec.acting_as(OPERATOR):
+        at = render(PAGES[0])  # one session visits every page, as an operator clicking through
+        for page in PAGES:
+            if page != PAGES[0]:
+                at.switch_page(page)
+                at.run()
+            assert not at.exception, (page, [e.value for e in at.exception])
+        for argv in (["campaign", "list"], ["firmware", "list"], ["fleet"], ["telemetry", "stats"]):
+            with redirect_stdout(StringIO()), redirect_stderr(StringIO()):
+                assert fleetota_cli(argv) == 0, argv
+    with rec.acting_as(VEHICLES):
+        w.listener.close()
+
+
+@pytest.fixture(scope="module")
+def recording(moto_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
+    with pytest.MonkeyPatch.context() as mp:
+        use_dummy_credentials(mp)
+        mp.setenv("FLEETOTA_DEMO_FLEET", "0")
+        mp.chdir(tmp_path_factory.mktemp("least-privilege"))
+        with open_stack(moto_port, mp) as stack:
+            template = load_template()
+            facts = template_facts(stack.settings, template)
+            rec = CallRecorder(facts)
+            rec.install(mp)
+            # A warm processor reloads the release catalogue every minute; here every batch does.
+            mp.setattr(CachedCatalog.__init__, "__defaults__", (0.0,))
+            # In local mode the dashboard first makes sure the stack is provisioned: CloudFormation's job.
+            start = dashboard_backend.start_local_stack
+
+            def start_as_harness(settings):
+                with rec.acting_as(HARNESS):
+                    return start(settings)
+
+            mp.setattr(dashboard_backend, "start_local_stack", start_as_harness)
+            with rec.started():
+                run_flows(stack, rec)
+            yield Recording(stack.settings, template, facts, rec.checked_calls())
+
+
+def denials(principals: dict[str, Principal], rec: Recording, only: str | None = None) -> list[str]:
+    """One line per call a principal's policies do not allow (or that cannot be checked)."""
+    problems: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for call in rec.calls:
+        if only and call.principal != only:
+            continue
+        where = f"{call.principal} {call.service}:{call.operation} ({call.how})"
+        if call.principal == UNATTRIBUTED or call.principal not in principals:
+            problems[(where, "no principal of the template made this call")].append("")
+            continue
+        try:
+            requests = authorisations(call, rec.facts)
+        except UnmappedCall as exc:
+            problems[(where, f"unmapped operation {exc}; add it to tests/iam/requests.py")].append("")
+            continue
+        for request in requests:
+            decision = evaluate(principals[call.principal].statements, request, dict(call.tags))
+            if not decision.allowed:
+                problems[(f"{call.principal} is denied {request.action}", where)].append(request.resource)
+    lines = []
+    for (what, detail), arns in sorted(problems.items()):
+        shown = sorted(set(arns) - {""})
+        more = f" (+{len(shown) - 3} more)" if len(shown) > 3 else ""
+        lines.append(f"{what} on {', '.join(shown[:3])}{more} [{detail}]" if shown else f"{what}: {detail}")
+    return lines
+
+
+def usage(rec: Recording) -> dict[str, list[tuple[Statement, Request, dict[str, str]]]]:
+    """Per role, every (statement, request, principal tags) where the statement allowed a call."""
+    used: dict[str, list[tuple[Statement, Request, dict[str, str]]]] = defaultdict(list)
+    for call in rec.calls:
+        principal = rec.facts.principals.get(call.principal)
+        if principal is None:
+            continue
+        for request in authorisations(call, rec.facts):
+            decision = evaluate(principal.statements, request, dict(call.tags))
+            for statement in principal.statements:
+                if statement.sid in decision.allowed_by:
+                    used[call.principal].append((statement, request, dict(call.tags)))
+    return used
+
+
+def test_every_call_of_every_principal_is_allowed_by_its_policy_in_the_template(recording):
+    principals = {c.principal for c in recording.calls}
+    assert {VEHICLES, OPERATOR, UPDATE_MANAGER, "TelemetryProcessorRole"} <= principals
+    problems = denials(recording.facts.principals, recording)
+    assert not problems, "calls infra/template.yaml does not allow:\n" + "\n".join(problems)
+
+
+def test_every_allowed_action_and_resource_is_used_by_a_flow_or_reviewed(recording):
+    used = usage(recording)
+    unused, stale = [], []
+    for role, principal in recording.facts.principals.items():
+        for statement in principal.statements:
+            hits = [(request, tags) for s, request, tags in used.get(role, []) if s.sid == statement.sid]
+            if (role, statement.sid) in REVIEWED_UNUSED_STATEMENTS:
+                if hits:
+                    stale.append(f"{role} {statement.sid} is reviewed as unused but allowed {hits[0][0]}")
+                continue
+            for action in statement.actions:
+                one = Statement(statement.sid, "Allow", actions=(action,), resources=("*",))
+                is_used = any(applies(one, request, tags) for request, tags in hits)
+                reviewed = (role, statement.sid, action) in REVIEWED_UNUSED_ACTIONS
+                if is_used and reviewed:
+                    stale.append(f"{role} {statement.sid} {action} is reviewed as unused but used")
+                elif not is_used and not reviewed:
+                    unused.append(f"{role} {statement.sid} {action}")
+            for resource in statement.resources:
+                one = Statement(statement.sid, "Allow", actions=("*",), resources=(resource,))
+                if not any(applies(one, request, tags) for request, tags in hits):
+                    unused.append(f"{role} {statement.sid} {resource}")
+    reviewed = [
+        f"{' '.join(key)}: {why}"
+        for key, why in {**REVIEWED_UNUSED_STATEMENTS, **REVIEWED_UNUSED_ACTIONS}.items()
+    ]
+    print("\nallowed, used by no flow, reviewed:", *reviewed, sep="\n  ")
+    print("allowed, used by no flow, not reviewed:", *(unused or ["none"]), sep="\n  ")
+    assert not unused, (
+        "allowed but used by no flow (remove it from infra/template.yaml, or review it here):\n"
+        + "\n".join(unused)
+    )
+    assert not stale, "\n".join(stale)
+
+
+ROLE_STATEMENTS = [
+    (role, statement["Sid"])
+    for role, statements in role_statements(load_template()).items()
+    for _, statement in statements
+]
+
+
+@pytest.mark.parametrize(("role", "sid"), ROLE_STATEMENTS, ids=[f"{r}-{s}" for r, s in ROLE_STATEMENTS])
+def test_removing_any_one_statement_of_a_role_denies_a_recorded_call(recording, role, sid):
+    trimmed = template_facts(recording.settings, without_statement(recording.template, role, sid))
+    problems = denials(trimmed.principals, recording, only=role)
+    if (role, sid) in REVIEWED_UNUSED_STATEMENTS:
+        assert not problems, f"{role} {sid} is reviewed as unused but is needed: {problems}"
+    else:
+        assert problems, f"without {sid}, every call of {role} is still allowed: the statement is not needed"
