@@ -279,3 +279,32 @@ def test_removing_any_one_statement_of_a_role_denies_a_recorded_call(recording, 
         assert not problems, f"{role} {sid} is reviewed as unused but is needed: {problems}"
     else:
         assert problems, f"without {sid}, every call of {role} is still allowed: the statement is not needed"
+
+
+def test_the_recorder_attributes_calls_to_the_running_function_and_keeps_unattributed_ones(
+    stack, monkeypatch
+):
+    template = load_template()
+    facts = template_facts(stack.settings, template)
+    rec = CallRecorder(facts)
+    rec.install(monkeypatch)
+
+    with rec.started():
+        stack.runtime.fire_schedule()  # the update manager's handler, run by the local runtime
+        with rec.acting_as(UPDATE_MANAGER):
+            stack.ports.releases.presigned_get("firmware/1.0.0/a.bin", 60)
+        stack.clients.s3.list_buckets()  # nobody set a principal
+
+    handler_calls = [c for c in rec.calls if c.principal == UPDATE_MANAGER and c.how == "call"]
+    assert {(c.service, c.operation) for c in handler_calls} >= {("dynamodb", "Scan"), ("s3", "PutObject")}
+    logs = {(c.operation, c.params["logGroupName"]) for c in rec.calls if c.service == "logs"}
+    assert logs == {
+        (op, "/aws/lambda/fleetota-local-update-manager") for op in ("CreateLogStream", "PutLogEvents")
+    }
+    presigned = [c for c in rec.calls if c.how == "presigned URL"]
+    assert [(c.principal, c.operation, c.params["Key"]) for c in presigned] == [
+        (UPDATE_MANAGER, "GetObject", "firmware/1.0.0/a.bin")
+    ]
+    assert rec.calls[-1].principal == UNATTRIBUTED
+    problems = denials(facts.principals, Recording(stack.settings, template, facts, rec.checked_calls()))
+    assert problems == ["<unattributed> s3:ListBuckets (call): no principal of the template made this call"]
