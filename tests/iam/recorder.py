@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 from botocore.signers import RequestSigner
 
 from fleetota_core.local.alarms import AlarmEvaluator
 from fleetota_core.local.functions import LocalFunction
 from fleetota_core.local.metric_forwarding import MetricForwarder
 from fleetota_core.local.runtime import LocalRuntime
-from tests.iam.requests import Call
+from tests.iam.requests import MISSING_KEY, Call
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -85,8 +86,16 @@ class CallRecorder:
         flush, evaluate = MetricForwarder.flush, AlarmEvaluator.evaluate
 
         def api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            recorder.record(client.meta.service_model.service_name, operation_name, api_params)
-            return make_api_call(client, operation_name, api_params)
+            service = client.meta.service_model.service_name
+            recorder.record(service, operation_name, api_params)
+            try:
+                return make_api_call(client, operation_name, api_params)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if service == "s3" and code in ("NoSuchKey", "404", "NotFound"):
+                    # AWS answers a missing key with 404 only to those who may list the bucket.
+                    recorder.record(service, operation_name, api_params, MISSING_KEY)
+                raise
 
         def presigned(
             signer: Any, request_dict: dict[str, Any], operation_name: str, *a: Any, **k: Any

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from tests.iam.principals import TemplateFacts
 
 
+# A GetObject/HeadObject that found no object: S3 says 404 (not 403) only with s3:ListBucket.
+MISSING_KEY = "missing key answered 404"
+
+
 class UnmappedCall(LookupError):
     """A recorded operation has no IAM mapping here: add one rather than let it pass unchecked."""
 
@@ -29,12 +33,14 @@ class Call:
     operation: str  # API operation name: GetObject, Query, ...
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     tags: tuple[tuple[str, str], ...] = ()  # principal (session) tags, e.g. (("vin", "..."),)
-    how: str = "call"  # "call", "presigned URL", "Lambda log delivery"
+    how: str = "call"  # "call", "presigned URL", "Lambda log delivery", MISSING_KEY
 
 
 def _s3(call: Call, facts: TemplateFacts) -> list[Request]:
     p, op = call.params, call.operation
     bucket = f"arn:aws:s3:::{p['Bucket']}"
+    if call.how == MISSING_KEY:
+        return [Request("s3:ListBucket", bucket)]
     objects = {
         "GetObject": "s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject",
         "HeadObject": "s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject",

@@ -63,10 +63,6 @@ REVIEWED_UNUSED_ACTIONS: dict[tuple[str, str, str], str] = {
 }
 # Statements no flow needs at all, each reviewed: (role, Sid) -> why it stays.
 REVIEWED_UNUSED_STATEMENTS: dict[tuple[str, str], str] = {
-    ("TelemetryProcessorRole", "TellMissingObjects"): (
-        "a redelivered notification for a raw object that is gone must read NoSuchKey (quarantined "
-        "as missing) instead of AccessDenied (retried into the DLQ); no flow deletes a raw object"
-    ),
     ("OperatorRole", "ReadAlarmHistory"): (
         "AWS mode only: the alerts feed adds the alarm history there; moto implements no "
         "describe_alarm_history, and locally the alarm evaluator records its alerts in the ledger"
@@ -124,13 +120,17 @@ def run_flows(stack, rec: CallRecorder) -> None:
     stack.runtime.fire_schedule()
     with rec.acting_as(UPDATE_MANAGER):  # two hours on: merged deltas are deleted
         publish_fleet_health(stack.clients, stack.resources, now=datetime.now(UTC) + timedelta(hours=2))
-    # A record the processor must quarantine.
+    # A record the processor must quarantine, and an object gone before the processor got to it.
+    hour = f"raw/{datetime.now(UTC):dt=%Y-%m-%d/hour=%H}"
     with rec.acting_as(VEHICLES):
-        stack.clients.s3.put_object(
-            Bucket=stack.resources.telemetry_bucket,
-            Key=f"raw/{datetime.now(UTC):dt=%Y-%m-%d/hour=%H}/bad.ndjson.gz",
-            Body=gzip.compress(b"not json\n"),
-        )
+        for name in ("bad", "gone"):
+            stack.clients.s3.put_object(
+                Bucket=stack.resources.telemetry_bucket,
+                Key=f"{hour}/{name}.ndjson.gz",
+                Body=gzip.compress(b"not json\n"),
+            )
+    with rec.acting_as(HARNESS):
+        stack.clients.s3.delete_object(Bucket=stack.resources.telemetry_bucket, Key=f"{hour}/gone.ndjson.gz")
     stack.runtime.drain(timeout=30)
     st.cache_data.clear()
     st.cache_resource.clear()

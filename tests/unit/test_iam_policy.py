@@ -8,7 +8,7 @@ from fleetota_core.infra_template import load_template
 from fleetota_core.settings import Settings
 from tests.iam.policy import PolicyError, Request, Statement, evaluate
 from tests.iam.principals import role_statements, template_facts, without_statement
-from tests.iam.requests import Call, UnmappedCall, authorisations
+from tests.iam.requests import MISSING_KEY, Call, UnmappedCall, authorisations
 
 BUCKET = "arn:aws:s3:::fleet-firmware"
 
@@ -101,6 +101,11 @@ def test_boto3_operations_map_to_their_iam_action_and_resource_arn(facts):
         ("s3:ListBucket", "arn:aws:s3:::b")
     ]
     assert requests("s3", "HeadObject", Bucket="b", Key="k/1") == [("s3:GetObject", "arn:aws:s3:::b/k/1")]
+    # The same read finding no object: only s3:ListBucket turns S3's 403 into the 404 the code expects.
+    missing = Call("R", "s3", "GetObject", {"Bucket": "b", "Key": "k/1"}, how=MISSING_KEY)
+    assert [(r.action, r.resource) for r in authorisations(missing, facts)] == [
+        ("s3:ListBucket", "arn:aws:s3:::b")
+    ]
     assert requests("s3", "DeleteObjects", Bucket="b", Delete={"Objects": [{"Key": "x"}]}) == [
         ("s3:DeleteObject", "arn:aws:s3:::b/x")
     ]
