@@ -18,7 +18,6 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from botocore.signers import RequestSigner
 
-from fleetota_core.local.alarms import AlarmEvaluator
 from fleetota_core.local.functions import LocalFunction
 from fleetota_core.local.metric_forwarding import MetricForwarder
 from fleetota_core.local.runtime import LocalRuntime
@@ -83,7 +82,7 @@ class CallRecorder:
         make_api_call = BaseClient._make_api_call
         presign = RequestSigner.generate_presigned_url
         invoke, poll = LocalFunction.invoke, LocalRuntime.poll
-        flush, evaluate = MetricForwarder.flush, AlarmEvaluator.evaluate
+        flush, evaluate_alarms = MetricForwarder.flush, LocalRuntime.evaluate_alarms
 
         def api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             service = client.meta.service_model.service_name
@@ -140,4 +139,4 @@ class CallRecorder:
         monkeypatch.setattr(LocalFunction, "invoke", invoke_as_role)
         monkeypatch.setattr(LocalRuntime, "poll", poll_as_event_source)
         monkeypatch.setattr(MetricForwarder, "flush", as_aws(flush))
-        monkeypatch.setattr(AlarmEvaluator, "evaluate", as_aws(evaluate))
+        monkeypatch.setattr(LocalRuntime, "evaluate_alarms", as_aws(evaluate_alarms))

@@ -34,7 +34,7 @@ from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.ota_client import OtaFaults
 from tests.iam.policy import Request, Statement, applies, evaluate
 from tests.iam.principals import role_statements, template_facts, without_statement
-from tests.iam.recorder import HARNESS, UNATTRIBUTED, CallRecorder
+from tests.iam.recorder import AWS_SERVICE, HARNESS, UNATTRIBUTED, CallRecorder
 from tests.iam.requests import UnmappedCall, authorisations
 from tests.integration.conftest import open_stack, use_dummy_credentials
 from tests.integration.test_campaign_e2e import ANY_TIME, NEW, publish, world
@@ -291,6 +291,7 @@ def test_the_recorder_attributes_calls_to_the_running_function_and_keeps_unattri
 
     with rec.started():
         stack.runtime.fire_schedule()  # the update manager's handler, run by the local runtime
+        stack.runtime.evaluate_alarms()  # CloudWatch's own work: no role of ours is checked for it
         with rec.acting_as(UPDATE_MANAGER):
             stack.ports.releases.presigned_get("firmware/1.0.0/a.bin", 60)
         stack.clients.s3.list_buckets()  # nobody set a principal
@@ -305,6 +306,8 @@ def test_the_recorder_attributes_calls_to_the_running_function_and_keeps_unattri
     assert [(c.principal, c.operation, c.params["Key"]) for c in presigned] == [
         (UPDATE_MANAGER, "GetObject", "firmware/1.0.0/a.bin")
     ]
+    aws_work = {(c.service, c.operation) for c in rec.calls if c.principal == AWS_SERVICE}
+    assert {("cloudwatch", "PutMetricData"), ("sqs", "GetQueueAttributes")} <= aws_work
     assert rec.calls[-1].principal == UNATTRIBUTED
     problems = denials(facts.principals, Recording(stack.settings, template, facts, rec.checked_calls()))
     assert problems == ["<unattributed> s3:ListBuckets (call): no principal of the template made this call"]
