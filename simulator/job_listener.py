@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.notifier import JobNotificationQueue
 from fleetota_core.adapters.signing import KmsSigner
 from simulator.ota_client import OtaFaults, VehicleOtaClient
@@ -83,7 +84,14 @@ def open_job_listener(
     )
     queue.open()
     extra = {} if install_s is None else {"install_s": install_s}
-    return JobListener(queue, VehicleOtaClient(public_key, faults, seed=seed, stamp=stamp, **extra))
+    jobs = FirmwareStore(clients.s3, resources.firmware_bucket)
+
+    def read_job(vin: str, key: str) -> bytes:
+        # One process plays every vehicle; a gateway would read in the vehicle's VIN-tagged session.
+        return jobs.get_job(key)
+
+    client = VehicleOtaClient(public_key, faults, read_job=read_job, seed=seed, stamp=stamp, **extra)
+    return JobListener(queue, client)
 
 
 def add_ota_fault_arguments(parser: argparse.ArgumentParser) -> None:

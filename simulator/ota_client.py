@@ -19,6 +19,7 @@ import requests
 from fleetota_core.domain.firmware import load_public_key
 from fleetota_core.domain.job_document import JobCheckFailed, JobDocument, SignedJobDocument, check_job
 from fleetota_core.domain.telemetry import NetworkType, OtaReport, OtaStatus
+from fleetota_core.errors import FleetOTAError
 from simulator.ota import OtaEffect
 
 if TYPE_CHECKING:
@@ -76,8 +77,11 @@ class VehicleOtaClient:
     ----------
     public_key_der:
         The signing key's public half, fetched once at simulator start and pinned.
+    read_job:
+        How a vehicle reads its own job document: ``(vin, key) -> bytes`` (S3, in a session tagged
+        with the VIN; see ``simulator.job_listener``).
     fetch:
-        How bytes are fetched from a URL (presigned S3 GETs by default).
+        How artifact bytes are fetched from a URL (presigned S3 GETs by default).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class VehicleOtaClient:
         public_key_der: bytes,
         faults: OtaFaults | None = None,
         *,
+        read_job: Callable[[str, str], bytes],
         seed: int = 0,
         fetch: Callable[[str, int | None, int | None], bytes] = http_fetch,
         install_s: float = INSTALL_S,
@@ -92,6 +97,7 @@ class VehicleOtaClient:
     ) -> None:
         self.public_key = load_public_key(public_key_der)
         self.faults = faults or OtaFaults()
+        self.read_job = read_job
         self.fetch = fetch
         self.install_s = install_s
         # Simulated time -> the time the vehicle's clock shows (job expiry is checked against it).
@@ -148,8 +154,8 @@ class VehicleOtaClient:
     def _accept(self, vehicle: SimVehicle, note: dict[str, Any], t: float) -> OtaEffect:
         now = datetime.fromtimestamp(self.stamp(t), UTC)
         try:
-            signed = SignedJobDocument.model_validate_json(self.fetch(note["document_url"], None, None))
-        except (requests.RequestException, ValueError) as exc:
+            signed = SignedJobDocument.model_validate_json(self.read_job(vehicle.vin, note["document_key"]))
+        except (FleetOTAError, KeyError, ValueError) as exc:
             detail = f"job document unreadable: {type(exc).__name__}"
             return OtaEffect(self._report(note, OtaStatus.FAILED, error_code="NETWORK_LOST", detail=detail))
         try:

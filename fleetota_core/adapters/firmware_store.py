@@ -113,6 +113,11 @@ class FirmwareStore:
             )
         return key
 
+    def get_job(self, key: str) -> bytes:
+        """A signed job document, read by the vehicle it is for (in a session tagged with its VIN)."""
+        with reading(f"job document {key} in {self.bucket}"):
+            return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
     def presigned_get(self, key: str, expires_s: int) -> str:
         # Presigning is local computation: no request is made.
         return self.s3.generate_presigned_url(

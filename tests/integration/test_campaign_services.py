@@ -139,7 +139,10 @@ def test_a_tick_notifies_eligible_vehicles_once_and_defers_the_rest_with_reasons
     assert deployments[vins[0]].reason == "battery 18% < 30%"
     # The vehicle fetches only its own document and verifies it against the pinned key.
     der = stack.ports.signer.public_key_der()
-    signed = SignedJobDocument.model_validate_json(requests.get(notes[0]["document_url"], timeout=5).content)
+    assert notes[0]["document_key"] == f"jobs/{notes[0]['vin']}/{notes[0]['deployment_id']}.json"
+    assert "document_url" not in notes[0]  # no bearer URL in a notice every subscriber sees
+    body = stack.clients.s3.get_object(Bucket=stack.resources.firmware_bucket, Key=notes[0]["document_key"])
+    signed = SignedJobDocument.model_validate_json(body["Body"].read())
     doc = check_job(
         signed,
         load_public_key(der),

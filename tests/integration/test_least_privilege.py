@@ -67,11 +67,6 @@ REVIEWED_UNUSED_STATEMENTS: dict[tuple[str, str], str] = {
         "AWS mode only: the alerts feed adds the alarm history there; moto implements no "
         "describe_alarm_history, and locally the alarm evaluator records its alerts in the ledger"
     ),
-    ("VehicleGatewayRole", "ReadOwnJobDocuments"): (
-        "the simulator follows the presigned document_url of its notification (checked against "
-        "UpdateManagerRole); a gateway fetching by key in a VIN-tagged session needs this, and "
-        "tests/unit/test_iam_policy.py proves it reaches only that VIN's documents"
-    ),
 }
 
 
@@ -88,6 +83,14 @@ class Recording:
 def run_flows(stack, rec: CallRecorder) -> None:
     with rec.acting_as(VEHICLES):
         w = world(stack, VEHICLE_COUNT, OtaFaults(install_failure_rate=0.3), seed=SEED)
+    read_job = w.listener.client.read_job
+
+    def read_in_own_session(vin: str, key: str) -> bytes:
+        # The gateway reads a vehicle's job document in that vehicle's session, tagged vin=<VIN>.
+        with rec.acting_as(VEHICLES, vin=vin):
+            return read_job(vin, key)
+
+    w.listener.client.read_job = read_in_own_session
     with rec.acting_as(OPERATOR):
         publish(stack, NEW, sorted({v.model for v in w.sim.vehicles}))
         spec = CampaignSpec(

@@ -54,9 +54,11 @@ def setup(vehicle, version="9.0.0", allow_downgrade=False, faults=None, network=
     )  # fmt: skip
     signed = SignedJobDocument(document=doc, signature=sign(doc.signed_bytes()), key_id="k")
     fetch = FakeFetch({"doc:1": signed.model_dump_json().encode()})
-    client = VehicleOtaClient(PUBLIC_DER, faults, fetch=fetch, install_s=120)
+    client = VehicleOtaClient(
+        PUBLIC_DER, faults, read_job=lambda vin, key: fetch(key, None, None), fetch=fetch, install_s=120
+    )
     note = {"type": "job", "vin": vehicle.vin, "campaign_id": "c1", "deployment_id": doc.deployment_id}
-    client.deliver([{**note, "attempt": 1, "document_url": "doc:1"}])
+    client.deliver([{**note, "attempt": 1, "document_key": "doc:1"}])
     vehicle.network, vehicle.signal_dbm, vehicle.soc = network, -70, 80.0
     return client, fetch
 

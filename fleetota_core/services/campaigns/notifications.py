@@ -73,7 +73,9 @@ def prepare_job(
         "campaign_id": campaign.campaign_id,
         "deployment_id": deployment.deployment_id,
         "attempt": deployment.attempt,
-        "document_url": ports.releases.presigned_get(key, campaign.spec.job_ttl_s),
+        # A key, not a presigned URL: the notice fans out to every subscriber of the topic, and only
+        # the vehicle itself may read its document (VehicleGatewayRole, jobs/${aws:PrincipalTag/vin}/*).
+        "document_key": key,
         "expires_at": signed.document.expires_at.isoformat(),
     }
     return PreparedJob(deployment.vin, notice, sent_hint(campaign, deployment))
