@@ -114,12 +114,11 @@ def substitute(pattern: str, principal_tags: Mapping[str, str]) -> str | None:
         name = match.group(1).strip()
         if name in _ESCAPES:
             return "\x00" + _ESCAPES[name]  # a literal character, not a wildcard
-        if name.lower().startswith("aws:principaltag/"):
-            tag = name.split("/", 1)[1]
-            if tag in principal_tags:
-                return "".join("\x00" + c if c in "*?" else c for c in principal_tags[tag])
-        elif "," not in name:
+        if not name.lower().startswith("aws:principaltag/") or "," in name:
             raise PolicyError(f"policy variable ${{{name}}} is not supported")
+        tag = name.split("/", 1)[1]
+        if tag in principal_tags:
+            return "".join("\x00" + c if c in "*?" else c for c in principal_tags[tag])
         missing = True
         return ""
 

@@ -7,7 +7,7 @@ encrypted topic uses, and which role and log group each Lambda function has.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.resources import Resources
@@ -26,12 +26,6 @@ class Principal:
     name: str
     statements: tuple[Statement, ...]
 
-    def without(self, sid: str) -> Principal:
-        kept = tuple(s for s in self.statements if s.sid != sid)
-        if len(kept) == len(self.statements):
-            raise KeyError(f"{self.name} has no statement {sid}")
-        return Principal(self.name, kept)
-
 
 @dataclass(frozen=True)
 class TemplateFacts:
@@ -42,7 +36,6 @@ class TemplateFacts:
     function_log_groups: dict[str, str]  # function name -> log group name
     region: str
     account: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def role_statements(template: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any]]]]:

@@ -61,6 +61,8 @@ def test_a_principal_tag_confines_a_vehicle_to_its_own_job_documents():
     assert not evaluate(statements, own, {}).allowed
     # A tag value is data, not a pattern: "*" in it does not open every vehicle's folder.
     assert not evaluate(statements, own, {"vin": "*"}).allowed
+    with pytest.raises(PolicyError, match="aws:username"):
+        evaluate([allow("Home", "s3:GetObject", f"{BUCKET}/home/${{aws:username}}/*")], own)
 
 
 def test_conditions_on_request_keys_are_evaluated_and_unknown_operators_are_refused():
