@@ -9,7 +9,7 @@ import streamlit as st
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import ACTIONS, campaign_history, get_campaign, release_versions
 from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
-from fleetota_core.views.text import plain
+from fleetota_core.views.text import chart_frame, plain
 from pages import _ui
 from pages._campaign_form import campaign_form
 from pages._demo_campaign import demo_campaign
@@ -190,6 +190,7 @@ def campaign_detail(campaign_id: str) -> None:
             if why.empty:
                 st.caption("No failures or deferrals so far.")
             else:
+                why = chart_frame(why, ["reason"])
                 fig = px.bar(why, x="deployments", y="reason", color="kind", orientation="h", height=260,
                              color_discrete_map={"failed": "#dc2626", "deferred": "#f59e0b"})  # fmt: skip
                 fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title=None)
