@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.domain.campaign import Campaign, CampaignCounters
 from fleetota_core.domain.deployment import (
     IN_FLIGHT_COUNT,
@@ -429,6 +430,7 @@ class FakeWorld:
     notifier: NotifierFake = field(default_factory=NotifierFake)
     metrics: MetricsFake = field(default_factory=MetricsFake)
     audit: AuditFake = field(default_factory=AuditFake)
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     @property
     def ports(self) -> CampaignPorts:
@@ -443,4 +445,5 @@ class FakeWorld:
             metrics=self.metrics,
             audit=self.audit,
             clock=self.clock,
+            approval=self.approval,
         )

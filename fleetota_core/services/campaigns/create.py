@@ -154,12 +154,18 @@ def create_campaign(
         vins = [v.vin for v, w in zip(vehicles, wave_of, strict=True) if w == wave]
         if vins:
             ports.schedule.put_roster(campaign_id, wave, vins)
+    needs_approval = ports.approval.reason(spec.critical, len(vehicles))
+    if needs_approval:
+        state, state_reason = CampaignState.AWAITING_APPROVAL, f"awaiting a second operator: {needs_approval}"
+    else:
+        state = CampaignState.SCHEDULED
+        state_reason = f"starts {spec.start_at.isoformat()}" if spec.start_at else "starts on the next tick"
     campaign = Campaign(
         campaign_id=campaign_id,
         spec=spec,
         release=release,
-        state=CampaignState.SCHEDULED,
-        state_reason=f"starts {spec.start_at.isoformat()}" if spec.start_at else "starts on the next tick",
+        state=state,
+        state_reason=state_reason,
         wave_sizes=tuple(sizes),
         counters=CampaignCounters(
             states={DeploymentState.PENDING.value: len(vehicles)},
@@ -173,6 +179,8 @@ def create_campaign(
     )
     ports.campaigns.put_new(campaign)
     detail = {"release": release.version, "vehicles": len(vehicles), "waves": sizes, "kind": spec.kind}
+    if needs_approval:
+        detail["approval_required"] = needs_approval
     ports.audit.record(campaign_id, "CREATE", operator, reason, detail, now=now)
     return ports.campaign(campaign_id)
 

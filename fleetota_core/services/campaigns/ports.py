@@ -7,10 +7,11 @@ at this time", filed per campaign in one of two lanes (``ACTIVE`` in flight, ``W
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.errors import ResourceNotFoundError
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ class CampaignPorts:
     metrics: Metrics
     audit: Audit
     clock: Clock
+    # Which campaigns wait for a second operator (the deployment's setting, not a port).
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.campaigns.get(campaign_id)
