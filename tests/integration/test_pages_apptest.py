@@ -256,6 +256,51 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
     )
 
 
+def test_a_critical_campaign_from_the_form_waits_in_the_approval_queue_until_another_operator_approves(
+    dashboard, monkeypatch
+):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "carol")
+    fleet = seed_fleet(dashboard, 8)
+    publish_release(b"z" * 2048, "9.3.0", [fleet[0].model], [], None, "", "alice", dashboard.ports)
+    at = render("pages/campaigns.py")
+    _fill_campaign_form(at, name="Brake controller fix", release="9.3.0", waves="100%")
+    at.checkbox(key="cf_critical").check()
+    at.button(key="cf_launch_button").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (campaign,) = list_campaigns(dashboard.ports)
+    assert campaign.state.value == "AWAITING_APPROVAL" and campaign.spec.critical
+    assert any("waits for approval" in i.value for i in at.info)
+
+    def approve_as(operator: str) -> AppTest:
+        monkeypatch.setenv("FLEETOTA_OPERATOR", operator)
+        st.cache_data.clear()  # a new session would not share the form's cached campaign list
+        at = render("pages/campaigns.py")
+        assert any("Waiting for approval (1)" in m.value for m in at.markdown)
+        at.button(key="act_approve").click()
+        at.run()
+        at.text_input(key="confirm_reason_approve").input("diff reviewed")
+        at.button(key="confirm_approve").click()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    refused = approve_as("carol")
+    assert any("four-eyes rule" in re.sub(r"\\(.)", r"\1", e.value) for e in refused.error)
+    assert get_campaign(campaign.campaign_id, dashboard.ports).state.value == "AWAITING_APPROVAL"
+
+    approve_as("erin")
+    approved = get_campaign(campaign.campaign_id, dashboard.ports)
+    assert (approved.state.value, approved.approved_by) == ("SCHEDULED", "erin")
+    audit = campaign_history(campaign.campaign_id, dashboard.ports)
+    assert (audit[0]["action"], audit[0]["operator"], audit[0]["reason"]) == (
+        "APPROVE",
+        "erin",
+        "diff reviewed",
+    )
+    assert audit[0]["detail"] == {"requested_by": "carol", "approved_by": "erin"}
+
+
 def test_resetting_local_data_asks_for_confirmation_then_empties_the_stack(dashboard, monkeypatch):
     monkeypatch.setenv("FLEETOTA_OPERATOR", "dave")
     seed_fleet(dashboard, 5)
