@@ -106,15 +106,14 @@ def build_history(
                 approved_by=record.approved_by,
             )
         )
-    if reported_version and (not intervals or intervals[-1].version != reported_version):
+    if reported_version and _contradicts(intervals, reported_version, reported_at):
         if intervals:  # the last recorded version ended some time before this telemetry
             intervals[-1] = _ended(intervals[-1], reported_at)
-        evidence = "reported in telemetry" + ("" if intervals else " (no install recorded)")
-        if intervals:
-            evidence += "; no FleetOTA install explains it"
-        intervals.append(
-            SoftwareInterval(reported_version, None if not intervals else reported_at, None, evidence)
-        )
+            evidence = "reported in telemetry; no FleetOTA install explains it"
+            intervals.append(SoftwareInterval(reported_version, reported_at, None, evidence))
+        else:
+            evidence = "reported in telemetry (no install recorded)"
+            intervals.append(SoftwareInterval(reported_version, None, None, evidence))
     attempts = tuple(
         sorted((r for r in records if r.state in UNCHANGED or r.state == INSTALLED), key=_finished)
     )
@@ -124,6 +123,17 @@ def build_history(
 def _finished(record: InstallRecord) -> tuple[bool, str]:
     """Oldest first; attempts without a finish time last."""
     return record.finished_at is None, record.finished_at.isoformat() if record.finished_at else ""
+
+
+def _contradicts(intervals: list[SoftwareInterval], version: str, at: datetime | None) -> bool:
+    """Whether telemetry of ``version`` at ``at`` says more than the install records: a reading from
+    before the last install (telemetry catching up) says nothing new."""
+    if not intervals:
+        return True
+    last = intervals[-1]
+    if last.version == version:
+        return False
+    return at is not None and (last.since is None or at > last.since)
 
 
 def _ended(interval: SoftwareInterval, at: datetime | None) -> SoftwareInterval:

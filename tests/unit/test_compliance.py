@@ -79,6 +79,16 @@ def test_a_version_no_campaign_installed_is_shown_as_reported_in_telemetry() -> 
     assert "no FleetOTA install explains it" in last[1].evidence
 
 
+def test_telemetry_older_than_the_last_install_is_not_read_as_a_different_version() -> None:
+    world, campaign = world_with_campaign(1, spec())
+    tick(world, 10)
+    world.clock.advance(60)
+    finish(world, campaign, OtaStatus.SUCCEEDED)  # telemetry still says 1.0.0, from before the install
+
+    history = vin_history(vin(0), world.ports)
+    assert [(i.version, i.until is None) for i in history.intervals] == [("1.0.0", False), ("2.0.0", True)]
+
+
 def test_an_unknown_or_malformed_vin_is_a_clear_error() -> None:
     world, _ = world_with_campaign(1, spec())
     with pytest.raises(ResourceNotFoundError, match="never reported and no campaign targeted it"):
