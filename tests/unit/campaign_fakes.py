@@ -425,7 +425,8 @@ class FakeWorld:
     schedule: ScheduleFake = field(default_factory=ScheduleFake)
     vehicles: VehiclesFake = field(default_factory=VehiclesFake)
     releases: ReleasesFake = field(default_factory=ReleasesFake)
-    signer: SignerFake = field(default_factory=SignerFake)
+    image_signer: SignerFake = field(default_factory=SignerFake)
+    director_signer: SignerFake = field(default_factory=SignerFake)
     notifier: NotifierFake = field(default_factory=NotifierFake)
     metrics: MetricsFake = field(default_factory=MetricsFake)
     audit: AuditFake = field(default_factory=AuditFake)
@@ -438,7 +439,8 @@ class FakeWorld:
             schedule=self.schedule,
             vehicles=self.vehicles,
             releases=self.releases,
-            signer=self.signer,
+            image_signer=self.image_signer,
+            director_signer=self.director_signer,
             notifier=self.notifier,
             metrics=self.metrics,
             audit=self.audit,

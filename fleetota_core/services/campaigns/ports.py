@@ -143,7 +143,8 @@ class CampaignPorts:
     schedule: Schedule
     vehicles: Vehicles
     releases: Releases
-    signer: Signer
+    image_signer: Signer  # release manifests (the image key)
+    director_signer: Signer  # job documents (the director key)
     notifier: Notifier
     metrics: Metrics
     audit: Audit
