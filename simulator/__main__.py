@@ -167,13 +167,14 @@ def _job_listener(
     """The vehicles' OTA client, subscribed to job notifications (S3 mode only, unless --no-ota)."""
     if clients is None or args.no_ota:
         return None
-    from simulator.job_listener import open_job_listener, ota_faults
-
     from fleetota_core.settings import Settings
+    from simulator.job_listener import open_job_listener, ota_faults
 
     faults = ota_faults(args)
     state_file = args.vehicle_state or Settings().state_dir / "vehicle-ota.json"
-    return open_job_listener(clients, resources, run_id, faults, seed=seed, stamp=stamp, state_file=state_file)
+    return open_job_listener(
+        clients, resources, run_id, faults, seed=seed, stamp=stamp, state_file=state_file
+    )
 
 
 def _stamp(args: argparse.Namespace, start: float) -> Callable[[float], float] | None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.job_document import OtaHistory
 from fleetota_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from simulator.vehicle import SimVehicle
 
 SCHEMA = 1

@@ -68,7 +68,7 @@ def test_a_vehicles_old_rollback_document_copied_over_a_new_campaigns_job_is_ref
     run_tick(stack.ports, w.now)
     for vin, body in stolen.items():
         s3.put_object(Bucket=bucket, Key=job_key(vin, deployment_id(attack.campaign_id, vin)), Body=body)
-    for _ in range(3):
+    for _ in range(8):  # time enough to download and install, had they accepted it
         w.step(tick=False)
     # Then every vehicle refuses it as a replay, reported against the new campaign, and stays on 3.5.0
     rows = list_deployments(attack.campaign_id, stack.ports)

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease
 from fleetota_core.domain.bounds import MAX_JOB_TTL_S
+from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease
 from fleetota_core.domain.job_document import (
     MAX_CLOCK_SKEW,
     JobCheckFailed,
@@ -78,7 +78,13 @@ def notice_for(job: SignedJobDocument, **kw) -> JobNotice:
 
 
 def check(job: SignedJobDocument, notice: JobNotice | None = None, **kw):
-    args = {"model": "Model 3", "hw_rev": "HW4", "current_version": "1.0.0", "now": NOW, "history": OtaHistory()}
+    args = {
+        "model": "Model 3",
+        "hw_rev": "HW4",
+        "current_version": "1.0.0",
+        "now": NOW,
+        "history": OtaHistory(),
+    }
     return check_job(job, KEYS, notice or notice_for(job), **{**args, **kw})
 
 
@@ -169,7 +175,9 @@ def test_a_finished_job_is_refused_as_replayed():
 
 def test_an_old_rollback_document_replayed_after_a_later_upgrade_is_refused():
     # Given a rollback to 0.9.0 the vehicle once took, then an upgrade to 2.0.0 issued a day later
-    rollback = signed_job(rel=release("0.9.0"), allow_downgrade=True, campaign_id="r1", deployment_id=f"r1.{VIN}")
+    rollback = signed_job(
+        rel=release("0.9.0"), allow_downgrade=True, campaign_id="r1", deployment_id=f"r1.{VIN}"
+    )
     upgrade = signed_job(issued_at=NOW + timedelta(days=1), expires_at=NOW + timedelta(days=2))
     history = OtaHistory().finished_job(rollback.document, installed=True)
     history = history.finished_job(upgrade.document, installed=True)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -35,7 +34,9 @@ def sign(payload: bytes, key=KEY) -> str:
 class FakeFetch:
     """Serves the job document and the artifact; counts ranged requests to prove resumption."""
 
-    def __init__(self, documents: dict[str, bytes], artifact: bytes = ARTIFACT, endless: bool = False) -> None:
+    def __init__(
+        self, documents: dict[str, bytes], artifact: bytes = ARTIFACT, endless: bool = False
+    ) -> None:
         self.documents = documents
         self.artifact = artifact
         self.endless = endless  # a hostile server: 64 MiB whatever the range asked for
@@ -53,7 +54,9 @@ def signed_job(vehicle, version="9.0.0", campaign="c1", issued=T0, allow_downgra
         version=version, sha256=hashlib.sha256(body).hexdigest(), size_bytes=len(body),
         models=(vehicle.model,), artifact_key="a", created_at=datetime.fromtimestamp(T0, UTC), created_by="t",
     )  # fmt: skip
-    release = FirmwareRelease(manifest=manifest, signature=sign(manifest.signed_bytes(), IMAGE_KEY), key_id="k")
+    release = FirmwareRelease(
+        manifest=manifest, signature=sign(manifest.signed_bytes(), IMAGE_KEY), key_id="k"
+    )
     doc = JobDocument(
         campaign_id=campaign, deployment_id=f"{campaign}.{vehicle.vin}", vin=vehicle.vin, attempt=1,
         release=release, download_url="artifact", issued_at=datetime.fromtimestamp(issued, UTC),
@@ -209,7 +212,7 @@ def test_a_job_signed_by_the_image_key_is_refused_for_its_role():
 
 def test_a_finished_job_offered_again_is_refused_as_replayed():
     v = vehicle()
-    client, fetch = setup(v)
+    client, _fetch = setup(v)
     assert run(client, v)[-1].status.value == "SUCCEEDED"
     client.deliver([notice(signed_job(v), "doc:1")])
     last = run(client, v, t0=T0 + 1800)[-1]

@@ -27,7 +27,7 @@ def rewritten(release: FirmwareRelease, **changes: object) -> FirmwareRelease:
 
 
 def test_releases_are_signed_with_the_image_key_and_job_documents_with_the_director_key():
-    world, campaign = world_with_campaign(2, spec())
+    world, _campaign = world_with_campaign(2, spec())
     tick(world)
     image = load_public_key(world.image_signer.public_key_der())
     director = load_public_key(world.director_signer.public_key_der())

@@ -331,7 +331,9 @@ def test_two_p256_keys_the_update_manager_signs_only_with_the_director_key(
         props = resources[logical_id]["Properties"]
         assert (props["KeySpec"], props["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
         grants = [s for s in props["KeyPolicy"]["Statement"] if s["Principal"] != ROOT_PRINCIPAL]
-        assert [(s["Principal"], sorted(_as_list(s["Action"]))) for s in grants] == [(update_manager, actions)]
+        assert [(s["Principal"], sorted(_as_list(s["Action"]))) for s in grants] == [
+            (update_manager, actions)
+        ]
     # The role's own policy says the same: Sign on the director key only.
     statements = resources["UpdateManagerSigningPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     signs = [s["Resource"] for s in statements if "kms:Sign" in _as_list(s["Action"])]
