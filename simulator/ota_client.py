@@ -49,9 +49,9 @@ def http_fetch(url: str, start: int | None = None, end: int | None = None) -> by
     Reads at most one byte more than asked for (or than :data:`MAX_JOB_DOCUMENT_BYTES` without a
     range), so the caller sees an oversized answer without the vehicle downloading all of it.
     """
-    ranged = start is not None and end is not None
-    headers = {"Range": f"bytes={start}-{end}"} if ranged else {}
-    limit = (end - start + 1 if ranged else MAX_JOB_DOCUMENT_BYTES) + 1  # type: ignore[operator]
+    headers, limit = {}, MAX_JOB_DOCUMENT_BYTES + 1
+    if start is not None and end is not None:
+        headers, limit = {"Range": f"bytes={start}-{end}"}, end - start + 2
     with requests.get(url, headers=headers, timeout=30, stream=True) as response:
         response.raise_for_status()
         body = bytearray()
@@ -205,7 +205,7 @@ class VehicleOtaClient:
                 now=now,
             )
         except JobCheckFailed as exc:
-            vehicle.ota_state = None
+            # Refused: reported against the notice; a job in hand carries on undisturbed.
             report = self._report(note, OtaStatus.REJECTED, error_code=exc.code.value, detail=exc.detail)
             return OtaEffect(report)
         self.memory.remember(vehicle, history.accepted(doc))

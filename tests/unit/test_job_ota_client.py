@@ -201,6 +201,21 @@ def test_a_signed_document_for_another_campaign_is_refused_as_a_mismatch():
     assert fetch.ranges == []
 
 
+def test_a_refused_document_does_not_disturb_the_job_in_hand():
+    v = vehicle()
+    client, fetch = setup(v, network=NetworkType.G3)
+    v.signal_dbm = -115  # a weak 3G link: the 8 MB download takes many ticks
+    assert client.on_tick(v, T0).report.status.value == "DOWNLOADING"
+    replayed = signed_job(v, "9.0.0", campaign="old", issued=T0 - 3600)
+    fetch.documents["doc:old"] = replayed.model_dump_json().encode()
+    client.deliver([{**notice(replayed, "doc:old"), "attempt": 2}])
+    refused = client.on_tick(v, T0 + 60).report
+    assert (refused.status.value, refused.campaign_id) == ("REJECTED", "old")
+    reports = run(client, v, ticks=120, t0=T0 + 120)
+    assert reports[-1].status.value == "SUCCEEDED" and reports[-1].campaign_id == "c1"
+    assert v.firmware_version == "9.0.0"
+
+
 def test_a_job_signed_by_the_image_key_is_refused_for_its_role():
     v = vehicle()
     client, fetch = setup(v)
