@@ -106,3 +106,26 @@ def test_campaign_create_refuses_a_manifest_rewritten_in_the_bucket_with_one_err
     )
     assert stack.clients.dynamodb.scan(TableName=stack.resources.campaigns_table)["Count"] == 0
     assert s3.list_objects_v2(Bucket=bucket, Prefix="jobs/")["KeyCount"] == 0
+
+
+def test_campaign_create_refuses_an_artifact_swapped_in_the_bucket_for_one_of_another_size(
+    stack, tmp_path, capsys
+):
+    seed_vehicles(stack, 2)
+    image = tmp_path / "app.bin"
+    image.write_bytes(b"\x7fELF" * 25)
+    assert main(["firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL]) == 0
+    s3, bucket = stack.clients.s3, stack.resources.firmware_bucket
+    key = FirmwareRelease.model_validate_json(
+        s3.get_object(Bucket=bucket, Key=release_key("2.0.0"))["Body"].read()
+    ).manifest.artifact_key
+    s3.put_object(Bucket=bucket, Key=key, Body=b"\x00" * 4096)  # the manifest and its signature untouched
+    capsys.readouterr()
+    code = main(["campaign", "create", "--name", "c", "--release", "2.0.0"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert err == (
+        f"error: release 2.0.0: the artifact {key} is 4096 bytes, the signed manifest says 100; "
+        "it was replaced after publishing. Restore or republish the release.\n"
+    )
+    assert stack.clients.dynamodb.scan(TableName=stack.resources.campaigns_table)["Count"] == 0

@@ -297,6 +297,7 @@ class ReleasesFake:
     def __init__(self) -> None:
         self.releases: dict[str, FirmwareRelease] = {}
         self.artifacts: dict[str, bytes] = {}
+        self.recorded_sha256: dict[str, str] = {}
         self.jobs: dict[str, SignedJobDocument] = {}
 
     def release_exists(self, version: str) -> bool:
@@ -308,7 +309,12 @@ class ReleasesFake:
     def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str:
         key = self.artifact_key(version, filename)
         self.artifacts[key] = body
+        self.recorded_sha256[key] = sha256_hex
         return key
+
+    def artifact_facts(self, key: str) -> tuple[int, str | None] | None:
+        body = self.artifacts.get(key)
+        return None if body is None else (len(body), self.recorded_sha256.get(key))
 
     def delete_artifact(self, key: str) -> None:
         self.artifacts.pop(key, None)

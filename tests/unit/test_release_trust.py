@@ -84,3 +84,24 @@ def test_the_tick_pauses_a_campaign_whose_release_was_rewritten_and_signs_nothin
     assert world.releases.jobs == {} and world.notifier.notices == []
     assert world.ports.campaign(campaign.campaign_id).state is CampaignState.PAUSED
     assert len(world.notifier.alerts) == 2  # the resume was undone, with a second alert
+
+
+def test_campaign_create_refuses_a_release_whose_artifact_was_swapped_for_another_size():
+    world = FakeWorld()
+    release = published(world)
+    world.releases.artifacts[release.manifest.artifact_key] = bytes(64 * 2**20)
+    with pytest.raises(IntegrityError, match=r"is 67108864 bytes, the signed manifest says 512"):
+        create_campaign(spec(), "alice", world.ports)
+    assert world.campaigns.rows == {}
+
+
+def test_campaign_create_refuses_an_artifact_recorded_with_another_sha256_or_missing():
+    world = FakeWorld()
+    release = published(world)
+    key = release.manifest.artifact_key
+    world.releases.recorded_sha256[key] = "f" * 64
+    with pytest.raises(IntegrityError, match="recorded with sha256 ffffffffffffffff"):
+        create_campaign(spec(), "alice", world.ports)
+    del world.releases.artifacts[key]
+    with pytest.raises(IntegrityError, match="is missing from the firmware bucket"):
+        preview_campaign(spec(), world.ports, world.clock.now())

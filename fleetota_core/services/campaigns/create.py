@@ -16,7 +16,7 @@ from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSp
 from fleetota_core.domain.deployment import Deployment, DeploymentState
 from fleetota_core.domain.firmware import SemVer
 from fleetota_core.errors import InputError, ValidationError
-from fleetota_core.services.campaigns.release_trust import check_release
+from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
 from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
@@ -127,10 +127,11 @@ def create_campaign(
 ) -> Campaign:
     """Target vehicles, write one PENDING deployment each and the waves' rosters, then the campaign.
 
-    The release must verify with the image key first (:class:`IntegrityError` otherwise).
+    The release must verify with the image key, and its artifact have the signed size, first
+    (:class:`IntegrityError` otherwise).
     """
     now = now or ports.clock.now()
-    release = check_release(ports, get_release(spec.release_version, ports))
+    release = check_artifact(ports, check_release(ports, get_release(spec.release_version, ports)))
     targeting = target_vehicles(ports, spec, release)
     if not targeting.matched:
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"

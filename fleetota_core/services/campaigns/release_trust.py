@@ -44,6 +44,32 @@ def release_problem(ports: CampaignPorts, release: FirmwareRelease) -> str | Non
     )
 
 
+def check_artifact(ports: CampaignPorts, release: FirmwareRelease) -> FirmwareRelease:
+    """``release`` if its artifact in the bucket has the signed size (and recorded sha256).
+
+    A HEAD request, no download: a swapped artifact of another size, or one whose upload recorded
+    another sha256, is refused before any vehicle is asked to fetch it. A same-size swap without
+    metadata is left to the vehicles' sha256 check (``CHECKSUM_MISMATCH``).
+    """
+    manifest = release.manifest
+    facts = ports.releases.artifact_facts(manifest.artifact_key)
+    where = f"release {release.version}: the artifact {manifest.artifact_key}"
+    if facts is None:
+        raise IntegrityError(f"{where} is missing from the firmware bucket; republish the release")
+    size, sha256 = facts
+    if size != manifest.size_bytes:
+        raise IntegrityError(
+            f"{where} is {size} bytes, the signed manifest says {manifest.size_bytes}; "
+            "it was replaced after publishing. Restore or republish the release."
+        )
+    if sha256 is not None and sha256 != manifest.sha256:
+        raise IntegrityError(
+            f"{where} was recorded with sha256 {sha256[:16]}..., the signed manifest says "
+            f"{manifest.sha256[:16]}...; it was replaced after publishing. Restore or republish the release."
+        )
+    return release
+
+
 def check_release(ports: CampaignPorts, release: FirmwareRelease) -> FirmwareRelease:
     """``release`` if its manifest verifies with the image key, else :class:`IntegrityError`."""
     problem = release_problem(ports, release)
