@@ -42,7 +42,8 @@ def campaign_ports(
         schedule=DeploymentSchedule(dynamodb, resources.ledger_table),
         vehicles=VehicleDirectory(dynamodb, resources.vehicles_table),
         releases=FirmwareStore(clients.s3, resources.firmware_bucket),
-        signer=KmsSigner(clients.kms, resources.signing_key_alias),
+        image_signer=KmsSigner(clients.kms, resources.image_key_alias),
+        director_signer=KmsSigner(clients.kms, resources.director_key_alias),
         notifier=Notifier(
             clients.sns, resources.job_topic_arn, resources.alerts_topic_arn, dynamodb, resources.ledger_table
         ),

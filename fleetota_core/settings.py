@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     ledger_table: str | None = None
     alerts_topic_arn: str | None = None
     job_topic_arn: str | None = None
-    signing_key_alias: str | None = None
+    image_key_alias: str | None = None
+    director_key_alias: str | None = None
     telemetry_function: str | None = None
     update_function: str | None = None
     dashboard_name: str | None = None

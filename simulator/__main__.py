@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="shorthand: sets --offline-rate and --install-failure-rate where those are not given",
     )
     p.add_argument("--no-ota", action="store_true", help="do not listen for OTA job notifications")
+    p.add_argument(
+        "--vehicle-state",
+        type=Path,
+        help="where vehicles keep their installed firmware and OTA history across restarts "
+        "(default: vehicle-ota.json in FLEETOTA_STATE_DIR, .fleetota/)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     add_ota_fault_arguments(p)
     return p
@@ -161,10 +167,14 @@ def _job_listener(
     """The vehicles' OTA client, subscribed to job notifications (S3 mode only, unless --no-ota)."""
     if clients is None or args.no_ota:
         return None
+    from fleetota_core.settings import Settings
     from simulator.job_listener import open_job_listener, ota_faults
 
     faults = ota_faults(args)
-    return open_job_listener(clients, resources, run_id, faults, seed=seed, stamp=stamp)
+    state_file = args.vehicle_state or Settings().state_dir / "vehicle-ota.json"
+    return open_job_listener(
+        clients, resources, run_id, faults, seed=seed, stamp=stamp, state_file=state_file
+    )
 
 
 def _stamp(args: argparse.Namespace, start: float) -> Callable[[float], float] | None:

@@ -11,11 +11,15 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.notifier import JobNotificationQueue
 from fleetota_core.adapters.signing import KmsSigner
+from fleetota_core.domain.firmware import load_public_key
+from fleetota_core.domain.job_document import TrustedKeys
 from simulator.ota_client import OtaFaults, VehicleOtaClient
+from simulator.ota_memory import VehicleOtaMemory
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from pathlib import Path
 
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
@@ -49,6 +53,7 @@ class JobListener:
                 break
             got += self.client.deliver(notes)
         self.received += got
+        self.client.memory.flush()  # what the vehicles did since the last poll, at most once a second
         return got
 
     def on_idle(self, seconds: float) -> None:
@@ -60,6 +65,7 @@ class JobListener:
         return self.client.on_tick(vehicle, t)
 
     def close(self) -> None:
+        self.client.memory.flush(force=True)
         self.queue.close()
 
 
@@ -72,9 +78,15 @@ def open_job_listener(
     seed: int = 0,
     install_s: float | None = None,
     stamp: Callable[[float], float] | None = None,
+    state_file: Path | None = None,
 ) -> JobListener:
-    """Pin the signing public key (fetched once, now), subscribe this run's queue, build the client."""
-    public_key = KmsSigner(clients.kms, resources.signing_key_alias).public_key_der()
+    """Pin the image and director public keys (fetched once, now), subscribe this run's queue, build
+    the client; ``state_file`` keeps each vehicle's firmware and OTA history across restarts."""
+    keys = TrustedKeys(
+        image=load_public_key(KmsSigner(clients.kms, resources.image_key_alias).public_key_der()),
+        director=load_public_key(KmsSigner(clients.kms, resources.director_key_alias).public_key_der()),
+    )
+    memory = VehicleOtaMemory(state_file)
     queue = JobNotificationQueue(
         clients.sqs,
         clients.sns,
@@ -83,7 +95,8 @@ def open_job_listener(
     )
     queue.open()
     extra = {} if install_s is None else {"install_s": install_s}
-    return JobListener(queue, VehicleOtaClient(public_key, faults, seed=seed, stamp=stamp, **extra))
+    client = VehicleOtaClient(keys, faults, seed=seed, stamp=stamp, memory=memory, **extra)
+    return JobListener(queue, client)
 
 
 def add_ota_fault_arguments(parser: argparse.ArgumentParser) -> None:

@@ -100,7 +100,7 @@ def test_a_publish_that_fails_after_the_upload_deletes_the_artifact(stack, tmp_p
 
     monkeypatch.setattr(KmsSigner, "sign", throttled)  # the upload went through; signing fails
     code, _, err = run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
-    assert (code, err) == (1, f"error: KMS key {stack.resources.signing_key_alias}: ThrottlingException\n")
+    assert (code, err) == (1, f"error: KMS key {stack.resources.image_key_alias}: ThrottlingException\n")
     assert bucket_keys(stack) == []
 
 

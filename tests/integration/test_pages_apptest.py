@@ -214,6 +214,25 @@ def test_the_campaign_form_shows_an_error_under_each_invalid_field(dashboard):
     assert list_campaigns(dashboard.ports) == []
 
 
+def test_a_release_rewritten_in_the_bucket_is_refused_on_the_form_with_the_reason(dashboard):
+    fleet = seed_fleet(dashboard, 10)
+    release = publish_release(b"z" * 300, "9.3.0", [fleet[0].model], [], None, "", "alice", dashboard.ports)
+    # An attacker with bucket access doubles the size in the signed manifest, keeping the signature.
+    forged = release.model_copy(update={"manifest": release.manifest.model_copy(update={"size_bytes": 600})})
+    dashboard.clients.s3.put_object(
+        Bucket=dashboard.resources.firmware_bucket,
+        Key="releases/9.3.0.json",
+        Body=forged.model_dump_json().encode(),
+    )
+    at = render("pages/campaigns.py")
+    _fill_campaign_form(at, name="forged", release="9.3.0")
+    at.button(key="cf_preview_button").click()
+    at.run()
+    errors = re.sub(r"\\(.)", r"\1", " | ".join(e.value for e in at.error))
+    assert "release 9.3.0: its manifest" in errors and "does not verify with the image key" in errors
+    assert list_campaigns(dashboard.ports) == []
+
+
 def test_a_valid_campaign_form_previews_then_launches_the_campaign_as_the_operator(dashboard, monkeypatch):
     monkeypatch.setenv("FLEETOTA_OPERATOR", "carol")  # the sidebar's default operator name
     fleet = seed_fleet(dashboard, 12)

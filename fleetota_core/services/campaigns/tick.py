@@ -28,6 +28,7 @@ from fleetota_core.domain.deployment import (
 )
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
+from fleetota_core.services.campaigns.release_trust import hold_untrusted, release_problem
 from fleetota_core.services.campaigns.tick_inflight import (
     MAX_EVALUATED_PER_TICK,
     NOTICE_LEASE,
@@ -102,6 +103,10 @@ def tick_campaign(ports: CampaignPorts, campaign: Campaign, now: datetime, resul
             return _hold_for_approval(ports, campaign, held, now)
     if campaign.state is C.SCHEDULED:
         campaign = _advance(ports, campaign, now, result)
+    if campaign.state in (C.RUNNING, C.PAUSED):
+        problem = release_problem(ports, campaign.release)
+        if problem is not None:  # sign nothing that points at it, not even a re-sent notice
+            return hold_untrusted(ports, campaign, problem, now, result)
     if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
         look_after_in_flight(ports, campaign, now, result)
