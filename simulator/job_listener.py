@@ -6,11 +6,13 @@ connection per vehicle would be in production), read with long polls of up to 10
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.notifier import JobNotificationQueue
 from fleetota_core.adapters.signing import KmsSigner
+from fleetota_core.errors import TransientError, UnavailableError
 from simulator.ota_client import OtaFaults, VehicleOtaClient
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ class JobListener:
         self.queue = queue
         self.client = client
         self.received = 0
+        self.failed_polls = 0  # the backend did not answer; notifications wait in the queue
         self._last_poll = 0.0
 
     def poll(self, wait_s: float = 0.0) -> int:
@@ -44,7 +47,12 @@ class JobListener:
         self._last_poll = time.monotonic()
         got = 0
         for batch in range(MAX_BATCHES_PER_POLL):
-            notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            try:
+                notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            except (TransientError, UnavailableError):
+                # The vehicles keep driving; the notifications stay queued for a later poll.
+                self.failed_polls += 1
+                break
             if not notes:
                 break
             got += self.client.deliver(notes)
@@ -60,7 +68,11 @@ class JobListener:
         return self.client.on_tick(vehicle, t)
 
     def close(self) -> None:
-        self.queue.close()
+        try:
+            self.queue.close()
+        except (TransientError, UnavailableError) as exc:
+            # The run's results stand; only its notification queue is left behind.
+            print(f"warning: job notification queue not removed: {exc}", file=sys.stderr)
 
 
 def open_job_listener(

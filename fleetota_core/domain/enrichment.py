@@ -157,7 +157,8 @@ def enrich(reading: Any, catalog: ReleaseCatalog, now: datetime) -> VehicleState
     """Derive region, battery category, online and ``needs_update`` from a vehicle's newest reading.
 
     ``last_ts`` is the reading's time, but never after ``now``: a reading up to MAX_FUTURE_SKEW
-    ahead (a fast clock) is stored as seen now, so it cannot hold back the readings after it.
+    ahead (a fast clock) is stored as seen now (to the millisecond, as stored), so it cannot hold
+    back the readings after it.
     """
     position, battery, network = reading.position, reading.battery, reading.connectivity.network
     region, metro, tz = place_of(position.lat, position.lon)
@@ -171,7 +172,7 @@ def enrich(reading: Any, catalog: ReleaseCatalog, now: datetime) -> VehicleState
         model_year,
         reading.hw_rev,
         reading.firmware_version,
-        min(reading.ts, now),
+        reading.ts if reading.ts <= now else now.replace(microsecond=now.microsecond // 1000 * 1000),
         reading.seq,
         position.lat,
         position.lon,

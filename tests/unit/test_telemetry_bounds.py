@@ -175,3 +175,16 @@ def test_is_newer_lets_any_reading_past_a_stored_state_dated_in_the_future():
     ahead = StoredState(last_ts_ms=epoch_ms(NOW + timedelta(seconds=290)), last_seq=0)
     assert not is_newer(Reading, just_before, NOW)
     assert is_newer(Reading, ahead, NOW)
+
+
+def test_a_reading_timed_to_the_microsecond_still_reaches_the_fleet_snapshot():
+    # The snapshot stores milliseconds; a vehicle sending microseconds must not fail the processor.
+    from fleetota_core.adapters.fleet_snapshot import to_parquet
+    from fleetota_core.domain.enrichment import enrich
+    from fleetota_core.services.ingest.fleet_health import states_frame
+
+    line = json.dumps(record(1, ts="2026-11-26T19:59:58.123456Z")).encode()
+    (reading,) = decode_lines([line], NOW).records
+    frame = states_frame([enrich(reading, CATALOG, NOW)], NOW)
+    assert to_parquet(frame, {})
+    assert frame["last_ts"][0].microsecond == 123_000
