@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 MAX_LINE_BYTES = 16 * 1024
-# Bounds on the work one object may cost, checked while it is decompressed, so a small hostile object
-# is stopped early (docs/telemetry.md, "Limits"). The simulator's objects hold 1,000 records (~0.4 MB).
+# Bounds on the work one object may cost, checked before its lines are judged, so a small hostile
+# object is stopped early (docs/telemetry.md, "Limits"). The simulator's objects hold 1,000 records (~0.4 MB).
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # decompressed; also stops gzip bombs
 MAX_OBJECT_LINES = 100_000
 MAX_DECODE_SECONDS = 5.0
-INFLATE_CHUNK_BYTES = 256 * 1024
+INFLATE_CHUNK_BYTES = 4 * 1024 * 1024
 # Lines judged between two looks at the clock on the slow (line by line) path.
 _CLOCK_EVERY_LINES = 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -94,16 +94,6 @@ class DecodedObject:
         return len(self.records) + len(self.quarantined)
 
 
-def _over(limits: DecodeLimits, deadline: float, size: int, lines: int) -> tuple[str, str] | None:
-    if size > limits.max_bytes:
-        return "object_too_large", f"more than {limits.max_bytes} bytes once decompressed"
-    if lines > limits.max_lines:
-        return "too_many_lines", f"more than {limits.max_lines} lines"
-    if limits.clock() > deadline:
-        return "decode_time_exceeded", f"not decompressed within {limits.max_seconds:g} s"
-    return None
-
-
 def gunzip(body: bytes, limits: DecodeLimits = DEFAULT_LIMITS, deadline: float | None = None) -> bytes:
     """Decompress every gzip member of ``body``, refusing corrupt, truncated or oversized content."""
     return inflate(body, limits, deadline)[0]
@@ -114,38 +104,40 @@ def inflate(
 ) -> tuple[bytes, int]:
     """Every gzip member of ``body`` decompressed, and how many members there were.
 
-    Inflates in chunks and checks the bounds after each, so a bomb or a million tiny lines stop
-    after a few chunks. Raises :class:`UnreadableObjectError` with the counts reached.
+    Inflates at most INFLATE_CHUNK_BYTES per zlib call (an object as the simulator writes it takes
+    one) and never past the byte budget, checking the bounds after each call, so a bomb stops at the
+    byte bound without a larger buffer. Raises :class:`UnreadableObjectError` with the counts reached.
     """
     deadline = limits.deadline() if deadline is None else deadline
-    out = bytearray()
-    lines = members = 0
+    parts: list[bytes] = []
+    size = members = 0
     data = body
 
     def unreadable(reason: str, detail: str) -> UnreadableObjectError:
-        counts = {"compressed_bytes": len(body), "decompressed_bytes": len(out), "lines": lines}
-        return UnreadableObjectError(reason, detail, {**counts, "gzip_members": members})
+        counts = {"compressed_bytes": len(body), "decompressed_bytes": size, "gzip_members": members}
+        return UnreadableObjectError(reason, detail, counts)
 
     while True:
         inflater = zlib.decompressobj(wbits=31)
         while not inflater.eof:
             try:
-                chunk = inflater.decompress(data, INFLATE_CHUNK_BYTES)
+                part = inflater.decompress(data, min(INFLATE_CHUNK_BYTES, limits.max_bytes - size + 1))
             except zlib.error as exc:
                 raise unreadable("corrupt_gzip", f"member {members + 1}: {exc}") from exc
             data = inflater.unconsumed_tail
-            out += chunk
-            lines += chunk.count(b"\n")
-            problem = _over(limits, deadline, len(out), lines)
-            if problem is not None:
-                raise unreadable(*problem)
-            if not chunk and not data and not inflater.eof:
+            parts.append(part)
+            size += len(part)
+            if size > limits.max_bytes:
+                raise unreadable("object_too_large", f"more than {limits.max_bytes} bytes once decompressed")
+            if limits.clock() > deadline:
+                raise unreadable("decode_time_exceeded", f"not decompressed within {limits.max_seconds:g} s")
+            if not part and not data and not inflater.eof:
                 raise unreadable("corrupt_gzip", f"member {members + 1}: truncated gzip stream")
         members += 1
         data = inflater.unused_data
         if not data.strip(b"\0"):
             # The end, or the zero padding some writers add (gzip(1) ignores it too).
-            return bytes(out), members
+            return (parts[0] if len(parts) == 1 else b"".join(parts)), members
         if data[:2] != GZIP_MAGIC:
             raise unreadable("corrupt_gzip", f"{len(data)} bytes after gzip member {members} are not gzip")
 
@@ -157,24 +149,31 @@ def object_lines(
     number of gzip members (0 when it is not gzip).
 
     Blank lines are kept here (they are cheap to drop later and rare); only the ends are stripped.
+    The split stops after ``max_lines`` lines, so a million tiny lines never become a million objects.
     """
-    members = 0
+    members, compressed = 0, 0
     if body[:2] == GZIP_MAGIC:
+        compressed = len(body)
         body, members = inflate(body, limits, deadline)
     elif key.endswith(".gz"):
         raise UnreadableObjectError("corrupt_gzip", "the key ends in .gz but the content is not gzip")
-    else:
-        problem = _over(limits, float("inf"), len(body), body.count(b"\n"))
-        if problem is not None:
-            counts = {"compressed_bytes": 0, "decompressed_bytes": len(body), "gzip_members": 0}
-            raise UnreadableObjectError(*problem, counts)
+    elif len(body) > limits.max_bytes:
+        counts = {"compressed_bytes": 0, "decompressed_bytes": len(body), "gzip_members": 0}
+        raise UnreadableObjectError("object_too_large", f"more than {limits.max_bytes} bytes", counts)
+    size = len(body)
     body = body.strip()
     if not body:
         return [], members
     if key.endswith(".json"):
         # One record, which may be pretty-printed over several lines.
         return [body], members
-    return body.split(b"\n"), members
+    lines = body.split(b"\n", limits.max_lines)
+    if len(lines) > limits.max_lines:
+        # Only now count them all (one pass over at most max_bytes), for the quarantine record.
+        counts = {"compressed_bytes": compressed, "decompressed_bytes": size, "gzip_members": members}
+        counts["lines"] = body.count(b"\n") + 1
+        raise UnreadableObjectError("too_many_lines", f"more than {limits.max_lines} lines", counts)
+    return lines, members
 
 
 def _reason(exc: pydantic.ValidationError) -> tuple[str, str]:
