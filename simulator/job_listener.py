@@ -6,6 +6,7 @@ connection per vehicle would be in production), read with long polls of up to 10
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from fleetota_core.adapters.notifier import JobNotificationQueue
 from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.domain.firmware import load_public_key
 from fleetota_core.domain.job_document import TrustedKeys
+from fleetota_core.errors import TransientError, UnavailableError
 from simulator.ota_client import OtaFaults, VehicleOtaClient
 from simulator.ota_memory import VehicleOtaMemory
 
@@ -41,6 +43,7 @@ class JobListener:
         self.queue = queue
         self.client = client
         self.received = 0
+        self.failed_polls = 0  # the backend did not answer; notifications wait in the queue
         self._last_poll = 0.0
 
     def poll(self, wait_s: float = 0.0) -> int:
@@ -48,7 +51,12 @@ class JobListener:
         self._last_poll = time.monotonic()
         got = 0
         for batch in range(MAX_BATCHES_PER_POLL):
-            notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            try:
+                notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            except (TransientError, UnavailableError):
+                # The vehicles keep driving; the notifications stay queued for a later poll.
+                self.failed_polls += 1
+                break
             if not notes:
                 break
             got += self.client.deliver(notes)
@@ -66,7 +74,11 @@ class JobListener:
 
     def close(self) -> None:
         self.client.memory.flush(force=True)
-        self.queue.close()
+        try:
+            self.queue.close()
+        except (TransientError, UnavailableError) as exc:
+            # The run's results stand; only its notification queue is left behind.
+            print(f"warning: job notification queue not removed: {exc}", file=sys.stderr)
 
 
 def open_job_listener(
