@@ -9,13 +9,16 @@ from datetime import datetime
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from cryptography.hazmat.primitives.asymmetric import ec
 from simulator_support import MemorySink, run_cli
 
 from fleetota_core.adapters.telemetry_store import TelemetryStore
+from fleetota_core.domain.job_document import TrustedKeys
 from fleetota_core.errors import BackendUnavailableError
 from simulator.__main__ import summary
 from simulator.fleet import generate_fleet
 from simulator.job_listener import JobListener
+from simulator.ota_client import VehicleOtaClient
 from simulator.simulation import FaultProfile, FleetSimulation
 from simulator.uploader import BatchUploader, S3Sink
 
@@ -179,7 +182,8 @@ class _AwayQueue:
 def test_job_notifications_wait_in_their_queue_while_the_endpoint_is_away(
     capsys: pytest.CaptureFixture,
 ) -> None:
-    listener = JobListener(_AwayQueue(), client=None)  # type: ignore[arg-type]
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    listener = JobListener(_AwayQueue(), VehicleOtaClient(TrustedKeys(image=key, director=key)))
     assert listener.poll(wait_s=1.0) == 0
     assert listener.failed_polls == 1
     listener.close()
