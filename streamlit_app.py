@@ -25,6 +25,7 @@ SECTIONS = {
             "pages/campaigns.py", title="Campaigns", icon=":material/rocket_launch:", url_path="campaigns"
         ),
         st.Page("pages/firmware.py", title="Firmware", icon=":material/memory:", url_path="firmware"),
+        st.Page("pages/compliance.py", title="Compliance", icon=":material/verified:", url_path="compliance"),
     ],
     "Operations": [
         st.Page(

@@ -20,6 +20,7 @@ from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.adapters.vehicle_directory import VehicleDirectory
+from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.services.campaigns.ports import CampaignPorts, Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -28,7 +29,12 @@ if TYPE_CHECKING:
     from fleetota_core.settings import Settings
 
 
-def campaign_ports(clients: ClientFactory, resources: Resources, clock: Clock | None = None) -> CampaignPorts:
+def campaign_ports(
+    clients: ClientFactory,
+    resources: Resources,
+    clock: Clock | None = None,
+    approval: ApprovalPolicy | None = None,
+) -> CampaignPorts:
     dynamodb = clients.dynamodb
     return CampaignPorts(
         campaigns=CampaignStore(dynamodb, resources.campaigns_table),
@@ -36,17 +42,24 @@ def campaign_ports(clients: ClientFactory, resources: Resources, clock: Clock | 
         schedule=DeploymentSchedule(dynamodb, resources.ledger_table),
         vehicles=VehicleDirectory(dynamodb, resources.vehicles_table),
         releases=FirmwareStore(clients.s3, resources.firmware_bucket),
-        signer=KmsSigner(clients.kms, resources.signing_key_alias),
+        image_signer=KmsSigner(clients.kms, resources.image_key_alias),
+        director_signer=KmsSigner(clients.kms, resources.director_key_alias),
         notifier=Notifier(
             clients.sns, resources.job_topic_arn, resources.alerts_topic_arn, dynamodb, resources.ledger_table
         ),
         metrics=OtaMetrics(clients.cloudwatch),
         audit=AuditLog(dynamodb, resources.audit_table),
         clock=clock or SystemClock(),
+        approval=approval or ApprovalPolicy(),
     )
+
+
+def approval_policy(settings: Settings) -> ApprovalPolicy:
+    """The deployment's four-eyes setting (``FLEETOTA_APPROVAL_MIN_VEHICLES``)."""
+    return ApprovalPolicy(min_vehicles=settings.approval_min_vehicles)
 
 
 def ports_for(settings: Settings) -> CampaignPorts:
     """Campaign ports over the backend ``settings`` name (AWS mode reads the stack's outputs)."""
     clients = client_factory(settings)
-    return campaign_ports(clients, resolve_resources(settings, clients))
+    return campaign_ports(clients, resolve_resources(settings, clients), approval=approval_policy(settings))

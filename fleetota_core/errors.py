@@ -51,6 +51,10 @@ class InputError(ValidationError):
     """
 
 
+class IntegrityError(PermanentError):
+    """Signed data does not verify: it was altered after signing, or signed by the wrong key's role."""
+
+
 class ConflictError(PermanentError):
     """A write lost a race or would repeat an existing thing (a duplicate version, a stale update).
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("FLEETOTA_ENDPOINT_URL", "endpoint_override")
     )
 
+    # Four-eyes: campaigns above this many vehicles wait for a second operator (unset: only critical ones).
+    approval_min_vehicles: int | None = Field(default=None, ge=0, le=2**53 - 1)
+
     telemetry_bucket: str | None = None
     firmware_bucket: str | None = None
     telemetry_queue_url: str | None = None
@@ -57,7 +60,8 @@ class Settings(BaseSettings):
     ledger_table: str | None = None
     alerts_topic_arn: str | None = None
     job_topic_arn: str | None = None
-    signing_key_alias: str | None = None
+    image_key_alias: str | None = None
+    director_key_alias: str | None = None
     telemetry_function: str | None = None
     update_function: str | None = None
     dashboard_name: str | None = None

@@ -120,7 +120,13 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         slots["networks"] = e3.empty()
         timeout_min = e4.number_input("In-progress timeout (min)", 1.0, 10_080.0, 60.0, key="cf_timeout")
         slots["timeout_min"] = e4.empty()
-        require_parked = st.checkbox("Only parked vehicles", True, key="cf_parked")
+        p1, p2 = st.columns(2)
+        require_parked = p1.checkbox("Only parked vehicles", True, key="cf_parked")
+        critical = p2.checkbox(
+            "Critical: wait for a second operator's approval",
+            key="cf_critical",
+            help="Four-eyes: no vehicle is notified until a different operator approves it.",
+        )
         s1, s2, s3, s4 = st.columns(4)
         use_window = s1.checkbox("Maintenance window", key="cf_use_window", help="vehicle local time")
         window_start = s2.time_input("From", time(1, 0), key="cf_window_start")
@@ -150,8 +156,8 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         "abort_min_executed": int(abort_min),
         "retry_max_attempts": int(retries), "retry_backoff_s": backoff, "min_soc_pct": min_soc,
         "min_signal_dbm": int(min_signal), "networks": networks, "timeout_min": timeout_min,
-        "require_parked": require_parked, "use_window": use_window, "window_start": window_start,
-        "window_end": window_end, "window_days": window_days,
+        "require_parked": require_parked, "critical": critical, "use_window": use_window,
+        "window_start": window_start, "window_end": window_end, "window_days": window_days,
         "start_at": datetime.combine(start_date, start_time, tzinfo=UTC) if schedule else None,
     }  # fmt: skip
     spec, errors = build_spec(values)
@@ -176,6 +182,13 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         st.error(f"Campaign not created: {plain(exc)}", icon=":material/block:")
         return
     st.session_state["campaign_selected"] = campaign.campaign_id
+    if campaign.state.value == "AWAITING_APPROVAL":
+        st.info(
+            f"Campaign **{plain(spec.name)}** created ({campaign.campaign_id}). It waits for approval: "
+            f"{plain(campaign.state_reason)}. A different operator approves it on the **Campaigns** tab.",
+            icon=":material/approval:",
+        )
+        return
     st.success(
         f"Campaign **{plain(spec.name)}** created ({campaign.campaign_id}); it starts on the next tick.",
         icon=":material/rocket_launch:",

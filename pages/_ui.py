@@ -15,7 +15,7 @@ from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
 from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
 from fleetota_core.views.fleet import provisioned_fleet_frame
-from fleetota_core.views.text import plain
+from fleetota_core.views.text import chart_frame, plain
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -167,7 +167,7 @@ def trend_charts(trends: pd.DataFrame, hours: float, columns: int, height: int, 
 
     cols = st.columns(columns)
     for index, chart in enumerate(dict.fromkeys(trends["chart"])):
-        data = trends[trends["chart"] == chart]
+        data = chart_frame(trends[trends["chart"] == chart], ["series"])
         fig = px.line(data, x="ts", y="value", color="series", title=chart, markers=len(data) < 30)
         fig.update_xaxes(range=time_window(hours))  # the chosen range, even with one point
         fig.update_layout(

@@ -7,15 +7,22 @@ import plotly.express as px
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.views.campaign_actions import ACTIONS, campaign_history, get_campaign, release_versions
+from fleetota_core.views.campaign_actions import (
+    ACTIONS,
+    APPROVAL_ACTIONS,
+    campaign_history,
+    get_campaign,
+    release_versions,
+)
 from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
-from fleetota_core.views.text import plain
+from fleetota_core.views.text import chart_frame, plain
 from pages import _ui
 from pages._campaign_form import campaign_form
 from pages._demo_campaign import demo_campaign
 
 STATE_ICONS = {
     "DRAFT": ":material/edit_note:",
+    "AWAITING_APPROVAL": ":material/approval:",
     "SCHEDULED": ":material/schedule:",
     "RUNNING": ":material/play_circle:",
     "PAUSED": ":material/pause_circle:",
@@ -91,6 +98,26 @@ def campaign_list() -> None:
         )
 
 
+def approval_queue() -> None:
+    """Campaigns that wait for a second operator (four-eyes), with who asked and why they wait."""
+    with _ui.guard("the approval queue"):
+        summary = _summary(backend.key, backend)
+        waiting = summary[summary["state"] == "AWAITING_APPROVAL"] if not summary.empty else summary
+        if waiting.empty:
+            return
+        with st.container(border=True):
+            st.markdown(f"**:material/approval: Waiting for approval ({len(waiting)})**")
+            for row in waiting.itertuples():
+                st.markdown(
+                    f"- **{plain(row.name)}** ({plain(row.campaign_id)}): {row.total:,} vehicles, release "
+                    f"{plain(row.release)}, asked by {plain(row.created_by)}: {plain(row.state_reason)}"
+                )
+            st.caption(
+                "Open a campaign below and press **Approve** or **Reject**. A different operator than "
+                "the one who created it must decide; both names and the reason go to the audit trail."
+            )
+
+
 def _act(campaign_id: str, action: str, reason: str) -> None:
     label, fn, _, _ = ACTIONS[action]
     operator = _ui.operator()
@@ -130,8 +157,11 @@ def confirm(campaign_id: str, action: str) -> None:
 
 
 def action_bar(campaign_id: str, state: str) -> None:
-    cols = st.columns(len(ACTIONS))
-    for col, (action, (label, _, dangerous, allowed)) in zip(cols, ACTIONS.items(), strict=True):
+    shown = {
+        a: spec for a, spec in ACTIONS.items() if a not in APPROVAL_ACTIONS or state == "AWAITING_APPROVAL"
+    }
+    cols = st.columns(len(shown))
+    for col, (action, (label, _, dangerous, allowed)) in zip(cols, shown.items(), strict=True):
         disabled = state not in allowed or _ui.operator() is None
         if col.button(label, key=f"act_{action}", disabled=disabled, type="secondary", width="stretch"):
             if dangerous:
@@ -190,6 +220,7 @@ def campaign_detail(campaign_id: str) -> None:
             if why.empty:
                 st.caption("No failures or deferrals so far.")
             else:
+                why = chart_frame(why, ["reason"])
                 fig = px.bar(why, x="deployments", y="reason", color="kind", orientation="h", height=260,
                              color_discrete_map={"failed": "#dc2626", "deferred": "#f59e0b"})  # fmt: skip
                 fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title=None)
@@ -217,6 +248,7 @@ with list_tab:
         if demo_campaign(backend, "campaigns"):
             _clear()
             st.rerun()
+    approval_queue()
     campaign_list()
     with _ui.guard("campaigns"):
         summary = _summary(backend.key, backend)

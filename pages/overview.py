@@ -10,7 +10,7 @@ from fleetota_core.views.campaigns import campaign_summary
 from fleetota_core.views.fleet import fleet_kpis, version_key
 from fleetota_core.views.fleet_map import STATUS_COLOURS
 from fleetota_core.views.monitoring import FLEET_TRENDS, alarms_frame, metric_trends, pipeline_health
-from fleetota_core.views.text import plain
+from fleetota_core.views.text import chart_frame, chart_text, plain
 from pages import _ui
 from pages._demo_campaign import demo_campaign
 
@@ -103,7 +103,8 @@ def kpis() -> None:
     )
     left.plotly_chart(pie)
     by_version = fleet.groupby(["firmware_version", "model"]).size().reset_index(name="vehicles")
-    order = sorted(by_version["firmware_version"].unique(), key=version_key)
+    order = [chart_text(v) for v in sorted(by_version["firmware_version"].unique(), key=version_key)]
+    by_version = chart_frame(by_version, ["firmware_version", "model"])
     bars = px.bar(
         by_version,
         x="firmware_version",

@@ -25,7 +25,7 @@ from simulator.fleet import FLEET_SHARE, generate_fleet, write_fleet_file
 from simulator.job_listener import add_ota_fault_arguments
 from simulator.progress import Progress
 from simulator.runner import run
-from simulator.simulation import FaultProfile, FleetSimulation
+from simulator.simulation import MAX_OUTBOX, FaultProfile, FleetSimulation
 from simulator.uploader import BatchUploader, DirectorySink, S3Sink
 
 if TYPE_CHECKING:
@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         help="longest a reading waits before its upload, in wall seconds (default 2; not with --speed 0)",
     )
+    p.add_argument(
+        "--outbox-readings",
+        type=_positive(int),
+        default=MAX_OUTBOX,
+        help="readings each vehicle keeps while it cannot upload (offline, or the backend unreachable); "
+        f"past that the oldest are dropped and counted (default {MAX_OUTBOX:,})",
+    )
     p.add_argument("--out", type=Path, help="write the batch files under DIR instead of uploading to S3")
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now; with --out, from the seed)")
     p.add_argument(
@@ -113,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="shorthand: sets --offline-rate and --install-failure-rate where those are not given",
     )
     p.add_argument("--no-ota", action="store_true", help="do not listen for OTA job notifications")
+    p.add_argument(
+        "--vehicle-state",
+        type=Path,
+        help="where vehicles keep their installed firmware and OTA history across restarts "
+        "(default: vehicle-ota.json in FLEETOTA_STATE_DIR, .fleetota/)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     add_ota_fault_arguments(p)
     return p
@@ -161,10 +174,14 @@ def _job_listener(
     """The vehicles' OTA client, subscribed to job notifications (S3 mode only, unless --no-ota)."""
     if clients is None or args.no_ota:
         return None
+    from fleetota_core.settings import Settings
     from simulator.job_listener import open_job_listener, ota_faults
 
     faults = ota_faults(args)
-    return open_job_listener(clients, resources, run_id, faults, seed=seed, stamp=stamp)
+    state_file = args.vehicle_state or Settings().state_dir / "vehicle-ota.json"
+    return open_job_listener(
+        clients, resources, run_id, faults, seed=seed, stamp=stamp, state_file=state_file
+    )
 
 
 def _stamp(args: argparse.Namespace, start: float) -> Callable[[float], float] | None:
@@ -212,7 +229,7 @@ def _simulate(
     )
     sim = FleetSimulation(
         fleet, uploader, start=start, interval=args.interval, seed=seed, faults=faults,
-        ota_client=listener, stamp=stamp,
+        ota_client=listener, stamp=stamp, outbox_size=args.outbox_readings,
     )  # fmt: skip
     stop = threading.Event()
 
@@ -231,17 +248,32 @@ def _simulate(
         flush_s=args.flush_seconds,
     )  # fmt: skip
     uploader.flush(sim.stamp(sim.t))  # nothing should remain, but never leave a record behind
-    generated = sim.readings  # a stop mid-interval leaves its later phase slices unread
     # The final status line is the progress line's last update (run() forces it), not printed again here.
     print(
         f"done: {report.ticks} ticks in {report.wall_s:.1f} s wall, {report.cpu_s:.1f} s CPU; "
-        f"{generated:,} readings = {uploader.records_sent:,} sent + {sim.held:,} held by offline vehicles"
-        f" + {sim.dropped:,} dropped"
-        + (f" + {len(uploader.buffer):,} not uploaded (backend failing)" if uploader.buffer else "")
-        + f"; max lag {report.max_lag_s:.2f} s"
+        f"{summary(sim, uploader)}; max lag {report.max_lag_s:.2f} s"
         + (" (stopped by a signal)" if report.interrupted else "")
     )
     return 0
+
+
+def summary(sim: FleetSimulation, uploader: BatchUploader) -> str:
+    """Where every reading went: sent, held by the vehicles, dropped from a full outbox, or still
+    awaiting an upload; then how many went up late and how often the backend was unreachable."""
+    # A stop mid-interval leaves its later phase slices unread, so readings taken, not ticks x fleet.
+    text = (
+        f"{sim.readings:,} readings = {uploader.records_sent:,} sent + {sim.held:,} held by vehicles"
+        f" + {sim.dropped:,} dropped (oldest first, outbox {sim.outbox_size:,} per vehicle)"
+    )
+    if uploader.buffer:
+        text += f" + {len(uploader.buffer):,} awaiting upload (backend failing)"
+    text += f"; {sim.forwarded + uploader.records_late:,} uploaded late"
+    if uploader.outages:
+        text += (
+            f"; backend unreachable {uploader.outages:,} time(s), "
+            f"{uploader.failed_uploads:,} failed uploads, {sim.held_for_backend:,} readings held meanwhile"
+        )
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

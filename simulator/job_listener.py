@@ -6,17 +6,23 @@ connection per vehicle would be in production), read with long polls of up to 10
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.notifier import JobNotificationQueue
 from fleetota_core.adapters.signing import KmsSigner
+from fleetota_core.domain.firmware import load_public_key
+from fleetota_core.domain.job_document import TrustedKeys
+from fleetota_core.errors import TransientError, UnavailableError
 from simulator.ota_client import OtaFaults, VehicleOtaClient
+from simulator.ota_memory import VehicleOtaMemory
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from pathlib import Path
 
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
@@ -38,6 +44,7 @@ class JobListener:
         self.queue = queue
         self.client = client
         self.received = 0
+        self.failed_polls = 0  # the backend did not answer; notifications wait in the queue
         self._last_poll = 0.0
 
     def poll(self, wait_s: float = 0.0) -> int:
@@ -45,11 +52,17 @@ class JobListener:
         self._last_poll = time.monotonic()
         got = 0
         for batch in range(MAX_BATCHES_PER_POLL):
-            notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            try:
+                notes = self.queue.receive(wait_s if batch == 0 else 0.0)
+            except (TransientError, UnavailableError):
+                # The vehicles keep driving; the notifications stay queued for a later poll.
+                self.failed_polls += 1
+                break
             if not notes:
                 break
             got += self.client.deliver(notes)
         self.received += got
+        self.client.memory.flush()  # what the vehicles did since the last poll, at most once a second
         return got
 
     def on_idle(self, seconds: float) -> None:
@@ -61,7 +74,12 @@ class JobListener:
         return self.client.on_tick(vehicle, t)
 
     def close(self) -> None:
-        self.queue.close()
+        self.client.memory.flush(force=True)
+        try:
+            self.queue.close()
+        except (TransientError, UnavailableError) as exc:
+            # The run's results stand; only its notification queue is left behind.
+            print(f"warning: job notification queue not removed: {exc}", file=sys.stderr)
 
 
 def open_job_listener(
@@ -73,9 +91,15 @@ def open_job_listener(
     seed: int = 0,
     install_s: float | None = None,
     stamp: Callable[[float], float] | None = None,
+    state_file: Path | None = None,
 ) -> JobListener:
-    """Pin the signing public key (fetched once, now), subscribe this run's queue, build the client."""
-    public_key = KmsSigner(clients.kms, resources.signing_key_alias).public_key_der()
+    """Pin the image and director public keys (fetched once, now), subscribe this run's queue, build
+    the client; ``state_file`` keeps each vehicle's firmware and OTA history across restarts."""
+    keys = TrustedKeys(
+        image=load_public_key(KmsSigner(clients.kms, resources.image_key_alias).public_key_der()),
+        director=load_public_key(KmsSigner(clients.kms, resources.director_key_alias).public_key_der()),
+    )
+    memory = VehicleOtaMemory(state_file)
     queue = JobNotificationQueue(
         clients.sqs,
         clients.sns,
@@ -90,7 +114,7 @@ def open_job_listener(
         # One process plays every vehicle; a gateway would read in the vehicle's VIN-tagged session.
         return jobs.get_job(key)
 
-    client = VehicleOtaClient(public_key, faults, read_job=read_job, seed=seed, stamp=stamp, **extra)
+    client = VehicleOtaClient(keys, faults, read_job=read_job, seed=seed, stamp=stamp, memory=memory, **extra)
     return JobListener(queue, client)
 
 

@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from fleetota_core.domain.firmware import load_public_key
-from fleetota_core.domain.job_document import JobCheckFailed, JobDocument, SignedJobDocument, check_job
+from fleetota_core.domain.job_document import (
+    JobCheckFailed,
+    JobDocument,
+    JobNotice,
+    RejectReason,
+    SignedJobDocument,
+    TrustedKeys,
+    check_job,
+)
 from fleetota_core.domain.telemetry import NetworkType, OtaReport, OtaStatus
 from fleetota_core.errors import FleetOTAError
 from simulator.ota import OtaEffect
+from simulator.ota_memory import VehicleOtaMemory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -33,14 +41,26 @@ DEVICE_MIN_SOC = 15.0  # the vehicle's own floor, whatever the campaign allowed
 INSTALL_S = 180.0
 MAX_INTERRUPTIONS = 5  # drop-outs tolerated in one attempt before giving up (transient failure)
 AWAKE_KWH_PER_TICK = 0.02  # modules kept awake while downloading or installing
+MAX_JOB_DOCUMENT_BYTES = 64 * 1024  # a signed job document is about 2 kB (its manifest at most 4 kB)
 
 
 def http_fetch(url: str, start: int | None = None, end: int | None = None) -> bytes:
-    """GET ``url`` (a presigned S3 URL), optionally the byte range [start, end]."""
-    headers = {"Range": f"bytes={start}-{end}"} if start is not None else {}
-    response = requests.get(url, headers=headers, timeout=30)
-    response.raise_for_status()
-    return response.content
+    """GET ``url`` (a presigned S3 URL), optionally the byte range [start, end].
+
+    Reads at most one byte more than asked for (or than :data:`MAX_JOB_DOCUMENT_BYTES` without a
+    range), so the caller sees an oversized answer without the vehicle downloading all of it.
+    """
+    headers, limit = {}, MAX_JOB_DOCUMENT_BYTES + 1
+    if start is not None and end is not None:
+        headers, limit = {"Range": f"bytes={start}-{end}"}, end - start + 2
+    with requests.get(url, headers=headers, timeout=30, stream=True) as response:
+        response.raise_for_status()
+        body = bytearray()
+        for chunk in response.iter_content(chunk_size=min(limit, 64 * 1024)):
+            body += chunk
+            if len(body) >= limit:
+                break  # closing the response drops the connection: the rest is never read
+        return bytes(body[:limit])
 
 
 @dataclass(frozen=True)
@@ -75,18 +95,20 @@ class VehicleOtaClient:
 
     Parameters
     ----------
-    public_key_der:
-        The signing key's public half, fetched once at simulator start and pinned.
+    keys:
+        The image and director keys' public halves, fetched once at simulator start and pinned.
     read_job:
         How a vehicle reads its own job document: ``(vin, key) -> bytes`` (S3, in a session tagged
         with the VIN; see ``simulator.job_listener``).
     fetch:
         How artifact bytes are fetched from a URL (presigned S3 GETs by default).
+    memory:
+        Each vehicle's installed firmware and anti-replay history, kept across restarts.
     """
 
     def __init__(
         self,
-        public_key_der: bytes,
+        keys: TrustedKeys,
         faults: OtaFaults | None = None,
         *,
         read_job: Callable[[str, str], bytes],
@@ -94,8 +116,10 @@ class VehicleOtaClient:
         fetch: Callable[[str, int | None, int | None], bytes] = http_fetch,
         install_s: float = INSTALL_S,
         stamp: Callable[[float], float] | None = None,
+        memory: VehicleOtaMemory | None = None,
     ) -> None:
-        self.public_key = load_public_key(public_key_der)
+        self.keys = keys
+        self.memory = memory or VehicleOtaMemory()
         self.faults = faults or OtaFaults()
         self.read_job = read_job
         self.fetch = fetch
@@ -123,6 +147,7 @@ class VehicleOtaClient:
         return count
 
     def on_tick(self, vehicle: SimVehicle, t: float) -> OtaEffect | None:
+        self.memory.restore(vehicle)
         job: ActiveJob | None = vehicle.ota_state
         note = self.pending.get(vehicle.vin)
         if note is not None and vehicle.network is not NetworkType.NONE:
@@ -137,8 +162,9 @@ class VehicleOtaClient:
     def _report(self, job_doc: JobDocument | dict[str, Any], status: OtaStatus, **kw: Any) -> OtaReport:
         if isinstance(job_doc, JobDocument):
             ids = (job_doc.campaign_id, job_doc.deployment_id, job_doc.attempt, job_doc.release.version)
-        else:
-            ids = (job_doc["campaign_id"], job_doc["deployment_id"], int(job_doc["attempt"]), "0.0.0")
+        else:  # the notice: what the vehicle was asked, whatever a refused document said
+            version = str(job_doc.get("target_version") or "0.0.0")
+            ids = (job_doc["campaign_id"], job_doc["deployment_id"], int(job_doc["attempt"]), version)
         self.stats[status.value] += 1
         if kw.get("detail"):
             kw["detail"] = kw["detail"][:512]
@@ -151,38 +177,66 @@ class VehicleOtaClient:
             **kw,
         )
 
-    def _accept(self, vehicle: SimVehicle, note: dict[str, Any], t: float) -> OtaEffect:
+    def _accept(self, vehicle: SimVehicle, note: dict[str, Any], t: float) -> OtaEffect | None:
         now = datetime.fromtimestamp(self.stamp(t), UTC)
         try:
-            signed = SignedJobDocument.model_validate_json(self.read_job(vehicle.vin, note["document_key"]))
-        except (FleetOTAError, KeyError, ValueError) as exc:
+            notice = JobNotice.from_message(note)
+        except ValueError:
+            self.stats["bad_notices"] += 1  # names no deployment a report could go to
+            return None
+        try:
+            body = self.read_job(vehicle.vin, note["document_key"])
+        except (FleetOTAError, KeyError) as exc:
             detail = f"job document unreadable: {type(exc).__name__}"
             return OtaEffect(self._report(note, OtaStatus.FAILED, error_code="NETWORK_LOST", detail=detail))
         try:
+            if len(body) > MAX_JOB_DOCUMENT_BYTES:
+                raise ValueError(f"more than {MAX_JOB_DOCUMENT_BYTES} bytes")
+            signed = SignedJobDocument.model_validate_json(body)
+        except ValueError as exc:
+            detail = f"job document invalid: {str(exc)[:200]}"
+            return OtaEffect(
+                self._report(note, OtaStatus.REJECTED, error_code="JOB_DOCUMENT_INVALID", detail=detail)
+            )
+        history = self.memory.history(vehicle.vin)
+        try:
             doc = check_job(
                 signed,
-                self.public_key,
-                vin=vehicle.vin,
+                self.keys,
+                notice,
                 model=vehicle.model,
                 hw_rev=vehicle.hw_rev,
                 current_version=vehicle.firmware_version,
+                history=history,
                 now=now,
             )
         except JobCheckFailed as exc:
-            vehicle.ota_state = None
-            report = self._report(
-                signed.document, OtaStatus.REJECTED, error_code=exc.code.value, detail=exc.detail
-            )
+            # Refused: reported against the notice; a job in hand carries on undisturbed.
+            report = self._report(note, OtaStatus.REJECTED, error_code=exc.code.value, detail=exc.detail)
             return OtaEffect(report)
+        self.memory.remember(vehicle, history.accepted(doc))
         if (vehicle.soc < DEVICE_MIN_SOC and not vehicle.charging) or self._chance(
             self.faults.low_battery_rate
         ):
             vehicle.ota_state = None
+            self._finished(vehicle, doc)
             detail = f"battery {vehicle.soc:.0f}% too low to start (device minimum {DEVICE_MIN_SOC:.0f}%)"
             return OtaEffect(self._report(doc, OtaStatus.FAILED, error_code="BATTERY_TOO_LOW", detail=detail))
         job = ActiveJob(doc=doc, last_t=t, tampered=self._chance(self.faults.tamper_rate))
         vehicle.ota_state = job
         return self._download(vehicle, job, t, first=True)
+
+    def _finished(self, vehicle: SimVehicle, doc: JobDocument, installed: bool = False) -> None:
+        """The job's attempt is over: the vehicle never acts on that document again."""
+        history = self.memory.history(vehicle.vin).finished_job(doc, installed)
+        self.memory.remember(vehicle, history)
+
+    def _end(
+        self, vehicle: SimVehicle, job: ActiveJob, status: OtaStatus, code: str, detail: str
+    ) -> OtaEffect:
+        vehicle.ota_state = None
+        self._finished(vehicle, job.doc)
+        return OtaEffect(self._report(job.doc, status, error_code=code, detail=detail))
 
     def _advance(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect | None:
         if job.phase == "download":
@@ -209,19 +263,21 @@ class VehicleOtaClient:
             self.stats["interruptions"] += 1
             budget //= 2  # the link dropped partway through this tick
             if job.interruptions > MAX_INTERRUPTIONS:
-                vehicle.ota_state = None
                 detail = f"download interrupted {job.interruptions} times at {len(job.data)} bytes"
-                report = self._report(
-                    job.doc, OtaStatus.FAILED, error_code="DOWNLOAD_INTERRUPTED", detail=detail
-                )
-                return OtaEffect(report)
+                return self._end(vehicle, job, OtaStatus.FAILED, "DOWNLOAD_INTERRUPTED", detail)
         start = len(job.data)
         end = min(manifest.size_bytes, start + budget) - 1
         if end >= start:
             try:
-                job.data += self.fetch(job.doc.download_url, start, end)
+                chunk = self.fetch(job.doc.download_url, start, end)
             except requests.RequestException:
+                chunk = b""
                 job.interruptions += 1  # resume next tick
+            if len(chunk) > end - start + 1:
+                # Endless data: stop at the signed size plus one byte, never store the rest.
+                detail = f"server sent more than the signed {manifest.size_bytes} bytes"
+                return self._end(vehicle, job, OtaStatus.REJECTED, RejectReason.TOO_LARGE.value, detail)
+            job.data += chunk
         progress = 100.0 * len(job.data) / manifest.size_bytes
         if len(job.data) >= manifest.size_bytes:
             job.phase = "verify"
@@ -234,11 +290,8 @@ class VehicleOtaClient:
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         digest = hashlib.sha256(data).hexdigest()
         if digest != job.doc.release.manifest.sha256 or len(data) != job.doc.release.manifest.size_bytes:
-            vehicle.ota_state = None
             detail = f"artifact sha256 {digest[:16]}... does not match the signed manifest"
-            return OtaEffect(
-                self._report(job.doc, OtaStatus.REJECTED, error_code="CHECKSUM_MISMATCH", detail=detail)
-            )
+            return self._end(vehicle, job, OtaStatus.REJECTED, RejectReason.CHECKSUM.value, detail)
         job.phase = "install"
         job.data = bytearray()  # verified; the image now sits in the inactive partition
         return OtaEffect(self._report(job.doc, OtaStatus.VERIFYING, progress_pct=100.0))
@@ -259,14 +312,13 @@ class VehicleOtaClient:
     def _finish_install(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect:
         if t < job.install_done_at:
             return OtaEffect(hold_parked=True, extra_energy_kwh=AWAKE_KWH_PER_TICK)
-        vehicle.ota_state = None
         if job.install_error:
             # A/B partitions: the vehicle boots its previous firmware, as Mender's device-side rollback.
             detail = f"install of {job.doc.release.version} failed; kept {vehicle.firmware_version}"
-            return OtaEffect(
-                self._report(job.doc, OtaStatus.FAILED, error_code=job.install_error, detail=detail)
-            )
+            return self._end(vehicle, job, OtaStatus.FAILED, job.install_error, detail)
+        vehicle.ota_state = None
         vehicle.firmware_version = job.doc.release.version  # rebooted into the new image
+        self._finished(vehicle, job.doc, installed=True)
         return OtaEffect(self._report(job.doc, OtaStatus.SUCCEEDED, progress_pct=100.0))
 
     def _chance(self, rate: float) -> bool:

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from simulator.uploader import BatchUploader
     from simulator.vehicle import SimVehicle
 
-# A vehicle keeps at most this many readings while offline (about two weeks at a 60 s interval);
-# older ones are dropped and counted, as a real telematics unit with bounded storage would.
+# A vehicle keeps at most this many readings while it cannot upload (offline, or the backend is
+# unreachable): about two weeks at a 60 s interval. The oldest are dropped first and counted, as a
+# real telematics unit with bounded storage would. ``--outbox-readings`` sets it per run.
 MAX_OUTBOX = 20_000
 
 
@@ -59,9 +60,13 @@ class FleetSimulation:
         faults: FaultProfile | None = None,
         ota_client: OtaClient | None = None,
         stamp: Callable[[float], float] | None = None,
+        outbox_size: int = MAX_OUTBOX,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
+        if outbox_size < 1:
+            raise ValueError("outbox size must be at least 1")
+        self.outbox_size = outbox_size
         self.vehicles = vehicles
         self.by_vin = {v.vin: v for v in vehicles}
         self.uploader = uploader
@@ -72,7 +77,9 @@ class FleetSimulation:
         self.stamp: Callable[[float], float] = stamp or (lambda t: t)
         self.t = start  # end of the last simulated tick
         self.ticks = 0
-        self.dropped = 0
+        self.dropped = 0  # oldest readings dropped from a full outbox
+        self.forwarded = 0  # readings uploaded from an outbox: taken while the vehicle could not upload
+        self.held_for_backend = 0  # readings an online vehicle held because the backend was unreachable
         self.readings = 0  # readings taken (= ticks x vehicles once each interval is complete)
         self._tick_conds: dict[str, Conditions] | None = None
         self._slice_cache: dict[int, list[list[SimVehicle]]] = {}
@@ -101,7 +108,7 @@ class FleetSimulation:
 
     @property
     def held(self) -> int:
-        """Readings held by offline vehicles, not yet handed to the uploader."""
+        """Readings held by vehicles (offline, or the backend unreachable), not yet handed to the uploader."""
         return sum(len(v.outbox) for v in self.vehicles)
 
     @property
@@ -128,6 +135,8 @@ class FleetSimulation:
         mean_outage_s = self.faults.outage_minutes * 60.0
         lines: list[str] = []
         vehicles = self._slices(parts)[part]
+        # An unreachable backend: vehicles keep their readings as if offline, and send them once it answers.
+        backend_down, outbox_size = self.uploader.backend_down, self.outbox_size
         for v in vehicles:
             t = t0 + v.phase * dt
             effect = ota.on_tick(v, t) if ota is not None else None
@@ -140,14 +149,17 @@ class FleetSimulation:
             v.sense_network(t, salt, rng)
             line = encode(v, stamp(t), effect.report if effect is not None else None)
             v.seq += 1
-            if v.network.value != "NONE":
+            online = v.network.value != "NONE"
+            if online and not backend_down:
                 if v.outbox:
                     lines.extend(v.outbox)  # store and forward: the backlog goes up first
+                    self.forwarded += len(v.outbox)
                     v.outbox.clear()
                 lines.append(line)
             else:
+                self.held_for_backend += online
                 v.outbox.append(line)
-                if len(v.outbox) > MAX_OUTBOX:
+                if len(v.outbox) > outbox_size:
                     del v.outbox[0]
                     self.dropped += 1
         self.readings += len(vehicles)

@@ -46,11 +46,11 @@ def batch_key(t: float, run_id: str, number: int) -> str:
     return f"raw/dt={at:%Y-%m-%d}/hour={at:%H}/{at:%Y%m%dT%H%M%SZ}-{run_id}-{number:06d}.ndjson.gz"
 
 
-# A slow, throttled or unreachable backend delays uploads (records stay buffered) for at most this
-# many failed flushes in a row before the run gives up with the error. A permanent failure (a
-# missing bucket, denied access) ends the run at once: retrying it cannot help.
-MAX_FAILED_FLUSHES = 5
-# After an unreachable backend, flushes back off: skip 1, 2, 4, ... up to this many before trying again.
+# A slow, throttled or unreachable backend delays uploads: the records stay buffered and a later flush
+# tries again, however long that takes (the vehicles hold their new readings meanwhile, see
+# FleetSimulation). A permanent failure (a missing bucket, denied access) ends the run at once:
+# retrying it cannot help.
+# After a failed upload, flushes back off: skip 1, 2, 4, ... up to this many before trying again.
 MAX_SKIPPED_FLUSHES = 8
 
 
@@ -67,9 +67,18 @@ class BatchUploader:
         self.records_sent = 0
         self.objects_sent = 0
         self.bytes_sent = 0
+        self.records_late = 0  # sent after an upload of theirs had failed
+        self.failed_uploads = 0  # every upload cut short by a transient or unavailable backend
+        self.outages = 0  # times the backend went from answering to failing
         self.failed_flushes = 0  # consecutive flushes cut short by a transient or unavailable backend
-        self.skip_flushes = 0  # flushes still to let pass before trying an unreachable backend again
+        self.skip_flushes = 0  # flushes still to let pass before trying a failing backend again
         self.partial_held = False  # a part-filled object was kept back at the last flush
+        self._delayed = 0  # records at the head of the buffer whose upload has failed at least once
+
+    @property
+    def backend_down(self) -> bool:
+        """The last upload failed and none has succeeded since: vehicles should hold their readings."""
+        return self.failed_flushes > 0
 
     def add(self, lines: list[str]) -> None:
         self.buffer.extend(lines)
@@ -93,16 +102,20 @@ class BatchUploader:
             body = gzip.compress(("\n".join(chunk) + "\n").encode(), compresslevel=6, mtime=0)
             try:
                 self.sink.put_batch(batch_key(t, self.run_id, self.objects_sent + 1), body)
-            except (TransientError, UnavailableError) as exc:
+            except (TransientError, UnavailableError):
+                if not self.failed_flushes:
+                    self.outages += 1
+                self.failed_uploads += 1
                 self.failed_flushes += 1
-                if self.failed_flushes > MAX_FAILED_FLUSHES:
-                    raise
-                if isinstance(exc, UnavailableError):
-                    self.skip_flushes = min(2 ** (self.failed_flushes - 1), MAX_SKIPPED_FLUSHES)
+                self._delayed = len(self.buffer)
+                self.skip_flushes = min(2 ** (self.failed_flushes - 1), MAX_SKIPPED_FLUSHES)
                 return  # keep the records; a later flush tries again
             self.failed_flushes = 0
             self.partial_held = False  # any held lines were first in line: they are in this object
             del self.buffer[: len(chunk)]
+            late = min(len(chunk), self._delayed)
+            self._delayed -= late
+            self.records_late += late
             self.records_sent += len(chunk)
             self.objects_sent += 1
             self.bytes_sent += len(body)

@@ -97,6 +97,8 @@ def campaign_to_item(campaign: Campaign) -> dict[str, Any]:
         "updated_at": campaign.updated_at.isoformat(),
         "in_flight": c.in_flight,
     }
+    if campaign.approved_by is not None:
+        item["approved_by"] = campaign.approved_by
     item.update({counter_attr(CounterKey("state", state=S(s))): n for s, n in c.states.items() if n})
     for wave in range(len(campaign.wave_sizes)):
         ok, fail, wait = wave_tallies(wave)
@@ -122,6 +124,7 @@ def campaign_from_item(item: dict[str, Any]) -> Campaign:
         created_at=item["created_at"],
         created_by=item["created_by"],
         updated_at=item.get("updated_at", item["created_at"]),
+        approved_by=item.get("approved_by"),
         roster_cursors=tuple(int(item.get(cursor_attr(w), 0)) for w in range(waves)),
     )
 

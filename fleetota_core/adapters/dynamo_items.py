@@ -8,8 +8,17 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+
+class _ExactDeserializer(TypeDeserializer):
+    """Reads every stored number exactly. boto3's own traps numbers it would round (past 38 digits,
+    e.g. a ``seq`` of 10**40 stored before readings were bounded), which made every scan fail."""
+
+    def _deserialize_n(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+_deserializer = _ExactDeserializer()
 
 
 def _number(value: Any) -> Any:

@@ -58,6 +58,18 @@ class FirmwareStore:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata={"sha256": sha256_hex})
         return key
 
+    def artifact_facts(self, key: str) -> tuple[int, str | None] | None:
+        """Size and the sha256 recorded at upload (object metadata) of an artifact; None if missing."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise translate(exc, f"looking for artifact {key} in {self.bucket}") from exc
+        except AWS_CLIENT_ERRORS as exc:
+            raise translate(exc, f"looking for artifact {key} in {self.bucket}") from exc
+        return int(head["ContentLength"]), head.get("Metadata", {}).get("sha256")
+
     def delete_artifact(self, key: str) -> None:
         """Remove an artifact no release points at (a publish that failed after the upload)."""
         with reading(f"bucket {self.bucket}"):

@@ -26,7 +26,8 @@ OUTPUT_KEYS = {
     "ledger_table": "LedgerTableName",
     "alerts_topic_arn": "AlertsTopicArn",
     "job_topic_arn": "JobNotificationsTopicArn",
-    "signing_key_alias": "SigningKeyAlias",
+    "image_key_alias": "ImageKeyAlias",
+    "director_key_alias": "DirectorKeyAlias",
     "telemetry_function": "TelemetryProcessorFunctionName",
     "update_function": "UpdateManagerFunctionName",
     "dashboard_name": "DashboardName",
@@ -48,7 +49,8 @@ class Resources:
     ledger_table: str
     alerts_topic_arn: str
     job_topic_arn: str
-    signing_key_alias: str
+    image_key_alias: str  # signs release manifests
+    director_key_alias: str  # signs job documents
     telemetry_function: str
     update_function: str
     dashboard_name: str
@@ -70,7 +72,8 @@ class Resources:
             ledger_table=f"{stack}-ledger",
             alerts_topic_arn=f"{topic_base}:{stack}-alerts",
             job_topic_arn=f"{topic_base}:{stack}-job-notifications",
-            signing_key_alias=f"alias/{stack}-signing",
+            image_key_alias=f"alias/{stack}-image",
+            director_key_alias=f"alias/{stack}-director",
             telemetry_function=f"{stack}-telemetry-processor",
             update_function=f"{stack}-update-manager",
             dashboard_name=stack,

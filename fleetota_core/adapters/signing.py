@@ -1,4 +1,7 @@
-"""KMS signing with the stack's asymmetric key (ECC_NIST_P256, ECDSA_SHA_256)."""
+"""KMS signing with one of the stack's asymmetric keys (ECC_NIST_P256, ECDSA_SHA_256).
+
+One instance per key role: the image key signs release manifests, the director key job documents.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ class KmsSigner:
     def __init__(self, kms: Any, key_alias: str) -> None:
         self.kms = kms
         self.key_alias = key_alias
+        self._public_der: bytes | None = None
 
     def sign(self, payload: bytes) -> tuple[str, str]:
         """(base64 DER signature, key ARN) for ``payload``."""
@@ -26,6 +30,8 @@ class KmsSigner:
         return base64.b64encode(response["Signature"]).decode(), response["KeyId"]
 
     def public_key_der(self) -> bytes:
-        """The public half (DER SubjectPublicKeyInfo) that vehicles pin."""
-        with reading(f"KMS key {self.key_alias}"):
-            return self.kms.get_public_key(KeyId=self.key_alias)["PublicKey"]
+        """The public half (DER SubjectPublicKeyInfo) that vehicles pin; fetched once per instance."""
+        if self._public_der is None:
+            with reading(f"KMS key {self.key_alias}"):
+                self._public_der = self.kms.get_public_key(KeyId=self.key_alias)["PublicKey"]
+        return self._public_der

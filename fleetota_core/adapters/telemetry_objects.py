@@ -11,6 +11,7 @@ from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.errors import ResourceNotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from fleetota_core.services.ingest.decode import QuarantinedLine
@@ -71,6 +72,14 @@ class S3Quarantine:
         ]
         return self._put(quarantine_key(ref, "records", now), rows)
 
-    def put_object_reference(self, ref: ObjectRef, reason: str, detail: str, now: datetime) -> str:
-        row = {"source": f"s3://{ref.bucket}/{ref.key}", "etag": ref.version_tag, "reason": reason}
-        return self._put(quarantine_key(ref, "objects", now), [{**row, "detail": detail}])
+    def put_object_reference(
+        self,
+        ref: ObjectRef,
+        reason: str,
+        detail: str,
+        now: datetime,
+        counts: Mapping[str, int] | None = None,
+    ) -> str:
+        row: dict[str, Any] = {"source": f"s3://{ref.bucket}/{ref.key}", "etag": ref.version_tag}
+        row.update(reason=reason, detail=detail, size=ref.size, counts=dict(counts or {}))
+        return self._put(quarantine_key(ref, "objects", now), [row])

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import conditional_write, translate
-from fleetota_core.domain.enrichment import StoredState
+from fleetota_core.domain.bounds import MAX_SAFE_INT
+from fleetota_core.domain.enrichment import StoredState, not_after_ms
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
@@ -18,10 +19,12 @@ if TYPE_CHECKING:
 
 BATCH_GET_LIMIT = 100
 WRITE_THREADS = 8
-# Never move a vehicle backwards: only a newer (ts, seq) may overwrite the stored state.
+# Never move a vehicle backwards: only a newer (ts, seq) may overwrite the stored state. A stored
+# last_ts_ms after :not_after (the clock plus a second) was written before readings were bounded; it
+# must not freeze the vehicle, so any reading replaces it (domain.enrichment.is_newer, same rule).
 NEWER_CONDITION = (
     "attribute_not_exists(vin) OR attribute_not_exists(last_ts_ms) OR last_ts_ms < :ts "
-    "OR (last_ts_ms = :ts AND last_seq < :seq)"
+    "OR (last_ts_ms = :ts AND last_seq < :seq) OR last_ts_ms > :not_after"
 )
 _MATERIAL_FIELDS = (
     "last_ts_ms",
@@ -52,6 +55,10 @@ def to_attr(value: Any) -> dict[str, Any]:
         return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INT:
+        # DynamoDB keeps 38 digits and boto3's readers trap anything they would round; moto takes it
+        # all. Readings are bounded before they get here (TelemetryRecord.seq), so this is a bug.
+        raise ValueError(f"{value} is beyond 2^53 - 1, the largest integer a reading may carry")
     if isinstance(value, int | float):
         return {"N": repr(value) if isinstance(value, float) else str(value)}
     return {"S": str(value)}
@@ -184,7 +191,11 @@ class DynamoVehicleStates:
                 TableName=self.table,
                 Item=item,
                 ConditionExpression=NEWER_CONDITION,
-                ExpressionAttributeValues={":ts": to_attr(state.last_ts_ms), ":seq": to_attr(state.last_seq)},
+                ExpressionAttributeValues={
+                    ":ts": to_attr(state.last_ts_ms),
+                    ":seq": to_attr(state.last_seq),
+                    ":not_after": to_attr(not_after_ms(now)),
+                },
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"writing vehicle {state.vin}") from exc

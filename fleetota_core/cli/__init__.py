@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from fleetota_core.cli import campaign, deploy, firmware, fleet, local, schema, telemetry
+from fleetota_core.cli import campaign, compliance, deploy, firmware, fleet, local, schema, telemetry
 from fleetota_core.errors import FleetOTAError, InputError
 from fleetota_core.settings import Settings
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Each module adds its own sub-commands; listed here so `--help` shows them in a stable order.
-COMMAND_MODULES = (local, schema, deploy, telemetry, fleet, firmware, campaign)
+COMMAND_MODULES = (local, schema, deploy, telemetry, fleet, firmware, campaign, compliance)
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2  # argparse's own code for a usage error

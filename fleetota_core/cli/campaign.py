@@ -1,4 +1,4 @@
-"""``campaign create|preview|list|show|pause|resume|abort|retry-failed|rollback``."""
+"""``campaign create|preview|list|show|approve|reject|pause|resume|abort|retry-failed|rollback|recount``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.composition import ports_for
-from fleetota_core.domain.campaign import CampaignSpec
+from fleetota_core.domain.campaign import CampaignSpec, CampaignState
 from fleetota_core.domain.deployment import DeploymentState
 from fleetota_core.errors import InputError
 from fleetota_core.services.campaigns import actions
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from fleetota_core.settings import Settings
 
 ACTIONS = {
+    "approve": actions.approve_campaign,
+    "reject": actions.reject_campaign,
     "pause": actions.pause_campaign,
     "resume": actions.resume_campaign,
     "abort": actions.abort_campaign,
@@ -97,6 +99,12 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-signal", type=int, help="minimum signal in dBm")
     parser.add_argument("--window", action="append", help="maintenance window HH:MM-HH:MM local time")
     parser.add_argument("--start-at", type=_iso_datetime, help="scheduled start, ISO 8601 with offset")
+    parser.add_argument(
+        "--critical",
+        action="store_true",
+        default=None,
+        help="wait for a second operator's approval before any vehicle is notified (four-eyes)",
+    )
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +120,7 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
             "max_in_flight": args.max_in_flight,
             "in_progress_timeout_s": args.in_progress_timeout_s,
             "start_at": args.start_at,
+            "critical": args.critical,
         }
     )
     sections = {
@@ -202,6 +211,11 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
         f"created {campaign.campaign_id}: {campaign.total} vehicles in waves {list(campaign.wave_sizes)}, "
         f"{campaign.state.value}"
     )
+    if campaign.state is CampaignState.AWAITING_APPROVAL:
+        print(
+            f"{campaign.state_reason}; another operator approves it with "
+            f"`fleetota campaign approve {campaign.campaign_id} --operator NAME --reason WHY`"
+        )
     return 0
 
 

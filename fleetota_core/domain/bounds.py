@@ -1,6 +1,7 @@
-"""Upper bounds on what an operator may ask for: every number fits a JSON/DynamoDB number exactly.
+"""Bounds on what an operator may ask for and a vehicle may send: every number fits a JSON/DynamoDB
+number exactly, and every timestamp lies in a window the platform can keep and order.
 
-docs/campaigns.md lists each bound next to the field it limits.
+docs/campaigns.md and docs/telemetry.md list each bound next to the field it limits.
 """
 
 from __future__ import annotations
@@ -18,3 +19,11 @@ MAX_DEFER_RECHECK_S = DAY_S
 MAX_OFFLINE_AFTER = timedelta(days=7)
 MAX_NAME_CHARS = 120
 MAX_DESCRIPTION_CHARS = 2_000
+
+# Telemetry. The raw/ objects expire after this many days (infra/template.yaml, the telemetry bucket's
+# raw-tiering-and-expiry rule; tests/unit/test_telemetry_bounds.py pins the two together): a reading
+# older than that could not be kept, so it is quarantined rather than stored.
+RAW_RETENTION_DAYS = 365
+MAX_TELEMETRY_AGE = timedelta(days=RAW_RETENTION_DAYS)
+# A reading may be at most this far ahead of the processor's clock (vehicle clocks drift a little).
+MAX_FUTURE_SKEW = timedelta(seconds=60)

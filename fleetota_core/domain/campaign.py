@@ -30,6 +30,7 @@ from fleetota_core.domain.telemetry import SEMVER_PATTERN
 
 class CampaignState(StrEnum):
     DRAFT = "DRAFT"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"  # four-eyes: waits for a second operator (domain/approval.py)
     SCHEDULED = "SCHEDULED"
     RUNNING = "RUNNING"
     PAUSED = "PAUSED"
@@ -41,7 +42,9 @@ class CampaignState(StrEnum):
 C = CampaignState
 TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
     C.DRAFT: frozenset({C.SCHEDULED, C.CANCELLED}),
-    C.SCHEDULED: frozenset({C.RUNNING, C.CANCELLED}),
+    C.AWAITING_APPROVAL: frozenset({C.SCHEDULED, C.CANCELLED}),
+    # The tick holds back a scheduled campaign that needs approval and has none.
+    C.SCHEDULED: frozenset({C.RUNNING, C.CANCELLED, C.AWAITING_APPROVAL}),
     C.RUNNING: frozenset({C.PAUSED, C.COMPLETED, C.ABORTED}),
     C.PAUSED: frozenset({C.RUNNING, C.ABORTED}),
     # retry-failed reopens a finished campaign for its failed deployments.
@@ -127,6 +130,8 @@ class CampaignSpec(BaseModel):
     kind: Literal["update", "rollback"] = "update"
     rollback_of: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+    # A critical campaign always waits for a second operator's approval (domain/approval.py).
+    critical: bool = False
 
     @model_validator(mode="after")
     def _waves(self) -> CampaignSpec:
@@ -308,6 +313,7 @@ class Campaign(BaseModel):
     created_at: datetime
     created_by: str
     updated_at: datetime
+    approved_by: str | None = None
     # Each wave's roster cursor: positions before it need no more looking at (see the tick).
     roster_cursors: tuple[int, ...] = ()
 
@@ -351,9 +357,13 @@ class Campaign(BaseModel):
             "success_rate": None if rate is None else round(rate, 1),
             "active": self.state in ACTIVE_STATES,
             "created_by": self.created_by,
+            "critical": self.spec.critical,
+            "approved_by": self.approved_by,
             "created_at": self.created_at.isoformat(),
         }
 
 
 # Fields an update of the campaign item may set (the rest are written once, or are counters).
-UPDATABLE_FIELDS = frozenset({"state", "state_reason", "current_wave", "acknowledged_failures", "updated_at"})
+UPDATABLE_FIELDS = frozenset(
+    {"state", "state_reason", "current_wave", "acknowledged_failures", "updated_at", "approved_by"}
+)

@@ -28,6 +28,9 @@ HEARTBEAT = timedelta(minutes=4)
 # A vehicle whose newest reading is older than this counts as offline, whatever it last reported.
 # Longer than any heartbeat, so a parked vehicle that keeps reporting never looks offline.
 OFFLINE_AFTER = timedelta(minutes=5)
+# A stored state dated after the processor's clock plus this cannot come from this code (see
+# ``enrich``): it was written before readings were bounded, and it yields to any reading.
+CLOCK_TOLERANCE = timedelta(seconds=1)
 # Movement below this is not material: positions drift and the map does not need metre precision.
 MATERIAL_DISTANCE_KM = 1.0
 
@@ -151,7 +154,12 @@ class VehicleState:
 
 
 def enrich(reading: Any, catalog: ReleaseCatalog, now: datetime) -> VehicleState:
-    """Derive region, battery category, online and ``needs_update`` from a vehicle's newest reading."""
+    """Derive region, battery category, online and ``needs_update`` from a vehicle's newest reading.
+
+    ``last_ts`` is the reading's time, but never after ``now``: a reading up to MAX_FUTURE_SKEW
+    ahead (a fast clock) is stored as seen now (to the millisecond, as stored), so it cannot hold
+    back the readings after it.
+    """
     position, battery, network = reading.position, reading.battery, reading.connectivity.network
     region, metro, tz = place_of(position.lat, position.lon)
     make, model_year = identity_from_vin(reading.vin, now)
@@ -164,7 +172,7 @@ def enrich(reading: Any, catalog: ReleaseCatalog, now: datetime) -> VehicleState
         model_year,
         reading.hw_rev,
         reading.firmware_version,
-        reading.ts,
+        reading.ts if reading.ts <= now else now.replace(microsecond=now.microsecond // 1000 * 1000),
         reading.seq,
         position.lat,
         position.lon,
@@ -225,9 +233,15 @@ class StoredState:
         )
 
 
-def is_newer(reading: Any, stored: StoredState | None) -> bool:
-    """Whether ``reading`` is after the stored one in (ts, seq) order."""
-    if stored is None:
+def not_after_ms(now: datetime) -> int:
+    """The latest ``last_ts_ms`` a stored state may hold at ``now``; a later one yields to any reading."""
+    return epoch_ms(now + CLOCK_TOLERANCE)
+
+
+def is_newer(reading: Any, stored: StoredState | None, now: datetime) -> bool:
+    """Whether ``reading`` is after the stored one in (ts, seq) order, or the stored one is dated in
+    the future (left from before readings were bounded), which never blocks a reading."""
+    if stored is None or stored.last_ts_ms > not_after_ms(now):
         return True
     return (epoch_ms(reading.ts), reading.seq) > (stored.last_ts_ms, stored.last_seq)
 
@@ -242,7 +256,9 @@ def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool
     """
     if stored is None or reading.ota is not None:
         return True
-    if epoch_ms(reading.ts) - stored.last_ts_ms >= heartbeat_ms(reading.vin):
+    elapsed_ms = epoch_ms(reading.ts) - stored.last_ts_ms
+    # Negative only past a stored state dated in the future (see is_newer): replace it at once.
+    if elapsed_ms >= heartbeat_ms(reading.vin) or elapsed_ms < 0:
         return True
     network = reading.connectivity.network
     online = network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER

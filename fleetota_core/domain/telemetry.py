@@ -7,6 +7,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from fleetota_core.domain.bounds import MAX_SAFE_INT
 from fleetota_core.domain.vin import validate_vin
 
 SCHEMA_VERSION: Final = 1
@@ -82,8 +83,11 @@ class TelemetryRecord(_Strict):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     vin: VIN
-    ts: AwareDatetime
-    seq: int = Field(ge=0)
+    ts: AwareDatetime = Field(
+        description="When the reading was taken; quarantined if older than the raw retention (365 days) "
+        "or more than 60 s ahead of the processor's clock"
+    )
+    seq: int = Field(ge=0, le=MAX_SAFE_INT, description="Per-vehicle reading counter, at most 2^53 - 1")
     model: str = Field(min_length=1, max_length=64)
     hw_rev: str = Field(min_length=1, max_length=16)
     position: Position

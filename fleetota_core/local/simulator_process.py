@@ -27,6 +27,7 @@ PID_FILE = STATE_DIR / "simulator.pid"
 OPTIONS_FILE = STATE_DIR / "simulator.json"
 LOG_FILE = STATE_DIR / "simulator.log"
 FLEET_FILE = STATE_DIR / "fleet.json"  # the simulator's fleet as provisioned (until a vehicle registry)
+VEHICLE_STATE_FILE = STATE_DIR / "vehicle-ota.json"  # simulator/ota_memory.py
 MAX_VEHICLES = 100_000
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m simulator` is importable from
 
@@ -127,6 +128,8 @@ def start_simulator(options: SimulatorOptions, settings: Settings, state_dir: Pa
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(options.argv())}\n".encode())
         log.flush()
         fleet_file = ["--fleet-file", str((state_dir / FLEET_FILE.name).resolve())]
+        # Vehicles keep their installed firmware and anti-replay history across simulator restarts.
+        fleet_file += ["--vehicle-state", str((state_dir / VEHICLE_STATE_FILE.name).resolve())]
         process = subprocess.Popen(
             [sys.executable, "-m", "simulator", *options.argv(), *fleet_file],
             stdout=log,

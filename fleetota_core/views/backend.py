@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, aws_error_text, is_unreachable
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
-from fleetota_core.composition import campaign_ports
+from fleetota_core.composition import approval_policy, campaign_ports
 from fleetota_core.errors import FleetOTAError, UnavailableError
 from fleetota_core.local import start_local_stack
 
@@ -62,7 +62,7 @@ def connect(settings: Settings, status: str = "") -> Backend:
     clients = client_factory(settings)
     resources = resolve_resources(settings, clients)
     # The dashboard's composition root: the campaign ports every page's campaign calls go through.
-    ports = campaign_ports(clients, resources)
+    ports = campaign_ports(clients, resources, approval=approval_policy(settings))
     return Backend(settings=settings, clients=clients, resources=resources, ports=ports, status=status)
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIONS",
+    "APPROVAL_ACTIONS",
     "CampaignPreview",
     "campaign_history",
     "create_campaign",
@@ -25,12 +26,22 @@ __all__ = [
 
 # action -> (label, use case, dangerous, allowed campaign states)
 ACTIONS = {
+    "approve": ("Approve", actions.approve_campaign, True, {"AWAITING_APPROVAL"}),
+    "reject": ("Reject", actions.reject_campaign, True, {"AWAITING_APPROVAL"}),
     "pause": ("Pause", actions.pause_campaign, True, {"RUNNING"}),
     "resume": ("Resume", actions.resume_campaign, False, {"PAUSED"}),
-    "abort": ("Abort", actions.abort_campaign, True, {"SCHEDULED", "RUNNING", "PAUSED", "DRAFT"}),
+    "abort": (
+        "Abort",
+        actions.abort_campaign,
+        True,
+        {"AWAITING_APPROVAL", "SCHEDULED", "RUNNING", "PAUSED", "DRAFT"},
+    ),
     "retry": ("Retry failed", actions.retry_failed, False, {"RUNNING", "PAUSED", "COMPLETED"}),
     "rollback": ("Roll back", actions.rollback_campaign, True, {"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}),
 }
+
+# Shown only on a campaign that waits for a second operator.
+APPROVAL_ACTIONS = frozenset({"approve", "reject"})
 
 
 def release_versions(ports: CampaignPorts) -> list[str]:

@@ -114,6 +114,7 @@ def build_spec(values: dict[str, Any]) -> tuple[CampaignSpec | None, dict[str, s
         "release_version": values.get("release_version") or "0.0.0",
         "description": values.get("description", ""),
         "kind": values.get("kind", "update"),
+        "critical": bool(values.get("critical", False)),
         "target": {
             "models": tuple(values.get("models") or ()),
             "hw_revs": tuple(values.get("hw_revs") or ()),

@@ -33,7 +33,7 @@ _PASSED = {
 SUMMARY_COLUMNS = [
     "campaign_id", "name", "state", "release", "kind", "total", "succeeded", "failed", "deferred",
     "in_flight", "executed", "progress", "success_rate", "wave", "current_wave", "waves", "created_at",
-    "created_by", "state_reason", "active",
+    "created_by", "state_reason", "active", "critical", "approved_by",
 ]  # fmt: skip
 DEPLOYMENT_COLUMNS = [
     "vin", "state", "wave", "attempt", "model", "from_version", "reason", "error_code", "detail",

@@ -29,7 +29,7 @@ def releases_frame(ports: CampaignPorts) -> pd.DataFrame:
     if not releases:
         return pd.DataFrame(columns=RELEASE_COLUMNS)
     # One KMS call for the public key, then every signature is checked locally, as a vehicle would.
-    public_key = load_public_key(ports.signer.public_key_der())
+    public_key = load_public_key(ports.image_signer.public_key_der())
     rows = []
     for release in releases:
         m = release.manifest

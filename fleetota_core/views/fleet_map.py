@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from fleetota_core.domain.geography import METROS
 from fleetota_core.views.fleet import NEVER_REPORTED, version_key
+from fleetota_core.views.text import chart_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,12 +110,18 @@ def _colours(fleet: pd.DataFrame, column: str) -> dict:
     }
 
 
-def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fleet extent") -> go.Figure:
-    """``scatter_geo`` of the located vehicles; outlines come from the locally served topojson."""
-    column = COLOUR_BY[colour_by]
+def _located(fleet: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The vehicles with a position, ``column`` filled, and vehicle-chosen text escaped for Plotly."""
     if column not in fleet:
         fleet = fleet.assign(**{column: NOT_TARGETED})
     located = fleet.dropna(subset=["lat", "lon"])
+    return chart_frame(located, ("vin", "model", "firmware_version", "region"))
+
+
+def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fleet extent") -> go.Figure:
+    """``scatter_geo`` of the located vehicles; outlines come from the locally served topojson."""
+    column = COLOUR_BY[colour_by]
+    located = _located(fleet, column)
     # 4 decimals is 11 m: finer positions only make the page heavier.
     located = located.assign(lat=located["lat"].round(4), lon=located["lon"].round(4))
     metro = METRO_SCOPES.get(scope)
@@ -168,9 +175,7 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
 def street_map(fleet: pd.DataFrame, colour_by: str = "Status") -> go.Figure:
     """Street tiles (needs internet): the same markers on an OpenStreetMap basemap."""
     column = COLOUR_BY[colour_by]
-    if column not in fleet:
-        fleet = fleet.assign(**{column: NOT_TARGETED})
-    located = fleet.dropna(subset=["lat", "lon"])
+    located = _located(fleet, column)
     fig = px.scatter_map(
         located,
         lat="lat",

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.resources import resolve_resources
-from fleetota_core.composition import campaign_ports
+from fleetota_core.composition import approval_policy, campaign_ports
 from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from fleetota_core.settings import Settings
@@ -25,7 +25,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings()
     clients = client_factory(settings)
     resources = resolve_resources(settings, clients)
-    result = run_tick(campaign_ports(clients, resources))
+    result = run_tick(campaign_ports(clients, resources, approval=approval_policy(settings)))
     # The telemetry pipeline owns fleet health; this schedule is the one that runs it.
     publish_fleet_health(clients, resources)
     logger.info("tick", extra={"time": event.get("time"), **result.as_dict()})

@@ -34,7 +34,8 @@ NOTES = f"<img src=http://{TRAP}n.png onerror=alert(1)><b>bold</b>"
 NAME = f"![x](http://{TRAP}x.png) [y](javascript:alert(1))"
 REASON = f"![r](http://{TRAP}r.png) :red[hold] :material/warning: $x^2$ <img src=http://{TRAP}r2.png>"
 OPERATOR = f"[ops](javascript:alert(2)) ![o](http://{TRAP}o.png)"
-MODEL = f"Model ![m](http://{TRAP}m.png)"
+# Plotly draws <a href> in chart labels (the model is the overview chart's legend and the map's hover).
+MODEL = f"Model ![m](http://{TRAP}m.png) <a href='http://{TRAP}p'>p</a><b>b</b>"
 HW_REV = f":red[HW4] ![h](http://{TRAP}h.png)"
 METRO = "[metro](javascript:alert(3))"
 ALERT = f"FleetOTA campaign ![a](http://{TRAP}a.png) [go](javascript:alert(4)) AUTO_PAUSED"
@@ -84,7 +85,13 @@ def spec(name: str) -> CampaignSpec:
 def markup_in_dom(page) -> list[str]:
     """Elements that untrusted text must never become (Streamlit's own pages show no image in Markdown)."""
     found = []
-    selectors = ("a[href^='javascript:' i]", f"a[href*='{TRAP}']", f"img[src*='{TRAP}']", f"[src*='{TRAP}']")
+    selectors = (
+        "a[href^='javascript:' i]",
+        f"a[href*='{TRAP}']",
+        f"a[*|href*='{TRAP}']",  # Plotly's SVG links carry xlink:href
+        f"img[src*='{TRAP}']",
+        f"[src*='{TRAP}']",
+    )
     for selector in (*selectors, ".katex", "[data-testid='stMarkdown'] img"):
         if page.locator(selector).count():
             found.append(f"{selector}: {page.locator(selector).first.evaluate('e => e.outerHTML')[:200]}")
@@ -158,6 +165,10 @@ def test_operator_vehicle_and_alert_strings_render_as_text_on_every_page(dashboa
             settle(page)
         shot(page, f"untrusted-{name}")
         problems[name or "overview"] = markup_in_dom(page)
+        if path == "":
+            legend = " ".join(t.text_content() or "" for t in page.locator("svg .legendtext").all())
+            if "<a href=" not in legend:
+                problems["overview"].append(f"the chart legend does not read the model literally: {legend!r}")
         assert_no_error_banner(page)
 
     # The sidebar's alerts feed lists the seeded alert by its subject, literally.

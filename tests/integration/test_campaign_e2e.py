@@ -31,8 +31,17 @@ from simulator.simulation import FleetSimulation
 from simulator.uploader import BatchUploader, S3Sink
 
 pytestmark = pytest.mark.slow
+
+
+def recent_wednesday(hour: int) -> datetime:
+    """``hour``:00 UTC on the Wednesday of last week: the processor stores only readings inside the raw
+    retention (365 days), so a fixed date would start failing a year after it was written."""
+    day = (datetime.now(UTC) - timedelta(days=7)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=(day.weekday() - 2) % 7)
+
+
 # 03:00 UTC on a Wednesday: evening in the US metros, night in Europe; most cars are parked.
-START = datetime(2026, 1, 7, 3, 0, tzinfo=UTC)
+START = recent_wednesday(3)
 ARTIFACT = bytes(range(256)) * 512  # 128 KiB
 NEW = "3.5.0"
 # Lenient rules for tests about other things: any connection, driving or not.
@@ -279,7 +288,7 @@ def test_downgrades_are_refused_but_a_rollback_campaign_succeeds(stack):
 
 def test_low_battery_and_driving_vehicles_are_deferred_with_reasons_then_notified_once_they_qualify(stack):
     # 14:00 UTC on a weekday; after twenty minutes some cars are on the road.
-    w = world(stack, 40, OtaFaults(), seed=15, start=datetime(2026, 1, 7, 14, 0, tzinfo=UTC))
+    w = world(stack, 40, OtaFaults(), seed=15, start=recent_wednesday(14))
     for _ in range(20):
         w.step(tick=False)
     publish(stack, NEW, fleet_models(w))

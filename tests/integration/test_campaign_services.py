@@ -14,7 +14,7 @@ from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.deployment import IN_FLIGHT_COUNT, DeploymentState, Lane, state_count
 from fleetota_core.domain.firmware import load_public_key, verify_release
-from fleetota_core.domain.job_document import SignedJobDocument, check_job
+from fleetota_core.domain.job_document import JobNotice, OtaHistory, SignedJobDocument, TrustedKeys, check_job
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.errors import ConflictError, ValidationError
@@ -94,8 +94,10 @@ def drain_notifications(stack, url: str) -> list[dict]:
 def test_a_published_release_is_signed_and_verifies_with_the_kms_public_key(stack):
     seed_vehicles(stack, 1)
     release = publish(stack)
-    der = stack.ports.signer.public_key_der()
+    der = stack.ports.image_signer.public_key_der()
     assert verify_release(load_public_key(der), release)
+    # The image key's signature does not verify with the director key: two keys, two roles.
+    assert not verify_release(load_public_key(stack.ports.director_signer.public_key_der()), release)
     assert [r.version for r in list_releases(stack.ports)] == ["2.0.0"]
 
 
@@ -138,18 +140,22 @@ def test_a_tick_notifies_eligible_vehicles_once_and_defers_the_rest_with_reasons
     assert deployments[vins[0]].state is DeploymentState.DEFERRED
     assert deployments[vins[0]].reason == "battery 18% < 30%"
     # The vehicle fetches only its own document and verifies it against the pinned key.
-    der = stack.ports.signer.public_key_der()
+    keys = TrustedKeys(
+        image=load_public_key(stack.ports.image_signer.public_key_der()),
+        director=load_public_key(stack.ports.director_signer.public_key_der()),
+    )
     assert notes[0]["document_key"] == f"jobs/{notes[0]['vin']}/{notes[0]['deployment_id']}.json"
     assert "document_url" not in notes[0]  # no bearer URL in a notice every subscriber sees
     body = stack.clients.s3.get_object(Bucket=stack.resources.firmware_bucket, Key=notes[0]["document_key"])
     signed = SignedJobDocument.model_validate_json(body["Body"].read())
     doc = check_job(
         signed,
-        load_public_key(der),
-        vin=notes[0]["vin"],
+        keys,
+        JobNotice.from_message(notes[0]),
         model=MODEL,
         hw_rev="HW4",
         current_version="1.0.0",
+        history=OtaHistory(),
         now=NOW,
     )
     artifact = requests.get(doc.download_url, timeout=5).content

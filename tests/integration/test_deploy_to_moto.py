@@ -200,7 +200,8 @@ def test_deploy_creates_the_stack_and_reads_every_resource_back_from_its_outputs
     resources = Resources.from_outputs(result.outputs)
     assert resources.vehicles_table == f"{stack_name}-vehicles"
     assert resources.telemetry_bucket == f"{stack_name}-telemetry-123456789012"
-    assert resources.signing_key_alias == f"alias/{stack_name}-signing"
+    assert resources.image_key_alias == f"alias/{stack_name}-image"
+    assert resources.director_key_alias == f"alias/{stack_name}-director"
     assert resources.update_function == f"{stack_name}-update-manager"
     assert any("TelemetryBucketName" in line for line in console.lines), "the outputs are printed"
     assert any("Add" in line and "TelemetryProcessorFunction" in line for line in console.lines)

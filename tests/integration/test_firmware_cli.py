@@ -7,6 +7,7 @@ import json
 from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.cli import main
 from fleetota_core.errors import TransientAWSError
+from fleetota_core.settings import load_settings
 from tests.integration.test_campaign_services import MODEL, seed_vehicles
 
 
@@ -99,5 +100,42 @@ def test_a_publish_that_fails_after_the_upload_deletes_the_artifact(stack, tmp_p
 
     monkeypatch.setattr(KmsSigner, "sign", throttled)  # the upload went through; signing fails
     code, _, err = run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
-    assert (code, err) == (1, f"error: KMS key {stack.resources.signing_key_alias}: ThrottlingException\n")
+    assert (code, err) == (1, f"error: KMS key {stack.resources.image_key_alias}: ThrottlingException\n")
     assert bucket_keys(stack) == []
+
+
+def test_four_eyes_a_large_campaign_waits_until_another_operator_approves_it(
+    stack, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("FLEETOTA_APPROVAL_MIN_VEHICLES", "2")
+    load_settings.cache_clear()
+    vins = seed_vehicles(stack, 3)
+    image = tmp_path / "app.bin"
+    image.write_bytes(b"x" * 100)
+    run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
+    code, out, _ = run(
+        capsys, "campaign", "create", "--name", "big", "--release", "2.0.0", "--operator", "alice"
+    )
+    assert code == 0 and out.splitlines()[0].endswith("AWAITING_APPROVAL")
+    assert "3 vehicles is more than the approval limit of 2" in out
+    campaign_id = out.split()[1].rstrip(":")
+
+    code, _, err = run(capsys, "campaign", "approve", campaign_id, "--operator", "alice", "--reason", "mine")
+    assert code == 1 and err.startswith("error: four-eyes rule: alice created this campaign")
+    code, out, _ = run(capsys, "campaign", "approve", campaign_id, "--operator", "bob", "--reason", "checked")
+    assert code == 0 and out == f"{campaign_id}: SCHEDULED\n"
+    code, out, _ = run(capsys, "campaign", "show", campaign_id, "--json")
+    shown = json.loads(out)
+    approval = next(a for a in shown["audit"] if a["action"] == "APPROVE")
+    assert shown["approved_by"] == "bob" and approval["operator"] == "bob" and approval["reason"] == "checked"
+    assert approval["detail"] == {"requested_by": "alice", "approved_by": "bob"}
+
+    # A critical campaign waits whatever its size; the reviewer turns it down.
+    code, out, _ = run(
+        capsys, "campaign", "create", "--name", "hot", "--release", "2.0.0", "--vins",
+        vins[0], "--critical", "--operator", "alice",
+    )  # fmt: skip
+    assert code == 0 and "marked critical" in out
+    critical_id = out.split()[1].rstrip(":")
+    code, out, _ = run(capsys, "campaign", "reject", critical_id, "--operator", "bob", "--reason", "not now")
+    assert code == 0 and out == f"{critical_id}: CANCELLED\n"

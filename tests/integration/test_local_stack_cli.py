@@ -58,7 +58,7 @@ def test_status_json_prints_the_endpoint_and_every_resource_name(stack: LocalSta
     assert set(status["buckets"]) == {stack.resources.telemetry_bucket, stack.resources.firmware_bucket}
     assert set(status["tables"]) >= {stack.resources.vehicles_table, stack.resources.deployments_table}
     assert stack.resources.alerts_topic_arn in status["topics"].values()
-    assert status["keys"] == [stack.resources.signing_key_alias]
+    assert status["keys"] == [stack.resources.image_key_alias, stack.resources.director_key_alias]
     assert len(status["alarms"]) == len(stack.spec.alarms) > 0
 
 

@@ -191,7 +191,7 @@ def snapshot_of(stack: LocalUp) -> dict[str, Any]:
     """Everything test (a) expects to find again after a restart."""
     ports = stack.ports
     campaign_id = ports.campaigns.list_all()[0].campaign_id
-    alias = stack.resources.signing_key_alias
+    alias = stack.resources.image_key_alias
     return {
         "campaign": get_campaign(campaign_id, ports),
         "deployments": list_deployments(campaign_id, ports),
@@ -200,7 +200,7 @@ def snapshot_of(stack: LocalUp) -> dict[str, Any]:
         "vehicles": vehicles(stack),
         "telemetry": telemetry_stats(stack.clients, stack.resources),
         "key_id": stack.clients.kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"],
-        "public_key": ports.signer.public_key_der(),
+        "public_key": ports.image_signer.public_key_der(),
     }
 
 

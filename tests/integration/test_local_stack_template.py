@@ -133,10 +133,21 @@ def test_each_schedule_rule_has_the_template_expression(stack: LocalStack, logic
     assert rule["State"] == props.get("State", "ENABLED")
 
 
-def test_the_signing_key_has_the_template_key_spec_and_usage(stack: LocalStack):
-    props = TEMPLATE["Resources"]["SigningKey"]["Properties"]
-    key = stack.clients.kms.describe_key(KeyId=stack.resources.signing_key_alias)["KeyMetadata"]
+@pytest.mark.parametrize(
+    "logical_id, field", [("ImageKey", "image_key_alias"), ("DirectorKey", "director_key_alias")]
+)
+def test_each_signing_key_has_the_template_key_spec_and_usage(stack: LocalStack, logical_id: str, field: str):
+    props = TEMPLATE["Resources"][logical_id]["Properties"]
+    key = stack.clients.kms.describe_key(KeyId=stack.resources.as_dict()[field])["KeyMetadata"]
     assert (key["KeySpec"], key["KeyUsage"]) == (props["KeySpec"], props["KeyUsage"])
+
+
+def test_the_image_and_director_keys_are_two_keys(stack: LocalStack):
+    image = stack.clients.kms.describe_key(KeyId=stack.resources.image_key_alias)["KeyMetadata"]["KeyId"]
+    director = stack.clients.kms.describe_key(KeyId=stack.resources.director_key_alias)["KeyMetadata"][
+        "KeyId"
+    ]
+    assert image != director
 
 
 def test_every_template_resource_that_moto_can_hold_is_provisioned(stack: LocalStack):

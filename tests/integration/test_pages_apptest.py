@@ -14,13 +14,22 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from fleetota_core.domain.campaign import CampaignSpec
+from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.local.demo import ensure_demo_release
-from fleetota_core.services.campaigns.create import campaign_history, get_campaign, list_campaigns
+from fleetota_core.services.campaigns.create import (
+    campaign_history,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+)
 from fleetota_core.services.campaigns.releases import publish_release
+from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.fleet import fleet_definition, generate_fleet, write_fleet_file
 from simulator.record import encode
+from tests.integration.test_campaign_services import MODEL, seed_vehicles
 
 if TYPE_CHECKING:
     from tests.integration.conftest import LocalStack
@@ -32,6 +41,7 @@ PAGES = (
     "pages/vehicles.py",
     "pages/campaigns.py",
     "pages/firmware.py",
+    "pages/compliance.py",
     "pages/monitoring.py",
     "pages/simulator.py",
 )
@@ -41,6 +51,7 @@ TITLES = {
     "pages/vehicles.py": "Vehicles",
     "pages/campaigns.py": "Campaigns",
     "pages/firmware.py": "Firmware",
+    "pages/compliance.py": "Compliance",
     "pages/monitoring.py": "Monitoring",
     "pages/simulator.py": "Simulator",
 }
@@ -137,6 +148,44 @@ def test_each_page_renders_with_a_fleet_a_release_and_a_running_campaign(dashboa
             assert "malformed_json" in samples, "the quarantined 'not json' line is shown with its reason"
         if page == "pages/firmware.py":
             assert "9.0.0" in at.dataframe[0].value["version"].tolist()
+        if page == "pages/compliance.py":
+            report = at.dataframe[0].value  # the release report of 9.0.0: its campaign's vehicles
+            assert set(report["campaign_id"]) == {campaign_id}
+            assert set(report["status"]) <= {"pending", "running"}
+
+
+def test_the_compliance_page_shows_a_vins_history_what_it_ran_on_a_day_and_offers_downloads(dashboard):
+    seed_vehicles(dashboard, 3)  # parked, charged and online: the tick notifies them
+    publish_release(b"fw" * 5000, "9.0.0", [MODEL], [], None, "test", "alice", dashboard.ports)
+    campaign = create_campaign(
+        CampaignSpec(name="audit me", release_version="9.0.0"), "alice", dashboard.ports
+    )
+    run_tick(dashboard.ports)
+    took = next(d for d in dashboard.ports.deployments.for_campaign(campaign.campaign_id) if d.notified_at)
+    installed_at = datetime.now(UTC)
+    ota = OtaReport(campaign_id=campaign.campaign_id, deployment_id=took.deployment_id,
+                    status=OtaStatus.SUCCEEDED, target_version="9.0.0")  # fmt: skip
+    apply_ota_reports([(took.vin, ota)], dashboard.ports, now=installed_at)
+
+    at = render("pages/compliance.py")
+    assert any("Enter a VIN" in i.value for i in at.info), "an empty VIN says what to do"
+    at.text_input(key="compliance_vin").input(took.vin.lower())
+    at.date_input(key="compliance_day").set_value(installed_at.date().replace(year=installed_at.year - 1))
+    at.run()
+
+    assert_clean(at, "pages/compliance.py")
+    history = at.dataframe[0].value
+    ran = history[history["kind"] == "ran"]
+    assert ran["version"].tolist() == [took.from_version, "9.0.0"]
+    assert ran["campaign_id"].tolist()[1] == campaign.campaign_id
+    said = [re.sub(r"\\(.)", r"\1", s.value) for s in at.success]
+    assert any(f"ran **{took.from_version}**" in s for s in said), said
+    assert at.get("plotly_chart"), "the versions are drawn on a timeline"
+    assert [b.label for b in at.get("download_button")][:2] == ["Download CSV", "Download JSON"]
+
+    at.text_input(key="compliance_vin").input("NOT-A-VIN")
+    at.run()
+    assert any("not a VIN" in re.sub(r"\\(.)", r"\1", e.value) for e in at.error)
 
 
 def _fill_campaign_form(at: AppTest, **values) -> None:
@@ -162,6 +211,25 @@ def test_the_campaign_form_shows_an_error_under_each_invalid_field(dashboard):
     assert "'lots' is not a wave" in errors
     assert "NOT-A-VIN" in errors
     assert "highlighted field" in errors
+    assert list_campaigns(dashboard.ports) == []
+
+
+def test_a_release_rewritten_in_the_bucket_is_refused_on_the_form_with_the_reason(dashboard):
+    fleet = seed_fleet(dashboard, 10)
+    release = publish_release(b"z" * 300, "9.3.0", [fleet[0].model], [], None, "", "alice", dashboard.ports)
+    # An attacker with bucket access doubles the size in the signed manifest, keeping the signature.
+    forged = release.model_copy(update={"manifest": release.manifest.model_copy(update={"size_bytes": 600})})
+    dashboard.clients.s3.put_object(
+        Bucket=dashboard.resources.firmware_bucket,
+        Key="releases/9.3.0.json",
+        Body=forged.model_dump_json().encode(),
+    )
+    at = render("pages/campaigns.py")
+    _fill_campaign_form(at, name="forged", release="9.3.0")
+    at.button(key="cf_preview_button").click()
+    at.run()
+    errors = re.sub(r"\\(.)", r"\1", " | ".join(e.value for e in at.error))
+    assert "release 9.3.0: its manifest" in errors and "does not verify with the image key" in errors
     assert list_campaigns(dashboard.ports) == []
 
 
@@ -254,6 +322,51 @@ def test_pausing_a_campaign_asks_for_confirmation_and_records_the_operator_and_r
         "dave",
         "battery complaints",
     )
+
+
+def test_a_critical_campaign_from_the_form_waits_in_the_approval_queue_until_another_operator_approves(
+    dashboard, monkeypatch
+):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "carol")
+    fleet = seed_fleet(dashboard, 8)
+    publish_release(b"z" * 2048, "9.3.0", [fleet[0].model], [], None, "", "alice", dashboard.ports)
+    at = render("pages/campaigns.py")
+    _fill_campaign_form(at, name="Brake controller fix", release="9.3.0", waves="100%")
+    at.checkbox(key="cf_critical").check()
+    at.button(key="cf_launch_button").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (campaign,) = list_campaigns(dashboard.ports)
+    assert campaign.state.value == "AWAITING_APPROVAL" and campaign.spec.critical
+    assert any("waits for approval" in i.value for i in at.info)
+
+    def approve_as(operator: str) -> AppTest:
+        monkeypatch.setenv("FLEETOTA_OPERATOR", operator)
+        st.cache_data.clear()  # a new session would not share the form's cached campaign list
+        at = render("pages/campaigns.py")
+        assert any("Waiting for approval (1)" in m.value for m in at.markdown)
+        at.button(key="act_approve").click()
+        at.run()
+        at.text_input(key="confirm_reason_approve").input("diff reviewed")
+        at.button(key="confirm_approve").click()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    refused = approve_as("carol")
+    assert any("four-eyes rule" in re.sub(r"\\(.)", r"\1", e.value) for e in refused.error)
+    assert get_campaign(campaign.campaign_id, dashboard.ports).state.value == "AWAITING_APPROVAL"
+
+    approve_as("erin")
+    approved = get_campaign(campaign.campaign_id, dashboard.ports)
+    assert (approved.state.value, approved.approved_by) == ("SCHEDULED", "erin")
+    audit = campaign_history(campaign.campaign_id, dashboard.ports)
+    assert (audit[0]["action"], audit[0]["operator"], audit[0]["reason"]) == (
+        "APPROVE",
+        "erin",
+        "diff reviewed",
+    )
+    assert audit[0]["detail"] == {"requested_by": "carol", "approved_by": "erin"}
 
 
 def test_resetting_local_data_asks_for_confirmation_then_empties_the_stack(dashboard, monkeypatch):

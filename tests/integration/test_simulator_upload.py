@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tests.integration.conftest import LocalStack
 
 KEY = re.compile(r"^raw/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/[0-9TZ]+-[0-9a-f]{8}-\d{6}\.ndjson\.gz$")
-SUMMARY = re.compile(r"([\d,]+) readings = ([\d,]+) sent \+ ([\d,]+) held by offline vehicles")
+SUMMARY = re.compile(r"([\d,]+) readings = ([\d,]+) sent \+ ([\d,]+) held by vehicles")
 
 
 def test_the_simulator_uploads_every_reading_it_does_not_hold_to_the_telemetry_bucket(

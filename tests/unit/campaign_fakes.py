@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.domain.campaign import Campaign, CampaignCounters
 from fleetota_core.domain.deployment import (
     IN_FLIGHT_COUNT,
@@ -297,6 +298,7 @@ class ReleasesFake:
     def __init__(self) -> None:
         self.releases: dict[str, FirmwareRelease] = {}
         self.artifacts: dict[str, bytes] = {}
+        self.recorded_sha256: dict[str, str] = {}
         self.jobs: dict[str, SignedJobDocument] = {}
 
     def release_exists(self, version: str) -> bool:
@@ -308,7 +310,12 @@ class ReleasesFake:
     def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str:
         key = self.artifact_key(version, filename)
         self.artifacts[key] = body
+        self.recorded_sha256[key] = sha256_hex
         return key
+
+    def artifact_facts(self, key: str) -> tuple[int, str | None] | None:
+        body = self.artifacts.get(key)
+        return None if body is None else (len(body), self.recorded_sha256.get(key))
 
     def delete_artifact(self, key: str) -> None:
         self.artifacts.pop(key, None)
@@ -425,10 +432,12 @@ class FakeWorld:
     schedule: ScheduleFake = field(default_factory=ScheduleFake)
     vehicles: VehiclesFake = field(default_factory=VehiclesFake)
     releases: ReleasesFake = field(default_factory=ReleasesFake)
-    signer: SignerFake = field(default_factory=SignerFake)
+    image_signer: SignerFake = field(default_factory=SignerFake)
+    director_signer: SignerFake = field(default_factory=SignerFake)
     notifier: NotifierFake = field(default_factory=NotifierFake)
     metrics: MetricsFake = field(default_factory=MetricsFake)
     audit: AuditFake = field(default_factory=AuditFake)
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     @property
     def ports(self) -> CampaignPorts:
@@ -438,9 +447,11 @@ class FakeWorld:
             schedule=self.schedule,
             vehicles=self.vehicles,
             releases=self.releases,
-            signer=self.signer,
+            image_signer=self.image_signer,
+            director_signer=self.director_signer,
             notifier=self.notifier,
             metrics=self.metrics,
             audit=self.audit,
             clock=self.clock,
+            approval=self.approval,
         )

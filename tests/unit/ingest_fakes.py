@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fleetota_core.domain.enrichment import StoredState
+from fleetota_core.domain.enrichment import StoredState, not_after_ms
 from fleetota_core.domain.vin import with_check_digit, year_code
 from fleetota_core.errors import ResourceNotFoundError, TransientAWSError
 from fleetota_core.services.ingest.ports import ObjectRef
@@ -74,13 +74,17 @@ class FakeQuarantine:
     def __init__(self) -> None:
         self.lines: dict[str, list[Any]] = {}
         self.objects: dict[str, tuple[str, str]] = {}
+        self.object_counts: dict[str, dict[str, int]] = {}
 
     def put_lines(self, ref: ObjectRef, lines: list[Any], now: datetime) -> str:
         self.lines[ref.key] = list(lines)
         return f"quarantine/records/{ref.key}"
 
-    def put_object_reference(self, ref: ObjectRef, reason: str, detail: str, now: datetime) -> str:
+    def put_object_reference(
+        self, ref: ObjectRef, reason: str, detail: str, now: datetime, counts: Any = None
+    ) -> str:
         self.objects[ref.key] = (reason, detail)
+        self.object_counts[ref.key] = dict(counts or {})
         return f"quarantine/objects/{ref.key}"
 
 
@@ -90,6 +94,7 @@ class FakeVehicles:
     def __init__(self) -> None:
         self.states: dict[str, Any] = {}
         self.writes = 0
+        self.now = NOW  # the table's clock, for the condition's "stored in the future" clause
 
     def get_many(self, vins: list[str]) -> dict[str, StoredState]:
         return {
@@ -114,7 +119,11 @@ class FakeVehicles:
         written = 0
         for state in states:
             old = self.states.get(state.vin)
-            if old is None or (state.last_ts_ms, state.last_seq) > (old.last_ts_ms, old.last_seq):
+            if (
+                old is None
+                or (state.last_ts_ms, state.last_seq) > (old.last_ts_ms, old.last_seq)
+                or old.last_ts_ms > not_after_ms(self.now)
+            ):
                 self.states[state.vin] = state
                 written += 1
         self.writes += written

@@ -16,9 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 KEY_PATTERN = re.compile(r"^raw/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/[0-9TZ]+-[0-9a-f]{8}-\d{6}\.ndjson\.gz$")
-SUMMARY = re.compile(
-    r"([\d,]+) readings = ([\d,]+) sent \+ ([\d,]+) held by offline vehicles \+ ([\d,]+) dropped"
-)
+SUMMARY = re.compile(r"([\d,]+) readings = ([\d,]+) sent \+ ([\d,]+) held by vehicles \+ ([\d,]+) dropped")
 
 
 @dataclass

@@ -169,7 +169,9 @@ def test_the_simulator_retries_a_transient_failure_whichever_adapter_raised_it(a
 
     uploader.flush(0.0)
     assert (len(uploader.buffer), uploader.failed_flushes) == (5, 1)
-    uploader.flush(10.0)
+    uploader.flush(10.0)  # backing off: the first flush after a failure lets the backend rest
+    assert (len(uploader.buffer), client.calls) == (5, 1)
+    uploader.flush(20.0)
     assert (uploader.buffer, uploader.records_sent, client.calls) == ([], 5, 2)
 
 

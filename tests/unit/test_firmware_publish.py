@@ -57,7 +57,7 @@ def test_a_failure_after_the_upload_deletes_the_artifact(monkeypatch):
     def throttled(payload: bytes) -> tuple[str, str]:
         raise TransientError("KMS throttled the request")
 
-    monkeypatch.setattr(world.signer, "sign", throttled)
+    monkeypatch.setattr(world.image_signer, "sign", throttled)
     with pytest.raises(TransientError):
         publish(world)
     assert world.releases.artifacts == {} and world.releases.releases == {}

@@ -67,10 +67,10 @@ def test_a_position_far_from_every_metro_has_an_unknown_region():
 def test_newer_means_later_ts_then_higher_seq():
     base = reading(seq=5, ts=NOW - timedelta(seconds=10))
     stored = stored_from(base)
-    assert is_newer(reading(seq=6, ts=NOW - timedelta(seconds=10)), stored)
-    assert not is_newer(reading(seq=5, ts=NOW - timedelta(seconds=10)), stored)
-    assert not is_newer(reading(seq=99, ts=NOW - timedelta(seconds=11)), stored)
-    assert is_newer(base, None)
+    assert is_newer(reading(seq=6, ts=NOW - timedelta(seconds=10)), stored, NOW)
+    assert not is_newer(reading(seq=5, ts=NOW - timedelta(seconds=10)), stored, NOW)
+    assert not is_newer(reading(seq=99, ts=NOW - timedelta(seconds=11)), stored, NOW)
+    assert is_newer(base, None, NOW)
 
 
 def test_small_moves_and_unchanged_state_are_not_material():

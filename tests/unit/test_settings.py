@@ -41,7 +41,8 @@ def test_local_resource_names_derive_from_the_stack_name() -> None:
     resources = resolve_resources(Settings(stack="demo", local_port=4566))
     assert resources.telemetry_bucket == "demo-telemetry"
     assert resources.telemetry_dlq_url.endswith("/demo-telemetry-dlq")
-    assert resources.signing_key_alias == "alias/demo-signing"
+    assert resources.image_key_alias == "alias/demo-image"
+    assert resources.director_key_alias == "alias/demo-director"
 
 
 def test_an_explicit_resource_name_beats_the_derived_one() -> None:

@@ -24,7 +24,7 @@ from simulator.__main__ import main
 from simulator.fleet import generate_fleet
 from simulator.runner import run
 from simulator.simulation import FleetSimulation
-from simulator.uploader import MAX_FAILED_FLUSHES, BatchUploader, batch_key
+from simulator.uploader import BatchUploader, batch_key
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,7 +62,7 @@ def test_a_permanent_failure_ends_the_run_at_once_and_the_records_stay_buffered(
     assert len(uploader.buffer) == 25 and uploader.records_sent == 0
 
 
-def test_an_unreachable_backend_is_retried_with_backoff_and_ends_the_run_when_it_stays_away() -> None:
+def test_an_unreachable_backend_is_retried_with_backoff_and_never_ends_the_run() -> None:
     class DownSink:
         attempts = 0
 
@@ -76,19 +76,16 @@ def test_an_unreachable_backend_is_retried_with_backoff_and_ends_the_run_when_it
     tried_at = []
     for flush in range(40):
         before = sink.attempts
-        try:
-            uploader.flush(T + flush)
-        except BackendUnavailableError:
-            break
-        finally:
-            if sink.attempts > before:
-                tried_at.append(flush)
-    # Waits of 1, 2, 4, 8 and 8 skipped flushes between the attempts; the sixth failure ends the run.
-    assert tried_at == [0, 2, 5, 10, 19, 28]
+        uploader.flush(T + flush)
+        if sink.attempts > before:
+            tried_at.append(flush)
+    # Waits of 1, 2, 4, then 8 skipped flushes between the attempts, for as long as it stays away.
+    assert tried_at == [0, 2, 5, 10, 19, 28, 37]
+    assert uploader.backend_down and (uploader.outages, uploader.failed_uploads) == (1, 7)
     assert len(uploader.buffer) == 25 and uploader.records_sent == 0
 
 
-def test_a_transient_failure_keeps_records_for_the_next_flush_and_repeated_ones_end_the_run() -> None:
+def test_a_failing_backend_keeps_records_for_a_later_flush_and_counts_them_late_when_they_go() -> None:
     class FlakySink(MemorySink):
         failures = 1
 
@@ -102,17 +99,18 @@ def test_a_transient_failure_keeps_records_for_the_next_flush_and_repeated_ones_
     uploader = BatchUploader(sink, 10, "abcd1234")
     uploader.add(["{}"] * 15)
     uploader.flush(T)
-    assert (len(uploader.buffer), uploader.records_sent) == (15, 0)
+    assert (len(uploader.buffer), uploader.records_sent, uploader.backend_down) == (15, 0, True)
+    uploader.flush(T + 5)  # backing off: skipped
+    uploader.add(["{}"] * 4)
     uploader.flush(T + 10)
-    assert (len(uploader.buffer), uploader.records_sent, len(sink.objects)) == (0, 15, 2)
+    assert (len(uploader.buffer), uploader.records_sent, len(sink.objects)) == (0, 19, 2)
+    assert (uploader.records_late, uploader.backend_down, uploader.outages) == (15, False, 1)
 
-    sink.failures = MAX_FAILED_FLUSHES + 1
+    sink.failures = 8
     uploader.add(["{}"])
-    for _ in range(MAX_FAILED_FLUSHES):
-        uploader.flush(T)
-    with pytest.raises(TransientAWSError):
-        uploader.flush(T)
-    assert uploader.buffer == ["{}"]
+    for flush in range(60):
+        uploader.flush(T + flush)  # eight failures in a row: still holding, never raising
+    assert uploader.buffer == [] and uploader.records_sent == 20 and uploader.records_late == 16
 
 
 class _FakeS3:
@@ -163,7 +161,14 @@ def test_the_cli_reports_an_unreachable_endpoint_in_one_line_and_exits_1(
 
 
 @pytest.mark.parametrize(
-    "args", [["--speed", "-1"], ["--vehicles", "0"], ["--offline-rate", "1.5"], ["--batch-size", "0"]]
+    "args",
+    [
+        ["--speed", "-1"],
+        ["--vehicles", "0"],
+        ["--offline-rate", "1.5"],
+        ["--batch-size", "0"],
+        ["--outbox-readings", "0"],
+    ],
 )
 def test_the_cli_rejects_impossible_options(args: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:

@@ -150,7 +150,7 @@ def test_contract_table_is_parsed() -> None:
     # Guards the tests below against silently checking an empty contract.
     assert "TelemetryBucketName" in CONTRACT_OUTPUT_KEYS
     assert "telemetry_bucket" in CONTRACT_FIELDS
-    assert len(CONTRACT_FIELDS) == 15
+    assert len(CONTRACT_FIELDS) == 16
 
 
 def test_every_contract_output_exists_with_a_stack_scoped_export(template: dict[str, Any]) -> None:
@@ -202,8 +202,9 @@ def test_physical_names_match_the_local_names_in_the_contract(
     assert _name_of(resources[logical_id]["Properties"][name_property]) == expected
 
 
-def test_signing_key_alias_matches_the_contract(resources: dict[str, dict[str, Any]]) -> None:
-    assert resources["SigningKeyAlias"]["Properties"]["AliasName"] == {"Fn::Sub": f"alias/{STACK}-signing"}
+def test_key_aliases_match_the_contract(resources: dict[str, dict[str, Any]]) -> None:
+    assert resources["ImageKeyAlias"]["Properties"]["AliasName"] == {"Fn::Sub": f"alias/{STACK}-image"}
+    assert resources["DirectorKeyAlias"]["Properties"]["AliasName"] == {"Fn::Sub": f"alias/{STACK}-director"}
 
 
 def test_bucket_names_are_stack_and_account_scoped(resources: dict[str, dict[str, Any]]) -> None:
@@ -336,22 +337,32 @@ def test_telemetry_processor_may_consume_its_queue_but_not_sign(resources: dict[
     assert not {action for action in granted if action.startswith(("kms:", "sns:"))}
 
 
-def test_signing_key_is_p256_and_only_the_update_manager_and_operators_may_sign(
+def test_two_p256_keys_the_update_manager_signs_only_with_the_director_key(
     resources: dict[str, dict[str, Any]],
 ) -> None:
-    props = resources["SigningKey"]["Properties"]
-    assert (props["KeySpec"], props["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
-    grants = [s for s in props["KeyPolicy"]["Statement"] if s["Principal"] != ROOT_PRINCIPAL]
-    assert [(s["Principal"], sorted(_as_list(s["Action"]))) for s in grants] == [
-        ({"AWS": {"Fn::GetAtt": ["UpdateManagerRole", "Arn"]}}, ["kms:Sign"])
+    update_manager = {"AWS": {"Fn::GetAtt": ["UpdateManagerRole", "Arn"]}}
+    expected = {"DirectorKey": ["kms:GetPublicKey", "kms:Sign"], "ImageKey": ["kms:GetPublicKey"]}
+    for logical_id, actions in expected.items():
+        props = resources[logical_id]["Properties"]
+        assert (props["KeySpec"], props["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+        grants = [s for s in props["KeyPolicy"]["Statement"] if s["Principal"] != ROOT_PRINCIPAL]
+        assert [(s["Principal"], sorted(_as_list(s["Action"]))) for s in grants] == [
+            (update_manager, actions)
+        ]
+    # The role's own policy says the same: Sign on the director key only.
+    statements = resources["UpdateManagerSigningPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    signs = [s["Resource"] for s in statements if "kms:Sign" in _as_list(s["Action"])]
+    assert signs == [{"Fn::GetAtt": ["DirectorKey", "Arn"]}]
+    # Through the root statement IAM grants the rest: the operator signs releases with the image key.
+    signers = [
+        (owner, statement["Resource"])
+        for owner, statement in _iam_statements(resources)
+        if "kms:Sign" in _as_list(statement["Action"])
     ]
-    # Through the root statement, IAM policies grant the rest: job documents and releases.
-    signers = {
-        role
-        for role in resources_of_type({"Resources": resources}, "AWS::IAM::Role")
-        if "kms:Sign" in _granted_actions(resources, role)
-    }
-    assert signers == {"UpdateManagerRole", "OperatorRole"}
+    assert sorted(signers, key=str) == [
+        ("OperatorRole", {"Fn::GetAtt": ["ImageKey", "Arn"]}),
+        ("UpdateManagerSigningPolicy", {"Fn::GetAtt": ["DirectorKey", "Arn"]}),
+    ]
 
 
 def test_kms_key_policies_give_wildcard_actions_to_the_account_root_only(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.domain.approval import check_approver
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, TargetFilter, WaveSpec, can_transition
 from fleetota_core.domain.deployment import DeploymentState, Outcome, Transition, check_transition, recount
 from fleetota_core.errors import ConflictError, ResourceNotFoundError, ValidationError
@@ -50,6 +51,33 @@ def _set_state(
     return ports.campaign(campaign.campaign_id)
 
 
+def approve_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
+    """Four-eyes: a second operator lets a campaign that waits for approval start (SCHEDULED)."""
+    campaign = ports.campaign(campaign_id)
+    if campaign.state is not C.AWAITING_APPROVAL:
+        raise ValidationError(
+            f"cannot approve campaign {campaign_id}: it is {campaign.state}, not awaiting approval"
+        )
+    check_approver(campaign.created_by, operator, reason)
+    detail = {"requested_by": campaign.created_by, "approved_by": operator}
+    extra: dict[str, object] = {"approved_by": operator}
+    return _set_state(ports, campaign, C.SCHEDULED, operator, reason, "APPROVE", extra, detail)
+
+
+def reject_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
+    """Four-eyes: a second operator turns a waiting campaign down; it is cancelled, no vehicle notified."""
+    campaign = ports.campaign(campaign_id)
+    if campaign.state is not C.AWAITING_APPROVAL:
+        raise ValidationError(
+            f"cannot reject campaign {campaign_id}: it is {campaign.state}, not awaiting approval"
+        )
+    check_approver(campaign.created_by, operator, reason)
+    detail = {"requested_by": campaign.created_by, "rejected_by": operator}
+    campaign = _set_state(ports, campaign, C.CANCELLED, operator, reason, "REJECT", detail=detail)
+    _cancel_waiting(ports, campaign, operator, reason)
+    return ports.campaign(campaign_id)
+
+
 def pause_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
     """Stop new notifications; deployments already in flight finish."""
     return _set_state(ports, ports.campaign(campaign_id), C.PAUSED, operator, reason, "PAUSE")
@@ -67,7 +95,7 @@ def resume_campaign(campaign_id: str, operator: str, reason: str, ports: Campaig
 def abort_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
     """Stop for good: waiting deployments are cancelled; in-flight ones may still report."""
     campaign = ports.campaign(campaign_id)
-    target = C.CANCELLED if campaign.state in (C.DRAFT, C.SCHEDULED) else C.ABORTED
+    target = C.CANCELLED if campaign.state in (C.DRAFT, C.AWAITING_APPROVAL, C.SCHEDULED) else C.ABORTED
     campaign = _set_state(ports, campaign, target, operator, reason, "ABORT")
     if target is C.ABORTED:  # a running rollout stopped for good is news for every operator
         ports.notifier.alert(
@@ -80,12 +108,18 @@ def abort_campaign(campaign_id: str, operator: str, reason: str, ports: Campaign
                 "operator": operator,
             },
         )
-    cancelled = 0
-    for wave in range(len(campaign.wave_sizes)):
-        for deployment in list(ports.deployments.in_state(campaign_id, S.PENDING, wave)):
-            cancelled += _move(ports, deployment, S.CANCELLED, {"reason": f"campaign {target.lower()}"})
-    ports.audit.record(campaign_id, "CANCEL_WAITING", operator, reason, {"cancelled": cancelled})
+    _cancel_waiting(ports, campaign, operator, reason)
     return ports.campaign(campaign_id)
+
+
+def _cancel_waiting(ports: CampaignPorts, campaign: Campaign, operator: str, reason: str) -> None:
+    """Cancel the stopped campaign's PENDING deployments; audited with their number."""
+    cancelled = 0
+    why: dict[str, object] = {"reason": f"campaign {campaign.state.lower()}"}
+    for wave in range(len(campaign.wave_sizes)):
+        for deployment in list(ports.deployments.in_state(campaign.campaign_id, S.PENDING, wave)):
+            cancelled += _move(ports, deployment, S.CANCELLED, why)
+    ports.audit.record(campaign.campaign_id, "CANCEL_WAITING", operator, reason, {"cancelled": cancelled})
 
 
 def retry_failed(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:

@@ -16,6 +16,7 @@ from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSp
 from fleetota_core.domain.deployment import Deployment, DeploymentState
 from fleetota_core.domain.firmware import SemVer
 from fleetota_core.errors import InputError, ValidationError
+from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
 from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
@@ -124,9 +125,13 @@ def _wave_order(campaign_id: str, vin: str) -> str:
 def create_campaign(
     spec: CampaignSpec, operator: str, ports: CampaignPorts, reason: str = "", now: datetime | None = None
 ) -> Campaign:
-    """Target vehicles, write one PENDING deployment each and the waves' rosters, then the campaign."""
+    """Target vehicles, write one PENDING deployment each and the waves' rosters, then the campaign.
+
+    The release must verify with the image key, and its artifact have the signed size, first
+    (:class:`IntegrityError` otherwise).
+    """
     now = now or ports.clock.now()
-    release = get_release(spec.release_version, ports)
+    release = check_artifact(ports, check_release(ports, get_release(spec.release_version, ports)))
     targeting = target_vehicles(ports, spec, release)
     if not targeting.matched:
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"
@@ -154,12 +159,18 @@ def create_campaign(
         vins = [v.vin for v, w in zip(vehicles, wave_of, strict=True) if w == wave]
         if vins:
             ports.schedule.put_roster(campaign_id, wave, vins)
+    needs_approval = ports.approval.reason(spec.critical, len(vehicles))
+    if needs_approval:
+        state, state_reason = CampaignState.AWAITING_APPROVAL, f"awaiting a second operator: {needs_approval}"
+    else:
+        state = CampaignState.SCHEDULED
+        state_reason = f"starts {spec.start_at.isoformat()}" if spec.start_at else "starts on the next tick"
     campaign = Campaign(
         campaign_id=campaign_id,
         spec=spec,
         release=release,
-        state=CampaignState.SCHEDULED,
-        state_reason=f"starts {spec.start_at.isoformat()}" if spec.start_at else "starts on the next tick",
+        state=state,
+        state_reason=state_reason,
         wave_sizes=tuple(sizes),
         counters=CampaignCounters(
             states={DeploymentState.PENDING.value: len(vehicles)},
@@ -173,6 +184,8 @@ def create_campaign(
     )
     ports.campaigns.put_new(campaign)
     detail = {"release": release.version, "vehicles": len(vehicles), "waves": sizes, "kind": spec.kind}
+    if needs_approval:
+        detail["approval_required"] = needs_approval
     ports.audit.record(campaign_id, "CREATE", operator, reason, detail, now=now)
     return ports.campaign(campaign_id)
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.job_document import JobDocument, SignedJobDocument
+from fleetota_core.services.campaigns.release_trust import check_release
 
 if TYPE_CHECKING:
     from fleetota_core.domain.campaign import Campaign
@@ -17,7 +18,13 @@ if TYPE_CHECKING:
 def build_job(
     ports: CampaignPorts, campaign: Campaign, deployment: Deployment, now: datetime
 ) -> SignedJobDocument:
+    """The job document for one deployment attempt, signed with the director key.
+
+    Bound to the VIN, campaign, deployment, attempt and release, valid for the campaign's job_ttl_s
+    (at most 30 days); the release must verify with the image key, or nothing is signed.
+    """
     ttl = campaign.spec.job_ttl_s
+    check_release(ports, campaign.release)
     document = JobDocument(
         campaign_id=campaign.campaign_id,
         deployment_id=deployment.deployment_id,
@@ -29,7 +36,7 @@ def build_job(
         expires_at=now + timedelta(seconds=ttl),
         allow_downgrade=campaign.spec.allow_downgrade,
     )
-    signature, key_id = ports.signer.sign(document.signed_bytes())
+    signature, key_id = ports.director_signer.sign(document.signed_bytes())
     return SignedJobDocument(document=document, signature=signature, key_id=key_id)
 
 
@@ -73,6 +80,7 @@ def prepare_job(
         "campaign_id": campaign.campaign_id,
         "deployment_id": deployment.deployment_id,
         "attempt": deployment.attempt,
+        "target_version": campaign.release.version,
         # A key, not a presigned URL: the notice fans out to every subscriber of the topic, and only
         # the vehicle itself may read its document (VehicleGatewayRole, jobs/${aws:PrincipalTag/vin}/*).
         "document_key": key,

@@ -7,10 +7,11 @@ at this time", filed per campaign in one of two lanes (``ACTIVE`` in flight, ``W
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.errors import ResourceNotFoundError
 
 if TYPE_CHECKING:
@@ -94,6 +95,10 @@ class Releases(Protocol):
     def artifact_key(self, version: str, filename: str) -> str: ...
     def put_artifact(self, version: str, filename: str, body: bytes, sha256_hex: str) -> str: ...
     def delete_artifact(self, key: str) -> None: ...
+    def artifact_facts(self, key: str) -> tuple[int, str | None] | None:
+        """The stored artifact's size and recorded sha256 (None if not recorded); None if it is missing."""
+        ...
+
     def put_release(self, release: FirmwareRelease) -> None: ...
     def get_release(self, version: str) -> FirmwareRelease | None: ...
     def list_releases(self) -> list[FirmwareRelease]: ...
@@ -143,11 +148,14 @@ class CampaignPorts:
     schedule: Schedule
     vehicles: Vehicles
     releases: Releases
-    signer: Signer
+    image_signer: Signer  # release manifests (the image key)
+    director_signer: Signer  # job documents (the director key)
     notifier: Notifier
     metrics: Metrics
     audit: Audit
     clock: Clock
+    # Which campaigns wait for a second operator (the deployment's setting, not a port).
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.campaigns.get(campaign_id)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns.create import target_vehicles
+from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
 from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def preview_campaign(
 ) -> CampaignPreview:
     """Matched vehicles, how many qualify now (and why the rest do not), wave sizes, volume, duration."""
     now = now or ports.clock.now()
-    release = get_release(spec.release_version, ports)
+    release = check_artifact(ports, check_release(ports, get_release(spec.release_version, ports)))
     targeting = target_vehicles(ports, spec, release)
     reasons: Counter[str] = Counter()
     eligible = 0

@@ -38,7 +38,7 @@ def publish_release(
     filename: str = "firmware.bin",
     allowed_models: set[str] | None = None,
 ) -> FirmwareRelease:
-    """Upload an artifact, sign its manifest with the stack's KMS key and record who did it.
+    """Upload an artifact, sign its manifest with the image key (KMS) and record who did it.
 
     ``allowed_models`` defaults to the models in the vehicles table. Everything that can be checked
     is checked before the upload (the manifest is built and must be signable); if a later step fails,
@@ -74,7 +74,7 @@ def publish_release(
     )
     key = ports.releases.put_artifact(version, filename, file_bytes, digest)
     try:
-        signature, key_id = ports.signer.sign(manifest.signed_bytes())
+        signature, key_id = ports.image_signer.sign(manifest.signed_bytes())
         release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id)
         ports.releases.put_release(release)
     except BaseException:

@@ -28,6 +28,7 @@ from fleetota_core.domain.deployment import (
 )
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
+from fleetota_core.services.campaigns.release_trust import hold_untrusted, release_problem
 from fleetota_core.services.campaigns.tick_inflight import (
     MAX_EVALUATED_PER_TICK,
     NOTICE_LEASE,
@@ -96,14 +97,32 @@ def run_tick(ports: CampaignPorts, now: datetime | None = None) -> TickResult:
 
 def tick_campaign(ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
     """Advance one campaign; its roster cursors are as read (stale is safe)."""
+    if campaign.state is C.SCHEDULED and campaign.approved_by is None:
+        held = ports.approval.reason(campaign.spec.critical, campaign.total)
+        if held:
+            return _hold_for_approval(ports, campaign, held, now)
     if campaign.state is C.SCHEDULED:
         campaign = _advance(ports, campaign, now, result)
+    if campaign.state in (C.RUNNING, C.PAUSED):
+        problem = release_problem(ports, campaign.release)
+        if problem is not None:  # sign nothing that points at it, not even a re-sent notice
+            return hold_untrusted(ports, campaign, problem, now, result)
     if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
         look_after_in_flight(ports, campaign, now, result)
     if campaign.state is C.RUNNING:
         _notify_due(ports, campaign, now, result)
     return _advance(ports, ports.campaign(campaign.campaign_id), now, result)
+
+
+def _hold_for_approval(ports: CampaignPorts, campaign: Campaign, why: str, now: datetime) -> Campaign:
+    """The server side of four-eyes: a campaign created without it (an old client, a direct write)
+    that needs approval waits for a second operator instead of starting."""
+    reason = f"held by the update manager: awaiting a second operator: {why}"
+    changes: dict[str, object] = {"state": C.AWAITING_APPROVAL, "state_reason": reason, "updated_at": now}
+    if ports.campaigns.update(campaign.campaign_id, campaign.version, changes):
+        ports.audit.record(campaign.campaign_id, "APPROVAL_REQUIRED", SYSTEM_OPERATOR, why, now=now)
+    return ports.campaign(campaign.campaign_id)
 
 
 def _advance(ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:

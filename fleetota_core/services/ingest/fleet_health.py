@@ -64,7 +64,10 @@ def fleet_frame(items: list[dict[str, Any]] | pd.DataFrame, now: datetime) -> pd
         if column not in frame.columns:
             frame[column] = None
     frame = frame[list(SNAPSHOT_COLUMNS)].copy()
-    frame["last_ts"] = pd.to_datetime(frame["last_ts"], utc=True, errors="coerce", format="ISO8601")
+    # Milliseconds, as the snapshot stores them: a reading timed to the microsecond must not fail it.
+    frame["last_ts"] = pd.to_datetime(frame["last_ts"], utc=True, errors="coerce", format="ISO8601").dt.floor(
+        "ms"
+    )
     derived_ms = frame["last_ts"].astype("int64") // 1_000_000
     frame["last_ts_ms"] = (
         pd.to_numeric(frame["last_ts_ms"], errors="coerce").fillna(derived_ms).astype("int64")

@@ -40,7 +40,17 @@ class TelemetryObjects(Protocol):
 class Quarantine(Protocol):
     def put_lines(self, ref: ObjectRef, lines: list[QuarantinedLine], now: datetime) -> str: ...
 
-    def put_object_reference(self, ref: ObjectRef, reason: str, detail: str, now: datetime) -> str: ...
+    def put_object_reference(
+        self,
+        ref: ObjectRef,
+        reason: str,
+        detail: str,
+        now: datetime,
+        counts: Mapping[str, int] | None = None,
+    ) -> str:
+        """Quarantine the whole object by reference: its key, the reason and how far reading got
+        (``counts``: bytes, lines, gzip members), never a copy of its content."""
+        ...
 
 
 class VehicleStates(Protocol):

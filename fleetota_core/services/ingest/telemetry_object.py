@@ -19,7 +19,7 @@ import numpy as np
 from fleetota_core.domain.enrichment import enrich, is_material, is_newer
 from fleetota_core.domain.telemetry import TelemetryRecord
 from fleetota_core.errors import ResourceNotFoundError
-from fleetota_core.services.ingest.decode import UnreadableObjectError, decode_object
+from fleetota_core.services.ingest.decode import MAX_OBJECT_BYTES, UnreadableObjectError, decode_object
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -116,7 +116,7 @@ def _write_states(
     to_write = []
     for vin, reading in newest.items():
         previous = stored.get(vin)
-        if not is_newer(reading, previous):
+        if not is_newer(reading, previous, now):
             counters["stale_vehicle_readings"] += 1
         elif is_material(reading, previous, now):
             state = enrich(reading, catalog, now)
@@ -148,6 +148,8 @@ def prepare(decoded: DecodedObject, now: datetime) -> Prepared:
     counters: Counter[str] = Counter()
     counters["received"] = decoded.received
     counters["stored"] = len(decoded.records)
+    if decoded.gzip_members:
+        counters["gzip_members"] = decoded.gzip_members
     if decoded.quarantined:
         counters["quarantined"] = len(decoded.quarantined)
         counters.update(f"quarantined__{line.reason}" for line in decoded.quarantined)
@@ -178,10 +180,16 @@ def ingest_object(
     counters = outcome.counters
     counters["objects"] += 1
     try:
+        if ref.size is not None and ref.size > MAX_OBJECT_BYTES:
+            # Not even read: compressed, it is already over the decompressed bound.
+            raise UnreadableObjectError(
+                "object_too_large", f"{ref.size} bytes > {MAX_OBJECT_BYTES}", {"compressed_bytes": ref.size}
+            )
         decoded = decode_object(ref.key, ports.objects.get(ref), now)
     except (UnreadableObjectError, ResourceNotFoundError) as exc:
         reason = exc.reason if isinstance(exc, UnreadableObjectError) else "object_missing"
-        ports.quarantine.put_object_reference(ref, reason, str(exc), now)
+        counts = exc.counts if isinstance(exc, UnreadableObjectError) else {}
+        ports.quarantine.put_object_reference(ref, reason, str(exc), now, counts)
         outcome.object_quarantined = reason
         counters["objects_quarantined"] += 1
         counters[f"objects_quarantined__{reason}"] += 1

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from fleetota_core.domain.bounds import MAX_SAFE_INT
 from fleetota_core.domain.telemetry import DriveState, NetworkType, OtaStatus  # noqa: TC001 - as above
 
 # pydantic's (Rust) ``$`` means end of text; Python's also matches before a final newline, so ``\Z``.
@@ -61,7 +62,7 @@ class WireOtaReport(_Wire, frozen=True):
 class WireRecord(_Wire, frozen=True):
     vin: Annotated[str, Meta(min_length=17, max_length=17)]
     ts: Annotated[datetime, Meta(tz=True)]
-    seq: Annotated[int, Meta(ge=0)]
+    seq: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
     model: Annotated[str, Meta(min_length=1, max_length=64)]
     hw_rev: Annotated[str, Meta(min_length=1, max_length=16)]
     position: WirePosition
