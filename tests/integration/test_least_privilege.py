@@ -67,6 +67,10 @@ REVIEWED_UNUSED_STATEMENTS: dict[tuple[str, str], str] = {
         "AWS mode only: the alerts feed adds the alarm history there; moto implements no "
         "describe_alarm_history, and locally the alarm evaluator records its alerts in the ledger"
     ),
+    ("OperatorRole", "DiscardFailedPublish"): (
+        "only when signing or storing a release fails after its artifact was uploaded "
+        "(services/campaigns/releases.py, _discard_artifact; tests/unit/test_firmware_publish.py)"
+    ),
 }
 
 

@@ -121,8 +121,8 @@ def test_boto3_operations_map_to_their_iam_action_and_resource_arn(facts):
     assert requests("sqs", "DeleteMessageBatch", QueueUrl="http://h/123456789012/q", Entries=[]) == [
         ("sqs:DeleteMessage", "arn:aws:sqs:us-east-1:123456789012:q")
     ]
-    assert requests("kms", "Sign", KeyId="alias/fleetota-local-signing") == [
-        ("kms:Sign", "arn:aws:kms:us-east-1:123456789012:key/SigningKey")
+    assert requests("kms", "Sign", KeyId="alias/fleetota-local-director") == [
+        ("kms:Sign", "arn:aws:kms:us-east-1:123456789012:key/DirectorKey")
     ]
     # The alerts topic is encrypted with a customer-managed key: publishing needs the key too.
     alerts = "arn:aws:sns:us-east-1:123456789012:fleetota-local-alerts"

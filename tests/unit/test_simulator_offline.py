@@ -183,7 +183,9 @@ def test_job_notifications_wait_in_their_queue_while_the_endpoint_is_away(
     capsys: pytest.CaptureFixture,
 ) -> None:
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
-    listener = JobListener(_AwayQueue(), VehicleOtaClient(TrustedKeys(image=key, director=key)))
+    listener = JobListener(
+        _AwayQueue(), VehicleOtaClient(TrustedKeys(image=key, director=key), read_job=lambda vin, k: b"")
+    )
     assert listener.poll(wait_s=1.0) == 0
     assert listener.failed_polls == 1
     listener.close()

@@ -341,7 +341,7 @@ def test_two_p256_keys_the_update_manager_signs_only_with_the_director_key(
     resources: dict[str, dict[str, Any]],
 ) -> None:
     update_manager = {"AWS": {"Fn::GetAtt": ["UpdateManagerRole", "Arn"]}}
-    expected = {"DirectorKey": ["kms:GetPublicKey", "kms:Sign"], "ImageKey": ["kms:GetPublicKey"]}
+    expected = {"DirectorKey": ["kms:Sign"], "ImageKey": ["kms:GetPublicKey"]}
     for logical_id, actions in expected.items():
         props = resources[logical_id]["Properties"]
         assert (props["KeySpec"], props["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
