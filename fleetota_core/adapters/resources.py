@@ -30,6 +30,7 @@ OUTPUT_KEYS = {
     "telemetry_function": "TelemetryProcessorFunctionName",
     "update_function": "UpdateManagerFunctionName",
     "dashboard_name": "DashboardName",
+    "registry_table": "VehicleRegistryTableName",
 }
 
 
@@ -52,6 +53,7 @@ class Resources:
     telemetry_function: str
     update_function: str
     dashboard_name: str
+    registry_table: str
 
     @classmethod
     def for_local(cls, stack: str, region: str, endpoint_url: str) -> Resources:
@@ -74,6 +76,7 @@ class Resources:
             telemetry_function=f"{stack}-telemetry-processor",
             update_function=f"{stack}-update-manager",
             dashboard_name=stack,
+            registry_table=f"{stack}-vehicle-registry",
         )
 
     @classmethod
