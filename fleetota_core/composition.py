@@ -34,7 +34,7 @@ def campaign_ports(clients: ClientFactory, resources: Resources, clock: Clock | 
         campaigns=CampaignStore(dynamodb, resources.campaigns_table),
         deployments=DeploymentStore(dynamodb, resources.deployments_table),
         schedule=DeploymentSchedule(dynamodb, resources.ledger_table),
-        vehicles=VehicleDirectory(dynamodb, resources.vehicles_table),
+        vehicles=VehicleDirectory(dynamodb, resources.vehicles_table, resources.registry_table),
         releases=FirmwareStore(clients.s3, resources.firmware_bucket),
         signer=KmsSigner(clients.kms, resources.signing_key_alias),
         notifier=Notifier(

@@ -105,7 +105,12 @@ def test_identity_claimed_by_telemetry_is_counted_and_the_registry_wins():
 
     assert ports.ledger.counters["identity_mismatch"] == 1
     state = ports.vehicles.states[vin(1)]
-    assert (state.make, state.model, state.model_year, state.hw_rev) == ("Polestar", "Polestar 2", 2022, "P2-TCU")
+    assert (state.make, state.model, state.model_year, state.hw_rev) == (
+        "Polestar",
+        "Polestar 2",
+        2022,
+        "P2-TCU",
+    )
 
 
 def test_the_registry_is_asked_once_per_object_for_its_distinct_vins():

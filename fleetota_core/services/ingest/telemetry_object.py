@@ -129,7 +129,10 @@ def _write_states(
         elif is_material(reading, previous, now):
             state = enrich(reading, catalog, now)
             identity = registered.get(vin)
-            if identity is not None and (state.make, state.model_year) != (identity.make, identity.model_year):
+            if identity is not None and (state.make, state.model_year) != (
+                identity.make,
+                identity.model_year,
+            ):
                 state = replace(state, make=identity.make, model_year=identity.model_year)
             if state.ota_status is None and previous is not None and previous.ota_status is not None:
                 # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
