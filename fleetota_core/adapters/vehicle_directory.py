@@ -8,7 +8,7 @@ the registry's, and a vehicle the registry does not hold as active is not a vehi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -16,7 +16,9 @@ from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.vehicle import Vehicle
-from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+
+if TYPE_CHECKING:
+    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 
 
 def vehicle_from_item(item: dict[str, Any] | None) -> Vehicle | None:

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fleetota_core.errors import InputError
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 SIGNATURE_CONTEXT = "fleetota-ota-report-v1"
 MAX_SIGNATURE_CHARS = 128  # a DER P-256 signature is at most 72 bytes: 96 base64 characters

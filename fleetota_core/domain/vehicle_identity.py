@@ -6,7 +6,7 @@ come from here, and OTA reports are checked against ``public_key_pem``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime  # noqa: TC003 - pydantic reads the annotations
 from enum import StrEnum
 from typing import Any
 
@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.domain.report_signature import normalise_public_key
-from fleetota_core.domain.telemetry import VIN
+from fleetota_core.domain.telemetry import VIN  # noqa: TC001 - as above
 from fleetota_core.errors import InputError
 
 # Columns a fleet CSV must have; ``status`` and ``provisioned_at`` are optional.
