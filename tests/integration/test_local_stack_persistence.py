@@ -41,6 +41,8 @@ from fleetota_core.services.ingest.stats import telemetry_stats
 from fleetota_core.settings import Settings
 from simulator.fleet import generate_fleet
 from simulator.record import encode as encode_record
+from simulator.vehicle_keys import register_fleet
+from tests.integration.registry_support import register_items
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -161,12 +163,15 @@ def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
             "online": True,
         }
         stack.clients.dynamodb.put_item(TableName=stack.resources.vehicles_table, Item=to_item(item))
+        register_items(stack, [item])  # provisioned: targeting takes identity from the registry
     return vins
 
 
 def put_telemetry(stack: LocalUp, vehicles: int) -> None:
     lines = []
-    for vehicle in generate_fleet(vehicles, 3):
+    fleet = generate_fleet(vehicles, 3)
+    register_fleet(stack.clients, stack.resources, fleet)
+    for vehicle in fleet:
         vehicle.seq += 1
         lines.append(encode_record(vehicle, NOW.timestamp()).encode())
     key = f"raw/dt={NOW:%Y-%m-%d}/hour={NOW:%H}/persist.ndjson.gz"

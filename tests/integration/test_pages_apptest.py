@@ -21,6 +21,7 @@ from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.fleet import fleet_definition, generate_fleet, write_fleet_file
 from simulator.record import encode
+from simulator.vehicle_keys import register_fleet
 
 if TYPE_CHECKING:
     from tests.integration.conftest import LocalStack
@@ -59,6 +60,7 @@ def dashboard(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path) -> L
 def seed_fleet(stack: LocalStack, count: int = 40) -> list:
     """Telemetry through the real pipeline: a gzip NDJSON batch in S3, drained by the processor."""
     fleet = generate_fleet(count, 11)
+    register_fleet(stack.clients, stack.resources, fleet)  # provisioned before they report
     now = time.time()
     lines = []
     for vehicle in fleet:
