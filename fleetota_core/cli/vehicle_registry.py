@@ -45,23 +45,23 @@ def read_fleet_csv(path: Path, now: datetime) -> list[RegisteredVehicle]:
     vehicles: list[RegisteredVehicle] = []
     seen: dict[str, int] = {}
     try:
-        for row in reader:
-            line = reader.line_num
+        # Rows, not lines, are counted: a quoted PEM key spans several lines.
+        for line, row in enumerate(reader, start=1):
             if None in row:
-                raise InputError(f"fleet CSV {path} line {line}: more fields than the header names")
+                raise InputError(f"fleet CSV {path} row {line}: more fields than the header names")
             cleaned = {(k or "").strip(): v for k, v in row.items()}
             try:
                 vehicle = vehicle_from_row(cleaned, now)
             except InputError as exc:
-                raise InputError(f"fleet CSV {path} line {line}: {exc}") from exc
+                raise InputError(f"fleet CSV {path} row {line}: {exc}") from exc
             if vehicle.vin in seen:
                 raise InputError(
-                    f"fleet CSV {path} line {line}: VIN {vehicle.vin} repeats line {seen[vehicle.vin]}"
+                    f"fleet CSV {path} row {line}: VIN {vehicle.vin} repeats row {seen[vehicle.vin]}"
                 )
             seen[vehicle.vin] = line
             vehicles.append(vehicle)
     except csv.Error as exc:
-        raise InputError(f"fleet CSV {path} line {reader.line_num}: {exc}") from exc
+        raise InputError(f"fleet CSV {path} near line {reader.line_num}: {exc}") from exc
     if not vehicles:
         raise InputError(f"fleet CSV {path} has no vehicles")
     return vehicles

@@ -79,4 +79,5 @@ def vehicle_from_row(row: dict[str, str | None], now: datetime) -> RegisteredVeh
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in error["loc"]) or "row"
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise InputError(f"{field}: {message}") from exc
+        # The key's own messages already name it ("public key: ...").
+        raise InputError(message if field == "public_key_pem" else f"{field}: {message}") from exc
