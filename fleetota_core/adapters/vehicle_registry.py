@@ -82,13 +82,16 @@ class VehicleRegistry:
             time.sleep(0.05 * 2**attempt)
         raise TransientAWSError(f"reading vehicle registry {self.table}: keys still unprocessed")
 
-    def all(self) -> list[RegisteredVehicle]:
-        """Every registered vehicle (a scan: for targeting and the vehicles page, not per record)."""
+    def all(self, limit: int | None = None) -> list[RegisteredVehicle]:
+        """Every registered vehicle, or the first ``limit`` (a scan: for targeting and the vehicles
+        page, never per record)."""
         out: list[RegisteredVehicle] = []
         with reading(f"vehicle registry {self.table}"):
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
                 vehicles = (vehicle_from_registry_item(i) for i in page.get("Items", []))
                 out.extend(v for v in vehicles if v is not None)
+                if limit is not None and len(out) >= limit:
+                    return out[:limit]
         return out
 
     def put_many(self, vehicles: Iterable[RegisteredVehicle]) -> int:
