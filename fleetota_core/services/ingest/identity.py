@@ -57,26 +57,30 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
     if not decoded.records:
         return CheckedObject(decoded)
     registered = registry.get_many({record.vin for record in decoded.records})
+    # Per distinct VIN once: the (model, hw_rev) a record must claim, for active registrations only.
+    expected = {vin: (v.model, v.hw_rev) for vin, v in registered.items() if v.active}
     counters: Counter[str] = Counter()
     kept: list[WireRecord] = []
     quarantined = list(decoded.quarantined)
     for record in decoded.records:
-        vehicle = registered.get(record.vin)
-        if vehicle is None or not vehicle.active:
+        identity = expected.get(record.vin)
+        if identity is None:
+            vehicle = registered.get(record.vin)
             why = "not provisioned" if vehicle is None else f"registration is {vehicle.status.value}"
             quarantined.append(_quarantine(record, UNKNOWN_VEHICLE, f"vin {record.vin}: {why}"))
             continue
         if record.ota is not None:
-            problem = verify_report(vehicle.public_key_pem, report_payload(record), record.ota.signature)
+            key = registered[record.vin].public_key_pem
+            problem = verify_report(key, report_payload(record), record.ota.signature)
             if problem is not None:
                 counters[OTA_REPORT_REJECTED] += 1
                 counters[f"{OTA_REPORT_REJECTED}__{problem}"] += 1
                 detail = f"vin {record.vin} seq {record.seq}: {problem.replace('_', ' ')}"
                 quarantined.append(_quarantine(record, OTA_REPORT_REJECTED, detail))
                 continue
-        if record.model != vehicle.model or record.hw_rev != vehicle.hw_rev:
+        if record.model != identity[0] or record.hw_rev != identity[1]:
             counters[IDENTITY_MISMATCH] += 1
-            record = msgspec.structs.replace(record, model=vehicle.model, hw_rev=vehicle.hw_rev)
+            record = msgspec.structs.replace(record, model=identity[0], hw_rev=identity[1])
         kept.append(record)
     return CheckedObject(DecodedObject(kept, quarantined), counters, registered)
 
