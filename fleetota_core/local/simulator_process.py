@@ -26,7 +26,7 @@ STATE_DIR = Path(".fleetota")
 PID_FILE = STATE_DIR / "simulator.pid"
 OPTIONS_FILE = STATE_DIR / "simulator.json"
 LOG_FILE = STATE_DIR / "simulator.log"
-FLEET_FILE = STATE_DIR / "fleet.json"  # the simulator's fleet as provisioned (until a vehicle registry)
+FLEET_FILE = STATE_DIR / "fleet.json"  # the simulator's fleet as provisioned, with its private keys
 MAX_VEHICLES = 100_000
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m simulator` is importable from
 

@@ -109,3 +109,21 @@ def test_a_bad_csv_is_one_error_line_exit_2_and_registers_nothing(stack, tmp_pat
     assert main(["vehicle", "provision"]) == 2
     assert "--csv FILE is required" in capsys.readouterr().err
     assert registry(stack).all() == []
+
+
+def test_local_reset_provisions_a_running_simulators_fleet_again(stack, tmp_path):
+    from fleetota_core.local.lifecycle import reset_stack
+    from simulator.fleet import generate_fleet, write_fleet_file
+    from simulator.vehicle_keys import assign_keys, register_fleet
+
+    fleet = generate_fleet(4, 5)
+    assign_keys(fleet)
+    register_fleet(stack.clients, stack.resources, fleet)
+    write_fleet_file(tmp_path / "fleet.json", fleet, seed=5)
+    before = registry(stack).get_many([v.vin for v in fleet])
+
+    message = reset_stack(stack.settings.model_copy(update={"state_dir": tmp_path}))
+
+    assert "4 vehicles provisioned again" in message
+    after = registry(stack).get_many([v.vin for v in fleet])
+    assert {v: r.public_key_pem for v, r in after.items()} == {v: r.public_key_pem for v, r in before.items()}
