@@ -19,7 +19,7 @@ class RecordingDynamo:
         self.unprocessed_once = unprocessed_once
 
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        (table, requests), *_ = RequestItems.items()
+        (_table, requests), *_ = RequestItems.items()
         assert len(requests) <= 25, "ValidationException: at most 25 requests"
         self.write_sizes.append(len(requests))
         for r in requests:
