@@ -144,6 +144,7 @@ def local_up(tmp_path: Path) -> Iterator[LocalUp]:
 
 def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
     vins = [with_check_digit(f"5YJ3E1EA0PF{n:06d}") for n in range(count)]
+    items = []
     for vin in vins:
         item = {
             "vin": vin,
@@ -163,7 +164,8 @@ def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
             "online": True,
         }
         stack.clients.dynamodb.put_item(TableName=stack.resources.vehicles_table, Item=to_item(item))
-        register_items(stack, [item])  # provisioned: targeting takes identity from the registry
+        items.append(item)
+    register_items(stack, items)  # provisioned: targeting takes identity from the registry
     return vins
 
 
