@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from fleetota_core.domain.report_signature import report_payload, verify_report
+from fleetota_core.domain.vehicle_identity import RegistrationStatus
 from fleetota_core.services.ingest.decode import RAW_EXCERPT_BYTES, DecodedObject, QuarantinedLine
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
         return CheckedObject(decoded)
     registered = registry.get_many({record.vin for record in decoded.records})
     # Per distinct VIN once: the (model, hw_rev) a record must claim, for active registrations only.
-    expected = {vin: (v.model, v.hw_rev) for vin, v in registered.items() if v.active}
+    active = RegistrationStatus.ACTIVE
+    expected = {vin: (v.model, v.hw_rev) for vin, v in registered.items() if v.status is active}
     counters: Counter[str] = Counter()
     kept: list[WireRecord] = []
     quarantined = list(decoded.quarantined)
