@@ -11,6 +11,8 @@ Three figures, all single-threaded in this process, over the same simulator reco
 * full path: the real ``ingest_object`` with the real AWS adapters on counting fake clients
   (ledger check, batch get, conditional writes, commit). The first reading of every vehicle is
   warm-up; the later ones are timed and counted, so immaterial readings are skipped as in steady state.
+* identity: the registry check per record (``check_identity``), and the signature verification of
+  an OTA report, in microseconds per record (plain readings) and per report (signed OTA reports).
 * original design: one JSON object per record, ``json.loads`` + pydantic validation + enrichment, a
   PutItem and a PutMetricData per record; the AWS calls are counted, not sent.
 """
@@ -35,15 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleetota_core.adapters.ledger import DynamoLedger
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
+from fleetota_core.adapters.vehicle_registry import VehicleRegistry, registry_item
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates, state_attributes, to_attr
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary, enrich
-from fleetota_core.domain.telemetry import TelemetryRecord
-from fleetota_core.services.ingest.decode import decode_object
+from fleetota_core.domain.telemetry import OtaReport, OtaStatus, TelemetryRecord
+from fleetota_core.services.ingest.decode import decode_lines, decode_object
+from fleetota_core.services.ingest.identity import InvocationRegistry, check_identity
 from fleetota_core.services.ingest.ports import ObjectRef
 from fleetota_core.services.ingest.state_cache import CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import IngestPorts, ingest_object, prepare
 from simulator.fleet import generate_fleet
 from simulator.record import encode
+from simulator.vehicle_keys import registrations
 
 TARGET = 300_000
 BATCH = 1000
@@ -78,10 +83,28 @@ class CountingClient:
         return call
 
 
+FLEETS: dict[tuple[int, int], list[Any]] = {}
+
+
+def bench_fleet(vehicles: int, seed: int = 42) -> list[Any]:
+    """The simulated fleet, keys assigned (and kept, so the registry matches every run)."""
+    if (vehicles, seed) not in FLEETS:
+        FLEETS[vehicles, seed] = generate_fleet(vehicles, seed)
+        registrations(FLEETS[vehicles, seed])
+    return FLEETS[vehicles, seed]
+
+
+def registry_client() -> CountingClient:
+    """A counting DynamoDB client whose registry table holds every bench fleet."""
+    client = CountingClient("dynamodb", Counter())
+    client.items = {r.vin: registry_item(r) for fleet in FLEETS.values() for r in registrations(fleet)}
+    return client
+
+
 def simulated_lines(vehicles: int, steps: int, seed: int = 42) -> list[str]:
     """``steps`` readings of each vehicle, 10 s apart, as the simulator encodes them."""
     rng = random.Random(seed)
-    fleet = generate_fleet(vehicles, seed)
+    fleet = [_copy(v) for v in bench_fleet(vehicles, seed)]
     start = time.time() - 10 * steps
     lines = []
     for step in range(steps):
@@ -91,6 +114,40 @@ def simulated_lines(vehicles: int, steps: int, seed: int = 42) -> list[str]:
             vehicle.lon += rng.uniform(-0.002, 0.002)
             lines.append(encode(vehicle, start + 10 * step))
     return lines
+
+
+def _copy(vehicle: Any) -> Any:
+    """A fresh copy of a fleet vehicle (same identity and key), so each use starts from seq 0."""
+    clone = object.__new__(type(vehicle))
+    for name in type(vehicle).__slots__:
+        if hasattr(vehicle, name):
+            setattr(clone, name, getattr(vehicle, name))
+    return clone
+
+
+def identity_cost(vehicles: int, rounds: int) -> dict[str, float]:
+    """CPU microseconds of ``check_identity``: per plain reading, and per signed OTA report."""
+    fleet = [_copy(v) for v in bench_fleet(vehicles)]
+    registered = {r.vin: r for r in registrations(fleet)}
+
+    class Registry:
+        def get_many(self, vins: Any) -> dict[str, Any]:
+            return {vin: registered[vin] for vin in vins if vin in registered}
+
+    at = time.time() - 5
+    report = OtaReport(
+        campaign_id="c1", deployment_id="c1.x", status=OtaStatus.DOWNLOADING, target_version="9.0.0"
+    )
+    plain = decode_lines([encode(v, at).encode() for v in fleet], datetime.now(UTC))
+    signed = decode_lines([encode(v, at, report).encode() for v in fleet], datetime.now(UTC))
+    if check_identity(signed, Registry()).counters or len(signed.records) != len(fleet):
+        raise SystemExit("every bench report must verify; the benchmark data is wrong")
+    per_plain = statistics.median(timed(lambda: check_identity(plain, Registry()), rounds)) / len(fleet)
+    per_signed = statistics.median(timed(lambda: check_identity(signed, Registry()), rounds)) / len(fleet)
+    return {
+        "identity_check_us_per_record": round(per_plain * 1e6, 2),
+        "identity_check_us_per_signed_ota_report": round(per_signed * 1e6, 1),
+    }
 
 
 def catalog_for(lines: list[str]) -> ReleaseCatalog:
@@ -139,6 +196,7 @@ def full_path(steps: list[list[bytes]], catalog: ReleaseCatalog, calls: Counter[
     keys = {f"raw/{s}-{i}.ndjson.gz": body for s, bodies in enumerate(steps) for i, body in enumerate(bodies)}
     s3 = CountingClient("s3", Counter(), keys)
     dynamodb = CountingClient("dynamodb", Counter())
+    registry = registry_client()
     ports = IngestPorts(
         objects=S3TelemetryObjects(s3),
         quarantine=S3Quarantine(s3, "telemetry"),
@@ -146,14 +204,18 @@ def full_path(steps: list[list[bytes]], catalog: ReleaseCatalog, calls: Counter[
         vehicles=CachedVehicleStates(DynamoVehicleStates(dynamodb, "vehicles")),
         ledger=DynamoLedger(dynamodb, "ledger"),
         ota_sink=lambda reports: {},
+        # As the processor wires it: lookups cached for one invocation (cleared every 10 objects).
+        registry=InvocationRegistry(VehicleRegistry(registry, "registry")),
     )
     now = datetime.now(UTC)
     stored, cpu = 0, 0.0
     for step, bodies in enumerate(steps):
         if step == 1:
-            s3.calls, dynamodb.calls = calls, calls  # count the steady state only
+            s3.calls, dynamodb.calls, registry.calls = calls, calls, calls  # count the steady state only
         started = time.process_time()
         for i in range(len(bodies)):
+            if i % 10 == 0:
+                ports.registry.clear()  # type: ignore[attr-defined] - a new invocation (SQS batch of 10)
             key = f"raw/{step}-{i}.ndjson.gz"
             outcome = ingest_object(ObjectRef("telemetry", key, etag=key), ports, catalog, now)
             stored += outcome.stored if step else 0
@@ -211,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     original_calls: Counter[str] = Counter()
     original = timed(lambda: original_design(singles, catalog, original_calls), max(2, args.rounds // 2))
 
+    identity = identity_cost(min(args.vehicles, 2000), args.rounds)
     hot_rate = records / statistics.median(hot)
     enriched_rate = records / statistics.median(enriched)
     full_rate = full_records / statistics.median(cpu for _, cpu in full_runs)
@@ -224,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "hot_path_enriching_every_vehicle_records_per_s": round(enriched_rate),
         "full_path_records_per_s": round(full_rate),
         "original_design_records_per_s": round(original_rate),
+        **identity,
         "ratio_hot_path_vs_original": round(hot_rate / original_rate, 1),
         "ratio_full_path_vs_original": round(full_rate / original_rate, 1),
         "target_records_per_s": TARGET,
@@ -239,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(target {TARGET:,}: {'met' if hot_rate >= TARGET else 'MISSED'}); "
         f"enriching every vehicle {enriched_rate:,.0f}/s; full path {full_rate:,.0f}/s; "
         f"original design {original_rate:,.0f}/s; "
+        f"identity check {identity['identity_check_us_per_record']} us/record, "
+        f"{identity['identity_check_us_per_signed_ota_report']} us/signed OTA report; "
         f"ratio {hot_rate / original_rate:.1f}x"
     )
     return 0

@@ -40,7 +40,7 @@ def campaign_ports(
         campaigns=CampaignStore(dynamodb, resources.campaigns_table),
         deployments=DeploymentStore(dynamodb, resources.deployments_table),
         schedule=DeploymentSchedule(dynamodb, resources.ledger_table),
-        vehicles=VehicleDirectory(dynamodb, resources.vehicles_table),
+        vehicles=VehicleDirectory(dynamodb, resources.vehicles_table, resources.registry_table),
         releases=FirmwareStore(clients.s3, resources.firmware_bucket),
         image_signer=KmsSigner(clients.kms, resources.image_key_alias),
         director_signer=KmsSigner(clients.kms, resources.director_key_alias),

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     telemetry_function: str | None = None
     update_function: str | None = None
     dashboard_name: str | None = None
+    registry_table: str | None = None
 
     @property
     def stack_name(self) -> str:

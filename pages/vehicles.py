@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from fleetota_core.views.fleet import filter_fleet, version_key
+from fleetota_core.views.fleet import filter_fleet, never_reported, version_key
 from fleetota_core.views.text import plain
 from fleetota_core.views.vehicles import ota_history, recent_telemetry, vehicle_state
 from pages import _ui
@@ -41,8 +41,9 @@ backend = _ui.backend()
 fleet = _ui.fleet_or_stop()
 if fleet.empty:
     _ui.empty_state(
-        "No vehicles yet. Start the simulator on the **Simulator** page; each vehicle is listed here "
-        "after its first telemetry record."
+        "No vehicles yet. Start the simulator on the **Simulator** page (it provisions its fleet), or "
+        "import a real fleet with `fleetota vehicle provision --csv FILE`; every provisioned vehicle is "
+        "listed here, and its state appears after its first telemetry record."
     )
     st.stop()
 
@@ -83,6 +84,21 @@ selection = st.dataframe(
         "network": "Network",
     },
 )
+silent = never_reported(fleet)
+with st.expander(f"Provisioned, never reported: {len(silent):,}", expanded=False):
+    if silent.empty:
+        st.caption("Every provisioned vehicle has sent telemetry at least once.")
+    else:
+        st.caption(
+            "These vehicles are in the registry but no record of theirs has arrived yet: check that they "
+            "are powered, connected and configured with this stack's telemetry bucket."
+        )
+        st.dataframe(
+            silent[["vin", "make", "model", "model_year", "hw_rev", "region"]].head(MAX_ROWS),
+            hide_index=True,
+            key="veh_never_reported",
+        )
+
 rows = selection.selection.rows if selection else []
 vins = shown["vin"].head(MAX_ROWS).tolist()
 default_vin = vins[rows[0]] if rows else (vins[0] if vins else None)

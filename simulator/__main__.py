@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import FleetOTAError
-from simulator.fleet import FLEET_SHARE, generate_fleet, write_fleet_file
+from simulator.fleet import FLEET_SHARE, generate_fleet, read_private_keys, write_fleet_file
 from simulator.job_listener import add_ota_fault_arguments
 from simulator.progress import Progress
 from simulator.runner import run
 from simulator.simulation import MAX_OUTBOX, FaultProfile, FleetSimulation
 from simulator.uploader import BatchUploader, DirectorySink, S3Sink
+from simulator.vehicle_keys import assign_keys, register_fleet
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -196,9 +197,13 @@ def simulate(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     start = _start_time(args, seed)
     fleet = generate_fleet(args.vehicles, seed, args.fleet_share)
+    # The vehicles keep the keys an earlier run of this fleet wrote; new vehicles get new keys.
+    assign_keys(fleet, read_private_keys(args.fleet_file) if args.fleet_file is not None else None)
     if args.fleet_file is not None:
         write_fleet_file(args.fleet_file, fleet, seed)  # before any upload: the fleet as provisioned
     sink, clients, resources = _backend(args)
+    if clients is not None:
+        register_fleet(clients, resources, fleet)  # the registry knows every vehicle before it reports
     run_id = hashlib.sha256(f"{seed}:{start}".encode()).hexdigest()[:8]
     stamp = _stamp(args, start)
     listener = _job_listener(args, clients, resources, run_id, seed, stamp)

@@ -12,6 +12,7 @@ from fleetota_core.domain.vin import with_check_digit, year_code
 from simulator.catalogue import CATALOGUE, FIRMWARE_SPREAD, METRO_SHARES, VehicleModel, hw_revs_for
 from simulator.sites import Site, SiteKind, ZoneSites, build_zone_sites, random_point
 from simulator.vehicle import Role, SimVehicle
+from simulator.vehicle_keys import fleet_private_keys
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -172,8 +173,24 @@ def fleet_definition(fleet: list[SimVehicle]) -> list[dict[str, object]]:
 
 
 def write_fleet_file(path: Path, fleet: list[SimVehicle], seed: int) -> None:
-    """The fleet definition as JSON, replaced atomically so a reader never sees half a file."""
+    """The fleet definition as JSON, replaced atomically so a reader never sees half a file.
+
+    It also holds the vehicles' private signing keys (``private_keys``, vin -> hex), so a restarted
+    simulator signs with the keys the registry holds; the file is written owner-only.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps({"seed": seed, "vehicles": fleet_definition(fleet)}))
+    body = {"seed": seed, "vehicles": fleet_definition(fleet), "private_keys": fleet_private_keys(fleet)}
+    partial.touch(mode=0o600)
+    partial.write_text(json.dumps(body))
     partial.replace(path)
+
+
+def read_private_keys(path: Path) -> dict[str, str]:
+    """The private keys an earlier run wrote to ``path`` (vin -> hex); empty if none."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    keys = data.get("private_keys") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in keys.items()} if isinstance(keys, dict) else {}

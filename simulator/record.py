@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fleetota_core.domain.telemetry import SCHEMA_VERSION
+from simulator.vehicle_keys import sign_report
 
 if TYPE_CHECKING:
     from fleetota_core.domain.telemetry import OtaReport
@@ -29,9 +30,10 @@ def encode(v: SimVehicle, t: float, report: OtaReport | None = None) -> str:
     drive_state = "driving" if v.driving else ("charging" if v.charging else "parked")
     heading = round(v.heading, 1) % 360.0
     signal = "null" if v.signal_dbm is None else str(v.signal_dbm)
-    ota = "null" if report is None else report.model_dump_json()
+    ts = iso_ts(t)
+    ota = "null" if report is None else sign_report(v, ts, report).model_dump_json()
     return (
-        f'{{"schema_version":{SCHEMA_VERSION},"vin":"{v.vin}","ts":"{iso_ts(t)}","seq":{v.seq},'
+        f'{{"schema_version":{SCHEMA_VERSION},"vin":"{v.vin}","ts":"{ts}","seq":{v.seq},'
         f'"model":{json.dumps(v.model)},"hw_rev":{json.dumps(v.hw_rev)},'
         f'"position":{{"lat":{v.lat:.6f},"lon":{v.lon:.6f},"speed_kph":{v.speed_kph:.1f},'
         f'"heading_deg":{heading:.1f}}},'

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.telemetry import NetworkType
 from simulator.behaviour import plan_next
@@ -45,7 +45,7 @@ class SimVehicle:
         "hold_parked", "home", "home_wifi", "hw_rev", "kx", "lat", "lon", "low_soc", "make",
         "max_dc_kw", "metro", "model", "model_year", "modem", "network", "next_dest", "odometer_km",
         "ota_state", "outage_until", "outbox", "pack_voltage", "phase", "plug_below", "role", "seq",
-        "signal_dbm", "site", "soc", "speed_kph", "t", "temp_c", "trip_speed", "vin",
+        "signal_dbm", "signing_key", "site", "soc", "speed_kph", "t", "temp_c", "trip_speed", "vin",
         "wh_per_km", "work", "zone",
     )  # fmt: skip
 
@@ -101,6 +101,7 @@ class SimVehicle:
         self.outage_until = 0.0
         self.network, self.signal_dbm = NetworkType.NONE, None
         self.ota_state: object = None  # owned by the OTA client (simulator/ota_client.py)
+        self.signing_key: Any = None  # its own ECDSA P-256 key (simulator/vehicle_keys.py)
 
     # --- placement -----------------------------------------------------------------------------
     def start(self, t: float, site: Site, cond: Conditions, rng: random.Random) -> None:

@@ -31,6 +31,7 @@ OUTPUT_KEYS = {
     "telemetry_function": "TelemetryProcessorFunctionName",
     "update_function": "UpdateManagerFunctionName",
     "dashboard_name": "DashboardName",
+    "registry_table": "VehicleRegistryTableName",
 }
 
 
@@ -54,6 +55,7 @@ class Resources:
     telemetry_function: str
     update_function: str
     dashboard_name: str
+    registry_table: str
 
     @classmethod
     def for_local(cls, stack: str, region: str, endpoint_url: str) -> Resources:
@@ -77,6 +79,7 @@ class Resources:
             telemetry_function=f"{stack}-telemetry-processor",
             update_function=f"{stack}-update-manager",
             dashboard_name=stack,
+            registry_table=f"{stack}-vehicle-registry",
         )
 
     @classmethod

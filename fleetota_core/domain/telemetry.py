@@ -76,6 +76,11 @@ class OtaReport(_Strict):
     target_version: FirmwareVersion
     error_code: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, max_length=512)
+    signature: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The vehicle's ECDSA P-256 signature of this report, base64 DER (docs/telemetry.md)",
+    )
 
 
 class TelemetryRecord(_Strict):

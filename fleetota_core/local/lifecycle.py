@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.errors import BackendUnavailableError
 from fleetota_core.local import ownership
+from fleetota_core.local.fleet_registry import reprovision_simulated_fleet
 from fleetota_core.local.provision import missing_resources, provision
 from fleetota_core.local.reset import empty_data
 from fleetota_core.local.server import control_request, probe_endpoint, reset_moto, start_moto
@@ -221,6 +222,10 @@ def reset_stack(settings: Settings) -> str:
         empty_data(spec, clients)
         provision(spec, clients)
         done = "tables, buckets and queues emptied"
+    # A running simulator keeps its fleet and keys; the registry must know them again.
+    registered = reprovision_simulated_fleet(settings.state_dir, clients, spec.resources)
+    if registered:
+        done += f"; the simulator's {registered} vehicles provisioned again"
     # The stack's own snapshot now holds the empty stack, whatever folder it keeps it in.
     persisted = control_request(endpoint, "snapshot")
     if persisted is None:

@@ -23,6 +23,7 @@ LOGICAL_TO_FIELD = {
     "DeploymentsTable": "deployments_table",
     "AuditTable": "audit_table",
     "LedgerTable": "ledger_table",
+    "VehicleRegistryTable": "registry_table",
     "AlertsTopic": "alerts_topic_arn",
     "JobNotificationsTopic": "job_topic_arn",
     "ImageKeyAlias": "image_key_alias",

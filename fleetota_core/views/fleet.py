@@ -9,6 +9,7 @@ import pandas as pd
 
 from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.adapters.table_reader import scan_table
+from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.vehicle import BatteryCategory
 from fleetota_core.local.simulator_process import read_fleet_file
 
@@ -43,6 +44,8 @@ FLEET_COLUMNS: dict[str, Any] = {
 STATUSES = ("driving", "charging", "parked", "offline")
 # A provisioned vehicle with no telemetry at all: in the fleet, never online, nowhere on the map.
 NEVER_REPORTED = "never reported"
+# The vehicles page reads at most this many registry entries per refresh (a bounded scan, cached).
+REGISTRY_READ_LIMIT = 20_000
 # The same bands as fleetota_core.domain.vehicle.battery_category, checked by a unit test.
 _BATTERY_BINS = [float("-inf"), 10, 30, 80, float("inf")]
 _BATTERY_LABELS = [
@@ -95,8 +98,9 @@ def fleet_frame(
 def with_provisioned(fleet: pd.DataFrame, provisioned: list[dict[str, Any]] | None) -> pd.DataFrame:
     """The fleet plus every provisioned vehicle that never reported, with status :data:`NEVER_REPORTED`.
 
-    Until a vehicle registry exists, the simulator's fleet definition is what was provisioned; a
-    vehicle that reported without being in it (an earlier run's) stays in the fleet too.
+    ``provisioned`` is the vehicle registry's entries (and the simulator's fleet definition, for a
+    fleet file written before the registry knew it); a vehicle that reported without being in it (an
+    earlier run's) stays in the fleet too.
     """
     if not provisioned:
         return fleet
@@ -110,9 +114,37 @@ def with_provisioned(fleet: pd.DataFrame, provisioned: list[dict[str, Any]] | No
     return pd.concat(frames, ignore_index=True).sort_values("vin", ignore_index=True)
 
 
+def provisioned_vehicles(
+    clients: ClientFactory, resources: Resources, state_dir: Path, limit: int = REGISTRY_READ_LIMIT
+) -> list[dict[str, Any]]:
+    """Every provisioned vehicle's identity: the registry's, then the simulator's fleet file's others."""
+    registered = [
+        {
+            "vin": v.vin,
+            "make": v.make,
+            "model": v.model,
+            "model_year": v.model_year,
+            "hw_rev": v.hw_rev,
+            "region": v.region,
+        }
+        for v in VehicleRegistry(clients.dynamodb, resources.registry_table).all(limit=limit)
+    ]
+    known = {v["vin"] for v in registered}
+    return registered + [v for v in read_fleet_file(state_dir) or [] if v["vin"] not in known]
+
+
 def provisioned_fleet_frame(clients: ClientFactory, resources: Resources, state_dir: Path) -> pd.DataFrame:
-    """:func:`fleet_frame` with the never-reported vehicles of the simulator's fleet definition."""
-    return with_provisioned(fleet_frame(clients, resources), read_fleet_file(state_dir))
+    """:func:`fleet_frame` with the provisioned vehicles (registry, fleet file) that never reported."""
+    return with_provisioned(
+        fleet_frame(clients, resources), provisioned_vehicles(clients, resources, state_dir)
+    )
+
+
+def never_reported(fleet: pd.DataFrame) -> pd.DataFrame:
+    """The provisioned vehicles of a fleet frame that have not sent a single record yet."""
+    if fleet.empty or "status" not in fleet:
+        return fleet.head(0)
+    return fleet[fleet["status"] == NEVER_REPORTED]
 
 
 @dataclass(frozen=True)

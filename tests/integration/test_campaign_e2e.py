@@ -29,6 +29,7 @@ from simulator.job_listener import open_job_listener
 from simulator.ota_client import OtaFaults
 from simulator.simulation import FleetSimulation
 from simulator.uploader import BatchUploader, S3Sink
+from simulator.vehicle_keys import register_fleet
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +82,7 @@ def world(stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: dateti
     fleet = generate_fleet(vehicles, seed)
     for v in fleet:
         v.soc = max(v.soc, 60.0)  # deferral is tested on its own; here every car has charge
+    register_fleet(stack.clients, stack.resources, fleet)  # provisioned, each with its own key
     uploader = BatchUploader(
         S3Sink(TelemetryStore(stack.resources.telemetry_bucket, stack.clients.s3)), 1000, "t"
     )

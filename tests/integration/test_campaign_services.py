@@ -29,6 +29,7 @@ from fleetota_core.services.campaigns.preview import preview_campaign
 from fleetota_core.services.campaigns.releases import list_releases, publish_release
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.campaigns.tick import run_tick
+from tests.integration.registry_support import register_items
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = "Tesla Model 3"
@@ -40,6 +41,7 @@ def vin(n: int) -> str:
 
 def seed_vehicles(stack, count: int, **overrides) -> list[str]:
     vins = [vin(i) for i in range(count)]
+    items = []
     for v in vins:
         item = {
             "vin": v,
@@ -60,6 +62,8 @@ def seed_vehicles(stack, count: int, **overrides) -> list[str]:
             **overrides,
         }
         stack.clients.dynamodb.put_item(TableName=stack.resources.vehicles_table, Item=to_item(item))
+        items.append(item)
+    register_items(stack, items)  # provisioned: targeting takes identity from the registry
     return vins
 
 

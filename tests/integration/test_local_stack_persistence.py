@@ -41,6 +41,8 @@ from fleetota_core.services.ingest.stats import telemetry_stats
 from fleetota_core.settings import Settings
 from simulator.fleet import generate_fleet
 from simulator.record import encode as encode_record
+from simulator.vehicle_keys import register_fleet
+from tests.integration.registry_support import register_items
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -142,6 +144,7 @@ def local_up(tmp_path: Path) -> Iterator[LocalUp]:
 
 def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
     vins = [with_check_digit(f"5YJ3E1EA0PF{n:06d}") for n in range(count)]
+    items = []
     for vin in vins:
         item = {
             "vin": vin,
@@ -161,12 +164,16 @@ def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
             "online": True,
         }
         stack.clients.dynamodb.put_item(TableName=stack.resources.vehicles_table, Item=to_item(item))
+        items.append(item)
+    register_items(stack, items)  # provisioned: targeting takes identity from the registry
     return vins
 
 
 def put_telemetry(stack: LocalUp, vehicles: int) -> None:
     lines = []
-    for vehicle in generate_fleet(vehicles, 3):
+    fleet = generate_fleet(vehicles, 3)
+    register_fleet(stack.clients, stack.resources, fleet)
+    for vehicle in fleet:
         vehicle.seq += 1
         lines.append(encode_record(vehicle, NOW.timestamp()).encode())
     key = f"raw/dt={NOW:%Y-%m-%d}/hour={NOW:%H}/persist.ndjson.gz"

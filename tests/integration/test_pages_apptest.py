@@ -29,6 +29,7 @@ from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.fleet import fleet_definition, generate_fleet, write_fleet_file
 from simulator.record import encode
+from simulator.vehicle_keys import register_fleet
 from tests.integration.test_campaign_services import MODEL, seed_vehicles
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def dashboard(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path) -> L
 def seed_fleet(stack: LocalStack, count: int = 40) -> list:
     """Telemetry through the real pipeline: a gzip NDJSON batch in S3, drained by the processor."""
     fleet = generate_fleet(count, 11)
+    register_fleet(stack.clients, stack.resources, fleet)  # provisioned before they report
     now = time.time()
     lines = []
     for vehicle in fleet:
@@ -415,6 +417,23 @@ def test_the_overview_and_vehicles_count_the_provisioned_fleet_with_never_report
     table = at.dataframe[0].value
     assert len(table) == 15
     assert (table["status"] == "never reported").sum() == 5
+    silent = at.dataframe[1].value  # the "provisioned, never reported" section
+    assert sorted(silent["vin"]) == sorted(v.vin for v in provisioned[10:])
+
+
+def test_vehicles_provisioned_in_the_registry_that_never_reported_are_listed_apart(dashboard):
+    # Given 4 vehicles that reported and 3 more provisioned in the registry only (no fleet file)
+    seed_fleet(dashboard, 4)
+    silent = generate_fleet(7, 11)[4:]
+    register_fleet(dashboard.clients, dashboard.resources, silent)
+
+    at = render("pages/vehicles.py")
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.label == "Provisioned, never reported: 3" for e in at.expander)
+    listed = at.dataframe[1].value
+    assert sorted(listed["vin"]) == sorted(v.vin for v in silent)
+    assert set(listed["model"]) == {v.model for v in silent}  # identity from the registry
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from fleetota_core.services.ingest.batch import telemetry_pipeline
 from fleetota_core.services.ingest.stats import telemetry_stats
 from simulator.fleet import generate_fleet
 from simulator.record import encode
+from simulator.vehicle_keys import register_fleet
 
 if TYPE_CHECKING:
     from tests.integration.conftest import LocalStack
@@ -25,8 +26,9 @@ MALFORMED = [
 ]
 
 
-def _fleet_lines(count: int, at: float, seed: int = 7) -> tuple[list[Any], list[bytes]]:
+def _fleet_lines(stack: LocalStack, count: int, at: float, seed: int = 7) -> tuple[list[Any], list[bytes]]:
     fleet = generate_fleet(count, seed)
+    register_fleet(stack.clients, stack.resources, fleet)  # provisioned before they report
     lines = []
     for vehicle in fleet:
         vehicle.seq += 1
@@ -50,7 +52,7 @@ def test_simulator_records_with_malformed_lines_mixed_in_add_up_and_every_reason
     stack: LocalStack,
 ):
     now = time.time()
-    _, lines = _fleet_lines(40, now - 1)
+    _, lines = _fleet_lines(stack, 40, now - 1)
     _put(stack, 1, lines[:20] + MALFORMED[:2])
     _put(stack, 2, [MALFORMED[2], *lines[20:]])
 
@@ -77,7 +79,7 @@ def test_simulator_records_with_malformed_lines_mixed_in_add_up_and_every_reason
 
 
 def test_resending_the_same_s3_event_changes_nothing(stack: LocalStack):
-    _, lines = _fleet_lines(10, time.time() - 1)
+    _, lines = _fleet_lines(stack, 10, time.time() - 1)
     _put(stack, 1, lines)
     sent: list[str] = []
     real = stack.runtime.function("telemetry_processor").real_handler()
@@ -105,6 +107,7 @@ def test_resending_the_same_s3_event_changes_nothing(stack: LocalStack):
 
 def test_a_reordered_batch_leaves_each_vehicle_at_its_newest_reading(stack: LocalStack):
     fleet = generate_fleet(5, 11)
+    register_fleet(stack.clients, stack.resources, fleet)
     start = time.time() - 120
     lines = []
     for step in range(6):
@@ -142,7 +145,7 @@ def test_a_corrupt_gzip_object_is_quarantined_and_no_message_cycles(stack: Local
 def test_an_injected_transient_error_fails_the_item_and_recovers_on_retry(stack: LocalStack):
     from botocore.exceptions import ClientError
 
-    _, lines = _fleet_lines(8, time.time() - 1)
+    _, lines = _fleet_lines(stack, 8, time.time() - 1)
     _put(stack, 1, lines)
     real = stack.runtime.function("telemetry_processor").real_handler()
     pipeline = telemetry_pipeline(stack.settings)  # the same object the handler uses
@@ -174,7 +177,7 @@ def test_an_injected_transient_error_fails_the_item_and_recovers_on_retry(stack:
 
 def test_cloudwatch_data_points_sum_equals_the_records_stored(stack: LocalStack):
     now = time.time()
-    _, lines = _fleet_lines(30, now - 1)
+    _, lines = _fleet_lines(stack, 30, now - 1)
     _put(stack, 1, lines[:12] + MALFORMED[:1])
     _put(stack, 2, lines[12:])
     stack.runtime.drain(timeout=30)

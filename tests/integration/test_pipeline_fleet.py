@@ -13,6 +13,7 @@ from fleetota_core.cli import main
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.fleet import generate_fleet
 from simulator.record import encode
+from simulator.vehicle_keys import register_fleet
 
 if TYPE_CHECKING:
     import pytest
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 def _ingest_fleet(stack: LocalStack, count: int) -> list:
     fleet = generate_fleet(count, 3)
+    register_fleet(stack.clients, stack.resources, fleet)  # provisioned before they report
     now = time.time()
     lines = []
     for vehicle in fleet:
@@ -97,6 +99,7 @@ def test_the_snapshot_merges_the_processors_deltas_without_rescanning_the_table(
         vehicle.lat += 0.1
         lines.append(encode(vehicle, later).encode())
     newcomer = generate_fleet(6, 99)[-1]
+    register_fleet(stack.clients, stack.resources, [newcomer])
     newcomer.seq += 1
     lines.append(encode(newcomer, later).encode())
     stack.clients.s3.put_object(

@@ -8,7 +8,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from fleetota_core.domain.enrichment import StoredState, not_after_ms
+from fleetota_core.domain.report_signature import canonical_report, public_key_pem, sign_payload
+from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 from fleetota_core.domain.vin import with_check_digit, year_code
 from fleetota_core.errors import ResourceNotFoundError, TransientAWSError
 from fleetota_core.services.ingest.ports import ObjectRef
@@ -164,5 +168,70 @@ class FakeDeployments:
         return {"ota_transitions_applied": len(reports) - illegal, "ota_illegal_transitions": illegal}
 
 
+PROVISIONED = range(100)  # fake_ports() registers vin(0) .. vin(99), as record() describes them
+_KEYS: dict[int, ec.EllipticCurvePrivateKey] = {}
+
+
+def vehicle_key(n: int) -> ec.EllipticCurvePrivateKey:
+    """Vehicle ``n``'s own signing key (one per test session)."""
+    if n not in _KEYS:
+        _KEYS[n] = ec.generate_private_key(ec.SECP256R1())
+    return _KEYS[n]
+
+
+def registered(n: int, **changes: Any) -> RegisteredVehicle:
+    values: dict[str, Any] = {
+        "vin": vin(n),
+        "make": "Tesla",
+        "model": "Model 3",
+        "model_year": 2023,
+        "hw_rev": "HW3",
+        "region": "us-west",
+        "public_key_pem": public_key_pem(vehicle_key(n)),
+        "provisioned_at": NOW - timedelta(days=30),
+    }
+    values.update(changes)
+    return RegisteredVehicle(**values)
+
+
+def signed(body: dict[str, Any], key: ec.EllipticCurvePrivateKey | None = None) -> dict[str, Any]:
+    """``body`` (from :func:`record`) with its OTA report signed by ``key`` (default: its own vehicle's)."""
+    ota = dict(body["ota"])
+    ts = datetime.fromisoformat(body["ts"].replace("Z", "+00:00"))
+    payload = canonical_report(
+        body["vin"],
+        ts,
+        body["firmware_version"],
+        ota["campaign_id"],
+        ota["deployment_id"],
+        ota.get("attempt", 1),
+        ota["status"],
+        ota["target_version"],
+        ota.get("error_code"),
+    )
+    if key is None:
+        key = vehicle_key(next(n for n in PROVISIONED if vin(n) == body["vin"]))
+    ota["signature"] = sign_payload(key, payload)
+    return {**body, "ota": ota}
+
+
+class FakeRegistry:
+    def __init__(self, vehicles: list[RegisteredVehicle] | None = None) -> None:
+        self.vehicles = {v.vin: v for v in vehicles or []}
+        self.calls: list[set[str]] = []
+
+    def get_many(self, vins: Any) -> dict[str, RegisteredVehicle]:
+        asked = set(vins)
+        self.calls.append(asked)
+        return {v: self.vehicles[v] for v in asked if v in self.vehicles}
+
+
 def fake_ports() -> IngestPorts:
-    return IngestPorts(FakeObjects(), FakeQuarantine(), FakeVehicles(), FakeLedger(), FakeDeployments())
+    return IngestPorts(
+        FakeObjects(),
+        FakeQuarantine(),
+        FakeVehicles(),
+        FakeLedger(),
+        FakeDeployments(),
+        FakeRegistry([registered(n) for n in PROVISIONED]),
+    )

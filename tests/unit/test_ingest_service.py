@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from ingest_fakes import NOW, fake_ports, ndjson, record, vin
+from ingest_fakes import NOW, fake_ports, ndjson, record, signed, vin
 
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
 from fleetota_core.errors import TransientAWSError
@@ -167,9 +167,9 @@ def test_ota_reports_go_to_the_deployments_in_order_and_their_counts_are_kept():
     ports = fake_ports()
     ota = {"campaign_id": "c1", "deployment_id": "c1.x", "target_version": "1.2.0"}
     body = ndjson(
-        record(1, seq=3, ts=NOW - timedelta(seconds=1), ota={**ota, "status": "INSTALLING"}),
-        record(1, seq=2, ts=NOW - timedelta(seconds=5), ota={**ota, "status": "DOWNLOADING"}),
-        record(2, seq=1, ota={**ota, "status": "RECEIVED"}),
+        signed(record(1, seq=3, ts=NOW - timedelta(seconds=1), ota={**ota, "status": "INSTALLING"})),
+        signed(record(1, seq=2, ts=NOW - timedelta(seconds=5), ota={**ota, "status": "DOWNLOADING"})),
+        signed(record(2, seq=1, ota={**ota, "status": "RECEIVED"})),
         record(3, seq=1),
     )
     outcome = ingest(ports, ports.objects.put("raw/i.ndjson.gz", body))

@@ -15,6 +15,7 @@ from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.ledger import DynamoLedger
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
+from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
@@ -22,6 +23,7 @@ from fleetota_core.errors import FleetOTAError
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.ingest.events import refs_from_sqs_body
 from fleetota_core.services.ingest.fleet_health import write_snapshot_delta
+from fleetota_core.services.ingest.identity import InvocationRegistry
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S, CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import IngestOutcome, IngestPorts, ingest_object
 
@@ -110,6 +112,9 @@ class TelemetryPipeline:
     def begin_batch(self) -> None:
         """Once per invocation: drop cached vehicle states if the stack's data was wiped since."""
         self.outcomes = []
+        if isinstance(self.ports.registry, InvocationRegistry):
+            # Registry lookups are cached for one invocation: a new or retired vehicle counts next time.
+            self.ports.registry.clear()
         if self._generation is None:
             return
         current = self._generation()
@@ -136,6 +141,7 @@ class TelemetryPipeline:
             ),
             ledger=ledger,
             ota_sink=deployment_sink(clients, resources),
+            registry=InvocationRegistry(VehicleRegistry(clients.dynamodb, resources.registry_table)),
         )
         catalog = CachedCatalog(lambda: firmware_catalog(clients, resources))
         return cls(
@@ -221,6 +227,9 @@ def batch_metrics(
         ("QuarantinedObjects", "Count", total["objects_quarantined"]),
         ("DuplicateObjects", "Count", sum(1 for o in outcomes if o.duplicate)),
         ("OtaIllegalTransitions", "Count", total["ota_illegal_transitions"]),
+        ("OtaReportsRejected", "Count", total["ota_report_rejected"]),
+        ("UnknownVehicleRecords", "Count", total["quarantined__unknown_vehicle"]),
+        ("IdentityMismatches", "Count", total["identity_mismatch"]),
         ("VehicleStateWrites", "Count", total["vehicle_writes"]),
         ("SnapshotDeltaFailures", "Count", int(snapshot_delta_failed)),
     ]

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
     from fleetota_core.domain.enrichment import StoredState, VehicleState
     from fleetota_core.domain.telemetry import TelemetryRecord
+    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
     from fleetota_core.services.ingest.decode import QuarantinedLine
 
 
@@ -58,6 +60,12 @@ class VehicleStates(Protocol):
 
     def put_many(self, states: list[VehicleState]) -> tuple[int, int]:
         """Conditionally write each state unless a newer one is stored; (written, lost to newer)."""
+        ...
+
+
+class VehicleRegistry(Protocol):
+    def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
+        """The registered vehicles among ``vins``; an unprovisioned VIN is simply absent."""
         ...
 
 

@@ -60,6 +60,8 @@ def summarize(counters: Mapping[str, int], dlq: int | None) -> dict[str, Any]:
         "vehicle_writes": c["vehicle_writes"],
         "vehicle_writes_skipped": c["vehicle_writes_skipped"],
         "stale_vehicle_readings": c["stale_vehicle_readings"],
+        # Records claiming a model or hardware revision other than the registry's (kept as registered).
+        "identity_mismatch": c["identity_mismatch"],
         "ota": {k.removeprefix("ota_"): v for k, v in sorted(c.items()) if k.startswith("ota_") and v},
         "lag_ms": {
             "mean": None if stored_lag is None else round(stored_lag, 1),

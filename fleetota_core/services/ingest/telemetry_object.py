@@ -20,11 +20,13 @@ from fleetota_core.domain.enrichment import enrich, is_material, is_newer
 from fleetota_core.domain.telemetry import TelemetryRecord
 from fleetota_core.errors import ResourceNotFoundError
 from fleetota_core.services.ingest.decode import MAX_OBJECT_BYTES, UnreadableObjectError, decode_object
+from fleetota_core.services.ingest.identity import check_identity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
+    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
     from fleetota_core.services.ingest.decode import DecodedObject
     from fleetota_core.services.ingest.ports import (
         Ledger,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         OtaReportSink,
         Quarantine,
         TelemetryObjects,
+        VehicleRegistry,
         VehicleStates,
     )
     from fleetota_core.services.ingest.wire import WireRecord
@@ -68,6 +71,7 @@ class IngestPorts:
     vehicles: VehicleStates
     ledger: Ledger
     ota_sink: OtaReportSink
+    registry: VehicleRegistry
 
 
 @dataclass
@@ -109,7 +113,11 @@ def ota_reports(records: Iterable[WireRecord]) -> list[TelemetryRecord]:
 
 
 def _write_states(
-    newest: dict[str, WireRecord], vehicles: VehicleStates, catalog: ReleaseCatalog, now: datetime
+    newest: dict[str, WireRecord],
+    vehicles: VehicleStates,
+    catalog: ReleaseCatalog,
+    now: datetime,
+    registered: Mapping[str, RegisteredVehicle],
 ) -> tuple[Counter[str], list[VehicleState]]:
     stored = vehicles.get_many(list(newest))
     counters: Counter[str] = Counter()
@@ -120,6 +128,12 @@ def _write_states(
             counters["stale_vehicle_readings"] += 1
         elif is_material(reading, previous, now):
             state = enrich(reading, catalog, now)
+            identity = registered.get(vin)
+            if identity is not None and (state.make, state.model_year) != (
+                identity.make,
+                identity.model_year,
+            ):
+                state = replace(state, make=identity.make, model_year=identity.model_year)
             if state.ota_status is None and previous is not None and previous.ota_status is not None:
                 # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
                 state = replace(
@@ -185,7 +199,7 @@ def ingest_object(
             raise UnreadableObjectError(
                 "object_too_large", f"{ref.size} bytes > {MAX_OBJECT_BYTES}", {"compressed_bytes": ref.size}
             )
-        decoded = decode_object(ref.key, ports.objects.get(ref), now)
+        checked = check_identity(decode_object(ref.key, ports.objects.get(ref), now), ports.registry)
     except (UnreadableObjectError, ResourceNotFoundError) as exc:
         reason = exc.reason if isinstance(exc, UnreadableObjectError) else "object_missing"
         counts = exc.counts if isinstance(exc, UnreadableObjectError) else {}
@@ -195,8 +209,10 @@ def ingest_object(
         counters[f"objects_quarantined__{reason}"] += 1
         return _commit(outcome, ports, now)
 
+    decoded = checked.decoded
     prepared = prepare(decoded, now)
     counters.update(prepared.counters)
+    counters.update(checked.counters)
     outcome.lag_ms = prepared.lag_ms
     outcome.object_lag_ms = object_lag_ms(ref, now)
     if outcome.object_lag_ms is not None:
@@ -207,7 +223,9 @@ def ingest_object(
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
     counters["vehicles_seen"] += len(prepared.newest)
     if prepared.newest:
-        state_counters, outcome.states = _write_states(prepared.newest, ports.vehicles, catalog, now)
+        state_counters, outcome.states = _write_states(
+            prepared.newest, ports.vehicles, catalog, now, checked.registered
+        )
         counters.update(state_counters)
     reports = ota_reports(decoded.records)
     if reports:

@@ -57,6 +57,7 @@ class WireOtaReport(_Wire, frozen=True):
     progress_pct: Annotated[float, Meta(ge=0, le=100)] = 0
     error_code: Annotated[str, Meta(max_length=64)] | None = None
     detail: Annotated[str, Meta(max_length=512)] | None = None
+    signature: Annotated[str, Meta(max_length=128)] | None = None
 
 
 class WireRecord(_Wire, frozen=True):

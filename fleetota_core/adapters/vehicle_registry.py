@@ -1,0 +1,113 @@
+"""The vehicle registry table (pk ``vin``): provisioned identity and public key per vehicle.
+
+This module is the table's codec: no other module knows its attribute names. Lookups are one
+BatchGetItem per 100 distinct VINs; writes are BatchWriteItem requests of 25
+(AWS's limit), unprocessed items resent.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, reading, translate
+from fleetota_core.adapters.dynamo_items import from_item, to_item
+from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+from fleetota_core.errors import TransientAWSError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit (moto accepts more; AWS does not)
+
+
+def registry_item(vehicle: RegisteredVehicle) -> dict[str, Any]:
+    return to_item(
+        {
+            "vin": vehicle.vin,
+            "make": vehicle.make,
+            "model": vehicle.model,
+            "model_year": vehicle.model_year,
+            "hw_rev": vehicle.hw_rev,
+            "region": vehicle.region,
+            "public_key_pem": vehicle.public_key_pem,
+            "provisioned_at": vehicle.provisioned_at.astimezone(UTC).isoformat(),
+            "status": vehicle.status.value,
+        }
+    )
+
+
+def vehicle_from_registry_item(item: dict[str, Any]) -> RegisteredVehicle | None:
+    """The registered vehicle, or None for an item that is not one (never trusted blindly)."""
+    values = from_item(item) or {}
+    try:
+        return RegisteredVehicle.model_validate(values)
+    except PydanticValidationError:
+        return None
+
+
+class VehicleRegistry:
+    """Accepts an injected DynamoDB client."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
+        """The registered vehicles among ``vins`` (distinct), in batches of 100 keys."""
+        distinct = list(dict.fromkeys(vins))
+        found: dict[str, RegisteredVehicle] = {}
+        for start in range(0, len(distinct), BATCH_GET_LIMIT):
+            keys = [{"vin": {"S": vin}} for vin in distinct[start : start + BATCH_GET_LIMIT]]
+            for item in self._batch_get(keys):
+                vehicle = vehicle_from_registry_item(item)
+                if vehicle is not None:
+                    found[vehicle.vin] = vehicle
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {self.table: {"Keys": keys}}
+        items: list[dict[str, Any]] = []
+        for attempt in range(6):
+            with reading(f"vehicle registry {self.table}"):
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+            items.extend(response.get("Responses", {}).get(self.table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            time.sleep(0.05 * 2**attempt)
+        raise TransientAWSError(f"reading vehicle registry {self.table}: keys still unprocessed")
+
+    def all(self, limit: int | None = None) -> list[RegisteredVehicle]:
+        """Every registered vehicle, or the first ``limit`` (a scan: for targeting and the vehicles
+        page, never per record)."""
+        out: list[RegisteredVehicle] = []
+        with reading(f"vehicle registry {self.table}"):
+            for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
+                vehicles = (vehicle_from_registry_item(i) for i in page.get("Items", []))
+                out.extend(v for v in vehicles if v is not None)
+                if limit is not None and len(out) >= limit:
+                    return out[:limit]
+        return out
+
+    def put_many(self, vehicles: Iterable[RegisteredVehicle]) -> int:
+        """Register (or re-register) ``vehicles``, 25 a request; the number written."""
+        items = [{"PutRequest": {"Item": registry_item(v)}} for v in vehicles]
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            request: dict[str, Any] = {self.table: items[start : start + BATCH_WRITE_LIMIT]}
+            for attempt in range(8):
+                try:
+                    response = self.dynamodb.batch_write_item(RequestItems=request)
+                except AWS_CLIENT_ERRORS as exc:
+                    raise translate(exc, f"writing vehicle registry {self.table}") from exc
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise TransientAWSError(f"writing vehicle registry {self.table}: items still unprocessed")
+        return len(items)

@@ -1,0 +1,83 @@
+"""A provisioned vehicle as the registry knows it: the only source of a vehicle's identity.
+
+Telemetry may report state, never identity: make, model, model year, hardware revision and region
+come from here, and OTA reports are checked against ``public_key_pem``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003 - pydantic reads the annotations
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from fleetota_core.domain.report_signature import normalise_public_key
+from fleetota_core.domain.telemetry import VIN  # noqa: TC001 - as above
+from fleetota_core.errors import InputError
+
+# Columns a fleet CSV must have; ``status`` and ``provisioned_at`` are optional.
+REQUIRED_COLUMNS = ("vin", "make", "model", "model_year", "hw_rev", "region", "public_key")
+
+
+class RegistrationStatus(StrEnum):
+    ACTIVE = "active"
+    RETIRED = "retired"  # kept for its history; its records are quarantined like an unknown VIN's
+
+
+class RegisteredVehicle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vin: VIN
+    make: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    model_year: int = Field(ge=1980, le=2039)
+    hw_rev: str = Field(min_length=1, max_length=16)
+    region: str = Field(min_length=1, max_length=64)
+    public_key_pem: str = Field(min_length=1, max_length=1024)
+    provisioned_at: AwareDatetime
+    status: RegistrationStatus = RegistrationStatus.ACTIVE
+
+    @field_validator("public_key_pem")
+    @classmethod
+    def _p256(cls, value: str) -> str:
+        try:
+            return normalise_public_key(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @property
+    def active(self) -> bool:
+        return self.status is RegistrationStatus.ACTIVE
+
+
+def identity_mismatches(registered: RegisteredVehicle, reading: Any) -> list[str]:
+    """The identity attributes a reading claims differently from the registry (model, hw_rev)."""
+    wrong = []
+    if reading.model != registered.model:
+        wrong.append("model")
+    if reading.hw_rev != registered.hw_rev:
+        wrong.append("hw_rev")
+    return wrong
+
+
+def vehicle_from_row(row: dict[str, str | None], now: datetime) -> RegisteredVehicle:
+    """One CSV row as a registered vehicle; raises ``InputError`` naming the first problem."""
+    missing = [c for c in REQUIRED_COLUMNS if not (row.get(c) or "").strip()]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)}")
+    values: dict[str, Any] = {c: (row[c] or "").strip() for c in REQUIRED_COLUMNS}
+    values["public_key_pem"] = values.pop("public_key")
+    values["vin"] = values["vin"].upper()
+    values["provisioned_at"] = (row.get("provisioned_at") or "").strip() or now
+    if (row.get("status") or "").strip():
+        values["status"] = (row["status"] or "").strip().lower()
+    try:
+        return RegisteredVehicle.model_validate(values)
+    except PydanticValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"]) or "row"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        # The key's own messages already name it ("public key: ...").
+        raise InputError(message if field == "public_key_pem" else f"{field}: {message}") from exc

@@ -1,0 +1,113 @@
+"""Who sent each record: the registry decides identity, and each OTA report must carry its vehicle's
+signature.
+
+After decoding, every record of an object is checked against the vehicle registry, looked up once
+per object for its distinct VINs (and cached for the invocation):
+
+- a VIN the registry does not hold (or holds as retired) is quarantined ``unknown_vehicle``;
+- a record whose model or hardware revision disagrees with the registry is counted
+  ``identity_mismatch`` and kept with the registry's attributes (the registry wins);
+- a record whose OTA report is unsigned or not signed by that vehicle's registered key is
+  quarantined ``ota_report_rejected`` (and counted ``ota_report_rejected``), so it can neither move a
+  deployment nor change the vehicle's stored state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from fleetota_core.domain.report_signature import report_payload, verify_report
+from fleetota_core.domain.vehicle_identity import RegistrationStatus
+from fleetota_core.services.ingest.decode import RAW_EXCERPT_BYTES, DecodedObject, QuarantinedLine
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+    from fleetota_core.services.ingest.ports import VehicleRegistry
+    from fleetota_core.services.ingest.wire import WireRecord
+
+UNKNOWN_VEHICLE = "unknown_vehicle"
+OTA_REPORT_REJECTED = "ota_report_rejected"
+IDENTITY_MISMATCH = "identity_mismatch"
+# Quarantined after decoding: the line number is not known any more, and ``raw`` is the record as
+# decoded (re-encoded JSON), which is what was judged.
+AFTER_DECODING = 0
+
+
+@dataclass
+class CheckedObject:
+    """The decoded object after the identity checks, plus what they counted."""
+
+    decoded: DecodedObject
+    counters: Counter[str] = field(default_factory=Counter)
+    registered: dict[str, RegisteredVehicle] = field(default_factory=dict)
+
+
+def _quarantine(record: WireRecord, reason: str, detail: str) -> QuarantinedLine:
+    return QuarantinedLine(AFTER_DECODING, reason, detail, msgspec.json.encode(record)[:RAW_EXCERPT_BYTES])
+
+
+def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> CheckedObject:
+    """Apply the registry to every decoded record; quarantined records join ``decoded.quarantined``."""
+    if not decoded.records:
+        return CheckedObject(decoded)
+    registered = registry.get_many({record.vin for record in decoded.records})
+    # Per distinct VIN once: the (model, hw_rev) a record must claim, for active registrations only.
+    active = RegistrationStatus.ACTIVE
+    expected = {vin: (v.model, v.hw_rev) for vin, v in registered.items() if v.status is active}
+    counters: Counter[str] = Counter()
+    kept: list[WireRecord] = []
+    quarantined = list(decoded.quarantined)
+    for record in decoded.records:
+        identity = expected.get(record.vin)
+        if identity is None:
+            vehicle = registered.get(record.vin)
+            why = "not provisioned" if vehicle is None else f"registration is {vehicle.status.value}"
+            quarantined.append(_quarantine(record, UNKNOWN_VEHICLE, f"vin {record.vin}: {why}"))
+            continue
+        if record.ota is not None:
+            key = registered[record.vin].public_key_pem
+            problem = verify_report(key, report_payload(record), record.ota.signature)
+            if problem is not None:
+                counters[OTA_REPORT_REJECTED] += 1
+                counters[f"{OTA_REPORT_REJECTED}__{problem}"] += 1
+                detail = f"vin {record.vin} seq {record.seq}: {problem.replace('_', ' ')}"
+                quarantined.append(_quarantine(record, OTA_REPORT_REJECTED, detail))
+                continue
+        if record.model != identity[0] or record.hw_rev != identity[1]:
+            counters[IDENTITY_MISMATCH] += 1
+            record = msgspec.structs.replace(record, model=identity[0], hw_rev=identity[1])
+        kept.append(record)
+    return CheckedObject(DecodedObject(kept, quarantined), counters, registered)
+
+
+class InvocationRegistry:
+    """Remembers registry lookups (found and not found) until :meth:`clear`, once per invocation."""
+
+    def __init__(self, inner: VehicleRegistry) -> None:
+        self.inner = inner
+        self._known: dict[str, RegisteredVehicle | None] = {}
+        self._lock = threading.Lock()
+        self.lookups = 0  # VINs asked of the table, for the cost checks
+
+    def clear(self) -> None:
+        with self._lock:
+            self._known.clear()
+
+    def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
+        vins = set(vins)
+        with self._lock:
+            missing = [vin for vin in vins if vin not in self._known]
+        if missing:
+            found = self.inner.get_many(missing)
+            self.lookups += len(missing)
+            with self._lock:
+                self._known.update({vin: found.get(vin) for vin in missing})
+        with self._lock:
+            return {vin: v for vin in vins if (v := self._known.get(vin)) is not None}
