@@ -150,7 +150,7 @@ def test_contract_table_is_parsed() -> None:
     # Guards the tests below against silently checking an empty contract.
     assert "TelemetryBucketName" in CONTRACT_OUTPUT_KEYS
     assert "telemetry_bucket" in CONTRACT_FIELDS
-    assert len(CONTRACT_FIELDS) == 16
+    assert len(CONTRACT_FIELDS) == 17
 
 
 def test_every_contract_output_exists_with_a_stack_scoped_export(template: dict[str, Any]) -> None:

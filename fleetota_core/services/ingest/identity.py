@@ -84,7 +84,7 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
             counters[IDENTITY_MISMATCH] += 1
             record = msgspec.structs.replace(record, model=identity[0], hw_rev=identity[1])
         kept.append(record)
-    return CheckedObject(DecodedObject(kept, quarantined), counters, registered)
+    return CheckedObject(DecodedObject(kept, quarantined, decoded.gzip_members), counters, registered)
 
 
 class InvocationRegistry:
