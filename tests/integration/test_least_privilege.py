@@ -32,10 +32,12 @@ from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest.batch import CachedCatalog
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.ota_client import OtaFaults
+from simulator.vehicle_keys import register_fleet
 from tests.iam.policy import Request, Statement, applies, evaluate
 from tests.iam.principals import role_statements, template_facts, without_statement
 from tests.iam.recorder import AWS_SERVICE, HARNESS, UNATTRIBUTED, CallRecorder
 from tests.iam.requests import UnmappedCall, authorisations
+from tests.integration import test_campaign_e2e as campaign_e2e
 from tests.integration.conftest import open_stack, use_dummy_credentials
 from tests.integration.test_campaign_e2e import ANY_TIME, NEW, publish, world
 from tests.integration.test_pages_apptest import PAGES, render
@@ -84,7 +86,14 @@ class Recording:
     calls: list[Call]
 
 
-def run_flows(stack, rec: CallRecorder) -> None:
+def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
+    # Provisioning the fleet into the registry is the fleet owner's act, never a vehicle's: a vehicle
+    # that could write the registry could vouch for itself.
+    def provision_as_operator(*args: Any, **kwargs: Any) -> Any:
+        with rec.acting_as(OPERATOR):
+            return register_fleet(*args, **kwargs)
+
+    mp.setattr(campaign_e2e, "register_fleet", provision_as_operator)
     with rec.acting_as(VEHICLES):
         w = world(stack, VEHICLE_COUNT, OtaFaults(install_failure_rate=0.3), seed=SEED)
     read_job = w.listener.client.read_job
@@ -177,7 +186,7 @@ def recording(moto_port: int, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
             mp.setattr(dashboard_backend, "start_local_stack", start_as_harness)
             with rec.started():
-                run_flows(stack, rec)
+                run_flows(stack, rec, mp)
             yield Recording(stack.settings, template, facts, rec.checked_calls())
 
 
