@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_STACK_NAME = "fleetota-local"
@@ -48,6 +48,12 @@ class Settings(BaseSettings):
 
     # Four-eyes: campaigns above this many vehicles wait for a second operator (unset: only critical ones).
     approval_min_vehicles: int | None = Field(default=None, ge=0, le=2**53 - 1)
+
+    @field_validator("approval_min_vehicles", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # The template passes its parameter through as is: empty means no limit.
+        return None if value == "" else value
 
     telemetry_bucket: str | None = None
     firmware_bucket: str | None = None

@@ -97,6 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "on update the previous value is kept unless given",
     )
     parser.add_argument(
+        "--approval-min-vehicles",
+        type=int,
+        metavar="N",
+        help="four-eyes: campaigns above N vehicles wait for a second operator's approval "
+        "(default: only critical ones); on update the previous value is kept unless given",
+    )
+    parser.add_argument(
         "--architecture",
         choices=ARCHITECTURES,
         default="arm64",
@@ -166,6 +173,7 @@ def run_deploy(args: argparse.Namespace, settings: Settings) -> int:
         stack_name=stack_name,
         architecture=args.architecture,
         alarm_email=args.alarm_email,
+        approval_min_vehicles=args.approval_min_vehicles,
         log_retention_days=args.log_retention_days,
         artifacts_bucket=args.artifacts_bucket,
         assume_yes=args.yes,

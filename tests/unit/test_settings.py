@@ -59,3 +59,18 @@ def test_stack_outputs_map_onto_every_resource_field() -> None:
 def test_missing_stack_outputs_are_named() -> None:
     with pytest.raises(ConfigurationError, match="LedgerTableName"):
         Resources.from_outputs({k: "x" for k in OUTPUT_KEYS.values() if k != "LedgerTableName"})
+
+
+@pytest.mark.parametrize(("given", "limit"), [("", None), ("0", 0), ("250", 250)])
+def test_the_approval_limit_reads_the_templates_parameter_as_passed(
+    monkeypatch: pytest.MonkeyPatch, given: str, limit: int | None
+) -> None:
+    # The template hands its ApprovalMinVehicles parameter to the update manager as is; empty: no limit.
+    monkeypatch.setenv("FLEETOTA_APPROVAL_MIN_VEHICLES", given)
+    assert Settings().approval_min_vehicles == limit
+
+
+def test_a_negative_approval_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEETOTA_APPROVAL_MIN_VEHICLES", "-1")
+    with pytest.raises(ValueError, match="approval_min_vehicles"):
+        Settings()

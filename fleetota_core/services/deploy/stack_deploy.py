@@ -57,6 +57,7 @@ class DeployRequest:
     stack_name: str
     architecture: str = "arm64"
     alarm_email: str | None = None
+    approval_min_vehicles: int | None = None
     log_retention_days: int | None = None
     artifacts_bucket: str | None = None
     assume_yes: bool = False
@@ -182,6 +183,9 @@ def deploy(
         "ArtifactsBucket": bucket,
         "LambdaArchitecture": request.architecture,
         "AlarmEmail": request.alarm_email,
+        "ApprovalMinVehicles": None
+        if request.approval_min_vehicles is None
+        else str(request.approval_min_vehicles),
         "LogRetentionDays": None if request.log_retention_days is None else str(request.log_retention_days),
         **{CODE_KEY_PARAMETERS[p.function]: p.s3_key for p in packages},
     }
