@@ -98,6 +98,11 @@ class CloudFormationStacks:
     def outputs(stack: dict[str, Any]) -> dict[str, str]:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
+    def template_body(self, stack_name: str) -> str:
+        """The template the stack was last deployed with, as submitted."""
+        body = self.client.get_template(StackName=stack_name, TemplateStage="Original")["TemplateBody"]
+        return body if isinstance(body, str) else json.dumps(body)
+
     def create_change_set(
         self,
         stack_name: str,

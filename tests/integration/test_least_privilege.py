@@ -29,6 +29,7 @@ from fleetota_core.infra_template import load_template
 from fleetota_core.services.campaigns.actions import pause_campaign, resume_campaign
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign
 from fleetota_core.services.campaigns.tick import run_tick
+from fleetota_core.services.ingest import batch as ingest_batch
 from fleetota_core.services.ingest.batch import CachedCatalog
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
 from simulator.ota_client import OtaFaults
@@ -175,8 +176,10 @@ def recording(moto_port: int, tmp_path_factory: pytest.TempPathFactory) -> Itera
             facts = template_facts(stack.settings, template)
             rec = CallRecorder(facts)
             rec.install(mp)
-            # A warm processor reloads the release catalogue every minute; here every batch does.
+            # A warm processor reloads the release catalogue every minute; here every batch does, in a
+            # cold processor (not one an earlier test of this session warmed up).
             mp.setattr(CachedCatalog.__init__, "__defaults__", (0.0,))
+            mp.setattr(ingest_batch, "_pipelines", {})
             # In local mode the dashboard first makes sure the stack is provisioned: CloudFormation's job.
             start = dashboard_backend.start_local_stack
 

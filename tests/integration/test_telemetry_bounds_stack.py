@@ -18,6 +18,7 @@ from fleetota_core.services.ingest.decode import MAX_OBJECT_LINES
 from fleetota_core.services.ingest.stats import telemetry_stats
 from simulator.fleet import generate_fleet
 from simulator.record import encode
+from simulator.vehicle_keys import register_fleet
 
 if TYPE_CHECKING:
     from tests.integration.conftest import LocalStack
@@ -42,6 +43,7 @@ def test_a_million_line_gzip_is_quarantined_by_reference_and_the_good_objects_be
 ) -> None:
     now = time.time()
     fleet = generate_fleet(20, seed=11)
+    register_fleet(stack.clients, stack.resources, fleet)
     good = gzip.compress(("\n".join(encode(v, now - 1) for v in fleet) + "\n").encode())
     _put(stack, "raw/dt=2026-11-30/hour=22/million.ndjson.gz", gzip.compress(b"1\n" * 1_000_000))
     _put(stack, "raw/dt=2026-11-30/hour=22/good.ndjson.gz", good)
@@ -64,6 +66,7 @@ def test_a_huge_seq_and_a_1970_reading_are_quarantined_and_the_vehicle_table_sti
 ) -> None:
     now = time.time()
     fleet = generate_fleet(3, seed=12)
+    register_fleet(stack.clients, stack.resources, fleet)
     lines = [json.loads(encode(v, now - 1)) for v in fleet]
     lines[0]["seq"] = 10**40
     lines[1]["ts"] = "1970-01-01T00:00:00.000Z"

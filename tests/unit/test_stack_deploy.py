@@ -206,11 +206,20 @@ VALUES = {
 
 
 def test_an_update_keeps_the_previous_alarm_email_and_retention_unless_given() -> None:
-    parameters = {p["ParameterKey"]: p for p in stack_parameters(TEMPLATE, VALUES, updating=True)}
+    parameters = {
+        p["ParameterKey"]: p for p in stack_parameters(TEMPLATE, VALUES, previous=set(TEMPLATE["Parameters"]))
+    }
     assert parameters["AlarmEmail"] == {"ParameterKey": "AlarmEmail", "UsePreviousValue": True}
     assert parameters["UpdateManagerCodeKey"]["ParameterValue"] == "u.zip"
-    created = {p["ParameterKey"] for p in stack_parameters(TEMPLATE, VALUES, updating=False)}
+    created = {p["ParameterKey"] for p in stack_parameters(TEMPLATE, VALUES, previous=None)}
     assert "AlarmEmail" not in created, "a new stack takes the template's default"
+
+
+def test_a_parameter_the_template_gained_since_the_last_deploy_takes_its_default_on_update() -> None:
+    # CloudFormation refuses UsePreviousValue for a key the stack does not have yet.
+    before = set(TEMPLATE["Parameters"]) - {"LogRetentionDays"}
+    keys = {p["ParameterKey"] for p in stack_parameters(TEMPLATE, VALUES, previous=before)}
+    assert "LogRetentionDays" not in keys and "AlarmEmail" in keys
 
 
 def test_a_template_without_the_code_parameters_is_refused() -> None:
@@ -218,7 +227,7 @@ def test_a_template_without_the_code_parameters_is_refused() -> None:
         stack_parameters(
             {"Parameters": {k: {} for k in TEMPLATE["Parameters"] if k != "UpdateManagerCodeKey"}},
             VALUES,
-            False,
+            None,
         )
 
 

@@ -22,7 +22,7 @@ from fleetota_core.services.deploy.lambda_dependencies import PackageTarget
 from fleetota_core.services.deploy.lambda_package import FUNCTIONS, LambdaPackage, build_packages, check_size
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
     from pathlib import Path
 
     from fleetota_core.adapters.clients import ClientFactory
@@ -109,9 +109,13 @@ def prebuilt_packages(directory: Path, target: PackageTarget) -> list[LambdaPack
 
 
 def stack_parameters(
-    template: dict[str, Any], values: dict[str, str | None], updating: bool
+    template: dict[str, Any], values: dict[str, str | None], previous: Collection[str] | None
 ) -> list[dict[str, Any]]:
-    """CloudFormation parameters: given values, else the previous value on update, else the default."""
+    """CloudFormation parameters: given values, else the previous value on update, else the default.
+
+    ``previous``: the parameter keys the stack has now (None for a new stack). A parameter the
+    template gained since takes its default: CloudFormation refuses UsePreviousValue for it.
+    """
     declared = template.get("Parameters", {})
     required = {"ArtifactsBucket", "LambdaArchitecture", *CODE_KEY_PARAMETERS.values()}
     missing = sorted(required - set(declared))
@@ -122,7 +126,7 @@ def stack_parameters(
         value = values.get(key)
         if value is not None:
             parameters.append({"ParameterKey": key, "ParameterValue": value})
-        elif updating:
+        elif previous is not None and key in previous:
             # Keeps what the operator chose last time (an alarm e-mail) instead of resetting it.
             parameters.append({"ParameterKey": key, "UsePreviousValue": True})
     return parameters
@@ -189,8 +193,15 @@ def deploy(
         "LogRetentionDays": None if request.log_retention_days is None else str(request.log_retention_days),
         **{CODE_KEY_PARAMETERS[p.function]: p.s3_key for p in packages},
     }
-    parameters = stack_parameters(parse_template(template_text), values, change_set_type == "UPDATE")
+    previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
+    updating = change_set_type == "UPDATE"
+    parameters = stack_parameters(parse_template(template_text), values, previous if updating else None)
 
+    if existing is not None and updating and _unchanged(stacks, existing, template_text, parameters):
+        # What CloudFormation would answer with an empty change set, known without one. (An endpoint
+        # that reads a large template from S3 may not compare it, and would run an empty update.)
+        console.say("==> no changes: the stack is already up to date")
+        return _finish(stacks, request.stack_name, console, changed=False)
     console.say(f"==> creating a {change_set_type} change set")
     change_set = stacks.create_change_set(
         request.stack_name, change_set_type, parameters, tags=STACK_TAGS, **template_source
@@ -233,15 +244,28 @@ def _change_set_type(stack_name: str, existing: dict[str, Any] | None) -> str:
     return "UPDATE"
 
 
+def _unchanged(
+    stacks: CloudFormationStacks, existing: dict[str, Any], template: str, parameters: list[dict[str, Any]]
+) -> bool:
+    """Whether the stack already runs ``template`` with these parameters (kept ones count as equal)."""
+    before = {p["ParameterKey"]: p.get("ParameterValue") for p in existing.get("Parameters", [])}
+    if set(before) != {p["ParameterKey"] for p in parameters}:
+        return False
+    for p in parameters:
+        if not p.get("UsePreviousValue") and before[p["ParameterKey"]] != p["ParameterValue"]:
+            return False
+    return stacks.template_body(existing["StackName"]) == template
+
+
 def _template_source(text: str, store: BucketStore, bucket: str, clients: ClientFactory) -> TemplateSource:
     if len(text.encode()) <= MAX_TEMPLATE_BODY:
         return {"template_body": text}
     key = f"templates/{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
     store.put_text(bucket, key, text)
-    endpoint = clients.settings.endpoint_url
+    # CloudFormation reads the template from S3 itself; an emulated endpoint (moto, LocalStack) reads
+    # AWS-style URLs from its own S3 too, so the URL names S3, never the endpoint we talk to.
     region = clients.settings.region
-    url = f"{endpoint}/{bucket}/{key}" if endpoint else f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
-    return {"template_url": url}
+    return {"template_url": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
 
 
 def _finish(stacks: CloudFormationStacks, stack_name: str, console: Console, changed: bool) -> DeployResult:
