@@ -8,9 +8,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.cli import main
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
+from fleetota_core.views.fleet_snapshot import read_snapshot_frame
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 
@@ -41,7 +41,7 @@ def test_fleet_health_writes_the_snapshot_and_publishes_dimensionless_fleet_metr
 
     health = publish_fleet_health(stack.clients, stack.resources, now)
 
-    snapshot = read_fleet_snapshot(stack.clients, stack.resources)
+    snapshot = read_snapshot_frame(stack.clients, stack.resources)
     assert snapshot is not None and len(snapshot) == health.vehicles == 25
     assert sorted(snapshot["vin"]) == sorted(v.vin for v in fleet)
     assert health.online == int(snapshot["online"].sum())
@@ -87,7 +87,7 @@ def test_operator_commands_print_stats_fleet_and_one_vehicle_as_json(
 def test_the_snapshot_merges_the_processors_deltas_without_rescanning_the_table(stack: LocalStack):
     fleet = _ingest_fleet(stack, 5)
     first = publish_fleet_health(stack.clients, stack.resources, datetime.now(UTC))
-    rebuilt_at = read_fleet_snapshot(stack.clients, stack.resources).attrs["rebuilt_at"]
+    rebuilt_at = read_snapshot_frame(stack.clients, stack.resources).attrs["rebuilt_at"]
     assert first.vehicles == 5
     # Two vehicles move far and one new vehicle appears.
     later = time.time()
@@ -112,7 +112,7 @@ def test_the_snapshot_merges_the_processors_deltas_without_rescanning_the_table(
 
     second = publish_fleet_health(stack.clients, stack.resources, datetime.now(UTC) + timedelta(seconds=45))
 
-    snapshot = read_fleet_snapshot(stack.clients, stack.resources)
+    snapshot = read_snapshot_frame(stack.clients, stack.resources)
     assert snapshot.attrs["rebuilt_at"] == rebuilt_at  # merged, not rescanned
     assert second.vehicles == 6 and len(snapshot) == 6
     moved = snapshot.set_index("vin").loc[[v.vin for v in fleet[:2]]]
