@@ -4,7 +4,7 @@
 
 Starts moto in this process on a free port, provisions it from infra/template.yaml and, for each
 size, writes a fleet snapshot of N synthetic but valid vehicles (real WMIs, check digits, metro
-positions) where the pipeline writes it (``snapshots/fleet/latest.json.gz``). Then it renders each
+positions) where the pipeline writes it (``snapshots/fleet/latest.ndjson.gz``). Then it renders each
 page with Streamlit's AppTest through ``streamlit_app.py``, exactly as a browser session would run it:
 
 * cold: the first run after the caches are cleared (reads and parses the snapshot from S3);

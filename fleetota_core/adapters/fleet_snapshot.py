@@ -1,23 +1,23 @@
-"""The fleet snapshot: every vehicle's latest state as one gzip JSON object keyed by VIN (read model).
+"""The fleet snapshot: every vehicle's latest state as gzip NDJSON, one line per VIN (the fleet read model).
 
 Written on the schedule by ``publish_fleet_health`` at
-``s3://<telemetry bucket>/snapshots/fleet/latest.json.gz``: the previous snapshot plus the deltas the
-telemetry processor wrote since (``snapshots/fleet/deltas/``, one small object of the same format per
-invocation, holding the vehicle states it wrote), with a full vehicles-table scan only to start and
-every 30 minutes to heal. Only the standard library reads and writes it, so no Lambda package
-carries pandas or pyarrow (issue #16); the dashboard turns it into a DataFrame in
+``s3://<telemetry bucket>/snapshots/fleet/latest.ndjson.gz``: the previous snapshot plus the deltas
+the telemetry processor wrote since (``snapshots/fleet/deltas/``, one small object of the same format
+per invocation, holding the vehicle states it wrote), with a full vehicles-table scan only to start
+and every 30 minutes to heal. The standard library reads and writes it, so no Lambda package carries
+pandas or pyarrow (issue #16); the dashboard reads it into a DataFrame with pyarrow's JSON reader in
 ``fleetota_core.views.fleet_snapshot``.
 
-The document (``schema_version`` 1)::
+The document (``schema_version`` 1), gzip-compressed::
 
-    {"format": "fleetota.fleet-snapshot", "schema_version": 1,
-     "as_of": ISO 8601, "high_water": delta key, "rebuilt_at": ISO 8601,
-     "columns": ["make", "model", ...],
-     "vehicles": {"<VIN>": [one value per column], ...}}
+    {"format": "fleetota.fleet-snapshot", "schema_version": 1, "as_of": ISO 8601,
+     "high_water": delta key, "rebuilt_at": ISO 8601, "columns": ["vin", "make", ...]}
+    {"vin": "<VIN>", "make": ..., ...}
+    ...
 
-Rows are keyed by VIN, so merging a delta is a keyed replace; column names are written once, so the
-rows cost little more than columnar data once gzipped. Columns: ``SNAPSHOT_COLUMNS`` (vin is the key);
-``last_ts`` is UTC ISO 8601, ``online`` means reported online *and* heard from within 5 minutes.
+The first line is the header; each further line is one vehicle, keyed by its ``vin`` (unique in a
+document), so merging a delta is a keyed replace. Columns: ``SNAPSHOT_COLUMNS``; ``last_ts`` is UTC
+ISO 8601, a missing number is null, ``online`` means reported online *and* heard from within 5 minutes.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "fleetota.fleet-snapshot"
 SCHEMA_VERSION = 1
-SNAPSHOT_KEY = "snapshots/fleet/latest.json.gz"
+SNAPSHOT_KEY = "snapshots/fleet/latest.ndjson.gz"
 # Written by FleetOTA before issue #16; never read: the update manager rebuilds the snapshot above.
 LEGACY_SNAPSHOT_KEY = "snapshots/fleet/latest.parquet"
 DELTA_PREFIX = "snapshots/fleet/deltas/"
-DELTA_SUFFIX = ".json.gz"
-# The decompression bound: about 250 bytes a vehicle, so room for 2M vehicles in a 1 GB Lambda.
+DELTA_SUFFIX = ".ndjson.gz"
+# The decompression bound: about 530 bytes a vehicle, so room for 1M vehicles.
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 SNAPSHOT_COLUMNS = (
     "vin",
@@ -92,43 +92,47 @@ class SnapshotFormatError(PermanentError):
 
 @dataclass
 class SnapshotDocument:
-    """A decoded snapshot or delta: ``vehicles`` maps each VIN to its values in ``columns`` order."""
+    """A checked snapshot or delta header, and its vehicle lines (parsed only when asked for)."""
 
     columns: list[str]
-    vehicles: dict[str, list[Any]]
+    lines: bytes  # NDJSON, one vehicle object per line
     as_of: str = ""
     high_water: str = ""
     rebuilt_at: str = ""
 
-    @classmethod
-    def from_rows(
-        cls, rows: dict[str, Row], as_of: str, high_water: str = "", rebuilt_at: str = ""
-    ) -> SnapshotDocument:
-        vehicles = {vin: [row.get(column) for column in ROW_COLUMNS] for vin, row in rows.items()}
-        return cls(list(ROW_COLUMNS), vehicles, as_of, high_water, rebuilt_at)
-
     def rows(self) -> dict[str, Row]:
-        """VIN -> {column: value} with every ``ROW_COLUMNS`` name (None where this document has none)."""
+        """VIN -> {column: value} with every ``ROW_COLUMNS`` name; SnapshotFormatError for a bad line."""
+        body = self.lines.strip()
+        try:
+            # One parse for all lines: JSON escapes a newline inside a string, so lines are values.
+            parsed = json.loads(b"[" + body.replace(b"\n", b",") + b"]") if body else []
+        except ValueError as exc:
+            raise SnapshotFormatError(f"a vehicle line is not JSON: {exc}") from exc
         blank = dict.fromkeys(ROW_COLUMNS)
-        return {
-            vin: {**blank, **dict(zip(self.columns, values, strict=False))}
-            for vin, values in self.vehicles.items()
-        }
+        rows: dict[str, Row] = {}
+        for line in parsed:
+            if not isinstance(line, dict) or not isinstance(line.get("vin"), str):
+                raise SnapshotFormatError("a vehicle line is not an object with a 'vin'")
+            vin = line.pop("vin")
+            rows[vin] = {**blank, **line}
+        return rows
 
 
-def encode(document: SnapshotDocument) -> bytes:
-    body = {
+def encode(rows: dict[str, Row], as_of: str, high_water: str = "", rebuilt_at: str = "") -> bytes:
+    header = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
-        "as_of": document.as_of,
-        "high_water": document.high_water,
-        "rebuilt_at": document.rebuilt_at,
-        "columns": document.columns,
-        "vehicles": document.vehicles,
+        "as_of": as_of,
+        "high_water": high_water,
+        "rebuilt_at": rebuilt_at,
+        "columns": list(SNAPSHOT_COLUMNS),
     }
     # allow_nan=False: NaN is not JSON; the writer turns a missing number into null first.
-    raw = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-    return gzip.compress(raw, compresslevel=6, mtime=0)
+    encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    lines = [encoder.encode(header)]
+    for vin, row in rows.items():
+        lines.append(encoder.encode({"vin": vin, **{column: row.get(column) for column in ROW_COLUMNS}}))
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=3, mtime=0)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -143,30 +147,28 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 
 
 def decode(body: bytes, limit: int = MAX_DOCUMENT_BYTES) -> SnapshotDocument:
-    """Check and decode one snapshot or delta; :class:`SnapshotFormatError` says why it cannot be used."""
+    """Check one snapshot or delta's header; :class:`SnapshotFormatError` says why it cannot be used."""
+    raw = _gunzip(body, limit)
+    first, _, lines = raw.partition(b"\n")
     try:
-        doc = json.loads(_gunzip(body, limit))
+        header = json.loads(first)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise SnapshotFormatError(f"not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise SnapshotFormatError(f"the header line is not JSON: {exc}") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SnapshotFormatError(f"not a {FORMAT} document")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if header.get("schema_version") != SCHEMA_VERSION:
         raise SnapshotFormatError(
-            f"schema_version {doc.get('schema_version')!r}; this version reads {SCHEMA_VERSION}"
+            f"schema_version {header.get('schema_version')!r}; this version reads {SCHEMA_VERSION}"
         )
-    columns, vehicles = doc.get("columns"), doc.get("vehicles")
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise SnapshotFormatError("'columns' is not a list of names")
-    if not isinstance(vehicles, dict) or not all(
-        isinstance(v, list) and len(v) == len(columns) for v in vehicles.values()
-    ):
-        raise SnapshotFormatError("'vehicles' is not a map of VIN to one value per column")
+    columns = header.get("columns")
+    if not isinstance(columns, list) or "vin" not in columns or not all(isinstance(c, str) for c in columns):
+        raise SnapshotFormatError("'columns' is not a list of names with 'vin'")
     return SnapshotDocument(
         columns,
-        vehicles,
-        str(doc.get("as_of") or ""),
-        str(doc.get("high_water") or ""),
-        str(doc.get("rebuilt_at") or ""),
+        lines,
+        str(header.get("as_of") or ""),
+        str(header.get("high_water") or ""),
+        str(header.get("rebuilt_at") or ""),
     )
 
 
@@ -201,8 +203,7 @@ def _put(s3: Any, bucket: str, key: str, body: bytes) -> str:
 def write_fleet_snapshot(
     s3: Any, bucket: str, rows: dict[str, Row], as_of: datetime, high_water: str, rebuilt_at: datetime
 ) -> str:
-    document = SnapshotDocument.from_rows(rows, as_of.isoformat(), high_water, rebuilt_at.isoformat())
-    return _put(s3, bucket, SNAPSHOT_KEY, encode(document))
+    return _put(s3, bucket, SNAPSHOT_KEY, encode(rows, as_of.isoformat(), high_water, rebuilt_at.isoformat()))
 
 
 def delta_key(at: datetime) -> str:
@@ -217,7 +218,7 @@ def time_bound_key(at: datetime) -> str:
 
 def write_delta(s3: Any, bucket: str, rows: dict[str, Row], at: datetime) -> str:
     """The vehicle states one processor invocation wrote, for the next snapshot to merge."""
-    return _put(s3, bucket, delta_key(at), encode(SnapshotDocument.from_rows(rows, at.isoformat())))
+    return _put(s3, bucket, delta_key(at), encode(rows, at.isoformat()))
 
 
 def list_deltas(
@@ -225,7 +226,7 @@ def list_deltas(
 ) -> list[str]:
     """Delta keys strictly after ``after`` and before ``before``, oldest first.
 
-    Only keys ending in ``suffix`` (None: every key), so the Parquet deltas of an older version are
+    Only keys ending in ``suffix`` (None: every key), so the deltas of an older version (Parquet) are
     skipped by the merge and only removed by the clean-up.
     """
     keys: list[str] = []

@@ -1,4 +1,4 @@
-"""The fleet snapshot without AWS: its gzip JSON format, the update manager's rows, and the dashboard's frame."""
+"""The fleet snapshot without AWS: its gzip NDJSON format, the update manager's rows, the dashboard frame."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from fleetota_core.adapters.fleet_snapshot import (
     ROW_COLUMNS,
     SCHEMA_VERSION,
-    SnapshotDocument,
+    SNAPSHOT_COLUMNS,
     SnapshotFormatError,
     decode,
     encode,
@@ -46,17 +46,19 @@ def _item(vin: str, seconds_ago: float, seq: int, **values) -> dict:
     }
 
 
-def test_a_snapshot_is_gzip_json_with_its_format_schema_version_and_rows_keyed_by_vin() -> None:
+def test_a_snapshot_is_gzip_ndjson_a_header_with_its_schema_version_then_one_line_per_vin() -> None:
     rows = fleet_rows([_item(VIN_A, 10, 1), _item(VIN_B, 20, 4, signal_dbm=None)], NOW)
-    body = encode(SnapshotDocument.from_rows(rows, NOW.isoformat(), "hw", NOW.isoformat()))
+    body = encode(rows, NOW.isoformat(), "hw", NOW.isoformat())
 
-    raw = json.loads(gzip.decompress(body))
-    assert raw["format"] == "fleetota.fleet-snapshot" and raw["schema_version"] == SCHEMA_VERSION == 1
-    assert raw["columns"] == list(ROW_COLUMNS) and "vin" not in raw["columns"]
-    assert sorted(raw["vehicles"]) == [VIN_B, VIN_A]
+    header, *lines = [json.loads(line) for line in gzip.decompress(body).splitlines()]
+    assert header["format"] == "fleetota.fleet-snapshot" and header["schema_version"] == SCHEMA_VERSION == 1
+    assert header["columns"] == list(SNAPSHOT_COLUMNS) and header["high_water"] == "hw"
+    assert sorted(line["vin"] for line in lines) == sorted([VIN_A, VIN_B])
+    assert all(list(line) == list(SNAPSHOT_COLUMNS) for line in lines)
     document = decode(body)
     assert document.rows() == rows
     assert (document.as_of, document.high_water) == (NOW.isoformat(), "hw")
+    assert decode(encode({}, "t")).rows() == {}
 
 
 @pytest.mark.parametrize(
@@ -67,11 +69,8 @@ def test_a_snapshot_is_gzip_json_with_its_format_schema_version_and_rows_keyed_b
         (gzip.compress(b'{"format": "something else"}'), "not a fleetota.fleet-snapshot"),
         (gzip.compress(b'{"format": "fleetota.fleet-snapshot", "schema_version": 2}'), "schema_version 2"),
         (
-            gzip.compress(
-                b'{"format": "fleetota.fleet-snapshot", "schema_version": 1, "columns": ["a"],'
-                b' "vehicles": {"V": [1, 2]}}'
-            ),
-            "one value per column",
+            gzip.compress(b'{"format": "fleetota.fleet-snapshot", "schema_version": 1, "columns": ["a"]}'),
+            "with 'vin'",
         ),
     ],
 )
@@ -80,6 +79,19 @@ def test_an_object_that_is_not_a_snapshot_this_version_reads_is_refused_with_the
 ) -> None:
     with pytest.raises(SnapshotFormatError, match=reason):
         decode(body)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"), [(b"{broken", "not JSON"), (b'{"make": "Tesla"}', "with a 'vin'"), (b"[1]", "'vin'")]
+)
+def test_a_bad_vehicle_line_makes_the_rows_unusable_with_the_reason(line: bytes, reason: str) -> None:
+    body = gzip.decompress(encode(fleet_rows([_item(VIN_A, 10, 1)], NOW), "t")) + line + b"\n"
+    document = decode(gzip.compress(body))
+    with pytest.raises(SnapshotFormatError, match=reason):
+        document.rows()
+    if line != b"[1]":  # pyarrow's reader wants objects too; both refuse
+        with pytest.raises(SnapshotFormatError):
+            snapshot_frame(document)
 
 
 def test_decompression_is_bounded() -> None:
@@ -125,7 +137,7 @@ def test_rows_get_the_snapshots_types_and_a_missing_or_bad_number_becomes_null()
     assert row["charging"] is False and row["model_year"] == 0
     assert row["last_ts_ms"] == int((NOW - timedelta(seconds=10)).timestamp() * 1000)
     # NaN is not JSON: the row encodes.
-    decode(encode(SnapshotDocument.from_rows({VIN_A: row}, "")))
+    assert decode(encode({VIN_A: row}, "")).rows()[VIN_A]["lat"] is None
 
 
 def test_a_delta_replaces_only_the_vehicles_it_has_newer_readings_for() -> None:
@@ -154,11 +166,11 @@ def test_fleet_health_counts_online_battery_updates_versions_and_regions_from_pl
 
 def test_the_dashboard_reads_the_snapshot_into_a_frame_the_fleet_pages_can_use() -> None:
     rows = fleet_rows([_item(VIN_A, 10, 3, soc_pct=5.0), _item(VIN_B, 600, 1)], NOW)
-    document = decode(encode(SnapshotDocument.from_rows(rows, NOW.isoformat(), "hw", NOW.isoformat())))
+    document = decode(encode(rows, NOW.isoformat(), "hw", NOW.isoformat()))
 
     frame = snapshot_frame(document)
 
-    assert list(frame.columns) == ["vin", *ROW_COLUMNS]
+    assert list(frame.columns) == ["vin", *ROW_COLUMNS] and len(frame) == 2
     assert frame.attrs == {"as_of": NOW.isoformat(), "high_water": "hw", "rebuilt_at": NOW.isoformat()}
     assert str(frame["last_ts"].dt.tz) == "UTC"
     fleet = normalize_fleet(frame).set_index("vin")

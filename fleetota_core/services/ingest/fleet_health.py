@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
 from fleetota_core.adapters.fleet_snapshot import (
     ROW_COLUMNS,
+    SNAPSHOT_COLUMNS,
     SnapshotFormatError,
     delete_deltas_before,
     list_deltas,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.fleet_snapshot import Row
+    from fleetota_core.adapters.fleet_snapshot import Row, SnapshotDocument
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
 
@@ -156,12 +157,25 @@ def _delta_items(clients: ClientFactory, resources: Resources, keys: list[str]) 
     for key in keys:
         try:
             delta = read_document(clients.s3, resources.telemetry_bucket, key)
+            rows = delta.rows() if delta is not None else {}
         except SnapshotFormatError as exc:
             # Its vehicles come back with the next full rebuild, as for a delta that was never written.
             logger.warning("%s; skipped", exc)
             continue
-        if delta is not None:
-            yield from ({"vin": vin, **row} for vin, row in delta.rows().items())
+        yield from ({"vin": vin, **row} for vin, row in rows.items())
+
+
+def _previous(clients: ClientFactory, resources: Resources) -> tuple[SnapshotDocument, dict[str, Row]] | None:
+    """The last snapshot and its rows, or None if there is none this version can use (then: rebuild)."""
+    previous = read_fleet_snapshot(clients, resources)
+    # Columns other than this version's (added or dropped by a change of code) also mean a rebuild.
+    if previous is None or previous.columns != list(SNAPSHOT_COLUMNS) or not previous.rebuilt_at:
+        return None
+    try:
+        return previous, previous.rows()
+    except SnapshotFormatError as exc:
+        logger.warning("the fleet snapshot is unusable (%s); rebuilding it from the vehicles table", exc)
+        return None
 
 
 def _merged_snapshot(
@@ -169,16 +183,15 @@ def _merged_snapshot(
 ) -> tuple[dict[str, Row], str, datetime]:
     """(fleet, high water, rebuilt at): the last snapshot plus newer deltas, or a full scan when due."""
     settled = time_bound_key(now - DELTA_SETTLE)
-    previous = read_fleet_snapshot(clients, resources)
-    rebuilt_at = datetime.fromisoformat(previous.rebuilt_at) if previous and previous.rebuilt_at else None
-    # Columns other than this version's (added or dropped by a change of code) also mean a rebuild.
-    current = previous is not None and previous.columns == list(ROW_COLUMNS)
-    if previous is None or not current or rebuilt_at is None or now - rebuilt_at >= FULL_REBUILD:
+    found = _previous(clients, resources)
+    rebuilt_at = datetime.fromisoformat(found[0].rebuilt_at) if found else None
+    if found is None or rebuilt_at is None or now - rebuilt_at >= FULL_REBUILD:
         # Every delta settled before the scan is in the table, so the scan covers it.
         return fleet_rows(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), settled, now
+    previous, rows = found
     high_water = previous.high_water or settled
     keys = list_deltas(clients.s3, resources.telemetry_bucket, after=high_water, before=settled)
-    rows = merge_rows(previous.rows(), _delta_items(clients, resources, keys))
+    merge_rows(rows, _delta_items(clients, resources, keys))
     refresh_online(rows, now)
     return rows, (keys[-1] if keys else high_water), rebuilt_at
 
@@ -238,8 +251,9 @@ def publish_fleet_health(
 def current_fleet_health(clients: ClientFactory, resources: Resources, live: bool = False) -> FleetHealth:
     """The fleet summary for operators: from the snapshot when there is one, else a live scan."""
     now = datetime.now(UTC)
-    snapshot = None if live else read_fleet_snapshot(clients, resources)
-    if snapshot is not None:
+    found = None if live else _previous(clients, resources)
+    if found is not None:
+        snapshot, rows = found
         as_of = datetime.fromisoformat(snapshot.as_of) if snapshot.as_of else now
-        return fleet_health(snapshot.rows(), as_of, source="snapshot")
+        return fleet_health(rows, as_of, source="snapshot")
     return fleet_health(fleet_rows(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), now)

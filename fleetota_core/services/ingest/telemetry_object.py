@@ -8,7 +8,7 @@ is noticed before any work and counted apart from ``received``.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -150,14 +150,29 @@ def prepare(decoded: DecodedObject, now: datetime) -> Prepared:
     if decoded.quarantined:
         counters["quarantined"] = len(decoded.quarantined)
         counters.update(f"quarantined__{line.reason}" for line in decoded.quarantined)
-    # Plain Python, not numpy: no Lambda package carries numpy (issue #16).
     now_ms = now.timestamp() * 1000
     lag = [now_ms - 1000 * record.ts.timestamp() for record in decoded.records]
     if lag:
-        buckets = Counter(bisect_left(LAG_EDGES_MS, value) for value in lag)
-        counters.update({_BUCKET_NAMES[index]: n for index, n in buckets.items()})
+        counters.update(lag_histogram(lag))
         counters["lag_sum_ms"] = int(math.fsum(lag))
     return Prepared(counters, lag, newest_per_vehicle(decoded.records))
+
+
+def lag_histogram(lag_ms: list[float]) -> dict[str, int]:
+    """Non-empty buckets of :func:`lag_bucket` for many lags at once.
+
+    Plain Python, not numpy (no Lambda package carries numpy, issue #16): one sort in C and a
+    bisection per edge, so the per-record cost stays a fraction of a microsecond.
+    """
+    ordered = sorted(lag_ms)
+    buckets: dict[str, int] = {}
+    below = 0
+    for name, edge in zip(_BUCKET_NAMES, (*LAG_EDGES_MS, math.inf), strict=True):
+        upto = bisect_right(ordered, edge)  # lags <= edge: the same bucket lag_bucket gives one lag
+        if upto > below:
+            buckets[name] = upto - below
+        below = upto
+    return buckets
 
 
 def ingest_object(
