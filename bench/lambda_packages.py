@@ -6,8 +6,9 @@ Builds every function's zip the way ``deploy`` does (``build_packages``) for Lam
 each architecture and prints the zipped and unzipped sizes. Then it builds the same packages for this
 interpreter (``PackageTarget.host()``), unzips each into a directory, and imports the handler in a
 fresh ``venv --without-pip`` laid out like Lambda (the package, then the runtime's boto3, then the
-standard library), ``--runs`` times, each in a new process: the median is the import a cold start
-pays before the first event. With ``--baseline REV`` it does all of this for ``git archive REV`` too,
+standard library), ``--runs`` times, each in a new process, the builds taking turns so that a change
+in the machine's load hits them alike: the median is the import a cold start pays before the first
+event. With ``--baseline REV`` it does all of this for ``git archive REV`` too,
 built by that revision's own packaging code (dependency cache shared), in the same run.
 """
 
@@ -75,15 +76,27 @@ def _baseline_sizes(revision: str, architectures: list[str], work: Path) -> dict
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _import_seconds(
-    zip_path: str, function: str, python: Path, runtime: Path, runs: int, work: Path
-) -> float:
-    task = extract(Path(zip_path), work / f"{function}-{abs(hash(zip_path))}")
-    times = [
-        import_like_lambda(function, python, task, runtime, path_env=os.environ.get("PATH", ""))["seconds"]
-        for _ in range(runs)
-    ]
-    return statistics.median(times)
+def _import_medians(
+    builds: dict[str, dict[str, dict[str, list]]],
+    host: str,
+    python: Path,
+    runtime: Path,
+    runs: int,
+    work: Path,
+) -> dict[tuple[str, str], float]:
+    """Median import seconds per (build, function); the builds take turns, so load drift hits all alike."""
+    tasks = {
+        (name, function): extract(Path(sizes[host][function][0]), work / f"task-{index}-{function}")
+        for index, (name, sizes) in enumerate(builds.items())
+        for function in FUNCTIONS
+    }
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
+    path_env = os.environ.get("PATH", "")
+    for _ in range(runs):
+        for (name, function), task in tasks.items():
+            report = import_like_lambda(function, python, task, runtime, path_env=path_env)
+            times[name, function].append(report["seconds"])
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def _mb(size: int) -> str:
@@ -108,6 +121,7 @@ def main() -> None:
             base = work / "baseline"
             base.mkdir()
             builds[args.baseline] = _baseline_sizes(args.baseline, args.architectures, base)
+        imports = _import_medians(builds, host, python, runtime, args.runs, work)
         print(
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; import: median of {args.runs}"
         )
@@ -121,10 +135,7 @@ def main() -> None:
                     f" {_mb(sizes[f'{a}-py3.12'][function][1])} | {_mb(sizes[f'{a}-py3.12'][function][2])} |"
                     for a in args.architectures
                 )
-                seconds = _import_seconds(
-                    sizes[host][function][0], function, python, runtime, args.runs, work
-                )
-                print(f"| {name} | {function} |{cells} {seconds * 1000:.0f} ms |", flush=True)
+                print(f"| {name} | {function} |{cells} {imports[name, function] * 1000:.0f} ms |")
 
 
 if __name__ == "__main__":
