@@ -4,7 +4,7 @@
 
 Starts moto in this process on a free port, provisions it from infra/template.yaml and, for each
 size, writes a fleet snapshot of N synthetic but valid vehicles (real WMIs, check digits, metro
-positions) where the pipeline writes it (``snapshots/fleet/latest.parquet``). Then it renders each
+positions) where the pipeline writes it (``snapshots/fleet/latest.ndjson.gz``). Then it renders each
 page with Streamlit's AppTest through ``streamlit_app.py``, exactly as a browser session would run it:
 
 * cold: the first run after the caches are cleared (reads and parses the snapshot from S3);
@@ -35,36 +35,28 @@ import pandas as pd  # noqa: E402
 import requests  # noqa: E402
 
 from fleetota_core.adapters.clients import client_factory  # noqa: E402
-from fleetota_core.adapters.fleet_snapshot import (  # noqa: E402
-    SNAPSHOT_COLUMNS,
-    time_bound_key,
-    write_fleet_snapshot,
-)
+from fleetota_core.adapters.fleet_snapshot import time_bound_key, write_fleet_snapshot  # noqa: E402
 from fleetota_core.domain.vehicle import battery_category  # noqa: E402
 from fleetota_core.local.provision import provision  # noqa: E402
 from fleetota_core.local.sample_fleet import sample_fleet  # noqa: E402
 from fleetota_core.local.server import start_moto  # noqa: E402
 from fleetota_core.local.stack_spec import read_stack_spec  # noqa: E402
+from fleetota_core.services.ingest.fleet_health import merge_rows  # noqa: E402
 from fleetota_core.settings import Settings  # noqa: E402
 
 PAGES = {"fleet map": "pages/fleet_map.py", "vehicles": "pages/vehicles.py"}
 TARGET_S = 2.0
 
 
-def snapshot_frame(n: int):
+def snapshot_rows(n: int) -> dict:
+    """The sample fleet as the update manager's snapshot rows (keeping the sample's ``online``)."""
     fleet = sample_fleet(n, seed=n)
     fleet["battery_category"] = fleet["soc_pct"].map(lambda s: battery_category(s).value)
     fleet["needs_update"] = fleet["firmware_version"] != "2.0.0"
     fleet["newest_compatible"] = "2.0.0"
-    fleet["ota_status"] = None
-    fleet["model_year"] = fleet["model_year"].astype("int32")
     fleet["last_ts"] = pd.to_datetime(fleet["last_ts"], utc=True).dt.floor("ms")
-    fleet["last_ts_ms"] = fleet["last_ts"].astype("int64") // 1_000_000
     fleet["last_seq"] = 1
-    for column in SNAPSHOT_COLUMNS:  # columns the pipeline added that this bench does not model
-        if column not in fleet.columns:
-            fleet[column] = None
-    return fleet[list(SNAPSHOT_COLUMNS)]
+    return merge_rows({}, fleet.to_dict("records"))
 
 
 def render_times(page: str, repeats: int, n: int) -> tuple[float, float]:
@@ -160,7 +152,7 @@ def main() -> int:
         for n in args.sizes:
             bucket = spec.resources.telemetry_bucket
             now = datetime.now(UTC)
-            write_fleet_snapshot(clients.s3, bucket, snapshot_frame(n), now, time_bound_key(now), now)
+            write_fleet_snapshot(clients.s3, bucket, snapshot_rows(n), now, time_bound_key(now), now)
             for name, page in PAGES.items():
                 cold, warm = render_times(page, args.repeats, n)
                 baseline.setdefault(name, warm)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.adapters.table_reader import scan_table
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.vehicle import BatteryCategory
 from fleetota_core.local.simulator_process import read_fleet_file
+from fleetota_core.views.fleet_snapshot import read_snapshot_frame
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,7 +88,7 @@ def fleet_frame(
     young stack that has not written one (or has written an empty one) yet, capped so it cannot run
     for minutes.
     """
-    snapshot = read_fleet_snapshot(clients, resources)
+    snapshot = read_snapshot_frame(clients, resources)
     if snapshot is not None and len(snapshot):
         return normalize_fleet(snapshot)
     items = scan_table(clients.dynamodb, resources.vehicles_table, limit=scan_fallback_limit)

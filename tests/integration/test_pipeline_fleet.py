@@ -8,9 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
+from fleetota_core.adapters.fleet_snapshot import DELTA_PREFIX, LEGACY_SNAPSHOT_KEY, SNAPSHOT_KEY, delta_key
 from fleetota_core.cli import main
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
+from fleetota_core.views.fleet import fleet_frame
+from fleetota_core.views.fleet_snapshot import read_snapshot_frame
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 from simulator.vehicle_keys import register_fleet
@@ -43,7 +45,7 @@ def test_fleet_health_writes_the_snapshot_and_publishes_dimensionless_fleet_metr
 
     health = publish_fleet_health(stack.clients, stack.resources, now)
 
-    snapshot = read_fleet_snapshot(stack.clients, stack.resources)
+    snapshot = read_snapshot_frame(stack.clients, stack.resources)
     assert snapshot is not None and len(snapshot) == health.vehicles == 25
     assert sorted(snapshot["vin"]) == sorted(v.vin for v in fleet)
     assert health.online == int(snapshot["online"].sum())
@@ -89,7 +91,7 @@ def test_operator_commands_print_stats_fleet_and_one_vehicle_as_json(
 def test_the_snapshot_merges_the_processors_deltas_without_rescanning_the_table(stack: LocalStack):
     fleet = _ingest_fleet(stack, 5)
     first = publish_fleet_health(stack.clients, stack.resources, datetime.now(UTC))
-    rebuilt_at = read_fleet_snapshot(stack.clients, stack.resources).attrs["rebuilt_at"]
+    rebuilt_at = read_snapshot_frame(stack.clients, stack.resources).attrs["rebuilt_at"]
     assert first.vehicles == 5
     # Two vehicles move far and one new vehicle appears.
     later = time.time()
@@ -115,8 +117,36 @@ def test_the_snapshot_merges_the_processors_deltas_without_rescanning_the_table(
 
     second = publish_fleet_health(stack.clients, stack.resources, datetime.now(UTC) + timedelta(seconds=45))
 
-    snapshot = read_fleet_snapshot(stack.clients, stack.resources)
+    snapshot = read_snapshot_frame(stack.clients, stack.resources)
     assert snapshot.attrs["rebuilt_at"] == rebuilt_at  # merged, not rescanned
     assert second.vehicles == 6 and len(snapshot) == 6
     moved = snapshot.set_index("vin").loc[[v.vin for v in fleet[:2]]]
     assert list(moved["last_seq"]) == [v.seq for v in fleet[:2]]
+
+
+def test_an_old_parquet_snapshot_and_unreadable_objects_are_ignored_and_the_snapshot_rebuilt(
+    stack: LocalStack,
+):
+    # Given a bucket an earlier FleetOTA wrote to: its Parquet snapshot and delta, and a corrupt snapshot
+    fleet = _ingest_fleet(stack, 4)
+    s3, bucket = stack.clients.s3, stack.resources.telemetry_bucket
+    s3.put_object(Bucket=bucket, Key=LEGACY_SNAPSHOT_KEY, Body=b"PAR1\x15\x04PAR1")
+    s3.put_object(Bucket=bucket, Key=f"{DELTA_PREFIX}0000000000001-0123456789ab.parquet", Body=b"PAR1")
+    s3.put_object(Bucket=bucket, Key=SNAPSHOT_KEY, Body=b"PAR1\x15\x04PAR1")
+
+    # Then the dashboard does not crash: it falls back to the vehicles table
+    assert sorted(fleet_frame(stack.clients, stack.resources)["vin"]) == sorted(v.vin for v in fleet)
+
+    # When the update manager's schedule runs, Then it rebuilds the snapshot from the table
+    now = datetime.now(UTC)
+    assert publish_fleet_health(stack.clients, stack.resources, now).vehicles == 4
+    snapshot = read_snapshot_frame(stack.clients, stack.resources)
+    assert len(snapshot) == 4 and snapshot.attrs["rebuilt_at"] == now.isoformat()
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=DELTA_PREFIX).get("Contents", [])}
+    assert not any(key.endswith(".parquet") for key in left), "the old delta is cleaned up"
+
+    # And a corrupt delta in the merge window is skipped, the others merged
+    s3.put_object(Bucket=bucket, Key=delta_key(now + timedelta(seconds=1)), Body=b"not gzip")
+    second = publish_fleet_health(stack.clients, stack.resources, now + timedelta(seconds=45))
+    assert second.vehicles == 4
+    assert read_snapshot_frame(stack.clients, stack.resources).attrs["rebuilt_at"] == now.isoformat()

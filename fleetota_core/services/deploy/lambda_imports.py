@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 CORE_PACKAGE = "fleetota_core"
 # The Lambda Python runtime ships these; bundling them would add ~80 MB unzipped for nothing.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# The dashboard's data stack: about 180 MB unzipped and seconds of cold start; no handler may need it.
+DASHBOARD_ONLY = ("pandas", "pyarrow", "numpy")
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ImportClosure:
 
     core_files: set[Path] = field(default_factory=set)
     third_party: set[str] = field(default_factory=set)
+    importers: dict[str, set[Path]] = field(default_factory=dict)  # third-party module -> files importing it
 
 
 def _is_type_checking_guard(node: ast.If) -> bool:
@@ -104,7 +107,22 @@ def import_closure(entry_files: Iterable[Path], root: Path) -> ImportClosure:
                         pending.append(module)
             elif top and top not in sys.stdlib_module_names and top != "lambdas":
                 closure.third_party.add(top)
+                closure.importers.setdefault(top, set()).add(file)
     return closure
+
+
+def refuse_dashboard_libraries(closure: ImportClosure, root: Path) -> None:
+    """Raise :class:`DeployError` naming the files if a handler's closure imports pandas, pyarrow or numpy."""
+    found = sorted(set(DASHBOARD_ONLY) & closure.third_party)
+    if found:
+        where = "; ".join(
+            f"{name} by {', '.join(sorted(f.relative_to(root).as_posix() for f in closure.importers[name]))}"
+            for name in found
+        )
+        raise DeployError(
+            f"a Lambda handler must not import the dashboard's data libraries ({where}): "
+            "they put the package over its size budget; work on plain Python structures instead"
+        )
 
 
 def requirement_pins(top_level_modules: Iterable[str]) -> list[str]:

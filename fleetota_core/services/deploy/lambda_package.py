@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.errors import DeployError
 from fleetota_core.services.deploy.lambda_dependencies import PackageTarget, install_dependencies
-from fleetota_core.services.deploy.lambda_imports import import_closure, requirement_pins
+from fleetota_core.services.deploy.lambda_imports import (
+    import_closure,
+    refuse_dashboard_libraries,
+    requirement_pins,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,21 +35,14 @@ FUNCTIONS = ("telemetry_processor", "update_manager")
 # including layers whatever the upload path.
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+# FleetOTA's own budget (issue #16): a small package starts cold fast. Checked by the package tests.
+PACKAGE_BUDGET_BYTES = 50 * 1024 * 1024
 
 # Never shipped: bytecode (Lambda compiles on import), tests, type stubs, console scripts, and the
 # C/C++/Cython headers and sources that wheels carry for building extensions against them.
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".pytest_cache", "bin"})
 EXCLUDED_SUFFIXES = frozenset(
     {".pyc", ".pyo", ".pyi", ".h", ".hpp", ".c", ".cc", ".cpp", ".pyx", ".pxd", ".pxi", ".a"}
-)
-# pyarrow's Flight RPC, which FleetOTA never imports: about 30 MB of the 250 MB unzipped budget.
-# Only pyarrow.flight loads these (readelf: no other library needs them; pyarrow.lib does need
-# substrait, so that stays). The clean-venv import test imports pyarrow.parquet to prove it.
-UNUSED_COMPONENTS = (
-    "pyarrow/libarrow_flight.so",
-    "pyarrow/libarrow_python_flight.so",
-    "pyarrow/_flight.",
-    "pyarrow/flight.py",
 )
 _FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
@@ -68,7 +65,7 @@ class LambdaPackage:
 
 def is_shipped(relative: Path) -> bool:
     """Whether a file at this path inside the package belongs in a Lambda zip."""
-    if relative.suffix in EXCLUDED_SUFFIXES or relative.as_posix().startswith(UNUSED_COMPONENTS):
+    if relative.suffix in EXCLUDED_SUFFIXES:
         return False
     # `bin/` only at the top: pip --target puts console scripts there.
     dirs = relative.parts[:-1]
@@ -183,6 +180,7 @@ def build_package(
         Runs pip; injected by tests.
     """
     closure = import_closure([handler_file(function, root)], root)
+    refuse_dashboard_libraries(closure, root)
     pins = requirement_pins(closure.third_party)
     kwargs = {"run": run} if run is not None else {}
     dependencies = install_dependencies(pins, target, build_dir / "deps", **kwargs)

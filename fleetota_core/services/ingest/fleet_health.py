@@ -1,36 +1,44 @@
-"""Fleet health on the schedule: one vehicles-table scan, the Parquet snapshot, FleetHealth metrics.
+"""Fleet health on the schedule: the fleet snapshot (merged or rebuilt) and the FleetHealth metrics.
 
-The update manager calls :func:`publish_fleet_health` once per tick.
+The update manager calls :func:`publish_fleet_health` once per tick. Everything here works on plain
+Python structures (rows keyed by VIN), so the Lambda packages need no pandas (issue #16).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
 from fleetota_core.adapters.fleet_snapshot import (
+    ROW_COLUMNS,
     SNAPSHOT_COLUMNS,
+    SnapshotFormatError,
     delete_deltas_before,
     list_deltas,
+    read_document,
     read_fleet_snapshot,
-    read_parquet,
     scan_vehicles,
     time_bound_key,
     write_delta,
     write_fleet_snapshot,
 )
-from fleetota_core.adapters.vehicle_state import state_attributes
+from fleetota_core.adapters.vehicle_state import iso_utc, state_attributes
 from fleetota_core.domain.enrichment import OFFLINE_AFTER
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.fleet_snapshot import Row, SnapshotDocument
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
+
+logger = logging.getLogger(__name__)
 
 NAMESPACE = "FleetHealth"
 # A full vehicles-table scan heals anything a lost delta missed; in between, deltas are merged.
@@ -56,38 +64,83 @@ class FleetHealth:
         return asdict(self)
 
 
-def fleet_frame(items: list[dict[str, Any]] | pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Vehicles as the snapshot's columns, newest state per VIN; ``online`` means a network was
-    reported and the reading is at most 5 minutes old at ``now``."""
-    frame = items.copy() if isinstance(items, pd.DataFrame) else pd.DataFrame(items)
-    for column in SNAPSHOT_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    frame = frame[list(SNAPSHOT_COLUMNS)].copy()
-    # Milliseconds, as the snapshot stores them: a reading timed to the microsecond must not fail it.
-    frame["last_ts"] = pd.to_datetime(frame["last_ts"], utc=True, errors="coerce", format="ISO8601").dt.floor(
-        "ms"
-    )
-    derived_ms = frame["last_ts"].astype("int64") // 1_000_000
-    frame["last_ts_ms"] = (
-        pd.to_numeric(frame["last_ts_ms"], errors="coerce").fillna(derived_ms).astype("int64")
-    )
-    frame["last_seq"] = pd.to_numeric(frame["last_seq"], errors="coerce").fillna(-1).astype("int64")
-    frame = frame.sort_values(["vin", "last_ts_ms", "last_seq"]).drop_duplicates("vin", keep="last")
-    fresh = (pd.Timestamp(now) - frame["last_ts"]) <= pd.Timedelta(OFFLINE_AFTER)
-    frame["online"] = frame["network"].fillna("NONE").ne("NONE") & fresh.fillna(False)
-    for column in ("charging", "needs_update"):
-        frame[column] = frame[column].fillna(False).astype(bool)
-    for column in ("lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    frame["model_year"] = pd.to_numeric(frame["model_year"], errors="coerce").fillna(0).astype("int32")
-    return frame.reset_index(drop=True)
+_FLOATS = ("lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km")
+_FLAGS = ("charging", "needs_update")
 
 
-def states_frame(states: list[VehicleState], now: datetime) -> pd.DataFrame:
+def _number(value: Any, kind: type[int] | type[float]) -> int | float | None:
+    """``value`` as ``kind``, or None when it is missing, not a number or not finite."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return kind(number) if math.isfinite(number) else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def snapshot_row(item: dict[str, Any]) -> Row:
+    """One vehicle's values with the snapshot's types: numbers or None, flags, UTC ``last_ts``."""
+    row = {column: item.get(column) for column in ROW_COLUMNS}
+    ts = _timestamp(row["last_ts"])
+    row["last_ts"] = iso_utc(ts) if ts else None
+    ts_ms = _number(row["last_ts_ms"], int)
+    row["last_ts_ms"] = ts_ms if ts_ms is not None else (int(ts.timestamp() * 1000) if ts else 0)
+    seq = _number(row["last_seq"], int)
+    row["last_seq"] = seq if seq is not None else -1
+    row["model_year"] = _number(row["model_year"], int) or 0
+    for column in _FLOATS:
+        row[column] = _number(row[column], float)
+    for column in _FLAGS:
+        row[column] = bool(row[column])
+    return row
+
+
+def refresh_online(rows: dict[str, Row], now: datetime) -> None:
+    """``online``: a network was reported and the reading is at most 5 minutes old at ``now``."""
+    fresh_after = (now - OFFLINE_AFTER).timestamp() * 1000
+    for row in rows.values():
+        row["online"] = row["network"] not in (None, "NONE") and row["last_ts_ms"] >= fresh_after
+
+
+def merge_rows(rows: dict[str, Row], items: Iterable[dict[str, Any]]) -> dict[str, Row]:
+    """Add ``items`` (each with a ``vin``) to ``rows`` in place; per VIN the newest (ts, seq) wins."""
+    for item in items:
+        vin = item.get("vin")
+        if not vin:
+            continue
+        row = snapshot_row(item)
+        current = rows.get(vin)
+        if current is None or (row["last_ts_ms"], row["last_seq"]) >= (
+            current["last_ts_ms"],
+            current["last_seq"],
+        ):
+            rows[vin] = row
+    return rows
+
+
+def fleet_rows(items: Iterable[dict[str, Any]], now: datetime) -> dict[str, Row]:
+    """Vehicles as snapshot rows keyed by VIN, newest state per VIN, ``online`` as of ``now``."""
+    rows = merge_rows({}, items)
+    refresh_online(rows, now)
+    return rows
+
+
+def states_rows(states: list[VehicleState], now: datetime) -> dict[str, Row]:
     """Vehicle states as snapshot rows (what the processor writes as a delta)."""
-    rows = [{"vin": s.vin, **state_attributes(s, now)} for s in states]
-    return fleet_frame(rows, now)
+    return fleet_rows(({"vin": s.vin, **state_attributes(s, now)} for s in states), now)
 
 
 def write_snapshot_delta(
@@ -97,43 +150,71 @@ def write_snapshot_delta(
     if not states:
         return None
     now = datetime.now(UTC)
-    return write_delta(clients.s3, resources.telemetry_bucket, states_frame(states, now), now)
+    return write_delta(clients.s3, resources.telemetry_bucket, states_rows(states, now), now)
+
+
+def _delta_items(clients: ClientFactory, resources: Resources, keys: list[str]) -> Iterable[dict[str, Any]]:
+    for key in keys:
+        try:
+            delta = read_document(clients.s3, resources.telemetry_bucket, key)
+            rows = delta.rows() if delta is not None else {}
+        except SnapshotFormatError as exc:
+            # Its vehicles come back with the next full rebuild, as for a delta that was never written.
+            logger.warning("%s; skipped", exc)
+            continue
+        yield from ({"vin": vin, **row} for vin, row in rows.items())
+
+
+def _previous(clients: ClientFactory, resources: Resources) -> tuple[SnapshotDocument, dict[str, Row]] | None:
+    """The last snapshot and its rows, or None if there is none this version can use (then: rebuild)."""
+    previous = read_fleet_snapshot(clients, resources)
+    # Columns other than this version's (added or dropped by a change of code) also mean a rebuild.
+    if previous is None or previous.columns != list(SNAPSHOT_COLUMNS) or not previous.rebuilt_at:
+        return None
+    try:
+        return previous, previous.rows()
+    except SnapshotFormatError as exc:
+        logger.warning("the fleet snapshot is unusable (%s); rebuilding it from the vehicles table", exc)
+        return None
 
 
 def _merged_snapshot(
     clients: ClientFactory, resources: Resources, now: datetime
-) -> tuple[pd.DataFrame, str, datetime]:
+) -> tuple[dict[str, Row], str, datetime]:
     """(fleet, high water, rebuilt at): the last snapshot plus newer deltas, or a full scan when due."""
-    s3, bucket = clients.s3, resources.telemetry_bucket
     settled = time_bound_key(now - DELTA_SETTLE)
-    previous = read_fleet_snapshot(clients, resources)
-    rebuilt = previous.attrs.get("rebuilt_at") if previous is not None else ""
-    rebuilt_at = datetime.fromisoformat(rebuilt) if rebuilt else None
-    if previous is None or rebuilt_at is None or now - rebuilt_at >= FULL_REBUILD:
+    found = _previous(clients, resources)
+    rebuilt_at = datetime.fromisoformat(found[0].rebuilt_at) if found else None
+    if found is None or rebuilt_at is None or now - rebuilt_at >= FULL_REBUILD:
         # Every delta settled before the scan is in the table, so the scan covers it.
-        return fleet_frame(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), settled, now
-    high_water = previous.attrs.get("high_water") or settled
-    keys = list_deltas(s3, bucket, after=high_water, before=settled)
-    deltas = [found[0] for key in keys if (found := read_parquet(s3, bucket, key)) is not None]
-    merged = pd.concat([previous, *deltas], ignore_index=True) if deltas else previous
-    return fleet_frame(merged, now), (keys[-1] if keys else high_water), rebuilt_at
+        return fleet_rows(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), settled, now
+    previous, rows = found
+    high_water = previous.high_water or settled
+    keys = list_deltas(clients.s3, resources.telemetry_bucket, after=high_water, before=settled)
+    merge_rows(rows, _delta_items(clients, resources, keys))
+    refresh_online(rows, now)
+    return rows, (keys[-1] if keys else high_water), rebuilt_at
 
 
-def fleet_health(frame: pd.DataFrame, as_of: datetime, source: str = "table") -> FleetHealth:
-    vehicles = len(frame)
-    online = int(frame["online"].sum()) if vehicles else 0
-    soc = frame["soc_pct"].dropna() if vehicles else pd.Series(dtype=float)
+def fleet_health(rows: dict[str, Row], as_of: datetime, source: str = "table") -> FleetHealth:
+    vehicles = len(rows)
+    online = sum(1 for row in rows.values() if row["online"])
+    soc = [row["soc_pct"] for row in rows.values() if row["soc_pct"] is not None]
     return FleetHealth(
         vehicles=vehicles,
         online=online,
         connectivity_pct=round(100.0 * online / vehicles, 2) if vehicles else None,
-        battery_average=round(float(soc.mean()), 2) if len(soc) else None,
-        needs_update=int(frame["needs_update"].sum()) if vehicles else 0,
-        versions=dict(Counter(frame["firmware_version"].dropna()).most_common()) if vehicles else {},
-        regions=dict(Counter(frame["region"].dropna()).most_common()) if vehicles else {},
+        battery_average=round(math.fsum(soc) / len(soc), 2) if soc else None,
+        needs_update=sum(1 for row in rows.values() if row["needs_update"]),
+        versions=_tally(row["firmware_version"] for row in rows.values()),
+        regions=_tally(row["region"] for row in rows.values()),
         as_of=as_of.isoformat(),
         source=source,
     )
+
+
+def _tally(values: Iterable[Any]) -> dict[str, int]:
+    return dict(Counter(value for value in values if value is not None).most_common())
 
 
 def health_datums(health: FleetHealth) -> list[tuple[str, float, str]]:
@@ -159,10 +240,10 @@ def publish_fleet_health(
     ``Vehicles``, dimensionless. An empty fleet publishes no percentages (the alarm treats it as missing).
     """
     now = now or datetime.now(UTC)
-    frame, high_water, rebuilt_at = _merged_snapshot(clients, resources, now)
-    write_fleet_snapshot(clients.s3, resources.telemetry_bucket, frame, now, high_water, rebuilt_at)
+    rows, high_water, rebuilt_at = _merged_snapshot(clients, resources, now)
+    write_fleet_snapshot(clients.s3, resources.telemetry_bucket, rows, now, high_water, rebuilt_at)
     delete_deltas_before(clients.s3, resources.telemetry_bucket, time_bound_key(now - DELTA_RETENTION))
-    health = fleet_health(frame, now)
+    health = fleet_health(rows, now)
     MetricsWriter(clients.cloudwatch, NAMESPACE).publish(health_datums(health), now)
     return health
 
@@ -170,8 +251,9 @@ def publish_fleet_health(
 def current_fleet_health(clients: ClientFactory, resources: Resources, live: bool = False) -> FleetHealth:
     """The fleet summary for operators: from the snapshot when there is one, else a live scan."""
     now = datetime.now(UTC)
-    snapshot = None if live else read_fleet_snapshot(clients, resources)
-    if snapshot is not None:
-        as_of = datetime.fromisoformat(snapshot.attrs["as_of"]) if snapshot.attrs.get("as_of") else now
-        return fleet_health(snapshot, as_of, source="snapshot")
-    return fleet_health(fleet_frame(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), now)
+    found = None if live else _previous(clients, resources)
+    if found is not None:
+        snapshot, rows = found
+        as_of = datetime.fromisoformat(snapshot.as_of) if snapshot.as_of else now
+        return fleet_health(rows, as_of, source="snapshot")
+    return fleet_health(fleet_rows(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), now)
