@@ -178,13 +178,15 @@ def test_is_newer_lets_any_reading_past_a_stored_state_dated_in_the_future():
 
 
 def test_a_reading_timed_to_the_microsecond_still_reaches_the_fleet_snapshot():
-    # The snapshot stores milliseconds; a vehicle sending microseconds must not fail the processor.
-    from fleetota_core.adapters.fleet_snapshot import to_parquet
+    # A vehicle sending microseconds must not fail the processor's snapshot delta.
+    from fleetota_core.adapters.fleet_snapshot import decode, encode
     from fleetota_core.domain.enrichment import enrich
-    from fleetota_core.services.ingest.fleet_health import states_frame
+    from fleetota_core.services.ingest.fleet_health import states_rows
 
     line = json.dumps(record(1, ts="2026-11-26T19:59:58.123456Z")).encode()
     (reading,) = decode_lines([line], NOW).records
-    frame = states_frame([enrich(reading, CATALOG, NOW)], NOW)
-    assert to_parquet(frame, {})
-    assert frame["last_ts"][0].microsecond == 123_000
+    rows = states_rows([enrich(reading, CATALOG, NOW)], NOW)
+    (row,) = decode(encode(rows, NOW.isoformat())).rows().values()
+    assert row["last_ts_ms"] == int(
+        datetime.fromisoformat("2026-11-26T19:59:58.123+00:00").timestamp() * 1000
+    )
