@@ -11,12 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.adapters.resources import resolve_resources
+from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
 from fleetota_core.domain.eligibility import EligibilityRules
+from fleetota_core.domain.report_signature import public_key_pem
+from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.services.campaigns.actions import pause_campaign
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign
@@ -35,8 +40,9 @@ NAME = f"![x](http://{TRAP}x.png) [y](javascript:alert(1))"
 REASON = f"![r](http://{TRAP}r.png) :red[hold] :material/warning: $x^2$ <img src=http://{TRAP}r2.png>"
 OPERATOR = f"[ops](javascript:alert(2)) ![o](http://{TRAP}o.png)"
 # Plotly draws <a href> in chart labels (the model is the overview chart's legend and the map's hover).
-MODEL = f"Model ![m](http://{TRAP}m.png) <a href='http://{TRAP}p'>p</a><b>b</b>"
-HW_REV = f":red[HW4] ![h](http://{TRAP}h.png)"
+# Both fit the registry's bounds (model 64 characters, hardware revision 16): identity comes from there.
+MODEL = f"![m](http://{TRAP}m)<a href='http://{TRAP}p'>p</a>"
+HW_REV = ":red[HW4] *x*"
 METRO = "[metro](javascript:alert(3))"
 ALERT = f"FleetOTA campaign ![a](http://{TRAP}a.png) [go](javascript:alert(4)) AUTO_PAUSED"
 NORMAL = "Spring 2.1.0 rollout"
@@ -44,13 +50,30 @@ VERSION = "3.0.0"
 
 
 def seed_vehicles(settings: Settings, count: int = 6) -> None:
-    """Vehicle items as the telemetry processor writes them, with hostile strings where vehicles choose."""
+    """Registered vehicles and their state as the processor writes it, with hostile strings in them."""
     clients = client_factory(settings)
     resources = resolve_resources(settings, clients)
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
-    for n in range(count):
+    vins = [with_check_digit(f"5YJ3E1EA0PF{n:06d}") for n in range(count)]
+    key = public_key_pem(ec.generate_private_key(ec.SECP256R1()))
+    VehicleRegistry(clients.dynamodb, resources.registry_table).put_many(
+        [
+            RegisteredVehicle(
+                vin=vin,
+                make="Tesla",
+                model=MODEL,
+                model_year=2023,
+                hw_rev=HW_REV,
+                region="us-west",
+                public_key_pem=key,
+                provisioned_at=now,
+            )
+            for vin in vins
+        ]
+    )
+    for vin in vins:
         item = {
-            "vin": with_check_digit(f"5YJ3E1EA0PF{n:06d}"),
+            "vin": vin,
             "make": "Tesla",
             "model": MODEL,
             "model_year": 2023,
