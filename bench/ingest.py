@@ -42,7 +42,7 @@ from fleetota_core.adapters.vehicle_state import DynamoVehicleStates, state_attr
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary, enrich
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus, TelemetryRecord
 from fleetota_core.services.ingest.decode import decode_lines, decode_object
-from fleetota_core.services.ingest.identity import InvocationRegistry, check_identity
+from fleetota_core.services.ingest.identity import RegistryCache, check_identity
 from fleetota_core.services.ingest.ports import ObjectRef
 from fleetota_core.services.ingest.state_cache import CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import IngestPorts, ingest_object, prepare
@@ -204,8 +204,8 @@ def full_path(steps: list[list[bytes]], catalog: ReleaseCatalog, calls: Counter[
         vehicles=CachedVehicleStates(DynamoVehicleStates(dynamodb, "vehicles")),
         ledger=DynamoLedger(dynamodb, "ledger"),
         ota_sink=lambda reports: {},
-        # As the processor wires it: lookups cached for one invocation (cleared every 10 objects).
-        registry=InvocationRegistry(VehicleRegistry(registry, "registry")),
+        # As the processor wires it: lookups kept by the warm process for a while (RegistryCache).
+        registry=RegistryCache(VehicleRegistry(registry, "registry")),
     )
     now = datetime.now(UTC)
     stored, cpu = 0, 0.0

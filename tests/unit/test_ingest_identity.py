@@ -7,7 +7,7 @@ from datetime import timedelta
 from ingest_fakes import NOW, FakeRegistry, fake_ports, ndjson, record, registered, signed, vehicle_key, vin
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
-from fleetota_core.services.ingest.identity import InvocationRegistry
+from fleetota_core.services.ingest.identity import RegistryCache
 from fleetota_core.services.ingest.telemetry_object import ingest_object
 
 OTA = {"campaign_id": "c1", "deployment_id": "c1.x", "target_version": "3.5.0"}
@@ -119,12 +119,19 @@ def test_the_registry_is_asked_once_per_object_for_its_distinct_vins():
     assert ports.registry.calls == [{vin(0), vin(1), vin(2)}]
 
 
-def test_the_invocation_cache_asks_the_table_once_per_vin_until_cleared():
+def test_the_registry_cache_asks_the_table_once_per_vin_until_its_answer_expires_or_is_cleared():
     inner = FakeRegistry([registered(1)])
-    cache = InvocationRegistry(inner)
+    now = [0.0]
+    cache = RegistryCache(inner, ttl_s=300, unknown_ttl_s=30, clock=lambda: now[0])
     assert set(cache.get_many([vin(1), vin(2)])) == {vin(1)}
     assert set(cache.get_many([vin(1), vin(2)])) == {vin(1)}
     assert inner.calls == [{vin(1), vin(2)}]
-    cache.clear()
-    cache.get_many([vin(2)])
+    now[0] = 31.0  # an unknown VIN is asked again soon: it may have been provisioned since
+    cache.get_many([vin(1), vin(2)])
     assert inner.calls[-1] == {vin(2)}
+    now[0] = 301.0  # a registered one after the longer TTL: a retirement takes effect then
+    cache.get_many([vin(1)])
+    assert inner.calls[-1] == {vin(1)}
+    cache.clear()
+    cache.get_many([vin(1)])
+    assert len(inner.calls) == 4

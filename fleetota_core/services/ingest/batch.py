@@ -23,7 +23,7 @@ from fleetota_core.errors import FleetOTAError
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.ingest.events import refs_from_sqs_body
 from fleetota_core.services.ingest.fleet_health import write_snapshot_delta
-from fleetota_core.services.ingest.identity import InvocationRegistry
+from fleetota_core.services.ingest.identity import RegistryCache
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S, CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import IngestOutcome, IngestPorts, ingest_object
 
@@ -112,14 +112,15 @@ class TelemetryPipeline:
     def begin_batch(self) -> None:
         """Once per invocation: drop cached vehicle states if the stack's data was wiped since."""
         self.outcomes = []
-        if isinstance(self.ports.registry, InvocationRegistry):
-            # Registry lookups are cached for one invocation: a new or retired vehicle counts next time.
-            self.ports.registry.clear()
         if self._generation is None:
             return
         current = self._generation()
-        if current != self._seen_generation and isinstance(self.ports.vehicles, CachedVehicleStates):
-            self.ports.vehicles.clear()
+        if current != self._seen_generation:
+            # The stack's data was wiped: nothing cached about its vehicles holds any more.
+            if isinstance(self.ports.vehicles, CachedVehicleStates):
+                self.ports.vehicles.clear()
+            if isinstance(self.ports.registry, RegistryCache):
+                self.ports.registry.clear()
         self._seen_generation = current
 
     @classmethod
@@ -141,7 +142,7 @@ class TelemetryPipeline:
             ),
             ledger=ledger,
             ota_sink=deployment_sink(clients, resources),
-            registry=InvocationRegistry(VehicleRegistry(clients.dynamodb, resources.registry_table)),
+            registry=RegistryCache(VehicleRegistry(clients.dynamodb, resources.registry_table)),
         )
         catalog = CachedCatalog(lambda: firmware_catalog(clients, resources))
         return cls(

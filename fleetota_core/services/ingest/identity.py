@@ -15,6 +15,7 @@ per object for its distinct VINs (and cached for the invocation):
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from fleetota_core.domain.vehicle_identity import RegistrationStatus
 from fleetota_core.services.ingest.decode import RAW_EXCERPT_BYTES, DecodedObject, QuarantinedLine
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from fleetota_core.domain.vehicle_identity import RegisteredVehicle
     from fleetota_core.services.ingest.ports import VehicleRegistry
@@ -87,12 +88,29 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
     return CheckedObject(DecodedObject(kept, quarantined, decoded.gzip_members), counters, registered)
 
 
-class InvocationRegistry:
-    """Remembers registry lookups (found and not found) until :meth:`clear`, once per invocation."""
+# How long a warm processor trusts what the registry said: a retirement or a new key takes effect
+# within REGISTERED_TTL_S, a newly provisioned vehicle is accepted within UNKNOWN_TTL_S.
+REGISTERED_TTL_S = 300.0
+UNKNOWN_TTL_S = 30.0
 
-    def __init__(self, inner: VehicleRegistry) -> None:
+
+class RegistryCache:
+    """Registry lookups kept by a warm processor for a while (found and not found), like the vehicle
+    states: without it every record would cost a registry read, since an object holds up to 1,000
+    distinct vehicles. ``clear`` forgets everything (the stack's data was wiped)."""
+
+    def __init__(
+        self,
+        inner: VehicleRegistry,
+        ttl_s: float = REGISTERED_TTL_S,
+        unknown_ttl_s: float = UNKNOWN_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inner = inner
-        self._known: dict[str, RegisteredVehicle | None] = {}
+        self.ttl_s = ttl_s
+        self.unknown_ttl_s = unknown_ttl_s
+        self.clock = clock
+        self._known: dict[str, tuple[float, RegisteredVehicle | None]] = {}
         self._lock = threading.Lock()
         self.lookups = 0  # VINs asked of the table, for the cost checks
 
@@ -102,12 +120,16 @@ class InvocationRegistry:
 
     def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
         vins = set(vins)
+        now = self.clock()
         with self._lock:
-            missing = [vin for vin in vins if vin not in self._known]
+            missing = [vin for vin in vins if (entry := self._known.get(vin)) is None or entry[0] <= now]
         if missing:
             found = self.inner.get_many(missing)
             self.lookups += len(missing)
             with self._lock:
-                self._known.update({vin: found.get(vin) for vin in missing})
+                for vin in missing:
+                    vehicle = found.get(vin)
+                    ttl = self.ttl_s if vehicle is not None else self.unknown_ttl_s
+                    self._known[vin] = (now + ttl, vehicle)
         with self._lock:
-            return {vin: v for vin in vins if (v := self._known.get(vin)) is not None}
+            return {vin: entry[1] for vin in vins if (entry := self._known.get(vin)) and entry[1] is not None}
