@@ -92,19 +92,29 @@ class _ThreadRoutedStdout(io.TextIOBase):
         return False
 
 
+# One router for the process, installed once: per-invocation swaps of sys.stdout from several threads
+# restored each other's objects out of order and left the main thread printing into a stale router.
+_router: _ThreadRoutedStdout | None = None
+_router_lock = threading.Lock()
+
+
 @contextmanager
 def _captured_stdout() -> Iterator[list[str]]:
-    original = sys.stdout
-    routed = _ThreadRoutedStdout(original)
+    """What this thread prints while inside, kept apart; other threads still print to the real stdout."""
+    global _router
+    with _router_lock:
+        if _router is None or sys.stdout is not _router:
+            # First use, or something (a test's capture) replaced stdout since: route whatever it is now.
+            _router = _ThreadRoutedStdout(sys.stdout)
+            sys.stdout = _router
+        router = _router
     buffer: list[str] = []
-    routed.buffers[threading.get_ident()] = buffer
-    sys.stdout = routed
+    ident = threading.get_ident()
+    router.buffers[ident] = buffer
     try:
         yield buffer
     finally:
-        sys.stdout = original
-        # Loggers created during the call keep `routed`; from now on it only forwards.
-        routed.buffers.clear()
+        router.buffers.pop(ident, None)
 
 
 @contextmanager
