@@ -195,7 +195,6 @@ def _stamp(args: argparse.Namespace, start: float) -> Callable[[float], float] |
 
 def simulate(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
-    start = _start_time(args, seed)
     fleet = generate_fleet(args.vehicles, seed, args.fleet_share)
     # The vehicles keep the keys an earlier run of this fleet wrote; new vehicles get new keys.
     assign_keys(fleet, read_private_keys(args.fleet_file) if args.fleet_file is not None else None)
@@ -204,6 +203,9 @@ def simulate(args: argparse.Namespace) -> int:
     sink, clients, resources = _backend(args)
     if clients is not None:
         register_fleet(clients, resources, fleet)  # the registry knows every vehicle before it reports
+    # The clock starts once the fleet is provisioned (10,000 vehicles take seconds): a start taken
+    # before would date every reading that much in the past.
+    start = _start_time(args, seed)
     run_id = hashlib.sha256(f"{seed}:{start}".encode()).hexdigest()[:8]
     stamp = _stamp(args, start)
     listener = _job_listener(args, clients, resources, run_id, seed, stamp)
