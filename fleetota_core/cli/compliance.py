@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.composition import ports_for
 from fleetota_core.services.campaigns.compliance import (
     HISTORY_COLUMNS,
+    RELEASE_COLUMNS,
     RELEASE_STATUSES,
     history_rows,
     release_report,
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from fleetota_core.settings import Settings
 
 FORMATS = ("table", "csv", "json")
-RELEASE_COLUMNS = ("vin", "status", "since", "model", "region", "reported_version", "campaign_id", "detail")
 
 
 def _aware(value: str) -> datetime:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from fleetota_core.services.campaigns.compliance import (
     HISTORY_COLUMNS,
+    RELEASE_COLUMNS,
     RELEASE_STATUSES,
     history_rows,
     release_report,
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RELEASE_STATUSES", "history_frame", "release_frame", "timeline_frame", "vin_history"]
 
-RELEASE_COLUMNS = ["vin", "status", "since", "model", "region", "reported_version", "campaign_id", "detail"]
 # How far back the chart draws a version whose start FleetOTA never recorded.
 UNKNOWN_START = timedelta(days=7)
 
@@ -57,7 +57,7 @@ def timeline_frame(history: SoftwareHistory, now: datetime | None = None) -> pd.
 def release_frame(version: str, ports: CampaignPorts) -> pd.DataFrame:
     """Which vehicles run ``version`` (and since when), and which of its campaigns' vehicles wait."""
     rows = [r.as_row() for r in release_report(version, ports)]
-    return pd.DataFrame(rows, columns=RELEASE_COLUMNS)
+    return pd.DataFrame(rows, columns=list(RELEASE_COLUMNS))
 
 
 def as_csv(frame: pd.DataFrame) -> bytes:

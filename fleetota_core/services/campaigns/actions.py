@@ -53,12 +53,7 @@ def _set_state(
 
 def approve_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
     """Four-eyes: a second operator lets a campaign that waits for approval start (SCHEDULED)."""
-    campaign = ports.campaign(campaign_id)
-    if campaign.state is not C.AWAITING_APPROVAL:
-        raise ValidationError(
-            f"cannot approve campaign {campaign_id}: it is {campaign.state}, not awaiting approval"
-        )
-    check_approver(campaign.created_by, operator, reason)
+    campaign = _awaiting_decision(campaign_id, "approve", operator, reason, ports)
     detail = {"requested_by": campaign.created_by, "approved_by": operator}
     extra: dict[str, object] = {"approved_by": operator}
     return _set_state(ports, campaign, C.SCHEDULED, operator, reason, "APPROVE", extra, detail)
@@ -66,16 +61,24 @@ def approve_campaign(campaign_id: str, operator: str, reason: str, ports: Campai
 
 def reject_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
     """Four-eyes: a second operator turns a waiting campaign down; it is cancelled, no vehicle notified."""
-    campaign = ports.campaign(campaign_id)
-    if campaign.state is not C.AWAITING_APPROVAL:
-        raise ValidationError(
-            f"cannot reject campaign {campaign_id}: it is {campaign.state}, not awaiting approval"
-        )
-    check_approver(campaign.created_by, operator, reason)
+    campaign = _awaiting_decision(campaign_id, "reject", operator, reason, ports)
     detail = {"requested_by": campaign.created_by, "rejected_by": operator}
     campaign = _set_state(ports, campaign, C.CANCELLED, operator, reason, "REJECT", detail=detail)
     _cancel_waiting(ports, campaign, operator, reason)
     return ports.campaign(campaign_id)
+
+
+def _awaiting_decision(
+    campaign_id: str, verb: str, operator: str, reason: str, ports: CampaignPorts
+) -> Campaign:
+    """The campaign, if it waits for approval and ``operator`` may decide on it (not its creator)."""
+    campaign = ports.campaign(campaign_id)
+    if campaign.state is not C.AWAITING_APPROVAL:
+        raise ValidationError(
+            f"cannot {verb} campaign {campaign_id}: it is {campaign.state}, not awaiting approval"
+        )
+    check_approver(campaign.created_by, operator, reason)
+    return campaign
 
 
 def pause_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:

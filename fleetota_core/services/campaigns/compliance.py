@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 S = DeploymentState
 # Where a vehicle stands with a release, in the order reports list them.
 RELEASE_STATUSES = ("running", "installed, not yet reported", "pending", "failed", "cancelled")
+# The release report's columns, in the order tables and CSV files show them.
+RELEASE_COLUMNS = ("vin", "status", "since", "model", "region", "reported_version", "campaign_id", "detail")
 
 
 def vin_history(vin: str, ports: CampaignPorts) -> SoftwareHistory:
