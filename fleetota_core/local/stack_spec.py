@@ -155,17 +155,23 @@ class StackSpec:
         raise ConfigurationError(f"infra/template.yaml defines no queue {arn_or_url!r}")
 
 
-def read_stack_spec(settings: Settings, template: dict[str, Any] | None = None) -> StackSpec:
-    """The local stack for ``settings``, from ``template`` (default: ``infra/template.yaml``)."""
-    template = template if template is not None else load_template()
+def local_resolver(settings: Settings, template: dict[str, Any]) -> tuple[TemplateResolver, Resources]:
+    """``template`` resolved for the local stack of ``settings``, and that stack's resource names."""
     resources = Resources.for_local(settings.stack_name, settings.region, settings.endpoint_url or "")
-    r = TemplateResolver(
+    resolver = TemplateResolver(
         template,
         stack=settings.stack_name,
         region=settings.region,
         endpoint_url=settings.endpoint_url or "",
         resources=resources.as_dict(),
     )
+    return resolver, resources
+
+
+def read_stack_spec(settings: Settings, template: dict[str, Any] | None = None) -> StackSpec:
+    """The local stack for ``settings``, from ``template`` (default: ``infra/template.yaml``)."""
+    template = template if template is not None else load_template()
+    r, resources = local_resolver(settings, template)
 
     def of_type(kind: str) -> dict[str, dict[str, Any]]:
         found = resources_of_type(template, kind).items()

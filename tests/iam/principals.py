@@ -10,9 +10,8 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.resources import Resources
 from fleetota_core.infra_template import load_template, resources_of_type
-from fleetota_core.local.template_resolver import TemplateResolver
+from fleetota_core.local.stack_spec import local_resolver
 from tests.iam.policy import PolicyError, Statement
 
 if TYPE_CHECKING:
@@ -86,14 +85,7 @@ def _role_documents(template: dict[str, Any], role_id: str) -> list[dict[str, An
 def template_facts(settings: Settings, template: dict[str, Any] | None = None) -> TemplateFacts:
     """Every principal and key fact of ``template`` (default ``infra/template.yaml``), resolved locally."""
     template = template if template is not None else load_template()
-    resources = Resources.for_local(settings.stack_name, settings.region, settings.endpoint_url or "")
-    r = TemplateResolver(
-        template,
-        stack=settings.stack_name,
-        region=settings.region,
-        endpoint_url=settings.endpoint_url or "",
-        resources=resources.as_dict(),
-    )
+    r, _ = local_resolver(settings, template)
     principals = {}
     for role_id, statements in role_statements(template).items():
         parsed = tuple(Statement.parse(r.resolve(raw), i) for i, (_, raw) in enumerate(statements))
