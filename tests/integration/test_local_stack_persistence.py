@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fleetota_core.adapters.clients import client_factory
-from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
 from fleetota_core.domain.deployment import deployment_id
 from fleetota_core.domain.firmware import load_public_key, verify_release
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
-from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.local.lifecycle import persistence_status, reset_stack, stop_stack, wait_until_ready
 from fleetota_core.local.persistence import format_version
 from fleetota_core.local.server import control_request
@@ -42,7 +40,7 @@ from fleetota_core.settings import Settings
 from simulator.fleet import generate_fleet
 from simulator.record import encode as encode_record
 from simulator.vehicle_keys import register_fleet
-from tests.integration.registry_support import register_items
+from tests.integration.test_campaign_services import seed_vehicles as seed_campaign_vehicles
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -143,30 +141,8 @@ def local_up(tmp_path: Path) -> Iterator[LocalUp]:
 
 
 def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
-    vins = [with_check_digit(f"5YJ3E1EA0PF{n:06d}") for n in range(count)]
-    items = []
-    for vin in vins:
-        item = {
-            "vin": vin,
-            "make": "Tesla",
-            "model": MODEL,
-            "model_year": 2023,
-            "hw_rev": "HW4",
-            "firmware_version": "1.0.0",
-            "region": "us-west",
-            "timezone": "America/Los_Angeles",
-            "last_ts": NOW.isoformat(),
-            "soc_pct": 80.0,
-            "charging": False,
-            "drive_state": "parked",
-            "network": "LTE",
-            "signal_dbm": -80,
-            "online": True,
-        }
-        stack.clients.dynamodb.put_item(TableName=stack.resources.vehicles_table, Item=to_item(item))
-        items.append(item)
-    register_items(stack, items)  # provisioned: targeting takes identity from the registry
-    return vins
+    """``count`` parked, charged, online and provisioned vehicles, as the campaign tests seed them."""
+    return seed_campaign_vehicles(stack, count, last_ts=NOW.isoformat())
 
 
 def put_telemetry(stack: LocalUp, vehicles: int) -> None:
