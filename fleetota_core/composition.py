@@ -16,6 +16,7 @@ from fleetota_core.adapters.cloudwatch_metrics import OtaMetrics
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.firmware_store import FirmwareStore
+from fleetota_core.adapters.fleet_snapshot import SnapshotLastSeen
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.signing import KmsSigner
@@ -26,6 +27,7 @@ from fleetota_core.services.campaigns.ports import CampaignPorts, Clock, SystemC
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
+    from fleetota_core.adapters.vehicle_directory import LastSeen
     from fleetota_core.settings import Settings
 
 
@@ -34,13 +36,21 @@ def campaign_ports(
     resources: Resources,
     clock: Clock | None = None,
     approval: ApprovalPolicy | None = None,
+    last_seen: LastSeen | None = None,
 ) -> CampaignPorts:
+    """The campaign ports on AWS. ``last_seen``: the fleet snapshot's rows when the caller has them
+    (the update manager refreshes it each tick); by default read from S3 once, when first needed."""
     dynamodb = clients.dynamodb
     return CampaignPorts(
         campaigns=CampaignStore(dynamodb, resources.campaigns_table),
         deployments=DeploymentStore(dynamodb, resources.deployments_table),
         schedule=DeploymentSchedule(dynamodb, resources.ledger_table),
-        vehicles=VehicleDirectory(dynamodb, resources.vehicles_table, resources.registry_table),
+        vehicles=VehicleDirectory(
+            dynamodb,
+            resources.vehicles_table,
+            resources.registry_table,
+            last_seen or SnapshotLastSeen(clients, resources),
+        ),
         releases=FirmwareStore(clients.s3, resources.firmware_bucket),
         image_signer=KmsSigner(clients.kms, resources.image_key_alias),
         director_signer=KmsSigner(clients.kms, resources.director_key_alias),

@@ -35,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.adapters.vehicle_state import item_values
-from fleetota_core.errors import PermanentError
+from fleetota_core.errors import FleetOTAError, PermanentError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -291,3 +291,26 @@ def read_fleet_snapshot(clients: ClientFactory, resources: Resources) -> Snapsho
     except SnapshotFormatError as exc:
         logger.warning("%s; rebuilding it from the vehicles table", exc)
         return None
+
+
+class SnapshotLastSeen:
+    """The fleet snapshot's rows as a "last seen" source, read at most once per instance (per tick).
+
+    A snapshot that cannot be read leaves the stored vehicle states as they are: logged, not raised,
+    so a snapshot problem never stops a campaign tick (eligibility then judges by material changes).
+    """
+
+    def __init__(self, clients: ClientFactory, resources: Resources) -> None:
+        self._clients = clients
+        self._resources = resources
+        self._rows: dict[str, Row] | None = None
+
+    def __call__(self) -> dict[str, Row]:
+        if self._rows is None:
+            try:
+                document = read_fleet_snapshot(self._clients, self._resources)
+                self._rows = document.rows() if document is not None else {}
+            except FleetOTAError as exc:
+                logger.warning("fleet snapshot unreadable, last seen from the vehicles table only: %s", exc)
+                self._rows = {}
+        return self._rows

@@ -4,10 +4,17 @@ and eligibility. Items that are not yet a whole vehicle (no identity) are left o
 With a registry table (as every entry point wires it), identity comes from the registry, never from
 what telemetry put in the vehicles table: make, model, model year, hardware revision and region are
 the registry's, and a vehicle the registry does not hold as active is not a vehicle to target.
+
+The vehicles table holds material changes only (issue #16). "Last seen", position, battery and signal
+of a vehicle that keeps reporting without a material change live in the fleet snapshot, which folds
+in every newer reading; a ``last_seen`` source overlays them, so eligibility judges a parked car
+that reports every 10 s as online, not by its last material change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -19,6 +26,23 @@ from fleetota_core.domain.vehicle import Vehicle
 
 if TYPE_CHECKING:
     from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+
+# VIN -> the fleet snapshot's row for it (``fleetota_core.adapters.fleet_snapshot.Row``).
+LastSeen = Callable[[], Mapping[str, Mapping[str, Any]]]
+# What a newer snapshot row replaces: the reading's values, never identity (the registry's).
+_SEEN_COLUMNS = (
+    "firmware_version",
+    "lat",
+    "lon",
+    "speed_kph",
+    "soc_pct",
+    "charging",
+    "drive_state",
+    "network",
+    "signal_dbm",
+    "odometer_km",
+    "online",
+)
 
 
 def vehicle_from_item(item: dict[str, Any] | None) -> Vehicle | None:
@@ -42,11 +66,45 @@ def with_registered_identity(vehicle: Vehicle, registered: RegisteredVehicle) ->
     )
 
 
+def with_last_seen(vehicle: Vehicle, row: Mapping[str, Any] | None) -> Vehicle:
+    """``vehicle`` with the snapshot row's reading if that reading is newer than the stored one."""
+    ts_ms, seq = (row or {}).get("last_ts_ms"), (row or {}).get("last_seq")
+    if row is None or type(ts_ms) is not int or type(seq) is not int:
+        return vehicle
+    stored = (int(vehicle.last_ts.timestamp() * 1000), vehicle.last_seq) if vehicle.last_ts else None
+    if stored is not None and (ts_ms, seq) <= stored:
+        return vehicle
+    seen = {c: row[c] for c in _SEEN_COLUMNS if row.get(c) is not None}
+    updated = {
+        **vehicle.model_dump(),
+        **seen,
+        "last_ts": datetime.fromtimestamp(ts_ms / 1000, UTC),
+        "last_seq": seq,
+    }
+    try:
+        return Vehicle.model_validate(updated)
+    except ValidationError:
+        return vehicle  # a row this version cannot read: the stored state stands
+
+
 class VehicleDirectory:
-    def __init__(self, dynamodb: Any, table: str, registry_table: str | None = None) -> None:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        registry_table: str | None = None,
+        last_seen: LastSeen | None = None,
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.registry = VehicleRegistry(dynamodb, registry_table) if registry_table else None
+        self.last_seen = last_seen
+
+    def _seen(self, vehicles: dict[str, Vehicle]) -> dict[str, Vehicle]:
+        if self.last_seen is None or not vehicles:
+            return vehicles
+        rows = self.last_seen()
+        return {vin: with_last_seen(v, rows.get(vin)) for vin, v in vehicles.items()}
 
     def _registered(
         self, vehicles: dict[str, Vehicle], known: dict[str, RegisteredVehicle]
@@ -69,6 +127,7 @@ class VehicleDirectory:
                     if vehicle is not None:
                         out[vehicle.vin] = vehicle
                 request = response.get("UnprocessedKeys") or {}
+        out = self._seen(out)
         if self.registry is None:
             return out
         return self._registered(out, self.registry.get_many(list(out)))
@@ -80,6 +139,7 @@ class VehicleDirectory:
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
                 vehicles = (vehicle_from_item(from_item(i)) for i in page.get("Items", []))
                 out.update((v.vin, v) for v in vehicles if v is not None)
+        out = self._seen(out)
         if self.registry is None:
             return list(out.values())
         known = {v.vin: v for v in self.registry.all()}

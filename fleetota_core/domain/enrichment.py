@@ -6,7 +6,6 @@ attributes, such as the hot path's decoded struct) and the stored state it read 
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -21,12 +20,9 @@ from fleetota_core.domain.vin import MAKE_BY_WMI, model_years
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-# A stored state older than its heartbeat is rewritten even when nothing material changed, so "last
-# seen" stays honest without a write per reading. Each VIN gets its own heartbeat between half and
-# all of this, so a fleet that was first seen together does not rewrite itself all at once.
-HEARTBEAT = timedelta(minutes=4)
 # A vehicle whose newest reading is older than this counts as offline, whatever it last reported.
-# Longer than any heartbeat, so a parked vehicle that keeps reporting never looks offline.
+# "Last seen" comes from the fleet snapshot, which gets every newer reading through the processor's
+# per-invocation delta; the vehicles table only gets material changes (issue #16).
 OFFLINE_AFTER = timedelta(minutes=5)
 # A stored state dated after the processor's clock plus this cannot come from this code (see
 # ``enrich``): it was written before readings were bounded, and it yields to any reading.
@@ -104,13 +100,6 @@ def _identity(wmi: str, year_code: str, this_year: int) -> tuple[str, int]:
 def identity_from_vin(vin: str, now: datetime) -> tuple[str, int]:
     """Make and model year read from the VIN (WMI and position 10)."""
     return _identity(vin[:3], vin[9], now.year)
-
-
-@lru_cache(maxsize=1_000_000)
-def heartbeat_ms(vin: str) -> int:
-    """This VIN's heartbeat: between HEARTBEAT / 2 and HEARTBEAT, fixed per VIN (CRC-32 spread)."""
-    full = HEARTBEAT.total_seconds() * 1000
-    return int(full / 2 + full / 2 * (zlib.crc32(vin.encode()) % 1000) / 1000)
 
 
 def epoch_ms(ts: datetime) -> int:
@@ -249,16 +238,15 @@ def is_newer(reading: Any, stored: StoredState | None, now: datetime) -> bool:
 def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool:
     """Whether writing ``reading`` over ``stored`` tells an operator something new.
 
-    A vehicle never seen, an OTA report, a stored state older than the heartbeat, or a change of drive
-    state, online, firmware, battery category or charging, or more than 1 km of movement. Region and
-    ``needs_update`` follow from position and firmware; a new release reaches ``needs_update`` at the
-    vehicle's next material change or heartbeat, so the check needs no enrichment.
+    A vehicle never seen, an OTA report, or a change of drive state, online, firmware, battery category
+    or charging, or more than 1 km of movement. Region and ``needs_update`` follow from position and
+    firmware, so the check needs no enrichment. Time alone is not material: "last seen" travels in
+    the fleet snapshot's deltas, not in the vehicles table (issue #16).
     """
     if stored is None or reading.ota is not None:
         return True
-    elapsed_ms = epoch_ms(reading.ts) - stored.last_ts_ms
-    # Negative only past a stored state dated in the future (see is_newer): replace it at once.
-    if elapsed_ms >= heartbeat_ms(reading.vin) or elapsed_ms < 0:
+    # Only past a stored state dated in the future (see is_newer): replace it at once.
+    if epoch_ms(reading.ts) < stored.last_ts_ms:
         return True
     network = reading.connectivity.network
     online = network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER

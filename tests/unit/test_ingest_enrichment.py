@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import msgspec
-from ingest_fakes import NOW, record, vin
+from ingest_fakes import NOW, record
 
 from fleetota_core.domain.enrichment import (
-    HEARTBEAT,
     OFFLINE_AFTER,
     ReleaseCatalog,
     ReleaseSummary,
     StoredState,
     enrich,
-    heartbeat_ms,
     is_material,
     is_newer,
     place_of,
@@ -96,9 +94,14 @@ def test_each_material_change_is_material():
     assert is_material(reading(), None, NOW)
 
 
-def test_a_stored_state_older_than_its_heartbeat_is_rewritten_and_heartbeats_are_spread():
-    stored = stored_from(reading(ts=NOW - HEARTBEAT - timedelta(seconds=1)))
+def test_time_alone_is_not_material_last_seen_travels_in_the_snapshot_delta():
+    # Issue #16: no heartbeat write. An hour of identical readings costs no DynamoDB write.
+    hour_ago = reading(ts=NOW - timedelta(hours=1))
+    stored = StoredState.of(enrich(hour_ago, CATALOG, hour_ago.ts))  # as written an hour ago
+    assert not is_material(reading(), stored, NOW)
+
+
+def test_a_stored_state_dated_after_the_reading_is_replaced_at_once():
+    stored = stored_from(reading(ts=NOW + timedelta(minutes=1)))
     assert is_material(reading(), stored, NOW)
-    beats = {heartbeat_ms(vin(n)) for n in range(200)}
-    full = HEARTBEAT.total_seconds() * 1000
-    assert min(beats) >= full / 2 and max(beats) <= full and len(beats) > 100
+

@@ -16,8 +16,8 @@ from fleetota_core.services.ingest.telemetry_object import ingest_object, lag_bu
 CATALOG = ReleaseCatalog([ReleaseSummary("1.2.0", frozenset({"Model 3"}), frozenset())])
 
 
-def ingest(ports, ref):
-    return ingest_object(ref, ports, CATALOG, NOW)
+def ingest(ports, ref, now=NOW):
+    return ingest_object(ref, ports, CATALOG, now)
 
 
 def test_good_and_bad_lines_in_one_object_add_up_and_every_reason_is_recorded():
@@ -96,15 +96,29 @@ def test_same_timestamp_is_ordered_by_seq():
     assert ports.vehicles.states[vin(1)].last_seq == 7
 
 
-def test_an_immaterial_reading_within_the_heartbeat_is_not_written():
+def test_an_immaterial_reading_is_not_written_but_its_state_goes_to_the_snapshot_delta():
     ports = fake_ports()
-    first = ports.objects.put("raw/1.ndjson.gz", ndjson(record(1, seq=1, ts=NOW - timedelta(seconds=20))))
+    first = ports.objects.put("raw/1.ndjson.gz", ndjson(record(1, seq=1, ts=NOW - timedelta(minutes=30))))
+    # Half an hour later, same place and state: no DynamoDB write (no heartbeat, issue #16) ...
     second = ports.objects.put("raw/2.ndjson.gz", ndjson(record(1, seq=2, ts=NOW - timedelta(seconds=10))))
-    ingest(ports, first)
+    ingest(ports, first, now=NOW - timedelta(minutes=30))
     outcome = ingest(ports, second)
     assert ports.vehicles.writes == 1
     assert outcome.counters["vehicle_writes_skipped"] == 1
     assert outcome.stored == 1  # accepted and counted, just not rewritten
+    # ... but "last seen" still moves: the state is handed to the fleet snapshot's delta.
+    assert [(s.vin, s.last_seq, s.last_ts) for s in outcome.states] == [
+        (vin(1), 2, NOW - timedelta(seconds=10))
+    ]
+
+
+def test_a_stale_reading_goes_neither_to_the_table_nor_to_the_snapshot_delta():
+    ports = fake_ports()
+    newer = ports.objects.put("raw/1.ndjson.gz", ndjson(record(1, seq=5, ts=NOW - timedelta(seconds=5))))
+    older = ports.objects.put("raw/2.ndjson.gz", ndjson(record(1, seq=4, ts=NOW - timedelta(seconds=15))))
+    ingest(ports, newer)
+    outcome = ingest(ports, older)
+    assert outcome.states == [] and outcome.counters["stale_vehicle_readings"] == 1
 
 
 def test_a_corrupt_gzip_object_is_quarantined_by_reference_and_acknowledged():

@@ -83,7 +83,7 @@ class IngestOutcome:
     counters: Counter[str] = field(default_factory=Counter)
     lag_ms: list[float] = field(default_factory=list)
     object_lag_ms: float | None = None
-    states: list[VehicleState] = field(default_factory=list)  # written (or refused as stale)
+    states: list[VehicleState] = field(default_factory=list)  # newer states, written to DynamoDB or not
 
     @property
     def stored(self) -> int:
@@ -118,33 +118,37 @@ def _write_states(
     now: datetime,
     registered: Mapping[str, RegisteredVehicle],
 ) -> tuple[Counter[str], list[VehicleState]]:
+    """Write the material changes to the vehicles table; return every newer state, written or not.
+
+    Only a material change (see ``is_material``) costs a DynamoDB write (issue #16). The states of
+    the other newer readings still go to the fleet snapshot's delta, so "last seen" and position stay
+    fresh for the dashboard and the update manager with one S3 object per invocation.
+    """
     stored = vehicles.get_many(list(newest))
     counters: Counter[str] = Counter()
-    to_write = []
+    seen: list[VehicleState] = []
+    to_write: list[VehicleState] = []
     for vin, reading in newest.items():
         previous = stored.get(vin)
         if not is_newer(reading, previous, now):
             counters["stale_vehicle_readings"] += 1
-        elif is_material(reading, previous, now):
-            state = enrich(reading, catalog, now)
-            identity = registered.get(vin)
-            if identity is not None and (state.make, state.model_year) != (
-                identity.make,
-                identity.model_year,
-            ):
-                state = replace(state, make=identity.make, model_year=identity.model_year)
-            if state.ota_status is None and previous is not None and previous.ota_status is not None:
-                # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
-                state = replace(
-                    state, ota_status=previous.ota_status, ota_campaign_id=previous.ota_campaign_id
-                )
+            continue
+        state = enrich(reading, catalog, now)
+        identity = registered.get(vin)
+        if identity is not None and (state.make, state.model_year) != (identity.make, identity.model_year):
+            state = replace(state, make=identity.make, model_year=identity.model_year)
+        if state.ota_status is None and previous is not None and previous.ota_status is not None:
+            # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
+            state = replace(state, ota_status=previous.ota_status, ota_campaign_id=previous.ota_campaign_id)
+        seen.append(state)
+        if is_material(reading, previous, now):
             to_write.append(state)
         else:
             counters["vehicle_writes_skipped"] += 1
     written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
     counters["vehicle_writes"] += written
     counters["stale_vehicle_readings"] += lost
-    return counters, to_write
+    return counters, seen
 
 
 @dataclass
