@@ -22,6 +22,7 @@ from fleetota_core.domain.deployment import (
     CounterKey,
     Deployment,
     DeploymentState,
+    enrolment_deltas,
     wave_joined,
     wave_tallies,
 )
@@ -135,6 +136,34 @@ def campaign_from_item(item: dict[str, Any]) -> Campaign:
         enrolment_closed=bool(item.get("enrolment_closed", False)),
         enrolment_watermark=str(item.get(WATERMARK_ATTR, "")),
     )
+
+
+def enrolment_update(wave: int, taking: tuple[str, ...]) -> dict[str, Any]:
+    """The campaign item update of one vehicle joining ``wave``: its counters, only while the
+    campaign's state is one of ``taking`` and its enrolment is not closed (UpdateItem arguments)."""
+    deltas = counter_attrs(enrolment_deltas(wave))
+    names = {f"#c{i}": name for i, name in enumerate(deltas)}
+    values: dict[str, Any] = {f":c{i}": {"N": str(v)} for i, v in enumerate(deltas.values())}
+    states = [f":st{i}" for i in range(len(taking))]
+    values.update({p: {"S": state} for p, state in zip(states, taking, strict=True)})
+    values[":closed"] = {"BOOL": True}
+    return {
+        "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas))),
+        "ConditionExpression": f"#state IN ({', '.join(states)}) AND "
+        "(attribute_not_exists(#closed) OR #closed <> :closed)",
+        "ExpressionAttributeNames": {**names, "#state": "state", "#closed": "enrolment_closed"},
+        "ExpressionAttributeValues": values,
+    }
+
+
+def watermark_update(token: str) -> dict[str, Any]:
+    """Move a campaign's enrolment watermark to ``token``, never back (UpdateItem arguments)."""
+    return {
+        "UpdateExpression": "SET #w = :w",
+        "ConditionExpression": "attribute_exists(campaign_id) AND (attribute_not_exists(#w) OR #w < :w)",
+        "ExpressionAttributeNames": {"#w": WATERMARK_ATTR},
+        "ExpressionAttributeValues": {":w": {"S": token}},
+    }
 
 
 def campaign_changes(changes: Mapping[str, object]) -> dict[str, Any]:

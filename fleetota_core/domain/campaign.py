@@ -357,7 +357,12 @@ class Campaign(BaseModel):
 
     def progress(self) -> Progress:
         return Progress(
-            self.state, self.current_wave, self.sizes, self.counters, self.acknowledged_failures, self.enrolling
+            self.state,
+            self.current_wave,
+            self.sizes,
+            self.counters,
+            self.acknowledged_failures,
+            self.enrolling,
         )
 
     def summary(self) -> dict[str, Any]:

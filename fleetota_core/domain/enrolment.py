@@ -8,6 +8,7 @@ campaign that it would not have been targeted by at creation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -57,3 +58,23 @@ class Enrolment(Enum):
     JOINED = "joined"  # a new PENDING deployment, counted on the campaign in the same write
     ALREADY = "already"  # the campaign already has a deployment for this vehicle: never twice
     CLOSED = "closed"  # the campaign stopped taking vehicles meanwhile (finished, aborted, completed)
+
+
+@dataclass(frozen=True)
+class ChangedVehicle:
+    """A vehicle whose stored state was written, as the change feed saw it (state, not identity:
+    a candidate is confirmed through :class:`Vehicles`, which reads the registry)."""
+
+    vin: str
+    model: str | None
+    hw_rev: str | None
+    region: str | None
+    firmware_version: str | None
+
+
+@dataclass(frozen=True)
+class FleetChangeBatch:
+    """Vehicles written in one step of the feed, and the token to resume after them."""
+
+    token: str
+    vehicles: list[ChangedVehicle]

@@ -27,9 +27,9 @@ from fleetota_core.domain.deployment import (
     wave_joined,
     wave_tallies,
 )
-from fleetota_core.domain.enrolment import Enrolment
+from fleetota_core.domain.enrolment import ChangedVehicle, Enrolment, FleetChangeBatch
 from fleetota_core.errors import ConflictError
-from fleetota_core.services.campaigns.ports import CampaignPorts, ChangedVehicle, FleetChangeBatch
+from fleetota_core.services.campaigns.ports import CampaignPorts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from campaign_fakes import FakeWorld
 from campaign_world import deployments, finish, spec, tick, vehicle, vin, world_with_campaign
 
 from fleetota_core.domain.campaign import CampaignState, TargetFilter, WaveSpec, advance
@@ -16,6 +17,9 @@ from fleetota_core.services.campaigns.actions import (
     recount_campaign,
     resume_campaign,
 )
+
+if TYPE_CHECKING:
+    from campaign_fakes import FakeWorld
 
 S = DeploymentState
 C = CampaignState
@@ -72,7 +76,9 @@ def test_a_vehicle_provisioned_mid_campaign_joins_the_open_wave_is_notified_and_
     campaign = world.ports.campaign(cid)
     assert (campaign.total, campaign.counters.joined, campaign.summary()["joined_later"]) == (3, 1, 1)
     enrol = [e for e in world.audit.events if e["action"] == "ENROL"]
-    assert len(enrol) == 1 and enrol[0]["detail"]["vins"] == [new] and enrol[0]["operator"].startswith("system")
+    assert (
+        len(enrol) == 1 and enrol[0]["detail"]["vins"] == [new] and enrol[0]["operator"].startswith("system")
+    )
     finish(world, campaign, OtaStatus.SUCCEEDED)
     tick(world, 60)
     assert world.ports.campaign(cid).counters.succeeded == 3
@@ -101,7 +107,9 @@ def test_targeted_updated_and_already_current_vehicles_never_join_twice():
     # Heartbeats of the vehicles it already has, and one that already runs the release.
     for _ in range(3):
         world.fleet_changes.written(world.clock.now(), *world.vehicles.all())
-        world.fleet_changes.written(world.clock.now(), vehicle(30, world.clock.now(), firmware_version="2.0.0"))
+        world.fleet_changes.written(
+            world.clock.now(), vehicle(30, world.clock.now(), firmware_version="2.0.0")
+        )
         tick(world, 60)
 
     assert world.enrolments.attempts == []

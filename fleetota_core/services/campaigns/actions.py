@@ -121,7 +121,8 @@ def finish_campaign(campaign_id: str, operator: str, reason: str, ports: Campaig
     campaign = ports.campaign(campaign_id)
     if not campaign.spec.continuous:
         raise ValidationError(
-            f"cannot finish campaign {campaign_id}: it is not continuous (it completes when its last wave drains)"
+            f"cannot finish campaign {campaign_id}: it is not continuous "
+            "(it completes when its last wave drains)"
         )
     if campaign.enrolment_closed:
         raise ValidationError(f"cannot finish campaign {campaign_id}: it is already finished")

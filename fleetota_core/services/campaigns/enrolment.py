@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from fleetota_core.domain.campaign import Campaign
-    from fleetota_core.services.campaigns.ports import CampaignPorts, ChangedVehicle, FleetChangeBatch
+    from fleetota_core.domain.enrolment import ChangedVehicle, FleetChangeBatch
+    from fleetota_core.services.campaigns.ports import CampaignPorts
 
 C = CampaignState
 S = DeploymentState
@@ -48,7 +49,9 @@ def enrol_new_vehicles(ports: CampaignPorts, campaign: Campaign, now: datetime) 
     token = campaign.enrolment_watermark or feed.start(campaign.created_at)
     batches = feed.since(token, now, MAX_BATCHES_PER_TICK)
     if batches is None:
-        logger.warning("campaign %s: the change feed lost %s; reading the whole fleet", campaign.campaign_id, token)
+        logger.warning(
+            "campaign %s: the change feed lost %s; reading the whole fleet", campaign.campaign_id, token
+        )
         batches = [feed.whole_fleet(now)]
     joined = 0
     for batch in batches:
@@ -62,7 +65,9 @@ def enrol_new_vehicles(ports: CampaignPorts, campaign: Campaign, now: datetime) 
     return joined
 
 
-def _enrol_batch(ports: CampaignPorts, campaign: Campaign, batch: FleetChangeBatch, now: datetime) -> list[str]:
+def _enrol_batch(
+    ports: CampaignPorts, campaign: Campaign, batch: FleetChangeBatch, now: datetime
+) -> list[str]:
     """The VINs of ``batch`` that joined; re-files the hints of earlier joiners still PENDING."""
     fits = list(dict.fromkeys(c.vin for c in batch.vehicles if _fits(campaign, c)))
     if not fits:

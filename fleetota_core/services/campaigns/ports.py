@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from fleetota_core.domain.campaign import Campaign
     from fleetota_core.domain.deployment import CounterKey, Deployment, DeploymentState, Lane, Transition
-    from fleetota_core.domain.enrolment import Enrolment
+    from fleetota_core.domain.enrolment import Enrolment, FleetChangeBatch
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
@@ -89,26 +89,6 @@ class Schedule(Protocol):
 class Vehicles(Protocol):
     def get_many(self, vins: list[str]) -> dict[str, Vehicle]: ...
     def all(self) -> list[Vehicle]: ...
-
-
-@dataclass(frozen=True)
-class ChangedVehicle:
-    """A vehicle whose stored state was written, as the change feed saw it (state, not identity:
-    a candidate is confirmed through :class:`Vehicles`, which reads the registry)."""
-
-    vin: str
-    model: str | None
-    hw_rev: str | None
-    region: str | None
-    firmware_version: str | None
-
-
-@dataclass(frozen=True)
-class FleetChangeBatch:
-    """Vehicles written in one step of the feed, and the token to resume after them."""
-
-    token: str
-    vehicles: list[ChangedVehicle]
 
 
 class FleetChanges(Protocol):
