@@ -28,7 +28,7 @@ from fleetota_core.adapters.fleet_snapshot import (
 from fleetota_core.domain.enrolment import ChangedVehicle, FleetChangeBatch
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 logger = logging.getLogger(__name__)
 # Deletion runs on another clock than the reader's: keep this much clear of the retention edge.
@@ -71,6 +71,7 @@ class SnapshotDeltaFeed:
         retention: timedelta,
         dynamodb: Any = None,
         vehicles_table: str = "",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -78,12 +79,15 @@ class SnapshotDeltaFeed:
         self.retention = retention
         self.dynamodb = dynamodb
         self.vehicles_table = vehicles_table
+        # The processor stamps deltas with the wall clock, so the feed reads by the wall clock too.
+        self.clock = clock or (lambda: datetime.now(UTC))
 
-    def start(self, at: datetime) -> str:
-        # A state stored just before ``at`` may carry a later delta key; reading a little early is harmless.
-        return time_bound_key(at - self.settle)
+    def start(self) -> str:
+        # A state stored just before now may carry a later delta key; reading a little early is harmless.
+        return time_bound_key(self.clock() - self.settle)
 
-    def since(self, token: str, now: datetime, limit: int) -> list[FleetChangeBatch] | None:
+    def since(self, token: str, limit: int) -> list[FleetChangeBatch] | None:
+        now = self.clock()
         written = token_time(token)
         if written is None or written < now - self.retention + RETENTION_MARGIN:
             return None
@@ -100,14 +104,14 @@ class SnapshotDeltaFeed:
             batches.append(FleetChangeBatch(key, _changes(rows.items())))
         return batches
 
-    def whole_fleet(self, now: datetime) -> FleetChangeBatch:
+    def whole_fleet(self) -> FleetChangeBatch:
         try:
             snapshot = read_document(self.s3, self.bucket, SNAPSHOT_KEY)
             if snapshot is not None and snapshot.high_water:
                 return FleetChangeBatch(snapshot.high_water, _changes(snapshot.rows().items()))
         except SnapshotFormatError as exc:
             logger.warning("%s; reading the vehicles table instead", exc)
-        token = self.start(now)
+        token = self.start()
         if self.dynamodb is None:
             return FleetChangeBatch(token, [])
         items = scan_vehicles(self.dynamodb, self.vehicles_table)

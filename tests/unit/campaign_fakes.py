@@ -464,8 +464,9 @@ class EnrolmentsFake:
 class FleetChangesFake:
     """The change feed as a list of batches with ordered tokens; ``horizon`` plays its retention."""
 
-    def __init__(self, vehicles: VehiclesFake) -> None:
+    def __init__(self, vehicles: VehiclesFake, clock: FakeClock) -> None:
         self.vehicles = vehicles
+        self.clock = clock
         self.batches: list[FleetChangeBatch] = []
         self.horizon = ""  # tokens before this are no longer reachable
         self.whole_reads = 0
@@ -479,15 +480,16 @@ class FleetChangesFake:
         changes = [ChangedVehicle(v.vin, v.model, v.hw_rev, v.region, v.firmware_version) for v in vehicles]
         self.batches.append(FleetChangeBatch(f"{self.token(at)}#{len(self.batches):06d}", changes))
 
-    def start(self, at: datetime) -> str:
-        return self.token(at)
+    def start(self) -> str:
+        return self.token(self.clock.now())
 
-    def since(self, token: str, now: datetime, limit: int) -> list[FleetChangeBatch] | None:
-        if token < self.horizon:
+    def since(self, token: str, limit: int) -> list[FleetChangeBatch] | None:
+        if not token or token < self.horizon:
             return None
-        return [b for b in self.batches if token < b.token <= self.token(now)][:limit]
+        return [b for b in self.batches if token < b.token <= self.token(self.clock.now())][:limit]
 
-    def whole_fleet(self, now: datetime) -> FleetChangeBatch:
+    def whole_fleet(self) -> FleetChangeBatch:
+        now = self.clock.now()
         self.whole_reads += 1
         everyone = self.vehicles.all()
         changes = [ChangedVehicle(v.vin, v.model, v.hw_rev, v.region, v.firmware_version) for v in everyone]
@@ -515,7 +517,7 @@ class FakeWorld:
 
     def __post_init__(self) -> None:
         self.enrolments = EnrolmentsFake(self.campaigns, self.deployments)
-        self.fleet_changes = FleetChangesFake(self.vehicles)
+        self.fleet_changes = FleetChangesFake(self.vehicles, self.clock)
 
     @property
     def ports(self) -> CampaignPorts:

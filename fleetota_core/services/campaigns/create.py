@@ -116,6 +116,8 @@ def create_campaign(
     """
     now = now or ports.clock.now()
     release = check_artifact(ports, check_release(ports, get_release(spec.release_version, ports)))
+    # Before the targeting read: whatever changes from here on, enrolment reads in the change feed.
+    watermark = ports.fleet_changes.start() if spec.continuous else ""
     targeting = target_vehicles(ports, spec, release)
     # A continuous campaign may start empty: its vehicles join as they come (AWS IoT continuous jobs).
     if not targeting.matched and not spec.continuous:
@@ -166,6 +168,7 @@ def create_campaign(
         created_at=now,
         created_by=operator,
         updated_at=now,
+        enrolment_watermark=watermark,
     )
     ports.campaigns.put_new(campaign)
     detail: dict[str, Any] = {

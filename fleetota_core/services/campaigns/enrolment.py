@@ -46,13 +46,15 @@ def enrol_new_vehicles(ports: CampaignPorts, campaign: Campaign, now: datetime) 
     if not campaign.enrolling or campaign.state not in TAKING:
         return 0
     feed = ports.fleet_changes
-    token = campaign.enrolment_watermark or feed.start(campaign.created_at)
-    batches = feed.since(token, now, MAX_BATCHES_PER_TICK)
+    # No watermark (a campaign written without one): the feed answers None, and the whole fleet is read.
+    batches = feed.since(campaign.enrolment_watermark, MAX_BATCHES_PER_TICK)
     if batches is None:
         logger.warning(
-            "campaign %s: the change feed lost %s; reading the whole fleet", campaign.campaign_id, token
+            "campaign %s: the change feed no longer reaches back to %r; reading the whole fleet",
+            campaign.campaign_id,
+            campaign.enrolment_watermark,
         )
-        batches = [feed.whole_fleet(now)]
+        batches = [feed.whole_fleet()]
     joined = 0
     for batch in batches:
         vins = _enrol_batch(ports, campaign, batch, now)

@@ -94,19 +94,20 @@ class Vehicles(Protocol):
 class FleetChanges(Protocol):
     """Which vehicles' states were written since a point, in order, for continuous campaigns.
 
-    Tokens are opaque and sort in feed order (a later token is a larger string).
+    Tokens are opaque and sort in feed order (a later token is a larger string). The feed keeps its
+    own clock: its entries are stamped by their writers, not by the tick's (possibly simulated) time.
     """
 
-    def start(self, at: datetime) -> str:
-        """A token from which every vehicle state written after ``at`` is read."""
+    def start(self) -> str:
+        """A token from which every vehicle state written from now on is read."""
         ...
 
-    def since(self, token: str, now: datetime, limit: int) -> list[FleetChangeBatch] | None:
+    def since(self, token: str, limit: int) -> list[FleetChangeBatch] | None:
         """Up to ``limit`` batches after ``token``, oldest first; None when the feed no longer reaches
         back to ``token`` (its changes were dropped): then read :meth:`whole_fleet` once."""
         ...
 
-    def whole_fleet(self, now: datetime) -> FleetChangeBatch:
+    def whole_fleet(self) -> FleetChangeBatch:
         """Every vehicle, with a token from which the feed carries on."""
         ...
 
