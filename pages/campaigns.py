@@ -220,6 +220,7 @@ def campaign_detail(campaign_id: str) -> None:
                 done = (row.succeeded + row.failed) / row.size if row.size else 1.0
                 text = f"Wave {row.wave} ({row.status}): {row.succeeded}/{row.size} succeeded"
                 text += f", {row.failed} failed" if row.failed else ""
+                text += f", {row.joined} joined later" if row.joined else ""
                 st.progress(min(done, 1.0), text=text)
         with right:
             stages = funnel(c)

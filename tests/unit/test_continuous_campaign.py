@@ -9,6 +9,7 @@ from campaign_world import deployments, finish, spec, tick, vehicle, vin, world_
 
 from fleetota_core.domain.campaign import CampaignState, TargetFilter, WaveSpec, advance
 from fleetota_core.domain.deployment import DeploymentState, Lane, recount
+from fleetota_core.domain.enrolment import Enrolment
 from fleetota_core.domain.telemetry import OtaStatus
 from fleetota_core.errors import ValidationError
 from fleetota_core.services.campaigns.actions import (
@@ -163,6 +164,25 @@ def test_a_tick_that_dies_after_a_vehicle_joined_neither_loses_nor_duplicates_it
 
     assert result.joined == 0  # it had joined already
     assert world.enrolments.attempts == [new]
+    assert world.notifier.notified(new) == 1
+    assert world.ports.campaign(cid).counters.joined == 1
+    assert counters_match(world, cid)
+
+
+def test_a_vehicle_another_tick_enrolled_meanwhile_gets_its_hint_and_one_notice():
+    world, cid = continuous_world()
+    drained(world, cid)
+    new = provision(world, 19)
+    enrol = world.enrolments.enrol
+
+    def another_tick_got_there_first(deployment):
+        enrol(deployment)  # that tick then died before filing the hint
+        return Enrolment.ALREADY
+
+    world.enrolments.enrol = another_tick_got_there_first
+    result = tick(world, 60)
+
+    assert result.joined == 0
     assert world.notifier.notified(new) == 1
     assert world.ports.campaign(cid).counters.joined == 1
     assert counters_match(world, cid)

@@ -110,10 +110,9 @@ def tick_campaign(ports: CampaignPorts, campaign: Campaign, now: datetime, resul
         if problem is not None:  # sign nothing that points at it, not even a re-sent notice
             return hold_untrusted(ports, campaign, problem, now, result)
     if campaign.enrolling and campaign.state in (C.RUNNING, C.PAUSED):
-        joined = enrol_new_vehicles(ports, campaign, now)
-        if joined:
-            result.joined += joined
-            campaign = ports.campaign(campaign.campaign_id)  # their counters open the wave's hints
+        result.joined += enrol_new_vehicles(ports, campaign, now)
+        # Read again: joiners' counters (ours, or another tick's seen meanwhile) open the wave's hints.
+        campaign = ports.campaign(campaign.campaign_id)
     if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
         look_after_in_flight(ports, campaign, now, result)
