@@ -1,8 +1,9 @@
 """The fleet's change feed for continuous campaigns: the fleet snapshot's deltas, read by key order.
 
-The telemetry processor writes, per invocation, the vehicle states it stored as one delta object
-(``snapshots/fleet/deltas/<epoch ms>-<random>.ndjson.gz``, see ``fleet_snapshot.py``): a vehicle's
-first reading after it was provisioned, every firmware change and every heartbeat. A token is a
+The telemetry processor writes, per invocation, the newest reading of each vehicle it heard from as
+one delta object (``snapshots/fleet/deltas/<epoch ms>-<random>.ndjson.gz``, see
+``fleet_snapshot.py``): a vehicle's first reading after it was provisioned, every firmware change. A
+token is a
 delta key; the feed lists the deltas after it that have settled (written at least ``settle`` ago, as
 the snapshot merge does, so a slow writer's older key is not skipped). Deltas are deleted
 ``retention`` after they were written; a token older than that may have lost changes, so
@@ -98,7 +99,7 @@ class SnapshotDeltaFeed:
                 delta = read_document(self.s3, self.bucket, key)
                 rows = delta.rows() if delta is not None else {}
             except SnapshotFormatError as exc:
-                # Its vehicles come back with their next heartbeat, as for a delta never written.
+                # Its vehicles come back with their next reading, as for a delta never written.
                 logger.warning("%s; skipped", exc)
                 rows = {}
             batches.append(FleetChangeBatch(key, _changes(rows.items())))

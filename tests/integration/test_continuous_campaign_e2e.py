@@ -85,7 +85,7 @@ def test_a_vehicle_provisioned_mid_campaign_joins_a_continuous_campaign_and_upda
     assert after.counters.succeeded == fleet_size + 1
     enrol = [e for e in campaign_history(cid, stack.ports) if e["action"] == "ENROL"]
     assert [e["detail"]["vins"] for e in enrol] == [[newcomer.vin]]
-    # Heartbeats keep the vehicles in the feed; nobody joins twice.
+    # Every reading puts the vehicles in the feed again; nobody joins twice.
     for _ in range(3):
         w.step()
     assert len(stack.ports.deployments.for_campaign(cid)) == fleet_size + 1

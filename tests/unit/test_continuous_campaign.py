@@ -105,7 +105,7 @@ def test_targeted_updated_and_already_current_vehicles_never_join_twice():
     world, cid = continuous_world()
     drained(world, cid)
     campaign = world.ports.campaign(cid)
-    # Heartbeats of the vehicles it already has, and one that already runs the release.
+    # Readings of the vehicles it already has, and one that already runs the release.
     for _ in range(3):
         world.fleet_changes.written(world.clock.now(), *world.vehicles.all())
         world.fleet_changes.written(
@@ -116,6 +116,27 @@ def test_targeted_updated_and_already_current_vehicles_never_join_twice():
     assert world.enrolments.attempts == []
     assert world.ports.campaign(cid).total == campaign.total == 2
     assert all(world.notifier.notified(vin(n)) == 1 for n in range(2))
+
+
+def test_every_reading_of_a_member_costs_one_deployment_read_per_process_not_one_per_tick():
+    world, cid = continuous_world(3)
+    tick(world)  # notified, not yet updated: they still fit the first look
+    looked: list[list[str]] = []
+    get_many = world.deployments.get_many
+
+    def counted(campaign_id, vins):
+        looked.append(list(vins))
+        return get_many(campaign_id, vins)
+
+    world.deployments.get_many = counted
+    for _ in range(3):  # each vehicle reports twice a tick; every reading is in the feed
+        world.fleet_changes.written(world.clock.now(), *world.vehicles.all())
+        world.fleet_changes.written(world.clock.now(), *world.vehicles.all())
+        tick(world, 60)
+
+    # The first tick reads the members once; later ticks know them (nothing else in flight was due).
+    assert [sorted(vins) for vins in looked] == [sorted(vin(n) for n in range(3))]
+    assert world.ports.campaign(cid).total == 3
 
 
 def test_the_registry_has_the_last_word_on_who_joins():

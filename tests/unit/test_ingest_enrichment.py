@@ -104,4 +104,3 @@ def test_time_alone_is_not_material_last_seen_travels_in_the_snapshot_delta():
 def test_a_stored_state_dated_after_the_reading_is_replaced_at_once():
     stored = stored_from(reading(ts=NOW + timedelta(minutes=1)))
     assert is_material(reading(), stored, NOW)
-

@@ -1,14 +1,15 @@
 """Continuous campaigns: vehicles that match the target later join the campaign's open wave.
 
 Discovery reads the fleet's change feed (:class:`FleetChanges`) from the campaign's watermark, never
-the whole vehicles table: only vehicles whose state was written since (a newly provisioned vehicle's
-first reading, a version change, a heartbeat) are looked at. A feed that no longer reaches back to the
+the whole vehicles table: only vehicles heard from since (a newly provisioned vehicle's first
+reading, a version change) are looked at, once per tick, and a vehicle known to be in the campaign
+already costs nothing (``MEMBERS``). A feed that no longer reaches back to the
 watermark is replaced, once, by the whole fleet from the snapshot.
 
 Each vehicle joins with one atomic write (deployment created only if absent, counted on the campaign
 in the same transaction), so a retry never enrols a vehicle twice and no count runs apart from the
-deployments. Its ``wait`` hint follows the write; the watermark moves only after the hints of its
-batch are written, so a tick that dies in between reads the batch again and re-files the hint of
+deployments. Its ``wait`` hint follows the write; the watermark moves only after the tick's hints
+are written, so a tick that dies in between reads the batch again and re-files the hint of
 every joined deployment still PENDING (same key: a repeat is a no-op). The tick then treats a joined
 deployment like a deferred one whose re-check is due.
 """
@@ -16,6 +17,8 @@ deployment like a deferred one whose re-check is due.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from fleetota_core.domain.campaign import SYSTEM_OPERATOR, CampaignState
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from fleetota_core.domain.campaign import Campaign
-    from fleetota_core.domain.enrolment import ChangedVehicle, FleetChangeBatch
+    from fleetota_core.domain.enrolment import ChangedVehicle
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
 C = CampaignState
@@ -55,28 +58,56 @@ def enrol_new_vehicles(ports: CampaignPorts, campaign: Campaign, now: datetime) 
             campaign.enrolment_watermark,
         )
         batches = [feed.whole_fleet()]
-    joined = 0
-    for batch in batches:
-        vins = _enrol_batch(ports, campaign, batch, now)
-        if vins:
-            joined += len(vins)
-            detail = {"joined": len(vins), "wave": campaign.current_wave + 1, "vins": vins[:AUDITED_VINS]}
-            why = "matched the target after the campaign was created"
-            ports.audit.record(campaign.campaign_id, "ENROL", SYSTEM_OPERATOR, why, detail, now=now)
-        ports.enrolments.move_watermark(campaign.campaign_id, batch.token)
-    return joined
+    if not batches:
+        return 0
+    # One look per vehicle and tick, however many of the batches name it (each reading is in one).
+    joined = _enrol(ports, campaign, [c for b in batches for c in b.vehicles], now)
+    if joined:
+        detail = {"joined": len(joined), "wave": campaign.current_wave + 1, "vins": joined[:AUDITED_VINS]}
+        why = "matched the target after the campaign was created"
+        ports.audit.record(campaign.campaign_id, "ENROL", SYSTEM_OPERATOR, why, detail, now=now)
+    # Last: a tick that dies before this reads the same batches again (see the module's docstring).
+    ports.enrolments.move_watermark(campaign.campaign_id, batches[-1].token)
+    return len(joined)
 
 
-def _enrol_batch(
-    ports: CampaignPorts, campaign: Campaign, batch: FleetChangeBatch, now: datetime
+class _Members:
+    """Per process, the VINs known to have a deployment in a campaign that enrolment need not look at
+    again (anything but a joiner still PENDING, whose hint a retry may have to file). Deployments are
+    never deleted and campaign ids never reused, so an entry never goes stale; the oldest are dropped
+    past ``limit``. Without it, each vehicle of a rollout that has not updated yet would cost a
+    deployment read on every tick, since every reading puts it in the feed."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.limit = limit
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def unknown(self, campaign_id: str, vins: list[str]) -> list[str]:
+        with self._lock:
+            return [v for v in vins if (campaign_id, v) not in self._known]
+
+    def add(self, campaign_id: str, vins: list[str]) -> None:
+        with self._lock:
+            self._known.update(((campaign_id, v), None) for v in vins)
+            while len(self._known) > self.limit:
+                self._known.popitem(last=False)
+
+
+MEMBERS = _Members()
+
+
+def _enrol(
+    ports: CampaignPorts, campaign: Campaign, changes: list[ChangedVehicle], now: datetime
 ) -> list[str]:
-    """The VINs of ``batch`` that joined; re-files the hints of earlier joiners still PENDING."""
-    fits = list(dict.fromkeys(c.vin for c in batch.vehicles if _fits(campaign, c)))
+    """The VINs of ``changes`` that joined; re-files the hints of earlier joiners still PENDING."""
+    cid = campaign.campaign_id
+    fits = MEMBERS.unknown(cid, list(dict.fromkeys(c.vin for c in changes if _fits(campaign, c))))
     if not fits:
         return []
-    cid = campaign.campaign_id
     existing = ports.deployments.get_many(cid, fits)
     hints = [h for h in map(_hint, existing.values()) if h is not None]
+    MEMBERS.add(cid, [d.vin for d in existing.values() if _hint(d) is None])
     # Identity from the registry (only active vehicles), never from what the feed carried.
     vehicles = ports.vehicles.get_many([v for v in fits if v not in existing])
     joined: list[str] = []
