@@ -31,10 +31,14 @@ def why_not(
     region: str | None,
     version: str | None,
 ) -> str | None:
-    """None if the vehicle is for the campaign; else why not (``NOT_TARGETED``: the filter misses it)."""
+    """None if the vehicle is for the campaign; else why not (``NOT_TARGETED``: the filter misses it).
+
+    ``region`` None: not known here, so not checked (a first look, confirmed with the registry's).
+    """
     if model is None or hw_rev is None or version is None:
         return NOT_TARGETED
-    if not spec.target.matches(vin, model, hw_rev, region or "unknown", version):
+    target = spec.target if region is not None else spec.target.model_copy(update={"regions": ()})
+    if not target.matches(vin, model, hw_rev, region or "unknown", version):
         return NOT_TARGETED
     manifest = release.manifest
     if not manifest.is_compatible(model, hw_rev):

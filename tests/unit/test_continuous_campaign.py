@@ -9,7 +9,7 @@ from campaign_world import deployments, finish, spec, tick, vehicle, vin, world_
 
 from fleetota_core.domain.campaign import CampaignState, TargetFilter, WaveSpec, advance
 from fleetota_core.domain.deployment import DeploymentState, Lane, recount
-from fleetota_core.domain.enrolment import Enrolment
+from fleetota_core.domain.enrolment import ChangedVehicle, Enrolment, FleetChangeBatch
 from fleetota_core.domain.telemetry import OtaStatus
 from fleetota_core.errors import ValidationError
 from fleetota_core.services.campaigns.actions import (
@@ -137,6 +137,18 @@ def test_every_reading_of_a_member_costs_one_deployment_read_per_process_not_one
     # The first tick reads the members once; later ticks know them (nothing else in flight was due).
     assert [sorted(vins) for vins in looked] == [sorted(vin(n) for n in range(3))]
     assert world.ports.campaign(cid).total == 3
+
+
+def test_the_region_is_the_registrys_not_the_one_the_feed_derived_from_the_position():
+    world, cid = continuous_world(2, target=TargetFilter(regions=("us-west",)))
+    drained(world, cid)
+    new = vehicle(21, world.clock.now())  # the directory (registry) says us-west
+    world.vehicles.put(new)
+    seen = ChangedVehicle(new.vin, new.model, new.hw_rev, "us-east", new.firmware_version)
+    world.fleet_changes.batches.append(FleetChangeBatch(f"{world.clock.now().isoformat()}#z", [seen]))
+
+    assert tick(world, 60).joined == 1
+    assert world.notifier.notified(new.vin) == 1
 
 
 def test_the_registry_has_the_last_word_on_who_joins():

@@ -142,18 +142,11 @@ def _enrol(
 
 
 def _fits(campaign: Campaign, change: ChangedVehicle) -> bool:
-    """The cheap first look, on the feed's values; the registry has the last word."""
+    """The cheap first look, on the feed's values; the registry has the last word. The region is
+    left to the registry: the feed's comes from the vehicle's position, the registry's is its own."""
+    spec, release = campaign.spec, campaign.release
     return (
-        why_not(
-            campaign.spec,
-            campaign.release,
-            change.vin,
-            change.model,
-            change.hw_rev,
-            change.region,
-            change.firmware_version,
-        )
-        is None
+        why_not(spec, release, change.vin, change.model, change.hw_rev, None, change.firmware_version) is None
     )
 
 
