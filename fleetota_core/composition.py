@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fleetota_core.adapters.audit import AuditLog
+from fleetota_core.adapters.campaign_enrolment import CampaignEnrolment
 from fleetota_core.adapters.campaign_store import CampaignStore
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.cloudwatch_metrics import OtaMetrics
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.firmware_store import FirmwareStore
+from fleetota_core.adapters.fleet_changes import SnapshotDeltaFeed
 from fleetota_core.adapters.fleet_snapshot import SnapshotLastSeen
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
@@ -23,6 +25,7 @@ from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.adapters.vehicle_directory import VehicleDirectory
 from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.services.campaigns.ports import CampaignPorts, Clock, SystemClock
+from fleetota_core.services.ingest.fleet_health import DELTA_RETENTION, DELTA_SETTLE
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
@@ -60,6 +63,16 @@ def campaign_ports(
         metrics=OtaMetrics(clients.cloudwatch),
         audit=AuditLog(dynamodb, resources.audit_table),
         clock=clock or SystemClock(),
+        # Continuous campaigns read the snapshot's deltas as the fleet's change feed.
+        fleet_changes=SnapshotDeltaFeed(
+            clients.s3,
+            resources.telemetry_bucket,
+            DELTA_SETTLE,
+            DELTA_RETENTION,
+            dynamodb,
+            resources.vehicles_table,
+        ),
+        enrolments=CampaignEnrolment(dynamodb, resources.campaigns_table, resources.deployments_table),
         approval=approval or ApprovalPolicy(),
     )
 

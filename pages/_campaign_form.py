@@ -120,8 +120,14 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         slots["networks"] = e3.empty()
         timeout_min = e4.number_input("In-progress timeout (min)", 1.0, 10_080.0, 60.0, key="cf_timeout")
         slots["timeout_min"] = e4.empty()
-        p1, p2 = st.columns(2)
+        p1, p2, p3 = st.columns(3)
         require_parked = p1.checkbox("Only parked vehicles", True, key="cf_parked")
+        continuous = p3.checkbox(
+            "Continuous: vehicles that match later join",
+            key="cf_continuous",
+            help="Newly provisioned vehicles, or vehicles that reach the source version, join the open "
+            "wave until an operator finishes the campaign's enrolment.",
+        )
         critical = p2.checkbox(
             "Critical: wait for a second operator's approval",
             key="cf_critical",
@@ -156,7 +162,8 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         "abort_min_executed": int(abort_min),
         "retry_max_attempts": int(retries), "retry_backoff_s": backoff, "min_soc_pct": min_soc,
         "min_signal_dbm": int(min_signal), "networks": networks, "timeout_min": timeout_min,
-        "require_parked": require_parked, "critical": critical, "use_window": use_window,
+        "require_parked": require_parked, "critical": critical, "continuous": continuous,
+        "use_window": use_window,
         "window_start": window_start, "window_end": window_end, "window_days": window_days,
         "start_at": datetime.combine(start_date, start_time, tzinfo=UTC) if schedule else None,
     }  # fmt: skip

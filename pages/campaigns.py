@@ -10,6 +10,7 @@ from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import (
     ACTIONS,
     APPROVAL_ACTIONS,
+    CONTINUOUS_ACTIONS,
     campaign_history,
     get_campaign,
     release_versions,
@@ -33,7 +34,7 @@ STATE_ICONS = {
 DETAIL_REFRESH_S = 5
 LIST_COLUMNS = [
     "name", "state", "release", "progress", "total", "succeeded", "failed", "in_flight",
-    "current_wave", "waves", "created_by", "created_at", "campaign_id",
+    "current_wave", "waves", "continuous", "joined_later", "created_by", "created_at", "campaign_id",
 ]  # fmt: skip
 
 
@@ -91,6 +92,8 @@ def campaign_list() -> None:
                 "in_flight": "In flight",
                 "current_wave": "Wave",
                 "waves": "Waves",
+                "continuous": st.column_config.CheckboxColumn("Continuous"),
+                "joined_later": "Joined later",
                 "created_by": "Created by",
                 "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
                 "campaign_id": "ID",
@@ -156,9 +159,12 @@ def confirm(campaign_id: str, action: str) -> None:
         st.rerun()
 
 
-def action_bar(campaign_id: str, state: str) -> None:
+def action_bar(campaign_id: str, state: str, enrolling: bool = False) -> None:
     shown = {
-        a: spec for a, spec in ACTIONS.items() if a not in APPROVAL_ACTIONS or state == "AWAITING_APPROVAL"
+        a: spec
+        for a, spec in ACTIONS.items()
+        if (a not in APPROVAL_ACTIONS or state == "AWAITING_APPROVAL")
+        and (a not in CONTINUOUS_ACTIONS or enrolling)
     }
     cols = st.columns(len(shown))
     for col, (action, (label, _, dangerous, allowed)) in zip(cols, shown.items(), strict=True):
@@ -194,6 +200,15 @@ def campaign_detail(campaign_id: str) -> None:
         m[3].metric("In flight", f"{c.in_flight:,}")
         rate = c.success_rate()
         m[4].metric("Success rate", "—" if rate is None else f"{rate:.1f} %")
+        if campaign.spec.continuous:
+            joined = f"{c.joined:,} joined after creation"
+            if campaign.enrolling:
+                st.info(
+                    f"Continuous: vehicles that match later join the open wave · {joined}",
+                    icon=":material/all_inclusive:",
+                )
+            else:
+                st.caption(f"Continuous, enrolment finished · {joined}")
         finished = c.finished / campaign.total if campaign.total else 0.0
         st.progress(min(finished, 1.0), text=f"{finished:.0%} of deployments finished")
 
@@ -205,6 +220,7 @@ def campaign_detail(campaign_id: str) -> None:
                 done = (row.succeeded + row.failed) / row.size if row.size else 1.0
                 text = f"Wave {row.wave} ({row.status}): {row.succeeded}/{row.size} succeeded"
                 text += f", {row.failed} failed" if row.failed else ""
+                text += f", {row.joined} joined later" if row.joined else ""
                 st.progress(min(done, 1.0), text=text)
         with right:
             stages = funnel(c)
@@ -264,8 +280,8 @@ with list_tab:
                 key="campaign_pick",
             )
             st.session_state["campaign_selected"] = chosen
-            state = summary.loc[summary["campaign_id"] == chosen, "state"].iloc[0]
-            action_bar(chosen, state)
+            row = summary.loc[summary["campaign_id"] == chosen].iloc[0]
+            action_bar(chosen, row["state"], bool(row["enrolling"]))
             campaign_detail(chosen)
 
 with new_tab, _ui.guard("the campaign form"):

@@ -22,6 +22,8 @@ from fleetota_core.domain.deployment import (
     CounterKey,
     Deployment,
     DeploymentState,
+    enrolment_deltas,
+    wave_joined,
     wave_tallies,
 )
 from fleetota_core.domain.firmware import FirmwareRelease
@@ -32,9 +34,10 @@ if TYPE_CHECKING:
 S = DeploymentState
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TIME_FIELDS = frozenset(
-    {"next_action_at", "notified_at", "created_at", "updated_at", "deferred_at", "finished_at"}
+    {"next_action_at", "notified_at", "created_at", "updated_at", "deferred_at", "finished_at", "joined_at"}
 )
-_WAVE_SUFFIX = {"wave_ok": "ok", "wave_fail": "fail", "wave_wait": "wait"}
+_WAVE_SUFFIX = {"wave_ok": "ok", "wave_fail": "fail", "wave_wait": "wait", "wave_joined": "joined"}
+WATERMARK_ATTR = "enrol_watermark"  # how far a continuous campaign's enrolment read the change feed
 
 
 # Counters ---------------------------------------------------------------------------------------
@@ -68,6 +71,7 @@ def _counters(item: dict[str, Any], waves: int) -> CampaignCounters:
         wave_failed=[get(fail) for _, fail, _ in tallies],
         # Unknown waiting counts (older items) read as 1: there may be work.
         wave_waiting=[get(wait, 1) for _, _, wait in tallies],
+        wave_joined=[get(wave_joined(w)) for w in range(waves)],
     )
 
 
@@ -99,12 +103,15 @@ def campaign_to_item(campaign: Campaign) -> dict[str, Any]:
     }
     if campaign.approved_by is not None:
         item["approved_by"] = campaign.approved_by
+    if campaign.enrolment_watermark:
+        item[WATERMARK_ATTR] = campaign.enrolment_watermark
     item.update({counter_attr(CounterKey("state", state=S(s))): n for s, n in c.states.items() if n})
     for wave in range(len(campaign.wave_sizes)):
         ok, fail, wait = wave_tallies(wave)
         item[counter_attr(ok)] = c.wave_succeeded[wave] if wave < len(c.wave_succeeded) else 0
         item[counter_attr(fail)] = c.wave_failed[wave] if wave < len(c.wave_failed) else 0
         item[counter_attr(wait)] = c.wave_waiting[wave] if wave < len(c.wave_waiting) else 0
+        item[counter_attr(wave_joined(wave))] = c.joined_in(wave)
     return item
 
 
@@ -126,7 +133,37 @@ def campaign_from_item(item: dict[str, Any]) -> Campaign:
         updated_at=item.get("updated_at", item["created_at"]),
         approved_by=item.get("approved_by"),
         roster_cursors=tuple(int(item.get(cursor_attr(w), 0)) for w in range(waves)),
+        enrolment_closed=bool(item.get("enrolment_closed", False)),
+        enrolment_watermark=str(item.get(WATERMARK_ATTR, "")),
     )
+
+
+def enrolment_update(wave: int, taking: tuple[str, ...]) -> dict[str, Any]:
+    """The campaign item update of one vehicle joining ``wave``: its counters, only while the
+    campaign's state is one of ``taking`` and its enrolment is not closed (UpdateItem arguments)."""
+    deltas = counter_attrs(enrolment_deltas(wave))
+    names = {f"#c{i}": name for i, name in enumerate(deltas)}
+    values: dict[str, Any] = {f":c{i}": {"N": str(v)} for i, v in enumerate(deltas.values())}
+    states = [f":st{i}" for i in range(len(taking))]
+    values.update({p: {"S": state} for p, state in zip(states, taking, strict=True)})
+    values[":closed"] = {"BOOL": True}
+    return {
+        "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas))),
+        "ConditionExpression": f"#state IN ({', '.join(states)}) AND "
+        "(attribute_not_exists(#closed) OR #closed <> :closed)",
+        "ExpressionAttributeNames": {**names, "#state": "state", "#closed": "enrolment_closed"},
+        "ExpressionAttributeValues": values,
+    }
+
+
+def watermark_update(token: str) -> dict[str, Any]:
+    """Move a campaign's enrolment watermark to ``token``, never back (UpdateItem arguments)."""
+    return {
+        "UpdateExpression": "SET #w = :w",
+        "ConditionExpression": "attribute_exists(campaign_id) AND (attribute_not_exists(#w) OR #w < :w)",
+        "ExpressionAttributeNames": {"#w": WATERMARK_ATTR},
+        "ExpressionAttributeValues": {":w": {"S": token}},
+    }
 
 
 def campaign_changes(changes: Mapping[str, object]) -> dict[str, Any]:

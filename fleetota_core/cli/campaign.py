@@ -1,4 +1,5 @@
-"""``campaign create|preview|list|show|approve|reject|pause|resume|abort|retry-failed|rollback|recount``."""
+"""``campaign create|preview|list|show|approve|reject|pause|resume|abort|retry-failed|rollback|recount|
+finish``."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ ACTIONS = {
     "retry-failed": actions.retry_failed,
     "rollback": actions.rollback_campaign,
     "recount": actions.recount_campaign,
+    "finish": actions.finish_campaign,
 }
 
 
@@ -105,6 +107,13 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="wait for a second operator's approval before any vehicle is notified (four-eyes)",
     )
+    parser.add_argument(
+        "--continuous",
+        action="store_true",
+        default=None,
+        help="vehicles that match later (newly provisioned, or on the source version) join the open "
+        "wave until `campaign finish`",
+    )
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +130,7 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
             "in_progress_timeout_s": args.in_progress_timeout_s,
             "start_at": args.start_at,
             "critical": args.critical,
+            "continuous": args.continuous,
         }
     )
     sections = {
@@ -208,9 +218,14 @@ def create_command(args: argparse.Namespace, settings: Settings) -> int:
     spec = _spec_from_args(args)
     campaign = create_campaign(spec, args.operator or settings.operator, ports_for(settings), args.reason)
     print(
-        f"created {campaign.campaign_id}: {campaign.total} vehicles in waves {list(campaign.wave_sizes)}, "
+        f"created {campaign.campaign_id}: {campaign.total} vehicles in waves {list(campaign.sizes)}, "
         f"{campaign.state.value}"
     )
+    if campaign.spec.continuous:
+        print(
+            "continuous: vehicles that match later join its open wave until "
+            f"`fleetota campaign finish {campaign.campaign_id} --reason WHY`"
+        )
     if campaign.state is CampaignState.AWAITING_APPROVAL:
         print(
             f"{campaign.state_reason}; another operator approves it with "
@@ -266,7 +281,7 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
         payload = {
             **campaign.summary(),
             "spec": campaign.spec.model_dump(mode="json"),
-            "wave_sizes": list(campaign.wave_sizes),
+            "wave_sizes": list(campaign.sizes),
             "states": {k: v for k, v in campaign.counters.states.items() if v},
             "deployments": [{**asdict(d), "deployment_id": d.deployment_id} for d in deployments],
             "audit": history,
@@ -276,7 +291,10 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
     s = campaign.summary()
     print(f"{s['campaign_id']}  {s['name']}  ({s['kind']} to {s['release']})")
     print(f"state     : {s['state']}  {s['state_reason']}")
-    print(f"wave      : {s['wave']}  sizes {list(campaign.wave_sizes)}")
+    print(f"wave      : {s['wave']}  sizes {list(campaign.sizes)}")
+    if campaign.spec.continuous:
+        taking = "taking vehicles" if s["enrolling"] else "finished: takes no more vehicles"
+        print(f"continuous: {taking}; {s['joined_later']} joined after creation")
     print("states    : " + ", ".join(f"{k} {v}" for k, v in campaign.counters.states.items() if v))
     print(f"success   : {s['success_rate']}%" if s["success_rate"] is not None else "success   : -")
     deferred = [d for d in deployments if d.state is DeploymentState.DEFERRED][:10]

@@ -132,11 +132,15 @@ class CampaignSpec(BaseModel):
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     # A critical campaign always waits for a second operator's approval (domain/approval.py).
     critical: bool = False
+    # AWS IoT Jobs' continuous jobs: vehicles that match later join the open wave (domain/enrolment.py).
+    continuous: bool = False
 
     @model_validator(mode="after")
     def _waves(self) -> CampaignSpec:
         if not self.waves:
             raise ValueError("a campaign needs at least one wave")
+        if self.continuous and self.kind == "rollback":
+            raise ValueError("a rollback campaign cannot be continuous (it is for the vehicles it names)")
         return self
 
     @property
@@ -167,6 +171,14 @@ class CampaignCounters:
     wave_succeeded: list[int] = field(default_factory=list)
     wave_failed: list[int] = field(default_factory=list)
     wave_waiting: list[int] = field(default_factory=list)  # PENDING, DEFERRED, RETRY_SCHEDULED
+    wave_joined: list[int] = field(default_factory=list)  # enrolled after creation (continuous campaigns)
+
+    def joined_in(self, wave: int) -> int:
+        return self.wave_joined[wave] if wave < len(self.wave_joined) else 0
+
+    @property
+    def joined(self) -> int:
+        return sum(self.wave_joined)
 
     def waiting_in(self, wave: int) -> int:
         # Unknown (older items without the counter): assume there may be work.
@@ -239,6 +251,7 @@ class Progress:
     sizes: tuple[int, ...]
     counters: CampaignCounters
     acknowledged_failures: int = 0  # failures in the current wave an operator resumed past
+    enrolling: bool = False  # a continuous campaign still taking vehicles: it never completes by itself
 
 
 def advance(progress: Progress, spec: CampaignSpec, now: datetime) -> Advance:
@@ -279,7 +292,7 @@ def advance(progress: Progress, spec: CampaignSpec, now: datetime) -> Advance:
     success_pct = 100.0 if size == 0 else 100.0 * succeeded / size
     last = wave == len(spec.waves) - 1
     if last:
-        if counters.finished >= sum(progress.sizes):
+        if counters.finished >= sum(progress.sizes) and not progress.enrolling:
             detail = f"{counters.succeeded} succeeded, {counters.failed} failed"
             return Advance(C.COMPLETED, wave, (CampaignEvent(EventKind.COMPLETED, detail),))
         return Advance(state, wave)
@@ -316,10 +329,24 @@ class Campaign(BaseModel):
     approved_by: str | None = None
     # Each wave's roster cursor: positions before it need no more looking at (see the tick).
     roster_cursors: tuple[int, ...] = ()
+    # Continuous campaigns: set by ``finish``; no vehicle joins after it and the campaign may complete.
+    enrolment_closed: bool = False
+    # How far enrolment has read the fleet's change feed (an adapter's opaque, ordered token).
+    enrolment_watermark: str = ""
+
+    @property
+    def enrolling(self) -> bool:
+        """Whether vehicles that match later still join (a continuous campaign not yet finished)."""
+        return self.spec.continuous and not self.enrolment_closed
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Each wave's deployments: its roster (``wave_sizes``) plus the vehicles that joined it later."""
+        return tuple(n + self.counters.joined_in(w) for w, n in enumerate(self.wave_sizes))
 
     @property
     def total(self) -> int:
-        return sum(self.wave_sizes)
+        return sum(self.sizes)
 
     @property
     def in_flight(self) -> int:
@@ -330,7 +357,12 @@ class Campaign(BaseModel):
 
     def progress(self) -> Progress:
         return Progress(
-            self.state, self.current_wave, self.wave_sizes, self.counters, self.acknowledged_failures
+            self.state,
+            self.current_wave,
+            self.sizes,
+            self.counters,
+            self.acknowledged_failures,
+            self.enrolling,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -359,11 +391,22 @@ class Campaign(BaseModel):
             "created_by": self.created_by,
             "critical": self.spec.critical,
             "approved_by": self.approved_by,
+            "continuous": self.spec.continuous,
+            "enrolling": self.enrolling,
+            "joined_later": c.joined,
             "created_at": self.created_at.isoformat(),
         }
 
 
 # Fields an update of the campaign item may set (the rest are written once, or are counters).
 UPDATABLE_FIELDS = frozenset(
-    {"state", "state_reason", "current_wave", "acknowledged_failures", "updated_at", "approved_by"}
+    {
+        "state",
+        "state_reason",
+        "current_wave",
+        "acknowledged_failures",
+        "updated_at",
+        "approved_by",
+        "enrolment_closed",
+    }
 )

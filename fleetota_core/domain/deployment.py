@@ -13,7 +13,7 @@ from fleetota_core.domain.bounds import MAX_BACKOFF_FACTOR, MAX_BACKOFF_S
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 
 class DeploymentState(StrEnum):
@@ -182,6 +182,8 @@ class Deployment:
     finished_at: datetime | None = None
     # A notice sent before sent hints existed; it vouches that the vehicle has its job.
     notice_sent: bool = False
+    # When the vehicle joined a continuous campaign after its creation (None: targeted at creation).
+    joined_at: datetime | None = None
 
     @property
     def deployment_id(self) -> str:
@@ -279,7 +281,7 @@ class Transition:
 class CounterKey(NamedTuple):
     """One of a campaign's counters: a state count, the in-flight count, or a wave's tally."""
 
-    kind: str  # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait"
+    kind: str  # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait", "wave_joined"
     state: DeploymentState | None = None
     wave: int | None = None
 
@@ -300,6 +302,16 @@ def wave_tallies(wave: int) -> tuple[CounterKey, CounterKey, CounterKey]:
     )
 
 
+def wave_joined(wave: int) -> CounterKey:
+    """How many deployments joined ``wave`` after the campaign was created (continuous campaigns)."""
+    return CounterKey("wave_joined", wave=wave)
+
+
+def enrolment_deltas(wave: int) -> dict[CounterKey, int]:
+    """What one vehicle joining ``wave`` as a PENDING deployment adds to the campaign's counters."""
+    return {state_count(S.PENDING): 1, wave_tallies(wave)[2]: 1, wave_joined(wave): 1}
+
+
 def counter_deltas(old: DeploymentState, new: DeploymentState, wave: int) -> dict[CounterKey, int]:
     """What one transition adds to the campaign's counters (see ``CampaignCounters``)."""
     ok, fail, wait = wave_tallies(wave)
@@ -316,12 +328,20 @@ def counter_deltas(old: DeploymentState, new: DeploymentState, wave: int) -> dic
     return {k: v for k, v in deltas.items() if v}
 
 
-def recount(deployments: list[tuple[DeploymentState, int]], waves: int) -> dict[CounterKey, int]:
-    """Every counter of a campaign from its deployments' (state, wave); repairs drift after a crash."""
+def recount(
+    deployments: list[tuple[DeploymentState, int]], waves: int, joined: Iterable[int] = ()
+) -> dict[CounterKey, int]:
+    """Every counter of a campaign from its deployments' (state, wave); repairs drift after a crash.
+
+    ``joined`` are the waves of the deployments that joined after creation, one entry each.
+    """
     counts: dict[CounterKey, int] = {state_count(s): 0 for s in S}
     counts[IN_FLIGHT_COUNT] = 0
     for wave in range(waves):
         counts.update(dict.fromkeys(wave_tallies(wave), 0))
+        counts[wave_joined(wave)] = 0
+    for wave in joined:
+        counts[wave_joined(wave)] += 1
     for state, wave in deployments:
         ok, fail, wait = wave_tallies(wave)
         counts[state_count(state)] += 1

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIONS",
     "APPROVAL_ACTIONS",
+    "CONTINUOUS_ACTIONS",
     "CampaignPreview",
     "campaign_history",
     "create_campaign",
@@ -38,10 +39,18 @@ ACTIONS = {
     ),
     "retry": ("Retry failed", actions.retry_failed, False, {"RUNNING", "PAUSED", "COMPLETED"}),
     "rollback": ("Roll back", actions.rollback_campaign, True, {"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}),
+    "finish": (
+        "Finish enrolment",
+        actions.finish_campaign,
+        True,
+        {"AWAITING_APPROVAL", "SCHEDULED", "RUNNING", "PAUSED"},
+    ),
 }
 
 # Shown only on a campaign that waits for a second operator.
 APPROVAL_ACTIONS = frozenset({"approve", "reject"})
+# Shown only on a continuous campaign that still takes vehicles.
+CONTINUOUS_ACTIONS = frozenset({"finish"})
 
 
 def release_versions(ports: CampaignPorts) -> list[str]:

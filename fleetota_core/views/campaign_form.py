@@ -115,6 +115,7 @@ def build_spec(values: dict[str, Any]) -> tuple[CampaignSpec | None, dict[str, s
         "description": values.get("description", ""),
         "kind": values.get("kind", "update"),
         "critical": bool(values.get("critical", False)),
+        "continuous": bool(values.get("continuous", False)),
         "target": {
             "models": tuple(values.get("models") or ()),
             "hw_revs": tuple(values.get("hw_revs") or ()),

@@ -33,7 +33,8 @@ _PASSED = {
 SUMMARY_COLUMNS = [
     "campaign_id", "name", "state", "release", "kind", "total", "succeeded", "failed", "deferred",
     "in_flight", "executed", "progress", "success_rate", "wave", "current_wave", "waves", "created_at",
-    "created_by", "state_reason", "active", "critical", "approved_by",
+    "created_by", "state_reason", "active", "critical", "approved_by", "continuous", "enrolling",
+    "joined_later",
 ]  # fmt: skip
 DEPLOYMENT_COLUMNS = [
     "vin", "state", "wave", "attempt", "model", "from_version", "reason", "error_code", "detail",
@@ -57,10 +58,10 @@ def deployments_frame(ports: CampaignPorts, campaign_id: str, limit: int = 5000)
 
 
 def wave_progress(campaign: Campaign) -> pd.DataFrame:
-    """Per wave: size, succeeded, failed, and whether it has started."""
+    """Per wave: size (joined vehicles included), succeeded, failed, joined later, whether it started."""
     counters, current = campaign.counters, campaign.current_wave
     rows = []
-    for index, size in enumerate(campaign.wave_sizes):
+    for index, size in enumerate(campaign.sizes):
         ok = counters.wave_succeeded[index] if index < len(counters.wave_succeeded) else 0
         bad = counters.wave_failed[index] if index < len(counters.wave_failed) else 0
         rows.append(
@@ -70,10 +71,11 @@ def wave_progress(campaign: Campaign) -> pd.DataFrame:
                 "succeeded": ok,
                 "failed": bad,
                 "pending": max(size - ok - bad, 0),
+                "joined": counters.joined_in(index),
                 "status": "done" if index < current else ("current" if index == current else "waiting"),
             }
         )
-    return pd.DataFrame(rows, columns=["wave", "size", "succeeded", "failed", "pending", "status"])
+    return pd.DataFrame(rows, columns=["wave", "size", "succeeded", "failed", "pending", "joined", "status"])
 
 
 def funnel(counters: CampaignCounters) -> pd.DataFrame:

@@ -139,3 +139,27 @@ def test_four_eyes_a_large_campaign_waits_until_another_operator_approves_it(
     critical_id = out.split()[1].rstrip(":")
     code, out, _ = run(capsys, "campaign", "reject", critical_id, "--operator", "bob", "--reason", "not now")
     assert code == 0 and out == f"{critical_id}: CANCELLED\n"
+
+
+def test_a_continuous_campaign_from_the_cli_says_so_and_finishes_once(stack, tmp_path, capsys):
+    seed_vehicles(stack, 2)
+    image = tmp_path / "app.bin"
+    image.write_bytes(b"x" * 100)
+    run(capsys, "firmware", "publish", str(image), "--version", "2.0.0", "--models", MODEL)
+    code, out, _ = run(capsys, "campaign", "create", "--name", "c", "--release", "2.0.0", "--continuous")
+    assert code == 0 and "continuous: vehicles that match later join its open wave" in out
+    campaign_id = out.split()[1].rstrip(":")
+    code, out, _ = run(capsys, "campaign", "show", campaign_id)
+    assert "continuous: taking vehicles; 0 joined after creation" in out
+    code, out, _ = run(capsys, "campaign", "finish", campaign_id, "--reason", "superseded")
+    assert (code, out) == (0, f"{campaign_id}: SCHEDULED\n")
+    code, out, _ = run(capsys, "campaign", "show", campaign_id, "--json")
+    shown = json.loads(out)
+    assert (shown["continuous"], shown["enrolling"], shown["joined_later"]) == (True, False, 0)
+    assert (shown["audit"][0]["action"], shown["audit"][0]["reason"]) == ("FINISH", "superseded")
+    code, _, err = run(capsys, "campaign", "finish", campaign_id, "--reason", "again")
+    assert code == 1 and err == f"error: cannot finish campaign {campaign_id}: it is already finished\n"
+    code, out, _ = run(capsys, "campaign", "create", "--name", "once", "--release", "2.0.0")
+    plain_id = out.split()[1].rstrip(":")
+    code, _, err = run(capsys, "campaign", "finish", plain_id)
+    assert code == 1 and "it is not continuous" in err

@@ -1,7 +1,8 @@
 """Least privilege, proven: every AWS call of every principal, checked against infra/template.yaml.
 
 The flows run once per module on the local stack: vehicles drive and upload telemetry, an operator
-publishes a release and steers a campaign, the update manager ticks (and its real handler runs on
+publishes a release and steers a continuous campaign (a vehicle provisioned mid-campaign joins it),
+the update manager ticks (and its real handler runs on
 the schedule), the telemetry processor ingests OTA reports and a bad record, and the operator reads
 every dashboard page and a few CLI commands. Each recorded call is mapped to its IAM action and
 resource ARN (tests/iam/requests.py) and evaluated against its principal's policies
@@ -22,11 +23,12 @@ import pytest
 import streamlit as st
 
 import fleetota_core.views.backend as dashboard_backend
+from fleetota_core import composition
 from fleetota_core.cli import main as fleetota_cli
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.infra_template import load_template
-from fleetota_core.services.campaigns.actions import pause_campaign, resume_campaign
+from fleetota_core.services.campaigns.actions import finish_campaign, pause_campaign, resume_campaign
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign
 from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.services.ingest import batch as ingest_batch
@@ -90,9 +92,14 @@ class Recording:
 def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
     # Provisioning the fleet into the registry is the fleet owner's act, never a vehicle's: a vehicle
     # that could write the registry could vouch for itself.
-    def provision_as_operator(*args: Any, **kwargs: Any) -> Any:
+    held_back: list[Any] = []
+
+    def provision_as_operator(clients: Any, resources: Any, fleet: list[Any]) -> Any:
+        # One vehicle (of a model others have) is provisioned only mid-campaign, and joins it.
+        late = next(v for v in reversed(fleet) if any(o.model == v.model for o in fleet if o is not v))
+        held_back.append(late)
         with rec.acting_as(OPERATOR):
-            return register_fleet(*args, **kwargs)
+            return register_fleet(clients, resources, [v for v in fleet if v is not late])
 
     mp.setattr(campaign_e2e, "register_fleet", provision_as_operator)
     with rec.acting_as(VEHICLES):
@@ -114,6 +121,7 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
             retry=RetryPolicy(max_attempts=5, backoff_base_s=30),
             eligibility=ANY_TIME,
             max_in_flight=100,
+            continuous=True,
         )
         campaign = create_campaign(spec, "alice", stack.ports, "iam", now=w.now)
     for minute in range(40):
@@ -127,11 +135,18 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
             with rec.acting_as(OPERATOR):
                 pause_campaign(campaign.campaign_id, "alice", "check wave 1", stack.ports)
                 resume_campaign(campaign.campaign_id, "alice", "checked", stack.ports)
+                register_fleet(stack.clients, stack.resources, held_back)
+            mp.setattr(ingest_batch, "_pipelines", {})  # a cold processor: no cached "unknown vehicle"
         with rec.acting_as(HARNESS):
-            if get_campaign(campaign.campaign_id, stack.ports).state is CampaignState.COMPLETED:
-                break
+            now = get_campaign(campaign.campaign_id, stack.ports)
+        if now.state is CampaignState.COMPLETED:
+            break
+        if now.enrolling and now.counters.joined and now.counters.succeeded == now.total:
+            with rec.acting_as(OPERATOR):
+                finish_campaign(campaign.campaign_id, "alice", "every vehicle updated", stack.ports)
     with rec.acting_as(HARNESS):
-        assert get_campaign(campaign.campaign_id, stack.ports).state is CampaignState.COMPLETED
+        done = get_campaign(campaign.campaign_id, stack.ports)
+    assert done.state is CampaignState.COMPLETED and done.counters.joined == 1
     # The update manager's real handler, twice: the fleet snapshot is built, then deltas merged.
     stack.runtime.fire_schedule()
     stack.runtime.fire_schedule()
@@ -180,6 +195,8 @@ def recording(moto_port: int, tmp_path_factory: pytest.TempPathFactory) -> Itera
             # cold processor (not one an earlier test of this session warmed up).
             mp.setattr(CachedCatalog.__init__, "__defaults__", (0.0,))
             mp.setattr(ingest_batch, "_pipelines", {})
+            # The change feed waits 30 s for late deltas; the flows take about that long in all.
+            mp.setattr(composition, "DELTA_SETTLE", timedelta(seconds=1))
             # In local mode the dashboard first makes sure the stack is provisioned: CloudFormation's job.
             start = dashboard_backend.start_local_stack
 

@@ -6,7 +6,7 @@ import gzip
 import re
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from fleetota_core import composition
 from fleetota_core.domain.campaign import CampaignSpec
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.local.demo import ensure_demo_release
@@ -68,9 +69,9 @@ def dashboard(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path) -> L
     return stack
 
 
-def seed_fleet(stack: LocalStack, count: int = 40) -> list:
+def seed_fleet(stack: LocalStack, count: int = 40, fleet: list | None = None) -> list:
     """Telemetry through the real pipeline: a gzip NDJSON batch in S3, drained by the processor."""
-    fleet = generate_fleet(count, 11)
+    fleet = generate_fleet(count, 11) if fleet is None else fleet
     register_fleet(stack.clients, stack.resources, fleet)  # provisioned before they report
     now = time.time()
     lines = []
@@ -79,7 +80,7 @@ def seed_fleet(stack: LocalStack, count: int = 40) -> list:
         lines.append(encode(vehicle, now - 5).encode())
     stack.clients.s3.put_object(
         Bucket=stack.resources.telemetry_bucket,
-        Key=f"raw/{datetime.now(UTC):dt=%Y-%m-%d/hour=%H}/apptest.ndjson.gz",
+        Key=f"raw/{datetime.now(UTC):dt=%Y-%m-%d/hour=%H}/apptest-{fleet[0].vin}-{fleet[0].seq}.ndjson.gz",
         Body=gzip.compress(b"\n".join(lines) + b"\nnot json\n"),
     )
     stack.runtime.drain(timeout=30)
@@ -470,3 +471,43 @@ def test_the_demo_campaign_button_previews_the_prefilled_spec_then_confirm_creat
     assert [w.percent for w in campaign.spec.waves] == [10, 30, 60]
     assert any("Demo campaign created" in s.value for s in at.success)
     assert not any(b.key == f"{key}_demo_confirm" for b in at.button), "the preview is gone once created"
+
+
+def test_a_continuous_campaign_shows_its_flag_and_who_joined_later_and_finishes_from_the_page(
+    dashboard, monkeypatch
+):
+    monkeypatch.setenv("FLEETOTA_OPERATOR", "carol")
+    monkeypatch.setattr(composition, "DELTA_SETTLE", timedelta(0))  # the feed need not wait for late deltas
+    fleet = generate_fleet(9, 11)
+    newcomer = next(v for v in fleet if sum(o.model == v.model for o in fleet) > 1)
+    seed_fleet(dashboard, fleet=[v for v in fleet if v is not newcomer])
+    publish_release(b"c" * 2048, "9.4.0", [newcomer.model], [], None, "", "alice", dashboard.ports)
+    at = render("pages/campaigns.py")
+    _fill_campaign_form(at, name="Always on", release="9.4.0", waves="100%")
+    at.checkbox(key="cf_continuous").check()
+    at.button(key="cf_launch_button").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (campaign,) = list_campaigns(dashboard.ports)
+    assert campaign.spec.continuous
+    update_manager_tick(dashboard)  # it starts
+    seed_fleet(dashboard, fleet=[newcomer])  # provisioned mid-campaign, then it reports
+    update_manager_tick(dashboard)  # it joins
+
+    st.cache_data.clear()
+    at = render("pages/campaigns.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Continuous" in i.value and "1 joined after creation" in i.value for i in at.info)
+    listed = at.dataframe[0].value
+    assert listed["continuous"].tolist() == [True] and listed["joined_later"].tolist() == [1]
+
+    at.button(key="act_finish").click()
+    at.run()
+    at.text_input(key="confirm_reason_finish").input("superseded by 9.5.0")
+    at.button(key="confirm_finish").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert get_campaign(campaign.campaign_id, dashboard.ports).enrolment_closed
+    audit = campaign_history(campaign.campaign_id, dashboard.ports)
+    assert [a["action"] for a in audit[:2]] == ["FINISH", "ENROL"]
+    assert audit[1]["detail"]["vins"] == [newcomer.vin]

@@ -22,9 +22,12 @@ from fleetota_core.domain.deployment import (
     DeploymentState,
     Lane,
     Transition,
+    enrolment_deltas,
     state_count,
+    wave_joined,
     wave_tallies,
 )
+from fleetota_core.domain.enrolment import ChangedVehicle, Enrolment, FleetChangeBatch
 from fleetota_core.errors import ConflictError
 from fleetota_core.services.campaigns.ports import CampaignPorts
 
@@ -90,6 +93,7 @@ class CampaignStoreFake:
                     c.wave_failed[wave],
                     c.wave_waiting[wave],
                 )
+                counters[wave_joined(wave)] = c.joined_in(wave)
             self.rows[campaign.campaign_id] = _CampaignRow(campaign, counters)
 
     def get(self, campaign_id: str) -> Campaign | None:
@@ -109,6 +113,7 @@ class CampaignStoreFake:
             wave_succeeded=[row.counters.get(ok, 0) for ok, _, _ in tallies],
             wave_failed=[row.counters.get(fail, 0) for _, fail, _ in tallies],
             wave_waiting=[row.counters.get(wait, 0) for _, _, wait in tallies],
+            wave_joined=[row.counters.get(wave_joined(w), 0) for w in range(waves)],
         )
         cursors = tuple(row.cursors.get(w, 0) for w in range(waves))
         return row.campaign.model_copy(update={"counters": counters, "roster_cursors": cursors})
@@ -422,6 +427,75 @@ class AuditFake:
         return [e["action"] for e in self.events if e["entity_id"] == entity_id]
 
 
+class EnrolmentsFake:
+    """Joins a vehicle atomically (deployment created if absent + counters), like the transaction."""
+
+    def __init__(self, campaigns: CampaignStoreFake, deployments: DeploymentStoreFake) -> None:
+        self.campaigns = campaigns
+        self.deployments = deployments
+        self.attempts: list[str] = []
+        # Called just after a successful enrolment (a test may raise here to play a crash).
+        self.after_enrol: Callable[[Deployment], None] | None = None
+
+    def enrol(self, deployment: Deployment) -> Enrolment:
+        self.attempts.append(deployment.vin)
+        with self.campaigns.lock, self.deployments.lock:
+            key = (deployment.campaign_id, deployment.vin)
+            if key in self.deployments.items:
+                return Enrolment.ALREADY
+            row = self.campaigns.rows[deployment.campaign_id]
+            campaign = row.campaign
+            if campaign.enrolment_closed or campaign.state not in ("RUNNING", "PAUSED"):
+                return Enrolment.CLOSED
+            self.deployments.items[key] = deployment
+            for counter, delta in enrolment_deltas(deployment.wave).items():
+                row.counters[counter] = row.counters.get(counter, 0) + delta
+        if self.after_enrol is not None:
+            self.after_enrol(deployment)
+        return Enrolment.JOINED
+
+    def move_watermark(self, campaign_id: str, token: str) -> None:
+        with self.campaigns.lock:
+            row = self.campaigns.rows[campaign_id]
+            if token > row.campaign.enrolment_watermark:
+                row.campaign = row.campaign.model_copy(update={"enrolment_watermark": token})
+
+
+class FleetChangesFake:
+    """The change feed as a list of batches with ordered tokens; ``horizon`` plays its retention."""
+
+    def __init__(self, vehicles: VehiclesFake, clock: FakeClock) -> None:
+        self.vehicles = vehicles
+        self.clock = clock
+        self.batches: list[FleetChangeBatch] = []
+        self.horizon = ""  # tokens before this are no longer reachable
+        self.whole_reads = 0
+
+    @staticmethod
+    def token(at: datetime) -> str:
+        return at.isoformat()
+
+    def written(self, at: datetime, *vehicles: Vehicle) -> None:
+        """Vehicles the processor wrote at ``at`` (one feed batch)."""
+        changes = [ChangedVehicle(v.vin, v.model, v.hw_rev, v.region, v.firmware_version) for v in vehicles]
+        self.batches.append(FleetChangeBatch(f"{self.token(at)}#{len(self.batches):06d}", changes))
+
+    def start(self) -> str:
+        return self.token(self.clock.now())
+
+    def since(self, token: str, limit: int) -> list[FleetChangeBatch] | None:
+        if not token or token < self.horizon:
+            return None
+        return [b for b in self.batches if token < b.token <= self.token(self.clock.now())][:limit]
+
+    def whole_fleet(self) -> FleetChangeBatch:
+        now = self.clock.now()
+        self.whole_reads += 1
+        everyone = self.vehicles.all()
+        changes = [ChangedVehicle(v.vin, v.model, v.hw_rev, v.region, v.firmware_version) for v in everyone]
+        return FleetChangeBatch(f"{self.token(now)}#~", changes)
+
+
 @dataclass
 class FakeWorld:
     """The fakes behind one :class:`CampaignPorts`, kept at hand for a test's assertions."""
@@ -438,6 +512,12 @@ class FakeWorld:
     metrics: MetricsFake = field(default_factory=MetricsFake)
     audit: AuditFake = field(default_factory=AuditFake)
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    enrolments: EnrolmentsFake = field(init=False)
+    fleet_changes: FleetChangesFake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.enrolments = EnrolmentsFake(self.campaigns, self.deployments)
+        self.fleet_changes = FleetChangesFake(self.vehicles, self.clock)
 
     @property
     def ports(self) -> CampaignPorts:
@@ -453,5 +533,7 @@ class FakeWorld:
             metrics=self.metrics,
             audit=self.audit,
             clock=self.clock,
+            fleet_changes=self.fleet_changes,
+            enrolments=self.enrolments,
             approval=self.approval,
         )

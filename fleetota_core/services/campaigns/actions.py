@@ -115,6 +115,28 @@ def abort_campaign(campaign_id: str, operator: str, reason: str, ports: Campaign
     return ports.campaign(campaign_id)
 
 
+def finish_campaign(campaign_id: str, operator: str, reason: str, ports: CampaignPorts) -> Campaign:
+    """End a continuous campaign's enrolment: no vehicle joins any more, and it completes like any
+    campaign once its deployments have finished (the next tick sees that)."""
+    campaign = ports.campaign(campaign_id)
+    if not campaign.spec.continuous:
+        raise ValidationError(
+            f"cannot finish campaign {campaign_id}: it is not continuous "
+            "(it completes when its last wave drains)"
+        )
+    if campaign.enrolment_closed:
+        raise ValidationError(f"cannot finish campaign {campaign_id}: it is already finished")
+    if campaign.state not in (C.SCHEDULED, C.RUNNING, C.PAUSED, C.AWAITING_APPROVAL):
+        raise ValidationError(f"cannot finish campaign {campaign_id}: it is {campaign.state}")
+    now = ports.clock.now()
+    changes: dict[str, object] = {"enrolment_closed": True, "updated_at": now}
+    if not ports.campaigns.update(campaign_id, campaign.version, changes):
+        raise ConflictError(f"campaign {campaign_id} changed meanwhile; look again and retry")
+    detail = {"joined_later": campaign.counters.joined, "vehicles": campaign.total}
+    ports.audit.record(campaign_id, "FINISH", operator, reason, detail, now=now)
+    return ports.campaign(campaign_id)
+
+
 def _cancel_waiting(ports: CampaignPorts, campaign: Campaign, operator: str, reason: str) -> None:
     """Cancel the stopped campaign's PENDING deployments; audited with their number."""
     cancelled = 0
@@ -199,7 +221,8 @@ def recount_campaign(campaign_id: str, operator: str, reason: str, ports: Campai
     """
     campaign = ports.campaign(campaign_id)
     deployments = ports.deployments.for_campaign(campaign_id)
-    counters = recount([(d.state, d.wave) for d in deployments], len(campaign.wave_sizes))
+    joined = [d.wave for d in deployments if d.joined_at is not None]
+    counters = recount([(d.state, d.wave) for d in deployments], len(campaign.wave_sizes), joined)
     ports.campaigns.set_counters(campaign_id, counters)
     in_flight = ports.campaign(campaign_id).in_flight
     ports.audit.record(campaign_id, "RECOUNT", operator, reason, {"in_flight": in_flight})

@@ -14,7 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, wave_sizes
 from fleetota_core.domain.deployment import Deployment, DeploymentState
-from fleetota_core.domain.firmware import SemVer
+from fleetota_core.domain.enrolment import NOT_TARGETED, why_not
 from fleetota_core.errors import InputError, ValidationError
 from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
 from fleetota_core.services.campaigns.releases import get_release
@@ -92,28 +92,12 @@ def target_vehicles(ports: CampaignPorts, spec: CampaignSpec, release: FirmwareR
             f"(it is for {', '.join(release.manifest.models)})"
         )
     result = Targeting()
-    target, manifest = spec.target, release.manifest
-    wanted = SemVer(release.version)
-
-    def exclude(why: str) -> None:
-        result.excluded[why] = result.excluded.get(why, 0) + 1
-
     for v in ports.vehicles.all():
-        version = v.firmware_version
-        if not target.matches(v.vin, v.model, v.hw_rev, v.region, version):
-            continue
-        if not manifest.is_compatible(v.model, v.hw_rev):
-            exclude("incompatible model or hardware revision")
-            continue
-        current = SemVer(version)
-        if current == wanted:
-            exclude(f"already on {release.version}")
-        elif spec.kind == "update" and current > wanted:
-            exclude(f"newer than {release.version}")
-        elif spec.kind == "update" and not manifest.accepts_source(version):
-            exclude(f"below minimum source version {manifest.min_from_version}")
-        else:
+        why = why_not(spec, release, v.vin, v.model, v.hw_rev, v.region, v.firmware_version)
+        if why is None:
             result.matched.append(v)
+        elif why != NOT_TARGETED:
+            result.excluded[why] = result.excluded.get(why, 0) + 1
     return result
 
 
@@ -132,8 +116,11 @@ def create_campaign(
     """
     now = now or ports.clock.now()
     release = check_artifact(ports, check_release(ports, get_release(spec.release_version, ports)))
+    # Before the targeting read: whatever changes from here on, enrolment reads in the change feed.
+    watermark = ports.fleet_changes.start() if spec.continuous else ""
     targeting = target_vehicles(ports, spec, release)
-    if not targeting.matched:
+    # A continuous campaign may start empty: its vehicles join as they come (AWS IoT continuous jobs).
+    if not targeting.matched and not spec.continuous:
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"
         raise ValidationError(f"campaign {spec.name!r} targets no vehicle ({why})")
     campaign_id = f"c{now:%Y%m%d}-{uuid.uuid4().hex[:8]}"
@@ -181,9 +168,17 @@ def create_campaign(
         created_at=now,
         created_by=operator,
         updated_at=now,
+        enrolment_watermark=watermark,
     )
     ports.campaigns.put_new(campaign)
-    detail = {"release": release.version, "vehicles": len(vehicles), "waves": sizes, "kind": spec.kind}
+    detail: dict[str, Any] = {
+        "release": release.version,
+        "vehicles": len(vehicles),
+        "waves": sizes,
+        "kind": spec.kind,
+    }
+    if spec.continuous:
+        detail["continuous"] = True
     if needs_approval:
         detail["approval_required"] = needs_approval
     ports.audit.record(campaign_id, "CREATE", operator, reason, detail, now=now)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from fleetota_core.domain.campaign import Campaign
     from fleetota_core.domain.deployment import CounterKey, Deployment, DeploymentState, Lane, Transition
+    from fleetota_core.domain.enrolment import Enrolment, FleetChangeBatch
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
@@ -90,6 +91,40 @@ class Vehicles(Protocol):
     def all(self) -> list[Vehicle]: ...
 
 
+class FleetChanges(Protocol):
+    """Which vehicles' states were written since a point, in order, for continuous campaigns.
+
+    Tokens are opaque and sort in feed order (a later token is a larger string). The feed keeps its
+    own clock: its entries are stamped by their writers, not by the tick's (possibly simulated) time.
+    """
+
+    def start(self) -> str:
+        """A token from which every vehicle state written from now on is read."""
+        ...
+
+    def since(self, token: str, limit: int) -> list[FleetChangeBatch] | None:
+        """Up to ``limit`` batches after ``token``, oldest first; None when the feed no longer reaches
+        back to ``token`` (its changes were dropped): then read :meth:`whole_fleet` once."""
+        ...
+
+    def whole_fleet(self) -> FleetChangeBatch:
+        """Every vehicle, with a token from which the feed carries on."""
+        ...
+
+
+class Enrolments(Protocol):
+    """Vehicles joining a continuous campaign."""
+
+    def enrol(self, deployment: Deployment) -> Enrolment:
+        """Create ``deployment`` (PENDING) and count it on its campaign in one atomic write, only if
+        the campaign has no deployment for the vehicle and is still taking vehicles."""
+        ...
+
+    def move_watermark(self, campaign_id: str, token: str) -> None:
+        """Record that enrolment has read the feed up to ``token``; never moves back."""
+        ...
+
+
 class Releases(Protocol):
     def release_exists(self, version: str) -> bool: ...
     def artifact_key(self, version: str, filename: str) -> str: ...
@@ -154,6 +189,8 @@ class CampaignPorts:
     metrics: Metrics
     audit: Audit
     clock: Clock
+    fleet_changes: FleetChanges
+    enrolments: Enrolments
     # Which campaigns wait for a second operator (the deployment's setting, not a port).
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 

@@ -27,6 +27,7 @@ from fleetota_core.domain.deployment import (
     check_transition,
 )
 from fleetota_core.domain.eligibility import evaluate
+from fleetota_core.services.campaigns.enrolment import enrol_new_vehicles
 from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
 from fleetota_core.services.campaigns.release_trust import hold_untrusted, release_problem
 from fleetota_core.services.campaigns.tick_inflight import (
@@ -64,6 +65,7 @@ class TickResult:
     timed_out: int = 0
     retries_scheduled: int = 0
     resent: int = 0
+    joined: int = 0  # vehicles that joined continuous campaigns
     lost_races: int = 0
     state_changes: list[str] = field(default_factory=list)
     alerts: int = 0
@@ -107,6 +109,10 @@ def tick_campaign(ports: CampaignPorts, campaign: Campaign, now: datetime, resul
         problem = release_problem(ports, campaign.release)
         if problem is not None:  # sign nothing that points at it, not even a re-sent notice
             return hold_untrusted(ports, campaign, problem, now, result)
+    if campaign.enrolling and campaign.state in (C.RUNNING, C.PAUSED):
+        result.joined += enrol_new_vehicles(ports, campaign, now)
+        # Read again: joiners' counters (ours, or another tick's seen meanwhile) open the wave's hints.
+        campaign = ports.campaign(campaign.campaign_id)
     if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
         # In-flight deployments finish (or time out) even while paused, as in hawkBit.
         look_after_in_flight(ports, campaign, now, result)
