@@ -35,6 +35,7 @@ _TIME_FIELDS = frozenset(
     {"next_action_at", "notified_at", "created_at", "updated_at", "deferred_at", "finished_at"}
 )
 _WAVE_SUFFIX = {"wave_ok": "ok", "wave_fail": "fail", "wave_wait": "wait"}
+_DELIVERY_PREFIX = "d_"
 
 
 # Counters ---------------------------------------------------------------------------------------
@@ -46,6 +47,8 @@ def counter_attr(key: CounterKey) -> str:
         return f"n_{key.state}"
     if key.kind == "in_flight":
         return "in_flight"
+    if key.kind == "delivery":
+        return f"{_DELIVERY_PREFIX}{key.name}"
     return f"w{key.wave}_{_WAVE_SUFFIX[key.kind]}"
 
 
@@ -68,6 +71,9 @@ def _counters(item: dict[str, Any], waves: int) -> CampaignCounters:
         wave_failed=[get(fail) for _, fail, _ in tallies],
         # Unknown waiting counts (older items) read as 1: there may be work.
         wave_waiting=[get(wait, 1) for _, _, wait in tallies],
+        delivery={
+            k.removeprefix(_DELIVERY_PREFIX): int(v) for k, v in item.items() if k.startswith(_DELIVERY_PREFIX)
+        },
     )
 
 

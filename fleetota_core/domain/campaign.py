@@ -167,6 +167,7 @@ class CampaignCounters:
     wave_succeeded: list[int] = field(default_factory=list)
     wave_failed: list[int] = field(default_factory=list)
     wave_waiting: list[int] = field(default_factory=list)  # PENDING, DEFERRED, RETRY_SCHEDULED
+    delivery: dict[str, int] = field(default_factory=dict)  # delta.delivery_counts names
 
     def waiting_in(self, wave: int) -> int:
         # Unknown (older items without the counter): assume there may be work.
