@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
-from fleetota_core.views.firmware import deltas_frame, publish_with_deltas, release_form_errors, releases_frame
+from fleetota_core.views.firmware import (
+    deltas_frame,
+    publish_with_deltas,
+    release_form_errors,
+    releases_frame,
+)
 from fleetota_core.views.text import plain
 from pages import _ui
 
@@ -71,7 +76,7 @@ with _ui.guard("firmware releases"):
                 "signature": "Signature",
                 "delta_kb": st.column_config.NumberColumn("Delta", format="%.1f kB"),
                 "full_kb": st.column_config.NumberColumn("Full image", format="%.1f kB"),
-                "smaller_x": st.column_config.NumberColumn("Smaller", format="%.1f×"),
+                "smaller_x": st.column_config.NumberColumn("Smaller", format="%.1fx"),
                 "sha256": st.column_config.TextColumn("SHA-256", width="small"),
             },
         )

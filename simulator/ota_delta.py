@@ -55,5 +55,7 @@ def rebuild(doc: JobDocument, patch: bytes, installed_image: bytes) -> bytes | D
 
 def delivery(artifact: OtaArtifact, downloaded: int, fallback: DeltaFallback | None) -> OtaDelivery:
     return OtaDelivery(
-        artifact=artifact.value, downloaded_bytes=downloaded, fallback=None if fallback is None else fallback.value
+        artifact=artifact.value,
+        downloaded_bytes=downloaded,
+        fallback=None if fallback is None else fallback.value,
     )

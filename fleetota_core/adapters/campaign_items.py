@@ -72,7 +72,9 @@ def _counters(item: dict[str, Any], waves: int) -> CampaignCounters:
         # Unknown waiting counts (older items) read as 1: there may be work.
         wave_waiting=[get(wait, 1) for _, _, wait in tallies],
         delivery={
-            k.removeprefix(_DELIVERY_PREFIX): int(v) for k, v in item.items() if k.startswith(_DELIVERY_PREFIX)
+            k.removeprefix(_DELIVERY_PREFIX): int(v)
+            for k, v in item.items()
+            if k.startswith(_DELIVERY_PREFIX)
         },
     )
 

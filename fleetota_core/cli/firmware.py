@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="also make deltas from the N versions most vehicles of --models run (0-8; each must be published)",
+        help="also make deltas from the N versions most vehicles of --models run (0-8, each published)",
     )
     publish.add_argument(
         "--delta-from",

@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from fleetota_core.domain.firmware import FirmwareManifest  # noqa: TC004 - annotations only
-
+    from fleetota_core.domain.firmware import FirmwareManifest
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,9 @@ def delivery_tally(counters: Mapping[str, int]) -> DeliveryTally:
         from_delta=counters.get("delta", 0),
         from_full=counters.get("full", 0),
         fallbacks={
-            k.removeprefix(FALLBACK_PREFIX): v for k, v in counters.items() if k.startswith(FALLBACK_PREFIX) and v
+            k.removeprefix(FALLBACK_PREFIX): v
+            for k, v in counters.items()
+            if k.startswith(FALLBACK_PREFIX) and v
         },
         downloaded_bytes=counters.get("bytes_downloaded", 0),
         full_image_bytes=counters.get("bytes_full", 0),

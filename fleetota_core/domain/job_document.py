@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetota_core.domain.bounds import MAX_JOB_TTL_S
-from fleetota_core.domain.delta import DeltaOffer
+from fleetota_core.domain.delta import DeltaOffer  # noqa: TC001 - pydantic needs it at runtime
 from fleetota_core.domain.firmware import (
     FirmwareRelease,
     SemVer,

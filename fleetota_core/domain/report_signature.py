@@ -9,8 +9,9 @@ array (no spaces, ASCII only, ``json.dumps(..., separators=(",", ":"), ensure_as
 ``firmware_version`` is the record's (what the vehicle runs), ``ts_ms`` the record's ``ts`` in whole
 milliseconds since the epoch. A report that carries ``delivery`` (how the image was obtained) is
 signed as version 2: the context ``"fleetota-ota-report-v2"`` and three more elements at the end,
-``delivery.artifact``, ``delivery.downloaded_bytes`` and ``delivery.fallback or ""``. The signature is ECDSA P-256 with SHA-256 over those bytes, DER-encoded
-and then base64 (standard alphabet, padded), in ``ota.signature``.
+``delivery.artifact``, ``delivery.downloaded_bytes`` and ``delivery.fallback or ""``. The signature
+is ECDSA P-256 with SHA-256 over those bytes, DER-encoded and then base64 (standard alphabet,
+padded), in ``ota.signature``.
 """
 
 from __future__ import annotations

@@ -86,9 +86,7 @@ def publish_release(
     try:
         signed_deltas = tuple(_upload_delta(ports, manifest, build, keys) for build in deltas)
         signature, key_id = ports.image_signer.sign(manifest.signed_bytes())
-        release = FirmwareRelease(
-            manifest=manifest, signature=signature, key_id=key_id, deltas=signed_deltas
-        )
+        release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id, deltas=signed_deltas)
         ports.releases.put_release(release)
     except BaseException:
         for key in keys:
