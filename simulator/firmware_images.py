@@ -102,3 +102,12 @@ class InstalledImages:
         if sha256 not in self._by_sha:
             raise KeyError(f"image {sha256[:16]}... was never kept")
         self._by_vin[vin] = (version, sha256)
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m simulator.firmware_images VERSION OUT")
+    Path(sys.argv[2]).write_bytes(catalogue_image(sys.argv[1]))
