@@ -161,3 +161,9 @@ def test_finished_attempts_count_their_delivery_once_and_progress_reports_count_
     assert tally.fallbacks == {"DELTA_CHECKSUM_MISMATCH": 1}
     assert tally.downloaded_bytes == 1000 + full + 1000
     assert tally.saved_bytes == 2 * full - tally.downloaded_bytes
+    tick(world)
+    data, _ = world.metrics.published[-1]
+    dims = {"CampaignId": campaign.campaign_id}
+    assert ("DeltaInstalls", 1, "Count", dims) in data
+    assert ("DeltaFallbacks", 1, "Count", dims) in data
+    assert ("BytesSaved", tally.saved_bytes, "Bytes", dims) in data
