@@ -43,7 +43,15 @@ def show_preview(preview: CampaignPreview, key: str = "preview") -> None:
     c = st.columns(4)
     c[0].metric("Matched vehicles", f"{preview.matched:,}")
     c[1].metric("Eligible now", f"{preview.eligible_now:,}", help="the rest are deferred until eligible")
-    c[2].metric("Download volume", _bytes(preview.download_bytes))
+    saved = f"-{_bytes(preview.bytes_saved)} with deltas" if preview.bytes_saved else None
+    c[2].metric(
+        "Download volume",
+        _bytes(preview.download_bytes),
+        delta=saved,
+        delta_color="inverse",
+        help=f"{preview.delta_vehicles:,} vehicles get a delta; full images for all: "
+        f"{_bytes(preview.full_image_bytes)}",
+    )
     c[3].metric("Estimated duration", _duration(preview.estimated_duration_s), help=preview.assumptions)
     waves = [{"wave": f"Wave {i + 1}", "vehicles": n} for i, n in enumerate(preview.wave_sizes)]
     if waves:

@@ -15,10 +15,18 @@ from fleetota_core.views.campaign_actions import (
     get_campaign,
     release_versions,
 )
-from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
+from fleetota_core.views.campaigns import (
+    campaign_summary,
+    delivery,
+    deployments_frame,
+    fallback_reasons,
+    funnel,
+    reasons,
+    wave_progress,
+)
 from fleetota_core.views.text import chart_frame, plain
 from pages import _ui
-from pages._campaign_form import campaign_form
+from pages._campaign_form import _bytes, campaign_form
 from pages._demo_campaign import demo_campaign
 
 STATE_ICONS = {
@@ -180,6 +188,23 @@ def action_bar(campaign_id: str, state: str, enrolling: bool = False) -> None:
         confirm(*pending)
 
 
+def delivery_panel(campaign) -> None:
+    """Deltas against full images: what the finished attempts downloaded and why any fell back."""
+    tally = delivery(campaign)
+    if tally is None:
+        return
+    st.markdown("**Delivery**")
+    d = st.columns(4)
+    d[0].metric("From deltas", f"{tally.from_delta:,}", help="finished attempts that installed a delta")
+    d[1].metric("Full images", f"{tally.from_full:,}", help="including fallbacks from a delta")
+    d[2].metric("Delta fallbacks", f"{tally.fallback_count:,}")
+    saved = tally.saved_bytes / tally.full_image_bytes if tally.full_image_bytes else 0.0
+    d[3].metric("Bytes saved", _bytes(tally.saved_bytes), delta=f"{saved:.0%} of full images",
+                delta_color="off", help=f"downloaded {_bytes(tally.downloaded_bytes)}")  # fmt: skip
+    if tally.fallbacks:
+        st.dataframe(fallback_reasons(tally), hide_index=True)
+
+
 @_ui.live(DETAIL_REFRESH_S, "the campaign")
 def campaign_detail(campaign_id: str) -> None:
     with _ui.guard("the campaign"):
@@ -211,6 +236,7 @@ def campaign_detail(campaign_id: str) -> None:
                 st.caption(f"Continuous, enrolment finished · {joined}")
         finished = c.finished / campaign.total if campaign.total else 0.0
         st.progress(min(finished, 1.0), text=f"{finished:.0%} of deployments finished")
+        delivery_panel(campaign)
 
         waves = wave_progress(campaign)
         left, right = st.columns(2)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from fleetota_core.domain.delta import DeltaFallback, OtaArtifact
 from fleetota_core.domain.job_document import (
     JobCheckFailed,
     JobDocument,
@@ -27,7 +28,9 @@ from fleetota_core.domain.job_document import (
 )
 from fleetota_core.domain.telemetry import NetworkType, OtaReport, OtaStatus
 from fleetota_core.errors import FleetOTAError
+from simulator.firmware_images import InstalledImages
 from simulator.ota import OtaEffect
+from simulator.ota_delta import choose_artifact, delivery, rebuild
 from simulator.ota_memory import VehicleOtaMemory
 
 if TYPE_CHECKING:
@@ -84,6 +87,10 @@ class ActiveJob:
     install_done_at: float = 0.0
     install_error: str | None = None
     tampered: bool = False
+    artifact: OtaArtifact = OtaArtifact.FULL  # being downloaded: the offered delta, or the full image
+    fallback: DeltaFallback | None = None  # why the offered delta was not (or no longer) used
+    downloaded: int = 0  # bytes of every artifact of this attempt
+    image_sha256: str | None = None  # the verified image, kept in InstalledImages until installed
 
     @property
     def key(self) -> tuple[str, int]:
@@ -104,6 +111,8 @@ class VehicleOtaClient:
         How artifact bytes are fetched from a URL (presigned S3 GETs by default).
     memory:
         Each vehicle's installed firmware and anti-replay history, kept across restarts.
+    images:
+        The image each vehicle runs (what a delta applies to).
     """
 
     def __init__(
@@ -117,9 +126,11 @@ class VehicleOtaClient:
         install_s: float = INSTALL_S,
         stamp: Callable[[float], float] | None = None,
         memory: VehicleOtaMemory | None = None,
+        images: InstalledImages | None = None,
     ) -> None:
         self.keys = keys
         self.memory = memory or VehicleOtaMemory()
+        self.images = images or InstalledImages()
         self.faults = faults or OtaFaults()
         self.read_job = read_job
         self.fetch = fetch
@@ -222,7 +233,13 @@ class VehicleOtaClient:
             self._finished(vehicle, doc)
             detail = f"battery {vehicle.soc:.0f}% too low to start (device minimum {DEVICE_MIN_SOC:.0f}%)"
             return OtaEffect(self._report(doc, OtaStatus.FAILED, error_code="BATTERY_TOO_LOW", detail=detail))
+        installed = self.images.image(vehicle.vin, vehicle.firmware_version) if doc.delta else b""
+        artifact, fallback = choose_artifact(doc, self.keys, vehicle.firmware_version, installed)
         job = ActiveJob(doc=doc, last_t=t, tampered=self._chance(self.faults.tamper_rate))
+        job.artifact, job.fallback = artifact, fallback
+        self.stats[f"artifact_{artifact.value}"] += 1
+        if fallback is not None:
+            self.stats[f"fallback_{fallback.value}"] += 1
         vehicle.ota_state = job
         return self._download(vehicle, job, t, first=True)
 
@@ -236,7 +253,19 @@ class VehicleOtaClient:
     ) -> OtaEffect:
         vehicle.ota_state = None
         self._finished(vehicle, job.doc)
-        return OtaEffect(self._report(job.doc, status, error_code=code, detail=detail))
+        extra = {"delivery": self._delivery(job)} if job.downloaded else {}
+        return OtaEffect(self._report(job.doc, status, error_code=code, detail=detail, **extra))
+
+    def _delivery(self, job: ActiveJob) -> Any:
+        return delivery(job.artifact, job.downloaded, job.fallback)
+
+    def _fall_back(self, job: ActiveJob, reason: DeltaFallback) -> OtaEffect:
+        """Drop the delta and download the full image from the start (the reason is reported)."""
+        job.artifact, job.fallback, job.phase = OtaArtifact.FULL, reason, "download"
+        job.data = bytearray()
+        self.stats[f"fallback_{reason.value}"] += 1
+        report = self._report(job.doc, OtaStatus.DOWNLOADING, progress_pct=0.0, detail=f"delta: {reason}")
+        return OtaEffect(report, extra_energy_kwh=AWAKE_KWH_PER_TICK)
 
     def _advance(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect | None:
         if job.phase == "download":
@@ -252,7 +281,9 @@ class VehicleOtaClient:
     def _download(
         self, vehicle: SimVehicle, job: ActiveJob, t: float, first: bool = False
     ) -> OtaEffect | None:
-        manifest = job.doc.release.manifest
+        url, size = job.doc.download_url, job.doc.release.manifest.size_bytes
+        if job.artifact is OtaArtifact.DELTA and job.doc.delta is not None:
+            url, size = job.doc.delta.download_url, job.doc.delta.delta.manifest.size_bytes
         dt = 60.0 if first else max(0.0, t - job.last_t)
         job.last_t = t
         if vehicle.network is NetworkType.NONE:
@@ -266,27 +297,37 @@ class VehicleOtaClient:
                 detail = f"download interrupted {job.interruptions} times at {len(job.data)} bytes"
                 return self._end(vehicle, job, OtaStatus.FAILED, "DOWNLOAD_INTERRUPTED", detail)
         start = len(job.data)
-        end = min(manifest.size_bytes, start + budget) - 1
+        end = min(size, start + budget) - 1
         if end >= start:
             try:
-                chunk = self.fetch(job.doc.download_url, start, end)
+                chunk = self.fetch(url, start, end)
             except requests.RequestException:
                 chunk = b""
                 job.interruptions += 1  # resume next tick
+            job.downloaded += min(len(chunk), end - start + 2)
             if len(chunk) > end - start + 1:
                 # Endless data: stop at the signed size plus one byte, never store the rest.
-                detail = f"server sent more than the signed {manifest.size_bytes} bytes"
+                if job.artifact is OtaArtifact.DELTA:
+                    return self._fall_back(job, DeltaFallback.DOWNLOAD_FAILED)
+                detail = f"server sent more than the signed {size} bytes"
                 return self._end(vehicle, job, OtaStatus.REJECTED, RejectReason.TOO_LARGE.value, detail)
             job.data += chunk
-        progress = 100.0 * len(job.data) / manifest.size_bytes
-        if len(job.data) >= manifest.size_bytes:
+        progress = 100.0 * len(job.data) / size
+        if len(job.data) >= size:
             job.phase = "verify"
         report = self._report(job.doc, OtaStatus.DOWNLOADING, progress_pct=min(progress, 100.0))
         return OtaEffect(report, extra_energy_kwh=AWAKE_KWH_PER_TICK)
 
     def _verify(self, vehicle: SimVehicle, job: ActiveJob) -> OtaEffect:
-        data = bytes(job.data)
-        if job.tampered:
+        if job.artifact is OtaArtifact.DELTA:
+            installed = self.images.image(vehicle.vin, vehicle.firmware_version)
+            rebuilt = rebuild(job.doc, bytes(job.data), installed)
+            if isinstance(rebuilt, DeltaFallback):
+                return self._fall_back(job, rebuilt)
+            data = rebuilt
+        else:
+            data = bytes(job.data)
+        if job.tampered and job.artifact is OtaArtifact.FULL:
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         digest = hashlib.sha256(data).hexdigest()
         if digest != job.doc.release.manifest.sha256 or len(data) != job.doc.release.manifest.size_bytes:
@@ -294,7 +335,9 @@ class VehicleOtaClient:
             return self._end(vehicle, job, OtaStatus.REJECTED, RejectReason.CHECKSUM.value, detail)
         job.phase = "install"
         job.data = bytearray()  # verified; the image now sits in the inactive partition
-        return OtaEffect(self._report(job.doc, OtaStatus.VERIFYING, progress_pct=100.0))
+        job.image_sha256 = self.images.keep(data)
+        report = self._report(job.doc, OtaStatus.VERIFYING, progress_pct=100.0, delivery=self._delivery(job))
+        return OtaEffect(report)
 
     def _start_install(self, job: ActiveJob, t: float) -> OtaEffect:
         deployment = job.doc.deployment_id
@@ -318,8 +361,11 @@ class VehicleOtaClient:
             return self._end(vehicle, job, OtaStatus.FAILED, job.install_error, detail)
         vehicle.ota_state = None
         vehicle.firmware_version = job.doc.release.version  # rebooted into the new image
+        if job.image_sha256 is not None:
+            self.images.install(vehicle.vin, vehicle.firmware_version, job.image_sha256)
         self._finished(vehicle, job.doc, installed=True)
-        return OtaEffect(self._report(job.doc, OtaStatus.SUCCEEDED, progress_pct=100.0))
+        report = self._report(job.doc, OtaStatus.SUCCEEDED, progress_pct=100.0, delivery=self._delivery(job))
+        return OtaEffect(report)
 
     def _chance(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate

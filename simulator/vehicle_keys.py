@@ -84,5 +84,8 @@ def sign_report(v: SimVehicle, ts_iso: str, report: OtaReport) -> OtaReport:
         report.status.value,
         report.target_version,
         report.error_code,
+        None
+        if report.delivery is None
+        else (report.delivery.artifact, report.delivery.downloaded_bytes, report.delivery.fallback),
     )
     return report.model_copy(update={"signature": sign_payload(v.signing_key, payload)})

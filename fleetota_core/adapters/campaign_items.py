@@ -38,6 +38,7 @@ _TIME_FIELDS = frozenset(
 )
 _WAVE_SUFFIX = {"wave_ok": "ok", "wave_fail": "fail", "wave_wait": "wait", "wave_joined": "joined"}
 WATERMARK_ATTR = "enrol_watermark"  # how far a continuous campaign's enrolment read the change feed
+_DELIVERY_PREFIX = "d_"
 
 
 # Counters ---------------------------------------------------------------------------------------
@@ -49,6 +50,8 @@ def counter_attr(key: CounterKey) -> str:
         return f"n_{key.state}"
     if key.kind == "in_flight":
         return "in_flight"
+    if key.kind == "delivery":
+        return f"{_DELIVERY_PREFIX}{key.name}"
     return f"w{key.wave}_{_WAVE_SUFFIX[key.kind]}"
 
 
@@ -72,6 +75,11 @@ def _counters(item: dict[str, Any], waves: int) -> CampaignCounters:
         # Unknown waiting counts (older items) read as 1: there may be work.
         wave_waiting=[get(wait, 1) for _, _, wait in tallies],
         wave_joined=[get(wave_joined(w)) for w in range(waves)],
+        delivery={
+            k.removeprefix(_DELIVERY_PREFIX): int(v)
+            for k, v in item.items()
+            if k.startswith(_DELIVERY_PREFIX)
+        },
     )
 
 

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, error_code, reading, translate
 from fleetota_core.domain.firmware import FirmwareRelease
-from fleetota_core.errors import ConflictError
+from fleetota_core.errors import ConflictError, InputError
 
 if TYPE_CHECKING:
     from fleetota_core.domain.job_document import SignedJobDocument
@@ -69,6 +69,22 @@ class FirmwareStore:
         except AWS_CLIENT_ERRORS as exc:
             raise translate(exc, f"looking for artifact {key} in {self.bucket}") from exc
         return int(head["ContentLength"]), head.get("Metadata", {}).get("sha256")
+
+    def get_artifact(self, key: str, max_bytes: int) -> bytes | None:
+        """An artifact's bytes (the source of a delta); None if missing, ``InputError`` if too large."""
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise translate(exc, f"reading artifact {key} from {self.bucket}") from exc
+        except AWS_CLIENT_ERRORS as exc:
+            raise translate(exc, f"reading artifact {key} from {self.bucket}") from exc
+        if int(response["ContentLength"]) > max_bytes:
+            response["Body"].close()
+            raise InputError(f"artifact {key} is {response['ContentLength']} bytes, more than {max_bytes}")
+        with reading(f"artifact {key} in {self.bucket}"):
+            return bytes(response["Body"].read())
 
     def delete_artifact(self, key: str) -> None:
         """Remove an artifact no release points at (a publish that failed after the upload)."""

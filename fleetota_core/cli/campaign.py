@@ -248,6 +248,11 @@ def preview_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"excluded ({reason}): {count}")
     print(f"wave sizes       : {preview.wave_sizes}")
     print(f"download volume  : {preview.download_bytes / 1e6:.1f} MB")
+    if preview.delta_vehicles:
+        print(
+            f"  with deltas    : {preview.delta_vehicles} vehicles; saves {preview.bytes_saved / 1e6:.1f} MB "
+            f"of {preview.full_image_bytes / 1e6:.1f} MB as full images ({preview.saved_pct:.0f} %)"
+        )
     print(f"estimated time   : {preview.estimated_duration_s / 3600:.1f} h ({preview.assumptions})")
     return 0
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.composition import ports_for
 from fleetota_core.errors import ValidationError
-from fleetota_core.services.campaigns.releases import list_releases, publish_release
+from fleetota_core.services.campaigns.releases import list_releases
+from fleetota_core.services.delta.publish import publish_with_deltas
 
 if TYPE_CHECKING:
     import argparse
@@ -29,6 +30,20 @@ def register(subparsers: Any) -> None:
     publish.add_argument("--models", required=True, type=_csv, help="comma-separated compatible models")
     publish.add_argument("--hw-revs", type=_csv, default=[], help="comma-separated hardware revisions")
     publish.add_argument("--min-from-version", help="oldest version this release may be installed over")
+    publish.add_argument(
+        "--deltas-from",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also make deltas from the N versions most vehicles of --models run (0-8, each published)",
+    )
+    publish.add_argument(
+        "--delta-from",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="also make a delta from this published version (repeatable)",
+    )
     publish.add_argument("--notes", default="", help="release notes")
     publish.add_argument("--operator", help="who publishes (default FLEETOTA_OPERATOR)")
     publish.set_defaults(func=publish_command)
@@ -42,7 +57,7 @@ def publish_command(args: argparse.Namespace, settings: Settings) -> int:
         body = args.file.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read firmware file {args.file}: {exc.strerror}") from exc
-    release = publish_release(
+    release, plan = publish_with_deltas(
         body,
         args.version,
         args.models,
@@ -52,9 +67,20 @@ def publish_command(args: argparse.Namespace, settings: Settings) -> int:
         args.operator or settings.operator,
         ports_for(settings),
         filename=args.file.name,
+        deltas_from=args.deltas_from,
+        delta_from=args.delta_from,
     )
     m = release.manifest
     print(f"published {m.version}: {m.size_bytes} bytes, sha256 {m.sha256}, signed by {release.key_id}")
+    for d in release.deltas:
+        vehicles = plan.fleet_counts.get(d.source_version)
+        on = f", {vehicles} vehicles on it" if vehicles is not None else ""
+        print(
+            f"  delta from {d.source_version}: {d.manifest.size_bytes} bytes "
+            f"({m.size_bytes / d.manifest.size_bytes:.1f}x smaller{on}), sha256 {d.manifest.sha256}"
+        )
+    for version, why in plan.skipped.items():
+        print(f"  no delta from {version}: {why}")
     return 0
 
 
@@ -66,11 +92,12 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
     if not releases:
         print("no firmware published yet (`firmware publish FILE --version V --models M`)")
         return 0
-    print(f"{'VERSION':<14} {'SIZE':>10}  {'MODELS':<40} {'HW':<12} {'CREATED':<20} BY")
+    print(f"{'VERSION':<14} {'SIZE':>10}  {'MODELS':<40} {'HW':<12} {'DELTAS FROM':<18} {'CREATED':<20} BY")
     for r in releases:
         m = r.manifest
         print(
             f"{m.version:<14} {m.size_bytes:>10}  {', '.join(m.models)[:40]:<40} "
-            f"{','.join(m.hw_revs) or 'all':<12} {m.created_at:%Y-%m-%d %H:%M:%S}  {m.created_by}"
+            f"{','.join(m.hw_revs) or 'all':<12} {','.join(d.source_version for d in r.deltas) or '-':<18} "
+            f"{m.created_at:%Y-%m-%d %H:%M:%S}  {m.created_by}"
         )
     return 0

@@ -180,6 +180,8 @@ class CampaignCounters:
     def joined(self) -> int:
         return sum(self.wave_joined)
 
+    delivery: dict[str, int] = field(default_factory=dict)  # delta.delivery_counts names
+
     def waiting_in(self, wave: int) -> int:
         # Unknown (older items without the counter): assume there may be work.
         return self.wave_waiting[wave] if wave < len(self.wave_waiting) else 1

@@ -281,9 +281,10 @@ class Transition:
 class CounterKey(NamedTuple):
     """One of a campaign's counters: a state count, the in-flight count, or a wave's tally."""
 
-    kind: str  # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait", "wave_joined"
+    kind: str  # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait", "wave_joined", "delivery"
     state: DeploymentState | None = None
     wave: int | None = None
+    name: str | None = None  # a delivery counter (``fleetota_core.domain.delta.delivery_counts``)
 
 
 IN_FLIGHT_COUNT = CounterKey("in_flight")
@@ -291,6 +292,10 @@ IN_FLIGHT_COUNT = CounterKey("in_flight")
 
 def state_count(state: DeploymentState) -> CounterKey:
     return CounterKey("state", state=state)
+
+
+def delivery_count(name: str) -> CounterKey:
+    return CounterKey("delivery", name=name)
 
 
 def wave_tallies(wave: int) -> tuple[CounterKey, CounterKey, CounterKey]:

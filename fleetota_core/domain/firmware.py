@@ -7,7 +7,7 @@ import json
 import re
 from datetime import datetime  # noqa: TC003 - pydantic needs it at runtime
 from functools import total_ordering
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +21,11 @@ SIGNING_ALGORITHM = "ECDSA_SHA_256"
 # KMS signs RAW messages of at most 4096 bytes.
 MAX_SIGNED_BYTES = 4096
 MAX_NOTES_CHARS = 2000
+DELTA_CONTEXT = "fleetota-delta-v1"  # in a delta's signed bytes: its signature is never a manifest's
+DELTA_ALGORITHM = "zstd-patch-from"
+MAX_DELTAS = 8  # per release; each rides in the release, the campaign item and the preview
+MAX_WINDOW_LOG = 31  # zstd's largest window (2 GiB); a vehicle refuses a delta that asks for more
+_SHA256 = r"^[0-9a-f]{64}$"
 _SEMVER = re.compile(SEMVER_PATTERN)
 
 
@@ -102,14 +107,71 @@ class FirmwareManifest(BaseModel):
         return self.min_from_version is None or SemVer(current_version) >= SemVer(self.min_from_version)
 
 
+class DeltaManifest(BaseModel):
+    """What is signed for one delta: the patch, the source it applies to and the image it makes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_version: str = Field(pattern=SEMVER_PATTERN, max_length=64)
+    target_sha256: str = Field(pattern=_SHA256)
+    target_size_bytes: int = Field(gt=0)
+    source_version: str = Field(pattern=SEMVER_PATTERN, max_length=64)
+    source_sha256: str = Field(pattern=_SHA256)
+    source_size_bytes: int = Field(gt=0)
+    algorithm: Literal["zstd-patch-from"] = "zstd-patch-from"
+    window_log: int = Field(ge=10, le=MAX_WINDOW_LOG)  # the decoder window the patch needs
+    sha256: str = Field(pattern=_SHA256)
+    size_bytes: int = Field(gt=0)
+    artifact_key: str = Field(min_length=1, max_length=512)
+    created_at: datetime
+    created_by: str = Field(max_length=128)
+
+    def signed_bytes(self) -> bytes:
+        return canonical_json({"type": DELTA_CONTEXT, **self.model_dump(mode="json")})
+
+    def fits(self, target: FirmwareManifest) -> bool:
+        """Whether this delta makes exactly ``target``'s signed image."""
+        return (self.target_version, self.target_sha256, self.target_size_bytes) == (
+            target.version,
+            target.sha256,
+            target.size_bytes,
+        )
+
+
+class SignedDelta(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manifest: DeltaManifest
+    signature: str
+    key_id: str
+
+    @property
+    def source_version(self) -> str:
+        return self.manifest.source_version
+
+    @field_validator("signature")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        base64.b64decode(value, validate=True)
+        return value
+
+
 class FirmwareRelease(BaseModel):
-    """A manifest plus its KMS signature (base64 DER) and the key that made it."""
+    """A manifest plus its KMS signature (base64 DER) and the key that made it, and its deltas.
+
+    The deltas are not in the signed manifest: each carries its own image-key signature, bound to
+    this manifest's version and sha256 (see ``fleetota_core.domain.delta``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     manifest: FirmwareManifest
     signature: str
     key_id: str
+    deltas: tuple[SignedDelta, ...] = Field(default=(), max_length=MAX_DELTAS)
+
+    def without_deltas(self) -> FirmwareRelease:
+        return self.model_copy(update={"deltas": ()}) if self.deltas else self
 
     @property
     def version(self) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetota_core.domain.bounds import MAX_JOB_TTL_S
+from fleetota_core.domain.delta import DeltaOffer  # noqa: TC001 - pydantic needs it at runtime
 from fleetota_core.domain.firmware import (
     FirmwareRelease,
     SemVer,
@@ -51,9 +52,18 @@ class JobDocument(BaseModel):
     issued_at: AwareDatetime
     expires_at: AwareDatetime
     allow_downgrade: bool = False
+    # A patch from the vehicle's version to ``release``'s image, when the release has one; the full
+    # image (``download_url``) is always there to fall back to.
+    delta: DeltaOffer | None = None
 
     def signed_bytes(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        payload = self.model_dump(mode="json")
+        # Without a delta, the bytes are exactly what a job document was before deltas existed.
+        if payload.get("delta") is None:
+            payload.pop("delta", None)
+        if not payload["release"].get("deltas"):
+            payload["release"].pop("deltas", None)
+        return canonical_json(payload)
 
     @property
     def job_id(self) -> str:

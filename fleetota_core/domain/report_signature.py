@@ -7,8 +7,11 @@ array (no spaces, ASCII only, ``json.dumps(..., separators=(",", ":"), ensure_as
      firmware_version, target_version, error_code or "", ts_ms]
 
 ``firmware_version`` is the record's (what the vehicle runs), ``ts_ms`` the record's ``ts`` in whole
-milliseconds since the epoch. The signature is ECDSA P-256 with SHA-256 over those bytes, DER-encoded
-and then base64 (standard alphabet, padded), in ``ota.signature``.
+milliseconds since the epoch. A report that carries ``delivery`` (how the image was obtained) is
+signed as version 2: the context ``"fleetota-ota-report-v2"`` and three more elements at the end,
+``delivery.artifact``, ``delivery.downloaded_bytes`` and ``delivery.fallback or ""``. The signature
+is ECDSA P-256 with SHA-256 over those bytes, DER-encoded and then base64 (standard alphabet,
+padded), in ``ota.signature``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 SIGNATURE_CONTEXT = "fleetota-ota-report-v1"
+SIGNATURE_CONTEXT_DELIVERY = "fleetota-ota-report-v2"
 MAX_SIGNATURE_CHARS = 128  # a DER P-256 signature is at most 72 bytes: 96 base64 characters
 _ECDSA = ec.ECDSA(hashes.SHA256())
 
@@ -46,10 +50,14 @@ def canonical_report(
     status: str,
     target_version: str,
     error_code: str | None,
+    delivery: tuple[str, int, str | None] | None = None,
 ) -> bytes:
-    """The exact bytes a vehicle signs for one OTA report (see the module docstring)."""
-    fields = [
-        SIGNATURE_CONTEXT,
+    """The exact bytes a vehicle signs for one OTA report (see the module docstring).
+
+    ``delivery`` is (artifact, downloaded bytes, fallback reason) when the report carries one.
+    """
+    fields: list[object] = [
+        SIGNATURE_CONTEXT if delivery is None else SIGNATURE_CONTEXT_DELIVERY,
         vin,
         campaign_id,
         deployment_id,
@@ -60,12 +68,16 @@ def canonical_report(
         error_code or "",
         epoch_ms(ts),
     ]
+    if delivery is not None:
+        artifact, downloaded, fallback = delivery
+        fields += [artifact, downloaded, fallback or ""]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def report_payload(record: Any) -> bytes:
     """The canonical bytes of ``record.ota`` (a ``TelemetryRecord`` or the hot path's struct)."""
     ota = record.ota
+    delivery = getattr(ota, "delivery", None)
     return canonical_report(
         record.vin,
         record.ts,
@@ -76,6 +88,7 @@ def report_payload(record: Any) -> bytes:
         str(ota.status.value if hasattr(ota.status, "value") else ota.status),
         ota.target_version,
         ota.error_code,
+        None if delivery is None else (delivery.artifact, delivery.downloaded_bytes, delivery.fallback),
     )
 
 

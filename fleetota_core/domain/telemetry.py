@@ -67,6 +67,16 @@ class Connectivity(_Strict):
     signal_dbm: int | None = Field(default=None, ge=-140, le=-20, description="None when offline")
 
 
+class OtaDelivery(_Strict):
+    """How the vehicle obtained the image it verified: from a delta or the full image, at what cost."""
+
+    artifact: Literal["delta", "full"]
+    downloaded_bytes: int = Field(ge=0, le=MAX_SAFE_INT, description="Delta and full-image bytes together")
+    fallback: str | None = Field(
+        default=None, max_length=64, description="Why an offered delta was not used (DELTA_...)"
+    )
+
+
 class OtaReport(_Strict):
     campaign_id: str = Field(min_length=1, max_length=64)
     deployment_id: str = Field(min_length=1, max_length=128)
@@ -76,6 +86,7 @@ class OtaReport(_Strict):
     target_version: FirmwareVersion
     error_code: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, max_length=512)
+    delivery: OtaDelivery | None = None
     signature: str | None = Field(
         default=None,
         max_length=128,

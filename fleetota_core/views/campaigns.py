@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from fleetota_core.adapters.table_reader import query_partition
+from fleetota_core.domain.delta import DeliveryTally, delivery_tally
 from fleetota_core.domain.deployment import DeploymentState
 from fleetota_core.services.campaigns.create import list_campaigns, list_deployments
 
@@ -76,6 +77,22 @@ def wave_progress(campaign: Campaign) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["wave", "size", "succeeded", "failed", "pending", "joined", "status"])
+
+
+def delivery(campaign: Campaign) -> DeliveryTally | None:
+    """Finished attempts by artifact (delta or full), fallbacks by reason, bytes downloaded and saved.
+
+    None when the release carries no delta and no attempt has reported its delivery yet.
+    """
+    tally = delivery_tally(campaign.counters.delivery)
+    if not campaign.release.deltas and not (tally.from_delta or tally.from_full):
+        return None
+    return tally
+
+
+def fallback_reasons(tally: DeliveryTally) -> pd.DataFrame:
+    rows = sorted(tally.fallbacks.items(), key=lambda item: -item[1])
+    return pd.DataFrame(rows, columns=["reason", "attempts"])
 
 
 def funnel(counters: CampaignCounters) -> pd.DataFrame:

@@ -7,20 +7,31 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from fleetota_core.domain.delta import verify_delta
 from fleetota_core.domain.firmware import load_public_key, verify_release
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
 from fleetota_core.services.campaigns.releases import list_releases, publish_release
+from fleetota_core.services.delta.publish import publish_with_deltas
 
 if TYPE_CHECKING:
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
-# publish_release is the firmware page's one action, re-exported so that pages depend on views only.
-__all__ = ["RELEASE_COLUMNS", "publish_release", "release_form_errors", "releases_frame"]
+# Publishing is the firmware page's one action, re-exported so that pages depend on views only.
+__all__ = [
+    "DELTA_COLUMNS",
+    "RELEASE_COLUMNS",
+    "deltas_frame",
+    "publish_release",
+    "publish_with_deltas",
+    "release_form_errors",
+    "releases_frame",
+]
 
 RELEASE_COLUMNS = [
-    "version", "signature", "models", "hw_revs", "min_from_version", "size_mb", "sha256",
+    "version", "signature", "models", "hw_revs", "min_from_version", "size_mb", "deltas", "sha256",
     "created_at", "created_by", "notes",
 ]  # fmt: skip
+DELTA_COLUMNS = ["version", "from_version", "signature", "delta_kb", "full_kb", "smaller_x", "sha256"]
 
 
 def releases_frame(ports: CampaignPorts) -> pd.DataFrame:
@@ -41,6 +52,7 @@ def releases_frame(ports: CampaignPorts) -> pd.DataFrame:
                 "hw_revs": ", ".join(m.hw_revs) or "all",
                 "min_from_version": m.min_from_version or "any",
                 "size_mb": m.size_bytes / 1e6,
+                "deltas": ", ".join(d.source_version for d in release.deltas) or "none",
                 "sha256": m.sha256,
                 "created_at": m.created_at,
                 "created_by": m.created_by,
@@ -48,6 +60,30 @@ def releases_frame(ports: CampaignPorts) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=RELEASE_COLUMNS)
+
+
+def deltas_frame(ports: CampaignPorts) -> pd.DataFrame:
+    """Every release's deltas: source version, size against the full image, signature (image key)."""
+    releases = list_releases(ports)
+    if not any(r.deltas for r in releases):
+        return pd.DataFrame(columns=DELTA_COLUMNS)
+    public_key = load_public_key(ports.image_signer.public_key_der())
+    rows = [
+        {
+            "version": release.version,
+            "from_version": d.source_version,
+            "signature": "valid"
+            if verify_delta(public_key, d) and d.manifest.fits(release.manifest)
+            else "INVALID",
+            "delta_kb": d.manifest.size_bytes / 1e3,
+            "full_kb": release.manifest.size_bytes / 1e3,
+            "smaller_x": release.manifest.size_bytes / d.manifest.size_bytes,
+            "sha256": d.manifest.sha256,
+        }
+        for release in releases
+        for d in release.deltas
+    ]
+    return pd.DataFrame(rows, columns=DELTA_COLUMNS)
 
 
 def release_form_errors(values: dict[str, Any]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.cli import main
 from fleetota_core.errors import TransientAWSError
 from fleetota_core.settings import load_settings
+from simulator.firmware_images import catalogue_image
 from tests.integration.test_campaign_services import MODEL, seed_vehicles
 
 
@@ -163,3 +164,35 @@ def test_a_continuous_campaign_from_the_cli_says_so_and_finishes_once(stack, tmp
     plain_id = out.split()[1].rstrip(":")
     code, _, err = run(capsys, "campaign", "finish", plain_id)
     assert code == 1 and "it is not continuous" in err
+
+
+def test_firmware_publish_with_deltas_names_each_delta_and_each_source_it_left_out(stack, tmp_path, capsys):
+    seed_vehicles(stack, 3)  # all on 1.0.0
+    base, new = tmp_path / "base.bin", tmp_path / "new.bin"
+    base.write_bytes(catalogue_image("1.0.0"))
+    new.write_bytes(catalogue_image("2.0.0"))
+    run(capsys, "firmware", "publish", str(base), "--version", "1.0.0", "--models", MODEL)
+
+    code, out, _ = run(
+        capsys, "firmware", "publish", str(new), "--version", "2.0.0", "--models", MODEL,
+        "--deltas-from", "2", "--delta-from", "0.9.0",
+    )  # fmt: skip
+
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith(f"published 2.0.0: {len(catalogue_image('2.0.0'))} bytes")
+    assert lines[1].startswith("  delta from 1.0.0: ") and "3 vehicles on it" in lines[1]
+    assert (
+        lines[2]
+        == "  no delta from 0.9.0: 0.9.0 is not published, so its image is not in the firmware bucket"
+    )
+    code, out, _ = run(capsys, "firmware", "list")
+    assert "DELTAS FROM" in out and any(
+        line.startswith("2.0.0") and " 1.0.0 " in line for line in out.splitlines()
+    )
+    code, out, _ = run(capsys, "campaign", "preview", "--name", "p", "--release", "2.0.0")
+    assert code == 0 and "  with deltas    : 3 vehicles; saves " in out
+    code, _, err = run(
+        capsys, "firmware", "publish", str(new), "--version", "2.1.0", "--models", MODEL, "--deltas-from", "9"
+    )
+    assert code == 2 and err == "error: --deltas-from must be 0..8, got 9\n"

@@ -12,7 +12,7 @@ resource ARN (tests/iam/requests.py) and evaluated against its principal's polic
 from __future__ import annotations
 
 import gzip
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,9 +31,11 @@ from fleetota_core.infra_template import load_template
 from fleetota_core.services.campaigns.actions import finish_campaign, pause_campaign, resume_campaign
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign
 from fleetota_core.services.campaigns.tick import run_tick
+from fleetota_core.services.delta.publish import publish_with_deltas
 from fleetota_core.services.ingest import batch as ingest_batch
 from fleetota_core.services.ingest.batch import CachedCatalog
 from fleetota_core.services.ingest.fleet_health import publish_fleet_health
+from simulator.firmware_images import catalogue_image
 from simulator.ota_client import OtaFaults
 from simulator.vehicle_keys import register_fleet
 from tests.iam.policy import Request, Statement, applies, evaluate
@@ -113,7 +115,15 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
 
     w.listener.client.read_job = read_in_own_session
     with rec.acting_as(OPERATOR):
-        publish(stack, NEW, sorted({v.model for v in w.sim.vehicles}))
+        # The release carries a delta from the version most of the fleet runs (published first):
+        # publishing reads that image back, and the vehicles on it download the delta.
+        models = sorted({v.model for v in w.sim.vehicles})
+        base = Counter(v.firmware_version for v in w.sim.vehicles).most_common(1)[0][0]
+        publish(stack, base, models, catalogue_image(base))
+        release, _ = publish_with_deltas(
+            catalogue_image(NEW), NEW, models, [], None, "iam", "alice", stack.ports, deltas_from=1
+        )
+        assert [d.source_version for d in release.deltas] == [base]
         spec = CampaignSpec(
             name="least privilege",
             release_version=NEW,
@@ -147,6 +157,7 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
     with rec.acting_as(HARNESS):
         done = get_campaign(campaign.campaign_id, stack.ports)
     assert done.state is CampaignState.COMPLETED and done.counters.joined == 1
+    assert w.listener.client.stats["artifact_delta"] > 0, "some vehicles downloaded the delta"
     # The update manager's real handler, twice: the fleet snapshot is built, then deltas merged.
     stack.runtime.fire_schedule()
     stack.runtime.fire_schedule()

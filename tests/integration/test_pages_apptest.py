@@ -511,3 +511,45 @@ def test_a_continuous_campaign_shows_its_flag_and_who_joined_later_and_finishes_
     audit = campaign_history(campaign.campaign_id, dashboard.ports)
     assert [a["action"] for a in audit[:2]] == ["FINISH", "ENROL"]
     assert audit[1]["detail"]["vins"] == [newcomer.vin]
+
+
+def test_the_firmware_page_lists_a_releases_deltas_and_the_campaign_page_shows_the_bytes_they_saved(
+    dashboard,
+):
+    from fleetota_core.domain.campaign import CampaignSpec
+    from fleetota_core.domain.telemetry import OtaDelivery, OtaReport, OtaStatus
+    from fleetota_core.services.campaigns.create import create_campaign, list_deployments
+    from fleetota_core.services.campaigns.reports import apply_ota_reports
+    from fleetota_core.services.delta.publish import publish_with_deltas
+    from simulator.firmware_images import catalogue_image
+
+    seed_vehicles(dashboard, 3)  # parked, charged, online, on 1.0.0: the tick notifies them
+    publish_release(catalogue_image("1.0.0"), "1.0.0", [MODEL], [], None, "", "alice", dashboard.ports)
+    release, _ = publish_with_deltas(
+        catalogue_image("2.0.0"), "2.0.0", [MODEL], [], None, "", "alice", dashboard.ports, deltas_from=1
+    )
+    campaign = create_campaign(CampaignSpec(name="deltas", release_version="2.0.0"), "alice", dashboard.ports)
+    update_manager_tick(dashboard)
+    delta = release.deltas[0]
+    on_source = next(
+        d for d in list_deployments(campaign.campaign_id, dashboard.ports) if d.state.value == "NOTIFIED"
+    )
+    report = OtaReport(
+        campaign_id=campaign.campaign_id, deployment_id=on_source.deployment_id, status=OtaStatus.SUCCEEDED,
+        target_version=release.version,
+        delivery=OtaDelivery(artifact="delta", downloaded_bytes=delta.manifest.size_bytes),
+    )  # fmt: skip
+    apply_ota_reports([(on_source.vin, report)], dashboard.ports)
+
+    at = render("pages/firmware.py")
+    assert_clean(at, "pages/firmware.py")
+    deltas = at.dataframe[1].value
+    assert set(deltas["from_version"]) == {d.source_version for d in release.deltas}
+    assert set(deltas["signature"]) == {"valid"} and (deltas["smaller_x"] > 5).all()
+
+    at = render("pages/campaigns.py")
+    assert_clean(at, "pages/campaigns.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["From deltas"] == "1" and metrics["Full images"] == "0"
+    saved = release.manifest.size_bytes - delta.manifest.size_bytes
+    assert metrics["Bytes saved"] == f"{saved / 1000:,.1f} kB"

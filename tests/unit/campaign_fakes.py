@@ -28,7 +28,7 @@ from fleetota_core.domain.deployment import (
     wave_tallies,
 )
 from fleetota_core.domain.enrolment import ChangedVehicle, Enrolment, FleetChangeBatch
-from fleetota_core.errors import ConflictError
+from fleetota_core.errors import ConflictError, InputError
 from fleetota_core.services.campaigns.ports import CampaignPorts
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ class CampaignStoreFake:
             wave_failed=[row.counters.get(fail, 0) for _, fail, _ in tallies],
             wave_waiting=[row.counters.get(wait, 0) for _, _, wait in tallies],
             wave_joined=[row.counters.get(wave_joined(w), 0) for w in range(waves)],
+            delivery={k.name: n for k, n in row.counters.items() if k.kind == "delivery" and k.name},
         )
         cursors = tuple(row.cursors.get(w, 0) for w in range(waves))
         return row.campaign.model_copy(update={"counters": counters, "roster_cursors": cursors})
@@ -324,6 +325,12 @@ class ReleasesFake:
 
     def delete_artifact(self, key: str) -> None:
         self.artifacts.pop(key, None)
+
+    def get_artifact(self, key: str, max_bytes: int) -> bytes | None:
+        body = self.artifacts.get(key)
+        if body is not None and len(body) > max_bytes:
+            raise InputError(f"artifact {key} is larger than {max_bytes} bytes")
+        return body
 
     def put_release(self, release: FirmwareRelease) -> None:
         self.releases[release.version] = release

@@ -89,9 +89,9 @@ def test_the_demo_fleet_runs_time_compressed_with_wall_clock_readings_from_a_bus
 def test_the_demo_image_is_a_deterministic_few_hundred_kilobytes():
     image = demo_firmware_image()
 
-    assert len(image) == DEMO_IMAGE_BYTES and 100_000 < DEMO_IMAGE_BYTES < 1_000_000
+    assert 100_000 < DEMO_IMAGE_BYTES <= len(image) < 1_000_000
     assert image == demo_firmware_image()
-    assert image.startswith(b"FLEETOTA-DEMO-FIRMWARE 3.5.0")
+    assert image != demo_firmware_image("3.4.1")
 
 
 def test_the_demo_release_targets_the_most_common_models_and_all_their_hardware():
@@ -112,9 +112,28 @@ def test_the_demo_release_is_published_signed_once_even_before_any_vehicle_repor
 
     assert first is not None and first.version == DEMO_RELEASE_VERSION
     assert set(first.manifest.models) == {"Tesla Model 3", "Tesla Model Y"}
-    assert first.manifest.size_bytes == DEMO_IMAGE_BYTES and first.signature
+    assert first.manifest.size_bytes == len(demo_firmware_image()) and first.signature
     assert again is None
     assert world.audit.actions(f"firmware#{DEMO_RELEASE_VERSION}") == ["PUBLISH"]
+
+
+def test_the_demo_release_carries_deltas_from_the_fleets_versions_whose_images_it_publishes_first():
+    world = FakeWorld()
+    vehicles = provisioned(6, ("Tesla Model 3",))
+    for i, vehicle in enumerate(vehicles):
+        vehicle["firmware_version"] = ("3.4.1", "3.4.1", "3.4.1", "3.4.0", "3.4.0", "2.4.1")[i]
+
+    release = ensure_demo_release(world.ports, vehicles)
+
+    assert release is not None
+    assert [d.source_version for d in release.deltas] == ["3.4.1", "3.4.0", "2.4.1"]
+    for delta in release.deltas:
+        base = world.releases.get_release(delta.source_version)
+        assert base is not None and base.manifest.sha256 == delta.manifest.source_sha256
+        assert delta.manifest.target_sha256 == release.manifest.sha256
+    sizes = {d.source_version: d.manifest.size_bytes for d in release.deltas}
+    assert release.manifest.size_bytes > 5 * sizes["3.4.1"], "a delta from the last version is small"
+    assert sizes["2.4.1"] > sizes["3.4.1"], "an older source is further away"
 
 
 def test_without_a_fleet_definition_no_demo_release_is_published():

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.domain.delta import DeltaOffer, delta_for
 from fleetota_core.domain.job_document import JobDocument, SignedJobDocument
-from fleetota_core.services.campaigns.release_trust import check_release
+from fleetota_core.services.campaigns.release_trust import check_release, delta_verifies
 
 if TYPE_CHECKING:
     from fleetota_core.domain.campaign import Campaign
@@ -21,20 +22,28 @@ def build_job(
     """The job document for one deployment attempt, signed with the director key.
 
     Bound to the VIN, campaign, deployment, attempt and release, valid for the campaign's job_ttl_s
-    (at most 30 days); the release must verify with the image key, or nothing is signed.
+    (at most 30 days); the release must verify with the image key, or nothing is signed. A vehicle
+    whose version (as targeted) has a delta in the release is offered it beside the full image; a
+    delta that does not verify with the image key is never offered.
     """
     ttl = campaign.spec.job_ttl_s
     check_release(ports, campaign.release)
+    delta = delta_for(campaign.release.deltas, deployment.from_version)
+    offer = None
+    if delta is not None and delta_verifies(ports, campaign.release, delta):
+        url = ports.releases.presigned_get(delta.manifest.artifact_key, ttl)
+        offer = DeltaOffer(delta=delta, download_url=url)
     document = JobDocument(
         campaign_id=campaign.campaign_id,
         deployment_id=deployment.deployment_id,
         vin=deployment.vin,
         attempt=deployment.attempt,
-        release=campaign.release,
+        release=campaign.release.without_deltas(),
         download_url=ports.releases.presigned_get(campaign.release.manifest.artifact_key, ttl),
         issued_at=now,
         expires_at=now + timedelta(seconds=ttl),
         allow_downgrade=campaign.spec.allow_downgrade,
+        delta=offer,
     )
     signature, key_id = ports.director_signer.sign(document.signed_bytes())
     return SignedJobDocument(document=document, signature=signature, key_id=key_id)

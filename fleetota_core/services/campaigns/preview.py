@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
+from fleetota_core.domain.delta import project_delivery
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns.create import target_vehicles
 from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
@@ -32,12 +33,22 @@ class CampaignPreview:
     deferred_reasons: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
     wave_sizes: list[int] = field(default_factory=list)
-    download_bytes: int = 0
+    download_bytes: int = 0  # with the release's deltas, for the vehicles whose version has one
+    full_image_bytes: int = 0  # every matched vehicle downloading the full image
+    delta_vehicles: int = 0  # matched vehicles that are offered a delta
     estimated_duration_s: float = 0.0
     assumptions: str = ""
 
+    @property
+    def bytes_saved(self) -> int:
+        return self.full_image_bytes - self.download_bytes
+
+    @property
+    def saved_pct(self) -> float:
+        return 0.0 if not self.full_image_bytes else 100.0 * self.bytes_saved / self.full_image_bytes
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "bytes_saved": self.bytes_saved}
 
 
 def estimate_duration_s(sizes: list[int], size_bytes: int, max_in_flight: int) -> float:
@@ -63,6 +74,10 @@ def preview_campaign(
             # Group "battery 18% < 30%" and "battery 12% < 30%" under one rule name.
             reasons[(verdict.reason or "").split(" ")[0]] += 1
     sizes = wave_sizes(len(targeting.matched), spec.waves)
+    delivery = project_delivery(
+        release.manifest.size_bytes, release.deltas, (v.firmware_version for v in targeting.matched)
+    )
+    per_vehicle = delivery.planned_bytes // max(1, delivery.vehicles) or release.manifest.size_bytes
     return CampaignPreview(
         matched=len(targeting.matched),
         eligible_now=eligible,
@@ -70,8 +85,10 @@ def preview_campaign(
         deferred_reasons=dict(reasons.most_common()),
         excluded=targeting.excluded,
         wave_sizes=sizes,
-        download_bytes=len(targeting.matched) * release.manifest.size_bytes,
-        estimated_duration_s=estimate_duration_s(sizes, release.manifest.size_bytes, spec.max_in_flight),
+        download_bytes=delivery.planned_bytes,
+        full_image_bytes=delivery.full_bytes,
+        delta_vehicles=delivery.delta_vehicles,
+        estimated_duration_s=estimate_duration_s(sizes, per_vehicle, spec.max_in_flight),
         assumptions=f"{ASSUMED_DOWNLOAD_MBPS:g} Mbit/s downloads, {ASSUMED_INSTALL_S:g} s install, "
         f"{TICK_S:g} s tick; deferred vehicles add time",
     )

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from fleetota_core.domain.campaign import Campaign
-    from fleetota_core.domain.firmware import FirmwareRelease
+    from fleetota_core.domain.firmware import FirmwareRelease, SignedDelta
     from fleetota_core.services.campaigns.ports import CampaignPorts
     from fleetota_core.services.campaigns.tick import TickResult
 
@@ -42,6 +42,13 @@ def release_problem(ports: CampaignPorts, release: FirmwareRelease) -> str | Non
         f"release {release.version}: its manifest (version, sha256, size, models) {why}; "
         "nothing pointing at it was signed. Restore or republish the release."
     )
+
+
+def delta_verifies(ports: CampaignPorts, release: FirmwareRelease, delta: SignedDelta) -> bool:
+    """Whether ``delta`` is signed by the image key and makes exactly ``release``'s signed image."""
+    payload = delta.manifest.signed_bytes()
+    signed = _verifies(ports.image_signer.public_key_der(), payload, delta.signature)
+    return signed and delta.manifest.fits(release.manifest)
 
 
 def check_artifact(ports: CampaignPorts, release: FirmwareRelease) -> FirmwareRelease:

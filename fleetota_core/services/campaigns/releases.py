@@ -9,12 +9,19 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError as PydanticValidationError
 
-from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease, SemVer
+from fleetota_core.domain.firmware import (
+    DeltaManifest,
+    FirmwareManifest,
+    FirmwareRelease,
+    SemVer,
+    SignedDelta,
+)
 from fleetota_core.errors import ConflictError, InputError, ResourceNotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from fleetota_core.domain.delta import DeltaBuild
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
 logger = logging.getLogger(__name__)
@@ -37,12 +44,15 @@ def publish_release(
     *,
     filename: str = "firmware.bin",
     allowed_models: set[str] | None = None,
+    deltas: Sequence[DeltaBuild] = (),
 ) -> FirmwareRelease:
     """Upload an artifact, sign its manifest with the image key (KMS) and record who did it.
 
     ``allowed_models`` defaults to the models in the vehicles table. Everything that can be checked
     is checked before the upload (the manifest is built and must be signable); if a later step fails,
-    the uploaded artifact is deleted again unless a release of ``version`` points at it.
+    the uploaded artifacts are deleted again unless a release of ``version`` points at them.
+    ``deltas`` (made by ``fleetota_core.services.delta``) are uploaded beside the full image, each
+    with its own manifest signed by the image key.
     """
     SemVer(version)  # raises ValidationError naming the semver rule
     if min_from_version:
@@ -72,18 +82,50 @@ def publish_release(
         created_at=datetime.now(UTC),
         created_by=operator,
     )
-    key = ports.releases.put_artifact(version, filename, file_bytes, digest)
+    keys = [ports.releases.put_artifact(version, filename, file_bytes, digest)]
     try:
+        signed_deltas = tuple(_upload_delta(ports, manifest, build, keys) for build in deltas)
         signature, key_id = ports.image_signer.sign(manifest.signed_bytes())
-        release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id)
+        release = FirmwareRelease(manifest=manifest, signature=signature, key_id=key_id, deltas=signed_deltas)
         ports.releases.put_release(release)
     except BaseException:
-        _discard_artifact(ports, version, key)
+        for key in keys:
+            _discard_artifact(ports, version, key)
         raise
-    ports.audit.record(
-        f"firmware#{version}", "PUBLISH", operator, notes, {"sha256": digest, "size": len(file_bytes)}
-    )
+    detail: dict[str, object] = {"sha256": digest, "size": len(file_bytes)}
+    if signed_deltas:
+        detail["deltas"] = {d.source_version: d.manifest.size_bytes for d in signed_deltas}
+    ports.audit.record(f"firmware#{version}", "PUBLISH", operator, notes, detail)
     return release
+
+
+def _upload_delta(
+    ports: CampaignPorts, target: FirmwareManifest, build: DeltaBuild, keys: list[str]
+) -> SignedDelta:
+    """Upload one delta next to the full image and sign its manifest with the image key."""
+    source = build.source
+    filename = f"delta-from-{source.version}.zst"
+    digest = hashlib.sha256(build.data).hexdigest()
+    try:
+        manifest = DeltaManifest(
+            target_version=target.version,
+            target_sha256=target.sha256,
+            target_size_bytes=target.size_bytes,
+            source_version=source.version,
+            source_sha256=source.sha256,
+            source_size_bytes=source.size_bytes,
+            window_log=build.window_log,
+            sha256=digest,
+            size_bytes=len(build.data),
+            artifact_key=ports.releases.artifact_key(target.version, filename),
+            created_at=target.created_at,
+            created_by=target.created_by,
+        )
+    except PydanticValidationError as exc:
+        raise InputError(f"invalid delta from {source.version}: {exc.errors()[0]['msg']}") from exc
+    keys.append(ports.releases.put_artifact(target.version, filename, build.data, digest))
+    signature, key_id = ports.image_signer.sign(manifest.signed_bytes())
+    return SignedDelta(manifest=manifest, signature=signature, key_id=key_id)
 
 
 def _manifest(**fields: object) -> FirmwareManifest:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.domain.delta import OtaArtifact, delivery_counts
 from fleetota_core.domain.deployment import (
     DeploymentState,
     IllegalTransition,
@@ -16,6 +17,7 @@ from fleetota_core.domain.deployment import (
     Transition,
     apply_report,
     decide_retry,
+    delivery_count,
 )
 from fleetota_core.domain.telemetry import OtaReport
 from fleetota_core.services.campaigns.transitions import transition
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 S = DeploymentState
 _MAX_RACES = 3
+# The attempt is over: its delivery (delta or full, bytes, fallback) is counted once, here.
+_ATTEMPT_ENDS = frozenset({S.SUCCEEDED, S.FAILED, S.REJECTED, S.ROLLED_BACK})
 
 
 @dataclass
@@ -105,8 +109,24 @@ def _apply_one(
         if transition(ports, change) is Outcome.APPLIED:
             counts.applied += 1
             counts.retries_scheduled += change.new_state is S.RETRY_SCHEDULED
+            if target in _ATTEMPT_ENDS:
+                _count_delivery(ports, campaign, report)
             return
     counts.stale += 1  # lost every race: someone else keeps moving this deployment
+
+
+def _count_delivery(ports: CampaignPorts, campaign: Campaign, report: OtaReport) -> None:
+    """Add the attempt's delivery to the campaign's counters (after the claim: counted once)."""
+    delivery = report.delivery
+    if delivery is None:
+        return
+    counts = delivery_counts(
+        OtaArtifact(delivery.artifact),
+        delivery.downloaded_bytes,
+        delivery.fallback,
+        campaign.release.manifest.size_bytes,
+    )
+    ports.campaigns.add_counters(campaign.campaign_id, {delivery_count(k): v for k, v in counts.items()})
 
 
 def _transition(

@@ -1,8 +1,11 @@
-"""The tick's OTAUpdates metrics: in progress and success rate per campaign and overall, failure rate."""
+"""The tick's OTAUpdates metrics: in progress and success rate per campaign and overall, failure rate,
+and per campaign with deltas: installs from deltas, fallbacks to the full image, bytes saved."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from fleetota_core.domain.delta import delivery_tally
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -26,6 +29,11 @@ def publish_ota_metrics(ports: CampaignPorts, campaigns: list[Campaign], now: da
         data.append(("InProgress", c.in_flight, "Count", dims))
         if c.executed:
             data.append(("SuccessRate", c.success_rate() or 0.0, "Percent", dims))
+        tally = delivery_tally(c.delivery)
+        if tally.from_delta or tally.from_full:
+            data.append(("DeltaInstalls", tally.from_delta, "Count", dims))
+            data.append(("DeltaFallbacks", tally.fallback_count, "Count", dims))
+            data.append(("BytesSaved", tally.saved_bytes, "Bytes", dims))
     data.append(("InProgress", in_flight, "Count", {}))
     if executed:
         data.append(("SuccessRate", 100.0 * succeeded / executed, "Percent", {}))

@@ -48,6 +48,12 @@ class WireConnectivity(_Wire, frozen=True):
     signal_dbm: Annotated[int, Meta(ge=-140, le=-20)] | None = None
 
 
+class WireOtaDelivery(_Wire, frozen=True):
+    artifact: Literal["delta", "full"]
+    downloaded_bytes: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
+    fallback: Annotated[str, Meta(max_length=64)] | None = None
+
+
 class WireOtaReport(_Wire, frozen=True):
     campaign_id: Annotated[str, Meta(min_length=1, max_length=64)]
     deployment_id: Annotated[str, Meta(min_length=1, max_length=128)]
@@ -57,6 +63,7 @@ class WireOtaReport(_Wire, frozen=True):
     progress_pct: Annotated[float, Meta(ge=0, le=100)] = 0
     error_code: Annotated[str, Meta(max_length=64)] | None = None
     detail: Annotated[str, Meta(max_length=512)] | None = None
+    delivery: WireOtaDelivery | None = None
     signature: Annotated[str, Meta(max_length=128)] | None = None
 
 
