@@ -84,7 +84,8 @@ MUTATIONS = [
     ("health", {**HEALTH, "last_dtc": "P0A8"}), ("health", {**HEALTH, "last_dtc": "P0A80\n"}),
     ("health", {**HEALTH, "last_dtc": "X0A80"}), ("health", {**HEALTH, "dtc_count": -1}),
     ("health", {**HEALTH, "reboots": 1.0}), ("health", {**HEALTH, "observed_s": 2**53}),
-    ("health", {**HEALTH, "parked_drain_pct": -0.1}), ("health", {k: v for k, v in HEALTH.items() if k != "link_drops"}),
+    ("health", {**HEALTH, "parked_drain_pct": -0.1}),
+    ("health", {k: v for k, v in HEALTH.items() if k != "link_drops"}),
     ("health", {**HEALTH, "x": 1}),
 ]  # fmt: skip
 
