@@ -19,6 +19,7 @@ from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.signing import KmsSigner
+from fleetota_core.adapters.soak_baselines import SoakBaselineStore
 from fleetota_core.adapters.vehicle_directory import VehicleDirectory
 from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.services.campaigns.ports import CampaignPorts, Clock, SystemClock
@@ -51,6 +52,7 @@ def campaign_ports(
         audit=AuditLog(dynamodb, resources.audit_table),
         clock=clock or SystemClock(),
         approval=approval or ApprovalPolicy(),
+        soak_baselines=SoakBaselineStore(dynamodb, resources.ledger_table),
     )
 
 

@@ -21,10 +21,13 @@ from fleetota_core.domain.bounds import (
     MAX_JOB_TTL_S,
     MAX_NAME_CHARS,
     MAX_SAFE_INT,
+    MAX_SOAK_MINUTES,
+    MIN_SOAK_MINUTES,
 )
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.firmware import FirmwareRelease  # noqa: TC001 - pydantic needs it at runtime
+from fleetota_core.domain.health_gate import GateStatus  # noqa: TC001 - pydantic needs it at runtime
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
 
 
@@ -132,6 +135,10 @@ class CampaignSpec(BaseModel):
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     # A critical campaign always waits for a second operator's approval (domain/approval.py).
     critical: bool = False
+    # The health gate: after each wave but the last, its updated vehicles (canary) are compared with
+    # the campaign's not yet updated ones (control) for this long before the next wave opens
+    # (services/campaigns/health_gate.py). None: waves open on install results alone.
+    soak_minutes: float | None = Field(default=None, ge=MIN_SOAK_MINUTES, le=MAX_SOAK_MINUTES)
 
     @model_validator(mode="after")
     def _waves(self) -> CampaignSpec:
@@ -316,6 +323,7 @@ class Campaign(BaseModel):
     approved_by: str | None = None
     # Each wave's roster cursor: positions before it need no more looking at (see the tick).
     roster_cursors: tuple[int, ...] = ()
+    gate: GateStatus | None = None  # the current (or last) wave's health gate
 
     @property
     def total(self) -> int:
@@ -360,10 +368,12 @@ class Campaign(BaseModel):
             "critical": self.spec.critical,
             "approved_by": self.approved_by,
             "created_at": self.created_at.isoformat(),
+            "soak_minutes": self.spec.soak_minutes,
+            "gate": None if self.gate is None else self.gate.summary(),
         }
 
 
 # Fields an update of the campaign item may set (the rest are written once, or are counters).
 UPDATABLE_FIELDS = frozenset(
-    {"state", "state_reason", "current_wave", "acknowledged_failures", "updated_at", "approved_by"}
+    {"state", "state_reason", "current_wave", "acknowledged_failures", "updated_at", "approved_by", "gate"}
 )

@@ -100,7 +100,7 @@ class HealthReading:
 
     @classmethod
     def from_values(cls, values: Any) -> HealthReading:
-        o, d, r, link, p, drain = values
+        o, d, r, link, p, drain = tuple(values)
         return cls(float(o), int(d), int(r), int(link), float(p), float(drain))
 
 
@@ -124,3 +124,12 @@ def soak_rates(start: HealthReading, end: HealthReading) -> dict[Signal, float]:
         drained = end.parked_drain_pct - start.parked_drain_pct
         rates[Signal.PARKED_DRAIN] = drained / parked_h * SIGNALS[Signal.PARKED_DRAIN].scale
     return rates
+
+
+@dataclass(frozen=True)
+class SoakBaseline:
+    """Each sampled vehicle's counters when a wave's soak started: the updated ones (canary) and the
+    comparable ones not updated (control)."""
+
+    canary: dict[str, HealthReading]
+    control: dict[str, HealthReading]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
+    from fleetota_core.domain.vehicle_health import SoakBaseline
 
 S = DeploymentState
 Hint = tuple[datetime, str]
@@ -422,6 +423,17 @@ class AuditFake:
         return [e["action"] for e in self.events if e["entity_id"] == entity_id]
 
 
+class SoakBaselinesFake:
+    def __init__(self) -> None:
+        self.baselines: dict[tuple[str, int], SoakBaseline] = {}
+
+    def put(self, campaign_id: str, wave: int, baseline: SoakBaseline) -> None:
+        self.baselines[(campaign_id, wave)] = baseline
+
+    def get(self, campaign_id: str, wave: int) -> SoakBaseline | None:
+        return self.baselines.get((campaign_id, wave))
+
+
 @dataclass
 class FakeWorld:
     """The fakes behind one :class:`CampaignPorts`, kept at hand for a test's assertions."""
@@ -438,6 +450,7 @@ class FakeWorld:
     metrics: MetricsFake = field(default_factory=MetricsFake)
     audit: AuditFake = field(default_factory=AuditFake)
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    soak_baselines: SoakBaselinesFake = field(default_factory=SoakBaselinesFake)
 
     @property
     def ports(self) -> CampaignPorts:
@@ -454,4 +467,5 @@ class FakeWorld:
             audit=self.audit,
             clock=self.clock,
             approval=self.approval,
+            soak_baselines=self.soak_baselines,
         )

@@ -54,7 +54,7 @@ def test_a_worse_control_is_no_evidence_against_the_canary() -> None:
 
 def test_cleaning_drops_nan_infinite_and_negative_rates_and_caps_one_broken_vehicle() -> None:
     assert clean([1.0, math.nan, -0.5, math.inf, 0.0]) == [1.0, 0.0]
-    canary, control = cap_outliers([1.0] * 99 + [1000.0], [1.0] * 100)
+    canary, _ = cap_outliers([1.0] * 99 + [1000.0], [1.0] * 100)
     assert max(canary) < 1000.0
     zeros, _ = cap_outliers([0.0] * 99 + [5.0], [0.0] * 100)
     assert max(zeros) == 5.0  # a cap at zero would erase the only event
