@@ -14,7 +14,14 @@ from fleetota_core.views.campaign_actions import (
     get_campaign,
     release_versions,
 )
-from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
+from fleetota_core.views.campaigns import (
+    campaign_summary,
+    deployments_frame,
+    funnel,
+    gate_comparison,
+    reasons,
+    wave_progress,
+)
 from fleetota_core.views.text import chart_frame, plain
 from pages import _ui
 from pages._campaign_form import campaign_form
@@ -174,6 +181,36 @@ def action_bar(campaign_id: str, state: str) -> None:
         confirm(*pending)
 
 
+def health_gate(campaign) -> None:
+    """The gate's verdict and evidence, and canary vs control per signal as a chart."""
+    if campaign.spec.soak_minutes is None:
+        return
+    gate = campaign.gate
+    st.markdown("**Health gate**")
+    if gate is None:
+        st.caption(f"Soak {campaign.spec.soak_minutes:g} min after each wave; no wave has soaked yet.")
+        return
+    st.markdown(plain(gate.summary()))
+    st.caption(
+        f"Soak {gate.soak_started_at:%Y-%m-%d %H:%M} to {gate.soak_ends_at:%H:%M} UTC: "
+        f"{gate.canary_vehicles} updated vehicles (canary) vs {gate.control_vehicles} not updated (control), "
+        "same model and region"
+    )
+    compared = gate_comparison(gate).dropna(subset=["value"])
+    if compared.empty:
+        return
+    fig = px.bar(
+        compared, x="group", y="value", color="group", facet_col="signal", facet_col_spacing=0.06,
+        hover_data=["n", "verdict", "p_value"], height=300,
+        color_discrete_map={"canary": "#dc2626", "control": "#64748b"},
+    )  # fmt: skip
+    fig.update_yaxes(matches=None, showticklabels=True, title=None)
+    fig.update_xaxes(title=None)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False, xaxis_title=None)
+    st.plotly_chart(fig, key="campaign_gate")
+
+
 @_ui.live(DETAIL_REFRESH_S, "the campaign")
 def campaign_detail(campaign_id: str) -> None:
     with _ui.guard("the campaign"):
@@ -211,6 +248,8 @@ def campaign_detail(campaign_id: str) -> None:
             fig = px.funnel(stages, x="deployments", y="stage", title="Deployment funnel", height=300)
             fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
             st.plotly_chart(fig, key="campaign_funnel")
+
+        health_gate(campaign)
 
         deps = _deployments(backend.key, campaign_id, backend)
         why = reasons(deps)
