@@ -4,7 +4,8 @@
    (the gate keeps waiting; it never passes on missing data).
 2. Clean: drop NaN, infinite and negative rates; cap both groups at the pooled 99th percentile.
 3. Compare each signal with a one-sided Mann-Whitney U test (only a worse canary counts), normal
-   approximation with tie and continuity correction; a signal is HIGH when p < ``ALPHA`` *and* the
+   approximation with tie and continuity correction, or the exact permutation p-value when the
+   signal is a rare event (nearly every vehicle at zero); a signal is HIGH when p < ``ALPHA`` *and* the
    canary's mean is worse by the signal's minimum increase and ratio (domain/vehicle_health.py), so
    a tiny difference on a large fleet does not stop a rollout.
 4. Score: 100 x the share of signals with data that pass; PASS at ``PASS_SCORE`` or more, MARGINAL
@@ -33,6 +34,7 @@ MIN_SAMPLES = 10
 PASS_SCORE = 95.0
 MARGINAL_SCORE = 75.0
 OUTLIER_QUANTILE = 0.99
+EXACT_LIMIT = 60  # values above the lowest tie block, up to which the p-value is exact
 # Signals every vehicle with observed time has; parked drain needs parked time, so it may lack data
 # without making the whole comparison insufficient.
 REQUIRED = (Signal.DTC, Signal.REBOOTS, Signal.LINK_DROPS)
@@ -58,33 +60,74 @@ class MannWhitney:
     p_value: float  # one-sided: P(a canary this much higher | no difference)
 
 
+def _midranks(pooled: list[tuple[float, bool]]) -> tuple[list[int], float]:
+    """Doubled midranks (integers) of the sorted pooled values, and the tie term sum(t^3 - t)."""
+    ranks: list[int] = []
+    ties, i, total = 0.0, 0, len(pooled)
+    while i < total:
+        j = i
+        while j + 1 < total and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        t = j - i + 1
+        ranks.extend([i + j + 2] * t)  # 2 x the average of ranks i+1 .. j+1
+        ties += t**3 - t
+        i = j + 1
+    return ranks, ties
+
+
 def mann_whitney_greater(canary: Sequence[float], control: Sequence[float]) -> MannWhitney:
     """One-sided Mann-Whitney U test that ``canary`` tends to be greater than ``control``.
 
     Normal approximation with the tie correction of the variance and a continuity correction of
-    0.5 (as scipy's ``mannwhitneyu(..., alternative="greater", method="asymptotic")``).
+    0.5 (as scipy's ``mannwhitneyu(..., alternative="greater", method="asymptotic")``). When at
+    least half the values, and all but at most ``EXACT_LIMIT``, are tied at the lowest value (rare
+    events: most vehicles set no fault code in a soak) the approximation is too optimistic, and the
+    p-value is the exact permutation probability instead (:func:`exact_p_value`).
     """
     n1, n2 = len(canary), len(control)
     if n1 == 0 or n2 == 0:
         raise ValueError("both groups need at least one value")
     pooled = sorted([(v, True) for v in canary] + [(v, False) for v in control], key=lambda p: p[0])
     total = n1 + n2
-    rank_sum, ties, i = 0.0, 0.0, 0
-    while i < total:
-        j = i
-        while j + 1 < total and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        t = j - i + 1
-        average_rank = (i + j) / 2 + 1
-        rank_sum += average_rank * sum(1 for k in range(i, j + 1) if pooled[k][1])
-        ties += t**3 - t
-        i = j + 1
-    u = rank_sum - n1 * (n1 + 1) / 2
+    ranks, ties = _midranks(pooled)
+    rank_sum2 = sum(r for r, (_, is_canary) in zip(ranks, pooled, strict=True) if is_canary)
+    u = rank_sum2 / 2 - n1 * (n1 + 1) / 2
     variance = n1 * n2 / 12 * ((total + 1) - ties / (total * (total - 1))) if total > 1 else 0.0
     if variance <= 0:
         return MannWhitney(u, 0.0, 1.0)  # every value tied: no evidence either way
     z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
+    above = sum(1 for v, _ in pooled if v != pooled[0][0])
+    if above <= EXACT_LIMIT and 2 * above <= total:
+        return MannWhitney(u, z, exact_p_value(ranks, n1, rank_sum2))
     return MannWhitney(u, z, 0.5 * math.erfc(z / math.sqrt(2)))
+
+
+def exact_p_value(ranks: list[int], n1: int, observed: int) -> float:
+    """P(a random ``n1`` of the pooled values have a doubled rank sum >= ``observed``), exactly.
+
+    ``ranks`` are the pooled doubled midranks, sorted, the lowest block first. Every split of the
+    pool is equally likely under no difference; the splits are counted by how many values of the
+    lowest block the canary takes (binomial coefficients) and, by dynamic programming, by the rank
+    sum of the values above it, of which there are few.
+    """
+    low = ranks[0]
+    block = sum(1 for r in ranks if r == low)
+    above = ranks[block:]
+    # ways[k][s]: subsets of k values from ``above`` whose doubled ranks sum to s.
+    ways: list[dict[int, int]] = [{0: 1}] + [{} for _ in above]
+    for seen, rank in enumerate(above):
+        for k in range(min(seen, n1 - 1), -1, -1):
+            target = ways[k + 1]
+            for s, count in ways[k].items():
+                target[s + rank] = target.get(s + rank, 0) + count
+    hits = 0
+    for k, sums in enumerate(ways):
+        rest = n1 - k
+        if rest < 0 or rest > block:
+            continue
+        need = observed - rest * low
+        hits += math.comb(block, rest) * sum(count for s, count in sums.items() if s >= need)
+    return min(1.0, hits / math.comb(len(ranks), n1))
 
 
 def clean(values: Sequence[float]) -> list[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -45,6 +46,30 @@ def test_mann_whitney_by_hand_with_ties() -> None:
     test = mann_whitney_greater([1, 2, 0], [0, 0, 1])
     assert test.u == 6.5
     assert test.z == pytest.approx((6.5 - 4.5 - 0.5) / math.sqrt(4.5))
+
+
+def test_rare_events_get_the_exact_p_value_not_the_optimistic_normal_one() -> None:
+    # 4 of 200 canary vehicles set a code in the soak, none of 368 control vehicles: the chance that
+    # all 4 fall in the canary by luck is C(564, 196) / C(568, 200) = (200*199*198*197) / (568*...*565).
+    canary, control = [2.0] * 4 + [0.0] * 196, [0.0] * 368
+    exact = (200 * 199 * 198 * 197) / (568 * 567 * 566 * 565)
+    assert mann_whitney_greater(canary, control).p_value == pytest.approx(exact, rel=1e-12)
+    assert exact > 0.015  # the normal approximation said 0.005: an A/A false pause at alpha 0.01
+    assert compare(Signal.DTC, canary, control).verdict is MetricVerdict.PASS
+
+
+def test_the_exact_p_value_matches_counting_every_split_by_hand() -> None:
+    canary, control = [0.0, 0.0, 1.0, 2.5, 1.0], [0.0, 0.0, 0.0, 1.0, 0.0, 3.0]
+    pooled = canary + control
+
+    def rank_sum(values: list[float]) -> float:
+        ordered = sorted(pooled)
+        return sum((ordered.index(v) + 1 + len(ordered) - ordered[::-1].index(v)) / 2 for v in values)
+
+    observed = rank_sum(canary)
+    splits = list(itertools.combinations(range(len(pooled)), len(canary)))
+    hits = sum(1 for idx in splits if rank_sum([pooled[i] for i in idx]) >= observed - 1e-9)
+    assert mann_whitney_greater(canary, control).p_value == pytest.approx(hits / len(splits))
 
 
 def test_a_worse_control_is_no_evidence_against_the_canary() -> None:
