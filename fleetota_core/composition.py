@@ -22,6 +22,7 @@ from fleetota_core.adapters.fleet_snapshot import SnapshotLastSeen
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.signing import KmsSigner
+from fleetota_core.adapters.soak_baselines import SoakBaselineStore
 from fleetota_core.adapters.vehicle_directory import VehicleDirectory
 from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.services.campaigns.ports import CampaignPorts, Clock, SystemClock
@@ -74,6 +75,7 @@ def campaign_ports(
         ),
         enrolments=CampaignEnrolment(dynamodb, resources.campaigns_table, resources.deployments_table),
         approval=approval or ApprovalPolicy(),
+        soak_baselines=SoakBaselineStore(dynamodb, resources.ledger_table),
     )
 
 

@@ -21,6 +21,7 @@ from fleetota_core.views.campaigns import (
     deployments_frame,
     fallback_reasons,
     funnel,
+    gate_comparison,
     reasons,
     wave_progress,
 )
@@ -205,6 +206,36 @@ def delivery_panel(campaign) -> None:
         st.dataframe(fallback_reasons(tally), hide_index=True)
 
 
+def health_gate(campaign) -> None:
+    """The gate's verdict and evidence, and canary vs control per signal as a chart."""
+    if campaign.spec.soak_minutes is None:
+        return
+    gate = campaign.gate
+    st.markdown("**Health gate**")
+    if gate is None:
+        st.caption(f"Soak {campaign.spec.soak_minutes:g} min after each wave; no wave has soaked yet.")
+        return
+    st.markdown(plain(gate.summary()))
+    st.caption(
+        f"Soak {gate.soak_started_at:%Y-%m-%d %H:%M} to {gate.soak_ends_at:%H:%M} UTC: "
+        f"{gate.canary_vehicles} updated vehicles (canary) vs {gate.control_vehicles} not updated (control), "
+        "same model and region"
+    )
+    compared = gate_comparison(gate).dropna(subset=["value"])
+    if compared.empty:
+        return
+    fig = px.bar(
+        compared, x="group", y="value", color="group", facet_col="signal", facet_col_spacing=0.06,
+        hover_data=["n", "verdict", "p_value"], height=300,
+        color_discrete_map={"canary": "#dc2626", "control": "#64748b"},
+    )  # fmt: skip
+    fig.update_yaxes(matches=None, showticklabels=True, title=None)
+    fig.update_xaxes(title=None)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False, xaxis_title=None)
+    st.plotly_chart(fig, key="campaign_gate")
+
+
 @_ui.live(DETAIL_REFRESH_S, "the campaign")
 def campaign_detail(campaign_id: str) -> None:
     with _ui.guard("the campaign"):
@@ -253,6 +284,8 @@ def campaign_detail(campaign_id: str) -> None:
             fig = px.funnel(stages, x="deployments", y="stage", title="Deployment funnel", height=300)
             fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
             st.plotly_chart(fig, key="campaign_funnel")
+
+        health_gate(campaign)
 
         deps = _deployments(backend.key, campaign_id, backend)
         why = reasons(deps)

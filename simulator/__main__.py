@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import FleetOTAError
 from simulator.fleet import FLEET_SHARE, generate_fleet, read_private_keys, write_fleet_file
+from simulator.health import ReleaseFaults
 from simulator.job_listener import add_ota_fault_arguments
 from simulator.progress import Progress
 from simulator.runner import run
@@ -61,6 +62,21 @@ def _rate(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+def _bad_release(text: str) -> str:
+    try:
+        ReleaseFaults().add(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def release_faults(values: Sequence[str] | None) -> ReleaseFaults:
+    faults = ReleaseFaults()
+    for text in values or ():
+        faults.add(text)
+    return faults
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rate,
         default=0.0,
         help="shorthand: sets --offline-rate and --install-failure-rate where those are not given",
+    )
+    faults.add_argument(
+        "--bad-release",
+        action="append",
+        type=_bad_release,
+        metavar="VERSION:EFFECT",
+        help="vehicles running VERSION suffer EFFECT (repeatable): parked_drain=FACTOR (3: 3x parked "
+        "battery drain), dtc=CODE@PCT (fault code CODE at PCT %% per hour, e.g. dtc=P0A80@5), "
+        "reboot=PCT or link_drop=PCT (unexpected reboots or connectivity drops, PCT %% per hour)",
     )
     p.add_argument("--no-ota", action="store_true", help="do not listen for OTA job notifications")
     p.add_argument(
@@ -237,6 +262,7 @@ def _simulate(
     sim = FleetSimulation(
         fleet, uploader, start=start, interval=args.interval, seed=seed, faults=faults,
         ota_client=listener, stamp=stamp, outbox_size=args.outbox_readings,
+        release_faults=release_faults(args.bad_release),
     )  # fmt: skip
     stop = threading.Event()
 

@@ -42,5 +42,5 @@ def encode(v: SimVehicle, t: float, report: OtaReport | None = None) -> str:
         f'"drive_state":"{drive_state}",'
         f'"connectivity":{{"network":"{v.network.value}","signal_dbm":{signal}}},'
         f'"odometer_km":{v.odometer_km:.3f},"firmware_version":{json.dumps(v.firmware_version)},'
-        f'"ota":{ota}}}'
+        f'"ota":{ota},"health":{v.health.json()}}}'
     )

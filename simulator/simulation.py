@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from simulator.environment import conditions
+from simulator.health import HealthMonitor
 from simulator.record import encode
 from simulator.vehicle import Role
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from simulator.environment import Conditions
+    from simulator.health import ReleaseFaults
     from simulator.ota import OtaClient
     from simulator.uploader import BatchUploader
     from simulator.vehicle import SimVehicle
@@ -61,6 +63,7 @@ class FleetSimulation:
         ota_client: OtaClient | None = None,
         stamp: Callable[[float], float] | None = None,
         outbox_size: int = MAX_OUTBOX,
+        release_faults: ReleaseFaults | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
@@ -85,6 +88,10 @@ class FleetSimulation:
         self._slice_cache: dict[int, list[list[SimVehicle]]] = {}
         self.salt = seed & 0xFFFF_FFFF
         self.rng = random.Random(f"run:{seed}")  # its own stream: fleet generation stays unchanged
+        self.health_rng = random.Random(f"health:{seed}")  # health events leave the trips' stream alone
+        if release_faults is not None:
+            for v in vehicles:
+                v.health = HealthMonitor(v.vin, release_faults)
         self._metros = {v.metro.name: v.metro.timezone for v in vehicles}
         self._place(start)
 
@@ -130,7 +137,7 @@ class FleetSimulation:
         if part == 0 or self._tick_conds is None:
             self._tick_conds = self._conditions(t0 + dt / 2)
         conds = self._tick_conds
-        rng, ota, salt, stamp = self.rng, self.ota_client, self.salt, self.stamp
+        rng, ota, salt, stamp, health_rng = self.rng, self.ota_client, self.salt, self.stamp, self.health_rng
         p_outage = self._outage_probability(dt)
         mean_outage_s = self.faults.outage_minutes * 60.0
         lines: list[str] = []
@@ -139,6 +146,7 @@ class FleetSimulation:
         backend_down, outbox_size = self.uploader.backend_down, self.outbox_size
         for v in vehicles:
             t = t0 + v.phase * dt
+            observed = t - v.t
             effect = ota.on_tick(v, t) if ota is not None else None
             v.hold_parked = effect.hold_parked if effect is not None else False
             v.advance(t, conds[v.metro.name], rng)
@@ -146,7 +154,11 @@ class FleetSimulation:
                 v.soc = max(0.5, v.soc - effect.extra_energy_kwh / v.battery_kwh * 100.0)
             if p_outage and t >= v.outage_until and rng.random() < p_outage:
                 v.start_outage(t, rng.expovariate(1.0 / mean_outage_s))
+            link_drop_s = v.health.tick(v.firmware_version, observed, health_rng)
+            if link_drop_s and t >= v.outage_until:
+                v.start_outage(t, link_drop_s)
             v.sense_network(t, salt, rng)
+            v.health.sensed(v.network.value != "NONE")
             line = encode(v, stamp(t), effect.report if effect is not None else None)
             v.seq += 1
             online = v.network.value != "NONE"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.domain.telemetry import NetworkType
 from simulator.behaviour import plan_next
 from simulator.environment import coverage
+from simulator.health import HealthMonitor
 from simulator.sites import Site, SiteKind
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class SimVehicle:
 
     __slots__ = (
         "battery_kwh", "charging", "depart_at", "dest", "driving", "firmware_version", "heading",
-        "hold_parked", "home", "home_wifi", "hw_rev", "kx", "lat", "lon", "low_soc", "make",
+        "health", "hold_parked", "home", "home_wifi", "hw_rev", "kx", "lat", "lon", "low_soc", "make",
         "max_dc_kw", "metro", "model", "model_year", "modem", "network", "next_dest", "odometer_km",
         "ota_state", "outage_until", "outbox", "pack_voltage", "phase", "plug_below", "role", "seq",
         "signal_dbm", "signing_key", "site", "soc", "speed_kph", "t", "temp_c", "trip_speed", "vin",
@@ -102,6 +103,7 @@ class SimVehicle:
         self.network, self.signal_dbm = NetworkType.NONE, None
         self.ota_state: object = None  # owned by the OTA client (simulator/ota_client.py)
         self.signing_key: Any = None  # its own ECDSA P-256 key (simulator/vehicle_keys.py)
+        self.health = HealthMonitor(vin)  # counters since provisioning (simulator/health.py)
 
     # --- placement -----------------------------------------------------------------------------
     def start(self, t: float, site: Site, cond: Conditions, rng: random.Random) -> None:
@@ -181,6 +183,7 @@ class SimVehicle:
             self._relax_temp(max(cond.ambient_c, 10.0) + heat, dt)
         else:
             self._relax_temp(cond.ambient_c, dt)
+            self.soc = self.health.parked(self.firmware_version, self.soc, dt)
 
     def _charge_power(self, t: float, cond: Conditions) -> float:
         site = self.site

@@ -27,6 +27,7 @@ from fleetota_core.domain.deployment import (
     wave_tallies,
 )
 from fleetota_core.domain.firmware import FirmwareRelease
+from fleetota_core.domain.health_gate import GateStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -113,6 +114,8 @@ def campaign_to_item(campaign: Campaign) -> dict[str, Any]:
         item["approved_by"] = campaign.approved_by
     if campaign.enrolment_watermark:
         item[WATERMARK_ATTR] = campaign.enrolment_watermark
+    if campaign.gate is not None:
+        item["gate"] = campaign.gate.model_dump_json()
     item.update({counter_attr(CounterKey("state", state=S(s))): n for s, n in c.states.items() if n})
     for wave in range(len(campaign.wave_sizes)):
         ok, fail, wait = wave_tallies(wave)
@@ -143,6 +146,7 @@ def campaign_from_item(item: dict[str, Any]) -> Campaign:
         roster_cursors=tuple(int(item.get(cursor_attr(w), 0)) for w in range(waves)),
         enrolment_closed=bool(item.get("enrolment_closed", False)),
         enrolment_watermark=str(item.get(WATERMARK_ATTR, "")),
+        gate=GateStatus.model_validate_json(item["gate"]) if item.get("gate") else None,
     )
 
 
@@ -179,10 +183,17 @@ def campaign_changes(changes: Mapping[str, object]) -> dict[str, Any]:
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"a campaign update cannot set {', '.join(sorted(unknown))}")
-    return {
-        k: v.isoformat() if isinstance(v, datetime) else str(v) if k == "state" else v
-        for k, v in changes.items()
-    }
+    return {k: _change_value(k, v) for k, v in changes.items()}
+
+
+def _change_value(name: str, value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if name == "state":
+        return str(value)
+    if isinstance(value, GateStatus):
+        return value.model_dump_json()  # the gate's figures as one JSON string, like the spec
+    return value
 
 
 # Deployments ------------------------------------------------------------------------------------

@@ -142,15 +142,18 @@ class DeploymentSchedule:
         return {**_hint_key(campaign_id, lane, at, vin), "expires_at": {"N": str(expires)}}
 
     def _write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            for attempt in range(8):
-                with reading(f"table {self.table}"):
-                    pending = (
-                        self.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                    )
-                if not pending:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise TransientAWSError(f"DynamoDB left {len(pending[self.table])} schedule items unwritten")
+        batch_write(self.dynamodb, self.table, requests)
+
+
+def batch_write(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """Put or delete ``requests`` in batches of 25, retrying what DynamoDB leaves unprocessed."""
+    for start in range(0, len(requests), 25):
+        pending: dict[str, Any] = {table: requests[start : start + 25]}
+        for attempt in range(8):
+            with reading(f"table {table}"):
+                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise TransientAWSError(f"DynamoDB left {len(pending[table])} schedule items unwritten")

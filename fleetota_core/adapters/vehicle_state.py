@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleetota_core.adapters.aws_errors import conditional_write, translate
 from fleetota_core.domain.bounds import MAX_SAFE_INT
 from fleetota_core.domain.enrichment import StoredState, not_after_ms
+from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ _MATERIAL_FIELDS = (
     "lon",
     "ota_status",
     "ota_campaign_id",
+    "health_events",
 )
 
 _PROJECTION = ("vin", *_MATERIAL_FIELDS)
@@ -105,6 +107,9 @@ def state_attributes(state: VehicleState, now: datetime) -> dict[str, Any]:
         "newest_compatible": state.newest_compatible,
         "updated_at": iso_utc(now),
     }
+    if state.health is not None:
+        values.update(zip(HEALTH_ATTRIBUTES, state.health.values(), strict=True))
+        values["health_events"] = state.health.events
     if state.ota_status is not None:
         # Carried forward by the ingest service, so a later plain reading keeps the last OTA status.
         values["ota_status"] = state.ota_status
@@ -142,6 +147,7 @@ class DynamoVehicleStates:
                     lon=values.get("lon"),
                     ota_status=values.get("ota_status"),
                     ota_campaign_id=values.get("ota_campaign_id"),
+                    health_events=values.get("health_events"),
                 )
         return stored
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.composition import ports_for
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState
 from fleetota_core.domain.deployment import DeploymentState
+from fleetota_core.domain.vehicle_health import SIGNALS
 from fleetota_core.errors import InputError
 from fleetota_core.services.campaigns import actions
 from fleetota_core.services.campaigns.create import (
@@ -102,6 +103,12 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", action="append", help="maintenance window HH:MM-HH:MM local time")
     parser.add_argument("--start-at", type=_iso_datetime, help="scheduled start, ISO 8601 with offset")
     parser.add_argument(
+        "--soak-minutes",
+        type=float,
+        help="health gate: after each wave, compare its updated vehicles with not-updated ones of the "
+        "same model and region for this long before the next wave opens (docs/campaigns.md)",
+    )
+    parser.add_argument(
         "--critical",
         action="store_true",
         default=None,
@@ -131,6 +138,7 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
             "start_at": args.start_at,
             "critical": args.critical,
             "continuous": args.continuous,
+            "soak_minutes": args.soak_minutes,
         }
     )
     sections = {
@@ -290,6 +298,7 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
             "states": {k: v for k, v in campaign.counters.states.items() if v},
             "deployments": [{**asdict(d), "deployment_id": d.deployment_id} for d in deployments],
             "audit": history,
+            "health_gate": None if campaign.gate is None else campaign.gate.model_dump(mode="json"),
         }
         print(json.dumps(payload, indent=2, default=str))
         return 0
@@ -302,6 +311,8 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"continuous: {taking}; {s['joined_later']} joined after creation")
     print("states    : " + ", ".join(f"{k} {v}" for k, v in campaign.counters.states.items() if v))
     print(f"success   : {s['success_rate']}%" if s["success_rate"] is not None else "success   : -")
+    for line in _gate_lines(campaign):
+        print(line)
     deferred = [d for d in deployments if d.state is DeploymentState.DEFERRED][:10]
     for d in deferred:
         print(f"  deferred {d.vin}: {d.reason or ''}")
@@ -309,6 +320,30 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
     for h in history[:20]:
         print(f"  {h['event_ts'][:19]}  {h['action']:<14} {h['operator']:<24} {h.get('reason', '')}")
     return 0
+
+
+def _gate_lines(campaign: Any) -> list[str]:
+    """The health gate's verdict and, per signal, canary vs control."""
+    gate = campaign.gate
+    if campaign.spec.soak_minutes is None:
+        return []
+    if gate is None:
+        return [f"gate      : soak {campaign.spec.soak_minutes:g} min after each wave; no wave soaked yet"]
+    lines = [f"gate      : {gate.summary()}"]
+    lines.append(
+        f"  soak {gate.soak_started_at:%Y-%m-%d %H:%M} - {gate.soak_ends_at:%H:%M} UTC, "
+        f"{gate.canary_vehicles} canary vs {gate.control_vehicles} control vehicles"
+    )
+    for m in gate.metrics:
+        info = SIGNALS[m.signal]
+        if m.canary_mean is None or m.control_mean is None:
+            lines.append(f"  {info.label:<22} {m.verdict.value:<6} n={m.canary_n}/{m.control_n}")
+            continue
+        lines.append(
+            f"  {info.label:<22} {m.verdict.value:<6} canary {m.canary_mean:.2f} vs control "
+            f"{m.control_mean:.2f} {info.unit}, p={m.p_value:.3g}"
+        )
+    return lines
 
 
 def action_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,9 @@ MAX_IN_PROGRESS_TIMEOUT_S = 7 * DAY_S  # AWS IoT Jobs' inProgressTimeoutInMinute
 MAX_BACKOFF_S = 7 * DAY_S  # a retry's backoff, base and cap
 MAX_BACKOFF_FACTOR = 10.0
 MAX_DEFER_RECHECK_S = DAY_S
+# A wave's health-gate soak: from 6 s (time-accelerated demos and tests) to a week.
+MIN_SOAK_MINUTES = 0.1
+MAX_SOAK_MINUTES = 7 * 24 * 60
 MAX_OFFLINE_AFTER = timedelta(days=7)
 MAX_NAME_CHARS = 120
 MAX_DESCRIPTION_CHARS = 2_000

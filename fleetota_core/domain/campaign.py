@@ -21,10 +21,13 @@ from fleetota_core.domain.bounds import (
     MAX_JOB_TTL_S,
     MAX_NAME_CHARS,
     MAX_SAFE_INT,
+    MAX_SOAK_MINUTES,
+    MIN_SOAK_MINUTES,
 )
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.firmware import FirmwareRelease  # noqa: TC001 - pydantic needs it at runtime
+from fleetota_core.domain.health_gate import GateStatus  # noqa: TC001 - pydantic needs it at runtime
 from fleetota_core.domain.telemetry import SEMVER_PATTERN
 
 
@@ -134,6 +137,10 @@ class CampaignSpec(BaseModel):
     critical: bool = False
     # AWS IoT Jobs' continuous jobs: vehicles that match later join the open wave (domain/enrolment.py).
     continuous: bool = False
+    # The health gate: after each wave but the last, its updated vehicles (canary) are compared with
+    # the campaign's not yet updated ones (control) for this long before the next wave opens
+    # (services/campaigns/health_gate.py). None: waves open on install results alone.
+    soak_minutes: float | None = Field(default=None, ge=MIN_SOAK_MINUTES, le=MAX_SOAK_MINUTES)
 
     @model_validator(mode="after")
     def _waves(self) -> CampaignSpec:
@@ -346,6 +353,8 @@ class Campaign(BaseModel):
         """Each wave's deployments: its roster (``wave_sizes``) plus the vehicles that joined it later."""
         return tuple(n + self.counters.joined_in(w) for w, n in enumerate(self.wave_sizes))
 
+    gate: GateStatus | None = None  # the current (or last) wave's health gate
+
     @property
     def total(self) -> int:
         return sum(self.sizes)
@@ -397,6 +406,8 @@ class Campaign(BaseModel):
             "enrolling": self.enrolling,
             "joined_later": c.joined,
             "created_at": self.created_at.isoformat(),
+            "soak_minutes": self.spec.soak_minutes,
+            "gate": None if self.gate is None else self.gate.summary(),
         }
 
 
@@ -410,5 +421,6 @@ UPDATABLE_FIELDS = frozenset(
         "updated_at",
         "approved_by",
         "enrolment_closed",
+        "gate",
     }
 )

@@ -15,6 +15,7 @@ from fleetota_core.domain.firmware import SemVer
 from fleetota_core.domain.geography import UNKNOWN_REGION, distance_km, nearest_metro
 from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.domain.vehicle import battery_category
+from fleetota_core.domain.vehicle_health import HealthReading
 from fleetota_core.domain.vin import MAKE_BY_WMI, model_years
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class VehicleState:
     newest_compatible: str | None
     ota_status: str | None
     ota_campaign_id: str | None
+    health: HealthReading | None = None  # the vehicle's cumulative counters (domain/vehicle_health.py)
 
     @property
     def last_ts_ms(self) -> int:
@@ -181,6 +183,7 @@ def enrich(reading: Any, catalog: ReleaseCatalog, now: datetime) -> VehicleState
         catalog.newest_compatible(reading.model, reading.hw_rev),
         None if ota is None else ota.status.value,
         None if ota is None else ota.campaign_id,
+        None if reading.health is None else HealthReading.of(reading.health),
     )
 
 
@@ -201,6 +204,7 @@ class StoredState:
     lon: float | None = None
     ota_status: str | None = None
     ota_campaign_id: str | None = None
+    health_events: int | None = None
 
     @classmethod
     def of(cls, state: VehicleState) -> StoredState:
@@ -219,6 +223,7 @@ class StoredState:
             state.lon,
             state.ota_status,
             state.ota_campaign_id,
+            None if state.health is None else state.health.events,
         )
 
 
@@ -235,13 +240,20 @@ def is_newer(reading: Any, stored: StoredState | None, now: datetime) -> bool:
     return (epoch_ms(reading.ts), reading.seq) > (stored.last_ts_ms, stored.last_seq)
 
 
+def health_events(reading: Any) -> int | None:
+    """Fault codes, reboots and link drops the reading counts, or None if it carries no counters."""
+    health = reading.health
+    return None if health is None else health.dtc_count + health.reboots + health.link_drops
+
+
 def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool:
     """Whether writing ``reading`` over ``stored`` tells an operator something new.
 
     A vehicle never seen, an OTA report, or a change of drive state, online, firmware, battery category
-    or charging, or more than 1 km of movement. Region and ``needs_update`` follow from position and
-    firmware, so the check needs no enrichment. Time alone is not material: "last seen" travels in
-    the fleet snapshot's deltas, not in the vehicles table (issue #16).
+    or charging, a new fault code, reboot or link drop (the health gate counts them), or more than 1 km
+    of movement. Region and ``needs_update`` follow from position and firmware, so the check needs no
+    enrichment. Time alone is not material: "last seen" travels in the fleet snapshot's deltas, not in
+    the vehicles table (issue #16).
     """
     if stored is None or reading.ota is not None:
         return True
@@ -259,6 +271,7 @@ def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool
         or stored.charging != battery.charging
         or stored.lat is None
         or stored.lon is None
+        or stored.health_events != health_events(reading)
     ):
         return True
     moved = distance_km(stored.lat, stored.lon, reading.position.lat, reading.position.lon)

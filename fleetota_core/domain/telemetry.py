@@ -94,6 +94,28 @@ class OtaReport(_Strict):
     )
 
 
+DTC_PATTERN = r"^[PCBU][0-9A-F]{4}$"
+_MAX_PARKED_DRAIN_PCT = 1e9  # SoC points lost while parked, summed over the vehicle's life
+
+
+class HealthCounters(_Strict):
+    """Counters the vehicle keeps since it was provisioned, like its odometer: they never reset, not
+    on a reboot and not on a firmware update. The health gate compares their growth over a soak
+    (domain/vehicle_health.py); a vehicle that sends none is left out of the comparison."""
+
+    observed_s: int = Field(ge=0, le=MAX_SAFE_INT, description="Seconds the health monitor has run")
+    dtc_count: int = Field(ge=0, le=MAX_SAFE_INT, description="Diagnostic trouble codes set")
+    reboots: int = Field(
+        ge=0, le=MAX_SAFE_INT, description="Unexpected reboots (an install's planned restart is not one)"
+    )
+    link_drops: int = Field(ge=0, le=MAX_SAFE_INT, description="Times the cellular or Wi-Fi link dropped")
+    parked_s: int = Field(ge=0, le=MAX_SAFE_INT, description="Seconds parked and not charging")
+    parked_drain_pct: float = Field(
+        ge=0, le=_MAX_PARKED_DRAIN_PCT, description="State-of-charge points lost while parked, not charging"
+    )
+    last_dtc: str | None = Field(default=None, pattern=DTC_PATTERN, description="The newest code, e.g. P0A80")
+
+
 class TelemetryRecord(_Strict):
     """One reading from one vehicle. ``seq`` increases per vehicle, so order survives late uploads."""
 
@@ -113,6 +135,7 @@ class TelemetryRecord(_Strict):
     odometer_km: float = Field(ge=0, le=5_000_000)
     firmware_version: FirmwareVersion
     ota: OtaReport | None = None
+    health: HealthCounters | None = None
 
     @property
     def online(self) -> bool:

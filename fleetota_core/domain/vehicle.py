@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetota_core.domain.telemetry import VIN, DriveState, FirmwareVersion, NetworkType
+from fleetota_core.domain.vehicle_health import HealthReading
 
 
 class BatteryCategory(StrEnum):
@@ -54,6 +55,25 @@ class Vehicle(BaseModel):
     odometer_km: float = 0
     online: bool = False
     needs_update: bool = False
+    # The health counters of the newest stored reading (domain/vehicle_health.py), if it had any.
+    health_observed_s: float | None = None
+    health_dtc: int | None = None
+    health_reboots: int | None = None
+    health_link_drops: int | None = None
+    health_parked_s: float | None = None
+    health_parked_drain: float | None = None
+
+    @property
+    def health(self) -> HealthReading | None:
+        values = (
+            self.health_observed_s,
+            self.health_dtc,
+            self.health_reboots,
+            self.health_link_drops,
+            self.health_parked_s,
+            self.health_parked_drain,
+        )
+        return None if any(v is None for v in values) else HealthReading.from_values(values)
 
     @property
     def battery_category(self) -> BatteryCategory | None:

@@ -10,12 +10,15 @@ import pandas as pd
 from fleetota_core.adapters.table_reader import query_partition
 from fleetota_core.domain.delta import DeliveryTally, delivery_tally
 from fleetota_core.domain.deployment import DeploymentState
+from fleetota_core.domain.vehicle_health import SIGNALS
 from fleetota_core.services.campaigns.create import list_campaigns, list_deployments
+from fleetota_core.views.text import chart_text
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.campaign import Campaign, CampaignCounters
+    from fleetota_core.domain.health_gate import GateStatus
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
 # The funnel follows the main path; a deployment counts at every stage it has passed.
@@ -162,3 +165,27 @@ def timeline(clients: ClientFactory, resources: Resources, campaign_id: str) -> 
         for i in items
     ]
     return pd.DataFrame(rows, columns=["when", "event", "operator", "detail"])
+
+
+def gate_comparison(gate: GateStatus | None) -> pd.DataFrame:
+    """The health gate's canary vs control per signal: one row per (signal, group), chart-safe labels."""
+    columns = ["signal", "group", "value", "unit", "n", "verdict", "p_value"]
+    if gate is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for m in gate.metrics:
+        info = SIGNALS[m.signal]
+        groups = (("canary", m.canary_mean, m.canary_n), ("control", m.control_mean, m.control_n))
+        for group, value, n in groups:
+            rows.append(
+                {
+                    "signal": chart_text(f"{info.label} ({info.unit})"),
+                    "group": group,
+                    "value": value,
+                    "unit": chart_text(info.unit),
+                    "n": n,
+                    "verdict": m.verdict.value,
+                    "p_value": m.p_value,
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)

@@ -553,3 +553,42 @@ def test_the_firmware_page_lists_a_releases_deltas_and_the_campaign_page_shows_t
     assert metrics["From deltas"] == "1" and metrics["Full images"] == "0"
     saved = release.manifest.size_bytes - delta.manifest.size_bytes
     assert metrics["Bytes saved"] == f"{saved / 1000:,.1f} kB"
+
+
+def test_the_campaign_page_charts_the_health_gates_canary_vs_control_with_the_verdict(dashboard):
+    from datetime import timedelta
+
+    from fleetota_core.domain.health_gate import compare, judge
+    from fleetota_core.domain.vehicle_health import Signal
+
+    fleet = seed_fleet(dashboard, 12)
+    model = fleet[0].model
+    publish_release(b"fw" * 5000, "9.0.0", [model], [], None, "test", "alice", dashboard.ports)
+    spec = CampaignSpec(name="gated rollout", release_version="9.0.0", soak_minutes=30)
+    campaign = create_campaign(spec, "alice", dashboard.ports)
+    canary = {s: [0.0] * 100 for s in Signal} | {Signal.DTC: [4.0] * 40 + [0.0] * 80}
+    control = {s: [0.0] * 400 for s in Signal} | {Signal.DTC: [4.0] * 10 + [0.0] * 390}
+    verdict = judge(canary, control)
+    assert compare(Signal.DTC, canary[Signal.DTC], control[Signal.DTC]).p_value < 0.01
+    now = datetime.now(UTC)
+    from fleetota_core.domain.health_gate import GatePhase, GateStatus
+
+    gate = GateStatus(
+        wave=0, phase=GatePhase.FAILED, soak_started_at=now - timedelta(minutes=30), soak_ends_at=now,
+        give_up_at=now, canary_vehicles=120, control_vehicles=400, verdict=verdict.verdict,
+        score=verdict.score, metrics=verdict.metrics, evidence=verdict.evidence, checked_at=now,
+    )  # fmt: skip
+    stored = get_campaign(campaign.campaign_id, dashboard.ports)
+    assert dashboard.ports.campaigns.update(
+        campaign.campaign_id, stored.version, {"gate": gate, "state_reason": gate.summary()}
+    )
+
+    at = render("pages/campaigns.py")
+    assert not at.exception, [e.value for e in at.exception]
+    texts = " ".join(m.value for m in at.markdown).replace("\\", "")  # as rendered, without escapes
+    assert "Health gate" in texts
+    assert "FAILED (MARGINAL, score 75): canary DTC rate 1.3 % per hour (n=120) vs control 0.10" in texts
+    charts = [c for c in at.get("plotly_chart") if "canary" in c.proto.spec]
+    assert charts, "the gate's canary vs control chart is drawn"
+    spec_json = charts[0].proto.spec
+    assert "DTC rate (% per hour)" in spec_json and "control" in spec_json

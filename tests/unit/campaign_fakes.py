@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
+    from fleetota_core.domain.vehicle_health import SoakBaseline
 
 S = DeploymentState
 Hint = tuple[datetime, str]
@@ -503,6 +504,17 @@ class FleetChangesFake:
         return FleetChangeBatch(f"{self.token(now)}#~", changes)
 
 
+class SoakBaselinesFake:
+    def __init__(self) -> None:
+        self.baselines: dict[tuple[str, int], SoakBaseline] = {}
+
+    def put(self, campaign_id: str, wave: int, baseline: SoakBaseline) -> None:
+        self.baselines[(campaign_id, wave)] = baseline
+
+    def get(self, campaign_id: str, wave: int) -> SoakBaseline | None:
+        return self.baselines.get((campaign_id, wave))
+
+
 @dataclass
 class FakeWorld:
     """The fakes behind one :class:`CampaignPorts`, kept at hand for a test's assertions."""
@@ -526,6 +538,8 @@ class FakeWorld:
         self.enrolments = EnrolmentsFake(self.campaigns, self.deployments)
         self.fleet_changes = FleetChangesFake(self.vehicles, self.clock)
 
+    soak_baselines: SoakBaselinesFake = field(default_factory=SoakBaselinesFake)
+
     @property
     def ports(self) -> CampaignPorts:
         return CampaignPorts(
@@ -543,4 +557,5 @@ class FakeWorld:
             fleet_changes=self.fleet_changes,
             enrolments=self.enrolments,
             approval=self.approval,
+            soak_baselines=self.soak_baselines,
         )

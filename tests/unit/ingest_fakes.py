@@ -114,6 +114,7 @@ class FakeVehicles:
                 region=s.region,
                 lat=s.lat,
                 lon=s.lon,
+                health_events=None if s.health is None else s.health.events,
             )
             for v, s in self.states.items()
             if v in vins

@@ -8,6 +8,7 @@ from campaign_world import spec, world_with_campaign
 
 from fleetota_core.adapters.campaign_items import (
     bucket,
+    campaign_changes,
     campaign_from_item,
     campaign_to_item,
     counter_attr,
@@ -23,6 +24,8 @@ from fleetota_core.domain.deployment import (
     state_count,
     wave_tallies,
 )
+from fleetota_core.domain.health_gate import GatePhase, GateStatus, GateVerdict, MetricResult, MetricVerdict
+from fleetota_core.domain.vehicle_health import Signal
 
 S = DeploymentState
 AT = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
@@ -34,6 +37,33 @@ def test_a_campaign_survives_the_round_trip_through_its_item_counters_and_all() 
     again = campaign_from_item(item)
     assert again == campaign.model_copy(update={"roster_cursors": (0,)})
     assert item[counter_attr(state_count(S.PENDING))] == 7
+
+
+def test_the_health_gate_and_soak_survive_the_round_trip_and_an_update() -> None:
+    _, campaign = world_with_campaign(7, spec(soak_minutes=45))
+    gate = GateStatus(
+        wave=0,
+        phase=GatePhase.FAILED,
+        soak_started_at=AT,
+        soak_ends_at=AT,
+        give_up_at=AT,
+        canary_vehicles=3,
+        control_vehicles=4,
+        verdict=GateVerdict.MARGINAL,
+        score=75.0,
+        metrics=(
+            MetricResult(
+                signal=Signal.DTC, verdict=MetricVerdict.HIGH, canary_n=3, control_n=4, p_value=0.004
+            ),
+        ),
+        evidence="canary DTC rate ...",
+    )
+    gated = campaign.model_copy(update={"gate": gate})
+    item = from_item(to_item(campaign_to_item(gated))) or {}
+    assert campaign_from_item(item) == gated.model_copy(update={"roster_cursors": (0,)})
+    assert campaign_from_item(item).spec.soak_minutes == 45
+    # An update stores the gate as the same JSON the item holds.
+    assert campaign_changes({"gate": gate})["gate"] == item["gate"]
 
 
 def test_a_deployment_survives_the_round_trip_with_its_times_to_the_microsecond() -> None:

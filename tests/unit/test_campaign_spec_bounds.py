@@ -36,6 +36,8 @@ def refusal(**fields: object) -> str:
     ("fields", "named", "bound"),
     [
         ({"job_ttl_s": HUGE}, "job_ttl_s", "2592000"),
+        ({"soak_minutes": 7 * 24 * 60 + 1}, "soak_minutes", "10080"),
+        ({"soak_minutes": 0.05}, "soak_minutes", "0.1"),
         ({"job_ttl_s": 30 * DAY + 1}, "job_ttl_s", "2592000"),
         ({"in_progress_timeout_s": 7 * DAY + 1}, "in_progress_timeout_s", "604800"),
         ({"defer_recheck_s": DAY + 1}, "defer_recheck_s", "86400"),

@@ -208,3 +208,45 @@ def test_the_threshold_flags_help_says_they_apply_to_every_wave(capsys):
         main(["campaign", "preview", "--help"])
     assert exited.value.code == 0
     assert "applies to every wave" in " ".join(capsys.readouterr().out.split())
+
+
+def test_soak_minutes_sets_the_health_gate_and_a_zero_soak_is_refused(capsys):
+    assert spec_from(*NAMED, "--soak-minutes", "45").soak_minutes == 45
+    assert spec_from(*NAMED).soak_minutes is None  # no flag: waves open on install results alone
+    line = refused(capsys, "campaign", "preview", *NAMED, "--soak-minutes", "0")
+    assert line.startswith("error: invalid campaign spec: soak_minutes: Input should be greater")
+
+
+def test_campaign_show_prints_the_gate_verdict_and_each_signal():
+    from datetime import UTC, datetime
+
+    from campaign_world import spec, world_with_campaign
+
+    from fleetota_core.cli.campaign import _gate_lines
+    from fleetota_core.domain.health_gate import (
+        GatePhase,
+        GateStatus,
+        GateVerdict,
+        MetricResult,
+        MetricVerdict,
+    )
+    from fleetota_core.domain.vehicle_health import Signal
+
+    _, campaign = world_with_campaign(3, spec(soak_minutes=30))
+    assert _gate_lines(campaign) == ["gate      : soak 30 min after each wave; no wave soaked yet"]
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    dtc = MetricResult(
+        signal=Signal.DTC, verdict=MetricVerdict.HIGH, canary_n=120, control_n=400,
+        canary_mean=4.1, control_mean=0.9, p_value=0.004,
+    )  # fmt: skip
+    gate = GateStatus(
+        wave=0, phase=GatePhase.FAILED, soak_started_at=at, soak_ends_at=at, give_up_at=at,
+        canary_vehicles=120, control_vehicles=400, verdict=GateVerdict.MARGINAL, score=75.0,
+        metrics=(dtc,), evidence=dtc.evidence(),
+    )  # fmt: skip
+    lines = _gate_lines(campaign.model_copy(update={"gate": gate}))
+    assert lines[0] == (
+        "gate      : wave 1 health gate FAILED (MARGINAL, score 75): canary DTC rate 4.1 % per hour "
+        "(n=120) vs control 0.90 % per hour (n=400), p<0.01"
+    )
+    assert "DTC rate" in lines[2] and "canary 4.10 vs control 0.90" in lines[2] and "p=0.004" in lines[2]

@@ -33,6 +33,16 @@ OTA = {
     "detail": None,
 }
 
+HEALTH = {
+    "observed_s": 7200,
+    "dtc_count": 3,
+    "reboots": 0,
+    "link_drops": 12,
+    "parked_s": 5400,
+    "parked_drain_pct": 0.42,
+    "last_dtc": "P0A80",
+}
+
 
 def _set(body: dict, path: str, value: object) -> dict:
     out = copy.deepcopy(body)
@@ -70,6 +80,13 @@ MUTATIONS = [
     ("ota", {**OTA, "attempt": 0}), ("ota", {**OTA, "attempt": None}), ("ota", {**OTA, "detail": "d" * 513}),
     ("ota", {**OTA, "target_version": "x"}), ("ota", {**OTA, "campaign_id": ""}), ("ota", {**OTA, "x": 1}),
     ("extra_field", 1), ("position", None), ("battery", [1, 2]),
+    ("health", None), ("health", HEALTH), ("health", {**HEALTH, "last_dtc": None}),
+    ("health", {**HEALTH, "last_dtc": "P0A8"}), ("health", {**HEALTH, "last_dtc": "P0A80\n"}),
+    ("health", {**HEALTH, "last_dtc": "X0A80"}), ("health", {**HEALTH, "dtc_count": -1}),
+    ("health", {**HEALTH, "reboots": 1.0}), ("health", {**HEALTH, "observed_s": 2**53}),
+    ("health", {**HEALTH, "parked_drain_pct": -0.1}),
+    ("health", {k: v for k, v in HEALTH.items() if k != "link_drops"}),
+    ("health", {**HEALTH, "x": 1}),
 ]  # fmt: skip
 
 

@@ -9,7 +9,10 @@ from datetime import timedelta
 import pytest
 from ingest_fakes import NOW, fake_ports, ndjson, record, signed, vin
 
+from fleetota_core.adapters.vehicle_state import state_attributes
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary
+from fleetota_core.domain.vehicle import Vehicle
+from fleetota_core.domain.vehicle_health import HealthReading
 from fleetota_core.errors import TransientAWSError
 from fleetota_core.services.ingest.telemetry_object import ingest_object, lag_bucket, newest_per_vehicle
 
@@ -119,6 +122,46 @@ def test_a_stale_reading_goes_neither_to_the_table_nor_to_the_snapshot_delta():
     ingest(ports, newer)
     outcome = ingest(ports, older)
     assert outcome.states == [] and outcome.counters["stale_vehicle_readings"] == 1
+
+
+HEALTH = {
+    "observed_s": 7200,
+    "dtc_count": 3,
+    "reboots": 0,
+    "link_drops": 1,
+    "parked_s": 3600,
+    "parked_drain_pct": 0.3,
+    "last_dtc": None,
+}
+
+
+def test_health_counters_are_stored_and_a_new_fault_code_is_written_within_the_heartbeat():
+    ports = fake_ports()
+    later = {**HEALTH, "observed_s": 7205, "parked_drain_pct": 0.31}
+    readings = [
+        record(1, seq=1, ts=NOW - timedelta(seconds=20), health=HEALTH),
+        record(1, seq=2, ts=NOW - timedelta(seconds=15), health=later),  # only time passed
+        record(
+            1, seq=3, ts=NOW - timedelta(seconds=10), health={**later, "dtc_count": 4, "last_dtc": "P0A80"}
+        ),
+    ]
+    outcomes = [
+        ingest(ports, ports.objects.put(f"raw/h{i}.ndjson.gz", ndjson(r))) for i, r in enumerate(readings)
+    ]
+    assert [o.counters["vehicle_writes"] for o in outcomes] == [1, 0, 1]
+    stored = ports.vehicles.states[vin(1)].health
+    assert (stored.dtc_count, stored.observed_s) == (4, 7205)
+
+
+def test_the_vehicles_table_item_carries_the_counters_the_campaign_side_reads():
+    ports = fake_ports()
+    ingest(ports, ports.objects.put("raw/h.ndjson.gz", ndjson(record(1, health=HEALTH))))
+    state = ports.vehicles.states[vin(1)]
+    item = {"vin": state.vin, **state_attributes(state, NOW)}
+    assert item["health_events"] == 4
+    vehicle = Vehicle.model_validate(item)
+    assert vehicle.health == HealthReading(7200, 3, 0, 1, 3600, 0.3)
+    assert Vehicle.model_validate({**item, "health_dtc": None}).health is None
 
 
 def test_a_corrupt_gzip_object_is_quarantined_by_reference_and_acknowledged():

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
+    from fleetota_core.domain.vehicle_health import SoakBaseline
 
 Hint = tuple[datetime, str]
 
@@ -173,6 +174,13 @@ class Audit(Protocol):
     def history(self, entity_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
+class SoakBaselines(Protocol):
+    """The health gate's record of each sampled vehicle's counters when a wave's soak began."""
+
+    def put(self, campaign_id: str, wave: int, baseline: SoakBaseline) -> None: ...
+    def get(self, campaign_id: str, wave: int) -> SoakBaseline | None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
     def sleep(self, seconds: float) -> None: ...
@@ -197,6 +205,8 @@ class CampaignPorts:
     enrolments: Enrolments
     # Which campaigns wait for a second operator (the deployment's setting, not a port).
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    # Where the health gate keeps soak baselines; None: a campaign with a soak cannot open its next wave.
+    soak_baselines: SoakBaselines | None = None
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.campaigns.get(campaign_id)

@@ -28,6 +28,7 @@ from fleetota_core.domain.deployment import (
 )
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns.enrolment import enrol_new_vehicles
+from fleetota_core.services.campaigns.health_gate import gate_next_wave
 from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
 from fleetota_core.services.campaigns.release_trust import hold_untrusted, release_problem
 from fleetota_core.services.campaigns.tick_inflight import (
@@ -133,6 +134,12 @@ def _hold_for_approval(ports: CampaignPorts, campaign: Campaign, why: str, now: 
 
 def _advance(ports: CampaignPorts, campaign: Campaign, now: datetime, result: TickResult) -> Campaign:
     step = advance(campaign.progress(), campaign.spec, now)
+    if step.current_wave > campaign.current_wave and campaign.spec.soak_minutes is not None:
+        # The health gate holds the next wave until the soak of this one passes (or pauses it).
+        opens, campaign = gate_next_wave(ports, campaign, now, result)
+        if not opens:
+            return campaign
+        step = advance(campaign.progress(), campaign.spec, now)
     if step.state is campaign.state and step.current_wave == campaign.current_wave:
         return campaign
     changes: dict[str, object] = {"state": step.state, "current_wave": step.current_wave, "updated_at": now}

@@ -67,6 +67,16 @@ class WireOtaReport(_Wire, frozen=True):
     signature: Annotated[str, Meta(max_length=128)] | None = None
 
 
+class WireHealth(_Wire, frozen=True):
+    observed_s: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
+    dtc_count: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
+    reboots: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
+    link_drops: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
+    parked_s: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)]
+    parked_drain_pct: Annotated[float, Meta(ge=0, le=1e9)]
+    last_dtc: Annotated[str, Meta(pattern=r"^[PCBU][0-9A-F]{4}\Z")] | None = None
+
+
 class WireRecord(_Wire, frozen=True):
     vin: Annotated[str, Meta(min_length=17, max_length=17)]
     ts: Annotated[datetime, Meta(tz=True)]
@@ -81,6 +91,7 @@ class WireRecord(_Wire, frozen=True):
     firmware_version: FirmwareVersion
     schema_version: Literal[1] = 1
     ota: WireOtaReport | None = None
+    health: WireHealth | None = None
 
 
 ARRAY_DECODER = msgspec.json.Decoder(list[WireRecord])
