@@ -35,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.adapters.vehicle_state import item_values
+from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.errors import FleetOTAError, PermanentError
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ SNAPSHOT_COLUMNS = (
     "ota_status",
     "last_ts_ms",
     "last_seq",
+    # The health gate's counters (domain/vehicle_health.py): fresh here, since the vehicles table
+    # takes material changes only and parked drain is not one.
+    *HEALTH_ATTRIBUTES,
 )
 ROW_COLUMNS = SNAPSHOT_COLUMNS[1:]  # a vehicle's values besides its VIN, in this order
 _ROW_KEYS = dict.fromkeys(ROW_COLUMNS).keys()

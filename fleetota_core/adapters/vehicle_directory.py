@@ -23,6 +23,7 @@ from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.vehicle import Vehicle
+from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from fleetota_core.domain.vehicle_identity import RegisteredVehicle
@@ -42,6 +43,7 @@ _SEEN_COLUMNS = (
     "signal_dbm",
     "odometer_km",
     "online",
+    *HEALTH_ATTRIBUTES,
 )
 
 

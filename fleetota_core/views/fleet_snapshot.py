@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_COLUMNS, SnapshotFormatError, read_fleet_snapshot
+from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _INTEGERS = {"model_year", "last_ts_ms", "last_seq"}
-_FLOATS = {"lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km"}
+_FLOATS = {"lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km", *HEALTH_ATTRIBUTES}
 _FLAGS = {"charging", "online", "needs_update"}
 
 

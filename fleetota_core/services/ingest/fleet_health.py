@@ -30,6 +30,7 @@ from fleetota_core.adapters.fleet_snapshot import (
 )
 from fleetota_core.adapters.vehicle_state import iso_utc, state_attributes
 from fleetota_core.domain.enrichment import OFFLINE_AFTER
+from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -65,7 +66,7 @@ class FleetHealth:
         return asdict(self)
 
 
-_FLOATS = ("lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km")
+_FLOATS = ("lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km", *HEALTH_ATTRIBUTES)
 _FLAGS = ("charging", "needs_update")
 
 
