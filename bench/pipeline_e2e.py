@@ -134,9 +134,9 @@ def wait_for_vehicle_subscription(clients: ClientFactory, resources: Any, timeou
     raise SystemExit("the simulator's vehicles did not subscribe to job notices within 60 s")
 
 
-def start_campaign(clients: ClientFactory, resources: Any, vehicles: int) -> str:
+def start_campaign(clients: ClientFactory, resources: Any, vehicles: int, in_flight: int) -> str:
     """Publish the demo release for the fleet's most common models and roll it out to ``vehicles``
-    of them in two waves (10 %, then the rest); the campaign id."""
+    of them in two waves (10 %, then the rest), at most ``in_flight`` at a time; the campaign id."""
     from fleetota_core.adapters.vehicle_registry import VehicleRegistry
     from fleetota_core.composition import campaign_ports
     from fleetota_core.domain.campaign import CampaignSpec, TargetFilter, WaveSpec
@@ -161,7 +161,7 @@ def start_campaign(clients: ClientFactory, resources: Any, vehicles: int) -> str
         release_version=DEMO_RELEASE_VERSION,
         target=TargetFilter(vins=tuple(vins)),
         waves=(WaveSpec(percent=10), WaveSpec(percent=100)),
-        max_in_flight=max(100, vehicles // 2),
+        max_in_flight=in_flight,
     )
     return create_campaign(spec, "bench", ports, reason="pipeline benchmark").campaign_id
 
@@ -172,7 +172,12 @@ def campaign_summary(clients: ClientFactory, resources: Any, campaign_id: str) -
     ports = campaign_ports(clients, resources)
     campaign = ports.campaign(campaign_id)
     states = Counter(d.state.value for d in ports.deployments.for_campaign(campaign_id))
-    return {"campaign_id": campaign_id, "state": campaign.state.value, "deployments": dict(states)}
+    return {
+        "campaign_id": campaign_id,
+        "campaigns_in_stack": len(ports.campaigns.list_all()),
+        "state": campaign.state.value,
+        "deployments": dict(states),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="roll a signed release out to this many vehicles during the run (signed OTA reports)",
+    )
+    parser.add_argument(
+        "--campaign-in-flight", type=int, default=100, help="the campaign's max_in_flight (default 100)"
     )
     parser.add_argument("--no-prime", dest="prime", action="store_false", help="start with an empty table")
     args = parser.parse_args(argv)
@@ -232,9 +240,6 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
         prime_s = round(time.monotonic() - primed, 1)
         print(json.dumps({"primed_vehicles_s": prime_s}), flush=True)
-    campaign_id = (
-        start_campaign(clients, spec.resources, args.campaign_vehicles) if args.campaign_vehicles else ""
-    )
     simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--vehicles", str(args.vehicles),
          "--interval", str(args.interval), "--duration", str(duration),
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     campaign_id = ""
     if args.campaign_vehicles:
         wait_for_vehicle_subscription(clients, spec.resources)
-        campaign_id = start_campaign(clients, spec.resources, args.campaign_vehicles)
+        campaign_id = start_campaign(clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
     started = time.monotonic()
     started_wall = time.time()
     probe.recording = True  # the measured run only, not the priming
