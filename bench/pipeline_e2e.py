@@ -17,6 +17,9 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
 * the queue depth over time (backlog), and whether it grows;
 * every AWS request this process made (handlers + runtime), by operation, plus the simulator's
   PutObject calls (= objects), per 1,000 records, for docs/cost-model.md;
+* with ``--campaign-vehicles N``, a campaign of a signed release to N vehicles starts with the run,
+  so the vehicles' signed OTA reports flow (and are verified against the registry's keys) alongside
+  the telemetry; its deployment states and the OTA counters are printed;
 * "last seen" freshness: at each sample after the warm-up, the age (sample time - ``last_ts``) of
   every vehicle in the fleet snapshot that last reported a network, p50/p95/max, and how many of them
   the snapshot called offline (the 5-minute rule) at worst. Read with an uncounted client.
@@ -32,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -120,6 +124,62 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
 
 
+def wait_for_vehicle_subscription(clients: ClientFactory, resources: Any, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        subscriptions = clients.sns.list_subscriptions_by_topic(TopicArn=resources.job_topic_arn)
+        if any("-sim-jobs-" in s["Endpoint"] for s in subscriptions.get("Subscriptions", [])):
+            return
+        time.sleep(0.5)
+    raise SystemExit("the simulator's vehicles did not subscribe to job notices within 60 s")
+
+
+def start_campaign(clients: ClientFactory, resources: Any, vehicles: int, in_flight: int) -> str:
+    """Publish the demo release for the fleet's most common models and roll it out to ``vehicles``
+    of them in two waves (10 %, then the rest), at most ``in_flight`` at a time; the campaign id."""
+    from fleetota_core.adapters.vehicle_registry import VehicleRegistry
+    from fleetota_core.composition import campaign_ports
+    from fleetota_core.domain.campaign import CampaignSpec, TargetFilter, WaveSpec
+    from fleetota_core.local.demo import DEMO_RELEASE_VERSION, demo_firmware_image, demo_release_target
+    from fleetota_core.services.campaigns.create import create_campaign
+    from fleetota_core.services.campaigns.releases import publish_release
+
+    ports = campaign_ports(clients, resources)
+    fleet = [v.model_dump() for v in VehicleRegistry(clients.dynamodb, resources.registry_table).all()]
+    release = ports.releases.get_release(DEMO_RELEASE_VERSION)
+    if release is None:
+        models, hw_revs = demo_release_target(fleet)
+        publish_release(
+            demo_firmware_image(), DEMO_RELEASE_VERSION, models, hw_revs, None, "benchmark release",
+            "bench", ports, filename="bench.bin",
+        )  # fmt: skip
+    else:  # the simulator published the demo release already
+        models = list(release.manifest.models)
+    vins = sorted(v["vin"] for v in fleet if v["model"] in models)[:vehicles]
+    spec = CampaignSpec(
+        name="pipeline benchmark",
+        release_version=DEMO_RELEASE_VERSION,
+        target=TargetFilter(vins=tuple(vins)),
+        waves=(WaveSpec(percent=10), WaveSpec(percent=100)),
+        max_in_flight=in_flight,
+    )
+    return create_campaign(spec, "bench", ports, reason="pipeline benchmark").campaign_id
+
+
+def campaign_summary(clients: ClientFactory, resources: Any, campaign_id: str) -> dict[str, Any]:
+    from fleetota_core.composition import campaign_ports
+
+    ports = campaign_ports(clients, resources)
+    campaign = ports.campaign(campaign_id)
+    states = Counter(d.state.value for d in ports.deployments.for_campaign(campaign_id))
+    return {
+        "campaign_id": campaign_id,
+        "campaigns_in_stack": len(ports.campaigns.list_all()),
+        "state": campaign.state.value,
+        "deployments": dict(states),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--vehicles", type=int, default=10_000)
@@ -128,6 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--flush-seconds", type=float, default=2.0, help="the simulator's upload cadence")
     parser.add_argument("--out", type=Path, help="also write the result JSON here")
+    parser.add_argument(
+        "--campaign-vehicles",
+        type=int,
+        default=0,
+        help="roll a signed release out to this many vehicles during the run (signed OTA reports)",
+    )
+    parser.add_argument(
+        "--campaign-in-flight", type=int, default=100, help="the campaign's max_in_flight (default 100)"
+    )
     parser.add_argument("--no-prime", dest="prime", action="store_false", help="start with an empty table")
     args = parser.parse_args(argv)
 
@@ -147,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         "FLEETOTA_MODE": "local",
         "FLEETOTA_LOCAL_HOST": "127.0.0.1",
         "FLEETOTA_LOCAL_PORT": str(port),
+        # The vehicles' OTA memory (installed versions, used jobs) is this run's, not a previous one's.
+        "FLEETOTA_STATE_DIR": tempfile.mkdtemp(prefix="fleetota-bench-"),
     }
     duration = args.minutes * 60
     runtime.start()
@@ -176,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
          "--seed", "1", "--quiet"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    # After the simulator's vehicles have subscribed to job notices, so none is sent to nobody.
+    campaign_id = ""
+    if args.campaign_vehicles:
+        wait_for_vehicle_subscription(clients, spec.resources)
+        campaign_id = start_campaign(clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
     started = time.monotonic()
     started_wall = time.time()
     probe.recording = True  # the measured run only, not the priming
@@ -265,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "simulator": sim_output.strip().splitlines()[-1:] if sim_output else [],
     }
+    if campaign_id:
+        result["campaign"] = campaign_summary(snapshot_reader, spec.resources, campaign_id)
     result["backlog"]["growing"] = result["backlog"]["mean_last_third"] > 2 * max(
         1.0, result["backlog"]["mean_first_third"]
     )

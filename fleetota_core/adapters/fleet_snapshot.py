@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.errors import FleetOTAError, PermanentError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from fleetota_core.adapters.clients import ClientFactory
@@ -298,23 +300,36 @@ def read_fleet_snapshot(clients: ClientFactory, resources: Resources) -> Snapsho
 
 
 class SnapshotLastSeen:
-    """The fleet snapshot's rows as a "last seen" source, read at most once per instance (per tick).
+    """The fleet snapshot's rows as a "last seen" source, read again when older than ``max_age_s``.
 
-    A snapshot that cannot be read leaves the stored vehicle states as they are: logged, not raised,
-    so a snapshot problem never stops a campaign tick (eligibility then judges by material changes).
+    A tick reads it once; a long-lived holder (the dashboard keeps its campaign ports for the server's
+    lifetime) gets the snapshot the update manager wrote since. A snapshot that cannot be read leaves
+    the stored vehicle states as they are: logged, not raised, so a snapshot problem never stops a
+    campaign tick (eligibility then judges by material changes).
     """
 
-    def __init__(self, clients: ClientFactory, resources: Resources) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        resources: Resources,
+        max_age_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clients = clients
         self._resources = resources
-        self._rows: dict[str, Row] | None = None
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._rows: dict[str, Row] = {}
+        self._read_at: float | None = None
 
     def __call__(self) -> dict[str, Row]:
-        if self._rows is None:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at > self._max_age_s:
             try:
                 document = read_fleet_snapshot(self._clients, self._resources)
                 self._rows = document.rows() if document is not None else {}
             except FleetOTAError as exc:
                 logger.warning("fleet snapshot unreadable, last seen from the vehicles table only: %s", exc)
                 self._rows = {}
+            self._read_at = now
         return self._rows

@@ -82,6 +82,10 @@ class VehicleRegistry:
             time.sleep(0.05 * 2**attempt)
         raise TransientAWSError(f"reading vehicle registry {self.table}: keys still unprocessed")
 
+    def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
+        """This adapter keeps no cache: the same as :meth:`get_many`."""
+        return self.get_many(vins)
+
     def all(self, limit: int | None = None) -> list[RegisteredVehicle]:
         """Every registered vehicle, or the first ``limit`` (a scan: for targeting and the vehicles
         page, never per record)."""

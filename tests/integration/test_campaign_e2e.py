@@ -24,6 +24,7 @@ from fleetota_core.services.campaigns.actions import rollback_campaign
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign, list_deployments
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.tick import run_tick
+from fleetota_core.services.ingest.fleet_health import refresh_fleet
 from simulator.fleet import generate_fleet
 from simulator.job_listener import open_job_listener
 from simulator.ota_client import OtaFaults
@@ -64,6 +65,11 @@ class OtaWorld:
 
     def step(self, tick: bool = True) -> None:
         if tick:
+            # As the update manager's handler does: the fleet snapshot first (last seen, since the
+            # vehicles table takes material changes only), its deltas settled by the wall clock.
+            refresh_fleet(
+                self.stack.clients, self.stack.resources, now=datetime.now(UTC) + timedelta(seconds=31)
+            )
             run_tick(self.stack.ports, self.now)
         self.listener.poll()
         self.sim.step()

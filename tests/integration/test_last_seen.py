@@ -81,3 +81,22 @@ def test_the_full_rebuild_keeps_the_fresher_last_seen_of_the_previous_snapshot(s
     # 31 minutes on, the rebuild scans the table (older readings) but keeps the snapshot's newer ones.
     rows = refresh_fleet(stack.clients, stack.resources, now=now + timedelta(minutes=31)).rows
     assert {vin: row["last_seq"] for vin, row in rows.items()} == {car.vin: car.seq for car in fleet}
+
+
+def test_a_long_lived_last_seen_source_reads_the_snapshot_again_once_it_is_older_than_its_age(
+    stack: LocalStack,
+):
+    # The dashboard keeps its campaign ports for the server's lifetime: its previews must not judge
+    # eligibility by the snapshot it read first.
+    start = time.time() - 60
+    fleet, lines = _fleet_lines(stack, 2, start, seed=9)
+    _put(stack, 1, lines)
+    stack.runtime.drain(timeout=30)
+    clock = [0.0]
+    source = SnapshotLastSeen(stack.clients, stack.resources, max_age_s=10, clock=lambda: clock[0])
+    assert source() == {}  # no snapshot yet
+    refresh_fleet(stack.clients, stack.resources, now=datetime.now(UTC) + timedelta(seconds=31))
+    clock[0] = 5.0
+    assert source() == {}  # still within its age
+    clock[0] = 11.0
+    assert set(source()) == {car.vin for car in fleet}

@@ -226,6 +226,9 @@ class FakeRegistry:
         self.calls.append(asked)
         return {v: self.vehicles[v] for v in asked if v in self.vehicles}
 
+    def refresh_many(self, vins: Any) -> dict[str, RegisteredVehicle]:
+        return self.get_many(vins)
+
 
 def fake_ports() -> IngestPorts:
     return IngestPorts(

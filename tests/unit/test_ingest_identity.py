@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from ingest_fakes import NOW, FakeRegistry, fake_ports, ndjson, record, registered, signed, vehicle_key, vin
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
+from fleetota_core.domain.report_signature import public_key_pem
 from fleetota_core.services.ingest.identity import RegistryCache
 from fleetota_core.services.ingest.telemetry_object import ingest_object
 
@@ -135,3 +137,36 @@ def test_the_registry_cache_asks_the_table_once_per_vin_until_its_answer_expires
     cache.clear()
     cache.get_many([vin(1)])
     assert len(inner.calls) == 4
+
+
+def test_a_re_provisioned_key_is_honoured_at_once_and_forgeries_cost_one_registry_read_per_30_s():
+    # The processor cached vehicle 1's old key; the vehicle was then re-provisioned with a new one.
+    inner = FakeRegistry([registered(1)])
+    now = [0.0]
+    ports = fake_ports()
+    ports.registry = RegistryCache(inner, ttl_s=300, unknown_ttl_s=30, clock=lambda: now[0])
+    ingest(ports, ndjson(record(1, seq=1, ts=NOW - timedelta(seconds=40))), key="raw/a.ndjson.gz")
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    inner.vehicles[vin(1)] = registered(1, public_key_pem=public_key_pem(new_key))
+
+    report = signed(chain(1, ["DOWNLOADING"])[0], key=new_key)
+    ingest(ports, ndjson(report), key="raw/b.ndjson.gz")
+    assert [r.ota.status.value for r in ports.ota_sink.reports] == ["DOWNLOADING"]
+    assert "ota_report_rejected" not in ports.ledger.counters
+
+    # Forged reports (the old key is no longer valid) are rejected; within 30 s of the last re-read
+    # they do not read the registry again, after that the first one does, once.
+    reads = len(inner.calls)
+    forged = [signed(r, key=vehicle_key(1)) for r in chain(1, ["VERIFYING", "INSTALLING"])]
+    ingest(ports, ndjson(*forged), key="raw/c.ndjson.gz")
+    ingest(ports, ndjson(signed(chain(1, ["SUCCEEDED"])[0], key=vehicle_key(1))), key="raw/d.ndjson.gz")
+    assert ports.ledger.counters["ota_report_rejected__bad_signature"] == 3
+    assert len(inner.calls) == reads
+    now[0] = 31.0
+    ingest(
+        ports,
+        ndjson(*(signed(r, key=vehicle_key(1)) for r in chain(1, ["SUCCEEDED"] * 3))),
+        key="raw/e.ndjson.gz",
+    )
+    assert len(inner.calls) == reads + 1
+    assert [r.ota.status.value for r in ports.ota_sink.reports] == ["DOWNLOADING"]

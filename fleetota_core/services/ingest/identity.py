@@ -9,7 +9,8 @@ per object for its distinct VINs (and cached for the invocation):
   ``identity_mismatch`` and kept with the registry's attributes (the registry wins);
 - a record whose OTA report is unsigned or not signed by that vehicle's registered key is
   quarantined ``ota_report_rejected`` (and counted ``ota_report_rejected``), so it can neither move a
-  deployment nor change the vehicle's stored state.
+  deployment nor change the vehicle's stored state. A signature that fails against a cached key is
+  checked once more against the registry's current entry first, so a re-provisioned key counts at once.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
     counters: Counter[str] = Counter()
     kept: list[WireRecord] = []
     quarantined = list(decoded.quarantined)
+    refreshed: set[str] = set()
     for record in decoded.records:
         identity = expected.get(record.vin)
         if identity is None:
@@ -73,8 +75,19 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
             quarantined.append(_quarantine(record, UNKNOWN_VEHICLE, f"vin {record.vin}: {why}"))
             continue
         if record.ota is not None:
-            key = registered[record.vin].public_key_pem
-            problem = verify_report(key, report_payload(record), record.ota.signature)
+            problem = verify_report(
+                registered[record.vin].public_key_pem, report_payload(record), record.ota.signature
+            )
+            if problem == "bad_signature" and record.vin not in refreshed:
+                # Maybe the vehicle was re-provisioned with a new key since the cache read it.
+                refreshed.add(record.vin)
+                current = registry.refresh_many({record.vin}).get(record.vin)
+                if current is not None and current.status is active:
+                    registered[record.vin] = current
+                    expected[record.vin] = identity = (current.model, current.hw_rev)
+                    problem = verify_report(
+                        current.public_key_pem, report_payload(record), record.ota.signature
+                    )
             if problem is not None:
                 counters[OTA_REPORT_REJECTED] += 1
                 counters[f"{OTA_REPORT_REJECTED}__{problem}"] += 1
@@ -88,10 +101,13 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
     return CheckedObject(DecodedObject(kept, quarantined, decoded.gzip_members), counters, registered)
 
 
-# How long a warm processor trusts what the registry said: a retirement or a new key takes effect
-# within REGISTERED_TTL_S, a newly provisioned vehicle is accepted within UNKNOWN_TTL_S.
+# How long a warm processor trusts what the registry said: a retirement takes effect within
+# REGISTERED_TTL_S, a newly provisioned vehicle is accepted within UNKNOWN_TTL_S. A new key is read
+# at once, by the re-check of a failing signature, at most once per VIN per REFRESH_MIN_S (so forged
+# reports cannot turn into a registry read each).
 REGISTERED_TTL_S = 300.0
 UNKNOWN_TTL_S = 30.0
+REFRESH_MIN_S = 30.0
 
 
 class RegistryCache:
@@ -111,12 +127,31 @@ class RegistryCache:
         self.unknown_ttl_s = unknown_ttl_s
         self.clock = clock
         self._known: dict[str, tuple[float, RegisteredVehicle | None]] = {}
+        self._refreshed_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self.lookups = 0  # VINs asked of the table, for the cost checks
 
     def clear(self) -> None:
         with self._lock:
             self._known.clear()
+            self._refreshed_at.clear()
+
+    def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
+        """Re-read ``vins`` from the table unless this process did so within REFRESH_MIN_S."""
+        vins = set(vins)
+        now = self.clock()
+        with self._lock:
+            due = [v for v in vins if now - self._refreshed_at.get(v, -REFRESH_MIN_S) >= REFRESH_MIN_S]
+            self._refreshed_at.update(dict.fromkeys(due, now))
+        if due:
+            found = self.inner.refresh_many(due)
+            self.lookups += len(due)
+            with self._lock:
+                for vin in due:
+                    vehicle = found.get(vin)
+                    self._known[vin] = (now + (self.ttl_s if vehicle else self.unknown_ttl_s), vehicle)
+        with self._lock:
+            return {vin: entry[1] for vin in vins if (entry := self._known.get(vin)) and entry[1] is not None}
 
     def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
         vins = set(vins)

@@ -68,6 +68,10 @@ class VehicleRegistry(Protocol):
         """The registered vehicles among ``vins``; an unprovisioned VIN is simply absent."""
         ...
 
+    def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
+        """As ``get_many``, read from the table itself (past any cache), e.g. after a key rotation."""
+        ...
+
 
 class Ledger(Protocol):
     def processed_records(self, ref: ObjectRef) -> int | None:
