@@ -84,5 +84,7 @@ def sign_report(v: SimVehicle, ts_iso: str, report: OtaReport) -> OtaReport:
         report.status.value,
         report.target_version,
         report.error_code,
+        report.bytes_wifi,
+        report.bytes_cellular,
     )
     return report.model_copy(update={"signature": sign_payload(v.signing_key, payload)})

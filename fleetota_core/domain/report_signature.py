@@ -6,9 +6,11 @@ array (no spaces, ASCII only, ``json.dumps(..., separators=(",", ":"), ensure_as
     ["fleetota-ota-report-v1", vin, campaign_id, deployment_id, attempt, status,
      firmware_version, target_version, error_code or "", ts_ms]
 
-``firmware_version`` is the record's (what the vehicle runs), ``ts_ms`` the record's ``ts`` in whole
-milliseconds since the epoch. The signature is ECDSA P-256 with SHA-256 over those bytes, DER-encoded
-and then base64 (standard alphabet, padded), in ``ota.signature``.
+When the report carries download byte counts (``bytes_wifi``, ``bytes_cellular``), the two are
+appended to the array as integers (0 for one that is absent), so a vehicle's count of its cellular
+data is as authentic as its status. ``firmware_version`` is the record's (what the vehicle runs),
+``ts_ms`` the record's ``ts`` in whole milliseconds since the epoch. The signature is ECDSA P-256
+with SHA-256 over those bytes, DER-encoded and then base64 (standard alphabet, padded), in ``ota.signature``.
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ def canonical_report(
     status: str,
     target_version: str,
     error_code: str | None,
+    bytes_wifi: int | None = None,
+    bytes_cellular: int | None = None,
 ) -> bytes:
     """The exact bytes a vehicle signs for one OTA report (see the module docstring)."""
-    fields = [
+    fields: list[object] = [
         SIGNATURE_CONTEXT,
         vin,
         campaign_id,
@@ -60,6 +64,8 @@ def canonical_report(
         error_code or "",
         epoch_ms(ts),
     ]
+    if bytes_wifi is not None or bytes_cellular is not None:
+        fields += [bytes_wifi or 0, bytes_cellular or 0]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -76,6 +82,8 @@ def report_payload(record: Any) -> bytes:
         str(ota.status.value if hasattr(ota.status, "value") else ota.status),
         ota.target_version,
         ota.error_code,
+        getattr(ota, "bytes_wifi", None),
+        getattr(ota, "bytes_cellular", None),
     )
 
 
