@@ -92,6 +92,7 @@ def open_job_listener(
     install_s: float | None = None,
     stamp: Callable[[float], float] | None = None,
     state_file: Path | None = None,
+    consent_rate: float | None = None,
 ) -> JobListener:
     """Pin the image and director public keys (fetched once, now), subscribe this run's queue, build
     the client; ``state_file`` keeps each vehicle's firmware and OTA history across restarts."""
@@ -107,7 +108,9 @@ def open_job_listener(
         f"{resources.dashboard_name}-sim-jobs-{run_id}"[:80],
     )
     queue.open()
-    extra = {} if install_s is None else {"install_s": install_s}
+    extra: dict[str, float] = {} if install_s is None else {"install_s": install_s}
+    if consent_rate is not None:
+        extra["consent_rate"] = consent_rate
     jobs = FirmwareStore(clients.s3, resources.firmware_bucket)
 
     def read_job(vin: str, key: str) -> bytes:
