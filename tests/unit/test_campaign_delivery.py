@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from campaign_world import deployments, spec, tick, window, world_with_campaign
 
 from fleetota_core.domain.campaign import Campaign, CampaignState
@@ -15,6 +16,7 @@ from fleetota_core.domain.install_permit import SignedInstallPermit, permit_prob
 from fleetota_core.domain.job_document import TrustedKeys
 from fleetota_core.domain.telemetry import DriveState, NetworkType, OtaReport, OtaStatus
 from fleetota_core.services.campaigns.actions import pause_campaign
+from fleetota_core.services.campaigns.preview import preview_campaign
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 
 if TYPE_CHECKING:
@@ -242,3 +244,30 @@ def test_a_two_phase_campaign_downloads_while_driving_on_low_charge_but_installs
     world.vehicles.put(world.vehicles.by_vin[vin].model_copy(update=parked))
     tick(world, 300)
     assert [n["vin"] for n in install_notices(world)] == [vin]
+
+
+def test_the_preview_forecasts_both_phases_and_the_cellular_data_capped_at_the_budget() -> None:
+    policy = DeliveryPolicy(install=InstallPolicy.WINDOW, cellular_budget_gb=1.2e-6, cellular_cost_per_gb=4.0)
+    world, _ = world_with_campaign(5, spec())
+    for vin in sorted(world.vehicles.by_vin)[:3]:
+        world.vehicles.put(world.vehicles.by_vin[vin].model_copy(update={"network": NetworkType.LTE}))
+    preview = preview_campaign(spec(eligibility=NIGHT, delivery=policy), world.ports)
+    forecast = preview.delivery
+    download, install = forecast.phases
+    now = world.clock.now()
+    assert datetime.fromisoformat(download["expected_done"]) < now + timedelta(minutes=5)
+    # Downloaded by 12:02 UTC; the night window opens at 01:00 the next day, then a 600 s install.
+    assert datetime.fromisoformat(install["expected_done"]) == now.replace(hour=1, minute=10) + timedelta(
+        days=1
+    )
+    assert forecast.cellular_vehicles_now == 3
+    assert forecast.cellular_demand_bytes == 3 * 512
+    # Two whole 512-byte artifacts fit the 1,200-byte budget; the rest goes over Wi-Fi.
+    assert (forecast.projected_cellular_bytes, forecast.projected_wifi_bytes) == (1024, 5 * 512 - 1024)
+    assert forecast.projected_cellular_cost == round(1024 / 1e9 * 4.0, 2)
+    wifi_only = DeliveryPolicy(download_networks=DownloadNetworks.WIFI)
+    assert preview_campaign(spec(delivery=wifi_only), world.ports).delivery.projected_cellular_bytes == 0
+    immediate = preview_campaign(spec(), world.ports).delivery
+    assert immediate.phases[1]["after_s"] == pytest.approx(
+        preview_campaign(spec(), world.ports).estimated_duration_s
+    )
