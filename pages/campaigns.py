@@ -17,6 +17,7 @@ from fleetota_core.views.campaign_actions import (
 from fleetota_core.views.campaigns import campaign_summary, deployments_frame, funnel, reasons, wave_progress
 from fleetota_core.views.text import chart_frame, plain
 from pages import _ui
+from pages._campaign_delivery import delivery_panel
 from pages._campaign_form import campaign_form
 from pages._demo_campaign import demo_campaign
 
@@ -211,6 +212,8 @@ def campaign_detail(campaign_id: str) -> None:
             fig = px.funnel(stages, x="deployments", y="stage", title="Deployment funnel", height=300)
             fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
             st.plotly_chart(fig, key="campaign_funnel")
+
+        delivery_panel(campaign)
 
         deps = _deployments(backend.key, campaign_id, backend)
         why = reasons(deps)
