@@ -18,6 +18,7 @@ from fleetota_core.domain.telemetry import DriveState, NetworkType, OtaReport, O
 from fleetota_core.services.campaigns.actions import pause_campaign
 from fleetota_core.services.campaigns.preview import preview_campaign
 from fleetota_core.services.campaigns.reports import apply_ota_reports
+from fleetota_core.services.campaigns.tick_install import NO_SLOT
 
 if TYPE_CHECKING:
     from campaign_fakes import FakeWorld
@@ -271,3 +272,20 @@ def test_the_preview_forecasts_both_phases_and_the_cellular_data_capped_at_the_b
     assert immediate.phases[1]["after_s"] == pytest.approx(
         preview_campaign(spec(), world.ports).estimated_duration_s
     )
+
+
+def test_install_permits_go_out_in_one_batch_per_page_and_no_more_than_max_in_flight() -> None:
+    policy = DeliveryPolicy(install=InstallPolicy.WINDOW)
+    world, campaign = world_with_campaign(30, spec(eligibility=NIGHT, delivery=policy, max_in_flight=10))
+    for _ in range(3):  # ten at a time: download slots free up as images are staged
+        tick(world, 60)
+        for d in deployments(world, campaign, S.NOTIFIED):
+            send(world, d, OtaStatus.DOWNLOADED, progress_pct=100, bytes_wifi=512)
+    calls: list[int] = []
+    publish = world.notifier.notify_vehicles
+    world.notifier.notify_vehicles = lambda notices: calls.append(len(notices)) or publish(notices)
+    world.clock.at = world.clock.at.replace(hour=1, minute=5) + timedelta(days=1)
+    tick(world)
+    assert calls == [10]  # one request's worth of permits, capped at max_in_flight
+    slots = [d for d in deployments(world, campaign, S.AWAITING_INSTALL) if d.reason == NO_SLOT]
+    assert len(slots) == 20

@@ -76,18 +76,21 @@ def look_after_in_flight(ports: CampaignPorts, campaign: Campaign, now: datetime
         rehints = Rehints()
         handled: set[str] = set()
         unsent = _unsent_notices(ports, campaign, hints, found, now)
+        staged: list[tuple[Deployment, Hint]] = []
         for hint in hints:
             deployment = found.get(hint[1])
             if deployment is None or hint[1] in handled:
                 rehints.drop.append(hint)  # gone, or a second due hint of one deployment: handled once
             elif deployment.state in STAGED:
                 handled.add(hint[1])
-                look_after_staged(ports, campaign, deployment, hint, now, result, rehints)
+                staged.append((deployment, hint))
             elif deployment.state not in IN_FLIGHT:
                 rehints.move(deployment, hint)
             else:
                 handled.add(hint[1])
                 _due_in_flight(ports, campaign, deployment, hint, hint[1] in unsent, now, result, rehints)
+        if staged:
+            look_after_staged(ports, campaign, staged, now, result, rehints)
         rehints.flush(ports, campaign.campaign_id, Lane.ACTIVE)
         if len(hints) < PAGE:
             return

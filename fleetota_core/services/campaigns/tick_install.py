@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from fleetota_core.domain.campaign import Campaign
     from fleetota_core.domain.deployment import Deployment
+    from fleetota_core.domain.vehicle import Vehicle
     from fleetota_core.services.campaigns.ports import CampaignPorts, Hint
     from fleetota_core.services.campaigns.tick import TickResult
     from fleetota_core.services.campaigns.tick_inflight import Rehints
@@ -39,43 +40,67 @@ NO_SLOT = "waiting for an install slot (max_in_flight)"
 def look_after_staged(
     ports: CampaignPorts,
     campaign: Campaign,
-    deployment: Deployment,
-    hint: Hint,
+    due: list[tuple[Deployment, Hint]],
     now: datetime,
     result: TickResult,
     rehints: Rehints,
 ) -> None:
-    """One staged deployment whose hint came due: wait for consent, wait for the window, or permit."""
-    rehints.drop.append(hint)
+    """A page of staged deployments whose hints came due: wait for consent, wait for the window, or
+    permit. One vehicles read and one batch of notices per page."""
+    vehicles = (
+        ports.vehicles.get_many([d.vin for d, _ in due]) if campaign.state is CampaignState.RUNNING else {}
+    )
+    notices = []
+    in_flight = campaign.counters.in_flight
+    for deployment, hint in due:
+        rehints.drop.append(hint)
+        permitted = _look_after(
+            ports, campaign, deployment, vehicles.get(deployment.vin), now, result, rehints, in_flight
+        )
+        if permitted:
+            in_flight += 1
+            notices.append(install_notice(ports, campaign, deployment, now))
+    if notices:
+        result.bump("permits", len(ports.notifier.notify_vehicles(notices)))
+
+
+def _look_after(
+    ports: CampaignPorts,
+    campaign: Campaign,
+    deployment: Deployment,
+    vehicle: Vehicle | None,
+    now: datetime,
+    result: TickResult,
+    rehints: Rehints,
+    in_flight: int,
+) -> bool:
+    """One staged deployment; True when it is to get an install permit now."""
     if (deployment.next_action_at or now) > now:
         rehints.put[Lane.ACTIVE].append((deployment.next_action_at or now, deployment.vin))
-        return
+        return False
     expiry = job_expiry(campaign, deployment)
     if expiry is not None and now >= expiry:
         _time_out(ports, campaign, deployment, now, result)
-        return
+        return False
     recheck = now + timedelta(seconds=campaign.spec.defer_recheck_s)
     delivery = campaign.spec.delivery
     if deployment.state is S.DOWNLOADED and delivery.install is InstallPolicy.CONSENT:
         deadline = (deployment.staged_at or now) + timedelta(seconds=delivery.consent_deadline_s)
         if now < deadline:
             _move(ports, deployment, S.AWAITING_CONSENT, min(deadline, expiry or deadline), {}, result)
-            return
+            return False
     if campaign.state is not CampaignState.RUNNING:
         _wait(ports, deployment, recheck, f"campaign {campaign.state.value.lower()}", result)
-        return
-    vehicle = ports.vehicles.get_many([deployment.vin]).get(deployment.vin)
+        return False
     verdict = evaluate_install(vehicle, campaign.spec.eligibility, now)
     if not verdict.eligible:
         _wait(ports, deployment, recheck, verdict.reason, result)
-        return
-    if campaign.counters.in_flight >= campaign.spec.max_in_flight:
+        return False
+    if in_flight >= campaign.spec.max_in_flight:
         _wait(ports, deployment, now + timedelta(minutes=1), NO_SLOT, result)
-        return
+        return False
     sets: dict[str, object] = {"install_at": now, "detail": f"install permitted at {now:%Y-%m-%d %H:%M}Z"}
-    if _wait(ports, deployment, now + PERMIT_RESEND, None, result, sets):
-        published = ports.notifier.notify_vehicles([install_notice(ports, campaign, deployment, now)])
-        result.bump("permits", len(published))
+    return _wait(ports, deployment, now + PERMIT_RESEND, None, result, sets)
 
 
 def _wait(
