@@ -106,3 +106,19 @@ def test_the_byte_counts_are_signed_so_an_altered_count_fails_verification():
         update={"ota": record.ota.model_copy(update={"bytes_cellular": 0, "bytes_wifi": 1})}
     )
     assert verify_report(key, report_payload(forged), forged.ota.signature) == "bad_signature"
+
+
+def test_the_simulators_consent_rate_flag_takes_a_probability():
+    import argparse
+
+    import pytest
+
+    from simulator.job_listener import add_ota_fault_arguments
+
+    parser = argparse.ArgumentParser()
+    add_ota_fault_arguments(parser)
+    assert parser.parse_args(["--consent-rate", "0.2"]).consent_rate == 0.2
+    assert parser.parse_args([]).consent_rate is None
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["--consent-rate", "1.5"])
+    assert exc.value.code == 2
