@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from test_job_ota_client import (
     ARTIFACT,
     IMAGE_KEY,
@@ -23,6 +25,7 @@ from fleetota_core.domain.install_permit import InstallPermit, SignedInstallPerm
 from fleetota_core.domain.job_document import SignedJobDocument
 from fleetota_core.domain.report_signature import public_key_pem, report_payload, verify_report
 from fleetota_core.domain.telemetry import NetworkType, OtaStatus, TelemetryRecord
+from simulator.job_listener import add_ota_fault_arguments
 from simulator.ota_client import VehicleOtaClient
 from simulator.record import encode
 from simulator.vehicle_keys import assign_keys
@@ -109,12 +112,6 @@ def test_the_byte_counts_are_signed_so_an_altered_count_fails_verification():
 
 
 def test_the_simulators_consent_rate_flag_takes_a_probability():
-    import argparse
-
-    import pytest
-
-    from simulator.job_listener import add_ota_fault_arguments
-
     parser = argparse.ArgumentParser()
     add_ota_fault_arguments(parser)
     assert parser.parse_args(["--consent-rate", "0.2"]).consent_rate == 0.2
