@@ -69,7 +69,8 @@ def test_a_window_campaign_downloads_in_the_afternoon_and_installs_only_inside_t
     staged = [r for r in rows if r.state is S.AWAITING_INSTALL]
     assert len(staged) >= 0.8 * len(rows), Counter(r.state for r in rows)
     reasons = Counter((r.reason or "").split(" ")[0] for r in staged)
-    assert reasons["outside"] >= 0.5 * len(staged) and set(reasons) <= {"outside", "driving"}, reasons
+    # Each waits for an install rule (the first that fails), never for a download one.
+    assert reasons["outside"] and set(reasons) <= {"outside", "driving", "offline", "battery"}, reasons
     assert not any(w.sim.by_vin[r.vin].firmware_version == NEW for r in rows)
     assert w.listener.client.stats["INSTALLING"] == 0
     for _ in range(42):  # three and a half more hours: into the window
