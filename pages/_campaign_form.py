@@ -87,6 +87,11 @@ def _delivery_fields(slots: dict[str, Any]) -> dict[str, Any]:
     )
     values["cellular_max_mb"] = n4.number_input("Up to (MB)", 1.0, 1_000_000.0, 50.0, key="cf_max_mb")
     slots["cellular_max_mb"] = n4.empty()
+    c1, c2, c3 = st.columns(3)
+    after = c1.checkbox("Wi-Fi only: cellular after a deadline", key="cf_use_cellular_after")
+    day = c2.date_input("Deadline date (UTC)", key="cf_cellular_after_date")
+    at = c3.time_input("Deadline time (UTC)", time(18, 0), key="cf_cellular_after_time")
+    values["cellular_after"] = datetime.combine(day, at, tzinfo=UTC) if after else None
     return values
 
 

@@ -37,6 +37,7 @@ _FIELD_FOR_LOC = (
     ("delivery.cellular_max_mb", "cellular_max_mb"),
     ("delivery.cellular_budget_gb", "cellular_budget_gb"),
     ("delivery.cellular_cost_per_gb", "cellular_cost_per_gb"),
+    ("delivery.cellular_after", "cellular_after"),
     ("delivery", "delivery"),
 )
 INSTALL_POLICIES = [p.value for p in InstallPolicy]
@@ -171,4 +172,6 @@ def delivery_values(values: dict[str, Any]) -> dict[str, Any]:
         delivery["cellular_budget_gb"] = values.get("cellular_budget_gb")
     if values.get("use_cellular_max_mb"):
         delivery["cellular_max_mb"] = values.get("cellular_max_mb")
+    if values.get("cellular_after") is not None:
+        delivery["cellular_after"] = values["cellular_after"]
     return delivery

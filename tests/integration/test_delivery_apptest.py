@@ -3,6 +3,8 @@ install and network policy, the preview's phases and cellular projection, the ca
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import pytest
 
 from fleetota_core.domain.campaign import CampaignSpec
@@ -43,6 +45,10 @@ def test_the_form_launches_a_window_wifi_only_campaign_with_a_budget_after_previ
     at.checkbox(key="cf_use_budget").check()
     at.number_input(key="cf_budget_gb").set_value(25.0)
     at.number_input(key="cf_cost_per_gb").set_value(3.0)
+    at.checkbox(key="cf_use_cellular_after").check()
+    at.time_input(key="cf_cellular_after_time").set_value(time(20, 30))
+    # In two days: until then Wi-Fi only, so the projection has no cellular data at any time of day.
+    at.date_input(key="cf_cellular_after_date").set_value(datetime.now(UTC).date() + timedelta(days=2))
     at.button(key="cf_preview_button").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -55,6 +61,11 @@ def test_the_form_launches_a_window_wifi_only_campaign_with_a_budget_after_previ
     assert not at.exception, [e.value for e in at.exception]
     (campaign,) = list_campaigns(dashboard.ports)
     d = campaign.spec.delivery
+    assert (d.cellular_after.hour, d.cellular_after.minute, d.cellular_after.utcoffset()) == (
+        20,
+        30,
+        timedelta(0),
+    )
     assert (d.install.value, d.download_networks.value, d.cellular_budget_gb, d.cellular_cost_per_gb) == (
         "window",
         "wifi",
