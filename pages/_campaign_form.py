@@ -10,7 +10,7 @@ import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import create_campaign, preview_campaign
-from fleetota_core.views.campaign_form import NETWORK_CHOICES, build_spec
+from fleetota_core.views.campaign_form import DOWNLOAD_NETWORKS, INSTALL_POLICIES, NETWORK_CHOICES, build_spec
 from fleetota_core.views.campaigns import reason_group
 from fleetota_core.views.fleet import version_key
 from fleetota_core.views.text import plain
@@ -53,6 +53,7 @@ def show_preview(preview: CampaignPreview, key: str = "preview") -> None:
         f"{_bytes(preview.full_image_bytes)}",
     )
     c[3].metric("Estimated duration", _duration(preview.estimated_duration_s), help=preview.assumptions)
+    _show_delivery(preview)
     waves = [{"wave": f"Wave {i + 1}", "vehicles": n} for i, n in enumerate(preview.wave_sizes)]
     if waves:
         fig = px.bar(waves, x="wave", y="vehicles", text="vehicles", title="Wave sizes", height=240)
@@ -64,6 +65,61 @@ def show_preview(preview: CampaignPreview, key: str = "preview") -> None:
     ]
     if notes:
         st.caption(" · ".join(notes))
+
+
+def _delivery_fields(slots: dict[str, Any]) -> dict[str, Any]:
+    """Install policy and network policy widgets (inside the form); their raw values."""
+    st.markdown("**Delivery: when to install, which networks to download over**")
+    i1, i2, i3 = st.columns(3)
+    values: dict[str, Any] = {
+        "install_policy": i1.selectbox(
+            "Install policy", INSTALL_POLICIES, key="cf_install_policy",
+            help="immediate: download and install at once; window: download now, install in the "
+            "maintenance window; consent: the driver accepts, else the window rule after the deadline",
+        ),
+        "consent_deadline_h": i2.number_input("Consent deadline (h)", 0.1, 336.0, 24.0, key="cf_consent_h"),
+        "download_networks": i3.selectbox(
+            "Download networks", DOWNLOAD_NETWORKS, key="cf_download_networks", help="wifi: never cellular"
+        ),
+    }  # fmt: skip
+    slots["consent_deadline_h"] = i2.empty()
+    slots["delivery"] = i3.empty()
+    n1, n2, n3, n4 = st.columns(4)
+    values["use_cellular_budget"] = n1.checkbox("Cellular budget", key="cf_use_budget")
+    values["cellular_budget_gb"] = n2.number_input("Budget (GB)", 0.0, 1_000_000.0, 100.0, key="cf_budget_gb")
+    slots["cellular_budget_gb"] = n2.empty()
+    values["cellular_cost_per_gb"] = n3.number_input("Cost per GB", 0.0, 1000.0, 2.0, key="cf_cost_per_gb")
+    slots["cellular_cost_per_gb"] = n3.empty()
+    values["use_cellular_max_mb"] = n4.checkbox(
+        "Wi-Fi only: cellular for small images", key="cf_use_max_mb", help="up to the size below"
+    )
+    values["cellular_max_mb"] = n4.number_input("Up to (MB)", 1.0, 1_000_000.0, 50.0, key="cf_max_mb")
+    slots["cellular_max_mb"] = n4.empty()
+    c1, c2, c3 = st.columns(3)
+    after = c1.checkbox("Wi-Fi only: cellular after a deadline", key="cf_use_cellular_after")
+    day = c2.date_input("Deadline date (UTC)", key="cf_cellular_after_date")
+    at = c3.time_input("Deadline time (UTC)", time(18, 0), key="cf_cellular_after_time")
+    values["cellular_after"] = datetime.combine(day, at, tzinfo=UTC) if after else None
+    return values
+
+
+def _show_delivery(preview: CampaignPreview) -> None:
+    forecast = preview.delivery
+    if forecast is None:
+        return
+    download, install = forecast.phases
+    c = st.columns(4)
+    c[0].metric("Download phase done", _duration(download["after_s"]), help=download["expected_done"][:16])
+    c[1].metric(
+        "Install phase done", _duration(install["after_s"]),
+        help=f"{install['expected_done'][:16]} UTC; install policy {forecast.install_policy}",
+    )  # fmt: skip
+    c[2].metric(
+        "Projected cellular", _bytes(forecast.projected_cellular_bytes),
+        help=f"{forecast.cellular_vehicles_now:,} vehicles on cellular now; Wi-Fi "
+        f"{_bytes(forecast.projected_wifi_bytes)}; capped at the budget",
+    )  # fmt: skip
+    c[3].metric("Projected cellular cost", f"{forecast.projected_cellular_cost:,.2f}")
 
 
 def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) -> None:
@@ -152,6 +208,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         start_date = d2.date_input("Start date (UTC)", key="cf_start_date")
         start_time = d3.time_input("Start time (UTC)", time(2, 0), key="cf_start_time")
         slots["start_at"] = st.empty()
+        delivery = _delivery_fields(slots)
         slots["form"] = st.empty()
         b1, b2 = st.columns([1, 5])
         preview_clicked = b1.form_submit_button("Preview", key="cf_preview_button")
@@ -174,6 +231,7 @@ def campaign_form(backend: Backend, fleet: pd.DataFrame, releases: list[str]) ->
         "use_window": use_window,
         "window_start": window_start, "window_end": window_end, "window_days": window_days,
         "start_at": datetime.combine(start_date, start_time, tzinfo=UTC) if schedule else None,
+        **delivery,
     }  # fmt: skip
     spec, errors = build_spec(values)
     for field, message in errors.items():

@@ -27,6 +27,7 @@ from fleetota_core.views.campaigns import (
 )
 from fleetota_core.views.text import chart_frame, plain
 from pages import _ui
+from pages._campaign_delivery import delivery_panel
 from pages._campaign_form import _bytes, campaign_form
 from pages._demo_campaign import demo_campaign
 
@@ -189,12 +190,12 @@ def action_bar(campaign_id: str, state: str, enrolling: bool = False) -> None:
         confirm(*pending)
 
 
-def delivery_panel(campaign) -> None:
+def delta_panel(campaign) -> None:
     """Deltas against full images: what the finished attempts downloaded and why any fell back."""
     tally = delivery(campaign)
     if tally is None:
         return
-    st.markdown("**Delivery**")
+    st.markdown("**Delta updates**")
     d = st.columns(4)
     d[0].metric("From deltas", f"{tally.from_delta:,}", help="finished attempts that installed a delta")
     d[1].metric("Full images", f"{tally.from_full:,}", help="including fallbacks from a delta")
@@ -267,7 +268,7 @@ def campaign_detail(campaign_id: str) -> None:
                 st.caption(f"Continuous, enrolment finished · {joined}")
         finished = c.finished / campaign.total if campaign.total else 0.0
         st.progress(min(finished, 1.0), text=f"{finished:.0%} of deployments finished")
-        delivery_panel(campaign)
+        delta_panel(campaign)
 
         waves = wave_progress(campaign)
         left, right = st.columns(2)
@@ -286,6 +287,7 @@ def campaign_detail(campaign_id: str) -> None:
             st.plotly_chart(fig, key="campaign_funnel")
 
         health_gate(campaign)
+        delivery_panel(campaign)
 
         deps = _deployments(backend.key, campaign_id, backend)
         why = reasons(deps)

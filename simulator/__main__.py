@@ -206,7 +206,14 @@ def _job_listener(
     faults = ota_faults(args)
     state_file = args.vehicle_state or Settings().state_dir / "vehicle-ota.json"
     return open_job_listener(
-        clients, resources, run_id, faults, seed=seed, stamp=stamp, state_file=state_file
+        clients,
+        resources,
+        run_id,
+        faults,
+        seed=seed,
+        stamp=stamp,
+        state_file=state_file,
+        consent_rate=getattr(args, "consent_rate", None),
     )
 
 

@@ -6,6 +6,7 @@ connection per vehicle would be in production), read with long polls of up to 10
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -20,7 +21,6 @@ from simulator.ota_client import OtaFaults, VehicleOtaClient
 from simulator.ota_memory import VehicleOtaMemory
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
     from pathlib import Path
 
@@ -92,6 +92,7 @@ def open_job_listener(
     install_s: float | None = None,
     stamp: Callable[[float], float] | None = None,
     state_file: Path | None = None,
+    consent_rate: float | None = None,
 ) -> JobListener:
     """Pin the image and director public keys (fetched once, now), subscribe this run's queue, build
     the client; ``state_file`` keeps each vehicle's firmware and OTA history across restarts."""
@@ -107,7 +108,9 @@ def open_job_listener(
         f"{resources.dashboard_name}-sim-jobs-{run_id}"[:80],
     )
     queue.open()
-    extra = {} if install_s is None else {"install_s": install_s}
+    extra: dict[str, float] = {} if install_s is None else {"install_s": install_s}
+    if consent_rate is not None:
+        extra["consent_rate"] = consent_rate
     jobs = FirmwareStore(clients.s3, resources.firmware_bucket)
 
     def read_job(vin: str, key: str) -> bytes:
@@ -127,6 +130,22 @@ def add_ota_fault_arguments(parser: argparse.ArgumentParser) -> None:
     ota.add_argument("--download-interrupt-rate", type=float, default=0.0, help="per download tick")
     ota.add_argument("--low-battery-rate", type=float, default=0.0, help="share of jobs refused: battery low")
     ota.add_argument("--tamper-rate", type=float, default=0.0, help="share of downloads altered in transit")
+    ota.add_argument(
+        "--consent-rate",
+        type=_probability,
+        default=None,
+        help="chance per parked tick that a driver accepts an install prompt (default 0.05)",
+    )
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
+    return value
 
 
 def ota_faults(args: argparse.Namespace) -> OtaFaults:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from fleetota_core.domain.delta import DeltaFallback, OtaArtifact
+from fleetota_core.domain.install_permit import SignedInstallPermit, permit_problem
 from fleetota_core.domain.job_document import (
     JobCheckFailed,
     JobDocument,
@@ -26,7 +27,7 @@ from fleetota_core.domain.job_document import (
     TrustedKeys,
     check_job,
 )
-from fleetota_core.domain.telemetry import NetworkType, OtaReport, OtaStatus
+from fleetota_core.domain.telemetry import CELLULAR_NETWORKS, NetworkType, OtaReport, OtaStatus
 from fleetota_core.errors import FleetOTAError
 from simulator.firmware_images import InstalledImages
 from simulator.ota import OtaEffect
@@ -44,6 +45,7 @@ DEVICE_MIN_SOC = 15.0  # the vehicle's own floor, whatever the campaign allowed
 INSTALL_S = 180.0
 MAX_INTERRUPTIONS = 5  # drop-outs tolerated in one attempt before giving up (transient failure)
 AWAKE_KWH_PER_TICK = 0.02  # modules kept awake while downloading or installing
+DRIVER_CONSENT_RATE = 0.05  # per parked tick, the chance the driver accepts the install prompt
 MAX_JOB_DOCUMENT_BYTES = 64 * 1024  # a signed job document is about 2 kB (its manifest at most 4 kB)
 
 
@@ -80,7 +82,8 @@ class OtaFaults:
 @dataclass
 class ActiveJob:
     doc: JobDocument
-    phase: str = "download"  # download -> verify -> install -> installing
+    # download -> verify -> install -> installing; two-phase: download -> verify -> staged -> installing
+    phase: str = "download"
     data: bytearray = field(default_factory=bytearray)
     interruptions: int = 0
     last_t: float = 0.0
@@ -91,6 +94,10 @@ class ActiveJob:
     fallback: DeltaFallback | None = None  # why the offered delta was not (or no longer) used
     downloaded: int = 0  # bytes of every artifact of this attempt
     image_sha256: str | None = None  # the verified image, kept in InstalledImages until installed
+    bytes_wifi: int = 0
+    bytes_cellular: int = 0
+    staged_t: float = 0.0  # when the verified image was staged (two-phase delivery)
+    permit_until: float = 0.0  # a valid install permit lets the install start until then
 
     @property
     def key(self) -> tuple[str, int]:
@@ -127,6 +134,7 @@ class VehicleOtaClient:
         stamp: Callable[[float], float] | None = None,
         memory: VehicleOtaMemory | None = None,
         images: InstalledImages | None = None,
+        consent_rate: float = DRIVER_CONSENT_RATE,
     ) -> None:
         self.keys = keys
         self.memory = memory or VehicleOtaMemory()
@@ -139,6 +147,10 @@ class VehicleOtaClient:
         self.stamp: Callable[[float], float] = stamp or (lambda t: t)
         self.rng = random.Random(f"ota:{seed}")
         self.pending: dict[str, dict[str, Any]] = {}
+        self.permits: dict[str, dict[str, Any]] = {}  # install notices waiting for their vehicle
+        self.consent_rate = consent_rate
+        # Bytes downloaded per (campaign, "wifi" | "cellular"): the vehicles' own tally.
+        self.downloaded: Counter[tuple[str, str]] = Counter()
         self.stats: Counter[str] = Counter()
         self.notified: Counter[tuple[str, int]] = Counter()  # (vin, attempt) -> notifications seen
         self._permanent: dict[str, bool] = {}  # deployment -> fails every attempt
@@ -147,6 +159,10 @@ class VehicleOtaClient:
         """Queue job notifications for their vehicles; a newer attempt replaces an older one."""
         count = 0
         for note in notifications:
+            if note.get("type") == "install" and "vin" in note:
+                self.permits[note["vin"]] = note
+                self.stats["permits_received"] += 1
+                continue
             if note.get("type") != "job" or "vin" not in note:
                 continue
             self.notified[(note["vin"], int(note.get("attempt", 0)))] += 1
@@ -169,6 +185,12 @@ class VehicleOtaClient:
         if job is None:
             return None
         return self._advance(vehicle, job, t)
+
+    def _job_report(self, job: ActiveJob, status: OtaStatus, **kw: Any) -> OtaReport:
+        """A report about the job in hand, with the attempt's byte counts once it downloaded any."""
+        if job.bytes_wifi or job.bytes_cellular:
+            kw.update(bytes_wifi=job.bytes_wifi, bytes_cellular=job.bytes_cellular)
+        return self._report(job.doc, status, **kw)
 
     def _report(self, job_doc: JobDocument | dict[str, Any], status: OtaStatus, **kw: Any) -> OtaReport:
         if isinstance(job_doc, JobDocument):
@@ -254,7 +276,7 @@ class VehicleOtaClient:
         vehicle.ota_state = None
         self._finished(vehicle, job.doc)
         extra = {"delivery": self._delivery(job)} if job.downloaded else {}
-        return OtaEffect(self._report(job.doc, status, error_code=code, detail=detail, **extra))
+        return OtaEffect(self._job_report(job, status, error_code=code, detail=detail, **extra))
 
     def _delivery(self, job: ActiveJob) -> Any:
         return delivery(job.artifact, job.downloaded, job.fallback)
@@ -271,7 +293,9 @@ class VehicleOtaClient:
         if job.phase == "download":
             return self._download(vehicle, job, t)
         if job.phase == "verify":
-            return self._verify(vehicle, job)
+            return self._verify(vehicle, job, t)
+        if job.phase == "staged":
+            return self._staged(vehicle, job, t)
         if job.phase == "install":
             if vehicle.driving:
                 return None  # installs only while parked; the download waits
@@ -288,6 +312,10 @@ class VehicleOtaClient:
         job.last_t = t
         if vehicle.network is NetworkType.NONE:
             return None  # a drop-out: resume from the same offset once connected
+        cellular = vehicle.network in CELLULAR_NETWORKS
+        if cellular and not job.doc.cellular_allowed:
+            self.stats["waiting_for_wifi"] += 1
+            return None  # a Wi-Fi-only job: the download waits for Wi-Fi
         budget = int(_bandwidth_bps(vehicle.network, vehicle.signal_dbm) * dt / 8)
         if self._chance(self.faults.download_interrupt_rate):
             job.interruptions += 1
@@ -312,13 +340,16 @@ class VehicleOtaClient:
                 detail = f"server sent more than the signed {size} bytes"
                 return self._end(vehicle, job, OtaStatus.REJECTED, RejectReason.TOO_LARGE.value, detail)
             job.data += chunk
+            network = "cellular" if cellular else "wifi"
+            setattr(job, f"bytes_{network}", getattr(job, f"bytes_{network}") + len(chunk))
+            self.downloaded[(job.doc.campaign_id, network)] += len(chunk)
         progress = 100.0 * len(job.data) / size
         if len(job.data) >= size:
             job.phase = "verify"
-        report = self._report(job.doc, OtaStatus.DOWNLOADING, progress_pct=min(progress, 100.0))
+        report = self._job_report(job, OtaStatus.DOWNLOADING, progress_pct=min(progress, 100.0))
         return OtaEffect(report, extra_energy_kwh=AWAKE_KWH_PER_TICK)
 
-    def _verify(self, vehicle: SimVehicle, job: ActiveJob) -> OtaEffect:
+    def _verify(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect:
         if job.artifact is OtaArtifact.DELTA:
             installed = self.images.image(vehicle.vin, vehicle.firmware_version)
             rebuilt = rebuild(job.doc, bytes(job.data), installed)
@@ -333,11 +364,53 @@ class VehicleOtaClient:
         if digest != job.doc.release.manifest.sha256 or len(data) != job.doc.release.manifest.size_bytes:
             detail = f"artifact sha256 {digest[:16]}... does not match the signed manifest"
             return self._end(vehicle, job, OtaStatus.REJECTED, RejectReason.CHECKSUM.value, detail)
-        job.phase = "install"
         job.data = bytearray()  # verified; the image now sits in the inactive partition
         job.image_sha256 = self.images.keep(data)
-        report = self._report(job.doc, OtaStatus.VERIFYING, progress_pct=100.0, delivery=self._delivery(job))
-        return OtaEffect(report)
+        if job.doc.install_policy == "immediate":
+            job.phase = "install"
+            return OtaEffect(
+                self._job_report(job, OtaStatus.VERIFYING, progress_pct=100.0, delivery=self._delivery(job))
+            )
+        job.phase, job.staged_t = "staged", t  # installs on a permit (or the driver's consent)
+        return OtaEffect(
+            self._job_report(job, OtaStatus.DOWNLOADED, progress_pct=100.0, delivery=self._delivery(job))
+        )
+
+    def _staged(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect | None:
+        """A staged image: install once permitted (a valid signed permit, or the driver's consent
+        before the consent deadline) and parked."""
+        note = self.permits.pop(vehicle.vin, None)
+        now = self.stamp(t)
+        if note is not None:
+            self._take_permit(job, note, now)
+        consent_open = (
+            job.doc.install_policy == "consent"
+            and job.doc.consent_deadline_s is not None
+            and t < job.staged_t + job.doc.consent_deadline_s
+        )
+        if (
+            consent_open
+            and not vehicle.driving
+            and now >= job.permit_until
+            and self._chance(self.consent_rate)
+        ):
+            self.stats["consents"] += 1
+            job.permit_until = now + 3600.0  # the driver pressed "install now"
+        if now >= job.permit_until or vehicle.driving:
+            return None
+        return self._start_install(job, t)
+
+    def _take_permit(self, job: ActiveJob, note: dict[str, Any], now: float) -> None:
+        try:
+            signed = SignedInstallPermit.model_validate(note.get("permit"))
+        except ValueError:
+            self.stats["bad_permits"] += 1
+            return
+        problem = permit_problem(signed, self.keys, job.doc, datetime.fromtimestamp(now, UTC))
+        if problem is not None:
+            self.stats["bad_permits"] += 1
+            return
+        job.permit_until = signed.permit.expires_at.timestamp()
 
     def _start_install(self, job: ActiveJob, t: float) -> OtaEffect:
         deployment = job.doc.deployment_id
@@ -349,7 +422,7 @@ class VehicleOtaClient:
             job.install_error = "INSTALL_TRANSIENT"
         job.phase = "installing"
         job.install_done_at = t + self.install_s
-        report = self._report(job.doc, OtaStatus.INSTALLING, progress_pct=0.0)
+        report = self._job_report(job, OtaStatus.INSTALLING, progress_pct=0.0)
         return OtaEffect(report, hold_parked=True, extra_energy_kwh=AWAKE_KWH_PER_TICK)
 
     def _finish_install(self, vehicle: SimVehicle, job: ActiveJob, t: float) -> OtaEffect:
@@ -364,8 +437,9 @@ class VehicleOtaClient:
         if job.image_sha256 is not None:
             self.images.install(vehicle.vin, vehicle.firmware_version, job.image_sha256)
         self._finished(vehicle, job.doc, installed=True)
-        report = self._report(job.doc, OtaStatus.SUCCEEDED, progress_pct=100.0, delivery=self._delivery(job))
-        return OtaEffect(report)
+        return OtaEffect(
+            self._job_report(job, OtaStatus.SUCCEEDED, progress_pct=100.0, delivery=self._delivery(job))
+        )
 
     def _chance(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate

@@ -87,5 +87,7 @@ def sign_report(v: SimVehicle, ts_iso: str, report: OtaReport) -> OtaReport:
         None
         if report.delivery is None
         else (report.delivery.artifact, report.delivery.downloaded_bytes, report.delivery.fallback),
+        report.bytes_wifi,
+        report.bytes_cellular,
     )
     return report.model_copy(update={"signature": sign_payload(v.signing_key, payload)})

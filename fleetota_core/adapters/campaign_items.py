@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.dynamo_items import from_item, sortable_ts, to_item
 from fleetota_core.domain.campaign import UPDATABLE_FIELDS, Campaign, CampaignCounters, CampaignSpec
 from fleetota_core.domain.deployment import (
+    BYTES_CELLULAR,
+    BYTES_WIFI,
+    CELLULAR_RESERVED,
     IN_FLIGHT,
     MUTABLE_FIELDS,
+    STAGED,
     WAITING,
     CounterKey,
     Deployment,
@@ -35,7 +39,17 @@ if TYPE_CHECKING:
 S = DeploymentState
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TIME_FIELDS = frozenset(
-    {"next_action_at", "notified_at", "created_at", "updated_at", "deferred_at", "finished_at", "joined_at"}
+    {
+        "next_action_at",
+        "notified_at",
+        "created_at",
+        "updated_at",
+        "deferred_at",
+        "finished_at",
+        "joined_at",
+        "staged_at",
+        "install_at",
+    }
 )
 _WAVE_SUFFIX = {"wave_ok": "ok", "wave_fail": "fail", "wave_wait": "wait", "wave_joined": "joined"}
 WATERMARK_ATTR = "enrol_watermark"  # how far a continuous campaign's enrolment read the change feed
@@ -49,8 +63,8 @@ def counter_attr(key: CounterKey) -> str:
     """The campaign item attribute that holds counter ``key``."""
     if key.kind == "state":
         return f"n_{key.state}"
-    if key.kind == "in_flight":
-        return "in_flight"
+    if key.kind in ("in_flight", "bytes_wifi", "bytes_cellular", "cellular_reserved"):
+        return key.kind
     if key.kind == "delivery":
         return f"{_DELIVERY_PREFIX}{key.name}"
     return f"w{key.wave}_{_WAVE_SUFFIX[key.kind]}"
@@ -81,6 +95,9 @@ def _counters(item: dict[str, Any], waves: int) -> CampaignCounters:
             for k, v in item.items()
             if k.startswith(_DELIVERY_PREFIX)
         },
+        bytes_wifi=get(BYTES_WIFI),
+        bytes_cellular=get(BYTES_CELLULAR),
+        cellular_reserved=get(CELLULAR_RESERVED),
     )
 
 
@@ -205,6 +222,8 @@ def bucket(campaign_id: str, state: DeploymentState, wave: int) -> str:
         return f"{campaign_id}#WAIT#{wave:03d}"
     if state in IN_FLIGHT:
         return f"{campaign_id}#ACTIVE"
+    if state in STAGED:
+        return f"{campaign_id}#STAGED"
     if state in (S.FAILED, S.TIMED_OUT):
         return f"{campaign_id}#FAILED"
     if state is S.SUCCEEDED:
@@ -230,8 +249,9 @@ def field_attrs(values: Mapping[str, object]) -> dict[str, Any]:
 
 def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
     values = {k: getattr(deployment, k) for k in MUTABLE_FIELDS if getattr(deployment, k) is not None}
-    if not deployment.notice_sent:
-        values.pop("notice_sent", None)
+    for flag in ("notice_sent", "cellular_granted"):
+        if not getattr(deployment, flag):
+            values.pop(flag, None)
     return to_item(
         {
             **field_attrs(values),
@@ -264,6 +284,9 @@ def deployment_from_item(raw: dict[str, Any]) -> Deployment:
         detail=item.get("detail"),
         progress_pct=item.get("progress_pct"),
         notice_sent=bool(item.get("notice_sent", False)),
+        cellular_granted=bool(item.get("cellular_granted", False)),
+        bytes_wifi=None if item.get("bytes_wifi") is None else int(item["bytes_wifi"]),
+        bytes_cellular=None if item.get("bytes_cellular") is None else int(item["bytes_cellular"]),
         **times,
     )
 

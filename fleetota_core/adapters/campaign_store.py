@@ -16,7 +16,7 @@ from fleetota_core.adapters.campaign_items import (
     cursor_attr,
 )
 from fleetota_core.adapters.dynamo_items import from_item, set_clause, to_attr, to_item
-from fleetota_core.domain.deployment import IN_FLIGHT_COUNT
+from fleetota_core.domain.deployment import CELLULAR_RESERVED, IN_FLIGHT_COUNT
 from fleetota_core.errors import ConflictError
 
 if TYPE_CHECKING:
@@ -126,6 +126,25 @@ class CampaignStore:
         }
         if conditions:
             kwargs["ConditionExpression"] = " AND ".join(conditions)
+        return conditional_write(self.dynamodb.update_item, **kwargs)
+
+    def reserve_cellular(self, campaign_id: str, size_bytes: int, budget_bytes: int) -> bool:
+        """Reserve ``size_bytes`` of the cellular budget if the reservations stay within it; atomic, so
+        two ticks at once never overspend. A negative ``size_bytes`` gives a reservation back."""
+        attr = counter_attr(CELLULAR_RESERVED)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"campaign_id": {"S": campaign_id}},
+            "UpdateExpression": "ADD #r :size",
+            "ExpressionAttributeNames": {"#r": attr},
+            "ExpressionAttributeValues": {":size": to_attr(size_bytes)},
+        }
+        if size_bytes > 0:
+            limit = budget_bytes - size_bytes
+            if limit < 0:
+                return False
+            kwargs["ConditionExpression"] = "attribute_not_exists(#r) OR #r <= :limit"
+            kwargs["ExpressionAttributeValues"][":limit"] = to_attr(limit)
         return conditional_write(self.dynamodb.update_item, **kwargs)
 
     def set_counters(self, campaign_id: str, counters: Mapping[CounterKey, int]) -> None:

@@ -6,9 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.cli.campaign_delivery import (
+    add_delivery_flags,
+    delivery_line,
+    delivery_section,
+    iso_datetime,
+    print_forecast,
+)
 from fleetota_core.composition import ports_for
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState
 from fleetota_core.domain.deployment import DeploymentState
@@ -66,15 +72,6 @@ def _csv_of(kind: type[int] | type[float], what: str) -> Callable[[str], list[An
     return parse
 
 
-def _iso_datetime(value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ISO 8601 time, e.g. 2026-12-01T02:00:00+01:00"
-        ) from None
-
-
 def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", help="JSON or YAML spec file (docs/campaigns.md); flags override it")
     parser.add_argument("--name")
@@ -101,7 +98,8 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--networks", type=_csv, help="allowed networks, e.g. WIFI,5G,LTE")
     parser.add_argument("--min-signal", type=int, help="minimum signal in dBm")
     parser.add_argument("--window", action="append", help="maintenance window HH:MM-HH:MM local time")
-    parser.add_argument("--start-at", type=_iso_datetime, help="scheduled start, ISO 8601 with offset")
+    parser.add_argument("--start-at", type=iso_datetime, help="scheduled start, ISO 8601 with offset")
+    add_delivery_flags(parser)
     parser.add_argument(
         "--soak-minutes",
         type=float,
@@ -153,6 +151,7 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
         ),
         "abort": _given({"failure_pct": args.abort_failure_pct, "min_executed": args.abort_min_executed}),
         "retry": _given({"max_attempts": args.max_attempts, "backoff_base_s": args.backoff}),
+        "delivery": delivery_section(args),
         "eligibility": _given(
             {
                 "min_soc_pct": args.min_soc,
@@ -262,6 +261,7 @@ def preview_command(args: argparse.Namespace, settings: Settings) -> int:
             f"of {preview.full_image_bytes / 1e6:.1f} MB as full images ({preview.saved_pct:.0f} %)"
         )
     print(f"estimated time   : {preview.estimated_duration_s / 3600:.1f} h ({preview.assumptions})")
+    print_forecast(preview.delivery)
     return 0
 
 
@@ -311,6 +311,7 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"continuous: {taking}; {s['joined_later']} joined after creation")
     print("states    : " + ", ".join(f"{k} {v}" for k, v in campaign.counters.states.items() if v))
     print(f"success   : {s['success_rate']}%" if s["success_rate"] is not None else "success   : -")
+    print(delivery_line(s))
     for line in _gate_lines(campaign):
         print(line)
     deferred = [d for d in deployments if d.state is DeploymentState.DEFERRED][:10]

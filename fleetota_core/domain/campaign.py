@@ -24,6 +24,7 @@ from fleetota_core.domain.bounds import (
     MAX_SOAK_MINUTES,
     MIN_SOAK_MINUTES,
 )
+from fleetota_core.domain.delivery import DeliveryPolicy
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.domain.eligibility import EligibilityRules
 from fleetota_core.domain.firmware import FirmwareRelease  # noqa: TC001 - pydantic needs it at runtime
@@ -127,6 +128,8 @@ class CampaignSpec(BaseModel):
     in_progress_timeout_s: int = Field(default=3600, ge=10, le=MAX_IN_PROGRESS_TIMEOUT_S)
     retry: RetryPolicy = RetryPolicy()
     eligibility: EligibilityRules = EligibilityRules()
+    # When a downloaded image may install, and over which networks it downloads (domain/delivery.py).
+    delivery: DeliveryPolicy = DeliveryPolicy()
     defer_recheck_s: int = Field(default=300, ge=1, le=MAX_DEFER_RECHECK_S)
     job_ttl_s: int = Field(default=86400, ge=60, le=MAX_JOB_TTL_S)
     start_at: AwareDatetime | None = None
@@ -188,6 +191,10 @@ class CampaignCounters:
         return sum(self.wave_joined)
 
     delivery: dict[str, int] = field(default_factory=dict)  # delta.delivery_counts names
+    # Bytes the vehicles reported downloading, per network, and the cellular budget reserved so far.
+    bytes_wifi: int = 0
+    bytes_cellular: int = 0
+    cellular_reserved: int = 0
 
     def waiting_in(self, wave: int) -> int:
         # Unknown (older items without the counter): assume there may be work.
@@ -199,6 +206,11 @@ class CampaignCounters:
     @property
     def in_flight(self) -> int:
         return self.count("NOTIFIED", "DOWNLOADING", "VERIFYING", "INSTALLING")
+
+    @property
+    def staged(self) -> int:
+        """Downloaded and verified, waiting to install (two-phase delivery)."""
+        return self.count("DOWNLOADED", "AWAITING_CONSENT", "AWAITING_INSTALL")
 
     @property
     def succeeded(self) -> int:
@@ -395,6 +407,12 @@ class Campaign(BaseModel):
             "succeeded": c.succeeded,
             "failed": c.failed,
             "deferred": c.count("DEFERRED"),
+            "staged": c.staged,
+            "awaiting_consent": c.count("AWAITING_CONSENT"),
+            "install_policy": self.spec.delivery.install.value,
+            "download_networks": self.spec.delivery.download_networks.value,
+            "bytes_wifi": c.bytes_wifi,
+            "bytes_cellular": c.bytes_cellular,
             "executed": c.executed,
             "progress": c.finished / self.total if self.total else 0.0,
             "success_rate": None if rate is None else round(rate, 1),

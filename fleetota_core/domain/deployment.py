@@ -23,6 +23,10 @@ class DeploymentState(StrEnum):
     NOTIFIED = "NOTIFIED"
     DOWNLOADING = "DOWNLOADING"
     VERIFYING = "VERIFYING"
+    # Two-phase delivery (install policy ``window`` or ``consent``): the image is staged on the vehicle.
+    DOWNLOADED = "DOWNLOADED"
+    AWAITING_CONSENT = "AWAITING_CONSENT"
+    AWAITING_INSTALL = "AWAITING_INSTALL"
     INSTALLING = "INSTALLING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -37,12 +41,15 @@ S = DeploymentState
 _IN_FLIGHT_TARGETS = {
     S.DOWNLOADING,
     S.VERIFYING,
+    S.DOWNLOADED,
     S.INSTALLING,
     S.SUCCEEDED,
     S.FAILED,
     S.REJECTED,
     S.TIMED_OUT,
 }
+# A staged image waits for its install; the vehicle may report the install's steps, or fail.
+_STAGED_TARGETS = {S.INSTALLING, S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.ROLLED_BACK}
 # Forward jumps along the main path are allowed: telemetry batches can lose or reorder a step.
 TRANSITIONS: dict[DeploymentState, frozenset[DeploymentState]] = {
     S.PENDING: frozenset({S.ELIGIBLE, S.DEFERRED, S.CANCELLED}),
@@ -51,6 +58,9 @@ TRANSITIONS: dict[DeploymentState, frozenset[DeploymentState]] = {
     S.NOTIFIED: frozenset(_IN_FLIGHT_TARGETS),
     S.DOWNLOADING: frozenset(_IN_FLIGHT_TARGETS),
     S.VERIFYING: frozenset(_IN_FLIGHT_TARGETS - {S.DOWNLOADING}),
+    S.DOWNLOADED: frozenset(_STAGED_TARGETS | {S.AWAITING_CONSENT, S.AWAITING_INSTALL}),
+    S.AWAITING_CONSENT: frozenset(_STAGED_TARGETS | {S.AWAITING_INSTALL}),
+    S.AWAITING_INSTALL: frozenset(_STAGED_TARGETS),
     S.INSTALLING: frozenset({S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.ROLLED_BACK}),
     S.FAILED: frozenset({S.RETRY_SCHEDULED, S.PENDING}),
     S.TIMED_OUT: frozenset({S.RETRY_SCHEDULED, S.PENDING}),
@@ -62,6 +72,8 @@ TRANSITIONS: dict[DeploymentState, frozenset[DeploymentState]] = {
 }
 IN_FLIGHT = frozenset({S.NOTIFIED, S.DOWNLOADING, S.VERIFYING, S.INSTALLING})
 WAITING = frozenset({S.PENDING, S.ELIGIBLE, S.DEFERRED, S.RETRY_SCHEDULED})
+# Downloaded and verified, waiting to install: no in-flight slot held, looked after in the active lane.
+STAGED = frozenset({S.DOWNLOADED, S.AWAITING_CONSENT, S.AWAITING_INSTALL})
 # Terminal failures count against thresholds; FAILED/TIMED_OUT become RETRY_SCHEDULED when retried.
 FAILED_OUTCOMES = frozenset({S.FAILED, S.TIMED_OUT, S.REJECTED, S.ROLLED_BACK})
 FINISHED = frozenset({S.SUCCEEDED, S.CANCELLED}) | FAILED_OUTCOMES
@@ -69,6 +81,7 @@ FINISHED = frozenset({S.SUCCEEDED, S.CANCELLED}) | FAILED_OUTCOMES
 _REPORT_STATE = {
     OtaStatus.DOWNLOADING: S.DOWNLOADING,
     OtaStatus.VERIFYING: S.VERIFYING,
+    OtaStatus.DOWNLOADED: S.DOWNLOADED,
     OtaStatus.INSTALLING: S.INSTALLING,
     OtaStatus.SUCCEEDED: S.SUCCEEDED,
     OtaStatus.FAILED: S.FAILED,
@@ -107,11 +120,14 @@ def state_for_report(report: OtaReport) -> DeploymentState | None:
 def apply_report(current: DeploymentState, report: OtaReport) -> DeploymentState | IllegalTransition | None:
     """The new state for ``report``, an :class:`IllegalTransition` to count, or None for no change.
 
-    A repeated DOWNLOADING report (progress) is a no-op state-wise.
+    A repeated DOWNLOADING report (progress), or a DOWNLOADED report of an image already staged, is a
+    no-op state-wise.
     """
     target = state_for_report(report)
     if target is None or (target is current and current is S.DOWNLOADING):
         return None
+    if target is S.DOWNLOADED and current in STAGED:
+        return None  # a repeat: the tick already moved the staged image on
     if not can_transition(current, target):
         return IllegalTransition(current, target)
     return target
@@ -184,6 +200,15 @@ class Deployment:
     notice_sent: bool = False
     # When the vehicle joined a continuous campaign after its creation (None: targeted at creation).
     joined_at: datetime | None = None
+    # Two-phase delivery: when the image was staged, and when the install phase began (an install
+    # permit sent, or the driver's consent reported); the in-flight timeout counts from the latter.
+    staged_at: datetime | None = None
+    install_at: datetime | None = None
+    # The network policy: whether this attempt's job may download over cellular, and the bytes the
+    # vehicle reported downloading over each network (all attempts).
+    cellular_granted: bool = False
+    bytes_wifi: int | None = None
+    bytes_cellular: int | None = None
 
     @property
     def deployment_id(self) -> str:
@@ -212,7 +237,7 @@ class Lane(StrEnum):
 
 def lane_of(state: DeploymentState) -> Lane | None:
     """The hint lane of a deployment in ``state``; None once it needs no more looking at."""
-    if state in IN_FLIGHT:
+    if state in IN_FLIGHT or state in STAGED:
         return Lane.ACTIVE
     if state in WAITING:
         return Lane.WAIT
@@ -281,13 +306,19 @@ class Transition:
 class CounterKey(NamedTuple):
     """One of a campaign's counters: a state count, the in-flight count, or a wave's tally."""
 
-    kind: str  # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait", "wave_joined", "delivery"
+    # "state", "in_flight", "wave_ok", "wave_fail", "wave_wait", "wave_joined", "delivery" (a delta
+    # counter, with ``name``), or a byte counter (BYTE_COUNTERS)
+    kind: str
     state: DeploymentState | None = None
     wave: int | None = None
     name: str | None = None  # a delivery counter (``fleetota_core.domain.delta.delivery_counts``)
 
 
 IN_FLIGHT_COUNT = CounterKey("in_flight")
+BYTES_WIFI = CounterKey("bytes_wifi")
+BYTES_CELLULAR = CounterKey("bytes_cellular")
+CELLULAR_RESERVED = CounterKey("cellular_reserved")
+BYTE_COUNTERS = (BYTES_WIFI, BYTES_CELLULAR, CELLULAR_RESERVED)
 
 
 def state_count(state: DeploymentState) -> CounterKey:

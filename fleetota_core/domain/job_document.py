@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -55,6 +55,13 @@ class JobDocument(BaseModel):
     # A patch from the vehicle's version to ``release``'s image, when the release has one; the full
     # image (``download_url``) is always there to fall back to.
     delta: DeltaOffer | None = None
+    # Two-phase delivery (domain/delivery.py): ``immediate`` installs once verified; ``window`` stages
+    # the image and installs on a signed install permit; ``consent`` also installs on the driver's
+    # consent given within ``consent_deadline_s`` of staging.
+    install_policy: Literal["immediate", "window", "consent"] = "immediate"
+    consent_deadline_s: int | None = Field(default=None, ge=60, le=MAX_JOB_TTL_S)
+    # False: download over Wi-Fi only, pausing while on cellular (the campaign's network policy).
+    cellular_allowed: bool = True
 
     def signed_bytes(self) -> bytes:
         payload = self.model_dump(mode="json")

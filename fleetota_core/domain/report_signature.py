@@ -9,7 +9,10 @@ array (no spaces, ASCII only, ``json.dumps(..., separators=(",", ":"), ensure_as
 ``firmware_version`` is the record's (what the vehicle runs), ``ts_ms`` the record's ``ts`` in whole
 milliseconds since the epoch. A report that carries ``delivery`` (how the image was obtained) is
 signed as version 2: the context ``"fleetota-ota-report-v2"`` and three more elements at the end,
-``delivery.artifact``, ``delivery.downloaded_bytes`` and ``delivery.fallback or ""``. The signature
+``delivery.artifact``, ``delivery.downloaded_bytes`` and ``delivery.fallback or ""``. When the
+report carries download byte counts (``bytes_wifi``, ``bytes_cellular``), the two are then appended
+as integers (0 for one that is absent), so a vehicle's count of its cellular data is as authentic as
+its status. The signature
 is ECDSA P-256 with SHA-256 over those bytes, DER-encoded and then base64 (standard alphabet,
 padded), in ``ota.signature``.
 """
@@ -51,6 +54,8 @@ def canonical_report(
     target_version: str,
     error_code: str | None,
     delivery: tuple[str, int, str | None] | None = None,
+    bytes_wifi: int | None = None,
+    bytes_cellular: int | None = None,
 ) -> bytes:
     """The exact bytes a vehicle signs for one OTA report (see the module docstring).
 
@@ -71,6 +76,8 @@ def canonical_report(
     if delivery is not None:
         artifact, downloaded, fallback = delivery
         fields += [artifact, downloaded, fallback or ""]
+    if bytes_wifi is not None or bytes_cellular is not None:
+        fields += [bytes_wifi or 0, bytes_cellular or 0]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -89,6 +96,8 @@ def report_payload(record: Any) -> bytes:
         ota.target_version,
         ota.error_code,
         None if delivery is None else (delivery.artifact, delivery.downloaded_bytes, delivery.fallback),
+        getattr(ota, "bytes_wifi", None),
+        getattr(ota, "bytes_cellular", None),
     )
 
 

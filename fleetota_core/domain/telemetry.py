@@ -31,12 +31,16 @@ class NetworkType(StrEnum):
     NONE = "NONE"
 
 
+CELLULAR_NETWORKS = frozenset({NetworkType.NR5G, NetworkType.LTE, NetworkType.G3})
+
+
 class OtaStatus(StrEnum):
     """What a vehicle reports about a job; the deployment state machine decides what it means."""
 
     RECEIVED = "RECEIVED"
     DOWNLOADING = "DOWNLOADING"
     VERIFYING = "VERIFYING"
+    DOWNLOADED = "DOWNLOADED"  # verified and staged; installs when the install policy allows
     INSTALLING = "INSTALLING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -87,6 +91,12 @@ class OtaReport(_Strict):
     error_code: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, max_length=512)
     delivery: OtaDelivery | None = None
+    bytes_wifi: int | None = Field(
+        default=None, ge=0, le=MAX_SAFE_INT, description="Bytes this attempt downloaded over Wi-Fi so far"
+    )
+    bytes_cellular: int | None = Field(
+        default=None, ge=0, le=MAX_SAFE_INT, description="Bytes this attempt downloaded over cellular so far"
+    )
     signature: str | None = Field(
         default=None,
         max_length=128,

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.domain.campaign import CampaignSpec
+from fleetota_core.domain.delivery import DownloadNetworks, InstallPolicy
 from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.domain.vin import InvalidVINError, validate_vin
 
@@ -32,7 +33,15 @@ _FIELD_FOR_LOC = (
     ("eligibility.networks", "networks"),
     ("eligibility.maintenance_windows", "window"),
     ("in_progress_timeout_s", "timeout_min"),
+    ("delivery.consent_deadline_s", "consent_deadline_h"),
+    ("delivery.cellular_max_mb", "cellular_max_mb"),
+    ("delivery.cellular_budget_gb", "cellular_budget_gb"),
+    ("delivery.cellular_cost_per_gb", "cellular_cost_per_gb"),
+    ("delivery.cellular_after", "cellular_after"),
+    ("delivery", "delivery"),
 )
+INSTALL_POLICIES = [p.value for p in InstallPolicy]
+DOWNLOAD_NETWORKS = [n.value for n in DownloadNetworks]
 _WAVE = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<pct>%?)\s*$")
 
 # The networks an operator may allow downloads on (a vehicle with none is offline).
@@ -136,6 +145,7 @@ def build_spec(values: dict[str, Any]) -> tuple[CampaignSpec | None, dict[str, s
             "maintenance_windows": tuple(windows),
         },
         "start_at": start_at if "start_at" not in errors else None,
+        "delivery": delivery_values(values),
     }
     if not raw["name"]:
         errors["name"] = "give the campaign a name operators will recognise"
@@ -148,3 +158,21 @@ def build_spec(values: dict[str, Any]) -> tuple[CampaignSpec | None, dict[str, s
             errors.setdefault(_field(tuple(error["loc"])), error["msg"].removeprefix("Value error, "))
         return None, errors
     return (None, errors) if errors else (spec, {})
+
+
+def delivery_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The spec's ``delivery`` section from the form (a budget and a size limit only when ticked)."""
+    delivery: dict[str, Any] = {
+        "install": values.get("install_policy", "immediate"),
+        "download_networks": values.get("download_networks", "any"),
+        "cellular_cost_per_gb": values.get("cellular_cost_per_gb", 2.0),
+    }
+    if values.get("consent_deadline_h") is not None:
+        delivery["consent_deadline_s"] = int(values["consent_deadline_h"] * 3600)
+    if values.get("use_cellular_budget"):
+        delivery["cellular_budget_gb"] = values.get("cellular_budget_gb")
+    if values.get("use_cellular_max_mb"):
+        delivery["cellular_max_mb"] = values.get("cellular_max_mb")
+    if values.get("cellular_after") is not None:
+        delivery["cellular_after"] = values["cellular_after"]
+    return delivery

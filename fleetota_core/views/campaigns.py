@@ -9,7 +9,7 @@ import pandas as pd
 
 from fleetota_core.adapters.table_reader import query_partition
 from fleetota_core.domain.delta import DeliveryTally, delivery_tally
-from fleetota_core.domain.deployment import DeploymentState
+from fleetota_core.domain.deployment import STAGED, DeploymentState
 from fleetota_core.domain.vehicle_health import SIGNALS
 from fleetota_core.services.campaigns.create import list_campaigns, list_deployments
 from fleetota_core.views.text import chart_text
@@ -23,13 +23,17 @@ if TYPE_CHECKING:
 
 # The funnel follows the main path; a deployment counts at every stage it has passed.
 FUNNEL = ("ELIGIBLE", "NOTIFIED", "DOWNLOADING", "VERIFYING", "INSTALLING", "SUCCEEDED")
+_STAGED = {s.value for s in STAGED}  # downloaded and verified, waiting to install
 _PASSED = {
     "ELIGIBLE": {"ELIGIBLE"}
     | set(FUNNEL[1:])
+    | _STAGED
     | {"FAILED", "RETRY_SCHEDULED", "TIMED_OUT", "REJECTED", "ROLLED_BACK"},
-    "NOTIFIED": set(FUNNEL[1:]) | {"FAILED", "RETRY_SCHEDULED", "TIMED_OUT", "REJECTED", "ROLLED_BACK"},
-    "DOWNLOADING": set(FUNNEL[2:]) | {"FAILED", "RETRY_SCHEDULED", "ROLLED_BACK"},
-    "VERIFYING": set(FUNNEL[3:]) | {"ROLLED_BACK"},
+    "NOTIFIED": set(FUNNEL[1:])
+    | _STAGED
+    | {"FAILED", "RETRY_SCHEDULED", "TIMED_OUT", "REJECTED", "ROLLED_BACK"},
+    "DOWNLOADING": set(FUNNEL[2:]) | _STAGED | {"FAILED", "RETRY_SCHEDULED", "ROLLED_BACK"},
+    "VERIFYING": set(FUNNEL[3:]) | _STAGED | {"ROLLED_BACK"},
     "INSTALLING": set(FUNNEL[4:]) | {"ROLLED_BACK"},
     "SUCCEEDED": {"SUCCEEDED"},
 }
@@ -38,11 +42,13 @@ SUMMARY_COLUMNS = [
     "campaign_id", "name", "state", "release", "kind", "total", "succeeded", "failed", "deferred",
     "in_flight", "executed", "progress", "success_rate", "wave", "current_wave", "waves", "created_at",
     "created_by", "state_reason", "active", "critical", "approved_by", "continuous", "enrolling",
-    "joined_later",
+    "joined_later", "staged", "awaiting_consent", "install_policy", "download_networks", "bytes_wifi",
+    "bytes_cellular",
 ]  # fmt: skip
 DEPLOYMENT_COLUMNS = [
     "vin", "state", "wave", "attempt", "model", "from_version", "reason", "error_code", "detail",
-    "progress_pct", "notified_at", "updated_at", "finished_at",
+    "progress_pct", "notified_at", "updated_at", "finished_at", "staged_at", "install_at",
+    "bytes_wifi", "bytes_cellular",
 ]  # fmt: skip
 
 
@@ -124,6 +130,9 @@ _RULES = {
     "outside": "outside maintenance window",
     "offline": "offline",
     "no": "no telemetry yet",
+    "cellular_budget": "cellular budget spent: waiting for Wi-Fi",
+    "campaign": "campaign paused",
+    "waiting": "waiting for an install slot",
 }
 
 

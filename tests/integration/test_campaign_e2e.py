@@ -84,7 +84,9 @@ class OtaWorld:
         return get_campaign(campaign_id, self.stack.ports)
 
 
-def world(stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: datetime = START) -> OtaWorld:
+def world(
+    stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: datetime = START, interval: float = 60.0
+) -> OtaWorld:
     fleet = generate_fleet(vehicles, seed)
     for v in fleet:
         v.soc = max(v.soc, 60.0)  # deferral is tested on its own; here every car has charge
@@ -92,7 +94,7 @@ def world(stack, vehicles: int, faults: OtaFaults, seed: int = 11, start: dateti
     uploader = BatchUploader(
         S3Sink(TelemetryStore(stack.resources.telemetry_bucket, stack.clients.s3)), 1000, "t"
     )
-    sim = FleetSimulation(fleet, uploader, start=start.timestamp(), interval=60.0, seed=seed)
+    sim = FleetSimulation(fleet, uploader, start=start.timestamp(), interval=interval, seed=seed)
     listener = open_job_listener(stack.clients, stack.resources, f"t{seed}", faults, seed=seed, install_s=60)
     sim.ota_client = listener
     w = OtaWorld(stack, sim, listener)

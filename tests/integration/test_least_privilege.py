@@ -26,6 +26,7 @@ import fleetota_core.views.backend as dashboard_backend
 from fleetota_core import composition
 from fleetota_core.cli import main as fleetota_cli
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
+from fleetota_core.domain.delivery import DeliveryPolicy, InstallPolicy
 from fleetota_core.domain.deployment import RetryPolicy
 from fleetota_core.infra_template import load_template
 from fleetota_core.services.campaigns.actions import finish_campaign, pause_campaign, resume_campaign
@@ -132,6 +133,9 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
             eligibility=ANY_TIME,
             max_in_flight=100,
             continuous=True,
+            # Two-phase delivery under a cellular budget: install permits and budget reservations
+            # are calls of the update manager too.
+            delivery=DeliveryPolicy(install=InstallPolicy.WINDOW, cellular_budget_gb=1),
         )
         campaign = create_campaign(spec, "alice", stack.ports, "iam", now=w.now)
     for minute in range(40):

@@ -61,6 +61,10 @@ TITLES = {
 
 @pytest.fixture
 def dashboard(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LocalStack:
+    return prepare_dashboard(stack, monkeypatch, tmp_path)
+
+
+def prepare_dashboard(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path) -> LocalStack:
     """The stack, with the dashboard's process-wide caches emptied and no demo fleet started."""
     monkeypatch.setenv("FLEETOTA_DEMO_FLEET", "0")
     monkeypatch.chdir(tmp_path)  # simulator pid/log files land here, not in the repo

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.domain.approval import ApprovalPolicy
 from fleetota_core.domain.campaign import Campaign, CampaignCounters
 from fleetota_core.domain.deployment import (
+    BYTES_CELLULAR,
+    BYTES_WIFI,
+    CELLULAR_RESERVED,
     IN_FLIGHT_COUNT,
     CounterKey,
     Deployment,
@@ -116,6 +119,9 @@ class CampaignStoreFake:
             wave_waiting=[row.counters.get(wait, 0) for _, _, wait in tallies],
             wave_joined=[row.counters.get(wave_joined(w), 0) for w in range(waves)],
             delivery={k.name: n for k, n in row.counters.items() if k.kind == "delivery" and k.name},
+            bytes_wifi=row.counters.get(BYTES_WIFI, 0),
+            bytes_cellular=row.counters.get(BYTES_CELLULAR, 0),
+            cellular_reserved=row.counters.get(CELLULAR_RESERVED, 0),
         )
         cursors = tuple(row.cursors.get(w, 0) for w in range(waves))
         return row.campaign.model_copy(update={"counters": counters, "roster_cursors": cursors})
@@ -158,6 +164,15 @@ class CampaignStoreFake:
     def set_counters(self, campaign_id: str, counters: Mapping[CounterKey, int]) -> None:
         with self.lock:
             self.rows[campaign_id].counters.update(counters)
+
+    def reserve_cellular(self, campaign_id: str, size_bytes: int, budget_bytes: int) -> bool:
+        with self.lock:
+            counters = self.rows[campaign_id].counters
+            reserved = counters.get(CELLULAR_RESERVED, 0)
+            if size_bytes > 0 and reserved + size_bytes > budget_bytes:
+                return False
+            counters[CELLULAR_RESERVED] = reserved + size_bytes
+            return True
 
 
 class DeploymentStoreFake:

@@ -250,3 +250,50 @@ def test_campaign_show_prints_the_gate_verdict_and_each_signal():
         "(n=120) vs control 0.90 % per hour (n=400), p<0.01"
     )
     assert "DTC rate" in lines[2] and "canary 4.10 vs control 0.90" in lines[2] and "p=0.004" in lines[2]
+
+
+# --- delivery: install and network policy -----------------------------------------------------
+
+
+def test_the_delivery_flags_become_the_specs_install_and_network_policy():
+    spec = spec_from(
+        *NAMED,
+        "--install-policy", "consent", "--consent-deadline", "7200", "--download-networks", "wifi",
+        "--cellular-after", "2026-12-01T02:00:00+00:00", "--cellular-max-mb", "50",
+        "--cellular-budget-gb", "120", "--cellular-cost-per-gb", "3.5",
+    )  # fmt: skip
+    d = spec.delivery
+    assert (d.install.value, d.consent_deadline_s, d.download_networks.value) == ("consent", 7200, "wifi")
+    assert d.cellular_after.isoformat() == "2026-12-01T02:00:00+00:00"
+    assert (d.cellular_max_mb, d.cellular_budget_gb, d.cellular_cost_per_gb) == (50, 120, 3.5)
+    assert spec_from(*NAMED).delivery.install.value == "immediate"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--install-policy", "later"), "argument --install-policy: invalid choice: 'later'"),
+        (("--download-networks", "lte"), "argument --download-networks: invalid choice: 'lte'"),
+        (
+            ("--cellular-budget-gb", "-1"),
+            "delivery.cellular_budget_gb: Input should be greater than or equal to 0",
+        ),
+        (("--cellular-budget-gb", "nan"), "delivery.cellular_budget_gb: Input should be a finite number"),
+        (
+            ("--cellular-cost-per-gb", "1e9"),
+            "delivery.cellular_cost_per_gb: Input should be less than or equal",
+        ),
+        (
+            ("--consent-deadline", "10"),
+            "delivery.consent_deadline_s: Input should be greater than or equal to 60",
+        ),
+        (("--cellular-max-mb", "0"), "delivery.cellular_max_mb: Input should be greater than 0"),
+        (
+            ("--cellular-after", "2026-12-01T02:00"),
+            "delivery.cellular_after: Input should have timezone info",
+        ),
+        (("--cellular-after", "tomorrow"), "'tomorrow' is not an ISO 8601 time"),
+    ],
+)
+def test_a_delivery_flag_out_of_bounds_is_one_clear_error_with_exit_2(capsys, flags, message):
+    assert message in refused(capsys, "campaign", "create", *NAMED, *flags)

@@ -6,7 +6,9 @@ import pytest
 from campaign_world import MODEL, deployments, finish, report, spec, tick, vin, world_with_campaign
 
 from fleetota_core.domain.campaign import WaveSpec
+from fleetota_core.domain.delivery import DeliveryPolicy, InstallPolicy
 from fleetota_core.domain.deployment import DeploymentState
+from fleetota_core.domain.eligibility import EligibilityRules, MaintenanceWindow
 from fleetota_core.domain.telemetry import OtaStatus
 from fleetota_core.errors import InputError, ResourceNotFoundError
 from fleetota_core.services.campaigns.actions import approve_campaign
@@ -119,3 +121,16 @@ def test_a_release_report_tells_running_installed_pending_and_failed_vehicles_ap
     assert (rows[vin(9)].status, rows[vin(9)].detail) == ("running", "no FleetOTA campaign installed it")
     with pytest.raises(ResourceNotFoundError, match="not published"):
         release_report("7.7.7", world.ports)
+
+
+def test_a_vehicle_with_the_image_staged_but_not_installed_is_pending_in_the_release_report() -> None:
+    night = EligibilityRules(maintenance_windows=(MaintenanceWindow(start="01:00", end="05:00"),))
+    policy = DeliveryPolicy(install=InstallPolicy.WINDOW)
+    world, campaign = world_with_campaign(1, spec(eligibility=night, delivery=policy))
+    tick(world, 10)
+    (d,) = deployments(world, campaign, S.NOTIFIED)
+    report(world, d, OtaStatus.DOWNLOADED)
+    tick(world, 10)
+    (row,) = release_report("2.0.0", world.ports)
+    assert row.status == "pending"
+    assert row.detail.startswith("AWAITING_INSTALL outside maintenance window")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.domain.deployment import IN_FLIGHT, WAITING, DeploymentState
+from fleetota_core.domain.deployment import IN_FLIGHT, STAGED, WAITING, DeploymentState
 from fleetota_core.domain.software_history import (
     INSTALLED,
     UNCHANGED,
@@ -100,7 +100,7 @@ def release_report(version: str, ports: CampaignPorts) -> list[ReleaseStatus]:
             status = "running"
         elif d is not None and d.state is S.SUCCEEDED:
             status = "installed, not yet reported"
-        elif d is not None and (d.state in WAITING or d.state in IN_FLIGHT):
+        elif d is not None and (d.state in WAITING or d.state in IN_FLIGHT or d.state in STAGED):
             status = "pending"
         elif d is not None and d.state.value in UNCHANGED:
             status = "failed" if d.state is not S.CANCELLED else "cancelled"

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.domain.delivery import DownloadNetworks, InstallPolicy
 from fleetota_core.domain.delta import DeltaOffer, delta_for
+from fleetota_core.domain.install_permit import PERMIT_LIFETIME, InstallPermit, SignedInstallPermit
 from fleetota_core.domain.job_document import JobDocument, SignedJobDocument
 from fleetota_core.services.campaigns.release_trust import check_release, delta_verifies
 
 if TYPE_CHECKING:
     from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.delivery import DeliveryPolicy
     from fleetota_core.domain.deployment import Deployment
     from fleetota_core.services.campaigns.ports import CampaignPorts, Hint
 
@@ -27,6 +30,7 @@ def build_job(
     delta that does not verify with the image key is never offered.
     """
     ttl = campaign.spec.job_ttl_s
+    delivery = campaign.spec.delivery
     check_release(ports, campaign.release)
     delta = delta_for(campaign.release.deltas, deployment.from_version)
     offer = None
@@ -44,16 +48,63 @@ def build_job(
         expires_at=now + timedelta(seconds=ttl),
         allow_downgrade=campaign.spec.allow_downgrade,
         delta=offer,
+        install_policy=delivery.install.value,
+        consent_deadline_s=delivery.consent_deadline_s if delivery.install is InstallPolicy.CONSENT else None,
+        cellular_allowed=deployment.cellular_granted or unrestricted_cellular(delivery),
     )
     signature, key_id = ports.director_signer.sign(document.signed_bytes())
     return SignedJobDocument(document=document, signature=signature, key_id=key_id)
 
 
+def unrestricted_cellular(delivery: DeliveryPolicy) -> bool:
+    """Cellular is always fine: any network and no budget to account for."""
+    return delivery.download_networks is DownloadNetworks.ANY and delivery.budget_bytes is None
+
+
 def notice_deadline(campaign: Campaign, deployment: Deployment) -> datetime | None:
-    """When an in-flight deployment times out: its in-progress timeout after it was notified."""
+    """When an in-flight deployment times out: its in-progress timeout after it was notified, or
+    after its install phase began (a staged image may wait for its window far longer than that)."""
     if deployment.notified_at is None:
         return None
-    return deployment.notified_at + timedelta(seconds=campaign.spec.in_progress_timeout_s)
+    started = max(deployment.notified_at, deployment.install_at or deployment.notified_at)
+    return started + timedelta(seconds=campaign.spec.in_progress_timeout_s)
+
+
+def job_expiry(campaign: Campaign, deployment: Deployment) -> datetime | None:
+    """When the deployment's job document expires: a staged image not installed by then times out."""
+    if deployment.notified_at is None:
+        return None
+    return deployment.notified_at + timedelta(seconds=campaign.spec.job_ttl_s)
+
+
+def install_notice(
+    ports: CampaignPorts, campaign: Campaign, deployment: Deployment, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The signed install permit for a staged deployment, as the notice that carries it.
+
+    The permit travels in the notice itself: it names no URL and holds nothing secret, and the
+    vehicle checks its director signature and its binding to the job it has staged.
+    """
+    permit = InstallPermit(
+        vin=deployment.vin,
+        campaign_id=campaign.campaign_id,
+        deployment_id=deployment.deployment_id,
+        attempt=deployment.attempt,
+        target_version=campaign.release.version,
+        issued_at=now,
+        expires_at=now + PERMIT_LIFETIME,
+    )
+    signature, key_id = ports.director_signer.sign(permit.signed_bytes())
+    signed = SignedInstallPermit(permit=permit, signature=signature, key_id=key_id)
+    notice = {
+        "type": "install",
+        "vin": deployment.vin,
+        "campaign_id": campaign.campaign_id,
+        "deployment_id": deployment.deployment_id,
+        "attempt": deployment.attempt,
+        "permit": signed.model_dump(mode="json"),
+    }
+    return deployment.vin, notice
 
 
 def sent_hint(campaign: Campaign, deployment: Deployment) -> Hint:

@@ -49,6 +49,9 @@ class Campaigns(Protocol):
         ...
 
     def set_counters(self, campaign_id: str, counters: Mapping[CounterKey, int]) -> None: ...
+    def reserve_cellular(self, campaign_id: str, size_bytes: int, budget_bytes: int) -> bool:
+        """Add ``size_bytes`` to the cellular reservations if they stay within ``budget_bytes``."""
+        ...
 
 
 class Deployments(Protocol):

@@ -11,6 +11,7 @@ from fleetota_core.domain.campaign import CampaignSpec, wave_sizes
 from fleetota_core.domain.delta import project_delivery
 from fleetota_core.domain.eligibility import evaluate
 from fleetota_core.services.campaigns.create import target_vehicles
+from fleetota_core.services.campaigns.preview_delivery import DeliveryForecast, forecast
 from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
 from fleetota_core.services.campaigns.releases import get_release
 
@@ -38,6 +39,8 @@ class CampaignPreview:
     delta_vehicles: int = 0  # matched vehicles that are offered a delta
     estimated_duration_s: float = 0.0
     assumptions: str = ""
+    # Two phases (download, install) and the cellular projection (see ``preview_delivery``).
+    delivery: DeliveryForecast | None = None
 
     @property
     def bytes_saved(self) -> int:
@@ -51,9 +54,13 @@ class CampaignPreview:
         return {**asdict(self), "bytes_saved": self.bytes_saved}
 
 
+def download_s(size_bytes: int) -> float:
+    return size_bytes * 8 / (ASSUMED_DOWNLOAD_MBPS * 1e6) + TICK_S
+
+
 def estimate_duration_s(sizes: list[int], size_bytes: int, max_in_flight: int) -> float:
     """Waves run one after another; each runs ``max_in_flight`` deployments at a time."""
-    per_vehicle = size_bytes * 8 / (ASSUMED_DOWNLOAD_MBPS * 1e6) + ASSUMED_INSTALL_S + TICK_S
+    per_vehicle = download_s(size_bytes) + ASSUMED_INSTALL_S
     return sum(math.ceil(n / max_in_flight) * per_vehicle for n in sizes if n)
 
 
@@ -90,5 +97,15 @@ def preview_campaign(
         delta_vehicles=delivery.delta_vehicles,
         estimated_duration_s=estimate_duration_s(sizes, per_vehicle, spec.max_in_flight),
         assumptions=f"{ASSUMED_DOWNLOAD_MBPS:g} Mbit/s downloads, {ASSUMED_INSTALL_S:g} s install, "
-        f"{TICK_S:g} s tick; deferred vehicles add time",
+        f"{TICK_S:g} s tick; deferred vehicles add time; two-phase installs wait for the next "
+        "maintenance window; cellular = vehicles on cellular now, capped at the budget",
+        delivery=forecast(
+            spec,
+            targeting.matched,
+            sizes,
+            release.manifest.size_bytes,
+            now,
+            download_s(release.manifest.size_bytes),
+            ASSUMED_INSTALL_S,
+        ),
     )

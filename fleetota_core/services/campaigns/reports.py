@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.domain.delta import OtaArtifact, delivery_counts
 from fleetota_core.domain.deployment import (
+    BYTES_CELLULAR,
+    BYTES_WIFI,
+    STAGED,
     DeploymentState,
     IllegalTransition,
     Outcome,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
 S = DeploymentState
+_DOWNLOADING = frozenset({S.NOTIFIED, S.DOWNLOADING})
 _MAX_RACES = 3
 # The attempt is over: its delivery (delta or full, bytes, fallback) is counted once, here.
 _ATTEMPT_ENDS = frozenset({S.SUCCEEDED, S.FAILED, S.REJECTED, S.ROLLED_BACK})
@@ -109,6 +113,7 @@ def _apply_one(
         if transition(ports, change) is Outcome.APPLIED:
             counts.applied += 1
             counts.retries_scheduled += change.new_state is S.RETRY_SCHEDULED
+            count_download_bytes(ports, deployment, target, report)
             if target in _ATTEMPT_ENDS:
                 _count_delivery(ports, campaign, report)
             return
@@ -144,7 +149,42 @@ def _transition(
         if decision.retry and decision.at is not None:
             final = S.RETRY_SCHEDULED
             next_action_at = decision.at
+    if target is S.DOWNLOADED:
+        sets["staged_at"] = now
+        next_action_at = now  # the tick decides at once: consent, window, or permit
+    if target is S.INSTALLING and deployment.state in STAGED and deployment.install_at is None:
+        sets["install_at"] = now  # the driver consented: the install phase starts now
+    sets.update(_byte_fields(deployment, target, report))
     if target in (S.SUCCEEDED, S.FAILED, S.REJECTED, S.ROLLED_BACK) and final is target:
         sets["finished_at"] = now
         next_action_at = now
     return Transition.of(deployment, final, next_action_at=next_action_at, sets=sets)
+
+
+def _ends_download(old: DeploymentState, target: DeploymentState, report: OtaReport) -> bool:
+    """The report that takes a deployment out of its download carries the attempt's byte counts.
+
+    Counting only on that transition counts each attempt once: the write is conditional on the
+    deployment's state and version, so a redelivered or repeated report moves nothing again.
+    """
+    has_bytes = report.bytes_wifi is not None or report.bytes_cellular is not None
+    return has_bytes and old in _DOWNLOADING and target not in _DOWNLOADING
+
+
+def _byte_fields(deployment: Deployment, target: DeploymentState, report: OtaReport) -> dict[str, object]:
+    if not _ends_download(deployment.state, target, report):
+        return {}
+    return {
+        "bytes_wifi": (deployment.bytes_wifi or 0) + (report.bytes_wifi or 0),
+        "bytes_cellular": (deployment.bytes_cellular or 0) + (report.bytes_cellular or 0),
+    }
+
+
+def count_download_bytes(
+    ports: CampaignPorts, deployment: Deployment, target: DeploymentState, report: OtaReport
+) -> None:
+    """Add an attempt's downloaded bytes to the campaign's Wi-Fi and cellular counters."""
+    if not _ends_download(deployment.state, target, report):
+        return
+    deltas = {BYTES_WIFI: report.bytes_wifi or 0, BYTES_CELLULAR: report.bytes_cellular or 0}
+    ports.campaigns.add_counters(deployment.campaign_id, {k: v for k, v in deltas.items() if v})

@@ -26,7 +26,7 @@ from fleetota_core.domain.deployment import (
     Transition,
     check_transition,
 )
-from fleetota_core.domain.eligibility import evaluate
+from fleetota_core.services.campaigns.download_plans import give_back, plan_downloads
 from fleetota_core.services.campaigns.enrolment import enrol_new_vehicles
 from fleetota_core.services.campaigns.health_gate import gate_next_wave
 from fleetota_core.services.campaigns.notifications import PreparedJob, announce, prepare_job
@@ -43,8 +43,8 @@ from fleetota_core.services.campaigns.transitions import Decrements, transition
 
 if TYPE_CHECKING:
     from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.delivery import DownloadPlan
     from fleetota_core.domain.deployment import Deployment
-    from fleetota_core.domain.eligibility import Verdict
     from fleetota_core.services.campaigns.ports import CampaignPorts
 
 S = DeploymentState
@@ -67,6 +67,7 @@ class TickResult:
     retries_scheduled: int = 0
     resent: int = 0
     joined: int = 0  # vehicles that joined continuous campaigns
+    permits: int = 0  # install permits sent to staged deployments
     lost_races: int = 0
     state_changes: list[str] = field(default_factory=list)
     alerts: int = 0
@@ -114,8 +115,9 @@ def tick_campaign(ports: CampaignPorts, campaign: Campaign, now: datetime, resul
         result.joined += enrol_new_vehicles(ports, campaign, now)
         # Read again: joiners' counters (ours, or another tick's seen meanwhile) open the wave's hints.
         campaign = ports.campaign(campaign.campaign_id)
-    if campaign.state in (C.RUNNING, C.PAUSED) and campaign.counters.in_flight:
-        # In-flight deployments finish (or time out) even while paused, as in hawkBit.
+    if campaign.state in (C.RUNNING, C.PAUSED) and (campaign.counters.in_flight or campaign.counters.staged):
+        # In-flight deployments finish (or time out) even while paused, as in hawkBit; staged images
+        # get no install permit while paused.
         look_after_in_flight(ports, campaign, now, result)
     if campaign.state is C.RUNNING:
         _notify_due(ports, campaign, now, result)
@@ -267,9 +269,8 @@ def _consider_page(
     """Notify or defer each of ``deployments``; their verdicts by VIN (see ``_consider``)."""
     if not deployments:
         return {}
-    vehicles = ports.vehicles.get_many([d.vin for d in deployments])
-    rules = campaign.spec.eligibility
-    verdicts = {d.vin: evaluate(vehicles.get(d.vin), rules, now) for d in deployments}
+    plans = plan_downloads(ports, campaign, deployments, now)
+    verdicts = {vin: plan.verdict for vin, plan in plans.items()}
     times = (now + NOTICE_LEASE, now + timedelta(seconds=campaign.spec.defer_recheck_s))
     # The hints go first, in batches: a claim or deferral that then dies midway is found again.
     ports.schedule.hint_many(
@@ -283,7 +284,7 @@ def _consider_page(
     def consider(deployment: Deployment) -> _Considered:
         try:
             return _consider(
-                ports, campaign, deployment, verdicts[deployment.vin], times, now, result, decrements
+                ports, campaign, deployment, plans[deployment.vin], times, now, result, decrements
             )
         except Exception as exc:  # re-raised below, once the other notices of the page are recorded
             return _Considered("error", error=exc)
@@ -330,7 +331,7 @@ def _consider(
     ports: CampaignPorts,
     campaign: Campaign,
     deployment: Deployment,
-    verdict: Verdict,
+    plan: DownloadPlan,
     times: tuple[datetime, datetime],
     now: datetime,
     result: TickResult,
@@ -342,6 +343,7 @@ def _consider(
     is "notified", "deferred", "lost" (another tick got there first) or "capacity".
     """
     lease, recheck = times
+    verdict = plan.verdict
     if not verdict.eligible:
         sets = {"reason": verdict.reason, "deferred_at": now}
         if deployment.state is S.DEFERRED:
@@ -364,13 +366,21 @@ def _consider(
         deployment,
         S.NOTIFIED,
         next_action_at=lease,
-        sets={"attempt": deployment.attempt + 1, "notified_at": now, "progress_pct": 0},
+        sets={
+            "attempt": deployment.attempt + 1,
+            "notified_at": now,
+            "progress_pct": 0,
+            "cellular_granted": plan.cellular,
+        },
+        # ``install_at``/``staged_at``: an earlier attempt's install phase.
         # ``notice_sent``: an earlier attempt's mark from before sent hints; it must not vouch for this one.
-        clears=("reason", "error_code", "detail", "notice_sent"),
+        clears=("reason", "error_code", "detail", "notice_sent", "install_at", "staged_at"),
         max_in_flight=campaign.spec.max_in_flight,
         hinted=True,
     )
     outcome = transition(ports, change, decrements)
+    if outcome is not Outcome.APPLIED:
+        give_back(ports, campaign, plan)
     if outcome is Outcome.AT_CAPACITY:
         return _Considered("capacity")
     if outcome is Outcome.LOST_RACE:
@@ -387,5 +397,8 @@ def _consider(
         error_code=None,
         detail=None,
         notice_sent=False,
+        cellular_granted=plan.cellular,
+        install_at=None,
+        staged_at=None,
     )
     return _Considered("notified", prepare_job(ports, campaign, claimed, now))

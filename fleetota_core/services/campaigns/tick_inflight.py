@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.domain.deployment import (
     IN_FLIGHT,
+    STAGED,
     DeploymentState,
     Lane,
     Outcome,
@@ -24,6 +25,7 @@ from fleetota_core.domain.deployment import (
     lane_of,
 )
 from fleetota_core.services.campaigns.notifications import announce, notice_deadline, prepare_job, sent_hint
+from fleetota_core.services.campaigns.tick_install import look_after_staged
 from fleetota_core.services.campaigns.transitions import transition
 
 if TYPE_CHECKING:
@@ -74,15 +76,21 @@ def look_after_in_flight(ports: CampaignPorts, campaign: Campaign, now: datetime
         rehints = Rehints()
         handled: set[str] = set()
         unsent = _unsent_notices(ports, campaign, hints, found, now)
+        staged: list[tuple[Deployment, Hint]] = []
         for hint in hints:
             deployment = found.get(hint[1])
             if deployment is None or hint[1] in handled:
                 rehints.drop.append(hint)  # gone, or a second due hint of one deployment: handled once
+            elif deployment.state in STAGED:
+                handled.add(hint[1])
+                staged.append((deployment, hint))
             elif deployment.state not in IN_FLIGHT:
                 rehints.move(deployment, hint)
             else:
                 handled.add(hint[1])
                 _due_in_flight(ports, campaign, deployment, hint, hint[1] in unsent, now, result, rehints)
+        if staged:
+            look_after_staged(ports, campaign, staged, now, result, rehints)
         rehints.flush(ports, campaign.campaign_id, Lane.ACTIVE)
         if len(hints) < PAGE:
             return

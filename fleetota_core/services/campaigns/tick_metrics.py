@@ -1,5 +1,6 @@
 """The tick's OTAUpdates metrics: in progress and success rate per campaign and overall, failure rate,
-and per campaign with deltas: installs from deltas, fallbacks to the full image, bytes saved."""
+and per campaign with deltas: installs from deltas, fallbacks to the full image, bytes saved; and the
+bytes the vehicles downloaded (``DownloadBytes`` by ``Network``: wifi or cellular)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 def publish_ota_metrics(ports: CampaignPorts, campaigns: list[Campaign], now: datetime) -> None:
     data: list[tuple[str, float, str, dict[str, str]]] = []
     in_flight = succeeded = executed = failed = 0
+    by_network = {"wifi": 0, "cellular": 0}
     for campaign in campaigns:
         c = campaign.counters
         in_flight, succeeded, executed, failed = (
@@ -34,7 +36,11 @@ def publish_ota_metrics(ports: CampaignPorts, campaigns: list[Campaign], now: da
             data.append(("DeltaInstalls", tally.from_delta, "Count", dims))
             data.append(("DeltaFallbacks", tally.fallback_count, "Count", dims))
             data.append(("BytesSaved", tally.saved_bytes, "Bytes", dims))
+        for network, count in (("wifi", c.bytes_wifi), ("cellular", c.bytes_cellular)):
+            by_network[network] += count
+            data.append(("DownloadBytes", count, "Bytes", {**dims, "Network": network}))
     data.append(("InProgress", in_flight, "Count", {}))
+    data.extend(("DownloadBytes", n, "Bytes", {"Network": network}) for network, n in by_network.items())
     if executed:
         data.append(("SuccessRate", 100.0 * succeeded / executed, "Percent", {}))
         data.append(("FailureRate", 100.0 * failed / executed, "Percent", {}))

@@ -64,6 +64,8 @@ class WireOtaReport(_Wire, frozen=True):
     error_code: Annotated[str, Meta(max_length=64)] | None = None
     detail: Annotated[str, Meta(max_length=512)] | None = None
     delivery: WireOtaDelivery | None = None
+    bytes_wifi: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)] | None = None
+    bytes_cellular: Annotated[int, Meta(ge=0, le=MAX_SAFE_INT)] | None = None
     signature: Annotated[str, Meta(max_length=128)] | None = None
 
 
