@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,13 @@ import streamlit as st
 from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
 from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
-from fleetota_core.views.fleet import provisioned_fleet_frame
+from fleetota_core.views.fleet import (
+    fleet_frame,
+    provisioned_digest,
+    provisioned_vehicles,
+    with_provisioned,
+)
+from fleetota_core.views.fleet_snapshot import fleet_snapshot_version
 from fleetota_core.views.text import chart_frame, plain
 
 if TYPE_CHECKING:
@@ -23,6 +30,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FLEET_TTL_S = 15
+# How long a parsed snapshot may stay cached; a new snapshot (new ETag) replaces it at once anyway.
+FLEET_CACHE_S = 3600
 LIVE_REFRESH_S = 15
 # Where the simulator's pid file and log live; tests point it at a temporary folder.
 STATE_DIR = Path(os.environ.get("FLEETOTA_STATE_DIR", ".fleetota"))
@@ -102,15 +111,42 @@ def live(run_every: float, what: str) -> Callable[[Callable[..., None]], Callabl
     return wrap
 
 
-@st.cache_data(ttl=FLEET_TTL_S, show_spinner="Loading the fleet…")
-def _fleet(key: str, _backend: Backend) -> pd.DataFrame:
-    return provisioned_fleet_frame(_backend.clients, _backend.resources, STATE_DIR)
+@st.cache_data(ttl=FLEET_TTL_S, show_spinner=False)
+def _provisioned(key: str, _backend: Backend) -> tuple[str, list[dict[str, Any]]]:
+    vehicles = provisioned_vehicles(_backend.clients, _backend.resources, STATE_DIR)
+    return provisioned_digest(vehicles), vehicles
+
+
+@st.cache_data(ttl=FLEET_CACHE_S, max_entries=2, show_spinner="Loading the fleet…")
+def _fleet(key: str, version: str, _backend: Backend) -> pd.DataFrame:
+    # Keyed on the snapshot's version: at 1,000,000 vehicles reading and parsing it costs ~10 s, so it
+    # happens once per snapshot the update manager writes, not once per TTL.
+    _, vehicles = _provisioned(key, _backend)
+    return with_provisioned(fleet_frame(_backend.clients, _backend.resources), vehicles)
+
+
+def fleet_version() -> str:
+    """What the fleet read model is, as a cache key: the snapshot's ETag and the provisioned fleet.
+
+    Without a snapshot (a young stack reads the vehicles table) the key changes every ``FLEET_TTL_S``.
+    """
+    b = backend()
+    snapshot = fleet_snapshot_version(b.clients, b.resources)
+    digest, _ = _provisioned(b.key, b)
+    if snapshot is None:
+        snapshot = f"scan@{int(time.time() // FLEET_TTL_S)}"
+    return f"{snapshot}|{digest}"
+
+
+def fleet_at(version: str) -> pd.DataFrame:
+    """The fleet for a version from :func:`fleet_version` (cached: the same frame for every page)."""
+    b = backend()
+    return _fleet(b.key, version, b)
 
 
 def fleet() -> pd.DataFrame:
-    """Every vehicle's latest state (normalized), with provisioned never-reported ones, cached briefly."""
-    b = backend()
-    return _fleet(b.key, b)
+    """Every vehicle's latest state (normalized), with provisioned never-reported ones, cached."""
+    return fleet_at(fleet_version())
 
 
 def fleet_or_stop() -> pd.DataFrame:

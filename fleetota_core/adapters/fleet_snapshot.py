@@ -279,6 +279,24 @@ def read_document(s3: Any, bucket: str, key: str) -> SnapshotDocument | None:
         raise SnapshotFormatError(f"s3://{bucket}/{key} is not a usable fleet snapshot: {exc}") from exc
 
 
+def fleet_snapshot_version(clients: ClientFactory, resources: Resources) -> str | None:
+    """The latest snapshot's ETag (it changes with every rewrite), or None before the first one.
+
+    One HEAD request: the dashboard keys its parsed fleet and every aggregate on it, so an unchanged
+    snapshot is never downloaded or parsed twice (at 1,000,000 vehicles that read costs ~10 s).
+    """
+    bucket = resources.telemetry_bucket
+    try:
+        head = clients.s3.head_object(Bucket=bucket, Key=SNAPSHOT_KEY)
+    except ClientError as exc:
+        if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise translate(exc, f"looking for {SNAPSHOT_KEY} in {bucket}") from exc
+    except BotoCoreError as exc:
+        raise translate(exc, f"looking for {SNAPSHOT_KEY} in {bucket}") from exc
+    return str(head.get("ETag") or head.get("LastModified") or "")
+
+
 def read_fleet_snapshot(clients: ClientFactory, resources: Resources) -> SnapshotDocument | None:
     """The latest fleet snapshot, or None before the first one or if it cannot be read.
 
