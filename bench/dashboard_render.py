@@ -36,17 +36,14 @@ REPO = Path(__file__).resolve().parents[1]
 # Runnable from a fresh clone without installing the package.
 sys.path.insert(0, str(REPO))
 
-import pandas as pd  # noqa: E402
 import requests  # noqa: E402
 
 from fleetota_core.adapters.clients import client_factory  # noqa: E402
 from fleetota_core.adapters.fleet_snapshot import time_bound_key, write_fleet_snapshot  # noqa: E402
-from fleetota_core.domain.vehicle import battery_category  # noqa: E402
 from fleetota_core.local.provision import provision  # noqa: E402
-from fleetota_core.local.sample_fleet import sample_fleet  # noqa: E402
+from fleetota_core.local.sample_fleet import sample_snapshot_rows  # noqa: E402
 from fleetota_core.local.server import start_moto  # noqa: E402
 from fleetota_core.local.stack_spec import read_stack_spec  # noqa: E402
-from fleetota_core.services.ingest.fleet_health import merge_rows  # noqa: E402
 from fleetota_core.settings import Settings  # noqa: E402
 
 PAGES = {"fleet map": "pages/fleet_map.py", "vehicles": "pages/vehicles.py"}
@@ -54,17 +51,6 @@ FILTERS = {"fleet map": "map_models", "vehicles": "veh_models"}
 URLS = {"fleet map": "fleet_map", "vehicles": "vehicles"}
 TARGET_S = 2.0
 BROWSER_TARGET_S = 3.0
-
-
-def snapshot_rows(n: int) -> dict:
-    """The sample fleet as the update manager's snapshot rows (keeping the sample's ``online``)."""
-    fleet = sample_fleet(n, seed=n)
-    fleet["battery_category"] = fleet["soc_pct"].map(lambda s: battery_category(s).value)
-    fleet["needs_update"] = fleet["firmware_version"] != "2.0.0"
-    fleet["newest_compatible"] = "2.0.0"
-    fleet["last_ts"] = pd.to_datetime(fleet["last_ts"], utc=True).dt.floor("ms")
-    fleet["last_seq"] = 1
-    return merge_rows({}, fleet.to_dict("records"))
 
 
 def render_times(name: str, repeats: int, n: int) -> tuple[float, float, float]:
@@ -191,7 +177,7 @@ def main() -> int:
             bucket = spec.resources.telemetry_bucket
             now = datetime.now(UTC)
             started = time.perf_counter()
-            write_fleet_snapshot(clients.s3, bucket, snapshot_rows(n), now, time_bound_key(now), now)
+            write_fleet_snapshot(clients.s3, bucket, sample_snapshot_rows(n), now, time_bound_key(now), now)
             print(f"{n:>9,} snapshot written in {time.perf_counter() - started:.1f} s", flush=True)
             for name in PAGES:
                 cold, warm, filtered = render_times(name, args.repeats, n)

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from fleetota_core.domain.geography import METROS
+from fleetota_core.domain.vehicle import battery_category
 from fleetota_core.domain.vin import WMI_BY_MAKE, check_digit, year_code
+from fleetota_core.services.ingest.fleet_health import merge_rows
 
 MODELS = (
     ("Tesla", "Tesla Model 3", "HW4"),
@@ -73,3 +75,14 @@ def sample_fleet(n: int, seed: int = 7, now: datetime | None = None) -> pd.DataF
             "online": online,
         }
     )
+
+
+def sample_snapshot_rows(n: int, seed: int | None = None) -> dict:
+    """:func:`sample_fleet` as fleet snapshot rows keyed by VIN (what the update manager writes)."""
+    fleet = sample_fleet(n, seed=n if seed is None else seed)
+    fleet["battery_category"] = fleet["soc_pct"].map(lambda s: battery_category(s).value)
+    fleet["needs_update"] = fleet["firmware_version"] != "2.0.0"
+    fleet["newest_compatible"] = "2.0.0"
+    fleet["last_ts"] = pd.to_datetime(fleet["last_ts"], utc=True).dt.floor("ms")
+    fleet["last_seq"] = 1
+    return merge_rows({}, fleet.to_dict("records"))
