@@ -35,7 +35,10 @@ def test_vehicles_are_counted_in_the_cell_they_are_in_with_its_majority_and_mix(
     assert (first["south"], first["west"], first["north"], first["east"]) == (10.0, 20.0, 11.0, 21.0)
     assert first["dominant"] == "parked"
     assert first["mix"] == "parked 75 % · driving 25 %"
-    assert (first["lat"], first["lon"]) == (np.mean([10.2, 10.4, 10.9, 10.5]), np.mean([20.2, 20.9, 20.5, 20.5]))
+    assert (first["lat"], first["lon"]) == (
+        np.mean([10.2, 10.4, 10.9, 10.5]),
+        np.mean([20.2, 20.9, 20.5, 20.5]),
+    )
     assert bins.iloc[1]["dominant"] == "charging"
 
 
@@ -106,7 +109,9 @@ def test_the_vehicles_table_is_filtered_then_cut_into_pages_on_the_server() -> N
     assert last.rows["vin"].tolist() == fleet["vin"].iloc[1_000:].tolist()
     assert past_the_end.page == 11 and past_the_end.rows.equals(last.rows)
     assert one_model.matched == (fleet["model"] == model).sum()
-    assert (one_model.rows["model"] == model).all() and len(one_model.rows) == min(100, one_model.matched - 100)
+    assert (one_model.rows["model"] == model).all() and len(one_model.rows) == min(
+        100, one_model.matched - 100
+    )
     assert one_vin.rows["vin"].tolist() == [fleet["vin"].iloc[700]]
     nothing = vehicle_page(fleet, text="no such vehicle")
     assert (nothing.matched, nothing.pages, len(nothing.rows), nothing.first) == (0, 1, 0, 0)
