@@ -22,6 +22,7 @@ from fleetota_core.views.fleet import (
     with_provisioned,
 )
 from fleetota_core.views.fleet_snapshot import fleet_snapshot_version
+from fleetota_core.views.fleet_store import FleetStore
 from fleetota_core.views.text import chart_frame, plain
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FLEET_TTL_S = 15
-# How long a parsed snapshot may stay cached; a new snapshot (new ETag) replaces it at once anyway.
-FLEET_CACHE_S = 3600
+# How long views computed from one fleet version stay cached; a new version is a new key anyway.
+FLEET_CACHE_S = 600
 LIVE_REFRESH_S = 15
 # Where the simulator's pid file and log live; tests point it at a temporary folder.
 STATE_DIR = Path(os.environ.get("FLEETOTA_STATE_DIR", ".fleetota"))
@@ -117,46 +118,56 @@ def _provisioned(key: str, _backend: Backend) -> tuple[str, list[dict[str, Any]]
     return provisioned_digest(vehicles), vehicles
 
 
-@st.cache_data(ttl=FLEET_CACHE_S, max_entries=2, show_spinner="Loading the fleet…")
-def _fleet(key: str, version: str, _backend: Backend) -> pd.DataFrame:
-    # Keyed on the snapshot's version: at 1,000,000 vehicles reading and parsing it costs ~10 s, so it
-    # happens once per snapshot the update manager writes, not once per TTL.
-    _, vehicles = _provisioned(key, _backend)
-    return with_provisioned(fleet_frame(_backend.clients, _backend.resources), vehicles)
+@st.cache_resource(show_spinner=False)
+def _fleet_store(key: str) -> FleetStore:
+    # One parsed fleet per server process, shared by every session: at 1,000,000 vehicles it is a
+    # ~250 MB frame that st.cache_data would unpickle on every read.
+    return FleetStore()
 
 
-def fleet_version() -> str:
-    """What the fleet read model is, as a cache key: the snapshot's ETag and the provisioned fleet.
+def forget_fleet() -> None:
+    """Drop the parsed fleet, so the next page run reads it again (benchmarks time that cold read)."""
+    _fleet_store.clear()
 
-    Without a snapshot (a young stack reads the vehicles table) the key changes every ``FLEET_TTL_S``.
+
+def fleet_view() -> tuple[str, pd.DataFrame]:
+    """``(version, fleet)``: every vehicle's latest state (normalized), with provisioned never-reported
+    ones, and the version to key anything computed from it on.
+
+    The version is the snapshot's ETag (one HEAD request per call) and the provisioned fleet's digest;
+    without a snapshot (a young stack reads the vehicles table) it changes every ``FLEET_TTL_S``. A
+    newer version is read in the background while the current one keeps being served.
     """
     b = backend()
     snapshot = fleet_snapshot_version(b.clients, b.resources)
-    digest, _ = _provisioned(b.key, b)
+    digest, vehicles = _provisioned(b.key, b)
     if snapshot is None:
         snapshot = f"scan@{int(time.time() // FLEET_TTL_S)}"
-    return f"{snapshot}|{digest}"
-
-
-def fleet_at(version: str) -> pd.DataFrame:
-    """The fleet for a version from :func:`fleet_version` (cached: the same frame for every page)."""
-    b = backend()
-    return _fleet(b.key, version, b)
+    with st.spinner("Loading the fleet…"):
+        return _fleet_store(b.key).get(
+            f"{snapshot}|{digest}",
+            lambda: with_provisioned(fleet_frame(b.clients, b.resources), vehicles),
+        )
 
 
 def fleet() -> pd.DataFrame:
-    """Every vehicle's latest state (normalized), with provisioned never-reported ones, cached."""
-    return fleet_at(fleet_version())
+    """The fleet of :func:`fleet_view`."""
+    return fleet_view()[1]
 
 
-def fleet_or_stop() -> pd.DataFrame:
-    """The fleet, or a banner and the end of this page when the backend cannot provide it.
+def fleet_view_or_stop() -> tuple[str, pd.DataFrame]:
+    """:func:`fleet_view`, or a banner and the end of this page when the backend cannot provide it.
 
     Pages guard their own first read, so they stay safe even when run without the frame's guard.
     """
     with guard("the fleet"):
-        return fleet()
+        return fleet_view()
     st.stop()
+
+
+def fleet_or_stop() -> pd.DataFrame:
+    """The fleet of :func:`fleet_view_or_stop`."""
+    return fleet_view_or_stop()[1]
 
 
 def operator() -> str | None:

@@ -53,10 +53,11 @@ def _view(
     scope: str,
     focus: tuple | None,
     deployments_key: str,
+    _fleet: pd.DataFrame,
     _deployments: pd.DataFrame,
 ) -> tuple[int, int, MapView]:
-    # Keyed on the snapshot's version: a filter, view or zoom already seen is not recomputed.
-    shown = filter_fleet(_ui.fleet_at(version), models, regions, versions)
+    # Keyed on the fleet's version (not its rows): a filter, view or zoom already seen costs nothing.
+    shown = filter_fleet(_fleet, models, regions, versions)
     if colour_by == DEPLOYMENT:
         shown = with_deployments(shown, _deployments)
     located = int(shown["lat"].notna().sum())
@@ -131,7 +132,7 @@ def live_map(
     campaign_id: str | None,
 ) -> None:
     # Each refresh asks only whether the snapshot changed (one HEAD); an unchanged one costs nothing.
-    version = _ui.fleet_version()
+    version, current = _ui.fleet_view()
     deployments, deployments_key = pd.DataFrame(), ""
     if colour_by == DEPLOYMENT and campaign_id:
         backend = _ui.backend()
@@ -140,9 +141,9 @@ def live_map(
     stack = st.session_state.setdefault("map_focus", [])
     focus = stack[-1] if stack else None
     matched, located, view = _view(
-        version, colour_by, models, regions, versions, scope, focus, deployments_key, deployments
+        version, colour_by, models, regions, versions, scope, focus, deployments_key, current, deployments
     )
-    total = len(_ui.fleet_at(version))
+    total = len(current)
     drawn = (
         f"{len(view.bins):,} cells (marker area = vehicles; pick a cell under Zoom into to see its vehicles)"
         if view.binned

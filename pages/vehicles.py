@@ -27,9 +27,11 @@ _ui.frame_guard()
 
 
 @st.cache_data(ttl=_ui.FLEET_CACHE_S, max_entries=64, show_spinner=False)
-def _page(version: str, page: int, models: list, regions: list, versions: list, text: str) -> VehiclePage:
-    # Keyed on the snapshot's version: paging back and forth never filters the fleet twice.
-    return vehicle_page(_ui.fleet_at(version), page, models, regions, versions, text)
+def _page(
+    version: str, page: int, models: list, regions: list, versions: list, text: str, _fleet: pd.DataFrame
+) -> VehiclePage:
+    # Keyed on the fleet's version (not its rows): paging back and forth never filters it twice.
+    return vehicle_page(_fleet, page, models, regions, versions, text)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -49,7 +51,7 @@ def _telemetry(key: str, vin: str, _backend) -> pd.DataFrame:
 
 st.title("Vehicles")
 backend = _ui.backend()
-fleet = _ui.fleet_or_stop()
+version, fleet = _ui.fleet_view_or_stop()
 if fleet.empty:
     _ui.empty_state(
         "No vehicles yet. Start the simulator on the **Simulator** page (it provisions its fleet), or "
@@ -65,7 +67,7 @@ regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="veh_re
 versions = c4.multiselect(
     "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="veh_versions"
 )
-table = _page(_ui.fleet_version(), st.session_state.get("veh_page", 1), models, regions, versions, text)
+table = _page(version, st.session_state.get("veh_page", 1), models, regions, versions, text, fleet)
 if st.session_state.get("veh_page", 1) != table.page:
     st.session_state["veh_page"] = table.page  # narrower filters: the last page there is
 st.caption(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from fleetota_core.local.sample_fleet import sample_fleet
+from fleetota_core.domain.vehicle import battery_category
+from fleetota_core.local.sample_fleet import sample_fleet, sample_snapshot_rows
+from fleetota_core.services.ingest.fleet_health import merge_rows
 from fleetota_core.views.fleet import normalize_fleet
 from fleetota_core.views.fleet_bins import WORLD, bin_fleet, cell_size
 from fleetota_core.views.fleet_map import offline_map
@@ -115,3 +118,18 @@ def test_the_vehicles_table_is_filtered_then_cut_into_pages_on_the_server() -> N
     assert one_vin.rows["vin"].tolist() == [fleet["vin"].iloc[700]]
     nothing = vehicle_page(fleet, text="no such vehicle")
     assert (nothing.matched, nothing.pages, len(nothing.rows), nothing.first) == (0, 1, 0, 0)
+
+
+def test_the_benchmarks_synthetic_snapshot_rows_are_what_the_update_manager_would_write() -> None:
+    now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    fleet = sample_fleet(60, seed=60, now=now)
+    fleet["battery_category"] = fleet["soc_pct"].map(lambda s: battery_category(s).value)
+    fleet["needs_update"] = fleet["firmware_version"] != "2.0.0"
+    fleet["newest_compatible"] = "2.0.0"
+    fleet["last_ts"] = pd.to_datetime(fleet["last_ts"], utc=True).dt.floor("ms")
+    fleet["last_seq"] = 1
+
+    expected = merge_rows({}, fleet.to_dict("records"))
+
+    assert fleet["signal_dbm"].isna().any()  # offline vehicles: a missing number becomes null
+    assert sample_snapshot_rows(60, now=now) == expected
