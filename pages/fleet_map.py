@@ -17,6 +17,7 @@ from fleetota_core.views.fleet import filter_fleet, version_key
 from fleetota_core.views.fleet_map import (
     COLOUR_BY,
     DEPLOYMENT,
+    clicked_cell,
     located_with,
     map_figure,
     scope_names,
@@ -145,9 +146,12 @@ def live_map(
     )
     total = len(current)
     drawn = (
-        f"{len(view.bins):,} cells (marker area = vehicles; pick a cell under Zoom into to see its vehicles)"
+        f"{len(view.bins):,} cells (marker area = vehicles; click a cell, or pick one under Zoom into, "
+        "to see its vehicles)"
         if view.binned
         else "one marker per vehicle (hover for details)"
+        if len(view.vehicles) == view.in_view
+        else f"one marker per vehicle for the first {len(view.vehicles):,} (they share one spot)"
     )
     st.caption(
         f"{matched:,} of {total:,} vehicles match; {located:,} have a position, {view.in_view:,} of them "
@@ -173,11 +177,17 @@ def live_map(
     if tiles:
         st.plotly_chart(street_map(view, colour_by), key="street_map")
     else:
-        st.plotly_chart(
+        event = st.plotly_chart(
             map_figure(view, colour_by, scope, zoomed=focus is not None),
             config={"topojsonURL": TOPOJSON_URL, "scrollZoom": True, "displaylogo": False},
-            key="fleet_map",
+            key=f"fleet_map_{len(stack)}",  # a new chart per zoom level: no selection carried over
+            on_select="rerun" if view.binned else "ignore",
+            selection_mode="points",
         )
+        clicked = clicked_cell(event.selection.points) if view.binned and event else None
+        if clicked is not None:  # a click on a cell zooms into it
+            st.session_state["map_focus"] = [*stack, clicked]
+            st.rerun()
 
 
 live_map(colour_by, models, regions, versions, scope, tiles, campaign_id)

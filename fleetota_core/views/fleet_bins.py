@@ -19,7 +19,10 @@ Viewport = tuple[float, float, float, float]
 WORLD: Viewport = (-90.0, -180.0, 90.0, 180.0)
 # Roughly this many cells across the viewport's wider side: a few hundred bins where vehicles are.
 CELLS_ACROSS = 40
-BIN_COLUMNS = ["lat", "lon", "count", "south", "west", "north", "east", "dominant", "mix"]
+BIN_COLUMNS = [
+    "lat", "lon", "count", "south", "west", "north", "east", "lat_min", "lon_min", "lat_max", "lon_max",
+    "dominant", "mix",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ def bin_fleet(
     -------
     pandas.DataFrame
         :data:`BIN_COLUMNS`: the mean position of the cell's vehicles (where the marker goes), the
-        count, the cell's bounds, the dominant label and the mix.
+        count, the cell's bounds, the box around its vehicles (what zooming into it shows), the
+        dominant label and the mix.
     """
     inside = in_viewport(lat, lon, viewport)
     lat, lon = lat[inside], lon[inside]
@@ -87,7 +91,9 @@ def bin_fleet(
     per_label = np.bincount(cell_of * n_labels + labels.codes, minlength=len(keys) * n_labels).reshape(
         len(keys), n_labels
     )
-    first = np.unique(cell_of, return_index=True)[1]  # one vehicle per cell gives its row and column
+    order = np.argsort(cell_of, kind="stable")
+    starts = np.searchsorted(cell_of[order], np.arange(len(keys)))
+    first = order[starts]  # one vehicle per cell gives its row and column
     south, west = rows[first] * size - 90.0, cols[first] * size - 180.0
     bins = pd.DataFrame(
         {
@@ -98,6 +104,10 @@ def bin_fleet(
             "west": west,
             "north": south + size,
             "east": west + size,
+            "lat_min": np.minimum.reduceat(lat[order], starts),
+            "lon_min": np.minimum.reduceat(lon[order], starts),
+            "lat_max": np.maximum.reduceat(lat[order], starts),
+            "lon_max": np.maximum.reduceat(lon[order], starts),
             "dominant": labels.categories.to_numpy()[per_label.argmax(axis=1)],
             "mix": [_mix(shares, labels.categories) for shares in per_label / counts[:, None]],
         }

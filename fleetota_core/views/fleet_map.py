@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import plotly.express as px
 import plotly.graph_objects as go
 
 from fleetota_core.views.fleet import NEVER_REPORTED, version_key
-from fleetota_core.views.map_view import FLEET_EXTENT, METRO_VIEWPORTS, MapView, plan_map
+from fleetota_core.views.map_view import FLEET_EXTENT, METRO_VIEWPORTS, MapView, cell_viewport, plan_map
 from fleetota_core.views.text import chart_frame, chart_text
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def _cells_figure(bins: pd.DataFrame, colour_by: str, trace: type = go.Scatterge
     )
     colours = _category_colours(labels, column)
     largest = float(bins["count"].max())
-    labelled = len(bins) <= 60  # counts written on the map while they do not pile up
+    labelled = _label_cells(bins)
     fig = go.Figure()
     for label in labels:
         cells = bins[bins["dominant"] == label]
@@ -192,22 +193,57 @@ def _cells_figure(bins: pd.DataFrame, colour_by: str, trace: type = go.Scatterge
                 lat=cells["lat"].round(4),
                 lon=cells["lon"].round(4),
                 name=chart_text(label),
-                mode="markers+text" if labelled else "markers",
-                text=[_compact(c) for c in counts] if labelled else None,
+                mode="markers+text",
+                text=[_compact(c) if i in labelled else "" for i, c in zip(cells.index, counts, strict=True)],
                 textposition="top center",
                 textfont={"size": 11, "color": "#1f2937"},
                 marker={
-                    "size": 10 + 34 * (counts / largest) ** 0.5,
+                    "size": 8 + 22 * (counts / largest) ** 0.5,
                     "color": colours[label],
                     "opacity": 0.8,
                     "line": {"width": 1, "color": "#ffffff"},
                 },
-                customdata=list(zip(cells["count"], cells["mix"].map(chart_text), strict=True)),
+                # count and mix for the hover, then the box a click on the cell zooms to
+                customdata=list(
+                    zip(
+                        cells["count"],
+                        cells["mix"].map(chart_text),
+                        *(cells[c] for c in CELL_BOX),
+                        strict=True,
+                    )
+                ),
                 hovertemplate="<b>%{customdata[0]:,} vehicles</b><br>%{customdata[1]}"
-                "<br>pick this cell under Zoom into to see them<extra></extra>",
+                "<br>click to zoom in<extra></extra>",
             )
         )
     return fig
+
+
+CELL_BOX = ("lat_min", "lon_min", "lat_max", "lon_max")
+
+
+def clicked_cell(points: list[dict]) -> Viewport | None:
+    """What a click on a cell zooms to (see :func:`cell_viewport`), from the chart's selection."""
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list) and len(data) == 2 + len(CELL_BOX):
+            return cell_viewport(dict(zip(CELL_BOX, data[2:], strict=True)))
+    return None
+
+
+def _label_cells(bins: pd.DataFrame, most: int = 40) -> set[int]:
+    """The cells whose count is written beside them: the largest first, none within two cells of one
+    already labelled, so the labels never pile up."""
+    labelled: list[tuple[float, float]] = []
+    chosen: set[int] = set()
+    size = float((bins["north"] - bins["south"]).iloc[0]) if len(bins) else 0.0
+    for index, lat, lon in zip(bins.index, bins["lat"], bins["lon"], strict=True):
+        if all(abs(lat - a) > 2 * size or abs(lon - b) > 2 * size for a, b in labelled):
+            labelled.append((lat, lon))
+            chosen.add(index)
+            if len(chosen) == most:
+                break
+    return chosen
 
 
 def _compact(count: float) -> str:
@@ -218,6 +254,30 @@ def _compact(count: float) -> str:
         if count >= 10_000
         else (f"{count / 1000:.1f}k" if count >= 1000 else f"{count:.0f}")
     )
+
+
+# The map's drawing area, width over height (the page's column at height 640).
+PLOT_ASPECT = 1.45
+
+
+def _fit_aspect(viewport: Viewport, pad: float) -> Viewport:
+    """``viewport`` padded by ``pad`` of its span, then widened or heightened to the plot's shape.
+
+    Mercator stretches latitude by 1/cos(latitude): without this a square box of degrees at 50° N is
+    drawn as a narrow column in the middle of the map.
+    """
+    south, west, north, east = viewport
+    lat_pad, lon_pad = (north - south) * pad, (east - west) * pad
+    south, north, west, east = south - lat_pad, north + lat_pad, west - lon_pad, east + lon_pad
+    stretch = 1.0 / max(math.cos(math.radians((south + north) / 2)), 0.2)
+    width, height = east - west, (north - south) * stretch
+    if width < PLOT_ASPECT * height:
+        grow = (PLOT_ASPECT * height - width) / 2
+        west, east = west - grow, east + grow
+    else:
+        grow = (width / PLOT_ASPECT - height) / stretch / 2
+        south, north = south - grow, north + grow
+    return (max(south, -85.0), max(west, -180.0), min(north, 85.0), min(east, 180.0))
 
 
 def _style_geo(fig: go.Figure, viewport: Viewport, scope: str, zoomed: bool) -> None:
@@ -240,12 +300,12 @@ def _style_geo(fig: go.Figure, viewport: Viewport, scope: str, zoomed: bool) -> 
         coastlinecolor="#64748b",
     )
     if close:
-        pad = span * 0.08 if zoomed else 0.0  # a zoomed cell's edge vehicles stay off the frame
+        south, west, north, east = _fit_aspect(viewport, pad=0.08 if zoomed else 0.0)
         fig.update_geos(
             scope="world",
             projection_type="mercator",
-            lataxis_range=[south - pad, north + pad],
-            lonaxis_range=[west - pad, east + pad],
+            lataxis_range=[south, north],
+            lonaxis_range=[west, east],
         )
         return
     geo_scope, projection = SCOPES[scope]

@@ -8,7 +8,7 @@ browser's cost does not grow with the fleet (issue #16).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,11 +16,15 @@ from fleetota_core.domain.geography import METROS
 from fleetota_core.views.fleet_bins import WORLD, Viewport, bin_fleet, fleet_extent, in_viewport
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
 
 # Up to this many vehicles in view are drawn one by one (with their VIN on hover); more are binned.
 POINT_LIMIT = 2_500
 FLEET_EXTENT = "Fleet extent"
+# A zoomed view is never narrower than this (about 100 m), whatever the vehicles' spread.
+MIN_SPAN_DEG = 0.001
 SCOPE_VIEWPORTS: dict[str, Viewport] = {
     "World": WORLD,
     "USA": (24.0, -125.0, 50.0, -66.0),
@@ -76,8 +80,10 @@ def plan_map(
     viewport = focus or scope_viewport(scope, lat, lon)
     inside = in_viewport(lat, lon, viewport)
     count = int(inside.sum())
-    if count <= point_limit:
-        return MapView(viewport, False, count, fleet[inside], pd.DataFrame())
+    south, west, north, east = viewport
+    closest = north - south <= MIN_SPAN_DEG and east - west <= MIN_SPAN_DEG
+    if count <= point_limit or closest:  # closest: more vehicles in 100 m than drawable; the first ones
+        return MapView(viewport, False, count, fleet[inside].head(point_limit), pd.DataFrame())
     bins = bin_fleet(lat, lon, fleet[column], viewport)
     return MapView(viewport, True, count, fleet.head(0), bins)
 
@@ -89,5 +95,10 @@ def focus_label(cell: pd.Series) -> str:
     return f"{abs(cell['lat']):.2f}°{ns} {abs(cell['lon']):.2f}°{ew} · {int(cell['count']):,} vehicles"
 
 
-def cell_viewport(cell: pd.Series) -> Viewport:
-    return (float(cell["south"]), float(cell["west"]), float(cell["north"]), float(cell["east"]))
+def cell_viewport(cell: Mapping[str, Any]) -> Viewport:
+    """What zooming into a cell shows: the box around its vehicles (inside the cell, so the finer cells
+    there count only its vehicles), at least :data:`MIN_SPAN_DEG` wide and high."""
+    south, west = float(cell["lat_min"]), float(cell["lon_min"])
+    north = max(float(cell["lat_max"]), south + MIN_SPAN_DEG)
+    east = max(float(cell["lon_max"]), west + MIN_SPAN_DEG)
+    return (south, west, north, east)

@@ -13,7 +13,7 @@ from fleetota_core.local.sample_fleet import sample_fleet, sample_snapshot_rows
 from fleetota_core.services.ingest.fleet_health import merge_rows
 from fleetota_core.views.fleet import normalize_fleet
 from fleetota_core.views.fleet_bins import WORLD, bin_fleet, cell_size
-from fleetota_core.views.fleet_map import offline_map
+from fleetota_core.views.fleet_map import clicked_cell, offline_map
 from fleetota_core.views.map_view import POINT_LIMIT, cell_viewport, focus_label, plan_map
 from fleetota_core.views.vehicle_table import vehicle_page
 
@@ -133,3 +133,20 @@ def test_the_benchmarks_synthetic_snapshot_rows_are_what_the_update_manager_woul
 
     assert fleet["signal_dbm"].isna().any()  # offline vehicles: a missing number becomes null
     assert sample_snapshot_rows(60, now=now) == expected
+
+
+def test_a_click_on_a_cell_zooms_to_the_box_around_that_cells_vehicles() -> None:
+    fleet = normalize_fleet(sample_fleet(8_000, seed=9))
+    view = plan_map(fleet, "status")
+    figure = offline_map(fleet, "Status")
+    trace = figure.data[0]
+    clicked = {"curve_number": 0, "point_index": 0, "customdata": list(trace.customdata[0])}
+
+    zoomed_to = clicked_cell([{"curve_number": 0, "point_index": 0}, clicked])
+
+    cell = view.bins[
+        (view.bins["lat"].round(4) == trace.lat[0]) & (view.bins["lon"].round(4) == trace.lon[0])
+    ]
+    assert len(cell) == 1
+    assert zoomed_to == cell_viewport(cell.iloc[0])
+    assert clicked_cell([{"curve_number": 0, "point_index": 3}]) is None  # a vehicle, not a cell
