@@ -16,6 +16,8 @@ from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
 from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
 from fleetota_core.views.fleet import (
+    FleetChoices,
+    fleet_choices,
     fleet_frame,
     provisioned_digest,
     provisioned_vehicles,
@@ -148,6 +150,12 @@ def fleet_view() -> tuple[str, pd.DataFrame]:
             f"{snapshot}|{digest}",
             lambda: with_provisioned(fleet_frame(b.clients, b.resources), vehicles),
         )
+
+
+@st.cache_data(ttl=FLEET_CACHE_S, max_entries=4, show_spinner=False)
+def choices(version: str, _fleet: pd.DataFrame) -> FleetChoices:
+    """The filters' options for one fleet version (three passes over a million rows, done once)."""
+    return fleet_choices(_fleet)
 
 
 def fleet() -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from fleetota_core.views.campaigns import campaign_summary, deployments_frame
-from fleetota_core.views.fleet import filter_fleet, version_key
+from fleetota_core.views.fleet import filter_fleet
 from fleetota_core.views.fleet_map import (
     COLOUR_BY,
     DEPLOYMENT,
@@ -75,7 +75,7 @@ def _zoom_out(all_the_way: bool = False) -> None:
 
 
 st.title("Fleet map")
-fleet = _ui.fleet_or_stop()
+version, fleet = _ui.fleet_view_or_stop()
 if fleet.empty:
     _ui.empty_state(
         "No vehicles to show yet. Start the simulator on the **Simulator** page; vehicles appear "
@@ -85,11 +85,10 @@ if fleet.empty:
 
 c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 1])
 colour_by = c1.radio("Colour by", list(COLOUR_BY), horizontal=True, key="map_colour")
-models = c2.multiselect("Model", sorted(fleet["model"].unique()), key="map_models")
-regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="map_regions")
-versions = c4.multiselect(
-    "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="map_versions"
-)
+options = _ui.choices(version, fleet)
+models = c2.multiselect("Model", options.models, key="map_models")
+regions = c3.multiselect("Region", options.regions, key="map_regions")
+versions = c4.multiselect("Firmware", options.versions, key="map_versions")
 scope = c5.selectbox(
     "View",
     scope_names(),

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from fleetota_core.views.fleet import never_reported, version_key
+from fleetota_core.views.fleet import never_reported
 from fleetota_core.views.text import plain
 from fleetota_core.views.vehicle_table import PAGE_SIZE, VehiclePage, vehicle_page
 from fleetota_core.views.vehicles import ota_history, recent_telemetry, vehicle_state
@@ -32,6 +32,11 @@ def _page(
 ) -> VehiclePage:
     # Keyed on the fleet's version (not its rows): paging back and forth never filters it twice.
     return vehicle_page(_fleet, page, models, regions, versions, text)
+
+
+@st.cache_data(ttl=_ui.FLEET_CACHE_S, max_entries=4, show_spinner=False)
+def _silent(version: str, _fleet: pd.DataFrame) -> pd.DataFrame:
+    return never_reported(_fleet)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -62,11 +67,10 @@ if fleet.empty:
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 text = c1.text_input("Search VIN or model", key="veh_search", placeholder="e.g. 5YJ3 or Model Y")
-models = c2.multiselect("Model", sorted(fleet["model"].unique()), key="veh_models")
-regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="veh_regions")
-versions = c4.multiselect(
-    "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="veh_versions"
-)
+options = _ui.choices(version, fleet)
+models = c2.multiselect("Model", options.models, key="veh_models")
+regions = c3.multiselect("Region", options.regions, key="veh_regions")
+versions = c4.multiselect("Firmware", options.versions, key="veh_versions")
 table = _page(version, st.session_state.get("veh_page", 1), models, regions, versions, text, fleet)
 if st.session_state.get("veh_page", 1) != table.page:
     st.session_state["veh_page"] = table.page  # narrower filters: the last page there is
@@ -108,7 +112,7 @@ if table.pages > 1:
         step=1,
         key="veh_page",
     )
-silent = never_reported(fleet)
+silent = _silent(version, fleet)
 with st.expander(f"Provisioned, never reported: {len(silent):,}", expanded=False):
     if silent.empty:
         st.caption("Every provisioned vehicle has sent telemetry at least once.")
@@ -130,7 +134,7 @@ vin = st.selectbox("Vehicle", vins, index=vins.index(default_vin) if default_vin
 if not vin:
     st.stop()
 
-state = _state(backend.key, vin, backend) or fleet.loc[fleet["vin"] == vin].iloc[0].to_dict()
+state = _state(backend.key, vin, backend) or table.rows.loc[table.rows["vin"] == vin].iloc[0].to_dict()
 st.subheader(
     f":material/directions_car: {plain(vin)} · "
     f"{plain(state.get('model', ''))} {plain(state.get('model_year', ''))}"

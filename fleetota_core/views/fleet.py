@@ -140,6 +140,23 @@ def provisioned_digest(vehicles: list[dict[str, Any]]) -> str:
     return hashlib.blake2b(vins.encode(), digest_size=8).hexdigest()
 
 
+@dataclass(frozen=True)
+class FleetChoices:
+    """What the fleet pages' filters offer: each model, region and firmware version in the fleet."""
+
+    models: list[str]
+    regions: list[str]
+    versions: list[str]  # semantic order
+
+
+def fleet_choices(fleet: pd.DataFrame) -> FleetChoices:
+    return FleetChoices(
+        models=sorted(fleet["model"].unique()),
+        regions=sorted(fleet["region"].unique()),
+        versions=sorted(fleet["firmware_version"].unique(), key=version_key),
+    )
+
+
 def never_reported(fleet: pd.DataFrame) -> pd.DataFrame:
     """The provisioned vehicles of a fleet frame that have not sent a single record yet."""
     if fleet.empty or "status" not in fleet:
