@@ -17,7 +17,8 @@ import pandas as pd
 # south, west, north, east in degrees
 Viewport = tuple[float, float, float, float]
 WORLD: Viewport = (-90.0, -180.0, 90.0, 180.0)
-# Roughly this many cells across the viewport's wider side: a few hundred bins where vehicles are.
+# At most this many cells across the viewport's wider side (at least half as many): a few hundred
+# cells where the vehicles are, at most 1,600 however evenly they are spread.
 CELLS_ACROSS = 40
 BIN_COLUMNS = [
     "lat", "lon", "count", "south", "west", "north", "east", "lat_min", "lon_min", "lat_max", "lon_max",
@@ -39,10 +40,11 @@ class Cell:
 
 
 def cell_size(viewport: Viewport, cells_across: int = CELLS_ACROSS) -> float:
-    """The power-of-two cell size (degrees) giving about ``cells_across`` cells over the wider side."""
+    """The power-of-two cell size (degrees) giving ``cells_across / 2`` to ``cells_across`` cells over
+    the wider side."""
     south, west, north, east = viewport
     span = max(north - south, east - west, 1e-6)
-    return float(2.0 ** math.floor(math.log2(span / cells_across)))
+    return float(2.0 ** math.ceil(math.log2(span / cells_across)))
 
 
 def in_viewport(lat: np.ndarray, lon: np.ndarray, viewport: Viewport) -> np.ndarray:

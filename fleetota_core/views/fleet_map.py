@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
@@ -135,6 +136,8 @@ def map_figure(view: MapView, colour_by: str, scope: str, zoomed: bool = False) 
         fig = _vehicles_figure(view.vehicles, colour_by, close=zoomed or scope in METRO_VIEWPORTS)
     _style_geo(fig, view.viewport, scope, zoomed)
     legend = f"{colour_by} (most common in each cell; area = vehicles)" if view.binned else colour_by
+    if view.binned:
+        fig.update_layout(showlegend=True)  # even when one value is the most common everywhere
     fig.update_layout(
         height=640,
         uirevision=f"{scope}|{colour_by}|{view.viewport}",  # live refreshes keep the operator's zoom
@@ -184,6 +187,7 @@ def _cells_figure(bins: pd.DataFrame, colour_by: str, trace: type = go.Scatterge
     colours = _category_colours(labels, column)
     largest = float(bins["count"].max())
     labelled = _label_cells(bins)
+    smallest_px, largest_px = _marker_sizes(bins)
     fig = go.Figure()
     for label in labels:
         cells = bins[bins["dominant"] == label]
@@ -198,7 +202,7 @@ def _cells_figure(bins: pd.DataFrame, colour_by: str, trace: type = go.Scatterge
                 textposition="top center",
                 textfont={"size": 11, "color": "#1f2937"},
                 marker={
-                    "size": 8 + 22 * (counts / largest) ** 0.5,
+                    "size": smallest_px + (largest_px - smallest_px) * (counts / largest) ** 0.5,
                     "color": colours[label],
                     "opacity": 0.8,
                     "line": {"width": 1, "color": "#ffffff"},
@@ -231,14 +235,24 @@ def clicked_cell(points: list[dict]) -> Viewport | None:
     return None
 
 
+def _marker_sizes(bins: pd.DataFrame) -> tuple[float, float]:
+    """Marker diameters (px) for the smallest and largest cell: no wider than a cell is on screen, so
+    a view full of cells is a grid of dots, not a carpet of overlapping discs."""
+    size = float((bins["north"] - bins["south"]).iloc[0])
+    across = max(np.ptp(bins["lon"]) / size, np.ptp(bins["lat"]) / size, 1.0)
+    largest_px = float(np.clip(650 / across, 10, 30))
+    return max(4.0, largest_px / 4), largest_px
+
+
 def _label_cells(bins: pd.DataFrame, most: int = 40) -> set[int]:
-    """The cells whose count is written beside them: the largest first, none within two cells of one
-    already labelled, so the labels never pile up."""
+    """The cells whose count is written beside them: the largest first, none within two cells (five
+    when the view is full of cells) of one already labelled, so the labels never pile up."""
     labelled: list[tuple[float, float]] = []
     chosen: set[int] = set()
     size = float((bins["north"] - bins["south"]).iloc[0]) if len(bins) else 0.0
+    spacing = (2 if len(bins) < 200 else 5) * size
     for index, lat, lon in zip(bins.index, bins["lat"], bins["lon"], strict=True):
-        if all(abs(lat - a) > 2 * size or abs(lon - b) > 2 * size for a, b in labelled):
+        if all(abs(lat - a) > spacing or abs(lon - b) > spacing for a, b in labelled):
             labelled.append((lat, lon))
             chosen.add(index)
             if len(chosen) == most:
