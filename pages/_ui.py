@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,16 @@ import streamlit as st
 from fleetota_core.errors import ValidationError
 from fleetota_core.settings import Settings
 from fleetota_core.views.backend import BACKEND_ERRORS, Backend, backend_error_message, open_backend
-from fleetota_core.views.fleet import provisioned_fleet_frame
+from fleetota_core.views.fleet import (
+    FleetChoices,
+    fleet_choices,
+    fleet_frame,
+    provisioned_digest,
+    provisioned_vehicles,
+    with_provisioned,
+)
+from fleetota_core.views.fleet_snapshot import fleet_snapshot_version
+from fleetota_core.views.fleet_store import FleetStore
 from fleetota_core.views.text import chart_frame, plain
 
 if TYPE_CHECKING:
@@ -23,6 +33,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FLEET_TTL_S = 15
+# How long views computed from one fleet version stay cached; a new version is a new key anyway.
+FLEET_CACHE_S = 600
 LIVE_REFRESH_S = 15
 # Where the simulator's pid file and log live; tests point it at a temporary folder.
 STATE_DIR = Path(os.environ.get("FLEETOTA_STATE_DIR", ".fleetota"))
@@ -102,25 +114,68 @@ def live(run_every: float, what: str) -> Callable[[Callable[..., None]], Callabl
     return wrap
 
 
-@st.cache_data(ttl=FLEET_TTL_S, show_spinner="Loading the fleet…")
-def _fleet(key: str, _backend: Backend) -> pd.DataFrame:
-    return provisioned_fleet_frame(_backend.clients, _backend.resources, STATE_DIR)
+@st.cache_data(ttl=FLEET_TTL_S, show_spinner=False)
+def _provisioned(key: str, _backend: Backend) -> tuple[str, list[dict[str, Any]]]:
+    vehicles = provisioned_vehicles(_backend.clients, _backend.resources, STATE_DIR)
+    return provisioned_digest(vehicles), vehicles
+
+
+@st.cache_resource(show_spinner=False)
+def _fleet_store(key: str) -> FleetStore:
+    # One parsed fleet per server process, shared by every session: at 1,000,000 vehicles it is a
+    # ~250 MB frame that st.cache_data would unpickle on every read.
+    return FleetStore()
+
+
+def forget_fleet() -> None:
+    """Drop the parsed fleet, so the next page run reads it again (benchmarks time that cold read)."""
+    _fleet_store.clear()
+
+
+def fleet_view() -> tuple[str, pd.DataFrame]:
+    """``(version, fleet)``: every vehicle's latest state (normalized), with provisioned never-reported
+    ones, and the version to key anything computed from it on.
+
+    The version is the snapshot's ETag (one HEAD request per call) and the provisioned fleet's digest;
+    without a snapshot (a young stack reads the vehicles table) it changes every ``FLEET_TTL_S``. A
+    newer version is read in the background while the current one keeps being served.
+    """
+    b = backend()
+    snapshot = fleet_snapshot_version(b.clients, b.resources)
+    digest, vehicles = _provisioned(b.key, b)
+    if snapshot is None:
+        snapshot = f"scan@{int(time.time() // FLEET_TTL_S)}"
+    with st.spinner("Loading the fleet…"):
+        return _fleet_store(b.key).get(
+            f"{snapshot}|{digest}",
+            lambda: with_provisioned(fleet_frame(b.clients, b.resources), vehicles),
+        )
+
+
+@st.cache_data(ttl=FLEET_CACHE_S, max_entries=4, show_spinner=False)
+def choices(version: str, _fleet: pd.DataFrame) -> FleetChoices:
+    """The filters' options for one fleet version (three passes over a million rows, done once)."""
+    return fleet_choices(_fleet)
 
 
 def fleet() -> pd.DataFrame:
-    """Every vehicle's latest state (normalized), with provisioned never-reported ones, cached briefly."""
-    b = backend()
-    return _fleet(b.key, b)
+    """The fleet of :func:`fleet_view`."""
+    return fleet_view()[1]
 
 
-def fleet_or_stop() -> pd.DataFrame:
-    """The fleet, or a banner and the end of this page when the backend cannot provide it.
+def fleet_view_or_stop() -> tuple[str, pd.DataFrame]:
+    """:func:`fleet_view`, or a banner and the end of this page when the backend cannot provide it.
 
     Pages guard their own first read, so they stay safe even when run without the frame's guard.
     """
     with guard("the fleet"):
-        return fleet()
+        return fleet_view()
     st.stop()
+
+
+def fleet_or_stop() -> pd.DataFrame:
+    """The fleet of :func:`fleet_view_or_stop`."""
+    return fleet_view_or_stop()[1]
 
 
 def operator() -> str | None:

@@ -1,4 +1,8 @@
-"""Vehicles: a searchable, filterable table and a detail view of one vehicle."""
+"""Vehicles: a searchable, filterable table, one page at a time, and a detail view of one vehicle.
+
+Filtering and paging happen on the server (fleetota_core/views/vehicle_table.py): the browser gets
+one page of rows, whatever the fleet's size.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from fleetota_core.views.fleet import filter_fleet, never_reported, version_key
+from fleetota_core.views.fleet import never_reported
 from fleetota_core.views.text import plain
+from fleetota_core.views.vehicle_table import PAGE_SIZE, VehiclePage, vehicle_page
 from fleetota_core.views.vehicles import ota_history, recent_telemetry, vehicle_state
 from pages import _ui
 
@@ -15,10 +20,23 @@ TABLE_COLUMNS = [
     "vin", "make", "model", "model_year", "hw_rev", "firmware_version", "region", "metro",
     "status", "soc_pct", "speed_kph", "network", "signal_dbm", "last_ts",
 ]  # fmt: skip
-MAX_ROWS = 20_000  # more is unreadable anyway; the filters narrow it
+NEVER_REPORTED_ROWS = 1_000  # the first ones, in VIN order; the table above pages through them all
 
 
 _ui.frame_guard()
+
+
+@st.cache_data(ttl=_ui.FLEET_CACHE_S, max_entries=64, show_spinner=False)
+def _page(
+    version: str, page: int, models: list, regions: list, versions: list, text: str, _fleet: pd.DataFrame
+) -> VehiclePage:
+    # Keyed on the fleet's version (not its rows): paging back and forth never filters it twice.
+    return vehicle_page(_fleet, page, models, regions, versions, text)
+
+
+@st.cache_data(ttl=_ui.FLEET_CACHE_S, max_entries=4, show_spinner=False)
+def _silent(version: str, _fleet: pd.DataFrame) -> pd.DataFrame:
+    return never_reported(_fleet)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -38,7 +56,7 @@ def _telemetry(key: str, vin: str, _backend) -> pd.DataFrame:
 
 st.title("Vehicles")
 backend = _ui.backend()
-fleet = _ui.fleet_or_stop()
+version, fleet = _ui.fleet_view_or_stop()
 if fleet.empty:
     _ui.empty_state(
         "No vehicles yet. Start the simulator on the **Simulator** page (it provisions its fleet), or "
@@ -49,19 +67,20 @@ if fleet.empty:
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 text = c1.text_input("Search VIN or model", key="veh_search", placeholder="e.g. 5YJ3 or Model Y")
-models = c2.multiselect("Model", sorted(fleet["model"].unique()), key="veh_models")
-regions = c3.multiselect("Region", sorted(fleet["region"].unique()), key="veh_regions")
-versions = c4.multiselect(
-    "Firmware", sorted(fleet["firmware_version"].unique(), key=version_key), key="veh_versions"
-)
-shown = filter_fleet(fleet, models, regions, versions, text)
+options = _ui.choices(version, fleet)
+models = c2.multiselect("Model", options.models, key="veh_models")
+regions = c3.multiselect("Region", options.regions, key="veh_regions")
+versions = c4.multiselect("Firmware", options.versions, key="veh_versions")
+table = _page(version, st.session_state.get("veh_page", 1), models, regions, versions, text, fleet)
+if st.session_state.get("veh_page", 1) != table.page:
+    st.session_state["veh_page"] = table.page  # narrower filters: the last page there is
 st.caption(
-    f"{len(shown):,} of {len(fleet):,} vehicles"
-    + (f" (first {MAX_ROWS:,} shown; narrow the filters)" if len(shown) > MAX_ROWS else "")
+    f"{table.matched:,} of {len(fleet):,} vehicles"
+    + (f"; rows {table.first:,}-{table.first + len(table.rows) - 1:,} shown" if table.pages > 1 else "")
     + ". Select a row for its details."
 )
 selection = st.dataframe(
-    shown[TABLE_COLUMNS].head(MAX_ROWS),
+    table.rows[TABLE_COLUMNS],
     hide_index=True,
     height=360,
     on_select="rerun",
@@ -84,7 +103,16 @@ selection = st.dataframe(
         "network": "Network",
     },
 )
-silent = never_reported(fleet)
+if table.pages > 1:
+    p1, _ = st.columns([1, 4])
+    p1.number_input(
+        f"Page (of {table.pages:,}, {PAGE_SIZE} rows each)",
+        min_value=1,
+        max_value=table.pages,
+        step=1,
+        key="veh_page",
+    )
+silent = _silent(version, fleet)
 with st.expander(f"Provisioned, never reported: {len(silent):,}", expanded=False):
     if silent.empty:
         st.caption("Every provisioned vehicle has sent telemetry at least once.")
@@ -94,19 +122,19 @@ with st.expander(f"Provisioned, never reported: {len(silent):,}", expanded=False
             "are powered, connected and configured with this stack's telemetry bucket."
         )
         st.dataframe(
-            silent[["vin", "make", "model", "model_year", "hw_rev", "region"]].head(MAX_ROWS),
+            silent[["vin", "make", "model", "model_year", "hw_rev", "region"]].head(NEVER_REPORTED_ROWS),
             hide_index=True,
             key="veh_never_reported",
         )
 
 rows = selection.selection.rows if selection else []
-vins = shown["vin"].head(MAX_ROWS).tolist()
+vins = table.rows["vin"].tolist()  # the vehicles on this page
 default_vin = vins[rows[0]] if rows else (vins[0] if vins else None)
 vin = st.selectbox("Vehicle", vins, index=vins.index(default_vin) if default_vin else None, key="veh_vin")
 if not vin:
     st.stop()
 
-state = _state(backend.key, vin, backend) or fleet.loc[fleet["vin"] == vin].iloc[0].to_dict()
+state = _state(backend.key, vin, backend) or table.rows.loc[table.rows["vin"] == vin].iloc[0].to_dict()
 st.subheader(
     f":material/directions_car: {plain(vin)} · "
     f"{plain(state.get('model', ''))} {plain(state.get('model_year', ''))}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,10 +134,26 @@ def provisioned_vehicles(
     return registered + [v for v in read_fleet_file(state_dir) or [] if v["vin"] not in known]
 
 
-def provisioned_fleet_frame(clients: ClientFactory, resources: Resources, state_dir: Path) -> pd.DataFrame:
-    """:func:`fleet_frame` with the provisioned vehicles (registry, fleet file) that never reported."""
-    return with_provisioned(
-        fleet_frame(clients, resources), provisioned_vehicles(clients, resources, state_dir)
+def provisioned_digest(vehicles: list[dict[str, Any]]) -> str:
+    """A short fingerprint of the provisioned fleet: a new or removed vehicle changes it."""
+    vins = "\n".join(sorted(str(v.get("vin")) for v in vehicles))
+    return hashlib.blake2b(vins.encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class FleetChoices:
+    """What the fleet pages' filters offer: each model, region and firmware version in the fleet."""
+
+    models: list[str]
+    regions: list[str]
+    versions: list[str]  # semantic order
+
+
+def fleet_choices(fleet: pd.DataFrame) -> FleetChoices:
+    return FleetChoices(
+        models=sorted(fleet["model"].unique()),
+        regions=sorted(fleet["region"].unique()),
+        versions=sorted(fleet["firmware_version"].unique(), key=version_key),
     )
 
 
@@ -178,6 +195,31 @@ def fleet_kpis(fleet: pd.DataFrame) -> FleetKpis:
     )
 
 
+def fleet_mask(
+    fleet: pd.DataFrame,
+    models: list[str] | None = None,
+    regions: list[str] | None = None,
+    versions: list[str] | None = None,
+    text: str = "",
+) -> pd.Series | None:
+    """Which vehicles match every given filter; None when no filter is given (all match)."""
+    mask = None
+    if models:
+        mask = fleet["model"].isin(models)
+    if regions:
+        mask = fleet["region"].isin(regions) if mask is None else mask & fleet["region"].isin(regions)
+    if versions:
+        matched = fleet["firmware_version"].isin(versions)
+        mask = matched if mask is None else mask & matched
+    if text and text.strip():
+        needle = text.strip().upper()
+        matched = fleet["vin"].str.contains(needle, regex=False) | fleet["model"].str.upper().str.contains(
+            needle, regex=False
+        )
+        mask = matched if mask is None else mask & matched
+    return mask
+
+
 def filter_fleet(
     fleet: pd.DataFrame,
     models: list[str] | None = None,
@@ -185,20 +227,9 @@ def filter_fleet(
     versions: list[str] | None = None,
     text: str = "",
 ) -> pd.DataFrame:
-    """Vehicles matching every given filter; an empty filter matches all."""
-    mask = pd.Series(True, index=fleet.index)
-    if models:
-        mask &= fleet["model"].isin(models)
-    if regions:
-        mask &= fleet["region"].isin(regions)
-    if versions:
-        mask &= fleet["firmware_version"].isin(versions)
-    if text:
-        needle = text.strip().upper()
-        mask &= fleet["vin"].str.contains(needle, regex=False) | fleet["model"].str.upper().str.contains(
-            needle, regex=False
-        )
-    return fleet[mask]
+    """Vehicles matching every given filter; an empty filter matches all (the same frame, no copy)."""
+    mask = fleet_mask(fleet, models, regions, versions, text)
+    return fleet if mask is None else fleet[mask]
 
 
 def version_key(version: str) -> tuple:

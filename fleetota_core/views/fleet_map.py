@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from fleetota_core.domain.geography import METROS
 from fleetota_core.views.fleet import NEVER_REPORTED, version_key
-from fleetota_core.views.text import chart_frame
+from fleetota_core.views.map_view import FLEET_EXTENT, METRO_VIEWPORTS, MapView, cell_viewport, plan_map
+from fleetota_core.views.text import chart_frame, chart_text
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from fleetota_core.views.fleet_bins import Viewport
 
 DEPLOYMENT = "Deployment state"
 COLOUR_BY = {
@@ -59,19 +63,19 @@ BATTERY_COLOURS = {
 }
 # scope -> (plotly geo scope, projection); plotly fetches "<scope>_<resolution>.json" from topojsonURL.
 SCOPES = {
-    "Fleet extent": ("world", "natural earth"),
+    FLEET_EXTENT: ("world", "natural earth"),
     "World": ("world", "natural earth"),
     "USA": ("usa", "albers usa"),
     "Europe": ("europe", "mercator"),
 }
-# A metro view zooms the world outlines to the metro's bounding box, padded by this many degrees.
-METRO_SCOPES = {metro.name: metro.bbox for metro in METROS}
-METRO_PAD_DEG = 0.15
+# Coarse outlines (world_110m.json, 137 kB) draw in a fraction of the fine ones' time (world_50m.json,
+# 1.1 MB); the fine ones only where they show: views narrower than this many degrees.
+FINE_OUTLINES_BELOW_DEG = 20.0
 
 
 def scope_names() -> list[str]:
     """The map's views: the fleet, the world, two continents, then each metro."""
-    return [*SCOPES, *METRO_SCOPES]
+    return [*SCOPES, *METRO_VIEWPORTS]
 
 
 def with_deployments(fleet: pd.DataFrame, deployments: pd.DataFrame) -> pd.DataFrame:
@@ -90,10 +94,6 @@ HOVER = {
     "speed_kph": ":.0f",
     "region": True,
 }
-# Above this many markers the hover keeps only the essentials: every hover column is sent per vehicle,
-# and at 100,000 vehicles the full set doubles the figure's size and build time.
-LARGE_FLEET = 20_000
-HOVER_LARGE = {"firmware_version": True, "soc_pct": ":.0f"}
 
 
 def _colours(fleet: pd.DataFrame, column: str) -> dict:
@@ -113,39 +113,196 @@ def _colours(fleet: pd.DataFrame, column: str) -> dict:
     }
 
 
-def _located(fleet: pd.DataFrame, column: str) -> pd.DataFrame:
-    """The vehicles with a position, ``column`` filled, and vehicle-chosen text escaped for Plotly."""
-    if column not in fleet:
-        fleet = fleet.assign(**{column: NOT_TARGETED})
-    located = fleet.dropna(subset=["lat", "lon"])
-    return chart_frame(located, ("vin", "model", "firmware_version", "region"))
+def located_with(fleet: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The fleet with ``column`` (not targeted, for deployments, when missing); no copy when present.
+
+    Vehicles without a position stay in: the plan never draws them, and dropping them here would copy
+    every row of a million-vehicle frame on each render.
+    """
+    return fleet if column in fleet else fleet.assign(**{column: NOT_TARGETED})
 
 
-def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fleet extent") -> go.Figure:
-    """``scatter_geo`` of the located vehicles; outlines come from the locally served topojson."""
+def offline_map(
+    fleet: pd.DataFrame, colour_by: str = "Status", scope: str = FLEET_EXTENT, focus: Viewport | None = None
+) -> go.Figure:
+    """The map of ``fleet`` in one view: its vehicles when few are in view, else counted in cells."""
     column = COLOUR_BY[colour_by]
-    located = _located(fleet, column)
+    view = plan_map(located_with(fleet, column), column, scope, focus)
+    return map_figure(view, colour_by, scope, zoomed=focus is not None)
+
+
+def map_figure(view: MapView, colour_by: str, scope: str, zoomed: bool = False) -> go.Figure:
+    """``scatter_geo`` of a planned view; outlines come from the locally served topojson."""
+    if view.binned:
+        fig = _cells_figure(view.bins, colour_by)
+    else:
+        fig = _vehicles_figure(view.vehicles, colour_by, close=zoomed or scope in METRO_VIEWPORTS)
+    _style_geo(fig, view.viewport, scope, zoomed)
+    legend = f"{colour_by} (most common in each cell; area = vehicles)" if view.binned else colour_by
+    if view.binned:
+        fig.update_layout(showlegend=True)  # even when one value is the most common everywhere
+    fig.update_layout(
+        height=640,
+        uirevision=f"{scope}|{colour_by}|{view.viewport}",  # live refreshes keep the operator's zoom
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "title": {"text": legend}},
+    )
+    return fig
+
+
+def _vehicles_figure(vehicles: pd.DataFrame, colour_by: str, close: bool) -> go.Figure:
+    column = COLOUR_BY[colour_by]
+    shown = chart_frame(vehicles, ("vin", "model", "firmware_version", "region"))
     # 4 decimals is 11 m: finer positions only make the page heavier.
-    located = located.assign(lat=located["lat"].round(4), lon=located["lon"].round(4))
-    metro = METRO_SCOPES.get(scope)
-    geo_scope, projection = ("world", "mercator") if metro else SCOPES[scope]
-    hover = HOVER_LARGE if len(located) > LARGE_FLEET else {k: v for k, v in HOVER.items() if k != "vin"}
+    shown = shown.assign(lat=shown["lat"].round(4), lon=shown["lon"].round(4))
+    hover = {k: v for k, v in HOVER.items() if k != "vin"}
     fig = px.scatter_geo(
-        located,
+        shown,
         lat="lat",
         lon="lon",
         color=column,
         hover_name="vin",
         hover_data={**hover, "lat": False, "lon": False, column: True},
-        scope=geo_scope,
-        projection=projection,
-        **_colours(located, column),
+        **_colours(shown, column),
     )
-    # A metro view has room for bigger dots.
-    size = 9 if metro is not None else (6 if len(located) < 5000 else 4)
+    # A close view has room for bigger dots.
+    size = 9 if close else (6 if len(shown) < 5000 else 4)
     fig.update_traces(marker={"size": size, "opacity": 0.8, "line": {"width": 0}})
+    return fig
+
+
+def _category_colours(labels: list[str], column: str) -> dict[str, str]:
+    known = {"deployment": DEPLOYMENT_COLOURS, "status": STATUS_COLOURS, "battery": BATTERY_COLOURS}
+    if column in known:
+        return {label: known[column].get(label, "#6b7280") for label in labels}
+    palette = px.colors.qualitative.Bold
+    return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+
+
+def _cells_figure(bins: pd.DataFrame, colour_by: str, trace: type = go.Scattergeo) -> go.Figure:
+    """One marker per cell at its vehicles' mean position, area by count, coloured by its majority."""
+    column = COLOUR_BY[colour_by]
+    order = {"deployment": DEPLOYMENT_COLOURS, "status": STATUS_COLOURS, "battery": BATTERY_COLOURS}
+    present = list(dict.fromkeys(bins["dominant"]))
+    labels = (
+        [c for c in order[column] if c in present] if column in order else sorted(present, key=version_key)
+    )
+    colours = _category_colours(labels, column)
+    largest = float(bins["count"].max())
+    labelled = _label_cells(bins)
+    smallest_px, largest_px = _marker_sizes(bins)
+    fig = go.Figure()
+    for label in labels:
+        cells = bins[bins["dominant"] == label]
+        counts = cells["count"].to_numpy(dtype=float)
+        fig.add_trace(
+            trace(
+                lat=cells["lat"].round(4),
+                lon=cells["lon"].round(4),
+                name=chart_text(label),
+                mode="markers+text",
+                text=[_compact(c) if i in labelled else "" for i, c in zip(cells.index, counts, strict=True)],
+                textposition="top center",
+                textfont={"size": 11, "color": "#1f2937"},
+                marker={
+                    "size": smallest_px + (largest_px - smallest_px) * (counts / largest) ** 0.5,
+                    "color": colours[label],
+                    "opacity": 0.8,
+                    "line": {"width": 1, "color": "#ffffff"},
+                },
+                # count and mix for the hover, then the box a click on the cell zooms to
+                customdata=list(
+                    zip(
+                        cells["count"],
+                        cells["mix"].map(chart_text),
+                        *(cells[c] for c in CELL_BOX),
+                        strict=True,
+                    )
+                ),
+                hovertemplate="<b>%{customdata[0]:,} vehicles</b><br>%{customdata[1]}"
+                "<br>click to zoom in<extra></extra>",
+            )
+        )
+    return fig
+
+
+CELL_BOX = ("lat_min", "lon_min", "lat_max", "lon_max")
+
+
+def clicked_cell(points: list[dict]) -> Viewport | None:
+    """What a click on a cell zooms to (see :func:`cell_viewport`), from the chart's selection."""
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list) and len(data) == 2 + len(CELL_BOX):
+            return cell_viewport(dict(zip(CELL_BOX, data[2:], strict=True)))
+    return None
+
+
+def _marker_sizes(bins: pd.DataFrame) -> tuple[float, float]:
+    """Marker diameters (px) for the smallest and largest cell: no wider than a cell is on screen, so
+    a view full of cells is a grid of dots, not a carpet of overlapping discs."""
+    size = float((bins["north"] - bins["south"]).iloc[0])
+    across = max(np.ptp(bins["lon"]) / size, np.ptp(bins["lat"]) / size, 1.0)
+    largest_px = float(np.clip(650 / across, 10, 30))
+    return max(4.0, largest_px / 4), largest_px
+
+
+def _label_cells(bins: pd.DataFrame, most: int = 40) -> set[int]:
+    """The cells whose count is written beside them: the largest first, none within two cells (five
+    when the view is full of cells) of one already labelled, so the labels never pile up."""
+    labelled: list[tuple[float, float]] = []
+    chosen: set[int] = set()
+    size = float((bins["north"] - bins["south"]).iloc[0]) if len(bins) else 0.0
+    spacing = (2 if len(bins) < 200 else 5) * size
+    for index, lat, lon in zip(bins.index, bins["lat"], bins["lon"], strict=True):
+        if all(abs(lat - a) > spacing or abs(lon - b) > spacing for a, b in labelled):
+            labelled.append((lat, lon))
+            chosen.add(index)
+            if len(chosen) == most:
+                break
+    return chosen
+
+
+def _compact(count: float) -> str:
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f}M"
+    return (
+        f"{count / 1000:.0f}k"
+        if count >= 10_000
+        else (f"{count / 1000:.1f}k" if count >= 1000 else f"{count:.0f}")
+    )
+
+
+# The map's drawing area, width over height (the page's column at height 640).
+PLOT_ASPECT = 1.45
+
+
+def _fit_aspect(viewport: Viewport, pad: float) -> Viewport:
+    """``viewport`` padded by ``pad`` of its span, then widened or heightened to the plot's shape.
+
+    Mercator stretches latitude by 1/cos(latitude): without this a square box of degrees at 50° N is
+    drawn as a narrow column in the middle of the map.
+    """
+    south, west, north, east = viewport
+    lat_pad, lon_pad = (north - south) * pad, (east - west) * pad
+    south, north, west, east = south - lat_pad, north + lat_pad, west - lon_pad, east + lon_pad
+    stretch = 1.0 / max(math.cos(math.radians((south + north) / 2)), 0.2)
+    width, height = east - west, (north - south) * stretch
+    if width < PLOT_ASPECT * height:
+        grow = (PLOT_ASPECT * height - width) / 2
+        west, east = west - grow, east + grow
+    else:
+        grow = (width / PLOT_ASPECT - height) / stretch / 2
+        south, north = south - grow, north + grow
+    return (max(south, -85.0), max(west, -180.0), min(north, 85.0), min(east, 180.0))
+
+
+def _style_geo(fig: go.Figure, viewport: Viewport, scope: str, zoomed: bool) -> None:
+    south, west, north, east = viewport
+    close = zoomed or scope in METRO_VIEWPORTS
+    span = max(north - south, east - west)
     fig.update_geos(
-        resolution=50,
+        resolution=50 if span < FINE_OUTLINES_BELOW_DEG else 110,
         showland=True,
         landcolor="#eef0e6",
         showocean=True,
@@ -158,37 +315,48 @@ def offline_map(fleet: pd.DataFrame, colour_by: str = "Status", scope: str = "Fl
         subunitcolor="#cbd5e1",
         showcoastlines=True,
         coastlinecolor="#64748b",
-        fitbounds="locations" if scope == "Fleet extent" and len(located) else False,
     )
-    if metro is not None:
-        south, west, north, east = metro
+    if close:
+        south, west, north, east = _fit_aspect(viewport, pad=0.08 if zoomed else 0.0)
         fig.update_geos(
-            lataxis_range=[south - METRO_PAD_DEG, north + METRO_PAD_DEG],
-            lonaxis_range=[west - METRO_PAD_DEG, east + METRO_PAD_DEG],
+            scope="world",
+            projection_type="mercator",
+            lataxis_range=[south, north],
+            lonaxis_range=[west, east],
         )
-    fig.update_layout(
-        height=640,
-        uirevision=f"{scope}|{colour_by}",  # live refreshes keep the operator's zoom and pan
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "title": {"text": colour_by}},
+        return
+    geo_scope, projection = SCOPES[scope]
+    fig.update_geos(
+        scope=geo_scope,
+        projection_type=projection,
+        fitbounds="locations" if scope == FLEET_EXTENT and len(fig.data) else False,
     )
-    return fig
 
 
-def street_map(fleet: pd.DataFrame, colour_by: str = "Status") -> go.Figure:
-    """Street tiles (needs internet): the same markers on an OpenStreetMap basemap."""
+def street_map(view: MapView, colour_by: str = "Status") -> go.Figure:
+    """Street tiles (needs internet): the same vehicles or cells on an OpenStreetMap basemap."""
     column = COLOUR_BY[colour_by]
-    located = _located(fleet, column)
-    fig = px.scatter_map(
-        located,
-        lat="lat",
-        lon="lon",
-        color=column,
-        hover_name="vin",
-        hover_data={**HOVER, "lat": False, "lon": False},
-        map_style="open-street-map",
-        zoom=2,
-        **_colours(located, column),
+    if view.binned:
+        fig = _cells_figure(view.bins, colour_by, trace=go.Scattermap)
+    else:
+        shown = chart_frame(view.vehicles, ("vin", "model", "firmware_version", "region"))
+        fig = px.scatter_map(
+            shown,
+            lat="lat",
+            lon="lon",
+            color=column,
+            hover_name="vin",
+            hover_data={**HOVER, "lat": False, "lon": False},
+            **_colours(shown, column),
+        )
+    south, west, north, east = view.viewport
+    fig.update_layout(
+        map={
+            "style": "open-street-map",
+            "bounds": {"south": south, "west": west, "north": north, "east": east},
+        },
+        height=640,
+        uirevision=f"{colour_by}|{view.viewport}",
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
     )
-    fig.update_layout(height=640, uirevision=colour_by, margin={"l": 0, "r": 0, "t": 0, "b": 0})
     return fig

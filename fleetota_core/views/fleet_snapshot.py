@@ -15,7 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_COLUMNS, SnapshotFormatError, read_fleet_snapshot
+from fleetota_core.adapters.fleet_snapshot import (
+    SNAPSHOT_COLUMNS,
+    SnapshotFormatError,
+    fleet_snapshot_version,
+    read_fleet_snapshot,
+)
+
+__all__ = ["fleet_snapshot_version", "read_snapshot_frame", "snapshot_frame"]
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 
 if TYPE_CHECKING:

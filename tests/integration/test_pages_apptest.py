@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import re
 import socket
 import time
@@ -10,14 +12,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from fleetota_core import composition
+from fleetota_core.adapters.fleet_snapshot import time_bound_key, write_fleet_snapshot
 from fleetota_core.domain.campaign import CampaignSpec
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.local.demo import ensure_demo_release
+from fleetota_core.local.sample_fleet import sample_snapshot_rows
 from fleetota_core.services.campaigns.create import (
     campaign_history,
     create_campaign,
@@ -596,3 +601,100 @@ def test_the_campaign_page_charts_the_health_gates_canary_vs_control_with_the_ve
     assert charts, "the gate's canary vs control chart is drawn"
     spec_json = charts[0].proto.spec
     assert "DTC rate (% per hour)" in spec_json and "control" in spec_json
+
+
+def write_sample_snapshot(stack: LocalStack, vehicles: int) -> dict:
+    """A synthetic fleet written straight into the fleet snapshot the pages read (no simulation)."""
+    rows = sample_snapshot_rows(vehicles, seed=3)
+    now = datetime.now(UTC)
+    write_fleet_snapshot(
+        stack.clients.s3, stack.resources.telemetry_bucket, rows, now, time_bound_key(now), now
+    )
+    return rows
+
+
+def figure_of(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def _array(values: list | dict) -> list:
+    if isinstance(values, dict):  # plotly sends numeric arrays as base64 typed arrays
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return values
+
+
+def markers_of(figure: dict) -> int:
+    return sum(len(_array(trace.get("lat", []))) for trace in figure["data"])
+
+
+def test_the_map_of_a_large_fleet_draws_cells_and_zooming_into_a_cell_draws_its_vehicles(dashboard):
+    # Given a fleet snapshot of 6,000 vehicles in eight metros (more than the map draws one by one)
+    rows = write_sample_snapshot(dashboard, 6_000)
+
+    at = render("pages/fleet_map.py")
+
+    assert_clean(at, "pages/fleet_map.py")
+    caption = next(c.value for c in at.caption if "of 6,000 vehicles" in c.value)
+    assert "6,000 of them in this view, drawn as" in caption and "cells" in caption
+    cells = markers_of(figure_of(at))
+    assert 0 < cells < 100, "the browser gets a few cells, not 6,000 markers"
+    counts = [c[0] for trace in figure_of(at)["data"] for c in trace["customdata"]]
+    assert sum(counts) == 6_000
+
+    # When the operator zooms into the busiest cell, then again while it is still drawn as cells
+    depth = 0
+    while _has_selectbox(at, f"map_zoom_{depth}"):
+        label = at.selectbox(key=f"map_zoom_{depth}").options[0]
+        at.selectbox(key=f"map_zoom_{depth}").select_index(0).run()
+        depth += 1
+        assert not at.exception, [e.value for e in at.exception]
+        assert depth < 5, "each zoom narrows the view"
+
+    # Then the last cell's vehicles are drawn one by one, with their VINs on hover
+    figure = figure_of(at)
+    vins = [vin for trace in figure["data"] for vin in trace["hovertext"]]
+    assert depth >= 1 and len(vins) == markers_of(figure) == int(
+        label.split("·")[1].split()[0].replace(",", "")
+    )
+    assert set(vins) <= set(rows)
+    assert any("one marker per vehicle" in c.value for c in at.caption)
+
+    # And going back to the whole fleet draws the cells again
+    at.button(key="map_zoom_reset").click().run()
+    assert markers_of(figure_of(at)) == cells
+
+
+def _has_selectbox(at: AppTest, key: str) -> bool:
+    return any(s.key == key for s in at.selectbox)
+
+
+def test_the_vehicles_table_gets_one_filtered_page_of_rows_from_the_server(dashboard):
+    # Given a fleet snapshot of 250 vehicles
+    rows = write_sample_snapshot(dashboard, 250)
+    vins = sorted(rows)
+
+    at = render("pages/vehicles.py")
+
+    # Then the browser gets the first 100 rows in VIN order, and the pager says how many there are
+    assert_clean(at, "pages/vehicles.py")
+    assert at.dataframe[0].value["vin"].tolist() == vins[:100]
+    assert any("250 of 250 vehicles; rows 1-100 shown" in c.value for c in at.caption)
+    assert len(at.selectbox(key="veh_vin").options) == 100
+
+    # When the operator turns to the third page
+    at.number_input(key="veh_page").set_value(3).run()
+    assert at.dataframe[0].value["vin"].tolist() == vins[200:]
+
+    # When they filter by one model, the page is cut from the matches (the last one there is)
+    model = rows[vins[0]]["model"]
+    matching = [vin for vin in vins if rows[vin]["model"] == model]
+    at.multiselect(key="veh_models").set_value([model]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = at.dataframe[0].value
+    assert set(shown["model"]) == {model} and set(shown["vin"]) <= set(matching)
+    assert any(f"{len(matching):,} of 250 vehicles" in c.value for c in at.caption)
+
+    # When they search one VIN, that vehicle is the one row and the one in the detail view
+    at.text_input(key="veh_search").set_value(matching[-1]).run()
+    assert at.dataframe[0].value["vin"].tolist() == [matching[-1]]
+    assert at.selectbox(key="veh_vin").value == matching[-1]
