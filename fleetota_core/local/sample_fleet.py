@@ -13,6 +13,7 @@ import pandas as pd
 from fleetota_core.adapters.fleet_snapshot import ROW_COLUMNS
 from fleetota_core.domain.geography import METROS
 from fleetota_core.domain.vehicle import battery_category
+from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.domain.vin import WMI_BY_MAKE, check_digit, year_code
 
 MODELS = (
@@ -100,6 +101,8 @@ def sample_snapshot_rows(n: int, seed: int | None = None, now: datetime | None =
     for column in ("lat", "lon", "speed_kph", "soc_pct", "signal_dbm", "odometer_km"):
         values = fleet[column].astype(float)
         columns[column] = values.astype(object).where(values.notna(), None).tolist()
+    for column in HEALTH_ATTRIBUTES:
+        columns[column] = [None] * n  # a synthetic fleet reports no health counters
     for column in (
         "make",
         "model",
