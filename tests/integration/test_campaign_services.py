@@ -52,7 +52,9 @@ def seed_vehicles(stack, count: int, **overrides) -> list[str]:
             "firmware_version": "1.0.0",
             "region": "us-west",
             "timezone": "America/Los_Angeles",
-            "last_ts": NOW.isoformat(),
+            # Read now, not at import: a long suite reaches this more than the 15-minute offline
+            # rule after NOW was taken, and a real-time tick would then find every vehicle offline.
+            "last_ts": max(NOW, datetime.now(UTC).replace(microsecond=0)).isoformat(),
             "soc_pct": 80.0,
             "charging": False,
             "drive_state": "parked",
