@@ -144,12 +144,17 @@ class RegistryCache:
             due = [v for v in vins if now - self._refreshed_at.get(v, -REFRESH_MIN_S) >= REFRESH_MIN_S]
             self._refreshed_at.update(dict.fromkeys(due, now))
         if due:
-            found = self.inner.refresh_many(due)
-            self.lookups += len(due)
-            with self._lock:
-                for vin in due:
-                    vehicle = found.get(vin)
-                    self._known[vin] = (now + (self.ttl_s if vehicle else self.unknown_ttl_s), vehicle)
+            self._store(due, self.inner.refresh_many(due), now)
+        return self._answer(vins)
+
+    def _store(self, asked: list[str], found: dict[str, RegisteredVehicle], now: float) -> None:
+        self.lookups += len(asked)
+        with self._lock:
+            for vin in asked:
+                vehicle = found.get(vin)
+                self._known[vin] = (now + (self.ttl_s if vehicle else self.unknown_ttl_s), vehicle)
+
+    def _answer(self, vins: set[str]) -> dict[str, RegisteredVehicle]:
         with self._lock:
             return {vin: entry[1] for vin in vins if (entry := self._known.get(vin)) and entry[1] is not None}
 
@@ -159,12 +164,5 @@ class RegistryCache:
         with self._lock:
             missing = [vin for vin in vins if (entry := self._known.get(vin)) is None or entry[0] <= now]
         if missing:
-            found = self.inner.get_many(missing)
-            self.lookups += len(missing)
-            with self._lock:
-                for vin in missing:
-                    vehicle = found.get(vin)
-                    ttl = self.ttl_s if vehicle is not None else self.unknown_ttl_s
-                    self._known[vin] = (now + ttl, vehicle)
-        with self._lock:
-            return {vin: entry[1] for vin in vins if (entry := self._known.get(vin)) and entry[1] is not None}
+            self._store(missing, self.inner.get_many(missing), now)
+        return self._answer(vins)
