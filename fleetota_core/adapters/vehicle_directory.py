@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
+from fleetota_core.domain.enrichment import epoch_ms
 from fleetota_core.domain.vehicle import Vehicle
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 
@@ -73,7 +74,7 @@ def with_last_seen(vehicle: Vehicle, row: Mapping[str, Any] | None) -> Vehicle:
     ts_ms, seq = (row or {}).get("last_ts_ms"), (row or {}).get("last_seq")
     if row is None or type(ts_ms) is not int or type(seq) is not int:
         return vehicle
-    stored = (int(vehicle.last_ts.timestamp() * 1000), vehicle.last_seq) if vehicle.last_ts else None
+    stored = (epoch_ms(vehicle.last_ts), vehicle.last_seq) if vehicle.last_ts else None
     if stored is not None and (ts_ms, seq) <= stored:
         return vehicle
     seen = {c: row[c] for c in _SEEN_COLUMNS if row.get(c) is not None}
