@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pytest
 
 from fleetota_core.domain.campaign import wave_sizes
+from fleetota_core.domain.delivery import InstallPolicy
 from fleetota_core.domain.firmware import FirmwareManifest, FirmwareRelease
+from fleetota_core.domain.geography import METROS
 from fleetota_core.local.demo import (
     DEMO_IMAGE_BYTES,
     DEMO_RELEASE_VERSION,
@@ -55,9 +59,24 @@ def test_the_demo_campaign_rolls_the_release_out_in_three_waves_with_short_timeo
     assert all(w.success_threshold_pct == 80 and w.error_threshold_pct == 10 for w in spec.waves)
     assert spec.abort.failure_pct == 20 and spec.abort.min_executed == 5
     assert spec.in_progress_timeout_s <= 600 and spec.defer_recheck_s <= 60
-    assert spec.eligibility.require_parked and not spec.eligibility.maintenance_windows
+    assert spec.eligibility.require_parked and len(spec.eligibility.maintenance_windows) == 1
+    assert spec.delivery.install is InstallPolicy.WINDOW  # download now, install in the window
     assert spec.name == "Demo rollout 3.5.0 (30 Nov 19:43 UTC)"
     assert wave_sizes(56, spec.waves) == [6, 17, 33]
+
+
+@pytest.mark.parametrize("hour", [0, 4, 9, 13, 18, 23])
+def test_the_demo_window_opens_within_minutes_in_california_and_is_already_open_in_the_other_metros(hour):
+    now = datetime(2026, 12, 1, hour, 20, tzinfo=UTC)
+    (window,) = demo_campaign_spec(release(), now=now).eligibility.maintenance_windows
+
+    def inside(metro, at):
+        return window.contains(at.astimezone(ZoneInfo(metro.timezone)))
+
+    west = [m for m in METROS if m.timezone == "America/Los_Angeles"]
+    assert west and not any(inside(m, now) for m in west)  # the Californian vehicles wait ...
+    assert all(inside(m, now + timedelta(minutes=5)) for m in west)  # ... a few minutes
+    assert all(inside(m, now) for m in METROS if m not in west)
 
 
 def test_the_demo_campaign_prefers_the_demo_release_over_a_newer_one():
