@@ -8,7 +8,7 @@ import streamlit as st
 
 from fleetota_core.errors import FleetOTAError
 from fleetota_core.views.campaign_actions import create_campaign, preview_campaign
-from fleetota_core.views.demo import DEMO_WAVES_PCT, demo_campaign_spec, demo_release
+from fleetota_core.views.demo import DEMO_WAVES_PCT, demo_campaign_spec, demo_delivery, demo_release
 from fleetota_core.views.text import plain
 from pages import _ui
 from pages._campaign_form import show_preview
@@ -51,7 +51,7 @@ def demo_campaign(backend: Backend, key: str) -> str | None:
             f"{spec.name}: release {spec.release_version} for {', '.join(spec.target.models)}; "
             f"waves {waves}; a wave opens the next at {spec.waves[0].success_threshold_pct:g} % "
             f"succeeded and pauses above {spec.waves[0].error_threshold_pct:g} % failed; "
-            f"in-progress timeout {spec.in_progress_timeout_s // 60} min."
+            f"in-progress timeout {spec.in_progress_timeout_s // 60} min. {demo_delivery(spec)}"
         )
         preview = preview_campaign(spec, backend.ports)
         show_preview(preview, key=f"{key}_demo")

@@ -293,13 +293,14 @@ def campaign_detail(campaign_id: str) -> None:
         why = reasons(deps)
         left, right = st.columns(2)
         with left:
-            st.markdown("**Failure and deferral reasons**")
+            st.markdown("**Failure, deferral and waiting reasons**")
             if why.empty:
-                st.caption("No failures or deferrals so far.")
+                st.caption("No failures, deferrals or vehicles waiting to install so far.")
             else:
                 why = chart_frame(why, ["reason"])
                 fig = px.bar(why, x="deployments", y="reason", color="kind", orientation="h", height=260,
-                             color_discrete_map={"failed": "#dc2626", "deferred": "#f59e0b"})  # fmt: skip
+                             color_discrete_map={"failed": "#dc2626", "deferred": "#f59e0b",
+                                                 "waiting to install": "#60a5fa"})  # fmt: skip
                 fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title=None)
                 st.plotly_chart(fig, key="campaign_reasons")
         with right:

@@ -141,16 +141,31 @@ def reason_group(reason: str) -> str:
 
 
 def reasons(deps: pd.DataFrame) -> pd.DataFrame:
-    """Failure and deferral reasons with counts: ``kind, reason, deployments``."""
+    """Failure, deferral and install-waiting reasons with counts: ``kind, reason, deployments``.
+
+    ``kind`` is ``failed``, ``deferred`` (not yet notified) or ``waiting to install`` (downloaded,
+    waiting for the install rule, e.g. parked inside the maintenance window, or the driver's consent).
+    """
     if deps.empty or "state" not in deps.columns:
         return pd.DataFrame(columns=["kind", "reason", "deployments"])
     deps = deps.assign(
         **{c: deps.get(c, pd.Series(None, index=deps.index)) for c in ("error_code", "reason")}
     )
     failed = {"FAILED", "RETRY_SCHEDULED", "TIMED_OUT", "REJECTED", "ROLLED_BACK"}
+    waiting = {"AWAITING_INSTALL", "AWAITING_CONSENT"}
+    consent = deps["state"].eq("AWAITING_CONSENT") & deps["reason"].isna()
+    deps = deps.assign(reason=deps["reason"].astype(object).mask(consent, "the driver's consent"))
     df = deps.assign(
         kind=deps["state"].map(
-            lambda s: "deferred" if s == "DEFERRED" else ("failed" if s in failed else None)
+            lambda s: (
+                "deferred"
+                if s == "DEFERRED"
+                else "failed"
+                if s in failed
+                else "waiting to install"
+                if s in waiting
+                else None
+            )
         ),
         why=deps["error_code"]
         .astype(object)

@@ -33,6 +33,7 @@ __all__ = [
     "DEMO_SPEED",
     "DEMO_WAVES_PCT",
     "demo_campaign_spec",
+    "demo_delivery",
     "demo_fleet_options",
     "demo_maintenance_window",
     "demo_release",
@@ -100,6 +101,16 @@ def demo_campaign_spec(release: FirmwareRelease, now: datetime | None = None) ->
         delivery=DeliveryPolicy(install=InstallPolicy.WINDOW),
         defer_recheck_s=DEMO_DEFER_RECHECK_S,
         job_ttl_s=3600,
+    )
+
+
+def demo_delivery(spec: CampaignSpec) -> str:
+    """How the demo campaign delivers, in a sentence: download at once, install in its window."""
+    windows = ", ".join(w.describe() for w in spec.eligibility.maintenance_windows) or "any time"
+    return (
+        "Vehicles download at once (Wi-Fi or cellular, a delta where the release has one for their "
+        f"version) and install only when parked inside the maintenance window {windows} local time; "
+        "it opens in a few minutes in California and is already open in the other metros."
     )
 
 

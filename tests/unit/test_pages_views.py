@@ -216,12 +216,16 @@ def test_deferral_reasons_are_grouped_by_rule_and_failures_by_error_code():
         {"state": "DEFERRED", "reason": "battery 12% < 30%"},
         {"state": "DEFERRED", "reason": "battery 18% < 30%"},
         {"state": "RETRY_SCHEDULED", "error_code": "DOWNLOAD_INTERRUPTED"},
+        {"state": "AWAITING_INSTALL", "reason": "outside maintenance window 01:00-05:00 (local Wed 14:02)"},
+        {"state": "AWAITING_CONSENT"},
         {"state": "SUCCEEDED"},
     ])  # fmt: skip
 
     assert reasons(deps).values.tolist() == [
         ["deferred", "battery below minimum", 2],
         ["failed", "DOWNLOAD_INTERRUPTED", 1],
+        ["waiting to install", "outside maintenance window", 1],
+        ["waiting to install", "the driver's consent", 1],
     ]
 
 
