@@ -23,4 +23,6 @@ echo "==> import contracts"
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest"
-.venv/bin/python -m pytest "$@"
+# Two workers: the end-to-end tests run one after the other on one of them (tests/conftest.py), the
+# rest on the other. FLEETOTA_TEST_WORKERS=0 runs everything in this process.
+.venv/bin/python -m pytest -n "${FLEETOTA_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -1,0 +1,25 @@
+"""Suite-wide collection: how `scripts/test.sh` shares the tests between its pytest-xdist workers.
+
+The end-to-end tests each run a whole local stack (moto, the Lambda runtime, a simulator, often
+Chromium) against the wall clock. They go to one worker, one after the other (``--dist loadgroup``),
+so two of them never compete for the CPU and stretch each other's real-time waits; the unit and the
+shorter integration tests fill the other worker meanwhile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+STACK_E2E = "stack-e2e"  # the xdist group of the end-to-end tests
+
+
+def is_stack_e2e(path: Path) -> bool:
+    return path.parent.name == "e2e" or path.stem.endswith("_e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_stack_e2e(Path(str(item.fspath))):
+            item.add_marker(pytest.mark.xdist_group(STACK_E2E))
