@@ -273,13 +273,14 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no campaigns yet (`campaign create --spec FILE`)")
         return 0
+    width = max(len("STATE"), *(len(r["state"]) for r in rows))  # AWAITING_APPROVAL is 17 wide
     print(
-        f"{'ID':<20} {'STATE':<10} {'RELEASE':<10} {'WAVE':<6} {'TOTAL':>6} {'OK':>6} {'FAIL':>5} "
+        f"{'ID':<20} {'STATE':<{width}} {'RELEASE':<10} {'WAVE':<6} {'TOTAL':>6} {'OK':>6} {'FAIL':>5} "
         f"{'FLIGHT':>6} NAME"
     )
     for r in rows:
         print(
-            f"{r['campaign_id']:<20} {r['state']:<10} {r['release']:<10} {r['wave']:<6} {r['total']:>6} "
+            f"{r['campaign_id']:<20} {r['state']:<{width}} {r['release']:<10} {r['wave']:<6} {r['total']:>6} "
             f"{r['succeeded']:>6} {r['failed']:>5} {r['in_flight']:>6} {r['name']}"
         )
     return 0

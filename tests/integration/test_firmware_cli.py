@@ -120,6 +120,9 @@ def test_four_eyes_a_large_campaign_waits_until_another_operator_approves_it(
     assert code == 0 and out.splitlines()[0].endswith("AWAITING_APPROVAL")
     assert "3 vehicles is more than the approval limit of 2" in out
     campaign_id = out.split()[1].rstrip(":")
+    code, out, _ = run(capsys, "campaign", "list")
+    header, row = out.splitlines()[:2]
+    assert row.index("2.0.0") == header.index("RELEASE")  # the long state keeps the columns aligned
 
     code, _, err = run(capsys, "campaign", "approve", campaign_id, "--operator", "alice", "--reason", "mine")
     assert code == 1 and err.startswith("error: four-eyes rule: alice created this campaign")
