@@ -73,6 +73,7 @@ def test_a_snapshot_is_gzip_ndjson_a_header_with_its_schema_version_then_one_lin
             "with 'vin'",
         ),
     ],
+    ids=["parquet", "not-json", "other-format", "schema-2", "no-vin"],  # gzip bodies carry a timestamp
 )
 def test_an_object_that_is_not_a_snapshot_this_version_reads_is_refused_with_the_reason(
     body: bytes, reason: str

@@ -90,7 +90,11 @@ MUTATIONS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("path", "value"), MUTATIONS, ids=[f"{p}={v!r}"[:60] for p, v in MUTATIONS])
+# Stable ids (the same in every pytest-xdist worker): the deletion sentinel has no stable repr.
+MUTATION_IDS = [f"{p}={'<deleted>' if v is _DELETE else repr(v)}"[:60] for p, v in MUTATIONS]
+
+
+@pytest.mark.parametrize(("path", "value"), MUTATIONS, ids=MUTATION_IDS)
 def test_the_fast_mirror_accepts_a_record_only_if_telemetry_record_accepts_it_with_equal_values(path, value):
     line = json.dumps(_set(record(1), path, value)).encode()
     try:
@@ -118,7 +122,7 @@ def test_the_mirror_has_exactly_the_fields_of_telemetry_record():
     assert fields(WireRecord) == set(TelemetryRecord.model_fields)
 
 
-@pytest.mark.parametrize(("path", "value"), MUTATIONS, ids=[f"{p}={v!r}"[:60] for p, v in MUTATIONS])
+@pytest.mark.parametrize(("path", "value"), MUTATIONS, ids=MUTATION_IDS)
 def test_decoding_agrees_with_telemetry_record_on_every_mutation(path, value):
     body = _set(record(1), path, value)
     line = json.dumps(body).encode()
