@@ -11,19 +11,20 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.local.alarms import AlarmEvaluator
-from fleetota_core.local.functions import Invocation, LocalFunction
+from fleetota_core.local.functions import Invocation, LocalFunction, captured_emf
 from fleetota_core.local.lambda_events import scheduled_event, sqs_event
 from fleetota_core.local.metric_forwarding import MetricForwarder, queue_depth_datums
 from fleetota_core.local.schedule import local_interval, schedule_interval_seconds
 from fleetota_core.local.stack_spec import read_stack_spec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
@@ -213,6 +214,14 @@ class LocalRuntime:
                 invocations.append(self._invoke(self.functions[self.spec.function(target_arn).name], event))
         self.metrics.flush()
         return invocations
+
+    @contextmanager
+    def emf_forwarded(self) -> Iterator[None]:
+        """Forward the EMF metrics this thread prints inside, as if a handler of ours printed them."""
+        with captured_emf() as datums:
+            yield
+        self.metrics.add(datums)
+        self.metrics.flush()
 
     def evaluate_alarms(self) -> list[AlarmTransition]:
         """Publish queue depths, forward pending metrics, then evaluate every alarm once."""
