@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.clients import ClientFactory, client_factory
 from fleetota_core.local.alarms import AlarmEvaluator
 from fleetota_core.local.functions import Invocation, LocalFunction, captured_emf
 from fleetota_core.local.lambda_events import scheduled_event, sqs_event
@@ -26,7 +26,6 @@ from fleetota_core.local.stack_spec import read_stack_spec
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.local.alarms import AlarmTransition
     from fleetota_core.local.functions import Handler
@@ -116,9 +115,12 @@ class LocalRuntime:
             )
             for f in self.spec.functions
         }
-        self.metrics = MetricForwarder(self.clients)
+        # CloudWatch's own work (EMF extraction, AWS/* metrics, alarms) on clients of its own, so
+        # whoever counts ``clients`` counts the requests our functions and event sources make on AWS.
+        self.service_clients = ClientFactory(settings)
+        self.metrics = MetricForwarder(self.service_clients)
         self.alarms = AlarmEvaluator(
-            self.clients, self.spec.alarms, settings.region, self.resources.ledger_table
+            self.service_clients, self.spec.alarms, settings.region, self.resources.ledger_table
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -134,14 +136,27 @@ class LocalRuntime:
             logger.warning("%s failed: %r", function.name, invocation.error)
         return invocation
 
-    def _receive_batch(self, source: QueueSourceSpec, url: str, wait_seconds: int) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
+    def _receive_batch(
+        self, source: QueueSourceSpec, url: str, wait_seconds: int, gather: bool = False
+    ) -> list[dict[str, Any]]:
+        """Up to ``batch_size`` messages. With ``gather``, as Lambda's event source does with a
+        batching window: once a first message is in, wait out the window, then take what came."""
+        batch = self._receive(source, url, wait_seconds, [])
+        if gather and batch and len(batch) < source.batch_size and source.batching_window_s > 0:
+            self._stop.wait(source.batching_window_s)
+            batch = self._receive(source, url, 0, batch)
+        return batch
+
+    def _receive(
+        self, source: QueueSourceSpec, url: str, wait_seconds: int, batch: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        first = len(batch)
         while len(batch) < source.batch_size:
             wanted = min(10, source.batch_size - len(batch))
             kwargs: dict[str, Any] = {
                 "QueueUrl": url,
                 "MaxNumberOfMessages": wanted,
-                "WaitTimeSeconds": wait_seconds if not batch else 0,
+                "WaitTimeSeconds": wait_seconds if len(batch) == first else 0,
                 "AttributeNames": ["All"],
                 "MessageAttributeNames": ["All"],
             }
@@ -153,12 +168,15 @@ class LocalRuntime:
                 break
         return batch
 
-    def poll(self, wait_seconds: int = 0) -> DrainResult:
-        """Receive one batch per SQS event source and invoke its function once with it."""
+    def poll(self, wait_seconds: int = 0, gather: bool = False) -> DrainResult:
+        """Receive one batch per SQS event source and invoke its function once with it.
+
+        ``gather``: honour the event source's batching window (the background poller does;
+        :meth:`drain` takes only what is already queued, so tests need not wait it out)."""
         result = DrainResult()
         for source in self.spec.queue_sources:
             queue = self.spec.queue(source.queue_arn)
-            messages = self._receive_batch(source, queue.url, wait_seconds)
+            messages = self._receive_batch(source, queue.url, wait_seconds, gather)
             if not messages:
                 continue
             result.received += len(messages)
@@ -225,7 +243,7 @@ class LocalRuntime:
 
     def evaluate_alarms(self) -> list[AlarmTransition]:
         """Publish queue depths, forward pending metrics, then evaluate every alarm once."""
-        self.metrics.add(queue_depth_datums(self.clients, self.spec.queues))
+        self.metrics.add(queue_depth_datums(self.service_clients, self.spec.queues))
         self.metrics.flush()
         return self.alarms.evaluate()
 
@@ -264,7 +282,7 @@ class LocalRuntime:
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.poll(wait_seconds=self.poll_wait_seconds).received:
+                if self.poll(wait_seconds=self.poll_wait_seconds, gather=True).received:
                     self.metrics.flush()
             except Exception:  # the endpoint may be resetting; keep the runtime alive and retry
                 logger.exception("polling the event-source queues failed; retrying in 1 s")
