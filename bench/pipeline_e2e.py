@@ -31,6 +31,7 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -175,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--campaign-in-flight", type=int, default=100, help="the campaign's max_in_flight (default 100)"
     )
+    parser.add_argument(
+        "--batching-window",
+        type=float,
+        default=None,
+        help="the event source's MaximumBatchingWindowInSeconds (default: infra/template.yaml's)",
+    )
     parser.add_argument("--no-prime", dest="prime", action="store_false", help="start with an empty table")
     args = parser.parse_args(argv)
 
@@ -183,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(mode="local", local_host="127.0.0.1", local_port=port)
     clients = client_factory(settings)
     spec = read_stack_spec(settings)
+    if args.batching_window is not None:
+        spec.queue_sources[:] = [
+            dataclasses.replace(source, batching_window_s=args.batching_window)
+            for source in spec.queue_sources
+        ]
     provision(spec, clients)
     counter = RequestCounter(spec.resources)
     counter.watch(clients)  # what the handlers and the event source (SQS polling) ask of AWS
@@ -305,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "records_offered_per_s": round(args.vehicles / args.interval),
         "priming_s": prime_s,
         "flush_seconds": args.flush_seconds,
+        "batching_window_s": [source.batching_window_s for source in spec.queue_sources],
         "record_lag_after_warm_up": probe.summary(started_wall + WARM_UP_S),
         "record_lag_whole_run": probe.summary(started_wall),
         "totals": summarize(delta(final, primed_counters), None),
@@ -341,6 +354,16 @@ def main(argv: list[str] | None = None) -> int:
             (requests_only(requests) + measured["objects"]) * per_1000, 3
         ),
         "invocations": dict(invoked),
+        # The update manager's share follows its schedule (every local tick; on AWS once a minute).
+        "update_manager_requests_per_invocation": round(
+            requests_only(
+                Counter(
+                    {k.split(":", 1)[1]: n for k, n in requests.items() if k.startswith("update_manager:")}
+                )
+            )
+            / max(1, invoked.get(spec.resources.update_function, 0)),
+            2,
+        ),
         "objects_per_processor_invocation": round(measured["objects"] / max(1, processor_invocations), 2),
         # CloudWatch's own work that the local runtime emulates (EMF extraction, AWS/* metrics, alarm
         # evaluation): AWS makes no billed request for it.

@@ -3,7 +3,9 @@
 Keys are ``<service>.<Operation>``; DynamoDB requests also count per table
 (``dynamodb.GetItem[ledger]``) and the items they touch (``<key>.items``), since DynamoDB bills per
 item. The local stack's stack-generation read (a ``local reset`` check that AWS mode does not make)
-is counted apart, under ``local_only``.
+is counted apart, under ``local_only``; the update manager's requests (it runs on the local
+scheduler's thread) are also counted under ``update_manager:<op>``, since they follow the schedule,
+not the records.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+# The local runtime's scheduler thread runs the update manager (fleetota_core/local/runtime.py).
+SCHEDULER_THREAD = "fleetota-scheduler"
 TABLES = ("vehicles", "campaigns", "deployments", "audit", "ledger", "registry")
 
 
@@ -63,6 +67,8 @@ class RequestCounter:
         keys = [op]
         if op.startswith("dynamodb.") and (table := _table_of(params, self._names)):
             keys.append(f"{op}[{table}]")
+        if threading.current_thread().name == SCHEDULER_THREAD:
+            keys.append(f"update_manager:{op}")  # fired on the schedule, so per minute, not per record
         with self._lock:
             for key in keys:
                 self.calls[key] += 1
@@ -85,5 +91,5 @@ def requests_only(counts: Counter[str]) -> int:
     skip = (".items", ".empty")
     return sum(
         n for k, n in counts.items()
-        if "." in k and not k.endswith(skip) and "[" not in k and not k.startswith("local_only:")
+        if "." in k and not k.endswith(skip) and "[" not in k and ":" not in k
     )  # fmt: skip
