@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.ledger import DynamoLedger
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
-from fleetota_core.services.ingest.batch import telemetry_pipeline
+from fleetota_core.services.campaigns.releases import publish_release
+from fleetota_core.services.ingest.batch import FirmwareCatalog, telemetry_pipeline
 from fleetota_core.services.ingest.ports import ObjectRef
 from fleetota_core.services.ingest.stats import telemetry_stats
 from simulator.fleet import generate_fleet
@@ -274,3 +276,23 @@ def test_committing_a_batch_leaves_out_an_object_another_delivery_committed_firs
 
     assert ledger.processed_many([old, new]) == {old.identity: 5, new.identity: 2}
     assert sum(hour.get("stored", 0) for hour in ledger.counters().values()) == 7
+
+
+def test_a_warm_release_catalog_reload_lists_the_manifests_and_reads_only_a_new_one(stack: LocalStack):
+    fleet, lines = _fleet_lines(stack, 3, time.time() - 1)
+    _put(stack, 1, lines)
+    stack.runtime.drain(timeout=20)  # the fleet's models are known now
+    model = fleet[0].model
+    catalog = FirmwareCatalog(FirmwareStore(stack.clients.s3, stack.resources.firmware_bucket))
+    publish_release(b"image-1", "1.0.0", [model], [], None, "first", "alice", stack.ports)
+    assert [r.version for r in catalog().releases] == ["1.0.0"]
+
+    with counted_requests(stack) as unchanged:
+        assert [r.version for r in catalog().releases] == ["1.0.0"]
+    publish_release(b"image-2", "1.1.0", [model], [], None, "second", "alice", stack.ports)
+    with counted_requests(stack) as one_new:
+        assert sorted(r.version for r in catalog().releases) == ["1.0.0", "1.1.0"]
+
+    firmware = stack.resources.firmware_bucket
+    assert (unchanged[("s3.ListObjectsV2", firmware)], unchanged[("s3.GetObject", firmware)]) == (1, 0)
+    assert (one_new[("s3.ListObjectsV2", firmware)], one_new[("s3.GetObject", firmware)]) == (1, 1)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
+    from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.telemetry import TelemetryRecord
     from fleetota_core.services.ingest.ports import ObjectRef
     from fleetota_core.settings import Settings
@@ -73,12 +74,21 @@ class CachedCatalog:
             return self._catalog
 
 
-def firmware_catalog(clients: ClientFactory, resources: Resources) -> ReleaseCatalog:
-    store = FirmwareStore(clients.s3, resources.firmware_bucket)
-    return ReleaseCatalog(
-        ReleaseSummary(r.version, frozenset(r.manifest.models), frozenset(r.manifest.hw_revs))
-        for r in store.list_releases()
-    )
+class FirmwareCatalog:
+    """Loads the release catalog from the firmware bucket: each load lists the manifests and reads
+    only the new or changed ones (by ETag), so a warm processor's reload is one ListObjectsV2 and the
+    telemetry objects stay the only GetObject of the hot path (issue #16)."""
+
+    def __init__(self, store: FirmwareStore) -> None:
+        self.store = store
+        self._manifests: dict[str, tuple[str, FirmwareRelease]] = {}
+
+    def __call__(self) -> ReleaseCatalog:
+        self._manifests = self.store.release_manifests(self._manifests)
+        return ReleaseCatalog(
+            ReleaseSummary(r.version, frozenset(r.manifest.models), frozenset(r.manifest.hw_revs))
+            for _, r in self._manifests.values()
+        )
 
 
 def deployment_sink(clients: ClientFactory, resources: Resources) -> Callable[[list[TelemetryRecord]], Any]:
@@ -152,7 +162,7 @@ class TelemetryPipeline:
             ota_sink=deployment_sink(clients, resources),
             registry=RegistryCache(VehicleRegistry(clients.dynamodb, resources.registry_table)),
         )
-        catalog = CachedCatalog(lambda: firmware_catalog(clients, resources))
+        catalog = CachedCatalog(FirmwareCatalog(FirmwareStore(clients.s3, resources.firmware_bucket)))
         return cls(
             ports,
             catalog,
