@@ -127,7 +127,6 @@ class LocalRuntime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.reader = QueueReader(self.clients.sqs, self._stop, visibility_timeout)
-        self._schedule_due = threading.Event()
         # One batch gathered ahead at most, as one more poller would.
         self._gathered: queue.Queue[tuple[QueueSourceSpec, list[dict[str, Any]]]] = queue.Queue(maxsize=1)
 
@@ -271,9 +270,6 @@ class LocalRuntime:
 
     def _invoke_loop(self) -> None:
         while not self._stop.is_set():
-            if self._schedule_due.is_set():
-                self._stop.wait(0.01)  # a scheduled invocation goes first (see _clock_loop)
-                continue
             try:
                 source, messages = self._gathered.get(timeout=1.0)
             except queue.Empty:
@@ -294,13 +290,7 @@ class LocalRuntime:
                 for name, due in next_fire.items():
                     if now >= due:
                         next_fire[name] = now + intervals[name]
-                        # Invocations take turns on one lock, which is not fair: without this the
-                        # invoker, re-taking it batch after batch, could hold a tick back for long.
-                        self._schedule_due.set()
-                        try:
-                            self.fire_schedule(name)
-                        finally:
-                            self._schedule_due.clear()
+                        self.fire_schedule(name)
                 if now >= next_alarms:
                     next_alarms = now + self.alarm_interval_seconds
                     for transition in self.evaluate_alarms():
