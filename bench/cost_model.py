@@ -41,20 +41,76 @@ LAMBDA_GB = 1.0  # MemorySize 1024 in the template
 BATCH_RECORDS = 1000  # records per object (the simulator's default)
 MEAN_HEARTBEAT_S = 180.0  # the previous design's heartbeat write, 2-4 min per VIN
 CACHE_TTL_S = 60.0
+# The telemetry event source mapping (infra/template.yaml) and Lambda's initial SQS pollers.
+EVENT_BATCH_SIZE = 10
+BATCHING_WINDOW_S = 1.0
+POLLERS = 5
 REGISTRY_TTL_S = 300.0  # RegistryCache: a registered vehicle's identity is re-read every 5 min
 RAW_RETENTION_DAYS = 30
 
 
 def measured(result: dict[str, Any]) -> dict[str, float]:
-    """Per-object request counts and the material share of readings, from the run."""
+    """What the run measured, per object and per processor invocation, and the material share.
+
+    Runs before the per-invocation ledger (no ``objects_per_processor_invocation``) count one
+    invocation per object and their ledger by operation only.
+    """
     r = result["requests_per_1000_records"]
     objects = result["simulator_put_object_per_1000_records"]  # per 1,000 records
+    batch = result.get("objects_per_processor_invocation") or 1.0
+    invocations = objects / batch
+
+    def ledger(op: str) -> float:
+        if "objects_per_processor_invocation" in result:
+            name, _, items = op.partition(".")
+            return r.get(f"dynamodb.{name}[ledger]" + (f".{items}" if items else ""), 0.0)
+        # Earlier runs counted no tables: the ledger's were all the GetItem and TransactWriteItems.
+        return 0.0 if op.startswith("BatchGetItem") else r.get(f"dynamodb.{op}", 0.0)
+
+    records = result["after_warm_up"]["records"]
     return {
-        "get_object": r.get("s3.GetObject", 0) / objects,
-        "ledger_reads": r.get("dynamodb.GetItem.items", 0) / objects,
-        "transact_items": r.get("dynamodb.TransactWriteItems.items", 0) / objects,
-        "sqs": (r.get("sqs.ReceiveMessage", 0) + r.get("sqs.DeleteMessageBatch", 0)) / objects,
-        "material_share": r.get("dynamodb.PutItem", 0) / 1000,
+        # The processor's reads of telemetry objects; the update manager's reads of snapshot deltas
+        # are modelled per invocation (one delta each) in "fleet snapshot".
+        "get_object": (r.get("s3.GetObject", 0) - r.get("update_manager:s3.GetObject", 0)) / objects,
+        "ledger_read_items": (ledger("BatchGetItem.items") + ledger("GetItem.items")) / objects,
+        "ledger_requests": (ledger("BatchGetItem") + ledger("GetItem") + ledger("TransactWriteItems"))
+        / invocations,
+        "transact_items": ledger("TransactWriteItems.items") / objects,
+        "sqs": (r.get("sqs.ReceiveMessage", 0) + r.get("sqs.DeleteMessageBatch", 0)) / invocations,
+        "objects_per_invocation": batch,
+        "material_share": result.get(
+            "material_share", result["after_warm_up"]["vehicle_writes"] / max(1, records)
+        ),
+    }
+
+
+def objects_per_invocation(objects_per_s: float) -> float:
+    """How many objects one invocation gets: the event source's pollers (5 to start with) share the
+    objects, each gathers for the batching window, up to the batch size."""
+    return min(EVENT_BATCH_SIZE, max(1.0, objects_per_s * BATCHING_WINDOW_S / POLLERS))
+
+
+def requests_per_1000_records(m: dict[str, float], vehicles: int, interval: float) -> dict[str, float]:
+    """AWS requests per 1,000 records end to end at this fleet size and interval, by what they are for."""
+    objects = 1000 / min(BATCH_RECORDS, vehicles)
+    batch = objects_per_invocation(math.ceil(vehicles / BATCH_RECORDS) / interval)
+    invocations = objects / batch
+    per_object_keys = min(BATCH_RECORDS, vehicles)  # distinct vehicles in one object
+
+    def batch_gets(miss_share: float) -> float:  # BatchGetItem takes 100 keys
+        return objects * math.ceil(per_object_keys * miss_share / 100)
+
+    ledger_per_invocation = m["ledger_requests"] if m["objects_per_invocation"] > 1 else 2.0
+    return {
+        "upload (PutObject)": objects,
+        "S3 event to SQS (SendMessage)": objects,
+        "SQS receive + delete": invocations * m["sqs"],
+        "GetObject": objects * m["get_object"],
+        "ledger (BatchGetItem + TransactWriteItems)": invocations * ledger_per_invocation,
+        "snapshot delta (PutObject + the update manager's GetObject)": invocations * 2,
+        "vehicle state writes (material only)": 1000 * m["material_share"],
+        "vehicle state reads (cache misses, BatchGetItem)": batch_gets(interval / max(interval, CACHE_TTL_S)),
+        "registry reads (cache misses, BatchGetItem)": batch_gets(interval / max(interval, REGISTRY_TTL_S)),
     }
 
 
@@ -71,18 +127,20 @@ def batched_monthly(
     records = vehicles * ticks
     objects = ticks * math.ceil(vehicles / BATCH_RECORDS)
     per_second = objects / SECONDS_PER_MONTH
-    invocations = objects / min(10.0, max(1.0, per_second * 5))  # batch of 10 or a 5 s window
+    invocations = objects / objects_per_invocation(per_second)
     heartbeats = vehicles * SECONDS_PER_MONTH / heartbeat_s if heartbeat_s else 0.0
     vehicle_writes = heartbeats + records * m["material_share"]
     vehicle_reads = vehicles * SECONDS_PER_MONTH / max(interval, CACHE_TTL_S)
     registry_reads = vehicles * SECONDS_PER_MONTH / max(interval, REGISTRY_TTL_S)
     return {
         "S3 requests": objects * (PRICE["s3_put"] + m["get_object"] * PRICE["s3_get"]),
-        "SQS": objects * (1 + m["sqs"]) * PRICE["sqs_request"],
+        "SQS": (objects + invocations * m["sqs"]) * PRICE["sqs_request"],
         "Lambda": invocations * PRICE["lambda_request"]
         + records * lambda_ms / 1000 * LAMBDA_GB * PRICE["lambda_gb_s"],
-        "DynamoDB ledger": objects
-        * (m["ledger_reads"] * PRICE["ddb_rru"] + m["transact_items"] * 2 * PRICE["ddb_wru"]),
+        # One marker read and write per object; one counters update per invocation (2 WCU per
+        # transaction item).
+        "DynamoDB ledger": objects * m["ledger_read_items"] * PRICE["ddb_rru"]
+        + (objects + invocations) * 2 * PRICE["ddb_wru"],
         "DynamoDB vehicle state": vehicle_writes * PRICE["ddb_wru"] + vehicle_reads * 0.5 * PRICE["ddb_rru"],
         "DynamoDB registry": registry_reads * 0.5 * PRICE["ddb_rru"],
         "CloudWatch (EMF logs)": invocations * 2048 / 1e9 * PRICE["cw_logs_gb"],
@@ -90,8 +148,9 @@ def batched_monthly(
         + invocations * (PRICE["s3_put"] + PRICE["s3_get"])
         + SECONDS_PER_MONTH / 60 * (PRICE["s3_put"] + 2 * PRICE["s3_get"]),
         "raw storage (30 days)": records * gz * RAW_RETENTION_DAYS / 30 / 1e9 * PRICE["s3_gb_month"],
+        # EMF from both functions (no PutMetricData since issue #16): ~4 KB of log per tick.
         "custom metrics": 14 * PRICE["cw_metric_month"]
-        + SECONDS_PER_MONTH / 60 * PRICE["cw_put_metric_data"],
+        + SECONDS_PER_MONTH / 60 * 4096 / 1e9 * PRICE["cw_logs_gb"],
     }
 
 
@@ -112,10 +171,11 @@ def table(result: dict[str, Any], interval: float, lambda_ms: float, gz: float) 
     m = measured(result)
     lines = [
         f"Interval {interval:g} s. From the run ({result['after_warm_up']['records']:,} records at "
-        f"{result['interval_s']:g} s): {m['get_object']:.2f} GetObject, {m['ledger_reads']:.2f} ledger "
-        f"reads, {m['transact_items']:.2f} transaction items and {m['sqs']:.2f} SQS receive/delete calls "
-        f"per object; {100 * m['material_share']:.3f} % of readings material (written to the vehicles "
-        "table).",
+        f"{result['interval_s']:g} s, {m['objects_per_invocation']:.2f} objects per invocation): "
+        f"{m['get_object']:.2f} GetObject, {m['ledger_read_items']:.2f} ledger read items and "
+        f"{m['transact_items']:.2f} transaction items per object; {m['ledger_requests']:.2f} ledger "
+        f"requests and {m['sqs']:.2f} SQS receive/delete calls per invocation; "
+        f"{100 * m['material_share']:.3f} % of readings material (written to the vehicles table).",
         "",
         "| vehicles | records / month | this design $/month | previous (heartbeat) $/month "
         "| original design $/month |",
@@ -141,6 +201,17 @@ def table(result: dict[str, Any], interval: float, lambda_ms: float, gz: float) 
         f"| {k} | {new.get(k, 0):,.2f} | {beat.get(k, 0):,.2f} | {old.get(k, 0):,.2f} |"
         for k in dict.fromkeys([*new, *old])
     ]
+    requests = requests_per_1000_records(m, 1_000_000, interval)
+    batch = objects_per_invocation(math.ceil(1_000_000 / BATCH_RECORDS) / interval)
+    lines += [
+        "",
+        f"AWS requests per 1,000 records end to end at 1M vehicles ({batch:.1f} objects per invocation):",
+        "",
+        "| for | requests |",
+        "|---|---:|",
+        *(f"| {k} | {v:.2f} |" for k, v in requests.items()),
+        f"| **total** | **{sum(requests.values()):.2f}** |",
+    ]
     return "\n".join(lines)
 
 
@@ -156,8 +227,17 @@ def main(argv: list[str] | None = None) -> int:
         "path plus ~3 AWS calls of ~10 ms per 1,000-record object)",
     )
     parser.add_argument("--bytes-per-record", type=float, default=42.0, help="gzip NDJSON bytes per record")
+    parser.add_argument(
+        "--material-from",
+        type=Path,
+        help="take the share of material readings from this run instead (e.g. one at the modelled "
+        "interval: how often a vehicle's state changes materially depends on its simulated time)",
+    )
     args = parser.parse_args(argv)
     result = json.loads(args.result.read_text())
+    if args.material_from:
+        other = json.loads(args.material_from.read_text())["after_warm_up"]
+        result["material_share"] = other["vehicle_writes"] / max(1, other["records"])
     print(
         table(result, args.interval or result["interval_s"], args.lambda_ms_per_record, args.bytes_per_record)
     )

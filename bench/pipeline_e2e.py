@@ -15,8 +15,11 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
 * the same from the ledger's lag histogram (all records, taken when processing of the object
   starts), and the pipeline's own lag, object created (S3 event time) to processed;
 * the queue depth over time (backlog), and whether it grows;
-* every AWS request this process made (handlers + runtime), by operation, plus the simulator's
-  PutObject calls (= objects), per 1,000 records, for docs/cost-model.md;
+* every AWS request the handlers and the event source (SQS polling) made, by operation (DynamoDB
+  also by table, bench/request_count.py), plus the simulator's PutObject calls (= objects), per
+  1,000 records, for docs/cost-model.md, and their sum end to end; apart, the requests of
+  CloudWatch's own work that the local runtime emulates (EMF extraction, alarms), which AWS does
+  without a billed request; the processor's invocations and objects per invocation;
 * with ``--campaign-vehicles N``, a campaign of a signed release to N vehicles starts with the run,
   so the vehicles' signed OTA reports flow (and are verified against the registry's keys) alongside
   the telemetry; its deployment states and the OTA counters are printed;
@@ -28,6 +31,7 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -36,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -46,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.record_lag import RecordLagProbe  # noqa: E402
+from bench.request_count import RequestCounter, requests_only  # noqa: E402
 from fleetota_core.adapters.clients import ClientFactory, client_factory  # noqa: E402
 from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot  # noqa: E402
 from fleetota_core.adapters.queue_reader import queue_depth  # noqa: E402
@@ -79,31 +83,6 @@ def start_moto_process(port: int) -> subprocess.Popen[bytes]:
             raise SystemExit("moto server did not start")
         time.sleep(0.5)
     return proc
-
-
-def count_requests(clients: Any, calls: Counter[str]) -> None:
-    """Count every request by operation, and the DynamoDB items each one touches (``<op>.items``),
-    since DynamoDB bills per item read or written, not per request."""
-    lock = threading.Lock()
-
-    def hook(event_name: str, params: dict[str, Any] | None = None, **_: Any) -> None:
-        # event_name is "before-parameter-build.<service>.<Operation>"
-        op = event_name.removeprefix("before-parameter-build.")
-        params = params or {}
-        items = 0
-        if op.endswith("BatchGetItem"):
-            items = sum(len(r.get("Keys", [])) for r in params.get("RequestItems", {}).values())
-        elif op.endswith("TransactWriteItems"):
-            items = len(params.get("TransactItems", []))
-        elif op.startswith("dynamodb.") and op.split(".")[1] in {"PutItem", "UpdateItem", "GetItem"}:
-            items = 1
-        with lock:
-            calls[op] += 1
-            if items:
-                calls[f"{op}.items"] += items
-
-    for service in ("s3", "sqs", "dynamodb", "cloudwatch", "sns", "kms"):
-        clients.client(service).meta.events.register("before-parameter-build.*.*", hook)
 
 
 def delta(after: Counter[str], before: Counter[str]) -> Counter[str]:
@@ -197,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--campaign-in-flight", type=int, default=100, help="the campaign's max_in_flight (default 100)"
     )
+    parser.add_argument(
+        "--batching-window",
+        type=float,
+        default=None,
+        help="the event source's MaximumBatchingWindowInSeconds (default: infra/template.yaml's)",
+    )
     parser.add_argument("--no-prime", dest="prime", action="store_false", help="start with an empty table")
     args = parser.parse_args(argv)
 
@@ -205,12 +190,30 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(mode="local", local_host="127.0.0.1", local_port=port)
     clients = client_factory(settings)
     spec = read_stack_spec(settings)
+    if args.batching_window is not None:
+        spec.queue_sources[:] = [
+            dataclasses.replace(source, batching_window_s=args.batching_window)
+            for source in spec.queue_sources
+        ]
     provision(spec, clients)
-    calls: Counter[str] = Counter()
-    count_requests(clients, calls)
+    counter = RequestCounter(spec.resources)
+    counter.watch(clients)  # what the handlers and the event source (SQS polling) ask of AWS
     probe = RecordLagProbe()
     probe.install()
-    runtime = LocalRuntime(settings, clients=clients, spec=spec, poll_wait_seconds=1)
+    # A 5 s long poll, nearer Lambda's 20 s: each empty receive is a request too.
+    runtime = LocalRuntime(settings, clients=clients, spec=spec, poll_wait_seconds=5)
+    emulation = RequestCounter(spec.resources)
+    emulation.watch(runtime.service_clients)  # CloudWatch's own work, which AWS does without requests
+    invocations: Counter[str] = Counter()
+    for name, function in runtime.functions.items():
+        invoke = function.invoke
+
+        def counted(event: dict[str, Any], _invoke: Any = invoke, _name: str = name) -> Any:
+            invocations[_name] += 1
+            return _invoke(event)
+
+        function.invoke = counted  # type: ignore[method-assign]
+    reader = ClientFactory(settings)  # not counted: the benchmark's own reads
     env = {
         **os.environ,
         "FLEETOTA_MODE": "local",
@@ -234,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         # "done: ... readings = N sent + ...": wait until the pipeline has received all N.
         sent = int(re.search(r"= ([\d,]+) sent", primer.stdout).group(1).replace(",", ""))
-        while ledger_counters(clients, spec.resources)["received"] < sent:
+        while ledger_counters(reader, spec.resources)["received"] < sent:
             time.sleep(2)
-        while sum(queue_depth(clients.sqs, spec.resources.telemetry_queue_url).values()):
+        while sum(queue_depth(reader.sqs, spec.resources.telemetry_queue_url).values()):
             time.sleep(1)
         prime_s = round(time.monotonic() - primed, 1)
         print(json.dumps({"primed_vehicles_s": prime_s}), flush=True)
@@ -256,26 +259,29 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     started_wall = time.time()
     probe.recording = True  # the measured run only, not the priming
-    snapshot_reader = ClientFactory(settings)  # not counted: the benchmark's own reads
+    snapshot_reader = reader
     seen_ages: list[float] = []
     false_offline = 0
-    primed_counters = ledger_counters(clients, spec.resources)
+    primed_counters = ledger_counters(reader, spec.resources)
     samples: list[dict[str, Any]] = []
     warm_counters: Counter[str] | None = None
     warm_calls: Counter[str] | None = None
+    warm_emulated: Counter[str] | None = None
+    warm_invocations: Counter[str] | None = None
     try:
         while simulator.poll() is None:
             time.sleep(SAMPLE_S)
             elapsed = time.monotonic() - started
-            depth = queue_depth(clients.sqs, spec.resources.telemetry_queue_url)
-            counters = ledger_counters(clients, spec.resources)
+            depth = queue_depth(reader.sqs, spec.resources.telemetry_queue_url)
+            counters = ledger_counters(reader, spec.resources)
             samples.append(
                 {"t_s": round(elapsed), "backlog": depth["visible"] + depth["in_flight"], **depth,
                  "stored": counters["stored"], "objects": counters["objects"]}
             )  # fmt: skip
             print(json.dumps(samples[-1]), flush=True)
             if warm_counters is None and elapsed >= WARM_UP_S:
-                warm_counters, warm_calls = counters, Counter(calls)
+                warm_counters, warm_calls = counters, counter.snapshot()
+                warm_emulated, warm_invocations = emulation.snapshot(), Counter(invocations)
             if elapsed >= WARM_UP_S:
                 ages, offline = last_seen_ages(snapshot_reader, spec.resources, time.time())
                 seen_ages += ages
@@ -284,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         # Let the pipeline finish what the simulator sent, then measure.
         drain_deadline = time.monotonic() + 120
         while time.monotonic() < drain_deadline:
-            depth = queue_depth(clients.sqs, spec.resources.telemetry_queue_url)
+            depth = queue_depth(reader.sqs, spec.resources.telemetry_queue_url)
             if depth["visible"] + depth["in_flight"] == 0:
                 break
             time.sleep(2)
@@ -294,9 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         probe.uninstall()
         if simulator.poll() is None:
             simulator.kill()
-    final = ledger_counters(clients, spec.resources)
+    final = ledger_counters(reader, spec.resources)
     measured = delta(final, warm_counters or Counter())
-    requests = delta(calls, warm_calls or Counter())
+    requests = delta(counter.snapshot(), warm_calls or Counter())
+    emulated = delta(emulation.snapshot(), warm_emulated or Counter())
+    invoked = delta(invocations, warm_invocations or Counter())
+    per_1000 = 1000 / max(1, measured["received"])
+    processor_invocations = invoked.get(spec.resources.telemetry_function, 0)
     steady = summarize(measured, None)
     backlog = [s["backlog"] for s in samples if s["t_s"] >= WARM_UP_S]
     third = max(1, len(backlog) // 3)
@@ -307,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "records_offered_per_s": round(args.vehicles / args.interval),
         "priming_s": prime_s,
         "flush_seconds": args.flush_seconds,
+        "batching_window_s": [source.batching_window_s for source in spec.queue_sources],
         "record_lag_after_warm_up": probe.summary(started_wall + WARM_UP_S),
         "record_lag_whole_run": probe.summary(started_wall),
         "totals": summarize(delta(final, primed_counters), None),
@@ -334,12 +345,31 @@ def main(argv: list[str] | None = None) -> int:
             "drained_s_after_simulator_stopped": drained_after_s,
         },
         "requests_after_warm_up": dict(sorted(requests.items())),
-        "requests_per_1000_records": {
-            op: round(n * 1000 / max(1, measured["received"]), 3) for op, n in sorted(requests.items())
-        },
+        "requests_per_1000_records": {op: round(n * per_1000, 3) for op, n in sorted(requests.items())},
         "simulator_put_object_per_1000_records": round(
             1000 * measured["objects"] / max(1, measured["received"]), 3
         ),
+        # Issue #16's measure: every request on the AWS path per 1,000 records, uploads included.
+        "aws_requests_per_1000_records_end_to_end": round(
+            (requests_only(requests) + measured["objects"]) * per_1000, 3
+        ),
+        "invocations": dict(invoked),
+        # The update manager's share follows its schedule (every local tick; on AWS once a minute).
+        "update_manager_requests_per_invocation": round(
+            requests_only(
+                Counter(
+                    {k.split(":", 1)[1]: n for k, n in requests.items() if k.startswith("update_manager:")}
+                )
+            )
+            / max(1, invoked.get(spec.resources.update_function, 0)),
+            2,
+        ),
+        "objects_per_processor_invocation": round(measured["objects"] / max(1, processor_invocations), 2),
+        # CloudWatch's own work that the local runtime emulates (EMF extraction, AWS/* metrics, alarm
+        # evaluation): AWS makes no billed request for it.
+        "local_emulation_requests_per_1000_records": {
+            op: round(n * per_1000, 3) for op, n in sorted(emulated.items())
+        },
         "simulator": sim_output.strip().splitlines()[-1:] if sim_output else [],
     }
     if campaign_id:

@@ -2,7 +2,8 @@
 
 The ledger's lag histogram mixes both kinds. This probe wraps the processor's functions in the
 bench process (the LocalRuntime runs the handler there): ``prepare`` notes each record's ``ts`` and
-kind, and when ``ingest_object`` returns (vehicle state and ledger written) the lag is taken.
+kind, and when ``commit_outcomes`` has committed the invocation's objects (vehicle states written
+before, ledger then) the lag is taken.
 
 A record is *forwarded* (store and forward, late by design) when its object also holds a newer
 reading of the same vehicle: an online vehicle uploads one new reading per interval, and a vehicle
@@ -36,10 +37,12 @@ class RecordLagProbe:
         self.lag_s: list[float] = []
         self.on_time: list[bool] = []
         self.recording = False
-        self._originals: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+        self._originals: tuple[Callable[..., Any], ...] | None = None
 
     def install(self) -> None:
-        prepare, ingest_object = ingest.prepare, ingest_batch.ingest_object
+        prepare = ingest.prepare
+        process_object, commit_outcomes = ingest_batch.process_object, ingest_batch.commit_outcomes
+        awaiting: dict[int, tuple[list[float], list[bool]]] = {}
 
         def probed_prepare(decoded: Any, now: Any) -> Any:
             prepared = prepare(decoded, now)
@@ -50,26 +53,44 @@ class RecordLagProbe:
             )
             return prepared
 
-        def probed_ingest_object(*args: Any, **kwargs: Any) -> Any:
+        def probed_process_object(*args: Any, **kwargs: Any) -> Any:
             self.local.pending = None
-            outcome = ingest_object(*args, **kwargs)
+            outcome = process_object(*args, **kwargs)
             pending, self.local.pending = self.local.pending, None
-            if pending is not None and self.recording and not outcome.duplicate:
-                done = time.time()
-                ts, on_time = pending
+            if pending is not None:
                 with self.lock:
+                    awaiting[id(outcome)] = pending
+            return outcome
+
+        def probed_commit_outcomes(outcomes: list[Any], *args: Any, **kwargs: Any) -> Any:
+            # The lag ends when the invocation's objects are committed (states written before).
+            try:
+                result = commit_outcomes(outcomes, *args, **kwargs)
+            except BaseException:
+                with self.lock:
+                    for outcome in outcomes:
+                        awaiting.pop(id(outcome), None)
+                raise
+            done = time.time()
+            with self.lock:
+                for outcome in outcomes:
+                    pending = awaiting.pop(id(outcome), None)
+                    if pending is None or not self.recording or outcome.duplicate:
+                        continue
+                    ts, on_time = pending
                     self.processed_at.extend([done] * len(ts))
                     self.lag_s.extend(done - t for t in ts)
                     self.on_time.extend(on_time)
-            return outcome
+            return result
 
-        self._originals = (prepare, ingest_object)
+        self._originals = (prepare, process_object, commit_outcomes)
         ingest.prepare = probed_prepare
-        ingest_batch.ingest_object = probed_ingest_object
+        ingest_batch.process_object = probed_process_object
+        ingest_batch.commit_outcomes = probed_commit_outcomes
 
     def uninstall(self) -> None:
         if self._originals is not None:
-            ingest.prepare, ingest_batch.ingest_object = self._originals
+            ingest.prepare, ingest_batch.process_object, ingest_batch.commit_outcomes = self._originals
             self._originals = None
 
     def summary(self, since: float = 0.0) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def campaign_ports(
         notifier=Notifier(
             clients.sns, resources.job_topic_arn, resources.alerts_topic_arn, dynamodb, resources.ledger_table
         ),
-        metrics=OtaMetrics(clients.cloudwatch),
+        metrics=OtaMetrics(),
         audit=AuditLog(dynamodb, resources.audit_table),
         clock=clock or SystemClock(),
         # Continuous campaigns read the snapshot's deltas as the fleet's change feed.

@@ -15,6 +15,8 @@ from fleetota_core.domain.firmware import FirmwareRelease
 from fleetota_core.errors import ConflictError, InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from fleetota_core.domain.job_document import SignedJobDocument
 
 RELEASES_PREFIX = "releases/"
@@ -128,6 +130,26 @@ class FirmwareStore:
                 for obj in page.get("Contents", []):
                     body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
                     out.append(FirmwareRelease.model_validate_json(body))
+        return out
+
+    def release_manifests(
+        self, known: Mapping[str, tuple[str, FirmwareRelease]]
+    ) -> dict[str, tuple[str, FirmwareRelease]]:
+        """Every release manifest by key, with its ETag: one listing, and a GetObject only for the
+        manifests not in ``known`` with the same ETag (a warm reader lists, it does not re-read)."""
+        out: dict[str, tuple[str, FirmwareRelease]] = {}
+        with reading(f"bucket {self.bucket}"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=RELEASES_PREFIX
+            ):
+                for obj in page.get("Contents", []):
+                    key, etag = obj["Key"], obj.get("ETag", "")
+                    cached = known.get(key)
+                    if cached is not None and etag and cached[0] == etag:
+                        out[key] = cached
+                        continue
+                    body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                    out[key] = (etag, FirmwareRelease.model_validate_json(body))
         return out
 
     def put_job(self, vin: str, deployment_id: str, signed: SignedJobDocument) -> str:

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from fleetota_core.services.ingest.ports import ObjectRef
@@ -38,9 +39,24 @@ def marker_key(ref: ObjectRef) -> dict[str, Any]:
     return {"pk": {"S": f"object#{ref.bucket}/{ref.key}"}, "sk": {"S": ref.version_tag}}
 
 
+def _marker(ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> dict[str, Any]:
+    return {
+        **marker_key(ref),
+        "kind": {"S": "processed_object"},
+        "processed_at": {"S": now.isoformat()},
+        "received": {"N": str(counters.get("received", 0))},
+        "stored": {"N": str(counters.get("stored", 0))},
+        "quarantined": {"N": str(counters.get("quarantined", 0))},
+        "expires_at": {"N": _epoch(now + MARKER_TTL)},
+    }
+
+
 # Counter items per hour are split in shards: concurrent transactions on one item conflict on AWS.
 COUNTER_SHARDS = 16
 COMMIT_ATTEMPTS = 4
+# TransactWriteItems takes at most 100 items: the markers plus one counters update.
+MAX_MARKERS_PER_COMMIT = 99
+BATCH_GET_KEYS = 100
 # One commit at a time per process: moto answers HTTP 500 to concurrent TransactWriteItems, and on
 # AWS a commit is a few ms, so the threads of one invocation lose nothing by taking turns.
 _COMMIT_LOCK = threading.Lock()
@@ -85,52 +101,90 @@ class DynamoLedger:
             raise translate(exc, f"reading the ledger for {ref.key}") from exc
         return None if item is None else int(item.get("received", {}).get("N", "0"))
 
+    def processed_many(self, refs: Sequence[ObjectRef]) -> dict[tuple[str, str, str], int]:
+        """Records received by earlier deliveries, keyed by ``ref.identity``, for every ref already
+        processed: one consistent BatchGetItem per 100 objects instead of a GetItem per object."""
+        keys = {ref.identity: marker_key(ref) for ref in refs}
+        by_marker = {(k["pk"]["S"], k["sk"]["S"]): identity for identity, k in keys.items()}
+        found: dict[tuple[str, str, str], int] = {}
+        pending = list(keys.values())
+        try:
+            while pending:
+                request = {self.table: {"Keys": pending[:BATCH_GET_KEYS], "ConsistentRead": True}}
+                pending = pending[BATCH_GET_KEYS:]
+                while request:
+                    answer = self.dynamodb.batch_get_item(RequestItems=request)
+                    for item in answer.get("Responses", {}).get(self.table, []):
+                        identity = by_marker[(item["pk"]["S"], item["sk"]["S"])]
+                        found[identity] = int(item.get("received", {}).get("N", "0"))
+                    request = answer.get("UnprocessedKeys") or {}
+                    if request:
+                        time.sleep(random.uniform(0.01, 0.05))  # throttled keys: back off, ask again
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"reading the ledger for {len(keys)} objects") from exc
+        return found
+
     def commit(self, ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> bool:
-        marker = {
-            **marker_key(ref),
-            "kind": {"S": "processed_object"},
-            "processed_at": {"S": now.isoformat()},
-            "received": {"N": str(counters.get("received", 0))},
-            "stored": {"N": str(counters.get("stored", 0))},
-            "quarantined": {"N": str(counters.get("quarantined", 0))},
-            "expires_at": {"N": _epoch(now + MARKER_TTL)},
-        }
+        return not self.commit_many([(ref, counters)], now)
+
+    def commit_many(
+        self, commits: Sequence[tuple[ObjectRef, Mapping[str, int]]], now: datetime
+    ) -> list[ObjectRef]:
+        """Mark every object processed and add their summed counters, in one transaction per 99
+        objects (one per invocation, not one per object); returns the refs some other delivery had
+        marked already, whose counters were left out."""
+        already: list[ObjectRef] = []
+        for start in range(0, len(commits), MAX_MARKERS_PER_COMMIT):
+            chunk = list(commits[start : start + MAX_MARKERS_PER_COMMIT])
+            while chunk:
+                lost = self._commit_chunk(chunk, now)
+                if not lost:
+                    break
+                already += [chunk[i][0] for i in lost]
+                chunk = [c for i, c in enumerate(chunk) if i not in lost]
+        return already
+
+    def _commit_chunk(self, chunk: list[tuple[ObjectRef, Mapping[str, int]]], now: datetime) -> set[int]:
+        """One transaction; the indexes of the markers that existed already (nothing written then)."""
         items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": marker,
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        if counters:
-            key = counters_key(now, shard_of(ref))
-            items.append(
-                {"Update": {"TableName": self.table, "Key": key, **add_counters_update(counters, now)}}
-            )
+            {"Put": {"TableName": self.table, "Item": _marker(ref, counters, now),
+                     "ConditionExpression": "attribute_not_exists(pk)"}}
+            for ref, counters in chunk
+        ]  # fmt: skip
+        total: Counter[str] = Counter()
+        for _, counters in chunk:
+            total.update(counters)
+        total = Counter({k: v for k, v in total.items() if v})
+        if total:
+            key = counters_key(now, shard_of(chunk[0][0]))
+            items.append({"Update": {"TableName": self.table, "Key": key, **add_counters_update(total, now)}})
+        what = chunk[0][0].key if len(chunk) == 1 else f"{len(chunk)} objects"
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 with _COMMIT_LOCK:
                     self.dynamodb.transact_write_items(TransactItems=items)
-                return True
+                return set()
             except ClientError as exc:
-                codes = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
-                if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in codes:
-                    return False
-                conflict = (
-                    error_code(exc) == "TransactionCanceledException" and "TransactionConflict" in codes
-                )
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = {r.get("Code") for r in reasons}
+                cancelled = error_code(exc) == "TransactionCanceledException"
+                if cancelled and "ConditionalCheckFailed" in codes:
+                    return {
+                        i
+                        for i, r in enumerate(reasons[: len(chunk)])
+                        if r.get("Code") == "ConditionalCheckFailed"
+                    }
+                conflict = cancelled and "TransactionConflict" in codes
                 if not conflict or attempt == COMMIT_ATTEMPTS - 1:
                     if conflict:
                         raise TransientAWSError(
-                            f"committing {ref.key}: transaction conflicts persisted"
+                            f"committing {what}: transaction conflicts persisted"
                         ) from exc
-                    raise translate(exc, f"committing {ref.key} to the ledger") from exc
+                    raise translate(exc, f"committing {what} to the ledger") from exc
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # another commit holds the shard
             except BotoCoreError as exc:
-                raise translate(exc, f"committing {ref.key} to the ledger") from exc
-        return True
+                raise translate(exc, f"committing {what} to the ledger") from exc
+        return set()
 
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
         update = add_counters_update({"duplicate_objects": 1, "duplicate_records": records}, now)

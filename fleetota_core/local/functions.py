@@ -118,6 +118,29 @@ def _captured_stdout() -> Iterator[list[str]]:
 
 
 @contextmanager
+def captured_emf() -> Iterator[list[dict[str, Any]]]:
+    """The metric datums of the EMF lines this thread prints while inside; other lines still print.
+
+    For code the runtime runs outside a handler (a test driving the tick directly), so its metrics
+    reach CloudWatch the way a handler's do.
+    """
+    datums: list[dict[str, Any]] = []
+    text: list[str] = []
+    try:
+        with _captured_stdout() as captured:
+            try:
+                yield datums
+            finally:
+                text.append("".join(captured))
+    finally:
+        found, log_lines = split_emf("".join(text))
+        datums.extend(found)
+        for line in log_lines:
+            if line.strip():
+                print(line, flush=False)
+
+
+@contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

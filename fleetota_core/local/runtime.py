@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fleetota_core.adapters.clients import client_factory
+from fleetota_core.adapters.clients import ClientFactory, client_factory
 from fleetota_core.local.alarms import AlarmEvaluator
-from fleetota_core.local.functions import Invocation, LocalFunction
+from fleetota_core.local.event_source import QueueReader, failed_message_ids
+from fleetota_core.local.functions import Invocation, LocalFunction, captured_emf
 from fleetota_core.local.lambda_events import scheduled_event, sqs_event
 from fleetota_core.local.metric_forwarding import MetricForwarder, queue_depth_datums
 from fleetota_core.local.schedule import local_interval, schedule_interval_seconds
 from fleetota_core.local.stack_spec import read_stack_spec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
-    from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.local.alarms import AlarmTransition
     from fleetota_core.local.functions import Handler
@@ -115,12 +117,18 @@ class LocalRuntime:
             )
             for f in self.spec.functions
         }
-        self.metrics = MetricForwarder(self.clients)
+        # CloudWatch's own work (EMF extraction, AWS/* metrics, alarms) on clients of its own, so
+        # whoever counts ``clients`` counts the requests our functions and event sources make on AWS.
+        self.service_clients = ClientFactory(settings)
+        self.metrics = MetricForwarder(self.service_clients)
         self.alarms = AlarmEvaluator(
-            self.clients, self.spec.alarms, settings.region, self.resources.ledger_table
+            self.service_clients, self.spec.alarms, settings.region, self.resources.ledger_table
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.reader = QueueReader(self.clients.sqs, self._stop, visibility_timeout)
+        # One batch gathered ahead at most, as one more poller would.
+        self._gathered: queue.Queue[tuple[QueueSourceSpec, list[dict[str, Any]]]] = queue.Queue(maxsize=1)
 
     def function(self, key: str) -> LocalFunction:
         return self.functions[self.spec.function(key).name]
@@ -133,54 +141,35 @@ class LocalRuntime:
             logger.warning("%s failed: %r", function.name, invocation.error)
         return invocation
 
-    def _receive_batch(self, source: QueueSourceSpec, url: str, wait_seconds: int) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
-        while len(batch) < source.batch_size:
-            wanted = min(10, source.batch_size - len(batch))
-            kwargs: dict[str, Any] = {
-                "QueueUrl": url,
-                "MaxNumberOfMessages": wanted,
-                "WaitTimeSeconds": wait_seconds if not batch else 0,
-                "AttributeNames": ["All"],
-                "MessageAttributeNames": ["All"],
-            }
-            if self.visibility_timeout is not None:
-                kwargs["VisibilityTimeout"] = self.visibility_timeout
-            messages = self.clients.sqs.receive_message(**kwargs).get("Messages", [])
-            batch.extend(messages)
-            if len(messages) < wanted:
-                break
-        return batch
+    def poll(self, wait_seconds: int = 0, gather: bool = False) -> DrainResult:
+        """Receive one batch per SQS event source and invoke its function once with it.
 
-    def poll(self, wait_seconds: int = 0) -> DrainResult:
-        """Receive one batch per SQS event source and invoke its function once with it."""
+        ``gather``: honour the event source's batching window (the background poller does;
+        :meth:`drain` takes only what is already queued, so tests need not wait it out)."""
         result = DrainResult()
         for source in self.spec.queue_sources:
-            queue = self.spec.queue(source.queue_arn)
-            messages = self._receive_batch(source, queue.url, wait_seconds)
-            if not messages:
-                continue
-            result.received += len(messages)
-            result.invocations += 1
-            invocation = self._invoke(
-                self.functions[self.spec.function(source.function).name],
-                sqs_event(messages, queue.arn, self.settings.region),
-            )
-            failed_ids = _failed_message_ids(invocation, messages, source.report_batch_item_failures)
-            if invocation.failed:
-                result.errors += 1
-            done = [m for m in messages if m["MessageId"] not in failed_ids]
-            for start in range(0, len(done), 10):
-                self.clients.sqs.delete_message_batch(
-                    QueueUrl=queue.url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(done[start : start + 10])
-                    ],
-                )
-            result.succeeded += len(done)
-            result.failed += len(messages) - len(done)
+            messages = self.reader.batch(source, self.spec.queue(source.queue_arn).url, wait_seconds, gather)
+            if messages:
+                result.add(self._deliver(source, messages))
         return result
+
+    def _deliver(self, source: QueueSourceSpec, messages: list[dict[str, Any]]) -> DrainResult:
+        """Invoke the source's function with ``messages``; delete the ones that succeeded."""
+        queue = self.spec.queue(source.queue_arn)
+        invocation = self._invoke(
+            self.functions[self.spec.function(source.function).name],
+            sqs_event(messages, queue.arn, self.settings.region),
+        )
+        failed_ids = failed_message_ids(invocation, messages, source.report_batch_item_failures)
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        self.reader.delete(queue.url, done)
+        return DrainResult(
+            received=len(messages),
+            succeeded=len(done),
+            failed=len(messages) - len(done),
+            invocations=1,
+            errors=int(invocation.failed),
+        )
 
     def drain(self, timeout: float = 30.0) -> DrainResult:
         """Process every message now visible on the event-source queues, synchronously.
@@ -214,9 +203,17 @@ class LocalRuntime:
         self.metrics.flush()
         return invocations
 
+    @contextmanager
+    def emf_forwarded(self) -> Iterator[None]:
+        """Forward the EMF metrics this thread prints inside, as if a handler of ours printed them."""
+        with captured_emf() as datums:
+            yield
+        self.metrics.add(datums)
+        self.metrics.flush()
+
     def evaluate_alarms(self) -> list[AlarmTransition]:
         """Publish queue depths, forward pending metrics, then evaluate every alarm once."""
-        self.metrics.add(queue_depth_datums(self.clients, self.spec.queues))
+        self.metrics.add(queue_depth_datums(self.service_clients, self.spec.queues))
         self.metrics.flush()
         return self.alarms.evaluate()
 
@@ -234,6 +231,7 @@ class LocalRuntime:
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._poll_loop, name="fleetota-sqs-poller", daemon=True),
+            threading.Thread(target=self._invoke_loop, name="fleetota-sqs-invoker", daemon=True),
             threading.Thread(
                 target=self._clock_loop, args=(intervals,), name="fleetota-scheduler", daemon=True
             ),
@@ -253,13 +251,34 @@ class LocalRuntime:
         self.metrics.flush()
 
     def _poll_loop(self) -> None:
+        """Gather batches and hand them to the invoker thread, so the next batch's window runs while
+        the function works on this one (as Lambda's pollers do), not after it."""
         while not self._stop.is_set():
             try:
-                if self.poll(wait_seconds=self.poll_wait_seconds).received:
-                    self.metrics.flush()
+                for source in self.spec.queue_sources:
+                    url = self.spec.queue(source.queue_arn).url
+                    messages = self.reader.batch(source, url, self.poll_wait_seconds, gather=True)
+                    while messages and not self._stop.is_set():
+                        try:
+                            self._gathered.put((source, messages), timeout=1.0)
+                            break
+                        except queue.Full:
+                            continue
             except Exception:  # the endpoint may be resetting; keep the runtime alive and retry
                 logger.exception("polling the event-source queues failed; retrying in 1 s")
                 self._stop.wait(1.0)
+
+    def _invoke_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                source, messages = self._gathered.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            try:
+                self._deliver(source, messages)
+                self.metrics.flush()
+            except Exception:  # undeleted messages come back after their visibility timeout
+                logger.exception("delivering an event-source batch failed")
 
     def _clock_loop(self, intervals: dict[str, int]) -> None:
         now = time.monotonic()
@@ -283,22 +302,3 @@ class LocalRuntime:
                         )
             except Exception:  # one bad tick must not stop schedules for the rest of the session
                 logger.exception("local scheduler tick failed")
-
-
-def _failed_message_ids(invocation: Invocation, messages: list[dict[str, Any]], partial: bool) -> set[str]:
-    """Which messages stay on the queue, by Lambda's rules for SQS event sources."""
-    every = {m["MessageId"] for m in messages}
-    if invocation.failed:
-        return every
-    if not partial:
-        return set()
-    response = invocation.response
-    if not isinstance(response, dict) or not response.get("batchItemFailures"):
-        return set()
-    failed = {
-        str(item.get("itemIdentifier", ""))
-        for item in response["batchItemFailures"]
-        if isinstance(item, dict)
-    }
-    # An identifier that is empty or not in the batch makes Lambda retry the whole batch.
-    return every if not failed <= every else failed

@@ -113,6 +113,8 @@ class QueueSourceSpec:
     function: str
     batch_size: int
     report_batch_item_failures: bool
+    # MaximumBatchingWindowInSeconds: how long the event source gathers messages before invoking.
+    batching_window_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,7 @@ def _queue_source(props: dict[str, Any]) -> QueueSourceSpec:
         function=function,
         batch_size=int(props.get("BatchSize", 10)),
         report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
     )
 
 

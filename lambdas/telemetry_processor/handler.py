@@ -33,10 +33,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if is_direct_s3_event(event):
             return {"objects": len(telemetry.ingest(refs_from_s3_event(event)))}
 
-        telemetry.start_sqs_batch(event.get("Records", []))
+        telemetry.process_sqs_batch(event.get("Records", []))
 
         def record_handler(record: SQSRecord) -> None:
-            telemetry.finish_sqs_message(record.message_id, record.body)
+            telemetry.finish_sqs_message(record.message_id)
 
         return process_partial_response(event, record_handler, processor, context)
     finally:

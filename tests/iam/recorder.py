@@ -116,7 +116,7 @@ class CallRecorder:
                     recorder.record("logs", operation, log, "Lambda log delivery")
             return invocation
 
-        def poll_as_event_source(runtime: LocalRuntime, wait_seconds: int = 0) -> Any:
+        def poll_as_event_source(runtime: LocalRuntime, wait_seconds: int = 0, gather: bool = False) -> Any:
             # The event source mapping receives and deletes with the function's execution role.
             roles = {
                 facts.function_roles[runtime.spec.function(s.function).name]
@@ -125,7 +125,7 @@ class CallRecorder:
             if len(roles) != 1:
                 raise NotImplementedError(f"one role per runtime's event sources, got {roles}")
             with recorder.acting_as(roles.pop()):
-                return poll(runtime, wait_seconds)
+                return poll(runtime, wait_seconds, gather)
 
         def as_aws(method: Any) -> Any:
             def run(*args: Any, **kwargs: Any) -> Any:

@@ -67,10 +67,12 @@ class OtaWorld:
         if tick:
             # As the update manager's handler does: the fleet snapshot first (last seen, since the
             # vehicles table takes material changes only), its deltas settled by the wall clock.
-            refresh_fleet(
-                self.stack.clients, self.stack.resources, now=datetime.now(UTC) + timedelta(seconds=31)
-            )
-            run_tick(self.stack.ports, self.now)
+            # Its metrics are EMF lines on stdout, forwarded as the runtime does for the handler.
+            with self.stack.runtime.emf_forwarded():
+                refresh_fleet(
+                    self.stack.clients, self.stack.resources, now=datetime.now(UTC) + timedelta(seconds=31)
+                )
+                run_tick(self.stack.ports, self.now)
         self.listener.poll()
         self.sim.step()
         self.stack.runtime.drain(timeout=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -123,3 +124,31 @@ def test_the_schedule_fires_the_update_manager_with_a_scheduled_event(stack: Loc
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
     assert event["resources"] == [schedule.arn]
     assert seen[0]["function_name"] == stack.resources.update_function
+
+
+def test_the_poller_gathers_objects_arriving_within_the_batching_window_into_one_invocation(
+    stack: LocalStack,
+):
+    # Given the template's event source, which gathers messages for MaximumBatchingWindowInSeconds
+    (source,) = stack.spec.queue_sources
+    assert source.batching_window_s == 1.0
+    seen: list[dict[str, Any]] = []
+    runtime = stack.make_runtime(handlers={"telemetry_processor": _recording_handler(seen)})
+    bucket = stack.resources.telemetry_bucket
+    stack.clients.s3.put_object(Bucket=bucket, Key="raw/a.ndjson.gz", Body=b"{}")
+
+    # When a second object lands while the window is open (the poller waits it out)
+    def later() -> None:
+        time.sleep(0.3)
+        stack.clients.s3.put_object(Bucket=bucket, Key="raw/b.ndjson.gz", Body=b"{}")
+
+    writer = threading.Thread(target=later)
+    writer.start()
+    started = time.monotonic()
+    result = runtime.poll(wait_seconds=2, gather=True)
+    writer.join()
+
+    # Then both reach the handler in one invocation, a window's length after the first arrived
+    assert (result.invocations, result.received) == (1, 2)
+    assert len(seen[0]["event"]["Records"]) == 2
+    assert time.monotonic() - started >= source.batching_window_s

@@ -98,8 +98,9 @@ def seed_fleet(stack: LocalStack, count: int = 40, fleet: list | None = None) ->
 
 def update_manager_tick(stack: LocalStack) -> None:
     """What the update manager's schedule runs: the campaign tick, then the fleet snapshot and metrics."""
-    run_tick(stack.ports)
-    publish_fleet_health(stack.clients, stack.resources)
+    with stack.runtime.emf_forwarded():  # the metrics leave as EMF lines, as from the handler
+        run_tick(stack.ports)
+        publish_fleet_health(stack.clients, stack.resources)
 
 
 def seed_campaign(stack: LocalStack, fleet: list) -> str:

@@ -5,17 +5,25 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.adapters.firmware_store import FirmwareStore
+from fleetota_core.adapters.ledger import DynamoLedger
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
-from fleetota_core.services.ingest.batch import telemetry_pipeline
+from fleetota_core.services.campaigns.releases import publish_release
+from fleetota_core.services.ingest.batch import FirmwareCatalog, telemetry_pipeline
+from fleetota_core.services.ingest.ports import ObjectRef
 from fleetota_core.services.ingest.stats import telemetry_stats
 from simulator.fleet import generate_fleet
 from simulator.record import encode
 from simulator.vehicle_keys import register_fleet
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tests.integration.conftest import LocalStack
 
 KEY = "raw/dt={day}/hour={hour}/batch {n:04d}.ndjson.gz"
@@ -201,3 +209,90 @@ def test_cloudwatch_data_points_sum_equals_the_records_stored(stack: LocalStack)
         Statistics=["SampleCount"],
     )["Datapoints"]
     assert sum(d["SampleCount"] for d in latency) == 2  # one per object, dimensionless
+
+
+@contextmanager
+def counted_requests(stack: LocalStack) -> Iterator[Counter[tuple[str, str]]]:
+    """(operation, bucket or table) of every request the stack's clients make inside."""
+    calls: Counter[tuple[str, str]] = Counter()
+
+    def count(event_name: str, params: dict[str, Any] | None = None, **_: Any) -> None:
+        params = params or {}
+        target = params.get("Bucket") or params.get("TableName") or ",".join(params.get("RequestItems", {}))
+        calls[(event_name.removeprefix("before-parameter-build."), str(target))] += 1
+
+    clients = [stack.clients.client(service) for service in ("s3", "dynamodb", "sqs")]
+    for client in clients:
+        client.meta.events.register("before-parameter-build.*.*", count, unique_id="count-requests")
+    try:
+        yield calls
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-parameter-build.*.*", unique_id="count-requests")
+
+
+def test_a_batch_of_objects_costs_one_get_object_each_and_one_ledger_read_and_write_in_all(
+    stack: LocalStack,
+):
+    """Issue #16: in steady state the processor reads each object once and the ledger once per
+    invocation, and commits the whole batch in one transaction; an object delivered twice in the
+    batch counts once."""
+    _, lines = _fleet_lines(stack, 40, time.time() - 2)
+    _put(stack, 0, lines[:10])
+    stack.runtime.drain(timeout=20)  # warm: the release catalog and the registry are cached now
+    for n in range(1, 4):
+        _put(stack, n, lines[10 * n : 10 * n + 10])
+    queue = stack.resources.telemetry_queue_url
+    first = stack.clients.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=5)
+    [message] = first["Messages"]
+    stack.clients.sqs.send_message(QueueUrl=queue, MessageBody=message["Body"])  # S3 said it twice
+    stack.clients.sqs.change_message_visibility(
+        QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+
+    with counted_requests(stack) as calls:
+        result = stack.runtime.poll(wait_seconds=1)
+
+    assert (result.invocations, result.received, result.failed) == (1, 4, 0)
+    bucket, ledger = stack.resources.telemetry_bucket, stack.resources.ledger_table
+    assert calls[("s3.GetObject", bucket)] == 3
+    assert calls[("dynamodb.BatchGetItem", ledger)] == 1
+    assert calls[("dynamodb.TransactWriteItems", "")] == 1, calls
+    # The only single ledger read: the stack's generation, watched in local mode only (local reset).
+    assert calls[("dynamodb.GetItem", ledger)] == 1
+    stats = _stats(stack)
+    assert stats["stored"] == 40 and stats["duplicates"]["objects"] == 1 and stats["objects"] == 4
+
+
+def test_committing_a_batch_leaves_out_an_object_another_delivery_committed_first(stack: LocalStack):
+    ledger = DynamoLedger(stack.clients.dynamodb, stack.resources.ledger_table)
+    now = datetime.now(UTC)
+    old, new = (ObjectRef(stack.resources.telemetry_bucket, f"raw/{n}.gz", etag=n) for n in ("a", "b"))
+    assert ledger.commit(old, {"received": 5, "stored": 5}, now)
+
+    assert ledger.commit_many(
+        [(old, {"received": 5, "stored": 5}), (new, {"received": 2, "stored": 2})], now
+    ) == [old]
+
+    assert ledger.processed_many([old, new]) == {old.identity: 5, new.identity: 2}
+    assert sum(hour.get("stored", 0) for hour in ledger.counters().values()) == 7
+
+
+def test_a_warm_release_catalog_reload_lists_the_manifests_and_reads_only_a_new_one(stack: LocalStack):
+    fleet, lines = _fleet_lines(stack, 3, time.time() - 1)
+    _put(stack, 1, lines)
+    stack.runtime.drain(timeout=20)  # the fleet's models are known now
+    model = fleet[0].model
+    catalog = FirmwareCatalog(FirmwareStore(stack.clients.s3, stack.resources.firmware_bucket))
+    publish_release(b"image-1", "1.0.0", [model], [], None, "first", "alice", stack.ports)
+    assert [r.version for r in catalog().releases] == ["1.0.0"]
+
+    with counted_requests(stack) as unchanged:
+        assert [r.version for r in catalog().releases] == ["1.0.0"]
+    publish_release(b"image-2", "1.1.0", [model], [], None, "second", "alice", stack.ports)
+    with counted_requests(stack) as one_new:
+        assert sorted(r.version for r in catalog().releases) == ["1.0.0", "1.1.0"]
+
+    firmware = stack.resources.firmware_bucket
+    assert (unchanged[("s3.ListObjectsV2", firmware)], unchanged[("s3.GetObject", firmware)]) == (1, 0)
+    assert (one_new[("s3.ListObjectsV2", firmware)], one_new[("s3.GetObject", firmware)]) == (1, 1)

@@ -140,6 +140,7 @@ class FakeLedger:
         self.markers: dict[tuple[str, str], int] = {}
         self.counters: Counter[str] = Counter()
         self.fail_commits = 0
+        self.reads = self.writes = 0  # processed_many and commit_many calls
 
     def processed_records(self, ref: ObjectRef) -> int | None:
         return self.markers.get((ref.key, ref.version_tag))
@@ -154,6 +155,26 @@ class FakeLedger:
         self.markers[key] = counters.get("received", 0)
         self.counters.update(counters)
         return True
+
+    def processed_many(self, refs: Any) -> dict[tuple[str, str, str], int]:
+        self.reads += 1
+        return {
+            r.identity: self.markers[(r.key, r.version_tag)]
+            for r in refs
+            if (r.key, r.version_tag) in self.markers
+        }
+
+    def commit_many(self, commits: Any, now: datetime) -> list[ObjectRef]:
+        self.writes += 1
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise TransientAWSError("ledger: AWS ThrottlingException (retryable)")
+        already = [ref for ref, _ in commits if (ref.key, ref.version_tag) in self.markers]
+        for ref, counters in commits:
+            if ref not in already:
+                self.markers[(ref.key, ref.version_tag)] = counters.get("received", 0)
+                self.counters.update(counters)
+        return already
 
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
         self.counters.update({"duplicate_objects": 1, "duplicate_records": records})

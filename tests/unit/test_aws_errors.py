@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from botocore.exceptions import (
 )
 
 from fleetota_core.adapters.aws_errors import classify, conditional_write, reading, translate
-from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
 from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.telemetry_store import TelemetryStore
 from fleetota_core.errors import (
@@ -144,20 +142,9 @@ class FirmwareSink:
         self.store.put_artifact("9.9.9", key, body, "0" * 64)
 
 
-class MetricsSink:
-    """Publishes through MetricsWriter, whose failures go through ``translate``."""
-
-    def __init__(self, cloudwatch: Any) -> None:
-        self.writer = MetricsWriter(cloudwatch, "Telemetry")
-
-    def put_batch(self, key: str, body: bytes) -> None:
-        self.writer.publish([("Objects", 1.0, "Count")], datetime.now(UTC))
-
-
 ADAPTERS = {
     "telemetry store": lambda client: TelemetryStore("fleet-telemetry", client),
     "firmware store": FirmwareSink,
-    "metrics writer": MetricsSink,
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 from ingest_fakes import NOW, fake_ports, ndjson, record
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
-from fleetota_core.errors import ValidationError
+from fleetota_core.errors import TransientAWSError, ValidationError
 from fleetota_core.services.ingest.batch import TelemetryPipeline, batch_metrics
 
 
@@ -25,15 +25,86 @@ def test_a_bad_message_fails_alone_while_the_others_of_its_batch_are_processed()
     messages = [{"messageId": f"m{n}", "body": s3_body(f"raw/{n}.ndjson.gz")} for n in range(3)]
     messages.insert(1, {"messageId": "bad", "body": "not an s3 notification"})
 
-    pipeline.start_sqs_batch(messages)
-    pipeline.finish_sqs_message("m0", messages[0]["body"])
+    pipeline.process_sqs_batch(messages)
+    pipeline.finish_sqs_message("m0")
     with pytest.raises(ValidationError):
-        pipeline.finish_sqs_message("bad", "not an s3 notification")
-    pipeline.finish_sqs_message("m1", messages[2]["body"])
-    pipeline.finish_sqs_message("m2", messages[3]["body"])
+        pipeline.finish_sqs_message("bad")
+    pipeline.finish_sqs_message("m1")
+    pipeline.finish_sqs_message("m2")
 
     outcomes = pipeline.take_outcomes()
     assert sorted(o.ref.key for o in outcomes) == ["raw/0.ndjson.gz", "raw/1.ndjson.gz", "raw/2.ndjson.gz"]
     metrics = {name: value for name, _, value in batch_metrics(outcomes)}
     assert metrics["DataPoints"] == 6 and metrics["QuarantinedRecords"] == 0
     assert ports.ledger.counters["stored"] == 6
+
+
+def _batch(ports, count: int, prefix: str = "raw") -> list[dict[str, str]]:
+    for n in range(count):
+        ports.objects.put(f"{prefix}/{n}.ndjson.gz", ndjson(record(n)))
+    return [{"messageId": f"m{n}", "body": s3_body(f"{prefix}/{n}.ndjson.gz")} for n in range(count)]
+
+
+def test_a_batch_of_objects_costs_one_ledger_read_and_one_ledger_write_not_one_each_per_object():
+    ports = fake_ports()
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    messages = _batch(ports, 5)
+
+    pipeline.process_sqs_batch(messages)
+    for message in messages:
+        pipeline.finish_sqs_message(message["messageId"])
+
+    assert (ports.ledger.reads, ports.ledger.writes) == (1, 1)
+    assert len(ports.ledger.markers) == 5 and ports.ledger.counters["stored"] == 5
+    assert ports.ledger.counters["objects"] == 5
+
+
+def test_an_object_committed_before_or_delivered_twice_in_the_batch_counts_once():
+    ports = fake_ports()
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    messages = _batch(ports, 3)
+    pipeline.process_sqs_batch(messages[:1])
+    pipeline.finish_sqs_message("m0")
+
+    again = [*messages, {"messageId": "m1-again", "body": messages[1]["body"]}]
+    pipeline.process_sqs_batch(again)
+    for message in again:
+        pipeline.finish_sqs_message(message["messageId"])
+
+    assert ports.ledger.counters["stored"] == 3 and ports.ledger.counters["duplicate_objects"] == 2
+    assert ports.ledger.counters["duplicate_records"] == 1  # m0's earlier delivery received 1 record
+
+
+def test_a_failed_commit_fails_every_message_it_held_and_their_retry_counts_them_once():
+    ports = fake_ports()
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    messages = _batch(ports, 3)
+    ports.ledger.fail_commits = 1
+
+    pipeline.process_sqs_batch(messages)
+    for message in messages:
+        with pytest.raises(TransientAWSError):
+            pipeline.finish_sqs_message(message["messageId"])
+    assert pipeline.take_outcomes() == [] and ports.ledger.counters["stored"] == 0
+
+    pipeline.process_sqs_batch(messages)  # SQS redelivers them
+    for message in messages:
+        pipeline.finish_sqs_message(message["messageId"])
+    assert ports.ledger.counters["stored"] == 3 and ports.ledger.counters["duplicate_objects"] == 0
+
+
+def test_an_object_that_cannot_be_read_fails_alone_and_is_not_committed():
+    ports = fake_ports()
+    # One thread, so the first object read is the one that fails.
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW, object_threads=1)
+    messages = _batch(ports, 2)
+    ports.objects.failures.append(TransientAWSError("s3: SlowDown (retryable)"))
+    messages.insert(0, {"messageId": "slow", "body": s3_body("raw/slow.ndjson.gz")})
+    ports.objects.put("raw/slow.ndjson.gz", ndjson(record(9)))
+
+    pipeline.process_sqs_batch(messages)
+    pipeline.finish_sqs_message("m0")
+    pipeline.finish_sqs_message("m1")
+    with pytest.raises(TransientAWSError):
+        pipeline.finish_sqs_message("slow")
+    assert sorted(k for k, _ in ports.ledger.markers) == ["raw/0.ndjson.gz", "raw/1.ndjson.gz"]

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fleetota_core.local.event_source import failed_message_ids
 from fleetota_core.local.functions import Invocation, LocalFunction
 from fleetota_core.local.metric_forwarding import lambda_datums
-from fleetota_core.local.runtime import _failed_message_ids
 from fleetota_core.local.stack_spec import FunctionSpec
 
 SPEC = FunctionSpec(
@@ -83,20 +83,20 @@ def _result(response: Any = None, error: BaseException | None = None) -> Invocat
 
 def test_batch_item_failures_keep_only_the_listed_messages():
     response = {"batchItemFailures": [{"itemIdentifier": "b"}]}
-    assert _failed_message_ids(_result(response), MESSAGES, partial=True) == {"b"}
+    assert failed_message_ids(_result(response), MESSAGES, partial=True) == {"b"}
 
 
 def test_an_empty_or_missing_failure_list_deletes_the_whole_batch():
-    assert _failed_message_ids(_result({"batchItemFailures": []}), MESSAGES, partial=True) == set()
-    assert _failed_message_ids(_result(None), MESSAGES, partial=True) == set()
+    assert failed_message_ids(_result({"batchItemFailures": []}), MESSAGES, partial=True) == set()
+    assert failed_message_ids(_result(None), MESSAGES, partial=True) == set()
 
 
 def test_an_unknown_identifier_or_an_error_retries_the_whole_batch():
     unknown = {"batchItemFailures": [{"itemIdentifier": "zzz"}]}
-    assert _failed_message_ids(_result(unknown), MESSAGES, partial=True) == {"a", "b", "c"}
-    assert _failed_message_ids(_result(error=RuntimeError()), MESSAGES, partial=True) == {"a", "b", "c"}
+    assert failed_message_ids(_result(unknown), MESSAGES, partial=True) == {"a", "b", "c"}
+    assert failed_message_ids(_result(error=RuntimeError()), MESSAGES, partial=True) == {"a", "b", "c"}
 
 
 def test_without_report_batch_item_failures_the_response_is_ignored():
     response = {"batchItemFailures": [{"itemIdentifier": "b"}]}
-    assert _failed_message_ids(_result(response), MESSAGES, partial=False) == set()
+    assert failed_message_ids(_result(response), MESSAGES, partial=False) == set()

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,12 @@ from fleetota_core.services.ingest.events import refs_from_sqs_body
 from fleetota_core.services.ingest.fleet_health import write_snapshot_delta
 from fleetota_core.services.ingest.identity import RegistryCache
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S, CachedVehicleStates
-from fleetota_core.services.ingest.telemetry_object import IngestOutcome, IngestPorts, ingest_object
+from fleetota_core.services.ingest.telemetry_object import (
+    IngestOutcome,
+    IngestPorts,
+    commit_outcomes,
+    process_object,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
+    from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.telemetry import TelemetryRecord
     from fleetota_core.services.ingest.ports import ObjectRef
     from fleetota_core.settings import Settings
@@ -68,12 +74,21 @@ class CachedCatalog:
             return self._catalog
 
 
-def firmware_catalog(clients: ClientFactory, resources: Resources) -> ReleaseCatalog:
-    store = FirmwareStore(clients.s3, resources.firmware_bucket)
-    return ReleaseCatalog(
-        ReleaseSummary(r.version, frozenset(r.manifest.models), frozenset(r.manifest.hw_revs))
-        for r in store.list_releases()
-    )
+class FirmwareCatalog:
+    """Loads the release catalog from the firmware bucket: each load lists the manifests and reads
+    only the new or changed ones (by ETag), so a warm processor's reload is one ListObjectsV2 and the
+    telemetry objects stay the only GetObject of the hot path (issue #16)."""
+
+    def __init__(self, store: FirmwareStore) -> None:
+        self.store = store
+        self._manifests: dict[str, tuple[str, FirmwareRelease]] = {}
+
+    def __call__(self) -> ReleaseCatalog:
+        self._manifests = self.store.release_manifests(self._manifests)
+        return ReleaseCatalog(
+            ReleaseSummary(r.version, frozenset(r.manifest.models), frozenset(r.manifest.hw_revs))
+            for _, r in self._manifests.values()
+        )
 
 
 def deployment_sink(clients: ClientFactory, resources: Resources) -> Callable[[list[TelemetryRecord]], Any]:
@@ -106,7 +121,7 @@ class TelemetryPipeline:
         self._seen_generation: str | None = None
         self._snapshot_delta = snapshot_delta
         self._pool = ThreadPoolExecutor(object_threads, thread_name_prefix="telemetry-object")
-        self._pending: dict[str, Future[None]] = {}
+        self._results: dict[str, Exception | None] = {}
         self._outcomes_lock = threading.Lock()
 
     def begin_batch(self) -> None:
@@ -130,9 +145,12 @@ class TelemetryPipeline:
         resources: Resources,
         cache_ttl: float = DEFAULT_TTL_S,
         object_threads: int = OBJECT_THREADS,
+        watch_generation: bool = True,
     ) -> TelemetryPipeline:
         """The pipeline on the real adapters. ``cache_ttl``: how long a stored vehicle state may be
-        reused; with one processor (the local stack) nothing else writes, so it can be long."""
+        reused; with one processor (the local stack) nothing else writes, so it can be long.
+        ``watch_generation``: read the stack's generation once per invocation, so caches notice a
+        ``local reset``; AWS has no reset, so there it is off and saves a GetItem per invocation."""
         ledger = DynamoLedger(clients.dynamodb, resources.ledger_table)
         ports = IngestPorts(
             objects=S3TelemetryObjects(clients.s3),
@@ -144,46 +162,95 @@ class TelemetryPipeline:
             ota_sink=deployment_sink(clients, resources),
             registry=RegistryCache(VehicleRegistry(clients.dynamodb, resources.registry_table)),
         )
-        catalog = CachedCatalog(lambda: firmware_catalog(clients, resources))
+        catalog = CachedCatalog(FirmwareCatalog(FirmwareStore(clients.s3, resources.firmware_bucket)))
         return cls(
             ports,
             catalog,
-            generation=ledger.generation,
+            generation=ledger.generation if watch_generation else None,
             snapshot_delta=lambda states: write_snapshot_delta(clients, resources, states),
             object_threads=object_threads,
         )
 
     def ingest(self, refs: Iterable[ObjectRef]) -> list[IngestOutcome]:
-        done = [ingest_object(ref, self.ports, self.catalog(), self.clock()) for ref in refs]
+        """Process and commit ``refs`` (a direct S3 event); raises if any of them failed."""
+        refs = list(refs)
+        now = self.clock()
+        earlier = self.ports.ledger.processed_many(refs)
+        done = self._process(refs, earlier, set(), now)
+        commit_outcomes(done, self.ports, now)
         with self._outcomes_lock:
             self.outcomes.extend(done)
         return done
 
-    def handle_sqs_body(self, body: str) -> None:
-        """One SQS message; raising fails just this item, so SQS retries it and finally dead-letters it."""
-        self.ingest(refs_from_sqs_body(body))
+    def _process(
+        self,
+        refs: list[ObjectRef],
+        earlier: Mapping[tuple[str, str, str], int],
+        claimed: set[tuple[str, str, str]],
+        now: datetime,
+    ) -> list[IngestOutcome]:
+        catalog = self.catalog()
+        done = []
+        for ref in refs:
+            known = earlier.get(ref.identity)
+            with self._outcomes_lock:
+                if known is None and ref.identity in claimed:
+                    known = 0  # delivered twice in this invocation: the other delivery processes it
+                claimed.add(ref.identity)
+            done.append(process_object(ref, self.ports, catalog, now, known))
+        return done
 
-    def start_sqs_batch(self, records: list[dict[str, Any]]) -> None:
-        """Start every message of the batch on a few threads: objects wait on S3 and DynamoDB, not CPU.
+    def process_sqs_batch(self, records: list[dict[str, Any]]) -> None:
+        """Process every message of the batch, then commit them all in one ledger write.
 
-        :meth:`finish_sqs_message` then hands each one's result (or exception) to the batch processor
-        in order, so partial batch responses work as if the items ran one by one.
+        The messages run on a few threads (objects wait on S3 and DynamoDB, not CPU); one consistent
+        read first tells which objects an earlier delivery committed. :meth:`finish_sqs_message` then
+        hands each message's result (or exception) to the batch processor, so partial batch
+        responses work as if the items ran one by one. A message fails alone; a failed commit fails
+        every message it held, and SQS retries them (their vehicle writes are conditional and their
+        OTA transitions versioned, so the retry repeats nothing).
         """
-        self._pending = {
-            record["messageId"]: self._pool.submit(self.handle_sqs_body, record["body"]) for record in records
-        }
-
-    def finish_sqs_message(self, message_id: str, body: str) -> None:
-        future = self._pending.pop(message_id, None)
+        self._results = {}
+        now = self.clock()
+        parsed: dict[str, list[ObjectRef]] = {}
+        for record in records:
+            try:
+                parsed[record["messageId"]] = refs_from_sqs_body(record["body"])
+            except Exception as exc:  # this item fails; the others go on
+                self._results[record["messageId"]] = exc
         try:
-            if future is None:
-                self.handle_sqs_body(body)
-            else:
-                future.result()
-        except Exception as exc:
-            # Re-raised, so the item fails and SQS retries it; logged so the reason is on record.
-            logger.warning("telemetry message %s failed, left for retry: %r", message_id, exc)
-            raise
+            earlier = self.ports.ledger.processed_many([r for refs in parsed.values() for r in refs])
+        except Exception as exc:  # no item can go on without it: each is retried
+            self._results.update(dict.fromkeys(parsed, exc))
+            return
+        claimed: set[tuple[str, str, str]] = set()
+        futures = {
+            message_id: self._pool.submit(self._process, refs, earlier, claimed, now)
+            for message_id, refs in parsed.items()
+        }
+        processed: dict[str, list[IngestOutcome]] = {}
+        for message_id, future in futures.items():
+            try:
+                processed[message_id] = future.result()
+            except Exception as exc:  # handed to the batch processor: this item fails and is retried
+                self._results[message_id] = exc
+        try:
+            commit_outcomes([o for done in processed.values() for o in done], self.ports, now)
+        except Exception as exc:  # nothing of this batch is committed: every processed item is retried
+            self._results.update(dict.fromkeys(processed, exc))
+            return
+        with self._outcomes_lock:
+            for message_id, done in processed.items():
+                self._results[message_id] = None
+                self.outcomes.extend(done)
+
+    def finish_sqs_message(self, message_id: str) -> None:
+        """Raise what made this message fail, so the item fails and SQS retries it (finally to the DLQ)."""
+        error = self._results.pop(message_id, None)
+        if error is not None:
+            # Logged so the reason is on record.
+            logger.warning("telemetry message %s failed, left for retry: %r", message_id, error)
+            raise error
 
     def take_outcomes(self) -> list[IngestOutcome]:
         with self._outcomes_lock:
@@ -259,5 +326,6 @@ def telemetry_pipeline(settings: Settings) -> TelemetryPipeline:
             resources,
             cache_ttl=SINGLE_PROCESSOR_CACHE_TTL_S if local else DEFAULT_TTL_S,
             object_threads=LOCAL_OBJECT_THREADS if local else OBJECT_THREADS,
+            watch_generation=local,
         )
     return _pipelines[key]

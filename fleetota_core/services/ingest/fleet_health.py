@@ -283,7 +283,7 @@ def refresh_fleet(clients: ClientFactory, resources: Resources, now: datetime | 
     write_fleet_snapshot(clients.s3, resources.telemetry_bucket, rows, now, high_water, rebuilt_at)
     delete_deltas_before(clients.s3, resources.telemetry_bucket, time_bound_key(now - DELTA_RETENTION))
     health = fleet_health(rows, now)
-    MetricsWriter(clients.cloudwatch, NAMESPACE).publish(health_datums(health), now)
+    MetricsWriter(NAMESPACE).publish(health_datums(health), now)
     return FleetRefresh(rows, health)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from datetime import datetime
 
     from fleetota_core.domain.enrichment import StoredState, VehicleState
@@ -31,6 +31,11 @@ class ObjectRef:
     def version_tag(self) -> str:
         # Same key, new content (a re-upload) is a new object; the same event twice is not.
         return self.etag or self.sequencer or "-"
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What makes two deliveries one object: its bucket, key and content (``version_tag``)."""
+        return self.bucket, self.key, self.version_tag
 
 
 class TelemetryObjects(Protocol):
@@ -80,6 +85,16 @@ class Ledger(Protocol):
 
     def commit(self, ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> bool:
         """Mark ``ref`` processed and add its counters, atomically; False if already marked."""
+        ...
+
+    def processed_many(self, refs: Sequence[ObjectRef]) -> Mapping[tuple[str, str, str], int]:
+        """``processed_records`` for the processed ones of many objects in one read, by ``identity``."""
+        ...
+
+    def commit_many(
+        self, commits: Sequence[tuple[ObjectRef, Mapping[str, int]]], now: datetime
+    ) -> list[ObjectRef]:
+        """``commit`` for many objects in one write; returns the refs that were marked already."""
         ...
 
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None: ...

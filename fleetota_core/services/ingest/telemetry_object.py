@@ -203,8 +203,16 @@ def ingest_object(
     Raises whatever the adapters raise for AWS failures (``TransientAWSError`` and others), so the
     queue item fails and is retried; content problems are quarantined and never raise.
     """
+    outcome = process_object(ref, ports, catalog, now, ports.ledger.processed_records(ref))
+    return outcome if outcome.duplicate else _commit(outcome, ports, now)
+
+
+def process_object(
+    ref: ObjectRef, ports: IngestPorts, catalog: ReleaseCatalog, now: datetime, earlier: int | None
+) -> IngestOutcome:
+    """All of :func:`ingest_object` but the ledger commit, which :func:`commit_outcomes` then does for
+    many objects at once. ``earlier``: what the ledger knows of an earlier delivery (None: nothing)."""
     outcome = IngestOutcome(ref)
-    earlier = ports.ledger.processed_records(ref)
     if earlier is not None:
         outcome.duplicate = True
         ports.ledger.count_duplicate(ref, earlier, now)
@@ -225,7 +233,7 @@ def ingest_object(
         outcome.object_quarantined = reason
         counters["objects_quarantined"] += 1
         counters[f"objects_quarantined__{reason}"] += 1
-        return _commit(outcome, ports, now)
+        return _settled(outcome)
 
     decoded = checked.decoded
     prepared = prepare(decoded, now)
@@ -249,14 +257,37 @@ def ingest_object(
     if reports:
         counters["ota_reports"] += len(reports)
         counters.update({k: v for k, v in ports.ota_sink(reports).items() if v})
-    return _commit(outcome, ports, now)
+    return _settled(outcome)
+
+
+def _settled(outcome: IngestOutcome) -> IngestOutcome:
+    outcome.counters = Counter({k: v for k, v in outcome.counters.items() if v})
+    return outcome
+
+
+def _lost_to_another_delivery(outcome: IngestOutcome, ports: IngestPorts, now: datetime) -> None:
+    # A concurrent delivery of the same object committed first; its counts stand, not ours.
+    outcome.duplicate = True
+    outcome.counters = Counter()
+    ports.ledger.count_duplicate(outcome.ref, 0, now)
 
 
 def _commit(outcome: IngestOutcome, ports: IngestPorts, now: datetime) -> IngestOutcome:
-    outcome.counters = Counter({k: v for k, v in outcome.counters.items() if v})
     if not ports.ledger.commit(outcome.ref, outcome.counters, now):
-        # A concurrent delivery of the same object committed first; its counts stand, not ours.
-        outcome.duplicate = True
-        outcome.counters = Counter()
-        ports.ledger.count_duplicate(outcome.ref, 0, now)
+        _lost_to_another_delivery(outcome, ports, now)
     return outcome
+
+
+def commit_outcomes(outcomes: list[IngestOutcome], ports: IngestPorts, now: datetime) -> None:
+    """Commit the processed objects of one invocation in one ledger write (issue #16: a transaction
+    per invocation, not per object); an object another delivery committed first becomes a duplicate.
+
+    Raises what the ledger raises: then none of them is committed, and each is retried.
+    """
+    fresh = [o for o in outcomes if not o.duplicate]
+    if not fresh:
+        return
+    already = {ref.identity for ref in ports.ledger.commit_many([(o.ref, o.counters) for o in fresh], now)}
+    for outcome in fresh:
+        if outcome.ref.identity in already:
+            _lost_to_another_delivery(outcome, ports, now)

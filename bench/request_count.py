@@ -1,0 +1,95 @@
+"""Counts the AWS requests a benchmark's clients make, by operation and by what they are for.
+
+Keys are ``<service>.<Operation>``; DynamoDB requests also count per table
+(``dynamodb.GetItem[ledger]``) and the items they touch (``<key>.items``), since DynamoDB bills per
+item. The local stack's stack-generation read (a ``local reset`` check that AWS mode does not make)
+is counted apart, under ``local_only``; the update manager's requests (it runs on the local
+scheduler's thread) are also counted under ``update_manager:<op>``, since they follow the schedule,
+not the records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+# The local runtime's scheduler thread runs the update manager (fleetota_core/local/runtime.py).
+SCHEDULER_THREAD = "fleetota-scheduler"
+TABLES = ("vehicles", "campaigns", "deployments", "audit", "ledger", "registry")
+
+
+def _items(op: str, params: dict[str, Any]) -> int:
+    if op.endswith("BatchGetItem"):
+        return sum(len(r.get("Keys", [])) for r in params.get("RequestItems", {}).values())
+    if op.endswith("TransactWriteItems"):
+        return len(params.get("TransactItems", []))
+    if op.startswith("dynamodb.") and op.split(".")[1] in {"PutItem", "UpdateItem", "GetItem", "DeleteItem"}:
+        return 1
+    return 0
+
+
+def _table_of(params: dict[str, Any], names: dict[str, str]) -> str | None:
+    table = params.get("TableName") or next(iter(params.get("RequestItems", {})), None)
+    if table is None and params.get("TransactItems"):
+        first = params["TransactItems"][0]
+        table = next(iter(first.values())).get("TableName")
+    return names.get(str(table)) if table else None
+
+
+class RequestCounter:
+    """Register on a :class:`~fleetota_core.adapters.clients.ClientFactory`'s clients with :meth:`watch`."""
+
+    def __init__(self, resources: Any) -> None:
+        self.calls: Counter[str] = Counter()
+        self.local_only: Counter[str] = Counter()
+        self.empty_receives = 0
+        self._names = {getattr(resources, f"{t}_table"): t for t in TABLES}
+        self._lock = threading.Lock()
+
+    def watch(
+        self, clients: Any, services: tuple[str, ...] = ("s3", "sqs", "dynamodb", "cloudwatch", "sns", "kms")
+    ) -> None:
+        for service in services:
+            events = clients.client(service).meta.events
+            events.register("before-parameter-build.*.*", self._before)
+            if service == "sqs":
+                events.register("after-call.sqs.ReceiveMessage", self._after_receive)
+
+    def _before(self, event_name: str, params: dict[str, Any] | None = None, **_: Any) -> None:
+        op = event_name.removeprefix("before-parameter-build.")
+        params = params or {}
+        if op == "dynamodb.GetItem" and params.get("Key", {}).get("pk", {}).get("S") == "stack":
+            with self._lock:
+                self.local_only["dynamodb.GetItem (stack generation)"] += 1
+            return
+        items = _items(op, params)
+        keys = [op]
+        if op.startswith("dynamodb.") and (table := _table_of(params, self._names)):
+            keys.append(f"{op}[{table}]")
+        if threading.current_thread().name == SCHEDULER_THREAD:
+            keys.append(f"update_manager:{op}")  # fired on the schedule, so per minute, not per record
+        with self._lock:
+            for key in keys:
+                self.calls[key] += 1
+                if items:
+                    self.calls[f"{key}.items"] += items
+
+    def _after_receive(self, parsed: dict[str, Any] | None = None, **_: Any) -> None:
+        if not (parsed or {}).get("Messages"):
+            with self._lock:
+                self.empty_receives += 1
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter({**self.calls, **{f"local_only:{k}": v for k, v in self.local_only.items()},
+                            "sqs.ReceiveMessage.empty": self.empty_receives})  # fmt: skip
+
+
+def requests_only(counts: Counter[str]) -> int:
+    """Requests (not items, not per-table repeats, not local-only reads) in ``counts``."""
+    skip = (".items", ".empty")
+    return sum(
+        n for k, n in counts.items()
+        if "." in k and not k.endswith(skip) and "[" not in k and ":" not in k
+    )  # fmt: skip
