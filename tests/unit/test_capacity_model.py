@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench import capacity  # noqa: E402
+from bench import capacity
 
 SETTINGS = capacity.Settings(
     batch_size=10,
