@@ -310,8 +310,8 @@ def rows(m: Measured, s: Settings, vehicles: int, interval: float) -> list[Row]:
         ),
         Row(
             "DynamoDB",
-            "campaign item counters: notices + report transitions (WRU/s)",
-            notices * (PER_NOTICE["campaign_item_writes"] + REPORT_TRANSITIONS),
+            "one campaign's item: notice and report counters (WRU/s)",
+            notices / s.campaigns * (PER_NOTICE["campaign_item_writes"] + REPORT_TRANSITIONS),
             "ddb_partition_write",
         ),
         Row(

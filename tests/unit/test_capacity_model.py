@@ -124,3 +124,17 @@ def test_registry_reads_are_measured_per_vehicle_when_the_run_outlasts_the_cache
     assert measured.registry_reads_per_vehicle_s == pytest.approx(12_000 / (10_000 * 600))
     assert not modelled.registry_measured
     assert modelled.registry_reads_per_vehicle_s == pytest.approx(1 / capacity.REGISTERED_TTL_S)
+
+
+def test_concurrent_campaigns_add_signatures_but_each_keeps_its_own_counter_item() -> None:
+    m = capacity.measured(run(), "synthetic")
+    four = capacity.replace(SETTINGS, campaigns=4)
+
+    one_rates = by_operation(capacity.rows(m, SETTINGS, 1_000_000, 10.0))
+    four_rates = by_operation(capacity.rows(m, four, 1_000_000, 10.0))
+
+    sign = next(k for k in one_rates if k.startswith("Sign"))
+    item = next(k for k in one_rates if k.startswith("one campaign's item"))
+    assert one_rates[sign] == pytest.approx(5000 / 60)  # the per-tick bound, not 10 % of 1M
+    assert four_rates[sign] == pytest.approx(4 * one_rates[sign])
+    assert four_rates[item] == pytest.approx(one_rates[item])
