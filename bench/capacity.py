@@ -45,7 +45,9 @@ class Quota:
     url: str
 
 
-# Default AWS quotas (looked up 2026-12-01). Per Region and account unless the name says otherwise.
+# Default AWS quotas (looked up 2026-12-01) from the pages named; the L- codes and the PutMetricData
+# and SNS defaults as a Service Quotas listing gives them. Per Region and account unless the name says
+# otherwise; new accounts start lower, and Regions differ.
 QUOTAS: dict[str, Quota] = {
     "s3_put_prefix": Quota(
         "S3: 3,500 PUT/COPY/POST/DELETE per second per partitioned prefix",
@@ -89,7 +91,7 @@ QUOTAS: dict[str, Quota] = {
         "DynamoDB: 1,000 WRU/s per partition (an item or a hot key cannot exceed it)",
         1_000,
         "no",
-        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html",
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
     ),
     "cw_put_metric_data": Quota(
         "CloudWatch: Rate of PutMetricData requests (L-8BC498D4)",
