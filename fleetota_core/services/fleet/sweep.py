@@ -1,8 +1,8 @@
 """One tick's share of the snapshot's healing sweep: a few segments read in parallel, within a budget.
 
 Each tick reads up to ``page_budget`` pages (1 MB each on DynamoDB, about 2,000 vehicles), at most
-``parallel`` segments at a time and ``page_budget // parallel`` pages per segment, and saves where
-each unfinished segment stopped. At 1,000,000 vehicles (about 500 pages) a sweep takes about 5 ticks;
+``parallel`` segments at a time, each given an equal share of what is left of the budget, and saves
+where each unfinished segment stopped. At 1,000,000 vehicles (about 500 pages) a sweep takes about 5 ticks;
 a small fleet is swept in one.
 """
 
@@ -39,13 +39,13 @@ def sweep_step(
     parallel: int = SWEEP_PARALLEL,
 ) -> SweepStep:
     """Read this tick's share of ``cursor``'s segments; the items read and the cursor to save."""
-    per_segment = max(1, page_budget // parallel)
     todo = list(cursor.todo)
     step = SweepStep(cursor)
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         while todo and step.pages < page_budget:
             batch, todo = todo[:parallel], todo[parallel:]
-            reads = list(pool.map(lambda t: table.read(t[0], cursor.segments, t[1], per_segment), batch))
+            pages = max(1, (page_budget - step.pages) // len(batch))
+            reads = list(pool.map(lambda t: table.read(t[0], cursor.segments, t[1], pages), batch))
             unfinished = []
             for (segment, _), read in zip(batch, reads, strict=True):
                 step.items.extend(read.items)
