@@ -45,7 +45,7 @@ def sweep_step(
         while todo and step.pages < page_budget:
             batch, todo = todo[:parallel], todo[parallel:]
             pages = max(1, (page_budget - step.pages) // len(batch))
-            reads = list(pool.map(lambda t: table.read(t[0], cursor.segments, t[1], pages), batch))
+            reads = list(pool.map(lambda t, n=pages: table.read(t[0], cursor.segments, t[1], n), batch))
             unfinished = []
             for (segment, _), read in zip(batch, reads, strict=True):
                 step.items.extend(read.items)
