@@ -75,6 +75,15 @@ def vehicle_from_row(vin: str, row: Mapping[str, Any]) -> Vehicle | None:
 
 
 def with_registered_identity(vehicle: Vehicle, registered: RegisteredVehicle | RegisteredIdentity) -> Vehicle:
+    same = (vehicle.make, vehicle.model, vehicle.model_year, vehicle.hw_rev, vehicle.region) == (
+        registered.make,
+        registered.model,
+        registered.model_year,
+        registered.hw_rev,
+        registered.region,
+    )
+    if same:
+        return vehicle  # the common case, a million times per targeting read
     return vehicle.model_copy(
         update={
             "make": registered.make,
