@@ -13,7 +13,8 @@ the request counts cost with the adapters' threads.
 
 Measured, each with its requests by operation:
 * campaign create (targeting, deployments, rosters) reading the snapshot; and the previous design:
-  a Scan of the vehicles table and of the registry (``VehicleDirectory`` without a snapshot);
+  a Scan of the vehicles table and of the registry (``VehicleDirectory`` without a snapshot) and
+  the deployments written one request at a time;
 * campaign preview, the same way;
 * the snapshot's refresh: an incremental tick (previous snapshot + deltas of every vehicle), a tick
   with its share of the healing sweep, the ticks a whole sweep takes; and the previous design's
@@ -44,6 +45,7 @@ from campaign_fakes import FakeClock, FakeWorld, VehiclesFake
 from campaign_world import vehicle
 
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
+from fleetota_core.adapters import deployment_store
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.adapters.fleet_snapshot import (
@@ -280,6 +282,8 @@ def main() -> None:
     )
 
     def ports(snapshot: bool) -> Any:
+        # The previous design also wrote its deployments one request after another.
+        deployment_store.WRITE_THREADS = 16 if snapshot else 1
         source = SnapshotLastSeen(clients, resources)  # type: ignore[arg-type]
         directory = VehicleDirectory(
             clients.dynamodb, "vehicles", "registry", source, source.fleet if snapshot else (lambda: None)
