@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 from campaign_fakes import FakeClock, FakeWorld, VehiclesFake
 from campaign_world import vehicle
 
-from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters import deployment_store
+from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.adapters.fleet_snapshot import (
