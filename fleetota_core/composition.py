@@ -45,6 +45,7 @@ def campaign_ports(
     """The campaign ports on AWS. ``last_seen``: the fleet snapshot's rows when the caller has them
     (the update manager refreshes it each tick); by default read from S3 once, when first needed."""
     dynamodb = clients.dynamodb
+    snapshot = SnapshotLastSeen(clients, resources)
     return CampaignPorts(
         campaigns=CampaignStore(dynamodb, resources.campaigns_table),
         deployments=DeploymentStore(dynamodb, resources.deployments_table),
@@ -53,7 +54,9 @@ def campaign_ports(
             dynamodb,
             resources.vehicles_table,
             resources.registry_table,
-            last_seen or SnapshotLastSeen(clients, resources),
+            last_seen or snapshot,
+            # Targeting reads the snapshot: the caller's rows when it has them, else the stored one.
+            last_seen or snapshot.fleet,
         ),
         releases=FirmwareStore(clients.s3, resources.firmware_bucket),
         image_signer=KmsSigner(clients.kms, resources.image_key_alias),

@@ -9,6 +9,7 @@ No other module knows these attribute names. Campaign item: the spec and release
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -231,7 +232,9 @@ def bucket(campaign_id: str, state: DeploymentState, wave: int) -> str:
     return f"{campaign_id}#CLOSED"
 
 
+@functools.lru_cache(maxsize=1024)
 def ts_attr(value: datetime) -> str:
+    # Cached: a campaign's deployments share their created and next-action times.
     return sortable_ts(value)
 
 

@@ -11,11 +11,13 @@ pyarrow's JSON reader in ``fleetota_core.views.fleet_snapshot``.
 The document (``schema_version`` 1), gzip-compressed::
 
     {"format": "fleetota.fleet-snapshot", "schema_version": 1, "as_of": ISO 8601,
-     "high_water": delta key, "rebuilt_at": ISO 8601, "columns": ["vin", "make", ...]}
+     "high_water": delta key, "rebuilt_at": ISO 8601, "sweep": {...}, "columns": ["vin", "make", ...]}
     {"vin": "<VIN>", "make": ..., ...}
     ...
 
-The first line is the header; each further line is one vehicle, keyed by its ``vin`` (unique in a
+The first line is the header (``sweep``: the healing sweep's saved cursor, see
+``fleetota_core/domain/fleet_sweep.py``; absent in older snapshots); each further line is one
+vehicle, keyed by its ``vin`` (unique in a
 document), so merging a delta is a keyed replace. Columns: ``SNAPSHOT_COLUMNS``; ``last_ts`` is UTC
 ISO 8601, a missing number is null, ``online`` means reported online *and* heard from within 5 minutes.
 """
@@ -110,6 +112,7 @@ class SnapshotDocument:
     as_of: str = ""
     high_water: str = ""
     rebuilt_at: str = ""
+    sweep: dict[str, Any] | None = None
 
     def rows(self) -> dict[str, Row]:
         """VIN -> {column: value} with every ``ROW_COLUMNS`` name; SnapshotFormatError for a bad line."""
@@ -128,15 +131,23 @@ class SnapshotDocument:
         return rows
 
 
-def encode(rows: dict[str, Row], as_of: str, high_water: str = "", rebuilt_at: str = "") -> bytes:
-    header = {
+def encode(
+    rows: dict[str, Row],
+    as_of: str,
+    high_water: str = "",
+    rebuilt_at: str = "",
+    sweep: dict[str, Any] | None = None,
+) -> bytes:
+    header: dict[str, Any] = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "as_of": as_of,
         "high_water": high_water,
         "rebuilt_at": rebuilt_at,
-        "columns": list(SNAPSHOT_COLUMNS),
     }
+    if sweep is not None:
+        header["sweep"] = sweep
+    header["columns"] = list(SNAPSHOT_COLUMNS)
     lines = [
         {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
         for vin, row in rows.items()
@@ -174,23 +185,28 @@ def decode(body: bytes, limit: int = MAX_DOCUMENT_BYTES) -> SnapshotDocument:
     columns = header.get("columns")
     if not isinstance(columns, list) or "vin" not in columns or not all(isinstance(c, str) for c in columns):
         raise SnapshotFormatError("'columns' is not a list of names with 'vin'")
+    sweep = header.get("sweep")
     return SnapshotDocument(
         columns,
         lines,
         str(header.get("as_of") or ""),
         str(header.get("high_water") or ""),
         str(header.get("rebuilt_at") or ""),
+        sweep if isinstance(sweep, dict) else None,
     )
 
 
-def scan_vehicles(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    """Every vehicle item as plain values, projected to what the snapshot needs."""
+def snapshot_projection(table: str) -> dict[str, Any]:
+    """Scan arguments that read only the snapshot's columns of a vehicles-table item."""
     names = {f"#v{i}": name for i, name in enumerate(SNAPSHOT_COLUMNS)}
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "ProjectionExpression": ", ".join(names),
-        "ExpressionAttributeNames": names,
-    }
+    return {"TableName": table, "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
+def scan_vehicles(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every vehicle item as plain values, projected to what the snapshot needs (the whole table in
+    one call: only before the first snapshot and for ``fleet --live``; the update manager sweeps it
+    in bounded segments, ``adapters/vehicle_segments.py``)."""
+    kwargs = snapshot_projection(table)
     items: list[dict[str, Any]] = []
     try:
         while True:
@@ -212,9 +228,16 @@ def _put(s3: Any, bucket: str, key: str, body: bytes) -> str:
 
 
 def write_fleet_snapshot(
-    s3: Any, bucket: str, rows: dict[str, Row], as_of: datetime, high_water: str, rebuilt_at: datetime
+    s3: Any,
+    bucket: str,
+    rows: dict[str, Row],
+    as_of: datetime,
+    high_water: str,
+    rebuilt_at: datetime | None,
+    sweep: dict[str, Any] | None = None,
 ) -> str:
-    return _put(s3, bucket, SNAPSHOT_KEY, encode(rows, as_of.isoformat(), high_water, rebuilt_at.isoformat()))
+    rebuilt = rebuilt_at.isoformat() if rebuilt_at else ""
+    return _put(s3, bucket, SNAPSHOT_KEY, encode(rows, as_of.isoformat(), high_water, rebuilt, sweep))
 
 
 def delta_key(at: datetime) -> str:
@@ -337,17 +360,21 @@ class SnapshotLastSeen:
         self._resources = resources
         self._max_age_s = max_age_s
         self._clock = clock
-        self._rows: dict[str, Row] = {}
+        self._rows: dict[str, Row] | None = None
         self._read_at: float | None = None
 
     def __call__(self) -> dict[str, Row]:
+        return self.fleet() or {}
+
+    def fleet(self) -> dict[str, Row] | None:
+        """The snapshot's rows, or None when there is no usable snapshot (before the first tick)."""
         now = self._clock()
         if self._read_at is None or now - self._read_at > self._max_age_s:
             try:
                 document = read_fleet_snapshot(self._clients, self._resources)
-                self._rows = document.rows() if document is not None else {}
+                self._rows = document.rows() if document is not None else None
             except FleetOTAError as exc:
                 logger.warning("fleet snapshot unreadable, last seen from the vehicles table only: %s", exc)
-                self._rows = {}
+                self._rows = None
             self._read_at = now
         return self._rows

@@ -5,6 +5,11 @@ With a registry table (as every entry point wires it), identity comes from the r
 what telemetry put in the vehicles table: make, model, model year, hardware revision and region are
 the registry's, and a vehicle the registry does not hold as active is not a vehicle to target.
 
+Targeting (``all``) reads the fleet snapshot's rows, not the vehicles table: the snapshot holds every
+state the table holds (each write reaches it as a delta, and a sweep heals lost ones) and fresher last
+seen. Registration is checked with projected BatchGetItem requests for the snapshot's VINs, in
+parallel, instead of a registry scan. Only before the first snapshot does ``all`` scan the table.
+
 The vehicles table holds material changes only (issue #16). "Last seen", position, battery and signal
 of a vehicle that keeps reporting without a material change live in the fleet snapshot, which folds
 in every newer reading; a ``last_seen`` source overlays them, so eligibility judges a parked car
@@ -23,14 +28,17 @@ from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.enrichment import epoch_ms
+from fleetota_core.domain.geography import METRO_BY_NAME
 from fleetota_core.domain.vehicle import Vehicle
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 
 if TYPE_CHECKING:
-    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+    from fleetota_core.domain.vehicle_identity import RegisteredIdentity, RegisteredVehicle
 
 # VIN -> the fleet snapshot's row for it (``fleetota_core.adapters.fleet_snapshot.Row``).
 LastSeen = Callable[[], Mapping[str, Mapping[str, Any]]]
+# The same rows for targeting, or None when there is no snapshot yet (before the first tick).
+FleetRows = Callable[[], Mapping[str, Mapping[str, Any]] | None]
 # What a newer snapshot row replaces: the reading's values, never identity (the registry's).
 _SEEN_COLUMNS = (
     "firmware_version",
@@ -57,7 +65,25 @@ def vehicle_from_item(item: dict[str, Any] | None) -> Vehicle | None:
         return None
 
 
-def with_registered_identity(vehicle: Vehicle, registered: RegisteredVehicle) -> Vehicle:
+def vehicle_from_row(vin: str, row: Mapping[str, Any]) -> Vehicle | None:
+    """A snapshot row as a vehicle (time zone from its metro), or None for a row that is not one."""
+    values = {c: v for c, v in row.items() if v is not None}
+    metro = METRO_BY_NAME.get(values.get("metro", ""))
+    values["vin"] = vin
+    values["timezone"] = metro.timezone if metro else "UTC"
+    return vehicle_from_item(values)
+
+
+def with_registered_identity(vehicle: Vehicle, registered: RegisteredVehicle | RegisteredIdentity) -> Vehicle:
+    same = (vehicle.make, vehicle.model, vehicle.model_year, vehicle.hw_rev, vehicle.region) == (
+        registered.make,
+        registered.model,
+        registered.model_year,
+        registered.hw_rev,
+        registered.region,
+    )
+    if same:
+        return vehicle  # the common case, a million times per targeting read
     return vehicle.model_copy(
         update={
             "make": registered.make,
@@ -97,11 +123,13 @@ class VehicleDirectory:
         table: str,
         registry_table: str | None = None,
         last_seen: LastSeen | None = None,
+        fleet: FleetRows | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.registry = VehicleRegistry(dynamodb, registry_table) if registry_table else None
         self.last_seen = last_seen
+        self.fleet = fleet
 
     def _seen(self, vehicles: dict[str, Vehicle]) -> dict[str, Vehicle]:
         if self.last_seen is None or not vehicles:
@@ -110,7 +138,7 @@ class VehicleDirectory:
         return {vin: with_last_seen(v, rows.get(vin)) for vin, v in vehicles.items()}
 
     def _registered(
-        self, vehicles: dict[str, Vehicle], known: dict[str, RegisteredVehicle]
+        self, vehicles: dict[str, Vehicle], known: Mapping[str, RegisteredVehicle | RegisteredIdentity]
     ) -> dict[str, Vehicle]:
         return {
             vin: with_registered_identity(v, known[vin])
@@ -136,7 +164,17 @@ class VehicleDirectory:
         return self._registered(out, self.registry.get_many(list(out)))
 
     def all(self) -> list[Vehicle]:
-        # Targeting read: the whole fleet, once per campaign creation or preview.
+        """Targeting read: the whole fleet, once per campaign creation or preview (the snapshot)."""
+        rows = self.fleet() if self.fleet is not None else None
+        if rows is None:
+            return self._scanned()
+        out = {vin: v for vin, row in rows.items() if (v := vehicle_from_row(vin, row)) is not None}
+        if self.registry is None:
+            return list(out.values())
+        return list(self._registered(out, self.registry.identities(list(out))).values())
+
+    def _scanned(self) -> list[Vehicle]:
+        # Before the first snapshot (a stack that has never ticked): the table, as before issue #16.
         out: dict[str, Vehicle] = {}
         with reading(f"table {self.table}"):
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):

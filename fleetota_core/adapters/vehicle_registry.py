@@ -8,6 +8,7 @@ BatchGetItem per 100 distinct VINs; writes are BatchWriteItem requests of 25
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -15,14 +16,22 @@ from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, reading, translate
 from fleetota_core.adapters.dynamo_items import from_item, to_item
-from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+from fleetota_core.domain.vehicle_identity import RegisteredIdentity, RegisteredVehicle, RegistrationStatus
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 BATCH_GET_LIMIT = 100
-BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit (moto accepts more; AWS does not)
+BATCH_WRITE_LIMIT = 25
+IDENTITY_THREADS = 8
+_IDENTITY_ATTRIBUTES = ("vin", "make", "model", "model_year", "hw_rev", "region", "status")
+_IDENTITY_NAMES = {f"#i{n}": name for n, name in enumerate(_IDENTITY_ATTRIBUTES)}
+_ACTIVE = RegistrationStatus.ACTIVE.value
+_IDENTITY_PROJECTION = {
+    "ProjectionExpression": ", ".join(_IDENTITY_NAMES),
+    "ExpressionAttributeNames": _IDENTITY_NAMES,
+}  # BatchWriteItem's limit (moto accepts more; AWS does not)
 
 
 def registry_item(vehicle: RegisteredVehicle) -> dict[str, Any]:
@@ -69,8 +78,10 @@ class VehicleRegistry:
                     found[vehicle.vin] = vehicle
         return found
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {self.table: {"Keys": keys}}
+    def _batch_get(
+        self, keys: list[dict[str, Any]], projection: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {self.table: {"Keys": keys, **(projection or {})}}
         items: list[dict[str, Any]] = []
         for attempt in range(6):
             with reading(f"vehicle registry {self.table}"):
@@ -81,6 +92,37 @@ class VehicleRegistry:
                 return items
             time.sleep(0.05 * 2**attempt)
         raise TransientAWSError(f"reading vehicle registry {self.table}: keys still unprocessed")
+
+    def identities(self, vins: list[str], threads: int = IDENTITY_THREADS) -> dict[str, RegisteredIdentity]:
+        """Identity and status of the registered vehicles among ``vins``: BatchGetItem of 100 keys,
+        projected (no public key to read or check), ``threads`` requests at a time (targeting)."""
+        chunks = [vins[start : start + BATCH_GET_LIMIT] for start in range(0, len(vins), BATCH_GET_LIMIT)]
+        found: dict[str, RegisteredIdentity] = {}
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for items in pool.map(self._identity_chunk, chunks):
+                found.update((i.vin, i) for i in items)
+        return found
+
+    def _identity_chunk(self, vins: list[str]) -> list[RegisteredIdentity]:
+        keys = [{"vin": {"S": vin}} for vin in dict.fromkeys(vins)]
+        out = []
+        for item in self._batch_get(keys, _IDENTITY_PROJECTION):
+            values = from_item(item) or {}
+            try:
+                out.append(
+                    RegisteredIdentity(
+                        str(values["vin"]),
+                        str(values["make"]),
+                        str(values["model"]),
+                        int(values["model_year"]),
+                        str(values["hw_rev"]),
+                        str(values["region"]),
+                        values.get("status", _ACTIVE) == _ACTIVE,
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue  # not a registration this version can read: not a vehicle to target
+        return out
 
     def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
         """This adapter keeps no cache: the same as :meth:`get_many`."""

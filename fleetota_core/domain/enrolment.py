@@ -8,6 +8,7 @@ campaign that it would not have been targeted by at creation.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from fleetota_core.domain.firmware import FirmwareRelease
 
 NOT_TARGETED = "not matched by the target filter"
+
+
+@functools.lru_cache(maxsize=4096)
+def _semver(text: str) -> SemVer:
+    # A fleet runs a handful of versions: targeting 1,000,000 vehicles parses each once, not 2M times.
+    return SemVer(text)
 
 
 def why_not(
@@ -44,7 +51,7 @@ def why_not(
     if not manifest.is_compatible(model, hw_rev):
         return "incompatible model or hardware revision"
     try:
-        current, wanted = SemVer(version), SemVer(release.version)
+        current, wanted = _semver(version), _semver(release.version)
     except ValidationError:
         return NOT_TARGETED
     if current == wanted:

@@ -6,6 +6,7 @@ come from here, and OTA reports are checked against ``public_key_pem``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 - pydantic reads the annotations
 from enum import StrEnum
 from typing import Any
@@ -50,6 +51,19 @@ class RegisteredVehicle(BaseModel):
     @property
     def active(self) -> bool:
         return self.status is RegistrationStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class RegisteredIdentity:
+    """What targeting needs of a registration: identity and whether it is active, not its key."""
+
+    vin: str
+    make: str
+    model: str
+    model_year: int
+    hw_rev: str
+    region: str
+    active: bool
 
 
 def identity_mismatches(registered: RegisteredVehicle, reading: Any) -> list[str]:

@@ -115,6 +115,8 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
             return read_job(vin, key)
 
     w.listener.client.read_job = read_in_own_session
+    with rec.acting_as(UPDATE_MANAGER):  # the schedule's first tick: the fleet snapshot targeting reads
+        publish_fleet_health(stack.clients, stack.resources, now=datetime.now(UTC) + timedelta(seconds=31))
     with rec.acting_as(OPERATOR):
         # The release carries a delta from the version most of the fleet runs (published first):
         # publishing reads that image back, and the vehicles on it download the delta.

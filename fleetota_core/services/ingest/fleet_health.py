@@ -28,9 +28,12 @@ from fleetota_core.adapters.fleet_snapshot import (
     write_delta,
     write_fleet_snapshot,
 )
+from fleetota_core.adapters.vehicle_segments import VehicleTableSegments
 from fleetota_core.adapters.vehicle_state import iso_utc, state_attributes
 from fleetota_core.domain.enrichment import OFFLINE_AFTER
+from fleetota_core.domain.fleet_sweep import SWEEP_EVERY, SweepCursor, sweep_to_work_on
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
+from fleetota_core.services.fleet.sweep import sweep_step
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -43,8 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "FleetHealth"
-# A full vehicles-table scan heals anything a lost delta missed; in between, deltas are merged.
-FULL_REBUILD = timedelta(minutes=30)
+# A sweep of the vehicles table (in segments, over a few ticks) heals what a lost delta missed.
+FULL_REBUILD = SWEEP_EVERY
 # Deltas younger than this may still be on their way to S3; they are merged on the next tick.
 DELTA_SETTLE = timedelta(seconds=30)
 DELTA_RETENTION = timedelta(hours=1)
@@ -190,7 +193,7 @@ def _previous(clients: ClientFactory, resources: Resources) -> tuple[SnapshotDoc
     """The last snapshot and its rows, or None if there is none this version can use (then: rebuild)."""
     previous = read_fleet_snapshot(clients, resources)
     # Columns other than this version's (added or dropped by a change of code) also mean a rebuild.
-    if previous is None or previous.columns != list(SNAPSHOT_COLUMNS) or not previous.rebuilt_at:
+    if previous is None or previous.columns != list(SNAPSHOT_COLUMNS):
         return None
     try:
         return previous, previous.rows()
@@ -199,34 +202,40 @@ def _previous(clients: ClientFactory, resources: Resources) -> tuple[SnapshotDoc
         return None
 
 
-def _merged_snapshot(
-    clients: ClientFactory, resources: Resources, now: datetime
-) -> tuple[dict[str, Row], str, datetime]:
-    """(fleet, high water, rebuilt at): the last snapshot plus newer deltas, or a full scan when due."""
+@dataclass
+class MergedSnapshot:
+    rows: dict[str, Row]
+    high_water: str
+    rebuilt_at: datetime | None  # when the last completed sweep began
+    sweep: SweepCursor | None
+
+
+def _merged_snapshot(clients: ClientFactory, resources: Resources, now: datetime) -> MergedSnapshot:
+    """The last snapshot plus the deltas since, and this tick's share of the healing sweep.
+
+    No tick reads the whole vehicles table: the sweep reads a bounded part of it, segment by segment
+    (``services/fleet/sweep.py``), and saves its cursor in the snapshot. The table holds only material
+    changes, so the sweep's items replace a row only when newer (last seen never moves back).
+    """
     settled = time_bound_key(now - DELTA_SETTLE)
     found = _previous(clients, resources)
-    rebuilt_at = datetime.fromisoformat(found[0].rebuilt_at) if found else None
-    if found is None or rebuilt_at is None or now - rebuilt_at >= FULL_REBUILD:
-        # The table holds only material changes, so the scan is joined with what it lacks: the previous
-        # snapshot and the deltas since it, whose newer readings ("last seen") win. Vehicles no longer in
-        # the table are dropped.
-        rows = fleet_rows(scan_vehicles(clients.dynamodb, resources.vehicles_table), now)
-        newer = dict(found[1]) if found else {}
-        after = (found[0].high_water if found else "") or DELTA_PREFIX
-        _merge_deltas(
-            clients, resources, newer, list_deltas(clients.s3, resources.telemetry_bucket, after, settled)
-        )
-        for vin, row in newer.items():
-            if vin in rows and _newer(row, rows[vin]):
-                rows[vin] = row
-        refresh_online(rows, now)
-        return rows, settled, now
-    previous, rows = found
-    high_water = previous.high_water or settled
+    rows = found[1] if found else {}
+    header = found[0] if found else None
+    rebuilt_at = datetime.fromisoformat(header.rebuilt_at) if header and header.rebuilt_at else None
+    high_water = (header.high_water if header else "") or (settled if header else DELTA_PREFIX)
     keys = list_deltas(clients.s3, resources.telemetry_bucket, after=high_water, before=settled)
     _merge_deltas(clients, resources, rows, keys)
+    cursor = sweep_to_work_on(SweepCursor.from_header(header.sweep if header else None), rebuilt_at, now)
+    if cursor is not None:
+        step = sweep_step(cursor, VehicleTableSegments(clients.dynamodb, resources.vehicles_table))
+        merge_rows(rows, step.items)
+        cursor = step.cursor
+        if cursor.done:
+            rebuilt_at = cursor.started_at
+    elif header is not None:
+        cursor = SweepCursor.from_header(header.sweep)
     refresh_online(rows, now)
-    return rows, (keys[-1] if keys else high_water), rebuilt_at
+    return MergedSnapshot(rows, keys[-1] if keys else high_water, rebuilt_at, cursor)
 
 
 def fleet_health(rows: dict[str, Row], as_of: datetime, source: str = "table") -> FleetHealth:
@@ -274,13 +283,18 @@ def refresh_fleet(clients: ClientFactory, resources: Resources, now: datetime | 
     """Refresh the fleet snapshot and publish FleetHealth metrics; returns both. Once per tick.
 
     The snapshot is the previous one plus the processor's deltas since, so a tick costs a few S3
-    requests instead of a table scan; a full scan runs first and every 30 minutes. Publishes
+    requests instead of a table scan; every 30 minutes a healing sweep reads the vehicles table in
+    parallel segments, a bounded share per tick. Publishes
     ``VehiclesOnline``, ``BatteryAverage``, ``ConnectivityPercent`` (the alarm's metric) and
     ``Vehicles``, dimensionless. An empty fleet publishes no percentages (the alarm treats it as missing).
     """
     now = now or datetime.now(UTC)
-    rows, high_water, rebuilt_at = _merged_snapshot(clients, resources, now)
-    write_fleet_snapshot(clients.s3, resources.telemetry_bucket, rows, now, high_water, rebuilt_at)
+    merged = _merged_snapshot(clients, resources, now)
+    rows = merged.rows
+    sweep = merged.sweep.as_header() if merged.sweep else None
+    write_fleet_snapshot(
+        clients.s3, resources.telemetry_bucket, rows, now, merged.high_water, merged.rebuilt_at, sweep
+    )
     delete_deltas_before(clients.s3, resources.telemetry_bucket, time_bound_key(now - DELTA_RETENTION))
     health = fleet_health(rows, now)
     MetricsWriter(NAMESPACE).publish(health_datums(health), now)
