@@ -113,6 +113,18 @@ def wait_for_vehicle_subscription(clients: ClientFactory, resources: Any, timeou
     raise SystemExit("the simulator's vehicles did not subscribe to job notices within 60 s")
 
 
+def wait_for_snapshot(clients: ClientFactory, resources: Any, vehicles: int, timeout_s: float = 300) -> None:
+    """Targeting reads the fleet snapshot, which takes in a new vehicle once its delta has settled
+    and a tick merged it (about a minute): wait until the primed fleet (those that sent) is in it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        document = read_fleet_snapshot(clients, resources)
+        if document is not None and len(document.rows()) >= vehicles:
+            return
+        time.sleep(5)
+    raise SystemExit(f"the fleet snapshot did not hold the {vehicles} primed vehicles within {timeout_s:g} s")
+
+
 def start_campaign(clients: ClientFactory, resources: Any, vehicles: int, in_flight: int) -> str:
     """Publish the demo release for the fleet's most common models and roll it out to ``vehicles``
     of them in two waves (10 %, then the rest), at most ``in_flight`` at a time; the campaign id."""
@@ -255,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         # Notices go out only once the vehicles listen: a notice published before the simulator's
         # queue exists is lost, and its vehicle waits NOTIFIED until the job times out.
         wait_for_vehicle_subscription(clients, spec.resources)
+        primed = int(args.vehicles * 0.95) if args.prime else 1  # a few were offline when primed
+        wait_for_snapshot(ClientFactory(settings), spec.resources, primed)
         campaign_id = start_campaign(clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
     started = time.monotonic()
     started_wall = time.time()
