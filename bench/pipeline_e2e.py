@@ -267,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         # Notices go out only once the vehicles listen: a notice published before the simulator's
         # queue exists is lost, and its vehicle waits NOTIFIED until the job times out.
         wait_for_vehicle_subscription(clients, spec.resources)
-        primed = int(args.vehicles * 0.95) if args.prime else 1  # a few were offline when primed
-        wait_for_snapshot(ClientFactory(settings), spec.resources, primed)
+        expected = int(args.vehicles * 0.95) if args.prime else 1  # a few were offline when primed
+        wait_for_snapshot(ClientFactory(settings), spec.resources, expected)
         campaign_id = start_campaign(clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
     started = time.monotonic()
     started_wall = time.time()
