@@ -18,15 +18,11 @@ from fleetota_core.domain.deployment import (
     STAGED,
     DeploymentState,
     Lane,
-    Outcome,
-    Transition,
     check_transition,
-    decide_retry,
     lane_of,
 )
 from fleetota_core.services.campaigns.notifications import announce, notice_deadline, prepare_job, sent_hint
-from fleetota_core.services.campaigns.tick_install import look_after_staged
-from fleetota_core.services.campaigns.transitions import transition
+from fleetota_core.services.campaigns.tick_install import look_after_staged, time_out
 
 if TYPE_CHECKING:
     from fleetota_core.domain.campaign import Campaign
@@ -143,21 +139,8 @@ def _due_in_flight(
             rehints.put[Lane.ACTIVE].append(sent_hint(campaign, deployment))
         return
     check_transition(deployment.state, S.TIMED_OUT)
-    decision = decide_retry(campaign.spec.retry, S.TIMED_OUT, "TIMED_OUT", deployment.attempt, now)
-    change = Transition.of(
-        deployment,
-        S.RETRY_SCHEDULED if decision.retry else S.TIMED_OUT,
-        next_action_at=decision.at or now,
-        sets={
-            "error_code": "TIMED_OUT",
-            "detail": f"no result {campaign.spec.in_progress_timeout_s}s after notification",
-        },
-    )
-    if transition(ports, change) is Outcome.APPLIED:
-        result.bump("timed_out")
-        result.bump("retries_scheduled", int(decision.retry))
-    else:
-        result.bump("lost_races")
+    detail = f"no result {campaign.spec.in_progress_timeout_s}s after notification"
+    time_out(ports, campaign, deployment, now, result, detail)
 
 
 def _resend(

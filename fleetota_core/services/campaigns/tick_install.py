@@ -80,7 +80,7 @@ def _look_after(
         return False
     expiry = job_expiry(campaign, deployment)
     if expiry is not None and now >= expiry:
-        _time_out(ports, campaign, deployment, now, result)
+        time_out(ports, campaign, deployment, now, result)
         return False
     recheck = now + timedelta(seconds=campaign.spec.defer_recheck_s)
     delivery = campaign.spec.delivery
@@ -142,18 +142,21 @@ def _move(
     return False
 
 
-def _time_out(
-    ports: CampaignPorts, campaign: Campaign, deployment: Deployment, now: datetime, result: TickResult
+def time_out(
+    ports: CampaignPorts,
+    campaign: Campaign,
+    deployment: Deployment,
+    now: datetime,
+    result: TickResult,
+    detail: str = "the staged image was not installed before its job expired",
 ) -> None:
+    """TIMED_OUT, or RETRY_SCHEDULED when the campaign's retry policy allows another attempt."""
     decision = decide_retry(campaign.spec.retry, S.TIMED_OUT, "TIMED_OUT", deployment.attempt, now)
     change = Transition.of(
         deployment,
         S.RETRY_SCHEDULED if decision.retry else S.TIMED_OUT,
         next_action_at=decision.at or now,
-        sets={
-            "error_code": "TIMED_OUT",
-            "detail": "the staged image was not installed before its job expired",
-        },
+        sets={"error_code": "TIMED_OUT", "detail": detail},
     )
     if transition(ports, change) is Outcome.APPLIED:
         result.bump("timed_out")
