@@ -112,7 +112,9 @@ def fleet_models(w: OtaWorld) -> list[str]:
     return sorted({v.model for v in w.sim.vehicles})
 
 
-def latest_metric(stack, name: str, dims: dict[str, str]) -> float | None:
+def latest_metric(stack, name: str, dims: dict[str, str], stat: str = "Average") -> float | None:
+    """The newest minute's statistic; a cumulative counter (ticks publish it several times a
+    simulated minute) wants ``Maximum``, its latest value."""
     wall = datetime.now(UTC)
     result = stack.clients.cloudwatch.get_metric_data(
         MetricDataQueries=[
@@ -125,7 +127,7 @@ def latest_metric(stack, name: str, dims: dict[str, str]) -> float | None:
                         "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
                     },
                     "Period": 60,
-                    "Stat": "Average",
+                    "Stat": stat,
                 },
             }
         ],

@@ -18,6 +18,7 @@ from tests.integration.test_campaign_services import NOW, publish, seed_vehicles
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # only the command's output: the in-process ticks print their EMF metric lines
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
