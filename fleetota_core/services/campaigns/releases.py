@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def known_models(ports: CampaignPorts) -> set[str]:
-    """Models the fleet has reported (vehicles table); publishing for any other is an operator slip."""
+    """Models of the fleet targeting sees (the fleet snapshot, or the vehicles table before the first
+    snapshot); publishing for any other is an operator slip."""
     return {vehicle.model for vehicle in ports.vehicles.all()}
 
 
@@ -65,7 +66,10 @@ def publish_release(
     known = allowed_models if allowed_models is not None else known_models(ports)
     unknown = [m for m in models if m not in known]
     if unknown:
-        listing = ", ".join(sorted(known)) or "none yet: start the simulator or ingest telemetry first"
+        listing = ", ".join(sorted(known)) or (
+            "none yet: start the simulator or ingest telemetry first (a new vehicle joins the fleet "
+            "snapshot about a minute after its first reading)"
+        )
         raise ValidationError(f"unknown model(s) {', '.join(unknown)}; known models: {listing}")
     if ports.releases.release_exists(version):
         raise ConflictError(f"firmware {version} is already published; pick a new version")
