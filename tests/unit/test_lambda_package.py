@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import zipfile
 from pathlib import Path
 
@@ -192,3 +193,49 @@ def test_a_package_over_lambdas_unzipped_limit_is_refused_with_its_largest_parts
     check_size(package, max_unzipped=5000)
     with pytest.raises(DeployError, match="zipped exceeds"):
         check_size(package, max_unzipped=5000, max_zipped=99)
+
+
+def test_a_concurrent_build_that_finished_first_keeps_its_dependencies_in_place(tmp_path: Path) -> None:
+    # Two builds of the same pins (two deploys, two test workers): the second one's pip finishes after
+    # the first build has published the cache entry and may be zipping from it.
+    target = PackageTarget.lambda_runtime("x86_64")
+    first = install_dependencies(["pydantic==2.9.0"], target, tmp_path / "a", run=FakePip())
+    marker = next(p for p in first.iterdir() if p.is_file() and p.name != "pydantic")
+
+    class LateFinisher(FakePip):
+        def __call__(self, command: list[str]) -> subprocess.CompletedProcess[str]:
+            done = super().__call__(command)
+            _write(published / "pydantic/__init__.py", "VERSION = 'first'\n")  # the winner, meanwhile
+            (published / marker.name).write_text(marker.read_text())
+            return done
+
+    published = tmp_path / "b" / first.name
+    entry = install_dependencies(["pydantic==2.9.0"], target, tmp_path / "b", run=LateFinisher())
+
+    assert entry == published
+    assert (entry / "pydantic/__init__.py").read_text() == "VERSION = 'first'\n"  # not removed and replaced
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [first.name]  # no staging left behind
+
+
+def test_two_builds_writing_the_same_zip_at_once_both_leave_a_complete_zip(tmp_path: Path) -> None:
+    source = _write(tmp_path / "src/handler.py", "def handler(event, context):\n    return 1\n" * 2000)
+    destination = tmp_path / "out/handler.zip"
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            for _ in range(20):
+                write_zip({f"handler{i}.py": source for i in range(20)}, destination)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    with zipfile.ZipFile(destination) as archive:
+        assert archive.testzip() is None and len(archive.namelist()) == 20
+    assert [p.name for p in destination.parent.iterdir()] == ["handler.zip"]

@@ -121,9 +121,15 @@ def install_dependencies(
                     f"({', '.join(pins)}): {' / '.join(detail) or 'exit code ' + str(result.returncode)}"
                 )
         (staging / _COMPLETE_MARKER).write_text(json.dumps({"pins": list(pins)}))
+        if (destination / _COMPLETE_MARKER).is_file():
+            return destination  # a concurrent build finished first and may be zipping from it: keep it
         if destination.exists():
-            shutil.rmtree(destination)
-        staging.rename(destination)
+            shutil.rmtree(destination)  # an interrupted build's leftovers
+        try:
+            staging.rename(destination)
+        except OSError:
+            if not (destination / _COMPLETE_MARKER).is_file():
+                raise  # no concurrent build won the race: a real failure
     finally:
         if staging.exists():
             shutil.rmtree(staging)

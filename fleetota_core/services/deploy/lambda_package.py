@@ -9,6 +9,8 @@ only when the code does and a repeated deploy is a no-op.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +117,11 @@ def _fingerprint(entries: dict[str, Path]) -> str:
 
 def write_zip(entries: dict[str, Path], destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_suffix(".zip.partial")
+    # A partial file of its own: two builds of the same package (two deploys, two test workers) must
+    # not rename each other's file away; the last complete zip wins (they are identical).
+    handle, name = tempfile.mkstemp(prefix=f"{destination.name}.", suffix=".partial", dir=destination.parent)
+    os.close(handle)
+    partial = Path(name)
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIMESTAMP)
