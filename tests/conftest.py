@@ -8,6 +8,7 @@ shorter integration tests fill the other worker meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,11 @@ def is_stack_e2e(path: Path) -> bool:
     return path.parent.name == "e2e" or path.stem.endswith("_e2e")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# A wrapper, so the marks are on the items before any plain implementation runs, pytest-xdist's
+# included: it turns the group marks into node ids.
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Generator[None, None, None]:
     for item in items:
         if is_stack_e2e(Path(str(item.fspath))):
             item.add_marker(pytest.mark.xdist_group(STACK_E2E))
+    return (yield)

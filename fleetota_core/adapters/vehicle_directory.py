@@ -116,6 +116,11 @@ def with_last_seen(vehicle: Vehicle, row: Mapping[str, Any] | None) -> Vehicle:
         return vehicle  # a row this version cannot read: the stored state stands
 
 
+# Below this many snapshot rows targeting scans the vehicles table (a few pages) instead of reading
+# the snapshot, so a new fleet's vehicles are targetable at once rather than a minute later.
+SMALL_FLEET_ROWS = 5_000
+
+
 class VehicleDirectory:
     def __init__(
         self,
@@ -166,7 +171,9 @@ class VehicleDirectory:
     def all(self) -> list[Vehicle]:
         """Targeting read: the whole fleet, once per campaign creation or preview (the snapshot)."""
         rows = self.fleet() if self.fleet is not None else None
-        if rows is None:
+        if rows is None or len(rows) < SMALL_FLEET_ROWS:
+            # No snapshot yet, or a small fleet: its table is a few pages, and it holds the vehicles
+            # of the last minute that the snapshot takes in only once their deltas have settled.
             return self._scanned()
         out = {vin: v for vin, row in rows.items() if (v := vehicle_from_row(vin, row)) is not None}
         if self.registry is None:

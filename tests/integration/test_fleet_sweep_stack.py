@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from fleetota_core.adapters import vehicle_directory
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
@@ -19,6 +20,8 @@ from fleetota_core.services.ingest.fleet_health import refresh_fleet
 from tests.integration.test_campaign_services import MODEL, publish, seed_vehicles, vin
 
 if TYPE_CHECKING:
+    import pytest
+
     from tests.integration.conftest import LocalStack
 
 
@@ -47,8 +50,10 @@ def test_the_segments_of_a_parallel_scan_are_disjoint_cover_the_table_and_resume
 
 
 def test_a_new_snapshot_is_built_by_a_sweep_and_campaign_targeting_reads_it_without_a_table_scan(
-    stack: LocalStack,
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ):
+    # A fleet this small is scanned (a few pages); the snapshot path is the large fleets'.
+    monkeypatch.setattr(vehicle_directory, "SMALL_FLEET_ROWS", 0)
     # Given vehicles in the table and the registry, one of them retired, and the first tick's snapshot
     vins = seed_vehicles(stack, 12)
     retired = VehicleRegistry(stack.clients.dynamodb, stack.resources.registry_table)
