@@ -23,6 +23,6 @@ echo "==> import contracts"
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest"
-# Two workers: the end-to-end tests run one after the other on one of them (tests/conftest.py), the
-# rest on the other. FLEETOTA_TEST_WORKERS=0 runs everything in this process.
-.venv/bin/python -m pytest -n "${FLEETOTA_TEST_WORKERS:-2}" --dist loadgroup "$@"
+# Two pytest-xdist workers (each test that needs one starts its own local stack on free ports);
+# FLEETOTA_TEST_WORKERS=0 runs everything in this process.
+.venv/bin/python -m pytest -n "${FLEETOTA_TEST_WORKERS:-2}" "$@"
