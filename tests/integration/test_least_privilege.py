@@ -24,6 +24,7 @@ import streamlit as st
 
 import fleetota_core.views.backend as dashboard_backend
 from fleetota_core import composition
+from fleetota_core.adapters import vehicle_directory
 from fleetota_core.cli import main as fleetota_cli
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.delivery import DeliveryPolicy, InstallPolicy
@@ -93,6 +94,9 @@ class Recording:
 
 
 def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
+    # Targeting as for a large fleet (the snapshot and projected registry gets); the small-fleet table
+    # scan uses calls the other flows record anyway.
+    mp.setattr(vehicle_directory, "SMALL_FLEET_ROWS", 0)
     # Provisioning the fleet into the registry is the fleet owner's act, never a vehicle's: a vehicle
     # that could write the registry could vouch for itself.
     held_back: list[Any] = []
