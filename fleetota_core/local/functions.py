@@ -1,8 +1,9 @@
-"""Runs a Lambda handler in-process the way the Lambda service would: env, context, one at a time.
+"""Runs a Lambda handler in-process the way the Lambda service would: its env, a context, and
+one invocation at a time per function (one execution environment each).
 
-Handlers read their configuration from environment variables and print logs and EMF metrics to
-stdout, both process-wide. So invocations are serialised by one lock; stdout is captured only for
-the invoking thread, and the captured EMF lines become metric data.
+Different functions run side by side, as on Lambda: each invocation sees its function's
+environment variables only on its own thread (:mod:`fleetota_core.local.invocation_env`), and
+stdout is captured per thread, so the captured EMF lines become that invocation's metric data.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import logging
-import os
 import sys
 import threading
 import time
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import ConfigurationError
 from fleetota_core.local.emf import split_emf
+from fleetota_core.local.invocation_env import function_environment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 Handler = Callable[[dict[str, Any], Any], Any]
 logger = logging.getLogger(__name__)
-_INVOKE_LOCK = threading.RLock()
+# Imports are process-wide: one handler module is imported at a time.
+_IMPORT_LOCK = threading.RLock()
 
 
 @dataclass
@@ -140,23 +142,14 @@ def captured_emf() -> Iterator[list[dict[str, Any]]]:
                 print(line, flush=False)
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def load_handler(spec: FunctionSpec) -> Handler:
     """Import ``handler`` from the function's source file under a name of its own."""
     module_name = f"fleetota_lambda_{spec.key}"
+    with _IMPORT_LOCK:
+        return _import_handler(spec, module_name)
+
+
+def _import_handler(spec: FunctionSpec, module_name: str) -> Handler:
     if module_name in sys.modules:
         return sys.modules[module_name].handler
     if not spec.source.is_file():
@@ -183,6 +176,8 @@ class LocalFunction:
         self.spec = spec
         self.environment = environment
         self._handler = handler
+        # One execution environment: its invocations run one at a time, another function's beside them.
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -190,7 +185,7 @@ class LocalFunction:
 
     def real_handler(self) -> Handler:
         """The template's own handler, imported with this function's environment (as Lambda would)."""
-        with _INVOKE_LOCK, _environment(self.environment):
+        with function_environment(self.environment):
             return load_handler(self.spec)
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
@@ -202,8 +197,7 @@ class LocalFunction:
             timeout_seconds=self.spec.timeout_seconds,
         )
         result = Invocation(function_name=self.spec.name, request_id=context.aws_request_id, duration_ms=0.0)
-        with _INVOKE_LOCK, _environment(self.environment):
-            _clear_cached_settings()
+        with self._lock, function_environment(self.environment):
             started = time.perf_counter()
             with _captured_stdout() as captured:
                 try:
@@ -219,10 +213,3 @@ class LocalFunction:
                 print(line, flush=False)
         sys.stdout.flush()
         return result
-
-
-def _clear_cached_settings() -> None:
-    # Handlers may call the per-process cached load_settings(); the env set here must win.
-    from fleetota_core.settings import load_settings
-
-    load_settings.cache_clear()

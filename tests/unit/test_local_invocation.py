@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +102,82 @@ def test_an_unknown_identifier_or_an_error_retries_the_whole_batch():
 def test_without_report_batch_item_failures_the_response_is_ignored():
     response = {"batchItemFailures": [{"itemIdentifier": "b"}]}
     assert failed_message_ids(_result(response), MESSAGES, partial=False) == set()
+
+
+def _other(name: str) -> FunctionSpec:
+    return FunctionSpec(
+        logical_id="UpdateManagerFunction",
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        source=Path("lambdas/update_manager/handler.py"),
+        timeout_seconds=50,
+        memory_mb=1024,
+        environment={},
+    )
+
+
+def test_two_functions_run_side_by_side_each_with_only_its_own_environment():
+    """As on Lambda: a long update-manager tick does not hold the telemetry processor back."""
+    tick_started, processor_done = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def slow_tick(event: dict[str, Any], context: Any) -> None:
+        tick_started.set()
+        seen["processor finished during the tick"] = processor_done.wait(10)
+        seen["tick"] = os.environ.get("POWERTOOLS_SERVICE_NAME")
+
+    def processor(event: dict[str, Any], context: Any) -> None:
+        seen["processor"] = os.getenv("POWERTOOLS_SERVICE_NAME")
+        seen["processor keys"] = {k for k in os.environ if k.startswith("FLEETOTA_PROBE")}
+
+    tick = LocalFunction(
+        _other("demo-update-manager"), {"POWERTOOLS_SERVICE_NAME": "update-manager"}, slow_tick
+    )
+    ingest = LocalFunction(
+        SPEC, {"POWERTOOLS_SERVICE_NAME": "telemetry-processor", "FLEETOTA_PROBE_P": "1"}, processor
+    )
+    thread = threading.Thread(target=tick.invoke, args=({},))
+    thread.start()
+    assert tick_started.wait(10)
+    result = ingest.invoke({})
+    processor_done.set()
+    thread.join(10)
+    assert not result.failed
+    assert seen == {
+        "processor finished during the tick": True,
+        "tick": "update-manager",
+        "processor": "telemetry-processor",
+        "processor keys": {"FLEETOTA_PROBE_P"},
+    }
+    assert "POWERTOOLS_SERVICE_NAME" not in os.environ or os.environ["POWERTOOLS_SERVICE_NAME"] not in (
+        "update-manager",
+        "telemetry-processor",
+    )
+
+
+def test_one_function_runs_one_invocation_at_a_time():
+    inside, overlapped = threading.Semaphore(1), []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        if not inside.acquire(blocking=False):
+            overlapped.append(event["n"])
+            return
+        time.sleep(0.05)
+        inside.release()
+
+    function = LocalFunction(SPEC, {}, handler)
+    threads = [threading.Thread(target=function.invoke, args=({"n": n},)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert overlapped == []
+
+
+def test_a_variable_set_inside_an_invocation_stays_in_that_function():
+    def handler(event: dict[str, Any], context: Any) -> None:
+        os.environ["FLEETOTA_SET_INSIDE"] = "x"
+        assert os.environ["FLEETOTA_SET_INSIDE"] == "x"
+
+    assert not LocalFunction(SPEC, {}, handler).invoke({}).failed
+    assert "FLEETOTA_SET_INSIDE" not in os.environ
