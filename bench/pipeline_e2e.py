@@ -85,6 +85,20 @@ def start_moto_process(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds a process (this one by default) has used so far, from /proc."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(moto_pid: int, simulator_pid: int) -> tuple[float, float, float, float]:
+    """(now, CPU seconds of the moto server, of the simulator, of this process)."""
+    return time.monotonic(), cpu_seconds(moto_pid), cpu_seconds(simulator_pid), cpu_seconds()
+
+
 def delta(after: Counter[str], before: Counter[str]) -> Counter[str]:
     return Counter({k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)})
 
@@ -217,12 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     emulation = RequestCounter(spec.resources)
     emulation.watch(runtime.service_clients)  # CloudWatch's own work, which AWS does without requests
     invocations: Counter[str] = Counter()
+    durations: dict[str, list[tuple[float, float]]] = {name: [] for name in runtime.functions}
     for name, function in runtime.functions.items():
         invoke = function.invoke
 
         def counted(event: dict[str, Any], _invoke: Any = invoke, _name: str = name) -> Any:
             invocations[_name] += 1
-            return _invoke(event)
+            invocation = _invoke(event)
+            durations[_name].append((time.monotonic(), invocation.duration_ms / 1000))
+            return invocation
 
         function.invoke = counted  # type: ignore[method-assign]
     reader = ClientFactory(settings)  # not counted: the benchmark's own reads
@@ -282,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_calls: Counter[str] | None = None
     warm_emulated: Counter[str] | None = None
     warm_invocations: Counter[str] | None = None
+    warm_cpu = end_cpu = (0.0, 0.0, 0.0, 0.0)
     try:
         while simulator.poll() is None:
             time.sleep(SAMPLE_S)
@@ -296,10 +314,13 @@ def main(argv: list[str] | None = None) -> int:
             if warm_counters is None and elapsed >= WARM_UP_S:
                 warm_counters, warm_calls = counters, counter.snapshot()
                 warm_emulated, warm_invocations = emulation.snapshot(), Counter(invocations)
+                warm_cpu = cpu_sample(moto.pid, simulator.pid)
             if elapsed >= WARM_UP_S:
                 ages, offline = last_seen_ages(snapshot_reader, spec.resources, time.time())
                 seen_ages += ages
                 false_offline = max(false_offline, offline)
+            if warm_counters is not None:
+                end_cpu = cpu_sample(moto.pid, simulator.pid)
         sim_output = simulator.stdout.read().decode() if simulator.stdout else ""
         # Let the pipeline finish what the simulator sent, then measure.
         drain_deadline = time.monotonic() + 120
@@ -368,6 +389,21 @@ def main(argv: list[str] | None = None) -> int:
             (requests_only(requests) + measured["objects"]) * per_1000, 3
         ),
         "invocations": dict(invoked),
+        # Share of one core each process used after warm-up (the machine has os.cpu_count() cores).
+        "cpu_cores_after_warm_up": {
+            name: round((end_cpu[i] - warm_cpu[i]) / max(1e-9, end_cpu[0] - warm_cpu[0]), 2)
+            for i, name in ((1, "moto server"), (2, "simulator"), (3, "runtime and benchmark"))
+        },
+        "invocation_seconds_after_warm_up": {
+            name: {
+                "n": len(kept),
+                "p50": percentile(kept, 0.5),
+                "p95": percentile(kept, 0.95),
+                "max": percentile(kept, 1.0),
+            }
+            for name, runs in durations.items()
+            if (kept := [seconds for at, seconds in runs if warm_cpu[0] <= at <= end_cpu[0]])
+        },
         # The update manager's share follows its schedule (every local tick; on AWS once a minute).
         "update_manager_requests_per_invocation": round(
             requests_only(
