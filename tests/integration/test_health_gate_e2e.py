@@ -15,7 +15,7 @@ from fleetota_core.adapters.soak_baselines import SoakBaselineStore
 from fleetota_core.adapters.telemetry_store import TelemetryStore
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.deployment import DeploymentState
-from fleetota_core.domain.health_gate import GatePhase, GateVerdict
+from fleetota_core.domain.health_gate import MIN_SAMPLES, GatePhase, GateVerdict
 from fleetota_core.domain.vehicle_health import HealthReading, SoakBaseline
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign, list_deployments
 from simulator.fleet import generate_fleet
@@ -112,7 +112,10 @@ def test_a_good_release_passes_the_soak_and_opens_wave_two(stack):
     )
     assert opened.state is CampaignState.RUNNING and opened.current_wave == 1, opened.state_reason
     assert opened.gate is not None and opened.gate.verdict is GateVerdict.PASS
-    assert opened.gate.canary_vehicles >= 15 and opened.gate.control_vehicles >= 15
+    # The campaign id (random) decides which vehicles fall in which wave, so the control's size
+    # varies from run to run (14 of the 42 later-wave vehicles shared the canary's strata in one CI run): the
+    # judge compared at least the samples it needs, not a fixed number.
+    assert opened.gate.canary_vehicles >= MIN_SAMPLES and opened.gate.control_vehicles >= MIN_SAMPLES
 
 
 def test_a_soak_baseline_survives_the_ledger_table_across_item_chunks(stack):
