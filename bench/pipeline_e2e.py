@@ -34,6 +34,7 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -122,14 +123,14 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
 
 
-def wait_for_vehicle_subscription(clients: ClientFactory, resources: Any, timeout_s: float = 60.0) -> None:
+def wait_for_vehicle_subscription(clients: ClientFactory, resources: Any, timeout_s: float = 180.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         subscriptions = clients.sns.list_subscriptions_by_topic(TopicArn=resources.job_topic_arn)
         if any("-sim-jobs-" in s["Endpoint"] for s in subscriptions.get("Subscriptions", [])):
             return
         time.sleep(0.5)
-    raise SystemExit("the simulator's vehicles did not subscribe to job notices within 60 s")
+    raise SystemExit(f"the simulator's vehicles did not subscribe to job notices within {timeout_s:g} s")
 
 
 def wait_for_snapshot(clients: ClientFactory, resources: Any, vehicles: int, timeout_s: float = 300) -> None:
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     moto = start_moto_process(port)
+    atexit.register(stop_process, moto)
     settings = Settings(mode="local", local_host="127.0.0.1", local_port=port)
     clients = client_factory(settings)
     spec = read_stack_spec(settings)
@@ -291,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
          "--seed", "1", "--quiet"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    atexit.register(stop_process, simulator)
     campaign_id = ""
     if args.campaign_vehicles:
         # Notices go out only once the vehicles listen: a notice published before the simulator's
@@ -446,14 +449,20 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-    moto.terminate()
+    return 0
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate ``process`` if it still runs (registered with atexit, so an early exit leaves none)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
     try:
-        moto.wait(10)
+        process.wait(10)
     except subprocess.TimeoutExpired:
         # Werkzeug can sit in a long request after SIGTERM; the result is already written.
-        moto.kill()
-        moto.wait(10)
-    return 0
+        process.kill()
+        process.wait(10)
 
 
 if __name__ == "__main__":
