@@ -3,13 +3,17 @@
 The update manager rewrites the fleet snapshot every minute, and at 1,000,000 vehicles downloading
 and parsing it takes about 10 s. Blocking a page on that once a minute would make the dashboard slow
 for whoever comes first after each tick, so the store keeps serving the fleet it has while one
-background thread reads the newer version. Only the very first read (nothing to show yet) blocks.
+background thread reads the newer version. That holds while someone is watching: the served fleet
+was the latest version at most ``max_stale_s`` ago. After the dashboard sat idle longer, the fleet it
+holds may be any age (a visitor coming back would first see a fleet of an hour ago), so that read
+blocks, as the very first one does.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from fleetota_core.views.backend import BACKEND_ERRORS
@@ -21,14 +25,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MAX_STALE_S = 60.0  # the update manager's schedule on AWS: a watched fleet is at most a tick behind
+
 
 class FleetStore:
     """The newest fleet frame read so far and its version; at most one read in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_stale_s: float = MAX_STALE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_stale_s = max_stale_s
+        self.clock = clock
         self._lock = threading.Lock()
-        self._first_read = threading.Lock()
+        self._blocking_read = threading.Lock()
         self._served: tuple[str, pd.DataFrame] | None = None
+        self._current_at = 0.0  # when the served fleet was last known to be the latest version
+        self._read_at = 0.0  # when the read of the served fleet started: an older read never replaces it
         self._reading: str | None = None
         self.refreshes = 0  # background reads started, for tests and logs
 
@@ -38,26 +48,39 @@ class FleetStore:
         The frame is a shallow copy: with pandas' copy-on-write a caller's change never reaches the
         shared frame.
         """
+        now = self.clock()
         with self._lock:
             served = self._served
-            if served is not None and served[0] != version and self._reading is None:
+            if served is not None and served[0] == version:
+                self._current_at = now
+            elif served is not None and now - self._current_at > self.max_stale_s:
+                served = None  # too old to show: read it now
+            elif served is not None and self._reading is None:
                 self._reading = version
                 self.refreshes += 1
                 threading.Thread(target=self._refresh, args=(version, read), daemon=True).start()
         if served is None:
-            served = self._read_first(version, read)
+            served = self._read_now(version, read)
         return served[0], served[1].copy(deep=False)
 
-    def _read_first(self, version: str, read: Callable[[], pd.DataFrame]) -> tuple[str, pd.DataFrame]:
-        with self._first_read:  # every session waiting for the first read shares it
-            if self._served is None:
+    def _read_now(self, version: str, read: Callable[[], pd.DataFrame]) -> tuple[str, pd.DataFrame]:
+        with self._blocking_read:  # every session waiting for this version shares one read
+            if self._served is None or self._served[0] != version:
+                started = self.clock()
                 frame = read()
-                with self._lock:
-                    self._served = (version, frame)
-            return self._served
+                self._serve(version, frame, started)
+            served = self._served
+        assert served is not None  # set by this read, or by a newer one
+        return served
+
+    def _serve(self, version: str, frame: pd.DataFrame, started: float) -> None:
+        with self._lock:
+            if self._served is None or started >= self._read_at:
+                self._served, self._current_at, self._read_at = (version, frame), started, started
 
     def _refresh(self, version: str, read: Callable[[], pd.DataFrame]) -> None:
         frame = None
+        started = self.clock()
         try:
             frame = read()
         except BACKEND_ERRORS as exc:  # the fleet served so far stays; the next page run tries again
@@ -65,7 +88,7 @@ class FleetStore:
                 "could not read fleet version %s, still serving the previous one: %s", version, exc
             )
         finally:
-            with self._lock:  # one step, so no page run sees neither the new frame nor a read in flight
-                if frame is not None:
-                    self._served = (version, frame)
+            if frame is not None:
+                self._serve(version, frame, started)
+            with self._lock:
                 self._reading = None

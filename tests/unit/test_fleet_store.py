@@ -74,3 +74,64 @@ def test_a_caller_changing_its_frame_does_not_change_the_shared_one() -> None:
     mine["extra"] = 1
 
     assert store.get("v1", lambda: frame("c"))[1].to_dict("list") == {"vin": ["a"]}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_after_the_dashboard_sat_idle_a_new_version_is_read_before_the_page_shows_anything() -> None:
+    """A visitor coming back must not first see a fleet of minutes ago (all 'never reported')."""
+    clock = Clock()
+    store = FleetStore(max_stale_s=60, clock=clock)
+    store.get("v1", lambda: frame("at launch"))
+    clock.now += 150  # nobody looked for 2.5 minutes; the snapshot moved on meanwhile
+
+    version, fleet = store.get("v9", lambda: frame("now"))
+
+    assert (version, fleet["vin"].tolist()) == ("v9", ["now"])
+    assert store.refreshes == 0, "read at once, not in the background"
+
+
+def test_while_someone_watches_a_newer_version_never_blocks_the_page() -> None:
+    clock = Clock()
+    store = FleetStore(max_stale_s=60, clock=clock)
+    store.get("v1", lambda: frame("old"))
+    for _ in range(5):  # a live page every 15 s confirms v1 is still the latest
+        clock.now += 15
+        store.get("v1", lambda: frame("unused"))
+    release = threading.Event()
+
+    def slow_read() -> pd.DataFrame:
+        release.wait(5)
+        return frame("new")
+
+    clock.now += 15
+    assert store.get("v2", slow_read)[0] == "v1"
+    release.set()
+    wait_until(lambda: store.get("v2", slow_read)[0] == "v2")
+
+
+def test_an_older_read_finishing_late_never_replaces_a_newer_fleet() -> None:
+    clock = Clock()
+    store = FleetStore(max_stale_s=60, clock=clock)
+    store.get("v1", lambda: frame("first"))
+    clock.now += 30
+    release, started = threading.Event(), threading.Event()
+
+    def slow_v2() -> pd.DataFrame:
+        started.set()
+        release.wait(5)
+        return frame("v2, read late")
+
+    assert store.get("v2", slow_v2)[0] == "v1"  # v2 read in the background
+    assert started.wait(5)
+    clock.now += 100  # the background read hangs; later a visitor needs v3 and reads it at once
+    assert store.get("v3", lambda: frame("v3"))[0] == "v3"
+    release.set()
+    wait_until(lambda: store.refreshes == 1 and store._reading is None)
+    assert store.get("v3", lambda: frame("unused"))[1]["vin"].tolist() == ["v3"]
