@@ -1,0 +1,240 @@
+"""Reading the sharded fleet snapshot: the whole fleet (dashboard, CLI), or a vehicle's shard only.
+
+:class:`ShardedRows` is the snapshot as a read-only mapping VIN -> row that fetches a shard when a VIN
+of it is first asked for and keeps the last few: the update manager's eligibility looks up the
+vehicles of a page, not the fleet (at 1,000,000 vehicles the whole fleet as rows is gigabytes).
+:func:`read_fleet_snapshot` joins every shard into one document for readers that want the whole fleet
+at once (the dashboard's frame). Both read the single document of earlier versions when there is no
+index yet (a local stack's saved state from before the shards).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleetota_core.adapters.aws_errors import error_code, translate
+from fleetota_core.adapters.fleet_shards import (
+    INDEX_KEY,
+    SnapshotIndex,
+    get_body,
+    line_vin,
+    read_index,
+    shard_of,
+)
+from fleetota_core.adapters.fleet_snapshot import (
+    SNAPSHOT_KEY,
+    SnapshotDocument,
+    SnapshotFormatError,
+    decode,
+    fresh_after_ms,
+    row_from_line,
+)
+from fleetota_core.errors import FleetOTAError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fleetota_core.adapters.clients import ClientFactory
+    from fleetota_core.adapters.fleet_snapshot import Row
+    from fleetota_core.adapters.resources import Resources
+
+logger = logging.getLogger(__name__)
+READ_THREADS = 8
+CACHED_SHARDS = 8  # about 12 MB each at 16,384 vehicles
+
+
+def read_shard(s3: Any, bucket: str, key: str) -> SnapshotDocument:
+    """One shard (or the single document); SnapshotFormatError if it is missing or unusable."""
+    body = get_body(s3, bucket, key)
+    if body is None:
+        raise SnapshotFormatError(f"s3://{bucket}/{key} is named by the snapshot index but missing")
+    try:
+        return decode(body)
+    except SnapshotFormatError as exc:
+        raise SnapshotFormatError(f"s3://{bucket}/{key} is not a usable fleet snapshot: {exc}") from exc
+
+
+def read_snapshot_index(s3: Any, bucket: str) -> SnapshotIndex | None:
+    """The index; for a stack with only the single document of earlier versions, an index naming it
+    as the one shard; None before the first snapshot. SnapshotFormatError if unusable."""
+    index = read_index(s3, bucket)
+    if index is not None:
+        return index
+    body = get_body(s3, bucket, SNAPSHOT_KEY)
+    if body is None:
+        return None
+    try:
+        legacy = decode(body)
+    except SnapshotFormatError as exc:
+        raise SnapshotFormatError(
+            f"s3://{bucket}/{SNAPSHOT_KEY} is not a usable fleet snapshot: {exc}"
+        ) from exc
+    count = legacy.lines.count(b"\n") + (1 if legacy.lines and not legacy.lines.endswith(b"\n") else 0)
+    return SnapshotIndex(
+        1, [count], legacy.as_of, legacy.high_water, legacy.rebuilt_at, legacy.sweep, legacy.columns, True
+    )
+
+
+def read_fleet_snapshot(clients: ClientFactory, resources: Resources) -> SnapshotDocument | None:
+    """The whole latest fleet snapshot as one document, or None before the first one or if unusable.
+
+    An unreadable snapshot (corrupt, a newer ``schema_version``, a shard missing) is logged and
+    treated as missing: the update manager then rebuilds it, and the dashboard falls back to its
+    capped table scan until it has.
+    """
+    s3, bucket = clients.s3, resources.telemetry_bucket
+    try:
+        index = read_snapshot_index(s3, bucket)
+        if index is None:
+            return None
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            shards = list(pool.map(lambda key: read_shard(s3, bucket, key), index.keys()))
+    except SnapshotFormatError as exc:
+        logger.warning("%s; rebuilding it from the vehicles table", exc)
+        return None
+    lines = b"".join(s.lines if s.lines.endswith(b"\n") or not s.lines else s.lines + b"\n" for s in shards)
+    return SnapshotDocument(
+        index.columns, lines, index.as_of, index.high_water, index.rebuilt_at, index.sweep
+    )
+
+
+def fleet_snapshot_version(clients: ClientFactory, resources: Resources) -> str | None:
+    """The latest snapshot's version (the index's ETag, rewritten every tick), or None before the first.
+
+    One HEAD request: the dashboard keys its parsed fleet and every aggregate on it, so an unchanged
+    snapshot is never downloaded or parsed twice (at 1,000,000 vehicles that read costs ~10 s).
+    """
+    bucket = resources.telemetry_bucket
+    for key in (INDEX_KEY, SNAPSHOT_KEY):
+        try:
+            head = clients.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                continue
+            raise translate(exc, f"looking for {key} in {bucket}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"looking for {key} in {bucket}") from exc
+        return f"{key}:{head.get('ETag') or head.get('LastModified') or ''}"
+    return None
+
+
+class ShardedRows(Mapping[str, "Row"]):
+    """The snapshot as VIN -> row, a shard fetched when first needed; the last ``cached`` kept.
+
+    Iterating reads the shards one after another, so a whole-fleet pass (targeting) holds one shard's
+    lines at a time, not the fleet. ``online`` is judged at the index's ``as_of``.
+    """
+
+    def __init__(self, s3: Any, bucket: str, index: SnapshotIndex, cached: int = CACHED_SHARDS) -> None:
+        self._s3, self._bucket, self.index = s3, bucket, index
+        self._keys = index.keys()
+        self._cached = max(1, cached)
+        self._shards: OrderedDict[int, dict[str, bytes]] = OrderedDict()
+        self._fresh_after = fresh_after_ms(index.as_of)
+        self.fetched = 0  # shard reads, for the benchmark
+
+    def _shard(self, shard: int) -> dict[str, bytes]:
+        lines = self._shards.get(shard)
+        if lines is not None:
+            self._shards.move_to_end(shard)
+            return lines
+        document = read_shard(self._s3, self._bucket, self._keys[shard])
+        self.fetched += 1
+        lines = {}
+        for line in document.lines.split(b"\n"):
+            if line:
+                vin = line_vin(line)
+                lines[vin.decode() if vin is not None else row_from_line(line, None)[0]] = line
+        self._shards[shard] = lines
+        if len(self._shards) > self._cached:
+            self._shards.popitem(last=False)
+        return lines
+
+    def __getitem__(self, vin: str) -> Row:
+        line = self._shard(shard_of(vin, len(self._keys)) if len(self._keys) > 1 else 0).get(vin)
+        if line is None:
+            raise KeyError(vin)
+        return row_from_line(line, self._fresh_after)[1]
+
+    def __contains__(self, vin: object) -> bool:
+        if not isinstance(vin, str):
+            return False
+        return vin in self._shard(shard_of(vin, len(self._keys)) if len(self._keys) > 1 else 0)
+
+    def __iter__(self) -> Iterator[str]:
+        for shard in range(len(self._keys)):
+            yield from list(self._shard(shard))
+
+    def __len__(self) -> int:
+        return self.index.vehicles
+
+    def lookup(self, vins: list[str]) -> dict[str, Row]:
+        """The rows of ``vins`` that the snapshot holds, each shard read once (grouped by shard)."""
+        shards = len(self._keys)
+        out: dict[str, Row] = {}
+        for vin in sorted(vins, key=lambda v: shard_of(v, shards)):
+            line = self._shard(shard_of(vin, shards) if shards > 1 else 0).get(vin)
+            if line is not None:
+                out[vin] = row_from_line(line, self._fresh_after)[1]
+        return out
+
+    def rows_of(self, shard: int) -> dict[str, Row]:
+        """Every row of one shard."""
+        return dict(row_from_line(line, self._fresh_after) for line in self._shard(shard).values())
+
+    def shard_rows(self) -> Iterator[dict[str, Row]]:
+        """The fleet, one shard's rows at a time."""
+        for shard in range(len(self._keys)):
+            yield self.rows_of(shard)
+
+
+def fleet_rows_source(s3: Any, bucket: str) -> ShardedRows | None:
+    """The latest snapshot as :class:`ShardedRows`, or None before the first (or an unusable) one."""
+    index = read_snapshot_index(s3, bucket)
+    return ShardedRows(s3, bucket, index) if index is not None else None
+
+
+class SnapshotLastSeen:
+    """The fleet snapshot as a "last seen" source, its index read again when older than ``max_age_s``.
+
+    A tick reads it once; a long-lived holder (the dashboard keeps its campaign ports for the server's
+    lifetime) gets the snapshot the update manager wrote since. A snapshot that cannot be read leaves
+    the stored vehicle states as they are: logged, not raised, so a snapshot problem never stops a
+    campaign tick (eligibility then judges by material changes).
+    """
+
+    def __init__(
+        self,
+        clients: ClientFactory,
+        resources: Resources,
+        max_age_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clients = clients
+        self._resources = resources
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._rows: ShardedRows | None = None
+        self._read_at: float | None = None
+
+    def __call__(self) -> Mapping[str, Row]:
+        return self.fleet() or {}
+
+    def fleet(self) -> ShardedRows | None:
+        """The snapshot's rows, or None when there is no usable snapshot (before the first tick)."""
+        now = self._clock()
+        if self._read_at is None or now - self._read_at > self._max_age_s:
+            try:
+                self._rows = fleet_rows_source(self._clients.s3, self._resources.telemetry_bucket)
+            except FleetOTAError as exc:
+                logger.warning("fleet snapshot unreadable, last seen from the vehicles table only: %s", exc)
+                self._rows = None
+            self._read_at = now
+        return self._rows
