@@ -62,14 +62,21 @@ def vin(n: int) -> str:
 
 
 def values(n: int, ts_ms: int, seq: int) -> dict[str, Any]:
+    """One vehicle's reading; the numbers vary per vehicle and reading, as real ones do (so gzip and
+    the merge's spool compress them as they would a real fleet's, not a column of equal values)."""
+    r = random.Random(n * 1_000_003 + seq)
+    ts_ms -= r.randrange(20_000)
     return {
         "vin": vin(n), "make": "Tesla", "model": "Tesla Model 3", "model_year": 2023, "hw_rev": "HW4",
         "firmware_version": "1.0.0", "region": "us-west", "metro": METROS[n % 4],
         "last_ts": datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(), "last_ts_ms": ts_ms,
-        "last_seq": seq, "lat": 37.5 + n % 100 / 1000, "lon": -122.1, "speed_kph": 0.0,
-        "soc_pct": 20.0 + n % 80, "battery_category": "ok", "charging": False, "drive_state": "parked",
-        "network": "LTE", "signal_dbm": -80, "odometer_km": 1000.0 + n % 997, "online": True,
-        "needs_update": True,
+        "last_seq": seq, "lat": round(37 + r.random(), 6), "lon": round(-122 - r.random(), 6),
+        "speed_kph": round(r.uniform(0, 120), 1), "soc_pct": round(r.uniform(5, 100), 1),
+        "battery_category": "ok", "charging": r.random() < 0.2,
+        "drive_state": r.choice(("parked", "driving", "charging")),
+        "network": r.choice(("LTE", "5G", "WIFI")),
+        "signal_dbm": r.randrange(-120, -60), "odometer_km": round(r.uniform(100, 90_000), 1),
+        "online": True, "needs_update": r.random() < 0.5,
     }  # fmt: skip
 
 

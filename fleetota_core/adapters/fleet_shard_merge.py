@@ -12,7 +12,6 @@ index's ``as_of`` (``fleet_snapshot.refresh_online_at``), so a line need not be 
 
 from __future__ import annotations
 
-import gzip
 import logging
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -33,13 +32,12 @@ from fleetota_core.adapters.fleet_snapshot import (
     MAX_DOCUMENT_BYTES,
     SnapshotFormatError,
     decode,
-    decode_header,
     encode_document,
 )
-from fleetota_core.adapters.fleet_snapshot_reads import read_shard
+from fleetota_core.adapters.fleet_snapshot_reads import read_shard, stream_lines
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
 
     from fleetota_core.adapters.fleet_snapshot import Row
 
@@ -122,27 +120,6 @@ class MergeOutcome:
 
 def _body_lines(body: bytes) -> list[bytes]:
     return [line for line in decode(body, MAX_DOCUMENT_BYTES).lines.split(b"\n") if line]
-
-
-def stream_lines(fileobj: Any, limit: int = MAX_DOCUMENT_BYTES) -> Iterator[bytes]:
-    """The vehicle lines of a gzip snapshot document, decompressed a few MB at a time (the header
-    checked), so a large single document is never held whole."""
-    with gzip.GzipFile(fileobj=fileobj) as stream:
-        rest, seen, first = b"", 0, True
-        while chunk := stream.read(4 * 1024 * 1024):
-            seen += len(chunk)
-            if seen > limit:
-                raise SnapshotFormatError(f"more than {limit:,} bytes once decompressed")
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            if first:
-                decode_header(lines[0])
-                lines, first = lines[1:], False
-            yield from (line for line in lines if line)
-        if rest and first:
-            decode_header(rest)
-        elif rest:
-            yield rest
 
 
 class ShardMerge:
@@ -234,11 +211,13 @@ class ShardMerge:
     def _previous_lines(self, old: int) -> list[bytes]:
         if self.previous is None or self.previous.legacy:
             return []
-        return [
-            line
-            for line in read_shard(self.s3, self.bucket, self.previous.keys()[old]).lines.split(b"\n")
-            if line
-        ]
+        try:
+            document = read_shard(self.s3, self.bucket, self.previous.keys()[old])
+        except SnapshotFormatError as exc:
+            # Its vehicles come back with their next reading and the next sweep; the tick goes on.
+            logger.warning("%s; the shard is rebuilt from the deltas and the sweep", exc)
+            return []
+        return [line for line in document.lines.split(b"\n") if line]
 
     def migrate_legacy(self) -> None:
         """Route the single document of earlier versions, streamed, as the oldest lines."""

@@ -10,8 +10,10 @@ index yet (a local stack's saved state from before the shards).
 
 from __future__ import annotations
 
+import gzip
 import logging
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -29,17 +31,19 @@ from fleetota_core.adapters.fleet_shards import (
     shard_of,
 )
 from fleetota_core.adapters.fleet_snapshot import (
+    MAX_DOCUMENT_BYTES,
     SNAPSHOT_KEY,
     SnapshotDocument,
     SnapshotFormatError,
     decode,
+    decode_header,
     fresh_after_ms,
     row_from_line,
 )
 from fleetota_core.errors import FleetOTAError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from fleetota_core.adapters.clients import ClientFactory
     from fleetota_core.adapters.fleet_snapshot import Row
@@ -61,24 +65,66 @@ def read_shard(s3: Any, bucket: str, key: str) -> SnapshotDocument:
         raise SnapshotFormatError(f"s3://{bucket}/{key} is not a usable fleet snapshot: {exc}") from exc
 
 
+def stream_lines(
+    fileobj: Any, limit: int = MAX_DOCUMENT_BYTES, header: dict[str, Any] | None = None
+) -> Iterator[bytes]:
+    """The vehicle lines of a gzip snapshot document, decompressed a few MB at a time (the header
+    checked, and copied into ``header`` when given), so a large single document is never held whole.
+    """
+    with gzip.GzipFile(fileobj=fileobj) as stream:
+        rest, seen, first = b"", 0, True
+        while chunk := stream.read(4 * 1024 * 1024):
+            seen += len(chunk)
+            if seen > limit:
+                raise SnapshotFormatError(f"more than {limit:,} bytes once decompressed")
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            if first:
+                checked = decode_header(lines[0])
+                if header is not None:
+                    header.update(checked)
+                lines, first = lines[1:], False
+            yield from (line for line in lines if line)
+        if rest and first:
+            checked = decode_header(rest)
+            if header is not None:
+                header.update(checked)
+        elif rest:
+            yield rest
+
+
 def read_snapshot_index(s3: Any, bucket: str) -> SnapshotIndex | None:
     """The index; for a stack with only the single document of earlier versions, an index naming it
     as the one shard; None before the first snapshot. SnapshotFormatError if unusable."""
     index = read_index(s3, bucket)
     if index is not None:
         return index
-    body = get_body(s3, bucket, SNAPSHOT_KEY)
-    if body is None:
-        return None
     try:
-        legacy = decode(body)
+        stream = s3.get_object(Bucket=bucket, Key=SNAPSHOT_KEY)["Body"]
+    except ClientError as exc:
+        if error_code(exc) in {"NoSuchKey", "404"}:
+            return None
+        raise translate(exc, f"reading {SNAPSHOT_KEY}") from exc
+    except BotoCoreError as exc:
+        raise translate(exc, f"reading {SNAPSHOT_KEY}") from exc
+    # Counted as a stream: at 1,000,000 vehicles the document is about 630 MB once decompressed.
+    header: dict[str, Any] = {}
+    try:
+        count = sum(1 for _ in stream_lines(stream, header=header))
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SnapshotFormatError(f"s3://{bucket}/{SNAPSHOT_KEY} is not gzip: {exc}") from exc
     except SnapshotFormatError as exc:
-        raise SnapshotFormatError(
-            f"s3://{bucket}/{SNAPSHOT_KEY} is not a usable fleet snapshot: {exc}"
-        ) from exc
-    count = legacy.lines.count(b"\n") + (1 if legacy.lines and not legacy.lines.endswith(b"\n") else 0)
+        raise SnapshotFormatError(f"s3://{bucket}/{SNAPSHOT_KEY} is not a usable snapshot: {exc}") from exc
+    sweep = header.get("sweep")
     return SnapshotIndex(
-        1, [count], legacy.as_of, legacy.high_water, legacy.rebuilt_at, legacy.sweep, legacy.columns, True
+        1,
+        [count],
+        str(header.get("as_of") or ""),
+        str(header.get("high_water") or ""),
+        str(header.get("rebuilt_at") or ""),
+        sweep if isinstance(sweep, dict) else None,
+        header["columns"],
+        True,
     )
 
 
@@ -145,9 +191,14 @@ class ShardedRows(Mapping[str, "Row"]):
         if lines is not None:
             self._shards.move_to_end(shard)
             return lines
-        document = read_shard(self._s3, self._bucket, self._keys[shard])
         self.fetched += 1
         lines = {}
+        try:
+            document = read_shard(self._s3, self._bucket, self._keys[shard])
+        except SnapshotFormatError as exc:
+            # Its vehicles' stored states stand (eligibility), as for a vehicle the snapshot lacks.
+            logger.warning("%s; read as empty", exc)
+            document = SnapshotDocument(self.index.columns, b"")
         for line in document.lines.split(b"\n"):
             if line:
                 vin = line_vin(line)

@@ -331,3 +331,25 @@ def test_a_line_of_another_layout_is_normalised_and_an_unusable_one_left_out() -
     row = refreshed.rows[vin(7)]
     assert (row["last_ts_ms"], row["last_seq"], row["online"]) == (ms, 2, True)
     assert refreshed.health.vehicles == 1
+
+
+def test_a_lost_shard_does_not_stop_the_tick_and_its_vehicles_come_back_with_their_next_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fleet_shards, "SHARD_VEHICLES", 100)
+    s3 = MemoryS3()
+    clients, resources = stack(s3)
+    single_document(s3, fleet_rows((item(n, NOW, 1) for n in range(400)), NOW))
+    refresh_fleet(clients, resources, NOW + timedelta(seconds=1))
+    index = read_snapshot_index(s3, "telemetry")
+    assert index is not None
+    lost = [n for n in range(400) if shard_of(vin(n), index.shards) == 1]
+    del s3.objects[shard_key(index.shards, 1)]
+    assert vin(lost[0]) not in ShardedRows(s3, "telemetry", index)  # read as empty, not raised
+    at = NOW + timedelta(seconds=20)
+    put_delta(s3, fleet_rows((item(n, at, 2) for n in lost[:3]), at), at, "back")
+
+    refreshed = refresh_fleet(clients, resources, NOW + timedelta(minutes=1))
+
+    assert refreshed.health.vehicles == 400 - len(lost) + 3
+    assert all(vin(n) in refreshed.rows for n in lost[:3])
