@@ -22,6 +22,8 @@ import msgspec
 
 from fleetota_core.adapters.fleet_shards import (
     SnapshotIndex,
+    block_of,
+    blocks_for,
     get_body,
     line_vin,
     put_body,
@@ -32,7 +34,7 @@ from fleetota_core.adapters.fleet_snapshot import (
     MAX_DOCUMENT_BYTES,
     SnapshotFormatError,
     decode,
-    encode_document,
+    encode_blocks,
 )
 from fleetota_core.adapters.fleet_snapshot_reads import read_shard, stream_lines
 
@@ -120,6 +122,15 @@ class MergeOutcome:
 
 def _body_lines(body: bytes) -> list[bytes]:
     return [line for line in decode(body, MAX_DOCUMENT_BYTES).lines.split(b"\n") if line]
+
+
+def _shard_body(best: dict[str, tuple[bytes, Facts]], header: dict[str, Any]) -> bytes:
+    """A shard's winning lines, grouped into blocks by VIN (``fleet_shards.block_of``)."""
+    count = blocks_for(len(best))
+    blocks: list[list[bytes]] = [[] for _ in range(count)]
+    for vin, (line, _) in best.items():
+        blocks[block_of(vin, count) if count > 1 else 0].append(line)
+    return encode_blocks([b"".join(line + b"\n" for line in block) for block in blocks], header)
 
 
 class ShardMerge:
@@ -254,7 +265,7 @@ class ShardMerge:
                     for _, fact in best.values():
                         self.observe(fact)
                     if changed:
-                        body = encode_document(b"".join(line + b"\n" for line, _ in best.values()), header)
+                        body = _shard_body(best, header)
                         puts.append(
                             pool.submit(put_body, self.s3, self.bucket, shard_key(self.shards, target), body)
                         )

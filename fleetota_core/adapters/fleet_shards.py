@@ -40,6 +40,8 @@ SHARD_PREFIX = "snapshots/fleet/shards/"
 # About 10 MB of vehicle lines a shard (630 bytes a vehicle): what one step of the merge holds.
 SHARD_VEHICLES = 16_384
 MAX_SHARDS = 4096
+# A lookup decompresses one block of its shard (about 40 KB of lines), not the shard.
+BLOCK_VEHICLES = 64
 MAX_INDEX_BYTES = 1024 * 1024
 _VIN_OPEN = b'{"vin":"'  # how every vehicle line this version writes begins (the VIN is 17 characters)
 
@@ -47,6 +49,16 @@ _VIN_OPEN = b'{"vin":"'  # how every vehicle line this version writes begins (th
 def shard_of(vin: str | bytes, shards: int) -> int:
     """The shard holding ``vin`` among ``shards`` (a power of two): the low bits of its CRC-32."""
     return zlib.crc32(vin.encode() if isinstance(vin, str) else vin) & (shards - 1)
+
+
+def block_of(vin: str | bytes, blocks: int) -> int:
+    """The block of its shard holding ``vin``: bits of its CRC-32 above any shard's."""
+    return (zlib.crc32(vin.encode() if isinstance(vin, str) else vin) >> 12) % blocks
+
+
+def blocks_for(vehicles: int) -> int:
+    """Blocks a shard of ``vehicles`` is written in: about ``BLOCK_VEHICLES`` each, at most 256."""
+    return max(1, min(256, vehicles // BLOCK_VEHICLES))
 
 
 def shards_for(vehicles: int, at_least: int = 1) -> int:

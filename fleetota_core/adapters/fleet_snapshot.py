@@ -196,6 +196,24 @@ def encode_document(lines: bytes, header: dict[str, Any]) -> bytes:
     return gzip.compress(_ENCODER.encode(header) + b"\n" + lines, compresslevel=3, mtime=0)
 
 
+def encode_blocks(blocks: list[bytes], header: dict[str, Any]) -> bytes:
+    """A document whose vehicle lines are ``blocks``, each its own gzip member after the header's.
+
+    Still one gzip stream to any reader (members concatenate); the header's ``blocks`` holds each
+    block's end offset after the header member, so a reader can decompress the one block that holds a
+    VIN (``fleet_shards.block_of``) instead of the whole shard.
+    """
+    members = [gzip.compress(block, compresslevel=3, mtime=0) for block in blocks]
+    ends, end = [], 0
+    for member in members:
+        end += len(member)
+        ends.append(end)
+    header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **header, "blocks": ends}
+    header["columns"] = list(SNAPSHOT_COLUMNS)
+    first = gzip.compress(_ENCODER.encode(header) + b"\n", compresslevel=3, mtime=0)
+    return first + b"".join(members)
+
+
 def _gunzip(body: bytes, limit: int) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:

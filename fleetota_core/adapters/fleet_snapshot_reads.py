@@ -25,6 +25,7 @@ from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.adapters.fleet_shards import (
     INDEX_KEY,
     SnapshotIndex,
+    block_of,
     get_body,
     line_vin,
     read_index,
@@ -171,74 +172,133 @@ def fleet_snapshot_version(clients: ClientFactory, resources: Resources) -> str 
     return None
 
 
+# Bound of one block once decompressed (about 64 vehicles, 40 KB): far above, it is not a block.
+MAX_BLOCK_BYTES = 16 * 1024 * 1024
+
+
+class _Shard:
+    """One shard as fetched: its blocks still compressed (a lookup decompresses one), or, for a
+    document written without blocks (earlier versions), its lines by VIN."""
+
+    def __init__(self, where: str, blocks: list[int], body: bytes, lines: dict[str, bytes] | None) -> None:
+        self.where, self.blocks, self.body, self.lines = where, blocks, body, lines
+
+    @classmethod
+    def parse(cls, body: bytes, where: str) -> _Shard:
+        inflate = zlib.decompressobj(wbits=31)
+        try:
+            first = inflate.decompress(body, MAX_BLOCK_BYTES)
+        except zlib.error as exc:
+            raise SnapshotFormatError(f"{where} is not gzip: {exc}") from exc
+        ends = decode_header(first.partition(b"\n")[0]).get("blocks") if inflate.eof else None
+        if isinstance(ends, list) and ends and all(type(e) is int for e in ends):
+            return cls(where, ends, inflate.unused_data, None)
+        lines = {}
+        for line in decode(body).lines.split(b"\n"):
+            if line:
+                vin = line_vin(line)
+                lines[vin.decode() if vin is not None else row_from_line(line, None)[0]] = line
+        return cls(where, [], b"", lines)
+
+    def _block(self, block: int) -> bytes:
+        start = self.blocks[block - 1] if block else 0
+        inflate = zlib.decompressobj(wbits=31)
+        try:
+            raw = inflate.decompress(self.body[start : self.blocks[block]], MAX_BLOCK_BYTES)
+        except zlib.error as exc:
+            raise SnapshotFormatError(f"{self.where}: block {block} is not gzip: {exc}") from exc
+        if inflate.unconsumed_tail:
+            raise SnapshotFormatError(f"{self.where}: block {block} is over {MAX_BLOCK_BYTES:,} bytes")
+        return raw
+
+    def line(self, vin: str) -> bytes | None:
+        if self.lines is not None:
+            return self.lines.get(vin)
+        raw = self._block(block_of(vin, len(self.blocks)) if len(self.blocks) > 1 else 0)
+        at = raw.find(b'{"vin":"' + vin.encode() + b'"')
+        if at < 0 or (at and raw[at - 1] != 10):
+            return None
+        end = raw.find(b"\n", at)
+        return raw[at : end if end >= 0 else len(raw)]
+
+    def all_lines(self) -> Iterator[bytes]:
+        if self.lines is not None:
+            yield from self.lines.values()
+            return
+        for block in range(len(self.blocks)):
+            yield from (line for line in self._block(block).split(b"\n") if line)
+
+
 class ShardedRows(Mapping[str, "Row"]):
     """The snapshot as VIN -> row, a shard fetched when first needed; the last ``cached`` kept.
 
-    Iterating reads the shards one after another, so a whole-fleet pass (targeting) holds one shard's
-    lines at a time, not the fleet. ``online`` is judged at the index's ``as_of``.
+    A shard is kept as fetched (compressed, about a quarter of its lines) and a lookup decompresses
+    the one block that holds the VIN, so the update manager's eligibility can look up vehicles of
+    every shard in a tick without holding the fleet's lines. Iterating reads the shards one after
+    another (targeting). ``online`` is judged at the index's ``as_of``.
     """
 
     def __init__(self, s3: Any, bucket: str, index: SnapshotIndex, cached: int = CACHED_SHARDS) -> None:
         self._s3, self._bucket, self.index = s3, bucket, index
         self._keys = index.keys()
         self._cached = max(1, cached)
-        self._shards: OrderedDict[int, dict[str, bytes]] = OrderedDict()
+        self._shards: OrderedDict[int, _Shard] = OrderedDict()
         self._fresh_after = fresh_after_ms(index.as_of)
         self.fetched = 0  # shard reads, for the benchmark
 
-    def _shard(self, shard: int) -> dict[str, bytes]:
-        lines = self._shards.get(shard)
-        if lines is not None:
+    def _shard(self, shard: int) -> _Shard:
+        found = self._shards.get(shard)
+        if found is not None:
             self._shards.move_to_end(shard)
-            return lines
+            return found
         self.fetched += 1
-        lines = {}
+        where = f"s3://{self._bucket}/{self._keys[shard]}"
         try:
-            document = read_shard(self._s3, self._bucket, self._keys[shard])
+            body = get_body(self._s3, self._bucket, self._keys[shard])
+            if body is None:
+                raise SnapshotFormatError(f"{where} is named by the snapshot index but missing")
+            found = _Shard.parse(body, where)
         except SnapshotFormatError as exc:
             # Its vehicles' stored states stand (eligibility), as for a vehicle the snapshot lacks.
             logger.warning("%s; read as empty", exc)
-            document = SnapshotDocument(self.index.columns, b"")
-        for line in document.lines.split(b"\n"):
-            if line:
-                vin = line_vin(line)
-                lines[vin.decode() if vin is not None else row_from_line(line, None)[0]] = line
-        self._shards[shard] = lines
+            found = _Shard(where, [], b"", {})
+        self._shards[shard] = found
         if len(self._shards) > self._cached:
             self._shards.popitem(last=False)
-        return lines
+        return found
+
+    def _of(self, vin: str) -> _Shard:
+        return self._shard(shard_of(vin, len(self._keys)) if len(self._keys) > 1 else 0)
 
     def __getitem__(self, vin: str) -> Row:
-        line = self._shard(shard_of(vin, len(self._keys)) if len(self._keys) > 1 else 0).get(vin)
+        line = self._of(vin).line(vin)
         if line is None:
             raise KeyError(vin)
         return row_from_line(line, self._fresh_after)[1]
 
     def __contains__(self, vin: object) -> bool:
-        if not isinstance(vin, str):
-            return False
-        return vin in self._shard(shard_of(vin, len(self._keys)) if len(self._keys) > 1 else 0)
+        return isinstance(vin, str) and self._of(vin).line(vin) is not None
 
     def __iter__(self) -> Iterator[str]:
         for shard in range(len(self._keys)):
-            yield from list(self._shard(shard))
+            yield from list(self.rows_of(shard))
 
     def __len__(self) -> int:
         return self.index.vehicles
 
     def lookup(self, vins: list[str]) -> dict[str, Row]:
-        """The rows of ``vins`` that the snapshot holds, each shard read once (grouped by shard)."""
+        """The rows of ``vins`` that the snapshot holds, grouped by shard (each shard read once)."""
         shards = len(self._keys)
         out: dict[str, Row] = {}
         for vin in sorted(vins, key=lambda v: shard_of(v, shards)):
-            line = self._shard(shard_of(vin, shards) if shards > 1 else 0).get(vin)
+            line = self._of(vin).line(vin)
             if line is not None:
                 out[vin] = row_from_line(line, self._fresh_after)[1]
         return out
 
     def rows_of(self, shard: int) -> dict[str, Row]:
         """Every row of one shard."""
-        return dict(row_from_line(line, self._fresh_after) for line in self._shard(shard).values())
+        return dict(row_from_line(line, self._fresh_after) for line in self._shard(shard).all_lines())
 
     def shard_rows(self) -> Iterator[dict[str, Row]]:
         """The fleet, one shard's rows at a time."""

@@ -353,3 +353,20 @@ def test_a_lost_shard_does_not_stop_the_tick_and_its_vehicles_come_back_with_the
 
     assert refreshed.health.vehicles == 400 - len(lost) + 3
     assert all(vin(n) in refreshed.rows for n in lost[:3])
+
+
+def test_a_shard_is_written_in_blocks_and_a_lookup_finds_every_vehicle_in_its_block() -> None:
+    s3 = MemoryS3()
+    clients, resources = stack(s3)
+    rows = fleet_rows((item(n, NOW, 1) for n in range(2000)), NOW)
+    single_document(s3, rows)
+    refresh_fleet(clients, resources, NOW + timedelta(seconds=1))
+    index = read_snapshot_index(s3, "telemetry")
+    assert index is not None and index.shards == 1
+    header = msgspec.json.decode(gzip.decompress(s3.objects[shard_key(1, 0)]).partition(b"\n")[0])
+    assert len(header["blocks"]) == 2000 // 64
+
+    source = ShardedRows(s3, "telemetry", index)
+    whole = read_fleet_snapshot(clients, resources).rows()  # type: ignore[union-attr]
+    assert source.lookup(list(rows)) == whole and len(whole) == 2000
+    assert "5YJ3E1EA0P9999999" not in source and source.fetched == 1
