@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from fleetota_core.adapters.fleet_shards import (
+    VIN_OPEN,
     SnapshotIndex,
     block_of,
     blocks_for,
@@ -78,10 +79,12 @@ class ShardSpool:
         self.lines = 0
 
     def add(self, vin: bytes, line: bytes) -> None:
-        shard = shard_of(vin, self.shards) if self.shards > 1 else 0
-        self._pending[shard].append(line)
-        self._sizes[shard] += len(line) + 1
-        self.lines += 1
+        self.extend(shard_of(vin, self.shards) if self.shards > 1 else 0, [line])
+
+    def extend(self, shard: int, lines: list[bytes]) -> None:
+        self._pending[shard].extend(lines)
+        self._sizes[shard] += sum(map(len, lines)) + len(lines)
+        self.lines += len(lines)
         if self._sizes[shard] >= _SPOOL_FLUSH:
             self._flush(shard)
 
@@ -134,7 +137,7 @@ def _shard_body(best: dict[str, tuple[bytes, Facts]], header: dict[str, Any]) ->
 
 
 class ShardMerge:
-    """One tick's merge; ``observe`` sees each vehicle's winning facts (fleet health)."""
+    """One tick's merge; ``observe`` sees each shard's winning facts (fleet health)."""
 
     def __init__(
         self,
@@ -143,7 +146,7 @@ class ShardMerge:
         previous: SnapshotIndex | None,
         shards: int,
         normalise: Callable[[dict[str, Any]], Row],
-        observe: Callable[[Facts], None],
+        observe: Callable[[list[Facts]], None],
     ) -> None:
         self.s3, self.bucket, self.previous = s3, bucket, previous
         self.shards = max(shards, previous.shards if previous and not previous.legacy else 1)
@@ -164,14 +167,31 @@ class ShardMerge:
         return vin.encode(), _ENCODER.encode({"vin": vin, **self.normalise(value)})
 
     def route(self, lines: Iterable[bytes]) -> None:
+        mask = self.spool.shards - 1
+        groups: dict[int, list[bytes]] = {}
         for line in lines:
-            vin = line_vin(line)
-            if vin is None:
+            # line_vin inlined: this runs once per vehicle line of every delta.
+            if line.startswith(VIN_OPEN) and line[25] == 34:
+                vin = line[8:25]
+            else:
                 fixed = self._normalised(line)
                 if fixed is None:
                     continue
                 vin, line = fixed
-            self.spool.add(vin, line)
+            shard = zlib.crc32(vin) & mask
+            group = groups.get(shard)
+            if group is None:
+                groups[shard] = [line]
+            else:
+                group.append(line)
+            if len(groups) > 4096 or sum(map(len, groups.values())) > 65_536:
+                self._spool(groups)
+        self._spool(groups)
+
+    def _spool(self, groups: dict[int, list[bytes]]) -> None:
+        for shard, group in groups.items():
+            self.spool.extend(shard, group)
+        groups.clear()
 
     def add_deltas(self, keys: list[str]) -> None:
         """Route every delta's lines; an unusable delta is skipped (its vehicles come back later)."""
@@ -191,25 +211,30 @@ class ShardMerge:
         for vin, row in rows:
             self.spool.add(vin.encode(), _ENCODER.encode({"vin": vin, **row}))
 
-    def _winners(self, lines: list[bytes]) -> dict[str, tuple[bytes, Facts]]:
+    def _facts(self, lines: list[bytes]) -> tuple[list[bytes], list[Facts]]:
+        """Each line's facts (one C call for a shard); a line of another layout normalised first."""
         try:
-            facts = _FACTS.decode_lines(b"\n".join(lines)) if lines else []
+            return lines, _FACTS.decode_lines(b"\n".join(lines)) if lines else []
         except (msgspec.ValidationError, msgspec.DecodeError):
-            facts = []
-            fixed_lines = []
-            for line in lines:
-                try:
-                    fact = _FACTS.decode(line)
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    fixed = self._normalised(line)
-                    if fixed is None:
-                        continue
-                    line = fixed[1]
-                    fact = _FACTS.decode(line)
-                facts.append(fact)
-                fixed_lines.append(line)
-            lines = fixed_lines
-        best: dict[str, tuple[bytes, Facts]] = {}
+            pass
+        facts, kept = [], []
+        for line in lines:
+            try:
+                fact = _FACTS.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                fixed = self._normalised(line)
+                if fixed is None:
+                    continue
+                line, fact = fixed[1], _FACTS.decode(fixed[1])
+            facts.append(fact)
+            kept.append(line)
+        return kept, facts
+
+    def _winners(self, previous: list[bytes], incoming: list[bytes]) -> dict[str, tuple[bytes, Facts]]:
+        """Per VIN the newest (ts, seq); of equals the later line (the previous shard's come first)."""
+        lines, facts = self._facts(previous)
+        best = {fact.vin: (line, fact) for line, fact in zip(lines, facts, strict=True)}
+        lines, facts = self._facts(incoming)
         for line, fact in zip(lines, facts, strict=True):
             current = best.get(fact.vin)
             if current is None or (fact.last_ts_ms, fact.last_seq) >= (
@@ -253,17 +278,18 @@ class ShardMerge:
                     ahead = pool.submit(self._previous_lines, old + 1)
                 targets = list(range(old, self.shards, before))
                 split: dict[int, list[bytes]] = {t: [] for t in targets}
-                for line in lines:
-                    vin = line_vin(line)
-                    target = shard_of(vin, self.shards) if vin is not None and len(targets) > 1 else old
-                    split[target].append(line)
+                if len(targets) == 1:
+                    split[old] = lines
+                else:
+                    for line in lines:
+                        vin = line_vin(line)
+                        split[shard_of(vin, self.shards) if vin is not None else old].append(line)
                 del lines
                 for target in targets:
                     changed = reshard or self.spool.has(target)
-                    best = self._winners(split.pop(target) + self.spool.take(target))
+                    best = self._winners(split.pop(target), self.spool.take(target))
                     counts[target] = len(best)
-                    for _, fact in best.values():
-                        self.observe(fact)
+                    self.observe([fact for _, fact in best.values()])
                     if changed:
                         body = _shard_body(best, header)
                         puts.append(
@@ -271,8 +297,8 @@ class ShardMerge:
                         )
                         written += 1
                     del best
-                while len(puts) > 2:
-                    puts.pop(0).result()
+                    while len(puts) > 2:  # at most two shards' bodies on their way
+                        puts.pop(0).result()
             for put in puts:
                 put.result()
         retired = [] if not reshard or self.previous is None else self.previous.keys()

@@ -43,7 +43,7 @@ MAX_SHARDS = 4096
 # A lookup decompresses one block of its shard (about 40 KB of lines), not the shard.
 BLOCK_VEHICLES = 64
 MAX_INDEX_BYTES = 1024 * 1024
-_VIN_OPEN = b'{"vin":"'  # how every vehicle line this version writes begins (the VIN is 17 characters)
+VIN_OPEN = b'{"vin":"'  # how every vehicle line this version writes begins (the VIN is 17 characters)
 
 
 def shard_of(vin: str | bytes, shards: int) -> int:
@@ -75,7 +75,7 @@ def shard_key(shards: int, shard: int) -> str:
 
 def line_vin(line: bytes) -> bytes | None:
     """The VIN of one vehicle line without parsing it (None: not in this version's layout)."""
-    if line.startswith(_VIN_OPEN) and line[25:26] == b'"':
+    if line.startswith(VIN_OPEN) and line[25:26] == b'"':
         return line[8:25]
     return None
 

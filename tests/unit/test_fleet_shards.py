@@ -269,7 +269,9 @@ def test_the_merge_holds_one_shards_lines_at_a_time(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(
         fleet_shard_merge.ShardMerge,
         "_winners",
-        lambda self, lines: decoded.append(len(lines)) or winners(self, lines),
+        lambda self, previous, incoming: (
+            decoded.append(len(previous) + len(incoming)) or winners(self, previous, incoming)
+        ),
     )
 
     refresh_fleet(clients, resources, NOW + timedelta(minutes=1))

@@ -214,17 +214,16 @@ class FleetTally:
         self.versions: Counter[str] = Counter()
         self.regions: Counter[str] = Counter()
 
-    def __call__(self, facts: Facts) -> None:
-        self.vehicles += 1
-        if facts.network not in (None, "NONE") and facts.last_ts_ms >= self.fresh_after:
-            self.online += 1
-        if facts.soc_pct is not None and math.isfinite(facts.soc_pct):
-            self.soc.append(facts.soc_pct)
-        self.needs_update += facts.needs_update
-        if facts.firmware_version is not None:
-            self.versions[facts.firmware_version] += 1
-        if facts.region is not None:
-            self.regions[facts.region] += 1
+    def __call__(self, shard: list[Facts]) -> None:
+        fresh_after = self.fresh_after
+        self.vehicles += len(shard)
+        self.online += sum(
+            1 for f in shard if f.last_ts_ms >= fresh_after and f.network not in (None, "NONE")
+        )
+        self.soc.extend(f.soc_pct for f in shard if f.soc_pct is not None and math.isfinite(f.soc_pct))
+        self.needs_update += sum(1 for f in shard if f.needs_update)
+        self.versions.update(f.firmware_version for f in shard if f.firmware_version is not None)
+        self.regions.update(f.region for f in shard if f.region is not None)
 
     def health(self, as_of: datetime) -> FleetHealth:
         vehicles = self.vehicles
