@@ -267,8 +267,8 @@ def _merged_snapshot(clients: ClientFactory, resources: Resources, now: datetime
     merge.add_deltas(keys)
     cursor = sweep_to_work_on(SweepCursor.from_header(header.sweep if header else None), rebuilt_at, now)
     if cursor is not None:
-        step = sweep_step(cursor, VehicleTableSegments(clients.dynamodb, resources.vehicles_table))
-        merge.add_rows(_item_rows(step.items))
+        table = VehicleTableSegments(clients.dynamodb, resources.vehicles_table)
+        step = sweep_step(cursor, table, sink=lambda items: merge.add_rows(_item_rows(items)))
         cursor = step.cursor
         if cursor.done:
             rebuilt_at = cursor.started_at
