@@ -15,7 +15,7 @@ import logging
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +229,14 @@ class _Shard:
             yield from (line for line in self._block(block).split(b"\n") if line)
 
 
+class _ShardItems(ItemsView[str, "Row"]):
+    _mapping: ShardedRows
+
+    def __iter__(self) -> Iterator[tuple[str, Row]]:
+        for rows in self._mapping.shard_rows():
+            yield from rows.items()
+
+
 class ShardedRows(Mapping[str, "Row"]):
     """The snapshot as VIN -> row, a shard fetched when first needed; the last ``cached`` kept.
 
@@ -281,7 +289,13 @@ class ShardedRows(Mapping[str, "Row"]):
 
     def __iter__(self) -> Iterator[str]:
         for shard in range(len(self._keys)):
-            yield from list(self.rows_of(shard))
+            for line in list(self._shard(shard).all_lines()):
+                vin = line_vin(line)
+                yield vin.decode() if vin is not None else row_from_line(line, None)[0]
+
+    def items(self) -> ItemsView[str, Row]:
+        """Every (VIN, row), a shard decoded at a time (not a block per VIN)."""
+        return _ShardItems(self)
 
     def __len__(self) -> int:
         return self.index.vehicles

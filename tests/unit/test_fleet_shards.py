@@ -372,3 +372,4 @@ def test_a_shard_is_written_in_blocks_and_a_lookup_finds_every_vehicle_in_its_bl
     whole = read_fleet_snapshot(clients, resources).rows()  # type: ignore[union-attr]
     assert source.lookup(list(rows)) == whole and len(whole) == 2000
     assert "5YJ3E1EA0P9999999" not in source and source.fetched == 1
+    assert dict(source.items()) == whole and sorted(source) == sorted(whole)  # targeting's whole-fleet pass
