@@ -121,6 +121,7 @@ class MergeOutcome:
     spooled: int  # lines routed from deltas, sweep and migration
     skipped: int  # lines that are not a vehicle this version can read
     retired: list[str]  # keys the new index no longer names
+    spool_bytes: int  # the compressed spool when the merge began: most of the tick's memory at scale
 
 
 def _body_lines(body: bytes) -> list[bytes]:
@@ -265,6 +266,7 @@ class ShardMerge:
 
     def write(self, header: dict[str, Any]) -> MergeOutcome:
         """Merge and put every shard; the index to write (the caller writes it, last)."""
+        spool_bytes = self.spool.compressed_bytes()
         before = self.previous.shards if self.previous and not self.previous.legacy else 1
         reshard = self.previous is None or self.previous.legacy or before != self.shards
         counts = [0] * self.shards
@@ -310,4 +312,4 @@ class ShardMerge:
             header.get("rebuilt_at", ""),
             header.get("sweep"),
         )
-        return MergeOutcome(index, written, self.spool.lines, self.skipped, retired)
+        return MergeOutcome(index, written, self.spool.lines, self.skipped, retired, spool_bytes)

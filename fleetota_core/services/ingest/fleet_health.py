@@ -284,6 +284,13 @@ def _merged_snapshot(clients: ClientFactory, resources: Resources, now: datetime
     )
     if outcome.skipped:
         logger.warning("%d vehicle lines were not usable and were left out", outcome.skipped)
+    logger.info(
+        "fleet snapshot: %d shards, %d written, %d lines spooled (%d bytes compressed)",
+        outcome.index.shards,
+        outcome.written,
+        outcome.spooled,
+        outcome.spool_bytes,
+    )
     return MergedSnapshot(outcome.index, tally.health(now), outcome.retired)
 
 
