@@ -228,6 +228,7 @@ def main() -> None:
     parser.add_argument("--vehicles", type=int, default=1_000_000)
     parser.add_argument("--deltas", type=int, default=100)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", default="", help="run only the ticks whose label contains this")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     parser.add_argument("--at", help=argparse.SUPPRESS)
@@ -254,6 +255,8 @@ def main() -> None:
             ("shards: first tick (from the single document)", "shards", sharded, tick),
         ]
         for label, kind, folder, at in plan:
+            if kind == "previous" and args.only and args.only not in label:
+                continue
             results[label] = run_child(kind, folder, at, n)
             print(f"{label:<48} {json.dumps(results[label])}", flush=True)
         for label, kind, minutes in (
@@ -261,6 +264,8 @@ def main() -> None:
             ("shards: steady tick + 5,000 lookups", "eligibility", 3),
             ("shards: steady tick + sweep share", "sweep", 40),
         ):
+            if args.only and args.only not in label:
+                continue
             at = NOW + timedelta(minutes=minutes)
             write_deltas(sharded, n, args.deltas, at, 2 + minutes)
             results[label] = run_child(kind, sharded, at, n)

@@ -2,7 +2,7 @@
 
 Each tick reads up to ``page_budget`` pages (1 MB each on DynamoDB, about 2,000 vehicles), at most
 ``parallel`` segments at a time, each given an equal share of what is left of the budget, and saves
-where each unfinished segment stopped. At 1,000,000 vehicles (about 500 pages) a sweep takes about 5 ticks;
+where each unfinished segment stopped. At 1,000,000 vehicles (about 530 pages) a sweep takes 17 ticks;
 a small fleet is swept in one.
 """
 
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
     from fleetota_core.domain.fleet_sweep import SegmentRead, StartKey, SweepCursor
 
-SWEEP_PAGES_PER_TICK = 128
+# 32 pages (about 60,000 vehicles) add about 4.5 CPU seconds to a tick at 1M vehicles, so a tick with
+# its sweep share still fits the update manager (128 added 17.5: docs/benchmarks.md); a sweep of 1M
+# vehicles (about 530 pages) then takes 17 ticks, within SWEEP_EVERY.
+SWEEP_PAGES_PER_TICK = 32
 SWEEP_PARALLEL = 4
 SWEEP_PAGES_PER_READ = 8  # with a sink: about 15,000 items a read
 
@@ -46,7 +49,7 @@ def sweep_step(
 
     With a ``sink``, each read's items go to it as they come instead of into ``items``, and a read
     is at most ``SWEEP_PAGES_PER_READ`` pages, so the step holds a few thousand items at a time, not
-    its whole share (about 240,000 at 128 pages).
+    its whole share (about 60,000 at 32 pages).
     """
     todo = list(cursor.todo)
     step = SweepStep(cursor)
