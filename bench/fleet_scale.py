@@ -48,6 +48,7 @@ from fleetota_core.adapters import deployment_store
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.dynamo_items import to_item
+from fleetota_core.adapters.fleet_shard_rows import SnapshotLastSeen
 from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
     SNAPSHOT_KEY,
@@ -56,7 +57,7 @@ from fleetota_core.adapters.fleet_snapshot import (
     scan_vehicles,
     time_bound_key,
 )
-from fleetota_core.adapters.fleet_snapshot_reads import SnapshotLastSeen, read_fleet_snapshot
+from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot
 from fleetota_core.adapters.vehicle_directory import VehicleDirectory
 from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
 from fleetota_core.domain.vin import with_check_digit

@@ -17,6 +17,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.adapters.fleet_shard_rows import fleet_rows_source
 from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
     SnapshotFormatError,
@@ -25,7 +26,6 @@ from fleetota_core.adapters.fleet_snapshot import (
     scan_vehicles,
     time_bound_key,
 )
-from fleetota_core.adapters.fleet_snapshot_reads import fleet_rows_source
 from fleetota_core.domain.enrolment import ChangedVehicle, FleetChangeBatch
 
 if TYPE_CHECKING:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.adapters import fleet_shards, vehicle_directory
 from fleetota_core.adapters.fleet_changes import SnapshotDeltaFeed
+from fleetota_core.adapters.fleet_shard_rows import SnapshotLastSeen
 from fleetota_core.adapters.fleet_shards import INDEX_KEY, shard_key
 from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_KEY, encode, time_bound_key
-from fleetota_core.adapters.fleet_snapshot_reads import SnapshotLastSeen, read_snapshot_index
+from fleetota_core.adapters.fleet_snapshot_reads import read_snapshot_index
 from fleetota_core.services.ingest.fleet_health import fleet_rows, refresh_fleet
 from fleetota_core.views.fleet_snapshot import fleet_snapshot_version, read_snapshot_frame
 from tests.integration.test_campaign_services import MODEL, seed_vehicles

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fleetota_core.adapters import fleet_shard_merge, fleet_shards
+from fleetota_core.adapters.fleet_shard_rows import ShardedRows
 from fleetota_core.adapters.fleet_shards import (
     INDEX_KEY,
     SnapshotIndex,
@@ -30,7 +31,7 @@ from fleetota_core.adapters.fleet_snapshot import (
     encode,
     time_bound_key,
 )
-from fleetota_core.adapters.fleet_snapshot_reads import ShardedRows, read_fleet_snapshot, read_snapshot_index
+from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot, read_snapshot_index
 from fleetota_core.services.ingest.fleet_health import (
     fleet_health,
     fleet_rows,

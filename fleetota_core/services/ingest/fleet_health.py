@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
 from fleetota_core.adapters.fleet_shard_merge import ShardMerge
+from fleetota_core.adapters.fleet_shard_rows import ShardedRows
 from fleetota_core.adapters.fleet_shards import SnapshotIndex, delete_keys, shards_for, write_index
 from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
@@ -28,7 +29,7 @@ from fleetota_core.adapters.fleet_snapshot import (
     time_bound_key,
     write_delta,
 )
-from fleetota_core.adapters.fleet_snapshot_reads import ShardedRows, read_snapshot_index
+from fleetota_core.adapters.fleet_snapshot_reads import read_snapshot_index
 from fleetota_core.adapters.vehicle_segments import VehicleTableSegments
 from fleetota_core.adapters.vehicle_state import iso_utc, state_attributes
 from fleetota_core.domain.enrichment import OFFLINE_AFTER
