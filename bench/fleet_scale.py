@@ -48,16 +48,16 @@ from fleetota_core.adapters import deployment_store
 from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.dynamo_items import to_item
+from fleetota_core.adapters.fleet_shard_rows import SnapshotLastSeen
 from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
     SNAPSHOT_KEY,
-    SnapshotLastSeen,
     encode,
     list_deltas,
-    read_fleet_snapshot,
     scan_vehicles,
     time_bound_key,
 )
+from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot
 from fleetota_core.adapters.vehicle_directory import VehicleDirectory
 from fleetota_core.domain.campaign import CampaignSpec, WaveSpec
 from fleetota_core.domain.vin import with_check_digit
@@ -170,6 +170,10 @@ class CountingS3:
 
     def get_object(self, Key: str, **_: Any) -> dict[str, Any]:
         self._count("GetObject")
+        if Key not in self.objects:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
         return {"Body": io.BytesIO(self.objects[Key])}
 
     def list_objects_v2(self, Prefix: str, StartAfter: str = "", **_: Any) -> dict[str, Any]:

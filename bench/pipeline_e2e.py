@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from bench.record_lag import RecordLagProbe  # noqa: E402
 from bench.request_count import RequestCounter, requests_only  # noqa: E402
 from fleetota_core.adapters.clients import ClientFactory, client_factory  # noqa: E402
-from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot  # noqa: E402
+from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot  # noqa: E402
 from fleetota_core.adapters.queue_reader import queue_depth  # noqa: E402
 from fleetota_core.local.provision import provision  # noqa: E402
 from fleetota_core.local.runtime import LocalRuntime  # noqa: E402

@@ -18,7 +18,7 @@ from fleetota_core.adapters.deployment_schedule import DeploymentSchedule
 from fleetota_core.adapters.deployment_store import DeploymentStore
 from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.fleet_changes import SnapshotDeltaFeed
-from fleetota_core.adapters.fleet_snapshot import SnapshotLastSeen
+from fleetota_core.adapters.fleet_shard_rows import SnapshotLastSeen
 from fleetota_core.adapters.notifier import Notifier
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.signing import KmsSigner

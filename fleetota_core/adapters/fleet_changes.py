@@ -17,9 +17,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fleetota_core.adapters.fleet_shard_rows import fleet_rows_source
 from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
-    SNAPSHOT_KEY,
     SnapshotFormatError,
     list_deltas,
     read_document,
@@ -107,9 +107,11 @@ class SnapshotDeltaFeed:
 
     def whole_fleet(self) -> FleetChangeBatch:
         try:
-            snapshot = read_document(self.s3, self.bucket, SNAPSHOT_KEY)
-            if snapshot is not None and snapshot.high_water:
-                return FleetChangeBatch(snapshot.high_water, _changes(snapshot.rows().items()))
+            snapshot = fleet_rows_source(self.s3, self.bucket)
+            if snapshot is not None and snapshot.index.high_water:
+                # A shard's rows at a time: the changes are small, the rows are not.
+                changes = [c for rows in snapshot.shard_rows() for c in _changes(rows.items())]
+                return FleetChangeBatch(snapshot.index.high_water, changes)
         except SnapshotFormatError as exc:
             logger.warning("%s; reading the vehicles table instead", exc)
         token = self.start()

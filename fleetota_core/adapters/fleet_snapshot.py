@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import gzip
 import io
-import logging
-import time
 import uuid
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -38,17 +37,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import error_code, translate
 from fleetota_core.adapters.vehicle_state import item_values
+from fleetota_core.domain.enrichment import OFFLINE_AFTER
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
-from fleetota_core.errors import FleetOTAError, PermanentError
+from fleetota_core.errors import PermanentError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from datetime import datetime
+    from collections.abc import Iterable
 
-    from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.resources import Resources
-
-logger = logging.getLogger(__name__)
 
 FORMAT = "fleetota.fleet-snapshot"
 SCHEMA_VERSION = 1
@@ -115,20 +110,62 @@ class SnapshotDocument:
     sweep: dict[str, Any] | None = None
 
     def rows(self) -> dict[str, Row]:
-        """VIN -> {column: value} with every ``ROW_COLUMNS`` name; SnapshotFormatError for a bad line."""
+        """VIN -> {column: value} with every ``ROW_COLUMNS`` name; SnapshotFormatError for a bad line.
+
+        ``online`` is as of ``as_of`` (the writer's time): the merge passes lines through unchanged,
+        so a reader judges it, as :func:`refresh_online_at` does."""
         try:
             parsed = _DECODER.decode_lines(self.lines)
         except msgspec.DecodeError as exc:
             raise SnapshotFormatError(f"a vehicle line is not JSON: {exc}") from exc
-        blank = dict.fromkeys(ROW_COLUMNS)
+        fresh_after = fresh_after_ms(self.as_of)
         rows: dict[str, Row] = {}
         for line in parsed:
-            if not isinstance(line, dict) or not isinstance(line.get("vin"), str):
-                raise SnapshotFormatError("a vehicle line is not an object with a 'vin'")
-            vin = line.pop("vin")
-            # A line as this version writes it is used as it is (the common case, 100,000 times a tick).
-            rows[vin] = line if line.keys() == blank.keys() else {**blank, **line}
+            vin, row = _row(line)
+            rows[vin] = row
+        if fresh_after is not None:
+            refresh_online_at(rows.values(), fresh_after)
         return rows
+
+
+_BLANK = dict.fromkeys(ROW_COLUMNS)
+
+
+def _row(line: Any) -> tuple[str, Row]:
+    if not isinstance(line, dict) or not isinstance(line.get("vin"), str):
+        raise SnapshotFormatError("a vehicle line is not an object with a 'vin'")
+    vin = line.pop("vin")
+    # A line as this version writes it is used as it is (the common case, 100,000 times a tick).
+    return vin, line if line.keys() == _BLANK.keys() else {**_BLANK, **line}
+
+
+def row_from_line(line: bytes, fresh_after: float | None) -> tuple[str, Row]:
+    """One vehicle line as (VIN, row), ``online`` judged at ``fresh_after`` (epoch ms) when given."""
+    try:
+        vin, row = _row(_DECODER.decode(line))
+    except msgspec.DecodeError as exc:
+        raise SnapshotFormatError(f"a vehicle line is not JSON: {exc}") from exc
+    if fresh_after is not None:
+        refresh_online_at((row,), fresh_after)
+    return vin, row
+
+
+def fresh_after_ms(as_of: str) -> float | None:
+    """Epoch ms of the oldest reading still online at ``as_of`` (None: no usable time)."""
+    try:
+        at = datetime.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        return None
+    if at is None or at.tzinfo is None:
+        return None
+    return (at - OFFLINE_AFTER).timestamp() * 1000
+
+
+def refresh_online_at(rows: Iterable[Row], fresh_after: float) -> None:
+    """``online``: a network was reported and the reading is no older than ``fresh_after`` (epoch ms)."""
+    for row in rows:
+        ts = row.get("last_ts_ms")
+        row["online"] = row.get("network") not in (None, "NONE") and type(ts) is int and ts >= fresh_after
 
 
 def encode(
@@ -139,22 +176,42 @@ def encode(
     sweep: dict[str, Any] | None = None,
 ) -> bytes:
     header: dict[str, Any] = {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
         "as_of": as_of,
         "high_water": high_water,
         "rebuilt_at": rebuilt_at,
     }
     if sweep is not None:
         header["sweep"] = sweep
-    header["columns"] = list(SNAPSHOT_COLUMNS)
     lines = [
         {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
         for vin, row in rows.items()
     ]
     # msgspec writes a float NaN or infinity as null, so the document stays valid JSON.
-    body = _ENCODER.encode(header) + b"\n" + _ENCODER.encode_lines(lines)
-    return gzip.compress(body, compresslevel=3, mtime=0)
+    return encode_document(_ENCODER.encode_lines(lines), header)
+
+
+def encode_document(lines: bytes, header: dict[str, Any]) -> bytes:
+    """A document of ``header`` (given the format, version and columns) and NDJSON vehicle ``lines``."""
+    header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **header, "columns": list(SNAPSHOT_COLUMNS)}
+    return gzip.compress(_ENCODER.encode(header) + b"\n" + lines, compresslevel=3, mtime=0)
+
+
+def encode_blocks(blocks: list[bytes], header: dict[str, Any]) -> bytes:
+    """A document whose vehicle lines are ``blocks``, each its own gzip member after the header's.
+
+    Still one gzip stream to any reader (members concatenate); the header's ``blocks`` holds each
+    block's end offset after the header member, so a reader can decompress the one block that holds a
+    VIN (``fleet_shards.block_of``) instead of the whole shard.
+    """
+    members = [gzip.compress(block, compresslevel=3, mtime=0) for block in blocks]
+    ends, end = [], 0
+    for member in members:
+        end += len(member)
+        ends.append(end)
+    header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **header, "blocks": ends}
+    header["columns"] = list(SNAPSHOT_COLUMNS)
+    first = gzip.compress(_ENCODER.encode(header) + b"\n", compresslevel=3, mtime=0)
+    return first + b"".join(members)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -172,6 +229,20 @@ def decode(body: bytes, limit: int = MAX_DOCUMENT_BYTES) -> SnapshotDocument:
     """Check one snapshot or delta's header; :class:`SnapshotFormatError` says why it cannot be used."""
     raw = _gunzip(body, limit)
     first, _, lines = raw.partition(b"\n")
+    header = decode_header(first)
+    sweep = header.get("sweep")
+    return SnapshotDocument(
+        header["columns"],
+        lines,
+        str(header.get("as_of") or ""),
+        str(header.get("high_water") or ""),
+        str(header.get("rebuilt_at") or ""),
+        sweep if isinstance(sweep, dict) else None,
+    )
+
+
+def decode_header(first: bytes) -> dict[str, Any]:
+    """A document's checked header line; :class:`SnapshotFormatError` says why it cannot be used."""
     try:
         header = _DECODER.decode(first)
     except msgspec.DecodeError as exc:
@@ -185,15 +256,7 @@ def decode(body: bytes, limit: int = MAX_DOCUMENT_BYTES) -> SnapshotDocument:
     columns = header.get("columns")
     if not isinstance(columns, list) or "vin" not in columns or not all(isinstance(c, str) for c in columns):
         raise SnapshotFormatError("'columns' is not a list of names with 'vin'")
-    sweep = header.get("sweep")
-    return SnapshotDocument(
-        columns,
-        lines,
-        str(header.get("as_of") or ""),
-        str(header.get("high_water") or ""),
-        str(header.get("rebuilt_at") or ""),
-        sweep if isinstance(sweep, dict) else None,
-    )
+    return header
 
 
 def snapshot_projection(table: str) -> dict[str, Any]:
@@ -306,75 +369,3 @@ def read_document(s3: Any, bucket: str, key: str) -> SnapshotDocument | None:
         return decode(body)
     except SnapshotFormatError as exc:
         raise SnapshotFormatError(f"s3://{bucket}/{key} is not a usable fleet snapshot: {exc}") from exc
-
-
-def fleet_snapshot_version(clients: ClientFactory, resources: Resources) -> str | None:
-    """The latest snapshot's ETag (it changes with every rewrite), or None before the first one.
-
-    One HEAD request: the dashboard keys its parsed fleet and every aggregate on it, so an unchanged
-    snapshot is never downloaded or parsed twice (at 1,000,000 vehicles that read costs ~10 s).
-    """
-    bucket = resources.telemetry_bucket
-    try:
-        head = clients.s3.head_object(Bucket=bucket, Key=SNAPSHOT_KEY)
-    except ClientError as exc:
-        if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
-            return None
-        raise translate(exc, f"looking for {SNAPSHOT_KEY} in {bucket}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, f"looking for {SNAPSHOT_KEY} in {bucket}") from exc
-    return str(head.get("ETag") or head.get("LastModified") or "")
-
-
-def read_fleet_snapshot(clients: ClientFactory, resources: Resources) -> SnapshotDocument | None:
-    """The latest fleet snapshot, or None before the first one or if it cannot be read.
-
-    An unreadable object (corrupt, or a newer ``schema_version``) is logged and treated as missing:
-    the update manager then rebuilds the snapshot from a full table scan and overwrites it, and the
-    dashboard falls back to its capped table scan until it has.
-    """
-    try:
-        return read_document(clients.s3, resources.telemetry_bucket, SNAPSHOT_KEY)
-    except SnapshotFormatError as exc:
-        logger.warning("%s; rebuilding it from the vehicles table", exc)
-        return None
-
-
-class SnapshotLastSeen:
-    """The fleet snapshot's rows as a "last seen" source, read again when older than ``max_age_s``.
-
-    A tick reads it once; a long-lived holder (the dashboard keeps its campaign ports for the server's
-    lifetime) gets the snapshot the update manager wrote since. A snapshot that cannot be read leaves
-    the stored vehicle states as they are: logged, not raised, so a snapshot problem never stops a
-    campaign tick (eligibility then judges by material changes).
-    """
-
-    def __init__(
-        self,
-        clients: ClientFactory,
-        resources: Resources,
-        max_age_s: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._clients = clients
-        self._resources = resources
-        self._max_age_s = max_age_s
-        self._clock = clock
-        self._rows: dict[str, Row] | None = None
-        self._read_at: float | None = None
-
-    def __call__(self) -> dict[str, Row]:
-        return self.fleet() or {}
-
-    def fleet(self) -> dict[str, Row] | None:
-        """The snapshot's rows, or None when there is no usable snapshot (before the first tick)."""
-        now = self._clock()
-        if self._read_at is None or now - self._read_at > self._max_age_s:
-            try:
-                document = read_fleet_snapshot(self._clients, self._resources)
-                self._rows = document.rows() if document is not None else None
-            except FleetOTAError as exc:
-                logger.warning("fleet snapshot unreadable, last seen from the vehicles table only: %s", exc)
-                self._rows = None
-            self._read_at = now
-        return self._rows

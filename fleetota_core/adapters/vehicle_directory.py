@@ -140,7 +140,10 @@ class VehicleDirectory:
         if self.last_seen is None or not vehicles:
             return vehicles
         rows = self.last_seen()
-        return {vin: with_last_seen(v, rows.get(vin)) for vin, v in vehicles.items()}
+        # A sharded snapshot looks a page's vehicles up shard by shard (each shard read once).
+        lookup = getattr(rows, "lookup", None)
+        found = lookup(list(vehicles)) if lookup is not None else rows
+        return {vin: with_last_seen(v, found.get(vin)) for vin, v in vehicles.items()}
 
     def _registered(
         self, vehicles: dict[str, Vehicle], known: Mapping[str, RegisteredVehicle | RegisteredIdentity]

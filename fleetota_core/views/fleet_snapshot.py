@@ -15,12 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from fleetota_core.adapters.fleet_snapshot import (
-    SNAPSHOT_COLUMNS,
-    SnapshotFormatError,
-    fleet_snapshot_version,
-    read_fleet_snapshot,
-)
+from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_COLUMNS, SnapshotFormatError, fresh_after_ms
+from fleetota_core.adapters.fleet_snapshot_reads import fleet_snapshot_version, read_fleet_snapshot
 
 __all__ = ["fleet_snapshot_version", "read_snapshot_frame", "snapshot_frame"]
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
@@ -63,6 +59,11 @@ def snapshot_frame(document: SnapshotDocument) -> pd.DataFrame:
     frame = table.to_pandas()
     if len(frame) and frame["vin"].isna().any():
         raise SnapshotFormatError("a vehicle line has no 'vin'")
+    fresh_after = fresh_after_ms(document.as_of)
+    if fresh_after is not None and len(frame):
+        # The merge passes lines through as written: online is judged here, at the snapshot's time.
+        network = frame["network"]
+        frame["online"] = network.notna() & (network != "NONE") & (frame["last_ts_ms"] >= fresh_after)
     frame["last_ts"] = pd.to_datetime(frame["last_ts"], utc=True, errors="coerce", format="ISO8601")
     frame.attrs.update(as_of=document.as_of, high_water=document.high_water, rebuilt_at=document.rebuilt_at)
     return frame

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from fleetota_core.adapters import vehicle_directory
 from fleetota_core.adapters.dynamo_items import to_item
-from fleetota_core.adapters.fleet_snapshot import read_fleet_snapshot
+from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.adapters.vehicle_segments import VehicleTableSegments
 from fleetota_core.domain.campaign import CampaignSpec, WaveSpec

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fleetota_core.adapters.fleet_snapshot import SnapshotLastSeen
+from fleetota_core.adapters.fleet_shard_rows import SnapshotLastSeen
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates
 from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.eligibility import EligibilityRules, Eligible, evaluate

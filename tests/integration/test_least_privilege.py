@@ -24,7 +24,8 @@ import streamlit as st
 
 import fleetota_core.views.backend as dashboard_backend
 from fleetota_core import composition
-from fleetota_core.adapters import vehicle_directory
+from fleetota_core.adapters import fleet_shards, vehicle_directory
+from fleetota_core.adapters.fleet_snapshot import DELTA_PREFIX, SNAPSHOT_KEY, encode
 from fleetota_core.cli import main as fleetota_cli
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.delivery import DeliveryPolicy, InstallPolicy
@@ -119,6 +120,12 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
             return read_job(vin, key)
 
     w.listener.client.read_job = read_in_own_session
+    with rec.acting_as(HARNESS):  # a stack upgraded from the single-document snapshot
+        stack.clients.s3.put_object(
+            Bucket=stack.resources.telemetry_bucket,
+            Key=SNAPSHOT_KEY,
+            Body=encode({}, datetime.now(UTC).isoformat(), DELTA_PREFIX),
+        )
     with rec.acting_as(UPDATE_MANAGER):  # the schedule's first tick: the fleet snapshot targeting reads
         publish_fleet_health(stack.clients, stack.resources, now=datetime.now(UTC) + timedelta(seconds=31))
     with rec.acting_as(OPERATOR):
@@ -171,6 +178,8 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
     # The update manager's real handler, twice: the fleet snapshot is built, then deltas merged.
     stack.runtime.fire_schedule()
     stack.runtime.fire_schedule()
+    # The fleet outgrows one shard: the next tick doubles the shards and retires the old ones.
+    mp.setattr(fleet_shards, "SHARD_VEHICLES", 2)
     with rec.acting_as(UPDATE_MANAGER):  # two hours on: merged deltas are deleted
         publish_fleet_health(stack.clients, stack.resources, now=datetime.now(UTC) + timedelta(hours=2))
     # A record the processor must quarantine, and an object gone before the processor got to it.

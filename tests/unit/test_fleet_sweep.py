@@ -6,7 +6,7 @@ import zlib
 from datetime import UTC, datetime, timedelta
 
 from fleetota_core.domain.fleet_sweep import SWEEP_EVERY, SegmentRead, SweepCursor, sweep_to_work_on
-from fleetota_core.services.fleet.sweep import sweep_step
+from fleetota_core.services.fleet.sweep import SWEEP_PAGES_PER_READ, sweep_step
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -71,3 +71,22 @@ def test_a_sweep_in_progress_goes_on_and_a_new_one_begins_only_when_the_last_beg
     assert sweep_to_work_on(None, NOW, NOW + timedelta(minutes=10)) is None
     first = sweep_to_work_on(None, None, NOW)
     assert first is not None and first.started_at == NOW
+
+
+def test_with_a_sink_the_items_go_out_read_by_read_in_small_reads_within_the_same_budget():
+    # Given 20,000 vehicles at 100 a page and a budget of 40 pages a tick, items handed to a sink
+    table = FakeSegments([f"V{n:07d}" for n in range(20_000)], per_page=100)
+    cursor, seen, reads, ticks = SweepCursor.begin(NOW, segments=8), [], [], 0
+
+    def sink(items):
+        reads.append(len(items))
+        seen.extend(item["vin"] for item in items)
+
+    while not cursor.done:
+        step = sweep_step(cursor, table, page_budget=40, parallel=4, sink=sink)
+        assert step.pages <= 40 + 4 and not step.items
+        cursor, ticks = step.cursor, ticks + 1
+        assert ticks < 20
+    # Then no read holds more than SWEEP_PAGES_PER_READ pages, and every vehicle comes once
+    assert max(reads) <= SWEEP_PAGES_PER_READ * 100 and sorted(seen) == table.vins
+    assert 5 <= ticks <= 8

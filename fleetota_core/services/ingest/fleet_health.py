@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
+from fleetota_core.adapters.fleet_shard_merge import ShardMerge
+from fleetota_core.adapters.fleet_shard_rows import ShardedRows
+from fleetota_core.adapters.fleet_shards import SnapshotIndex, delete_keys, shards_for, write_index
 from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
     ROW_COLUMNS,
@@ -22,12 +25,11 @@ from fleetota_core.adapters.fleet_snapshot import (
     delete_deltas_before,
     list_deltas,
     read_document,
-    read_fleet_snapshot,
     scan_vehicles,
     time_bound_key,
     write_delta,
-    write_fleet_snapshot,
 )
+from fleetota_core.adapters.fleet_snapshot_reads import read_snapshot_index
 from fleetota_core.adapters.vehicle_segments import VehicleTableSegments
 from fleetota_core.adapters.vehicle_state import iso_utc, state_attributes
 from fleetota_core.domain.enrichment import OFFLINE_AFTER
@@ -36,10 +38,11 @@ from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.services.fleet.sweep import sweep_step
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator, Mapping
 
     from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.fleet_snapshot import Row, SnapshotDocument
+    from fleetota_core.adapters.fleet_shard_merge import Facts
+    from fleetota_core.adapters.fleet_snapshot import Row
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
 
@@ -189,53 +192,114 @@ def _merge_deltas(
             logger.warning("%s; skipped", exc)
 
 
-def _previous(clients: ClientFactory, resources: Resources) -> tuple[SnapshotDocument, dict[str, Row]] | None:
-    """The last snapshot and its rows, or None if there is none this version can use (then: rebuild)."""
-    previous = read_fleet_snapshot(clients, resources)
+def _previous_index(clients: ClientFactory, resources: Resources) -> SnapshotIndex | None:
+    """The last snapshot's index, or None if there is none this version can use (then: rebuild)."""
+    try:
+        previous = read_snapshot_index(clients.s3, resources.telemetry_bucket)
+    except SnapshotFormatError as exc:
+        logger.warning("%s; rebuilding it from the vehicles table", exc)
+        return None
     # Columns other than this version's (added or dropped by a change of code) also mean a rebuild.
     if previous is None or previous.columns != list(SNAPSHOT_COLUMNS):
         return None
-    try:
-        return previous, previous.rows()
-    except SnapshotFormatError as exc:
-        logger.warning("the fleet snapshot is unusable (%s); rebuilding it from the vehicles table", exc)
-        return None
+    return previous
+
+
+class FleetTally:
+    """Fleet health counted from each vehicle's winning line, one shard after another."""
+
+    def __init__(self, now: datetime) -> None:
+        self.fresh_after = (now - OFFLINE_AFTER).timestamp() * 1000
+        self.vehicles = self.online = self.needs_update = 0
+        self.soc: list[float] = []
+        self.versions: Counter[str] = Counter()
+        self.regions: Counter[str] = Counter()
+
+    def __call__(self, shard: list[Facts]) -> None:
+        fresh_after = self.fresh_after
+        self.vehicles += len(shard)
+        self.online += sum(
+            1 for f in shard if f.last_ts_ms >= fresh_after and f.network not in (None, "NONE")
+        )
+        self.soc.extend(f.soc_pct for f in shard if f.soc_pct is not None and math.isfinite(f.soc_pct))
+        self.needs_update += sum(1 for f in shard if f.needs_update)
+        self.versions.update(f.firmware_version for f in shard if f.firmware_version is not None)
+        self.regions.update(f.region for f in shard if f.region is not None)
+
+    def health(self, as_of: datetime) -> FleetHealth:
+        vehicles = self.vehicles
+        return FleetHealth(
+            vehicles=vehicles,
+            online=self.online,
+            connectivity_pct=round(100.0 * self.online / vehicles, 2) if vehicles else None,
+            battery_average=round(math.fsum(self.soc) / len(self.soc), 2) if self.soc else None,
+            needs_update=self.needs_update,
+            versions=dict(self.versions.most_common()),
+            regions=dict(self.regions.most_common()),
+            as_of=as_of.isoformat(),
+            source="table",
+        )
 
 
 @dataclass
 class MergedSnapshot:
-    rows: dict[str, Row]
-    high_water: str
-    rebuilt_at: datetime | None  # when the last completed sweep began
-    sweep: SweepCursor | None
+    index: SnapshotIndex
+    health: FleetHealth
+    retired: list[str]
 
 
 def _merged_snapshot(clients: ClientFactory, resources: Resources, now: datetime) -> MergedSnapshot:
-    """The last snapshot plus the deltas since, and this tick's share of the healing sweep.
+    """The last snapshot plus the deltas since, and this tick's share of the healing sweep, merged and
+    written shard by shard (``adapters/fleet_shard_merge.py``); the index is not yet written.
 
     No tick reads the whole vehicles table: the sweep reads a bounded part of it, segment by segment
-    (``services/fleet/sweep.py``), and saves its cursor in the snapshot. The table holds only material
+    (``services/fleet/sweep.py``), and saves its cursor in the index. The table holds only material
     changes, so the sweep's items replace a row only when newer (last seen never moves back).
     """
+    s3, bucket = clients.s3, resources.telemetry_bucket
     settled = time_bound_key(now - DELTA_SETTLE)
-    found = _previous(clients, resources)
-    rows = found[1] if found else {}
-    header = found[0] if found else None
+    header = _previous_index(clients, resources)
     rebuilt_at = datetime.fromisoformat(header.rebuilt_at) if header and header.rebuilt_at else None
     high_water = (header.high_water if header else "") or (settled if header else DELTA_PREFIX)
-    keys = list_deltas(clients.s3, resources.telemetry_bucket, after=high_water, before=settled)
-    _merge_deltas(clients, resources, rows, keys)
+    keys = list_deltas(s3, bucket, after=high_water, before=settled)
+    tally = FleetTally(now)
+    merge = ShardMerge(s3, bucket, header, shards_for(header.vehicles if header else 0), snapshot_row, tally)
+    merge.migrate_legacy()
+    merge.add_deltas(keys)
     cursor = sweep_to_work_on(SweepCursor.from_header(header.sweep if header else None), rebuilt_at, now)
     if cursor is not None:
-        step = sweep_step(cursor, VehicleTableSegments(clients.dynamodb, resources.vehicles_table))
-        merge_rows(rows, step.items)
+        table = VehicleTableSegments(clients.dynamodb, resources.vehicles_table)
+        step = sweep_step(cursor, table, sink=lambda items: merge.add_rows(_item_rows(items)))
         cursor = step.cursor
         if cursor.done:
             rebuilt_at = cursor.started_at
     elif header is not None:
         cursor = SweepCursor.from_header(header.sweep)
-    refresh_online(rows, now)
-    return MergedSnapshot(rows, keys[-1] if keys else high_water, rebuilt_at, cursor)
+    outcome = merge.write(
+        {
+            "as_of": now.isoformat(),
+            "high_water": keys[-1] if keys else high_water,
+            "rebuilt_at": rebuilt_at.isoformat() if rebuilt_at else "",
+            "sweep": cursor.as_header() if cursor else None,
+        }
+    )
+    if outcome.skipped:
+        logger.warning("%d vehicle lines were not usable and were left out", outcome.skipped)
+    logger.info(
+        "fleet snapshot: %d shards, %d written, %d lines spooled (%d bytes compressed)",
+        outcome.index.shards,
+        outcome.written,
+        outcome.spooled,
+        outcome.spool_bytes,
+    )
+    return MergedSnapshot(outcome.index, tally.health(now), outcome.retired)
+
+
+def _item_rows(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str, Row]]:
+    for item in items:
+        vin = item.get("vin")
+        if vin and isinstance(vin, str):
+            yield vin, snapshot_row(item)
 
 
 def fleet_health(rows: dict[str, Row], as_of: datetime, source: str = "table") -> FleetHealth:
@@ -273,32 +337,32 @@ def health_datums(health: FleetHealth) -> list[tuple[str, float, str]]:
 
 @dataclass
 class FleetRefresh:
-    """One tick's fleet: the refreshed snapshot's rows (VIN -> row) and the numbers published."""
+    """One tick's fleet: the refreshed snapshot's rows (VIN -> row, a shard read when first asked
+    for) and the numbers published."""
 
-    rows: dict[str, Row]
+    rows: Mapping[str, Row]
     health: FleetHealth
 
 
 def refresh_fleet(clients: ClientFactory, resources: Resources, now: datetime | None = None) -> FleetRefresh:
     """Refresh the fleet snapshot and publish FleetHealth metrics; returns both. Once per tick.
 
-    The snapshot is the previous one plus the processor's deltas since, so a tick costs a few S3
-    requests instead of a table scan; every 30 minutes a healing sweep reads the vehicles table in
-    parallel segments, a bounded share per tick. Publishes
+    The snapshot is the previous one plus the processor's deltas since, merged one VIN-hash shard at
+    a time, so a tick's memory is one shard, not the fleet; every 30 minutes a healing sweep reads the
+    vehicles table in parallel segments, a bounded share per tick. Publishes
     ``VehiclesOnline``, ``BatteryAverage``, ``ConnectivityPercent`` (the alarm's metric) and
     ``Vehicles``, dimensionless. An empty fleet publishes no percentages (the alarm treats it as missing).
     """
     now = now or datetime.now(UTC)
+    s3, bucket = clients.s3, resources.telemetry_bucket
     merged = _merged_snapshot(clients, resources, now)
-    rows = merged.rows
-    sweep = merged.sweep.as_header() if merged.sweep else None
-    write_fleet_snapshot(
-        clients.s3, resources.telemetry_bucket, rows, now, merged.high_water, merged.rebuilt_at, sweep
-    )
-    delete_deltas_before(clients.s3, resources.telemetry_bucket, time_bound_key(now - DELTA_RETENTION))
-    health = fleet_health(rows, now)
-    MetricsWriter(NAMESPACE).publish(health_datums(health), now)
-    return FleetRefresh(rows, health)
+    write_index(s3, bucket, merged.index)  # last: every shard it names is written
+    if merged.retired:
+        delete_keys(s3, bucket, merged.retired)
+    delete_deltas_before(s3, bucket, time_bound_key(now - DELTA_RETENTION))
+    MetricsWriter(NAMESPACE).publish(health_datums(merged.health), now)
+    # Eligibility looks up a page's vehicles: every shard it touches stays cached for the tick.
+    return FleetRefresh(ShardedRows(s3, bucket, merged.index, cached=merged.index.shards), merged.health)
 
 
 def publish_fleet_health(
@@ -311,9 +375,11 @@ def publish_fleet_health(
 def current_fleet_health(clients: ClientFactory, resources: Resources, live: bool = False) -> FleetHealth:
     """The fleet summary for operators: from the snapshot when there is one, else a live scan."""
     now = datetime.now(UTC)
-    found = None if live else _previous(clients, resources)
-    if found is not None:
-        snapshot, rows = found
-        as_of = datetime.fromisoformat(snapshot.as_of) if snapshot.as_of else now
+    index = None if live else _previous_index(clients, resources)
+    if index is not None:
+        as_of = datetime.fromisoformat(index.as_of) if index.as_of else now
+        rows: dict[str, Row] = {}
+        for shard in ShardedRows(clients.s3, resources.telemetry_bucket, index, cached=1).shard_rows():
+            rows.update(shard)
         return fleet_health(rows, as_of, source="snapshot")
     return fleet_health(fleet_rows(scan_vehicles(clients.dynamodb, resources.vehicles_table), now), now)

@@ -1,0 +1,278 @@
+"""The update manager's fleet-snapshot tick at scale: sharded against the single document, per tick.
+
+    PYTHONPATH=. .venv/bin/python bench/snapshot_tick.py [--vehicles 1000000] [--deltas 100] [--json]
+
+Each tick runs in its own child process over a bucket kept on disk (a folder; every request counted),
+so the child's peak resident memory (``ru_maxrss``) is the tick's, not the stored objects'. The
+fleet has reported within the minute: the deltas of one tick hold every vehicle (the worst case, at
+60 s reporting). Measured, each with CPU seconds, wall seconds, peak RSS and requests:
+
+* previous: the single-document tick (decode the whole snapshot, merge every delta, re-encode);
+* shards, first tick: the same input after the upgrade (the single document read as a stream and
+  split into shards, then deleted);
+* shards, steady tick: the index and shards plus a new minute of deltas;
+* shards, steady tick with a healing-sweep share (128 Scan pages of a counting vehicles table);
+* eligibility: 5,000 VINs looked up in pages of 200 through the tick's last-seen source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import msgspec  # noqa: E402
+
+from fleetota_core.adapters.fleet_snapshot import (  # noqa: E402
+    DELTA_PREFIX,
+    FORMAT,
+    SCHEMA_VERSION,
+    SNAPSHOT_COLUMNS,
+    SNAPSHOT_KEY,
+    encode,
+    list_deltas,
+    read_document,
+    time_bound_key,
+)
+from fleetota_core.services.ingest import fleet_health  # noqa: E402
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+METROS = ("San Francisco Bay Area", "Denver", "Berlin", "London")
+
+
+def vin(n: int) -> str:
+    from fleetota_core.domain.vin import with_check_digit
+
+    return with_check_digit(f"5YJ3E1EA0P{n:07d}")
+
+
+def values(n: int, ts_ms: int, seq: int) -> dict[str, Any]:
+    """One vehicle's reading; the numbers vary per vehicle and reading, as real ones do (so gzip and
+    the merge's spool compress them as they would a real fleet's, not a column of equal values)."""
+    r = random.Random(n * 1_000_003 + seq)
+    ts_ms -= r.randrange(20_000)
+    return {
+        "vin": vin(n), "make": "Tesla", "model": "Tesla Model 3", "model_year": 2023, "hw_rev": "HW4",
+        "firmware_version": "1.0.0", "region": "us-west", "metro": METROS[n % 4],
+        "last_ts": datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(), "last_ts_ms": ts_ms,
+        "last_seq": seq, "lat": round(37 + r.random(), 6), "lon": round(-122 - r.random(), 6),
+        "speed_kph": round(r.uniform(0, 120), 1), "soc_pct": round(r.uniform(5, 100), 1),
+        "battery_category": "ok", "charging": r.random() < 0.2,
+        "drive_state": r.choice(("parked", "driving", "charging")),
+        "network": r.choice(("LTE", "5G", "WIFI")),
+        "signal_dbm": r.randrange(-120, -60), "odometer_km": round(r.uniform(100, 90_000), 1),
+        "online": True, "needs_update": r.random() < 0.5,
+    }  # fmt: skip
+
+
+class DiskS3:
+    """A bucket in a folder: keys are files, every request counted."""
+
+    def __init__(self, folder: Path, calls: Counter[str]) -> None:
+        self.folder, self.calls = folder, calls
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key.replace("/", "%")
+
+    def put_object(self, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self.calls["S3.PutObject"] += 1
+        self._path(Key).write_bytes(Body)
+        return {}
+
+    def get_object(self, Key: str, **_: Any) -> dict[str, Any]:
+        self.calls["S3.GetObject"] += 1
+        path = self._path(Key)
+        if not path.exists():
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
+        return {"Body": path.open("rb")}
+
+    def list_objects_v2(self, Prefix: str, StartAfter: str = "", **_: Any) -> dict[str, Any]:
+        self.calls["S3.ListObjectsV2"] += 1
+        keys = sorted(p.name.replace("%", "/") for p in self.folder.iterdir())
+        return {"Contents": [{"Key": k} for k in keys if k.startswith(Prefix) and k > StartAfter]}
+
+    def delete_objects(self, Delete: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.calls["S3.DeleteObjects"] += 1
+        for obj in Delete["Objects"]:
+            self._path(obj["Key"]).unlink(missing_ok=True)
+        return {}
+
+
+def _lines(numbers: range, ts_ms: int, seq: int, at: datetime) -> bytes:
+    rows = fleet_health.fleet_rows((values(i, ts_ms, seq) for i in numbers), at)
+    return msgspec.json.Encoder().encode_lines([{"vin": v, **r} for v, r in rows.items()])
+
+
+def write_fleet(folder: Path, vehicles: int, deltas: int) -> None:
+    """The single document of a running fleet (seen 2 minutes ago) and a minute of deltas."""
+    seen_ms = int((NOW - timedelta(minutes=2)).timestamp() * 1000)
+    swept = NOW - timedelta(minutes=10)
+    header = {
+        "format": FORMAT, "schema_version": SCHEMA_VERSION, "as_of": NOW.isoformat(),
+        "high_water": time_bound_key(NOW - timedelta(seconds=30)), "rebuilt_at": swept.isoformat(),
+        "sweep": {"started_at": swept.isoformat(), "segments": 16, "todo": []},
+        "columns": list(SNAPSHOT_COLUMNS),
+    }  # fmt: skip
+    with gzip.open(folder / SNAPSHOT_KEY.replace("/", "%"), "wb", compresslevel=3) as out:
+        out.write(msgspec.json.encode(header) + b"\n")
+        for start in range(0, vehicles, 20_000):
+            out.write(_lines(range(start, min(vehicles, start + 20_000)), seen_ms, 2, NOW))
+    write_deltas(folder, vehicles, deltas, NOW + timedelta(minutes=1), 3)
+
+
+def write_deltas(folder: Path, vehicles: int, deltas: int, tick: datetime, seq: int) -> None:
+    fresh_ms = int((tick - timedelta(seconds=40)).timestamp() * 1000)
+    per = -(-vehicles // deltas)
+    for d in range(deltas):
+        part = range(d * per, min(vehicles, (d + 1) * per))
+        rows = fleet_health.fleet_rows((values(i, fresh_ms, seq) for i in part), tick)
+        key = f"{DELTA_PREFIX}{fresh_ms:013d}-{d:012d}.ndjson.gz"
+        (folder / key.replace("/", "%")).write_bytes(encode(rows, tick.isoformat()))
+
+
+def previous_tick(clients: Any, resources: Any, now: datetime) -> fleet_health.FleetHealth:
+    """The single-document tick this replaces (fleet_health.refresh_fleet before the shards, no sweep)."""
+    settled = time_bound_key(now - fleet_health.DELTA_SETTLE)
+    document = read_document(clients.s3, resources.telemetry_bucket, SNAPSHOT_KEY)
+    assert document is not None
+    rows = document.rows()
+    keys = list_deltas(clients.s3, resources.telemetry_bucket, document.high_water, settled)
+    fleet_health._merge_deltas(clients, resources, rows, keys)
+    fleet_health.refresh_online(rows, now)
+    body = encode(rows, now.isoformat(), keys[-1] if keys else document.high_water, document.rebuilt_at)
+    clients.s3.put_object(Key=SNAPSHOT_KEY, Body=body)
+    health = fleet_health.fleet_health(rows, now)
+    from fleetota_core.adapters.cloudwatch_metrics import MetricsWriter
+
+    MetricsWriter(fleet_health.NAMESPACE).publish(fleet_health.health_datums(health), now)
+    return health
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any]:
+    """One tick in this process; its figures as a dict."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    calls: Counter[str] = Counter()
+    dynamodb = None
+    if kind == "sweep":
+        from fleet_scale import CountingDynamo
+
+        dynamodb = CountingDynamo(vehicles, calls, 0.0)
+    clients = SimpleNamespace(s3=DiskS3(folder, calls), dynamodb=dynamodb)
+    resources = SimpleNamespace(telemetry_bucket="telemetry", vehicles_table="vehicles")
+    before = _rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    lookups: dict[str, Any] = {}
+    if kind == "previous":
+        health = previous_tick(clients, resources, at)
+    else:
+        refresh = fleet_health.refresh_fleet(clients, resources, at)  # type: ignore[arg-type]
+        health = refresh.health
+        if kind == "eligibility":
+            tick_s, tick_cpu = time.perf_counter() - started, time.process_time() - cpu
+            picked = random.Random(7).sample(range(vehicles), min(5000, vehicles))
+            found = 0
+            for start in range(0, len(picked), 200):
+                found += len(refresh.rows.lookup([vin(i) for i in picked[start : start + 200]]))  # type: ignore[attr-defined]
+            lookups = {
+                "found": found,
+                "shards_read": refresh.rows.fetched,  # type: ignore[attr-defined]
+                "lookup_seconds": round(time.perf_counter() - started - tick_s, 2),
+                "lookup_cpu_seconds": round(time.process_time() - cpu - tick_cpu, 2),
+            }
+    wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu_s, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "rss_before_mb": round(before),
+        "requests": dict(sorted(calls.items())),
+        "vehicles": health.vehicles,
+        "online": health.online,
+        **lookups,
+    }
+
+
+def run_child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", kind, "--dir", str(folder), "--at", at.isoformat()]
+    command += ["--vehicles", str(vehicles)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vehicles", type=int, default=1_000_000)
+    parser.add_argument("--deltas", type=int, default=100)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", default="", help="run only the ticks whose label contains this")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--at", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = child(args.child, Path(args.dir), datetime.fromisoformat(args.at), args.vehicles)
+        print(json.dumps(result))
+        return
+    n = args.vehicles
+    results: dict[str, Any] = {"vehicles": n, "deltas": args.deltas, "load_average": os.getloadavg()[0]}
+    print(f"{n:,} vehicles, {args.deltas} deltas a tick; load average {os.getloadavg()[0]:.1f}")
+    tick = NOW + timedelta(minutes=1)
+    with tempfile.TemporaryDirectory(prefix="snapshot-tick-") as tmp:
+        previous, sharded = Path(tmp, "previous"), Path(tmp, "sharded")
+        previous.mkdir()
+        write_fleet(previous, n, args.deltas)
+        sharded.mkdir()
+        for path in previous.iterdir():
+            (sharded / path.name).write_bytes(path.read_bytes())
+        size = (previous / SNAPSHOT_KEY.replace("/", "%")).stat().st_size
+        print(f"single document: {size / 1e6:.0f} MB gzip")
+        plan = [
+            ("previous: single document", "previous", previous, tick),
+            ("shards: first tick (from the single document)", "shards", sharded, tick),
+        ]
+        for label, kind, folder, at in plan:
+            if kind == "previous" and args.only and args.only not in label:
+                continue
+            results[label] = run_child(kind, folder, at, n)
+            print(f"{label:<48} {json.dumps(results[label])}", flush=True)
+        for label, kind, minutes in (
+            ("shards: steady tick", "shards", 2),
+            ("shards: steady tick + 5,000 lookups", "eligibility", 3),
+            ("shards: steady tick + sweep share", "sweep", 40),
+        ):
+            if args.only and args.only not in label:
+                continue
+            at = NOW + timedelta(minutes=minutes)
+            write_deltas(sharded, n, args.deltas, at, 2 + minutes)
+            results[label] = run_child(kind, sharded, at, n)
+            print(f"{label:<48} {json.dumps(results[label])}", flush=True)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

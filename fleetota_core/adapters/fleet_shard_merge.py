@@ -1,0 +1,315 @@
+"""One tick's merge of the sharded fleet snapshot, a shard at a time (issue #16, 1M vehicles).
+
+The deltas (and the sweep's rows, and the single document of earlier versions when migrating) are
+read once, each vehicle line routed by its VIN's hash into a per-shard spool kept zlib-compressed;
+then, shard after shard: the previous shard's lines and its spool, the newest (ts, seq) per VIN
+winning (a later line wins a tie: deltas in key order, then the sweep), written back if anything
+came in. A line is passed through as bytes: only its VIN, time, sequence and the few values fleet
+health counts are decoded (a typed msgspec struct), so the tick's memory is one shard's lines plus
+the compressed spool, not the fleet as Python objects. ``online`` is judged by readers at the
+index's ``as_of`` (``fleet_snapshot.refresh_online_at``), so a line need not be rewritten to stay true.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from fleetota_core.adapters.fleet_shards import (
+    VIN_OPEN,
+    SnapshotIndex,
+    block_of,
+    blocks_for,
+    get_body,
+    line_vin,
+    put_body,
+    shard_key,
+    shard_of,
+)
+from fleetota_core.adapters.fleet_snapshot import (
+    MAX_DOCUMENT_BYTES,
+    SnapshotFormatError,
+    decode,
+    encode_blocks,
+)
+from fleetota_core.adapters.fleet_snapshot_reads import read_shard, stream_lines
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from fleetota_core.adapters.fleet_snapshot import Row
+
+logger = logging.getLogger(__name__)
+_SPOOL_FLUSH = 256 * 1024
+_IO_THREADS = 8
+_ENCODER = msgspec.json.Encoder()
+_ANY = msgspec.json.Decoder()
+
+
+class Facts(msgspec.Struct):
+    """What the merge and fleet health read of a vehicle line; the rest stays bytes."""
+
+    vin: str
+    last_ts_ms: int
+    last_seq: int
+    network: str | None = None
+    soc_pct: float | None = None
+    needs_update: bool = False
+    firmware_version: str | None = None
+    region: str | None = None
+
+
+_FACTS = msgspec.json.Decoder(Facts)
+
+
+class ShardSpool:
+    """Vehicle lines routed to their shard, held zlib-compressed until that shard is merged."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+        self._pending: list[list[bytes]] = [[] for _ in range(shards)]
+        self._sizes = [0] * shards
+        self._streams: list[Any] = [None] * shards
+        self._parts: list[list[bytes]] = [[] for _ in range(shards)]
+        self.lines = 0
+
+    def add(self, vin: bytes, line: bytes) -> None:
+        self.extend(shard_of(vin, self.shards) if self.shards > 1 else 0, [line])
+
+    def extend(self, shard: int, lines: list[bytes]) -> None:
+        self._pending[shard].extend(lines)
+        self._sizes[shard] += sum(map(len, lines)) + len(lines)
+        self.lines += len(lines)
+        if self._sizes[shard] >= _SPOOL_FLUSH:
+            self._flush(shard)
+
+    def _flush(self, shard: int) -> None:
+        if not self._pending[shard]:
+            return
+        if self._streams[shard] is None:
+            self._streams[shard] = zlib.compressobj(1)
+        chunk = b"\n".join(self._pending[shard]) + b"\n"
+        self._parts[shard].append(self._streams[shard].compress(chunk))
+        self._pending[shard], self._sizes[shard] = [], 0
+
+    def has(self, shard: int) -> bool:
+        return bool(self._pending[shard] or self._parts[shard])
+
+    def take(self, shard: int) -> list[bytes]:
+        """The shard's lines in the order they came, and forget them."""
+        self._flush(shard)
+        stream = self._streams[shard]
+        if stream is None:
+            return []
+        raw = zlib.decompress(b"".join(self._parts[shard]) + stream.flush())
+        self._parts[shard], self._streams[shard] = [], None
+        return [line for line in raw.split(b"\n") if line]
+
+    def compressed_bytes(self) -> int:
+        return sum(len(p) for parts in self._parts for p in parts)
+
+
+@dataclass
+class MergeOutcome:
+    index: SnapshotIndex
+    written: int  # shards put
+    spooled: int  # lines routed from deltas, sweep and migration
+    skipped: int  # lines that are not a vehicle this version can read
+    retired: list[str]  # keys the new index no longer names
+    spool_bytes: int  # the compressed spool when the merge began: most of the tick's memory at scale
+
+
+def _body_lines(body: bytes) -> list[bytes]:
+    return [line for line in decode(body, MAX_DOCUMENT_BYTES).lines.split(b"\n") if line]
+
+
+def _shard_body(best: dict[str, tuple[bytes, Facts]], header: dict[str, Any]) -> bytes:
+    """A shard's winning lines, grouped into blocks by VIN (``fleet_shards.block_of``)."""
+    count = blocks_for(len(best))
+    blocks: list[list[bytes]] = [[] for _ in range(count)]
+    for vin, (line, _) in best.items():
+        blocks[block_of(vin, count) if count > 1 else 0].append(line)
+    return encode_blocks([b"".join(line + b"\n" for line in block) for block in blocks], header)
+
+
+class ShardMerge:
+    """One tick's merge; ``observe`` sees each shard's winning facts (fleet health)."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        previous: SnapshotIndex | None,
+        shards: int,
+        normalise: Callable[[dict[str, Any]], Row],
+        observe: Callable[[list[Facts]], None],
+    ) -> None:
+        self.s3, self.bucket, self.previous = s3, bucket, previous
+        self.shards = max(shards, previous.shards if previous and not previous.legacy else 1)
+        self.normalise, self.observe = normalise, observe
+        self.spool = ShardSpool(self.shards)
+        self.skipped = 0
+
+    def _normalised(self, line: bytes) -> tuple[bytes, bytes] | None:
+        """(VIN, line in this version's layout) for a line of another layout; None if unusable."""
+        try:
+            value = _ANY.decode(line)
+        except msgspec.DecodeError:
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("vin"), str) or not value["vin"]:
+            self.skipped += 1
+            return None
+        vin = value["vin"]
+        return vin.encode(), _ENCODER.encode({"vin": vin, **self.normalise(value)})
+
+    def route(self, lines: Iterable[bytes]) -> None:
+        mask = self.spool.shards - 1
+        groups: dict[int, list[bytes]] = {}
+        for line in lines:
+            # line_vin inlined: this runs once per vehicle line of every delta.
+            if line.startswith(VIN_OPEN) and line[25] == 34:
+                vin = line[8:25]
+            else:
+                fixed = self._normalised(line)
+                if fixed is None:
+                    continue
+                vin, line = fixed
+            shard = zlib.crc32(vin) & mask
+            group = groups.get(shard)
+            if group is None:
+                groups[shard] = [line]
+            else:
+                group.append(line)
+            if len(groups) > 4096 or sum(map(len, groups.values())) > 65_536:
+                self._spool(groups)
+        self._spool(groups)
+
+    def _spool(self, groups: dict[int, list[bytes]]) -> None:
+        for shard, group in groups.items():
+            self.spool.extend(shard, group)
+        groups.clear()
+
+    def add_deltas(self, keys: list[str]) -> None:
+        """Route every delta's lines; an unusable delta is skipped (its vehicles come back later)."""
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            for start in range(0, len(keys), _IO_THREADS):
+                chunk = keys[start : start + _IO_THREADS]
+                for key, body in zip(
+                    chunk, pool.map(lambda k: get_body(self.s3, self.bucket, k), chunk), strict=True
+                ):
+                    try:
+                        self.route(_body_lines(body) if body is not None else [])
+                    except SnapshotFormatError as exc:
+                        logger.warning("s3://%s/%s: %s; skipped", self.bucket, key, exc)
+
+    def add_rows(self, rows: Iterable[tuple[str, Row]]) -> None:
+        """Route rows already normalised (the sweep's)."""
+        for vin, row in rows:
+            self.spool.add(vin.encode(), _ENCODER.encode({"vin": vin, **row}))
+
+    def _facts(self, lines: list[bytes]) -> tuple[list[bytes], list[Facts]]:
+        """Each line's facts (one C call for a shard); a line of another layout normalised first."""
+        try:
+            return lines, _FACTS.decode_lines(b"\n".join(lines)) if lines else []
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        facts, kept = [], []
+        for line in lines:
+            try:
+                fact = _FACTS.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                fixed = self._normalised(line)
+                if fixed is None:
+                    continue
+                line, fact = fixed[1], _FACTS.decode(fixed[1])
+            facts.append(fact)
+            kept.append(line)
+        return kept, facts
+
+    def _winners(self, previous: list[bytes], incoming: list[bytes]) -> dict[str, tuple[bytes, Facts]]:
+        """Per VIN the newest (ts, seq); of equals the later line (the previous shard's come first)."""
+        lines, facts = self._facts(previous)
+        best = {fact.vin: (line, fact) for line, fact in zip(lines, facts, strict=True)}
+        lines, facts = self._facts(incoming)
+        for line, fact in zip(lines, facts, strict=True):
+            current = best.get(fact.vin)
+            if current is None or (fact.last_ts_ms, fact.last_seq) >= (
+                current[1].last_ts_ms,
+                current[1].last_seq,
+            ):
+                best[fact.vin] = (line, fact)
+        return best
+
+    def _previous_lines(self, old: int) -> list[bytes]:
+        if self.previous is None or self.previous.legacy:
+            return []
+        try:
+            document = read_shard(self.s3, self.bucket, self.previous.keys()[old])
+        except SnapshotFormatError as exc:
+            # Its vehicles come back with their next reading and the next sweep; the tick goes on.
+            logger.warning("%s; the shard is rebuilt from the deltas and the sweep", exc)
+            return []
+        return [line for line in document.lines.split(b"\n") if line]
+
+    def migrate_legacy(self) -> None:
+        """Route the single document of earlier versions, streamed, as the oldest lines."""
+        if self.previous is None or not self.previous.legacy:
+            return
+        (key,) = self.previous.keys()
+        obj = self.s3.get_object(Bucket=self.bucket, Key=key)
+        self.route(stream_lines(obj["Body"]))
+
+    def write(self, header: dict[str, Any]) -> MergeOutcome:
+        """Merge and put every shard; the index to write (the caller writes it, last)."""
+        spool_bytes = self.spool.compressed_bytes()
+        before = self.previous.shards if self.previous and not self.previous.legacy else 1
+        reshard = self.previous is None or self.previous.legacy or before != self.shards
+        counts = [0] * self.shards
+        written = 0
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            ahead = pool.submit(self._previous_lines, 0)
+            puts = []
+            for old in range(before):
+                lines = ahead.result()
+                if old + 1 < before:
+                    ahead = pool.submit(self._previous_lines, old + 1)
+                targets = list(range(old, self.shards, before))
+                split: dict[int, list[bytes]] = {t: [] for t in targets}
+                if len(targets) == 1:
+                    split[old] = lines
+                else:
+                    for line in lines:
+                        vin = line_vin(line)
+                        split[shard_of(vin, self.shards) if vin is not None else old].append(line)
+                del lines
+                for target in targets:
+                    changed = reshard or self.spool.has(target)
+                    best = self._winners(split.pop(target), self.spool.take(target))
+                    counts[target] = len(best)
+                    self.observe([fact for _, fact in best.values()])
+                    if changed:
+                        body = _shard_body(best, header)
+                        puts.append(
+                            pool.submit(put_body, self.s3, self.bucket, shard_key(self.shards, target), body)
+                        )
+                        written += 1
+                    del best
+                    while len(puts) > 2:  # at most two shards' bodies on their way
+                        puts.pop(0).result()
+            for put in puts:
+                put.result()
+        retired = [] if not reshard or self.previous is None else self.previous.keys()
+        index = SnapshotIndex(
+            self.shards,
+            counts,
+            header.get("as_of", ""),
+            header.get("high_water", ""),
+            header.get("rebuilt_at", ""),
+            header.get("sweep"),
+        )
+        return MergeOutcome(index, written, self.spool.lines, self.skipped, retired, spool_bytes)
