@@ -47,7 +47,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def now() -> datetime:
+    """The test's own time, taken when it runs: a time taken at import can be minutes old by then
+    (xdist collects every file first), and the runtime's own ticks run at the real time."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 MODEL = "Tesla Model 3"
 
 
@@ -142,17 +149,17 @@ def local_up(tmp_path: Path) -> Iterator[LocalUp]:
 
 def seed_vehicles(stack: LocalUp, count: int) -> list[str]:
     """``count`` parked, charged, online and provisioned vehicles, as the campaign tests seed them."""
-    return seed_campaign_vehicles(stack, count, last_ts=NOW.isoformat())
+    return seed_campaign_vehicles(stack, count, last_ts=now().isoformat())
 
 
 def put_telemetry(stack: LocalUp, vehicles: int) -> None:
-    lines = []
+    lines, at = [], now()
     fleet = generate_fleet(vehicles, 3)
     register_fleet(stack.clients, stack.resources, fleet)
     for vehicle in fleet:
         vehicle.seq += 1
-        lines.append(encode_record(vehicle, NOW.timestamp()).encode())
-    key = f"raw/dt={NOW:%Y-%m-%d}/hour={NOW:%H}/persist.ndjson.gz"
+        lines.append(encode_record(vehicle, at.timestamp()).encode())
+    key = f"raw/dt={at:%Y-%m-%d}/hour={at:%H}/persist.ndjson.gz"
     body = gzip.compress(b"\n".join(lines) + b"\n")
     stack.clients.s3.put_object(Bucket=stack.resources.telemetry_bucket, Key=key, Body=body)
 
@@ -190,13 +197,16 @@ def snapshot_of(stack: LocalUp) -> dict[str, Any]:
 def test_stop_and_start_keep_a_running_campaign_its_keys_and_counters_and_it_carries_on(local_up):
     # Given a campaign in its first wave, telemetry processed, and a signed release
     local_up.start()
+    # The campaign's clock, taken now: the runtime's own ticks run at the real time, and with a time
+    # taken at import (67 s old in one CI run) one of them opened wave 2 between before and after.
+    start = now()
     vins = seed_vehicles(local_up, 10)
     release = publish_release(b"firmware" * 1000, "2.0.0", [MODEL], [], None, "", "alice", local_up.ports)
     spec = CampaignSpec(
         name="persist", release_version="2.0.0", waves=(WaveSpec(percent=50), WaveSpec(percent=50))
     )
-    campaign = create_campaign(spec, "alice", local_up.ports, "demo", now=NOW)
-    assert run_tick(local_up.ports, NOW).notified == 5
+    campaign = create_campaign(spec, "alice", local_up.ports, "demo", now=start)
+    assert run_tick(local_up.ports, start).notified == 5
     first_wave = [d for d in list_deployments(campaign.campaign_id, local_up.ports) if d.wave == 0]
     reports = [
         (
@@ -211,7 +221,7 @@ def test_stop_and_start_keep_a_running_campaign_its_keys_and_counters_and_it_car
         for d in first_wave
         for s in (OtaStatus.DOWNLOADING, OtaStatus.INSTALLING, OtaStatus.SUCCEEDED)
     ]
-    apply_ota_reports(reports, local_up.ports, now=NOW)
+    apply_ota_reports(reports, local_up.ports, now=start)
     put_telemetry(local_up, 20)
     wait_for(lambda: telemetry_stats(local_up.clients, local_up.resources)["stored"] >= 20)
     before = snapshot_of(local_up)
@@ -227,10 +237,10 @@ def test_stop_and_start_keep_a_running_campaign_its_keys_and_counters_and_it_car
     assert len(before["deployments"]) == len(vins) and before["audit"]
     assert verify_release(load_public_key(after["public_key"]), release)
     assert "restored" in (persistence_status(local_up.settings) or {})["restored"]
-    tick = run_tick(local_up.ports, NOW + timedelta(minutes=2))
+    tick = run_tick(local_up.ports, start + timedelta(minutes=2))
     assert any("starting wave 2" in change for change in tick.state_changes)
     assert get_campaign(campaign.campaign_id, local_up.ports).current_wave == 1
-    assert run_tick(local_up.ports, NOW + timedelta(minutes=3)).notified == 5
+    assert run_tick(local_up.ports, start + timedelta(minutes=3)).notified == 5
 
 
 def test_after_sigkill_the_stack_starts_with_what_the_last_snapshot_held(tmp_path: Path):
