@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from operator import getitem
 
 VIN_LENGTH = 17
 FORBIDDEN = frozenset("IOQ")
@@ -39,10 +40,21 @@ class InvalidVINError(ValueError):
     """The VIN breaks a rule; the message names which one."""
 
 
+# Per position but 9 (the check digit's own), each allowed character's value times the weight: a
+# targeting read checks 1,000,000 VINs, too many for validate_vin's cache, so each check counts.
+_WEIGHED = tuple({c: v * w for c, v in _TRANSLITERATION.items()} for w in _WEIGHTS[:8] + _WEIGHTS[9:])
+_ALLOWED = frozenset(_TRANSLITERATION)
+
+
 def check_digit(vin: str) -> str:
     """The check digit (``0``-``9`` or ``X``) that position 9 of ``vin`` must hold."""
-    total = 0
-    for position, char in enumerate(vin.upper()):
+    upper = vin.upper()
+    weighed = upper[:8] + upper[9:]
+    if len(upper) == VIN_LENGTH and _ALLOWED.issuperset(weighed):
+        remainder = sum(map(getitem, _WEIGHED, weighed)) % 11
+        return "X" if remainder == 10 else str(remainder)
+    total = 0  # the same sum, one character at a time, to name a character that is not allowed
+    for position, char in enumerate(upper):
         if position == 8:
             continue
         try:
@@ -82,6 +94,13 @@ def validate_vin(vin: str) -> str:
 
     Cached because a fleet sends the same VINs over and over on the telemetry hot path.
     """
+    if (
+        len(vin) == VIN_LENGTH
+        and _ALLOWED.issuperset(vin)
+        and vin[9] in YEAR_CODES
+        and vin[8] == check_digit(vin)
+    ):
+        return vin  # valid: the checks below, in one pass; they run to name what a bad VIN breaks
     if len(vin) != VIN_LENGTH:
         raise InvalidVINError(f"VIN must be {VIN_LENGTH} characters, got {len(vin)}")
     forbidden = FORBIDDEN.intersection(vin)
