@@ -68,7 +68,8 @@ def vehicle_from_item(item: dict[str, Any] | None) -> Vehicle | None:
 def vehicle_from_row(vin: str, row: Mapping[str, Any]) -> Vehicle | None:
     """A snapshot row as a vehicle (time zone from its metro), or None for a row that is not one."""
     values = {c: v for c, v in row.items() if v is not None}
-    metro = METRO_BY_NAME.get(values.get("metro", ""))
+    name = values.get("metro")
+    metro = METRO_BY_NAME.get(name) if isinstance(name, str) else None  # a row is data: any JSON value
     values["vin"] = vin
     values["timezone"] = metro.timezone if metro else "UTC"
     return vehicle_from_item(values)
