@@ -26,8 +26,10 @@ from pydantic import ValidationError
 
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
+from fleetota_core.adapters.snapshot_row_check import is_plain_vehicle
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.enrichment import epoch_ms
+from fleetota_core.domain.enrolment import Candidate
 from fleetota_core.domain.geography import METRO_BY_NAME
 from fleetota_core.domain.vehicle import Vehicle
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
@@ -73,6 +75,21 @@ def vehicle_from_row(vin: str, row: Mapping[str, Any]) -> Vehicle | None:
     values["vin"] = vin
     values["timezone"] = metro.timezone if metro else "UTC"
     return vehicle_from_item(values)
+
+
+def candidate_from_row(vin: str, row: Mapping[str, Any]) -> Candidate | None:
+    """What creation targets of a snapshot row: the same rows as :func:`vehicle_from_row`, the same
+    values, without building a ``Vehicle`` for a row of the snapshot's own shape."""
+    if is_plain_vehicle(vin, row):
+        region = row["region"]
+        return Candidate(vin, row["model"], row["hw_rev"], "unknown" if region is None else region,
+                         row["firmware_version"])  # fmt: skip
+    vehicle = vehicle_from_row(vin, row)
+    return None if vehicle is None else candidate(vehicle)
+
+
+def candidate(vehicle: Vehicle) -> Candidate:
+    return Candidate(vehicle.vin, vehicle.model, vehicle.hw_rev, vehicle.region, vehicle.firmware_version)
 
 
 def with_registered_identity(vehicle: Vehicle, registered: RegisteredVehicle | RegisteredIdentity) -> Vehicle:
@@ -180,6 +197,21 @@ class VehicleDirectory:
         if self.registry is None:
             return list(out.values())
         return list(self._registered(out, self.registry.identities(list(out))).values())
+
+    def candidates(self) -> list[Candidate]:
+        """What :meth:`all` reads, as creation targets it: the same vehicles, identity and version."""
+        rows = self.fleet() if self.fleet is not None else None
+        if rows is None or len(rows) < SMALL_FLEET_ROWS:
+            return [candidate(v) for v in self._scanned()]
+        out = {vin: c for vin, row in rows.items() if (c := candidate_from_row(vin, row)) is not None}
+        if self.registry is None:
+            return list(out.values())
+        known = self.registry.identities(list(out))
+        return [
+            Candidate(vin, k.model, k.hw_rev, k.region, c.firmware_version)
+            for vin, c in out.items()
+            if (k := known.get(vin)) is not None and k.active
+        ]
 
     def _scanned(self) -> list[Vehicle]:
         # Before the first snapshot (a stack that has never ticked): the table, as before issue #16.
