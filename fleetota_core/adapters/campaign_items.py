@@ -293,8 +293,9 @@ def new_deployment_items(new: NewDeployments) -> Iterator[dict[str, Any]]:
         if wave not in waves:
             waves[wave] = (to_attr(wave), to_attr(bucket(new.campaign_id, S.PENDING, wave)))
         item = template.copy()
-        item["vin"] = to_attr(vehicle.vin)
-        item["deployment_id"] = to_attr(deployment_id(new.campaign_id, vehicle.vin))
+        vin = vehicle.vin
+        item["vin"] = {"S": vin} if type(vin) is str else to_attr(vin)  # to_attr's, without the call
+        item["deployment_id"] = {"S": deployment_id(new.campaign_id, vin)}
         item["wave"], item["campaign_status"] = waves[wave]
         own = (
             ("model", vehicle.model),

@@ -59,6 +59,40 @@ def vehicle_from_registry_item(item: dict[str, Any]) -> RegisteredVehicle | None
         return None
 
 
+def identity_from_item(item: dict[str, Any]) -> RegisteredIdentity | None:
+    """A projected registry item's identity, or None for one this version cannot read (not a vehicle
+    to target). Read straight from the attribute values when each is of its usual type (a targeting
+    read takes 1,000,000 of them), else through the general codec, with the same result."""
+    return _typed_identity(item) or _decoded_identity(item)
+
+
+def _typed_identity(item: dict[str, Any]) -> RegisteredIdentity | None:
+    try:
+        status = item["status"]["S"] if "status" in item else _ACTIVE
+        return RegisteredIdentity(
+            item["vin"]["S"], item["make"]["S"], item["model"]["S"], int(item["model_year"]["N"]),
+            item["hw_rev"]["S"], item["region"]["S"], status == _ACTIVE,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None  # an attribute of another type, or missing: the general codec decides
+
+
+def _decoded_identity(item: dict[str, Any]) -> RegisteredIdentity | None:
+    values = from_item(item) or {}
+    try:
+        return RegisteredIdentity(
+            str(values["vin"]),
+            str(values["make"]),
+            str(values["model"]),
+            int(values["model_year"]),
+            str(values["hw_rev"]),
+            str(values["region"]),
+            values.get("status", _ACTIVE) == _ACTIVE,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class VehicleRegistry:
     """Accepts an injected DynamoDB client."""
 
@@ -105,24 +139,8 @@ class VehicleRegistry:
 
     def _identity_chunk(self, vins: list[str]) -> list[RegisteredIdentity]:
         keys = [{"vin": {"S": vin}} for vin in dict.fromkeys(vins)]
-        out = []
-        for item in self._batch_get(keys, _IDENTITY_PROJECTION):
-            values = from_item(item) or {}
-            try:
-                out.append(
-                    RegisteredIdentity(
-                        str(values["vin"]),
-                        str(values["make"]),
-                        str(values["model"]),
-                        int(values["model_year"]),
-                        str(values["hw_rev"]),
-                        str(values["region"]),
-                        values.get("status", _ACTIVE) == _ACTIVE,
-                    )
-                )
-            except (KeyError, TypeError, ValueError):
-                continue  # not a registration this version can read: not a vehicle to target
-        return out
+        items = (identity_from_item(item) for item in self._batch_get(keys, _IDENTITY_PROJECTION))
+        return [i for i in items if i is not None]
 
     def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
         """This adapter keeps no cache: the same as :meth:`get_many`."""

@@ -83,9 +83,11 @@ def test_random_pairs_of_odd_values_and_broken_vins_are_judged_as_the_model_judg
     for _ in range(3000):
         values = {**base, rng.choice(ROW_COLUMNS): rng.choice(ODD), rng.choice(ROW_COLUMNS): rng.choice(ODD)}
         assert same_as_the_model(rng.choice(vins), values), values
-    odd_shapes = [{k: v for k, v in base.items() if k != "online"}, {**base, "timezone": "Asia/Tokyo"}]
-    for values in odd_shapes:
-        assert not is_plain_vehicle(VIN, values) and same_as_the_model(VIN, values)
+    for column in ROW_COLUMNS:  # a row of another shape: a column missing, or more of them
+        values = {k: v for k, v in base.items() if k != column}
+        assert same_as_the_model(VIN, values) and same_as_the_model(VIN, {**values, column: None})
+    for extra in ({"timezone": "Asia/Tokyo"}, {"vin": "x"}, {"make_v2": 1}, {"timezone": ["x"]}):
+        assert same_as_the_model(VIN, {**base, **extra}), extra
 
 
 def test_why_not_for_a_campaign_answers_as_why_not_for_every_vehicle() -> None:

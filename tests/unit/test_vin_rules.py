@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from fleetota_core.domain.vin import InvalidVINError, check_digit, validate_vin
+from fleetota_core.domain.vin import InvalidVINError, check_digit, is_valid_vin, validate_vin
 
 VALUES = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGHJKLMNPRSTUVWXYZ", [1, 2, 3, 4, 5, 6, 7, 8,
           1, 2, 3, 4, 5, 7, 9, 2, 3, 4, 5, 6, 7, 8, 9], strict=True))}  # fmt: skip
@@ -77,4 +77,5 @@ def test_the_check_digit_is_iso_3779s(vin: str) -> None:
 def test_six_thousand_vins_get_iso_3779s_verdict_and_message() -> None:
     vins = samples()
     assert [verdict(v) for v in vins] == [reference_verdict(v) for v in vins]
+    assert [is_valid_vin(v) for v in vins] == [reference_verdict(v) == "valid" for v in vins]
     assert sum(verdict(v) == "valid" for v in vins) > 1500  # the valid path is exercised, not just errors
