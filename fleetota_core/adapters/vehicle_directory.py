@@ -18,7 +18,8 @@ that reports every 10 s as online, not by its last material change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import collections
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -193,20 +194,37 @@ class VehicleDirectory:
             # No snapshot yet, or a small fleet: its table is a few pages, and it holds the vehicles
             # of the last minute that the snapshot takes in only once their deltas have settled.
             return self._scanned()
-        out = {vin: v for vin, row in rows.items() if (v := vehicle_from_row(vin, row)) is not None}
+        out: dict[str, Vehicle] = {}
+
+        def checked() -> Iterator[str]:
+            for vin, row in rows.items():
+                if (v := vehicle_from_row(vin, row)) is not None:
+                    out[vin] = v
+                    yield vin
+
         if self.registry is None:
+            collections.deque(checked(), maxlen=0)
             return list(out.values())
-        return list(self._registered(out, self.registry.identities(list(out))).values())
+        known = self.registry.identities(checked())  # the registry answers while rows are checked
+        return list(self._registered(out, known).values())
 
     def candidates(self) -> list[Candidate]:
         """What :meth:`all` reads, as creation targets it: the same vehicles, identity and version."""
         rows = self.fleet() if self.fleet is not None else None
         if rows is None or len(rows) < SMALL_FLEET_ROWS:
             return [candidate(v) for v in self._scanned()]
-        out = {vin: c for vin, row in rows.items() if (c := candidate_from_row(vin, row)) is not None}
+        out: dict[str, Candidate] = {}
+
+        def checked() -> Iterator[str]:
+            for vin, row in rows.items():
+                if (c := candidate_from_row(vin, row)) is not None:
+                    out[vin] = c
+                    yield vin
+
         if self.registry is None:
+            collections.deque(checked(), maxlen=0)
             return list(out.values())
-        known = self.registry.identities(list(out))
+        known = self.registry.identities(checked())  # the registry answers while rows are checked
         return [
             Candidate(vin, k.model, k.hw_rev, k.region, c.firmware_version)
             for vin, c in out.items()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -20,7 +21,7 @@ from fleetota_core.domain.vehicle_identity import RegisteredIdentity, Registered
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -57,6 +58,12 @@ def vehicle_from_registry_item(item: dict[str, Any]) -> RegisteredVehicle | None
         return RegisteredVehicle.model_validate(values)
     except PydanticValidationError:
         return None
+
+
+def _batches(values: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(values)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def identity_from_item(item: dict[str, Any]) -> RegisteredIdentity | None:
@@ -127,10 +134,16 @@ class VehicleRegistry:
             time.sleep(0.05 * 2**attempt)
         raise TransientAWSError(f"reading vehicle registry {self.table}: keys still unprocessed")
 
-    def identities(self, vins: list[str], threads: int = IDENTITY_THREADS) -> dict[str, RegisteredIdentity]:
+    def identities(
+        self, vins: Iterable[str], threads: int = IDENTITY_THREADS
+    ) -> dict[str, RegisteredIdentity]:
         """Identity and status of the registered vehicles among ``vins``: BatchGetItem of 100 keys,
-        projected (no public key to read or check), ``threads`` requests at a time (targeting)."""
-        chunks = [vins[start : start + BATCH_GET_LIMIT] for start in range(0, len(vins), BATCH_GET_LIMIT)]
+        projected (no public key to read or check), ``threads`` requests at a time (targeting).
+
+        Each 100 VINs are asked for as soon as ``vins`` yields them, so a caller that checks a
+        million snapshot rows has the registry answer while it checks the rest.
+        """
+        chunks = _batches(vins, BATCH_GET_LIMIT)
         found: dict[str, RegisteredIdentity] = {}
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for items in pool.map(self._identity_chunk, chunks):
