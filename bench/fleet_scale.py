@@ -244,6 +244,12 @@ def main() -> None:
     parser.add_argument("--deltas", type=int, default=100, help="deltas per tick, sharing every vehicle")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--only", choices=("campaigns", "snapshot"), help="measure only campaign create/preview, or the ticks"
+    )
+    parser.add_argument(
+        "--no-previous", action="store_true", help="leave out the previous design's calls (scans, rebuild)"
+    )
     args = parser.parse_args()
     n, latency = args.vehicles, args.latency_ms / 1000
     calls: Counter[str] = Counter()
@@ -271,14 +277,25 @@ def main() -> None:
     tick = NOW + timedelta(minutes=1)
     fresh_ms = int((tick - timedelta(seconds=40)).timestamp() * 1000)
     per = -(-n // args.deltas)
-    for d in range(args.deltas):
+    for d in range(args.deltas if args.only != "campaigns" else 0):  # deltas: for the ticks only
         part = range(d * per, min(n, (d + 1) * per))
         delta = fleet_health.fleet_rows((vehicle_values(i, fresh_ms, 3) for i in part), tick)
         key = f"{DELTA_PREFIX}{fresh_ms:013d}-{d:012d}.ndjson.gz"
         clients.s3.objects[key] = encode(delta, tick.isoformat())
     gc.collect()
+    if args.only != "snapshot":
+        campaigns(clients, resources, calls, results, previous=not args.no_previous)
+    if args.only != "campaigns":
+        snapshot_ticks(clients, resources, calls, results, tick, previous=not args.no_previous)
+    results["load_average_after"] = round(os.getloadavg()[0], 1)
+    if args.json:
+        print(json.dumps(results))
 
-    # Campaign creation and preview: the snapshot, then the previous design (table and registry scans).
+
+def campaigns(
+    clients: Any, resources: Any, calls: Counter[str], results: dict[str, Any], previous: bool
+) -> None:
+    """Campaign creation and preview: the snapshot, then the previous design (table and registry scans)."""
     world = FakeWorld(clock=FakeClock(NOW), vehicles=VehiclesFake([vehicle(0, NOW)]))
     publish_release(b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", world.ports)
     spec = CampaignSpec(
@@ -299,24 +316,25 @@ def main() -> None:
             schedule=DeploymentSchedule(clients.dynamodb, "ledger"),
         )
 
-    for label, snapshot in (
-        ("campaign create (snapshot)", True),
-        ("campaign create (previous: scans)", False),
-    ):
+    designs = ((" (snapshot)", True), (" (previous: scans)", False))[: 2 if previous else 1]
+    for suffix, snapshot in designs:
+        label = "campaign create" + suffix
         campaign = timed(
             label, calls, lambda s=snapshot: create_campaign(spec, "bench", ports(s), now=NOW), results
         )
         results[label]["targeted"] = campaign.total
         del campaign
-    for label, snapshot in (
-        ("campaign preview (snapshot)", True),
-        ("campaign preview (previous: scans)", False),
-    ):
+    for suffix, snapshot in designs:
+        label = "campaign preview" + suffix
         preview = timed(label, calls, lambda s=snapshot: preview_campaign(spec, ports(s), NOW), results)
         results[label]["matched"] = preview.matched
         del preview
 
-    # The snapshot's refresh, one update-manager tick each.
+
+def snapshot_ticks(
+    clients: Any, resources: Any, calls: Counter[str], results: dict[str, Any], tick: datetime, previous: bool
+) -> None:
+    """The snapshot's refresh, one update-manager tick each; then the previous design's rebuild."""
     before = dict(clients.s3.objects)
     timed(
         "snapshot tick: deltas merged",
@@ -341,15 +359,14 @@ def main() -> None:
         at += timedelta(minutes=1)
     results["sweep_ticks"] = ticks
     clients.s3.objects = before
+    if not previous:
+        return
     timed(
         "snapshot rebuild (previous: one full scan)",
         calls,
         lambda: previous_rebuild(clients, resources, due),
         results,
     )
-    results["load_average_after"] = round(os.getloadavg()[0], 1)
-    if args.json:
-        print(json.dumps(results))
 
 
 if __name__ == "__main__":

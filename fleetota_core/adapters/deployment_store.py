@@ -19,6 +19,7 @@ from fleetota_core.adapters.campaign_items import (
     deployment_key,
     deployment_to_item,
     field_attrs,
+    new_deployment_items,
 )
 from fleetota_core.adapters.dynamo_items import set_clause, to_attr
 from fleetota_core.errors import TransientAWSError
@@ -26,6 +27,7 @@ from fleetota_core.errors import TransientAWSError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
+    from fleetota_core.domain.creation import NewDeployments
     from fleetota_core.domain.deployment import Deployment, DeploymentState, Transition
 
 STATUS_INDEX = "by_status"
@@ -43,12 +45,19 @@ class DeploymentStore:
         A 1,000,000-vehicle campaign is 40,000 requests: one after another at ~10 ms each that is
         over 6 minutes; in parallel it fits the 60 s a campaign creation may take (issue #16).
         """
+        return self._put_items(deployment_to_item(d) for d in deployments)
+
+    def put_new(self, new: NewDeployments) -> int:
+        """A new campaign's deployments, as :meth:`put_many` writes them, encoded from one item."""
+        return self._put_items(new_deployment_items(new))
+
+    def _put_items(self, items: Iterable[dict[str, Any]]) -> int:
         count = 0
         chunks: list[list[dict[str, Any]]] = []
         chunk: list[dict[str, Any]] = []
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            for deployment in deployments:
-                chunk.append({"PutRequest": {"Item": deployment_to_item(deployment)}})
+            for item in items:
+                chunk.append({"PutRequest": {"Item": item}})
                 count += 1
                 if len(chunk) == 25:
                     chunks.append(chunk)

@@ -18,7 +18,8 @@ that reports every 10 s as online, not by its last material change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import collections
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,10 @@ from pydantic import ValidationError
 
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
+from fleetota_core.adapters.snapshot_row_check import is_plain_vehicle
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.enrichment import epoch_ms
+from fleetota_core.domain.enrolment import Candidate
 from fleetota_core.domain.geography import METRO_BY_NAME
 from fleetota_core.domain.vehicle import Vehicle
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
@@ -68,10 +71,26 @@ def vehicle_from_item(item: dict[str, Any] | None) -> Vehicle | None:
 def vehicle_from_row(vin: str, row: Mapping[str, Any]) -> Vehicle | None:
     """A snapshot row as a vehicle (time zone from its metro), or None for a row that is not one."""
     values = {c: v for c, v in row.items() if v is not None}
-    metro = METRO_BY_NAME.get(values.get("metro", ""))
+    name = values.get("metro")
+    metro = METRO_BY_NAME.get(name) if isinstance(name, str) else None  # a row is data: any JSON value
     values["vin"] = vin
     values["timezone"] = metro.timezone if metro else "UTC"
     return vehicle_from_item(values)
+
+
+def candidate_from_row(vin: str, row: Mapping[str, Any]) -> Candidate | None:
+    """What creation targets of a snapshot row: the same rows as :func:`vehicle_from_row`, the same
+    values, without building a ``Vehicle`` for a row of the snapshot's own shape."""
+    if is_plain_vehicle(vin, row):
+        region = row["region"]
+        return Candidate(vin, row["model"], row["hw_rev"], "unknown" if region is None else region,
+                         row["firmware_version"])  # fmt: skip
+    vehicle = vehicle_from_row(vin, row)
+    return None if vehicle is None else candidate(vehicle)
+
+
+def candidate(vehicle: Vehicle) -> Candidate:
+    return Candidate(vehicle.vin, vehicle.model, vehicle.hw_rev, vehicle.region, vehicle.firmware_version)
 
 
 def with_registered_identity(vehicle: Vehicle, registered: RegisteredVehicle | RegisteredIdentity) -> Vehicle:
@@ -178,10 +197,42 @@ class VehicleDirectory:
             # No snapshot yet, or a small fleet: its table is a few pages, and it holds the vehicles
             # of the last minute that the snapshot takes in only once their deltas have settled.
             return self._scanned()
-        out = {vin: v for vin, row in rows.items() if (v := vehicle_from_row(vin, row)) is not None}
+        out: dict[str, Vehicle] = {}
+
+        def checked() -> Iterator[str]:
+            for vin, row in rows.items():
+                if (v := vehicle_from_row(vin, row)) is not None:
+                    out[vin] = v
+                    yield vin
+
         if self.registry is None:
+            collections.deque(checked(), maxlen=0)
             return list(out.values())
-        return list(self._registered(out, self.registry.identities(list(out))).values())
+        known = self.registry.identities(checked())  # the registry answers while rows are checked
+        return list(self._registered(out, known).values())
+
+    def candidates(self) -> list[Candidate]:
+        """What :meth:`all` reads, as creation targets it: the same vehicles, identity and version."""
+        rows = self.fleet() if self.fleet is not None else None
+        if rows is None or len(rows) < SMALL_FLEET_ROWS:
+            return [candidate(v) for v in self._scanned()]
+        out: dict[str, Candidate] = {}
+
+        def checked() -> Iterator[str]:
+            for vin, row in rows.items():
+                if (c := candidate_from_row(vin, row)) is not None:
+                    out[vin] = c
+                    yield vin
+
+        if self.registry is None:
+            collections.deque(checked(), maxlen=0)
+            return list(out.values())
+        known = self.registry.identities(checked())  # the registry answers while rows are checked
+        return [
+            Candidate(vin, k.model, k.hw_rev, k.region, c.firmware_version)
+            for vin, c in out.items()
+            if (k := known.get(vin)) is not None and k.active
+        ]
 
     def _scanned(self) -> list[Vehicle]:
         # Before the first snapshot (a stack that has never ticked): the table, as before issue #16.

@@ -9,9 +9,10 @@ campaign that it would not have been targeted by at creation.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from fleetota_core.domain.firmware import SemVer
 from fleetota_core.errors import ValidationError
@@ -21,6 +22,19 @@ if TYPE_CHECKING:
     from fleetota_core.domain.firmware import FirmwareRelease
 
 NOT_TARGETED = "not matched by the target filter"
+
+
+class Candidate(NamedTuple):
+    """A vehicle as campaign creation targets it: its registered identity and installed version.
+
+    A plain tuple, not a :class:`~fleetota_core.domain.vehicle.Vehicle`: creation needs nothing else
+    of the vehicle's state, and a 1,000,000-vehicle campaign builds one per vehicle."""
+
+    vin: str
+    model: str
+    hw_rev: str
+    region: str
+    firmware_version: str
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,6 +75,32 @@ def why_not(
     if spec.kind == "update" and not manifest.accepts_source(version):
         return f"below minimum source version {manifest.min_from_version}"
     return None
+
+
+# (vin, model, hw_rev, region, version) -> why not, as :func:`why_not` answers for one campaign.
+WhyNot = Callable[[str, str | None, str | None, str | None, str | None], str | None]
+
+
+def why_not_for(spec: CampaignSpec, release: FirmwareRelease) -> WhyNot:
+    """:func:`why_not` for one campaign, ``(vin, model, hw_rev, region, version)`` -> the same answer.
+
+    Past the filter's VIN list the answer depends only on model, hardware revision, region and
+    version, of which a fleet has a few hundred combinations: each is judged once, not per vehicle.
+    """
+    vins = frozenset(spec.target.vins)
+    judged: dict[tuple[str | None, str | None, str | None, str | None], str | None] = {}
+
+    def check(
+        vin: str, model: str | None, hw_rev: str | None, region: str | None, version: str | None
+    ) -> str | None:
+        if vins and vin not in vins:
+            return NOT_TARGETED
+        key = (model, hw_rev, region, version)
+        if key not in judged:
+            judged[key] = why_not(spec, release, vin, model, hw_rev, region, version)
+        return judged[key]
+
+    return check
 
 
 class Enrolment(Enum):

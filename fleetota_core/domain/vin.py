@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from operator import getitem
 
 VIN_LENGTH = 17
 FORBIDDEN = frozenset("IOQ")
@@ -39,10 +40,22 @@ class InvalidVINError(ValueError):
     """The VIN breaks a rule; the message names which one."""
 
 
+# Per position but 9 (the check digit's own), each allowed character's value times the weight: a
+# targeting read checks 1,000,000 VINs, too many for validate_vin's cache, so each check counts.
+_WEIGHED = tuple({c: v * w for c, v in _TRANSLITERATION.items()} for w in _WEIGHTS[:8] + _WEIGHTS[9:])
+_ALLOWED = frozenset(_TRANSLITERATION)
+_WEIGHED_ALL = (*_WEIGHED[:8], dict.fromkeys(_ALLOWED, 0), *_WEIGHED[8:])  # position 9 weighs 0
+
+
 def check_digit(vin: str) -> str:
     """The check digit (``0``-``9`` or ``X``) that position 9 of ``vin`` must hold."""
-    total = 0
-    for position, char in enumerate(vin.upper()):
+    upper = vin.upper()
+    weighed = upper[:8] + upper[9:]
+    if len(upper) == VIN_LENGTH and _ALLOWED.issuperset(weighed):
+        remainder = sum(map(getitem, _WEIGHED, weighed)) % 11
+        return "X" if remainder == 10 else str(remainder)
+    total = 0  # the same sum, one character at a time, to name a character that is not allowed
+    for position, char in enumerate(upper):
         if position == 8:
             continue
         try:
@@ -76,12 +89,24 @@ def with_check_digit(vin: str) -> str:
     return vin[:8] + check_digit(vin) + vin[9:]
 
 
+def is_valid_vin(vin: str) -> bool:
+    """Whether :func:`validate_vin` accepts ``vin``, uncached: for reads of a whole fleet, whose
+    million VINs would only push the telemetry path's VINs out of the cache."""
+    if len(vin) != VIN_LENGTH or not _ALLOWED.issuperset(vin) or vin[9] not in YEAR_CODES:
+        return False
+    # check_digit's sum for a VIN already known to be upper case and of allowed characters.
+    remainder = sum(map(getitem, _WEIGHED_ALL, vin)) % 11
+    return vin[8] == ("X" if remainder == 10 else str(remainder))
+
+
 @lru_cache(maxsize=262_144)
 def validate_vin(vin: str) -> str:
     """Return ``vin`` if valid, else raise :class:`InvalidVINError` naming the broken rule.
 
     Cached because a fleet sends the same VINs over and over on the telemetry hot path.
     """
+    if is_valid_vin(vin):
+        return vin  # the checks below run to name what a bad VIN breaks
     if len(vin) != VIN_LENGTH:
         raise InvalidVINError(f"VIN must be {VIN_LENGTH} characters, got {len(vin)}")
     forbidden = FORBIDDEN.intersection(vin)

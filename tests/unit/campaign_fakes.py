@@ -30,13 +30,14 @@ from fleetota_core.domain.deployment import (
     wave_joined,
     wave_tallies,
 )
-from fleetota_core.domain.enrolment import ChangedVehicle, Enrolment, FleetChangeBatch
+from fleetota_core.domain.enrolment import Candidate, ChangedVehicle, Enrolment, FleetChangeBatch
 from fleetota_core.errors import ConflictError, InputError
 from fleetota_core.services.campaigns.ports import CampaignPorts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
+    from fleetota_core.domain.creation import NewDeployments
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
@@ -191,6 +192,9 @@ class DeploymentStoreFake:
                 count += 1
         return count
 
+    def put_new(self, new: NewDeployments) -> int:
+        return self.put_many(new.deployments())
+
     def get(self, campaign_id: str, vin: str) -> Deployment | None:
         with self.lock:
             return self.items.get((campaign_id, vin))
@@ -314,6 +318,9 @@ class VehiclesFake:
 
     def all(self) -> list[Vehicle]:
         return list(self.by_vin.values())
+
+    def candidates(self) -> list[Candidate]:
+        return [Candidate(v.vin, v.model, v.hw_rev, v.region, v.firmware_version) for v in self.all()]
 
 
 class ReleasesFake:

@@ -44,3 +44,9 @@ def test_the_registry_identity_wins_over_the_snapshots():
     assert with_registered_identity(vehicle, moved).region == "eu-west"
     same = RegisteredIdentity(VIN, "Tesla", "Tesla Model 3", 2023, "HW4", "eu-central", active=True)
     assert with_registered_identity(vehicle, same) is vehicle
+
+
+def test_a_row_whose_metro_is_not_text_is_judged_not_raised():
+    # A snapshot is data from S3: one odd row must not stop a campaign's targeting.
+    assert vehicle_from_row(VIN, row(metro=["Berlin"])) is None
+    assert vehicle_from_row(VIN, {**row(), "metro": {"name": "Berlin"}}) is None

@@ -56,3 +56,24 @@ def test_an_item_that_is_not_a_registered_vehicle_is_left_out():
     dynamo = RecordingDynamo()
     dynamo.items = {vin(1): {"vin": {"S": vin(1)}, "model": {"S": "no key"}}}
     assert VehicleRegistry(dynamo, "registry").get_many([vin(1)]) == {}
+
+
+def test_an_identity_read_straight_from_typed_attributes_is_the_codecs_identity():
+    from fleetota_core.adapters.vehicle_registry import _decoded_identity, identity_from_item
+
+    base = {"vin": {"S": vin(1)}, "make": {"S": "Tesla"}, "model": {"S": "Model 3"},
+            "model_year": {"N": "2023"}, "hw_rev": {"S": "HW3"}, "region": {"S": "us-west"},
+            "status": {"S": "active"}}  # fmt: skip
+    odd = [{"N": "2023"}, {"N": "2023.0"}, {"N": "-7"}, {"N": "1e3"}, {"N": "2023.5"}, {"S": "2023"},
+           {"S": "x"}, {"S": ""}, {"BOOL": True}, {"NULL": True}, {"S": "retired"},
+           {"L": [{"S": "a"}]}]  # fmt: skip
+    items = [base] + [{**base, name: value} for name in base for value in odd]
+    items += [{k: v for k, v in base.items() if k != name} for name in base]
+    for item in items:
+        assert identity_from_item(item) == _decoded_identity(item), item
+    assert (
+        identity_from_item(base).active
+        and not identity_from_item({**base, "status": {"S": "retired"}}).active
+    )
+    assert identity_from_item({**base, "model_year": {"N": "2023.0"}}).model_year == 2023
+    assert identity_from_item({**base, "region": {"NULL": True}}).region == "None"  # as the codec reads it

@@ -7,21 +7,25 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, wave_sizes
-from fleetota_core.domain.deployment import Deployment, DeploymentState
-from fleetota_core.domain.enrolment import NOT_TARGETED, why_not
+from fleetota_core.domain.creation import NewDeployments
+from fleetota_core.domain.deployment import DeploymentState
+from fleetota_core.domain.enrolment import NOT_TARGETED, why_not_for
 from fleetota_core.errors import InputError, ValidationError
 from fleetota_core.services.campaigns.release_trust import check_artifact, check_release
 from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
+    from fleetota_core.domain.deployment import Deployment
+    from fleetota_core.domain.enrolment import Candidate
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.vehicle import Vehicle
     from fleetota_core.services.campaigns.ports import CampaignPorts
@@ -72,33 +76,68 @@ def parse_spec(raw: dict[str, Any]) -> CampaignSpec:
         raise InputError(f"invalid campaign spec: {problems}") from exc
 
 
+class _Targetable(Protocol):
+    """What targeting reads of a vehicle: a ``Vehicle`` (preview) or a ``Candidate`` (creation)."""
+
+    @property
+    def vin(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def hw_rev(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def firmware_version(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Targetable)
+
+
 @dataclass
-class Targeting:
+class Targeting(Generic[T]):
     """The vehicles a spec reaches, and why the others it named were left out."""
 
-    matched: list[Vehicle] = field(default_factory=list)
+    matched: list[T] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
 
 
-def target_vehicles(ports: CampaignPorts, spec: CampaignSpec, release: FirmwareRelease) -> Targeting:
-    """Vehicles matching the filter that can take ``release``.
-
-    Reads the whole vehicles table (a scan): fine for creation and preview, which are rare.
-    """
+def _check_models(spec: CampaignSpec, release: FirmwareRelease) -> None:
     unknown = [m for m in spec.target.models if m not in release.manifest.models]
     if unknown:
         raise ValidationError(
             f"target model(s) {', '.join(unknown)} are not in release {release.version} "
             f"(it is for {', '.join(release.manifest.models)})"
         )
-    result = Targeting()
-    for v in ports.vehicles.all():
-        why = why_not(spec, release, v.vin, v.model, v.hw_rev, v.region, v.firmware_version)
+
+
+def _target(spec: CampaignSpec, release: FirmwareRelease, vehicles: Iterable[T]) -> Targeting[T]:
+    result: Targeting[T] = Targeting()
+    check = why_not_for(spec, release)
+    for v in vehicles:
+        why = check(v.vin, v.model, v.hw_rev, v.region, v.firmware_version)
         if why is None:
             result.matched.append(v)
         elif why != NOT_TARGETED:
             result.excluded[why] = result.excluded.get(why, 0) + 1
     return result
+
+
+def target_vehicles(ports: CampaignPorts, spec: CampaignSpec, release: FirmwareRelease) -> Targeting[Vehicle]:
+    """Vehicles matching the filter that can take ``release``, with their state (the preview judges it).
+
+    Reads the whole fleet (the snapshot): fine for creation and preview, which are rare.
+    """
+    _check_models(spec, release)
+    return _target(spec, release, ports.vehicles.all())
+
+
+def target_candidates(
+    ports: CampaignPorts, spec: CampaignSpec, release: FirmwareRelease
+) -> Targeting[Candidate]:
+    """The same vehicles as :func:`target_vehicles`, identity and version only (what creation needs)."""
+    _check_models(spec, release)
+    return _target(spec, release, ports.vehicles.candidates())
 
 
 def _wave_order(campaign_id: str, vin: str) -> str:
@@ -118,7 +157,7 @@ def create_campaign(
     release = check_artifact(ports, check_release(ports, get_release(spec.release_version, ports)))
     # Before the targeting read: whatever changes from here on, enrolment reads in the change feed.
     watermark = ports.fleet_changes.start() if spec.continuous else ""
-    targeting = target_vehicles(ports, spec, release)
+    targeting = target_candidates(ports, spec, release)
     # A continuous campaign may start empty: its vehicles join as they come (AWS IoT continuous jobs).
     if not targeting.matched and not spec.continuous:
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"
@@ -127,23 +166,12 @@ def create_campaign(
     vehicles = sorted(targeting.matched, key=lambda v: _wave_order(campaign_id, v.vin))
     sizes = wave_sizes(len(vehicles), spec.waves)
     wave_of = [w for w, size in enumerate(sizes) for _ in range(size)]
-    ports.deployments.put_many(
-        Deployment(
-            campaign_id=campaign_id,
-            vin=v.vin,
-            wave=wave,
-            state=DeploymentState.PENDING,
-            next_action_at=spec.start_at or now,
-            model=v.model,
-            hw_rev=v.hw_rev,
-            from_version=v.firmware_version,
-            created_at=now,
-        )
-        for v, wave in zip(vehicles, wave_of, strict=True)
-    )
+    ports.deployments.put_new(NewDeployments(campaign_id, spec.start_at or now, now, vehicles, wave_of))
     # Rosters in rollout order, before the campaign exists: no tick can look for them too early.
-    for wave in range(len(sizes)):
-        vins = [v.vin for v, w in zip(vehicles, wave_of, strict=True) if w == wave]
+    first = 0
+    for wave, size in enumerate(sizes):  # the waves are consecutive runs of ``vehicles``
+        vins = [v.vin for v in vehicles[first : first + size]]
+        first += size
         if vins:
             ports.schedule.put_roster(campaign_id, wave, vins)
     needs_approval = ports.approval.reason(spec.critical, len(vehicles))

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from fleetota_core.domain.campaign import Campaign
+    from fleetota_core.domain.creation import NewDeployments
     from fleetota_core.domain.deployment import CounterKey, Deployment, DeploymentState, Lane, Transition
-    from fleetota_core.domain.enrolment import Enrolment, FleetChangeBatch
+    from fleetota_core.domain.enrolment import Candidate, Enrolment, FleetChangeBatch
     from fleetota_core.domain.firmware import FirmwareRelease
     from fleetota_core.domain.job_document import SignedJobDocument
     from fleetota_core.domain.vehicle import Vehicle
@@ -56,6 +57,10 @@ class Campaigns(Protocol):
 
 class Deployments(Protocol):
     def put_many(self, deployments: Iterable[Deployment]) -> int: ...
+    def put_new(self, new: NewDeployments) -> int:
+        """Write a new campaign's deployments (``put_many`` of ``new.deployments()``); the count."""
+        ...
+
     def get(self, campaign_id: str, vin: str) -> Deployment | None: ...
     def get_many(self, campaign_id: str, vins: list[str]) -> dict[str, Deployment]: ...
     def in_state(self, campaign_id: str, state: DeploymentState, wave: int = 0) -> Iterator[Deployment]:
@@ -93,6 +98,9 @@ class Schedule(Protocol):
 class Vehicles(Protocol):
     def get_many(self, vins: list[str]) -> dict[str, Vehicle]: ...
     def all(self) -> list[Vehicle]: ...
+    def candidates(self) -> list[Candidate]:
+        """The vehicles of ``all()`` as creation targets them: identity and installed version only."""
+        ...
 
 
 class FleetChanges(Protocol):
