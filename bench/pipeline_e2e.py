@@ -182,12 +182,15 @@ def campaign_summary(clients: ClientFactory, resources: Any, campaign_id: str) -
 
     ports = campaign_ports(clients, resources)
     campaign = ports.campaign(campaign_id)
-    states = Counter(d.state.value for d in ports.deployments.for_campaign(campaign_id))
+    deployments = list(ports.deployments.for_campaign(campaign_id))
+    states = Counter(d.state.value for d in deployments)
+    deferred = Counter(d.reason or "?" for d in deployments if d.state.value == "DEFERRED")
     return {
         "campaign_id": campaign_id,
         "campaigns_in_stack": len(ports.campaigns.list_all()),
         "state": campaign.state.value,
         "deployments": dict(states),
+        "deferred_because": dict(deferred.most_common()),
     }
 
 
