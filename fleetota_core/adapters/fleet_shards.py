@@ -31,6 +31,7 @@ from fleetota_core.adapters.fleet_snapshot import (
     SNAPSHOT_COLUMNS,
     SNAPSHOT_KEY,
     SnapshotFormatError,
+    check_format,
 )
 
 INDEX_FORMAT = "fleetota.fleet-snapshot-index"
@@ -124,13 +125,7 @@ def decode_index(body: bytes) -> SnapshotIndex:
         header = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise SnapshotFormatError(f"the index is not JSON: {exc}") from exc
-    if not isinstance(header, dict) or header.get("format") != INDEX_FORMAT:
-        raise SnapshotFormatError(f"not a {INDEX_FORMAT} object")
-    if header.get("schema_version") != INDEX_SCHEMA_VERSION:
-        raise SnapshotFormatError(
-            f"index schema_version {header.get('schema_version')!r}; "
-            f"this version reads {INDEX_SCHEMA_VERSION}"
-        )
+    check_format(header, INDEX_FORMAT, INDEX_SCHEMA_VERSION)
     shards, counts, columns = header.get("shards"), header.get("counts"), header.get("columns")
     if type(shards) is not int or not 1 <= shards <= MAX_SHARDS or shards & (shards - 1):
         raise SnapshotFormatError(f"'shards' {shards!r} is not a power of two up to {MAX_SHARDS}")

@@ -241,18 +241,23 @@ def decode(body: bytes, limit: int = MAX_DOCUMENT_BYTES) -> SnapshotDocument:
     )
 
 
+def check_format(header: Any, name: str, schema_version: int) -> None:
+    """Raise :class:`SnapshotFormatError` unless ``header`` is a ``name`` object of ``schema_version``."""
+    if not isinstance(header, dict) or header.get("format") != name:
+        raise SnapshotFormatError(f"not a {name} object")
+    if header.get("schema_version") != schema_version:
+        raise SnapshotFormatError(
+            f"{name} schema_version {header.get('schema_version')!r}; this version reads {schema_version}"
+        )
+
+
 def decode_header(first: bytes) -> dict[str, Any]:
     """A document's checked header line; :class:`SnapshotFormatError` says why it cannot be used."""
     try:
         header = _DECODER.decode(first)
     except msgspec.DecodeError as exc:
         raise SnapshotFormatError(f"the header line is not JSON: {exc}") from exc
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise SnapshotFormatError(f"not a {FORMAT} document")
-    if header.get("schema_version") != SCHEMA_VERSION:
-        raise SnapshotFormatError(
-            f"schema_version {header.get('schema_version')!r}; this version reads {SCHEMA_VERSION}"
-        )
+    check_format(header, FORMAT, SCHEMA_VERSION)
     columns = header.get("columns")
     if not isinstance(columns, list) or "vin" not in columns or not all(isinstance(c, str) for c in columns):
         raise SnapshotFormatError("'columns' is not a list of names with 'vin'")
