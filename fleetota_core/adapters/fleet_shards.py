@@ -26,12 +26,13 @@ from typing import Any
 import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetota_core.adapters.aws_errors import error_code, translate
+from fleetota_core.adapters.aws_errors import translate
 from fleetota_core.adapters.fleet_snapshot import (
     SNAPSHOT_COLUMNS,
     SNAPSHOT_KEY,
     SnapshotFormatError,
     check_format,
+    get_body,
 )
 
 INDEX_FORMAT = "fleetota.fleet-snapshot-index"
@@ -143,18 +144,6 @@ def decode_index(body: bytes) -> SnapshotIndex:
         sweep if isinstance(sweep, dict) else None,
         columns,
     )
-
-
-def get_body(s3: Any, bucket: str, key: str) -> bytes | None:
-    """An object's bytes, or None if it does not exist."""
-    try:
-        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        if error_code(exc) in {"NoSuchKey", "404"}:
-            return None
-        raise translate(exc, f"reading {key}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, f"reading {key}") from exc
 
 
 def put_body(s3: Any, bucket: str, key: str, body: bytes, content_type: str = "application/gzip") -> None:

@@ -364,16 +364,23 @@ def delete_deltas_before(s3: Any, bucket: str, before: str) -> int:
     return len(keys)
 
 
-def read_document(s3: Any, bucket: str, key: str) -> SnapshotDocument | None:
-    """A snapshot or delta, or None if the object does not exist; :class:`SnapshotFormatError` if unusable."""
+def get_body(s3: Any, bucket: str, key: str) -> bytes | None:
+    """An object's bytes, or None if it does not exist."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
         if error_code(exc) in {"NoSuchKey", "404"}:
             return None
         raise translate(exc, f"reading {key}") from exc
     except BotoCoreError as exc:
         raise translate(exc, f"reading {key}") from exc
+
+
+def read_document(s3: Any, bucket: str, key: str) -> SnapshotDocument | None:
+    """A snapshot or delta, or None if the object does not exist; :class:`SnapshotFormatError` if unusable."""
+    body = get_body(s3, bucket, key)
+    if body is None:
+        return None
     try:
         return decode(body)
     except SnapshotFormatError as exc:
