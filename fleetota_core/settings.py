@@ -1,11 +1,10 @@
 """Configuration, parsed once at each entrypoint and passed down.
 
-Core code never reads ``os.environ``; entrypoints call :func:`load_settings`.
+Core code never reads ``os.environ``; entrypoints build :class:`Settings`, which parses it.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -89,9 +88,3 @@ class Settings(BaseSettings):
         if not self.is_local:
             return self.endpoint_override or None
         return f"http://{self.local_host}:{self.local_port}"
-
-
-@lru_cache(maxsize=1)
-def load_settings() -> Settings:
-    """Settings from the environment, parsed once per process."""
-    return Settings()

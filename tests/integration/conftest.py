@@ -18,7 +18,7 @@ from fleetota_core.local.provision import provision
 from fleetota_core.local.runtime import LocalRuntime
 from fleetota_core.local.server import reset_moto, start_moto
 from fleetota_core.local.stack_spec import read_stack_spec
-from fleetota_core.settings import Settings, load_settings
+from fleetota_core.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -97,7 +97,6 @@ def open_stack(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loca
     monkeypatch.setenv("FLEETOTA_MODE", "local")
     monkeypatch.setenv("FLEETOTA_LOCAL_HOST", LOCAL_HOST)
     monkeypatch.setenv("FLEETOTA_LOCAL_PORT", str(moto_port))
-    load_settings.cache_clear()
     settings = Settings(mode="local", local_host=LOCAL_HOST, local_port=moto_port)
     clients = client_factory(settings)
     spec = read_stack_spec(settings)
@@ -110,7 +109,6 @@ def open_stack(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loca
         )
     finally:
         runtime.stop()
-        load_settings.cache_clear()
 
 
 @pytest.fixture

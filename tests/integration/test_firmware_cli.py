@@ -7,7 +7,6 @@ import json
 from fleetota_core.adapters.signing import KmsSigner
 from fleetota_core.cli import main
 from fleetota_core.errors import TransientAWSError
-from fleetota_core.settings import load_settings
 from simulator.firmware_images import catalogue_image
 from tests.integration.test_campaign_services import MODEL, seed_vehicles
 
@@ -109,7 +108,6 @@ def test_four_eyes_a_large_campaign_waits_until_another_operator_approves_it(
     stack, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("FLEETOTA_APPROVAL_MIN_VEHICLES", "2")
-    load_settings.cache_clear()
     vins = seed_vehicles(stack, 3)
     image = tmp_path / "app.bin"
     image.write_bytes(b"x" * 100)

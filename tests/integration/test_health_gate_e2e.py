@@ -84,7 +84,9 @@ def test_a_bad_release_pauses_after_wave_one_with_the_evidence_and_notifies_no_l
         lambda c: c.state is not CampaignState.RUNNING and c.gate,
         SOAK_MINUTES // 2 + 12,
     )
-    assert paused.state is CampaignState.PAUSED and paused.current_wave == 0
+    # On failure, say what the judge saw: each signal's groups, means and p-value.
+    seen = paused.gate and [m.model_dump(mode="json") for m in paused.gate.metrics]
+    assert paused.state is CampaignState.PAUSED and paused.current_wave == 0, (paused.state_reason, seen)
     gate = paused.gate
     assert gate is not None and gate.phase is GatePhase.FAILED
     assert gate.verdict in (GateVerdict.FAIL, GateVerdict.MARGINAL)

@@ -19,7 +19,6 @@ from fleetota_core.errors import (
     ResourceNotFoundError,
     TransientAWSError,
 )
-from fleetota_core.settings import load_settings
 from simulator.__main__ import main
 from simulator.fleet import generate_fleet
 from simulator.runner import run
@@ -152,7 +151,6 @@ def test_the_cli_reports_an_unreachable_endpoint_in_one_line_and_exits_1(
     monkeypatch.setenv("FLEETOTA_LOCAL_PORT", str(_free_port()))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    load_settings.cache_clear()
     code = main(["--vehicles", "5", "--ticks", "1", "--quiet"])
     err = capsys.readouterr().err
     assert code == 1
