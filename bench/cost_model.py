@@ -1,14 +1,18 @@
 """Monthly AWS cost of the telemetry path at 100, 10k and 1M vehicles, from a measured e2e run.
 
-    .venv/bin/python bench/cost_model.py RESULT.json [--interval 10]
+    .venv/bin/python bench/cost_model.py RESULT.json [--interval 10] [--batching-window 1]
 
 RESULT.json is what ``bench/pipeline_e2e.py --out`` wrote. From that run come the requests per
-object (S3, SQS, ledger) and the share of readings that were material (vehicle writes: since issue
+object (S3, SQS, ledger), the share of readings that were material (vehicle writes: since issue
 #16 the vehicles table takes material changes only, and "last seen" rides in the per-invocation
-snapshot delta); the AWS-mode state cache (one read per vehicle per 60 s) and registry cache (one
-read per vehicle per 5 min) are modelled per vehicle, so the figures hold for other fleet sizes and
-intervals. Two earlier designs are priced from the same run: the previous one, which also rewrote
-every vehicle's state on a 2-4 min heartbeat (mean 3), and the original one (by construction: one
+snapshot delta) and the share of readings that carried the vehicle's own change flag (``changed``,
+which spares the processor the read of the stored state). The processor's caches are modelled per
+vehicle and per warm instance, so the figures hold for other fleet sizes and intervals: SQS hands
+each object to one of ``--processor-instances`` warm processors at random, and each keeps what it
+read for its TTL (see :func:`cache_reads_per_vehicle_s`).
+Designs priced from the same run: this one; the one before it (every reading decided against the
+stored state, 60 s state cache, 5-minute registry cache); the one before that, which also rewrote
+every vehicle's state on a 2-4 min heartbeat (mean 3); and the original one (by construction: one
 object, S3 event, PutItem and PutMetricData per record).
 Prices: us-east-1 list prices, on-demand DynamoDB after the November 2024 cut, no free tier, no
 data transfer (everything stays in the region).
@@ -20,6 +24,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +45,29 @@ PRICE = {
 LAMBDA_GB = 1.0  # MemorySize 1024 in the template
 BATCH_RECORDS = 1000  # records per object (the simulator's default)
 MEAN_HEARTBEAT_S = 180.0  # the previous design's heartbeat write, 2-4 min per VIN
-CACHE_TTL_S = 60.0
 # The telemetry event source mapping (infra/template.yaml) and Lambda's initial SQS pollers.
 EVENT_BATCH_SIZE = 10
 BATCHING_WINDOW_S = 1.0
 POLLERS = 5
-REGISTRY_TTL_S = 300.0  # RegistryCache: a registered vehicle's identity is re-read every 5 min
+
+
+@dataclass(frozen=True)
+class Design:
+    """What decides the processor's DynamoDB reads and writes per vehicle."""
+
+    state_ttl_s: float = 60.0  # CachedVehicleStates in AWS mode
+    registry_ttl_s: float = 86_400.0  # RegistryCache: found entries, changes arrive by the feed
+    registry_feed_every_s: float | None = 10.0  # one GetItem of the registry change feed per instance
+    hinted_share: float = 1.0  # readings carrying ``changed``: decided without a state read
+    heartbeat_s: float | None = None  # a state write per vehicle per heartbeat (two designs back)
+    instances: int = POLLERS  # warm processors sharing the objects at random
+    batching_window_s: float = BATCHING_WINDOW_S
+
+
+# Issue #16 before the change flag and the registry feed: every reading decided against the
+# stored state, and the registry re-read every 5 minutes.
+PREVIOUS = Design(registry_ttl_s=300.0, registry_feed_every_s=None, hinted_share=0.0)
+HEARTBEAT = replace(PREVIOUS, heartbeat_s=MEAN_HEARTBEAT_S)
 RAW_RETENTION_DAYS = 30
 
 
@@ -84,23 +106,61 @@ def measured(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def objects_per_invocation(objects_per_s: float) -> float:
+def objects_per_invocation(objects_per_s: float, window_s: float = BATCHING_WINDOW_S) -> float:
     """How many objects one invocation gets: the event source's pollers (5 to start with) share the
     objects, each gathers for the batching window, up to the batch size."""
-    return min(EVENT_BATCH_SIZE, max(1.0, objects_per_s * BATCHING_WINDOW_S / POLLERS))
+    return min(EVENT_BATCH_SIZE, max(1.0, objects_per_s * window_s / POLLERS))
 
 
-def requests_per_1000_records(m: dict[str, float], vehicles: int, interval: float) -> dict[str, float]:
+def cache_reads_per_vehicle_s(interval: float, ttl: float, instances: int) -> float:
+    """Table reads per vehicle per second behind per-instance caches.
+
+    Each reading goes to one of ``instances`` warm processors at random; an instance that gets one
+    of the vehicle's readings reads the vehicle unless it did within ``ttl`` (an entry lives ``ttl``
+    from its read, hits do not extend it). So each instance that sees the vehicle in a TTL window
+    reads it once per window, and no vehicle is read more often than it reports.
+    """
+    if ttl <= interval:
+        return 1.0 / interval
+    seen = 1.0 - (1.0 - 1.0 / instances) ** (ttl / interval)
+    return min(1.0 / interval, instances / ttl * seen)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """Per vehicle per second: stored-state and registry reads, and the feed's GetItem per fleet."""
+
+    state: float
+    registry: float
+    feed_per_s: float
+
+
+def reads(design: Design, vehicles: int, interval: float) -> Reads:
+    state = (1.0 - design.hinted_share) * cache_reads_per_vehicle_s(
+        interval, design.state_ttl_s, design.instances
+    )
+    registry = cache_reads_per_vehicle_s(interval, design.registry_ttl_s, design.instances)
+    feed = design.instances / design.registry_feed_every_s if design.registry_feed_every_s else 0.0
+    return Reads(state, registry, feed)
+
+
+def requests_per_1000_records(
+    m: dict[str, float], vehicles: int, interval: float, design: Design
+) -> dict[str, float]:
     """AWS requests per 1,000 records end to end at this fleet size and interval, by what they are for."""
     objects = 1000 / min(BATCH_RECORDS, vehicles)
-    batch = objects_per_invocation(math.ceil(vehicles / BATCH_RECORDS) / interval)
+    batch = objects_per_invocation(math.ceil(vehicles / BATCH_RECORDS) / interval, design.batching_window_s)
     invocations = objects / batch
     per_object_keys = min(BATCH_RECORDS, vehicles)  # distinct vehicles in one object
+    r = reads(design, vehicles, interval)
 
-    def batch_gets(miss_share: float) -> float:  # BatchGetItem takes 100 keys
-        return objects * math.ceil(per_object_keys * miss_share / 100)
+    def batch_gets(reads_per_vehicle_s: float) -> float:
+        """BatchGetItem calls: 100 keys each, and an object whose vehicles all hit makes none."""
+        keys = per_object_keys * reads_per_vehicle_s * interval  # expected misses in one object
+        return objects * (math.ceil(keys / 100 - 1e-9) if keys >= 100 else 1.0 - math.exp(-keys))
 
     ledger_per_invocation = m["ledger_requests"] if m["objects_per_invocation"] > 1 else 2.0
+    records_per_s = vehicles / interval
     return {
         "upload (PutObject)": objects,
         "S3 event to SQS (SendMessage)": objects,
@@ -109,29 +169,27 @@ def requests_per_1000_records(m: dict[str, float], vehicles: int, interval: floa
         "ledger (BatchGetItem + TransactWriteItems)": invocations * ledger_per_invocation,
         "snapshot delta (PutObject + the update manager's GetObject)": invocations * 2,
         "vehicle state writes (material only)": 1000 * m["material_share"],
-        "vehicle state reads (cache misses, BatchGetItem)": batch_gets(interval / max(interval, CACHE_TTL_S)),
-        "registry reads (cache misses, BatchGetItem)": batch_gets(interval / max(interval, REGISTRY_TTL_S)),
+        "vehicle state reads (cache misses, BatchGetItem)": batch_gets(r.state),
+        "registry reads (cache misses, BatchGetItem)": batch_gets(r.registry),
+        "registry change feed (GetItem)": 1000 * r.feed_per_s / records_per_s,
     }
 
 
 def batched_monthly(
-    m: dict[str, float],
-    vehicles: int,
-    interval: float,
-    lambda_ms: float,
-    gz: float,
-    heartbeat_s: float | None = None,
+    m: dict[str, float], vehicles: int, interval: float, lambda_ms: float, gz: float, design: Design
 ) -> dict[str, float]:
-    """This design; with ``heartbeat_s``, the previous one (a state write per vehicle per heartbeat)."""
+    """The batched pipeline under ``design``."""
     ticks = SECONDS_PER_MONTH / interval
     records = vehicles * ticks
     objects = ticks * math.ceil(vehicles / BATCH_RECORDS)
     per_second = objects / SECONDS_PER_MONTH
-    invocations = objects / objects_per_invocation(per_second)
-    heartbeats = vehicles * SECONDS_PER_MONTH / heartbeat_s if heartbeat_s else 0.0
+    invocations = objects / objects_per_invocation(per_second, design.batching_window_s)
+    heartbeats = vehicles * SECONDS_PER_MONTH / design.heartbeat_s if design.heartbeat_s else 0.0
     vehicle_writes = heartbeats + records * m["material_share"]
-    vehicle_reads = vehicles * SECONDS_PER_MONTH / max(interval, CACHE_TTL_S)
-    registry_reads = vehicles * SECONDS_PER_MONTH / max(interval, REGISTRY_TTL_S)
+    r = reads(design, vehicles, interval)
+    # Eventually consistent reads of items under 4 KB: half a read unit each.
+    vehicle_reads = vehicles * SECONDS_PER_MONTH * r.state
+    registry_reads = vehicles * SECONDS_PER_MONTH * r.registry + SECONDS_PER_MONTH * r.feed_per_s
     return {
         "S3 requests": objects * (PRICE["s3_put"] + m["get_object"] * PRICE["s3_get"]),
         "SQS": (objects + invocations * m["sqs"]) * PRICE["sqs_request"],
@@ -167,50 +225,64 @@ def original_monthly(vehicles: int, interval: float) -> dict[str, float]:
     }
 
 
-def table(result: dict[str, Any], interval: float, lambda_ms: float, gz: float) -> str:
+def table(result: dict[str, Any], interval: float, lambda_ms: float, gz: float, design: Design) -> str:
     m = measured(result)
+    previous = replace(PREVIOUS, instances=design.instances)
+    heartbeat = replace(HEARTBEAT, instances=design.instances)
     lines = [
         f"Interval {interval:g} s. From the run ({result['after_warm_up']['records']:,} records at "
         f"{result['interval_s']:g} s, {m['objects_per_invocation']:.2f} objects per invocation): "
         f"{m['get_object']:.2f} GetObject, {m['ledger_read_items']:.2f} ledger read items and "
         f"{m['transact_items']:.2f} transaction items per object; {m['ledger_requests']:.2f} ledger "
         f"requests and {m['sqs']:.2f} SQS receive/delete calls per invocation; "
-        f"{100 * m['material_share']:.3f} % of readings material (written to the vehicles table).",
+        f"{100 * m['material_share']:.3f} % of readings material (written to the vehicles table); "
+        f"{100 * design.hinted_share:.1f} % of readings carrying the vehicle's change flag. "
+        f"{design.instances} warm processors, batching window {design.batching_window_s:g} s.",
         "",
-        "| vehicles | records / month | this design $/month | previous (heartbeat) $/month "
-        "| original design $/month |",
-        "|---:|---:|---:|---:|---:|",
+        "| vehicles | records / month | this design $/month | previous (every reading checked) $/month "
+        "| heartbeat $/month | original design $/month |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for vehicles in (100, 10_000, 1_000_000):
-        new = sum(batched_monthly(m, vehicles, interval, lambda_ms, gz).values())
-        beat = sum(batched_monthly(m, vehicles, interval, lambda_ms, gz, MEAN_HEARTBEAT_S).values())
+        new, prev, beat = (
+            sum(batched_monthly(m, vehicles, interval, lambda_ms, gz, d).values())
+            for d in (design, previous, heartbeat)
+        )
         old = sum(original_monthly(vehicles, interval).values())
         records = vehicles * SECONDS_PER_MONTH / interval
-        lines.append(f"| {vehicles:,} | {records:,.0f} | {new:,.2f} | {beat:,.2f} | {old:,.2f} |")
-    new = batched_monthly(m, 1_000_000, interval, lambda_ms, gz)
-    beat = batched_monthly(m, 1_000_000, interval, lambda_ms, gz, MEAN_HEARTBEAT_S)
-    old = original_monthly(1_000_000, interval)
+        lines.append(
+            f"| {vehicles:,} | {records:,.0f} | {new:,.2f} | {prev:,.2f} | {beat:,.2f} | {old:,.2f} |"
+        )
+    new_items, prev_items, beat_items = (
+        batched_monthly(m, 1_000_000, interval, lambda_ms, gz, d) for d in (design, previous, heartbeat)
+    )
+    old_items = original_monthly(1_000_000, interval)
     lines += [
         "",
         "At 1M vehicles, by item ($/month):",
         "",
-        "| item | this design | previous (heartbeat) | original |",
-        "|---|---:|---:|---:|",
+        "| item | this design | previous | heartbeat | original |",
+        "|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {k} | {new.get(k, 0):,.2f} | {beat.get(k, 0):,.2f} | {old.get(k, 0):,.2f} |"
-        for k in dict.fromkeys([*new, *old])
+        f"| {k} | {new_items.get(k, 0):,.2f} | {prev_items.get(k, 0):,.2f} | {beat_items.get(k, 0):,.2f} "
+        f"| {old_items.get(k, 0):,.2f} |"
+        for k in dict.fromkeys([*new_items, *old_items])
     ]
-    requests = requests_per_1000_records(m, 1_000_000, interval)
-    batch = objects_per_invocation(math.ceil(1_000_000 / BATCH_RECORDS) / interval)
+    lines.append(
+        f"| **total** | **{sum(new_items.values()):,.2f}** | **{sum(prev_items.values()):,.2f}** "
+        f"| **{sum(beat_items.values()):,.2f}** | **{sum(old_items.values()):,.2f}** |"
+    )
+    now, before = (requests_per_1000_records(m, 1_000_000, interval, d) for d in (design, previous))
+    batch = objects_per_invocation(math.ceil(1_000_000 / BATCH_RECORDS) / interval, design.batching_window_s)
     lines += [
         "",
         f"AWS requests per 1,000 records end to end at 1M vehicles ({batch:.1f} objects per invocation):",
         "",
-        "| for | requests |",
-        "|---|---:|",
-        *(f"| {k} | {v:.2f} |" for k, v in requests.items()),
-        f"| **total** | **{sum(requests.values()):.2f}** |",
+        "| for | this design | previous |",
+        "|---|---:|---:|",
+        *(f"| {k} | {v:.2f} | {before[k]:.2f} |" for k, v in now.items()),
+        f"| **total** | **{sum(now.values()):.2f}** | **{sum(before.values()):.2f}** |",
     ]
     return "\n".join(lines)
 
@@ -233,14 +305,37 @@ def main(argv: list[str] | None = None) -> int:
         help="take the share of material readings from this run instead (e.g. one at the modelled "
         "interval: how often a vehicle's state changes materially depends on its simulated time)",
     )
+    parser.add_argument(
+        "--processor-instances",
+        type=int,
+        default=POLLERS,
+        help=f"warm telemetry processors sharing the objects at random (default {POLLERS}, Lambda's "
+        "initial SQS pollers)",
+    )
+    parser.add_argument(
+        "--batching-window",
+        type=float,
+        default=BATCHING_WINDOW_S,
+        help="the event source's MaximumBatchingWindowInSeconds (template parameter "
+        "TelemetryBatchingWindowSeconds)",
+    )
+    parser.add_argument(
+        "--hinted-share",
+        type=float,
+        default=None,
+        help="share of readings carrying the change flag (default: the run's hinted_share, else 0)",
+    )
     args = parser.parse_args(argv)
     result = json.loads(args.result.read_text())
     if args.material_from:
         other = json.loads(args.material_from.read_text())["after_warm_up"]
         result["material_share"] = other["vehicle_writes"] / max(1, other["records"])
-    print(
-        table(result, args.interval or result["interval_s"], args.lambda_ms_per_record, args.bytes_per_record)
+    hinted = args.hinted_share if args.hinted_share is not None else result.get("hinted_share", 0.0)
+    design = Design(
+        hinted_share=hinted, instances=args.processor_instances, batching_window_s=args.batching_window
     )
+    interval = args.interval or result["interval_s"]
+    print(table(result, interval, args.lambda_ms_per_record, args.bytes_per_record, design))
     return 0
 
 

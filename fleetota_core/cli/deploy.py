@@ -117,6 +117,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "on update the previous value)",
     )
     parser.add_argument(
+        "--telemetry-batching-window",
+        type=int,
+        metavar="SECONDS",
+        help="how long the telemetry queue gathers objects before invoking the processor, 0-20 "
+        "(default: the template's 1; on update the previous value; docs/capacity.md says when to raise it)",
+    )
+    parser.add_argument(
         "--package-dir",
         type=Path,
         metavar="DIR",
@@ -175,6 +182,7 @@ def run_deploy(args: argparse.Namespace, settings: Settings) -> int:
         alarm_email=args.alarm_email,
         approval_min_vehicles=args.approval_min_vehicles,
         log_retention_days=args.log_retention_days,
+        telemetry_batching_window_s=args.telemetry_batching_window,
         artifacts_bucket=args.artifacts_bucket,
         assume_yes=args.yes,
         package_dir=args.package_dir,

@@ -59,6 +59,7 @@ class DeployRequest:
     alarm_email: str | None = None
     approval_min_vehicles: int | None = None
     log_retention_days: int | None = None
+    telemetry_batching_window_s: int | None = None
     artifacts_bucket: str | None = None
     assume_yes: bool = False
     package_dir: Path | None = None
@@ -191,6 +192,9 @@ def deploy(
         if request.approval_min_vehicles is None
         else str(request.approval_min_vehicles),
         "LogRetentionDays": None if request.log_retention_days is None else str(request.log_retention_days),
+        "TelemetryBatchingWindowSeconds": None
+        if request.telemetry_batching_window_s is None
+        else str(request.telemetry_batching_window_s),
         **{CODE_KEY_PARAMETERS[p.function]: p.s3_key for p in packages},
     }
     previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
