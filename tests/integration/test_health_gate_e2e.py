@@ -76,7 +76,14 @@ def run_until(w: OtaWorld, campaign_id: str, done, minutes: int):
 
 
 def test_a_bad_release_pauses_after_wave_one_with_the_evidence_and_notifies_no_later_wave(stack):
-    w = gated_world(stack, f"{NEW}:dtc=P0A80@100", f"{NEW}:parked_drain=3")
+    # A fault code at 300 % per hour (effects of one version add up; one is at most 100 %): ~63 % of
+    # the canary report one within the 20-minute soak. At 100 % per hour (~28 %) the judge's own
+    # compare() missed the DTC signal in 30-75 % of simulated canaries of this size (28 vs 14-30
+    # controls, 2,000 draws each), and in one CI run the parked drain missed as well, so that run's
+    # campaign completed: a weak fault in a small canary is rightly not significant. At 300 % it
+    # missed in 0.2 % at worst.
+    dtc = f"{NEW}:dtc=P0A80@100"
+    w = gated_world(stack, dtc, dtc, dtc, f"{NEW}:parked_drain=3")
     campaign = create_campaign(gated_spec(), "alice", stack.ports, now=w.now)
     paused = run_until(
         w,
