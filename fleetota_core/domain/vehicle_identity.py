@@ -53,6 +53,26 @@ class RegisteredVehicle(BaseModel):
         return self.status is RegistrationStatus.ACTIVE
 
 
+_FIELDS = frozenset(RegisteredVehicle.model_fields)
+_new_vehicle = RegisteredVehicle.__new__
+_set = object.__setattr__
+
+
+def trusted_registered_vehicle(values: dict[str, Any]) -> RegisteredVehicle:
+    """A ``RegisteredVehicle`` of every field in ``values``, which came from one already validated.
+
+    What ``model_construct`` does, without its per-call work (about 1 us instead of 5): the
+    processor's registry cache rebuilds up to 1,000 of these per telemetry object. Equal to the
+    validated original (``tests/unit/test_registry_cache.py``).
+    """
+    vehicle = _new_vehicle(RegisteredVehicle)
+    _set(vehicle, "__dict__", values)
+    _set(vehicle, "__pydantic_fields_set__", _FIELDS)
+    _set(vehicle, "__pydantic_extra__", None)
+    _set(vehicle, "__pydantic_private__", None)
+    return vehicle
+
+
 @dataclass(frozen=True)
 class RegisteredIdentity:
     """What targeting needs of a registration: identity and whether it is active, not its key."""
