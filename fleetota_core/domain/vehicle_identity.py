@@ -54,8 +54,12 @@ class RegisteredVehicle(BaseModel):
 
 
 _FIELDS = frozenset(RegisteredVehicle.model_fields)
-_new_vehicle = RegisteredVehicle.__new__
-_set = object.__setattr__
+_new = object.__new__
+# The model's own slots, set as pydantic's model_construct sets them.
+_set_values = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def trusted_registered_vehicle(values: dict[str, Any]) -> RegisteredVehicle:
@@ -65,11 +69,11 @@ def trusted_registered_vehicle(values: dict[str, Any]) -> RegisteredVehicle:
     processor's registry cache rebuilds up to 1,000 of these per telemetry object. Equal to the
     validated original (``tests/unit/test_registry_cache.py``).
     """
-    vehicle = _new_vehicle(RegisteredVehicle)
-    _set(vehicle, "__dict__", values)
-    _set(vehicle, "__pydantic_fields_set__", _FIELDS)
-    _set(vehicle, "__pydantic_extra__", None)
-    _set(vehicle, "__pydantic_private__", None)
+    vehicle: RegisteredVehicle = _new(RegisteredVehicle)
+    _set_values(vehicle, values)
+    _set_fields(vehicle, _FIELDS)
+    _set_extra(vehicle, None)
+    _set_private(vehicle, None)
     return vehicle
 
 

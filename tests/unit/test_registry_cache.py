@@ -148,9 +148,13 @@ def test_a_packed_answer_is_the_validated_registration_and_fits_a_million_in_the
     vehicles = [vehicle_from_registry_item(registry_item(registered(n % 50, region=f"r{n % 7}"))) for n in range(50)]
     packed = PackedRegistrations()
     for v in vehicles:
-        back = packed.unpack(v.vin, packed.pack(v, 1.0))
-        assert back == v and back.model_dump() == v.model_dump() and back.active
-    assert packed.unpack(vin(1), packed.pack(None, 1.0)) is None
+        fresh, back = packed.unpack(v.vin, packed.pack(v, 1.0), 0.0)
+        assert fresh and back == v and back.model_dump() == v.model_dump() and back.active
+    assert packed.unpack(vin(1), packed.pack(None, 1.0), 0.0) == (True, None)
+    assert packed.unpack(vin(1), packed.pack(vehicles[1], 1.0), 1.0) == (False, None)  # expired
+    odd = vehicles[0].public_key_pem.replace("\n", "\r\n")  # not rebuilt from its body: kept whole
+    kept = packed.unpack(vin(0), packed.pack(vehicles[0].model_copy(update={"public_key_pem": odd}), 1.0), 0.0)
+    assert kept[1] is not None and kept[1].public_key_pem == odd
 
     # Memory per cached vehicle, as the processor holds them (a fresh VIN string per key).
     cache, inner, _, _ = cache_over()
@@ -168,4 +172,4 @@ def test_a_packed_answer_is_the_validated_registration_and_fits_a_million_in_the
     per_entry = (tracemalloc.get_traced_memory()[0] - before) / n
     tracemalloc.stop()
     print(f"\n{per_entry:.0f} bytes per cached registration (PEM {len(pem)} characters)")
-    assert len(cache) == n and per_entry < 420  # 1.1M entries stay under ~460 MB of a 1,024 MB Lambda
+    assert len(cache) == n and per_entry < 380  # 1.1M entries stay under ~420 MB of the processor's 1,024 MB

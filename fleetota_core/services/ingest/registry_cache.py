@@ -14,6 +14,7 @@ everything (the stack's data was wiped).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -32,7 +33,7 @@ REGISTERED_TTL_S = 24 * 3600.0  # under the feed's retention (25 h): no change i
 UNKNOWN_TTL_S = 30.0
 REFRESH_MIN_S = 30.0
 FEED_READ_INTERVAL_S = 10.0
-# A 1M fleet plus room; ~365 bytes an entry (registry_entries.py): about 400 MB when full.
+# A 1M fleet plus room; ~345 bytes an entry (registry_entries.py): about 380 MB when full.
 MAX_VEHICLES = 1_100_000
 _EVICTIONS_KEPT = 16
 
@@ -145,13 +146,14 @@ class RegistryCache:
         missing: list[str] = []
         with self._lock:
             mark = self._evicted
+            entries, unpack, used = self._entries, self._packed.unpack, self._entries.move_to_end
             for vin in vins:
-                entry = self._entries.get(vin)
-                if entry is None or self._packed.expires_at(entry) <= now:
+                entry = entries.get(vin)
+                fresh, vehicle = (False, None) if entry is None else unpack(vin, entry, now)
+                if not fresh:
                     missing.append(vin)
                     continue
-                self._entries.move_to_end(vin)
-                vehicle = self._packed.unpack(vin, entry)
+                used(vin)
                 if vehicle is not None:
                     answer[vin] = vehicle
         if missing:
@@ -171,7 +173,7 @@ class RegistryCache:
             self._refreshed_at.update(dict.fromkeys(due, now))
             for vin in vins.difference(due):
                 entry = self._entries.get(vin)
-                vehicle = None if entry is None else self._packed.unpack(vin, entry)
+                vehicle = None if entry is None else self._packed.unpack(vin, entry, -math.inf)[1]
                 if vehicle is not None:
                     answer[vin] = vehicle
         if due:
