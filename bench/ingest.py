@@ -36,16 +36,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleetota_core.adapters.ledger import DynamoLedger
-from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.registry_changes import RegistryChangeFeed
+from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry, registry_item
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates, state_attributes, to_attr
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary, enrich
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus, TelemetryRecord
 from fleetota_core.services.ingest.decode import decode_lines, decode_object
 from fleetota_core.services.ingest.identity import check_identity
-from fleetota_core.services.ingest.registry_cache import RegistryCache
 from fleetota_core.services.ingest.ports import ObjectRef
+from fleetota_core.services.ingest.registry_cache import RegistryCache
 from fleetota_core.services.ingest.state_cache import CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import IngestPorts, ingest_object, prepare
 from simulator.fleet import generate_fleet

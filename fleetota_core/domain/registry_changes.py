@@ -33,7 +33,9 @@ class RegistryChanges:
     version: int = 0
     changed_ms: Mapping[str, int] = field(default_factory=dict)
 
-    def with_changes(self, vins: Iterable[str], now_ms: int, max_changes: int = MAX_CHANGES) -> RegistryChanges:
+    def with_changes(
+        self, vins: Iterable[str], now_ms: int, max_changes: int = MAX_CHANGES
+    ) -> RegistryChanges:
         """The next version: ``vins`` stamped ``now_ms``, entries past the retention pruned; on
         overflow a new epoch with no entries (readers then drop everything they cached)."""
         horizon = now_ms - CHANGE_RETENTION_S * 1000

@@ -33,7 +33,9 @@ def provision(path: Path, vehicles: list[RegisteredVehicle], status: str = "acti
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for v in vehicles:
-            writer.writerow({**v.model_dump(include=set(COLUMNS)), "public_key": v.public_key_pem, "status": status})
+            writer.writerow(
+                {**v.model_dump(include=set(COLUMNS)), "public_key": v.public_key_pem, "status": status}
+            )
     return main(["vehicle", "provision", "--csv", str(path)])
 
 
@@ -77,7 +79,9 @@ def test_a_vehicle_retired_with_the_cli_is_quarantined_by_a_warm_processor_withi
         body = gzip.compress("\n".join(encode(v, time.time() - 1) for v in fleet).encode() + b"\n")
         key = f"raw/registry-feed/{name}.ndjson.gz"
         put = stack.clients.s3.put_object(Bucket=stack.resources.telemetry_bucket, Key=key, Body=body)
-        [outcome] = pipeline.ingest([ObjectRef(stack.resources.telemetry_bucket, key, put["ETag"].strip('"'))])
+        [outcome] = pipeline.ingest(
+            [ObjectRef(stack.resources.telemetry_bucket, key, put["ETag"].strip('"'))]
+        )
         return outcome
 
     assert ingest("a").stored == 3

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from ingest_fakes import NOW, FakeChangeFeed, FakeRegistry, fake_ports, ndjson, record, registered, signed, vehicle_key, vin
+from ingest_fakes import (
+    NOW,
+    FakeChangeFeed,
+    FakeRegistry,
+    fake_ports,
+    ndjson,
+    record,
+    registered,
+    signed,
+    vehicle_key,
+    vin,
+)
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
 from fleetota_core.domain.report_signature import public_key_pem

@@ -145,7 +145,9 @@ def test_the_cache_is_a_bounded_lru_and_clear_forgets_everything():
 
 
 def test_a_packed_answer_is_the_validated_registration_and_fits_a_million_in_the_processor():
-    vehicles = [vehicle_from_registry_item(registry_item(registered(n % 50, region=f"r{n % 7}"))) for n in range(50)]
+    vehicles = [
+        vehicle_from_registry_item(registry_item(registered(n % 50, region=f"r{n % 7}"))) for n in range(50)
+    ]
     packed = PackedRegistrations()
     for v in vehicles:
         fresh, back = packed.unpack(v.vin, packed.pack(v, 1.0), 0.0)
@@ -153,7 +155,9 @@ def test_a_packed_answer_is_the_validated_registration_and_fits_a_million_in_the
     assert packed.unpack(vin(1), packed.pack(None, 1.0), 0.0) == (True, None)
     assert packed.unpack(vin(1), packed.pack(vehicles[1], 1.0), 1.0) == (False, None)  # expired
     odd = vehicles[0].public_key_pem.replace("\n", "\r\n")  # not rebuilt from its body: kept whole
-    kept = packed.unpack(vin(0), packed.pack(vehicles[0].model_copy(update={"public_key_pem": odd}), 1.0), 0.0)
+    kept = packed.unpack(
+        vin(0), packed.pack(vehicles[0].model_copy(update={"public_key_pem": odd}), 1.0), 0.0
+    )
     assert kept[1] is not None and kept[1].public_key_pem == odd
 
     # Memory per cached vehicle, as the processor holds them (a fresh VIN string per key).

@@ -31,7 +31,11 @@ _PEM_HEAD, _PEM_FOOT = "-----BEGIN PUBLIC KEY-----\n", "-----END PUBLIC KEY-----
 
 def _pem_of(body: str) -> str:
     if len(body) <= 128:  # a P-256 key's 124 characters: two lines
-        return f"{_PEM_HEAD}{body[:64]}\n{body[64:]}\n{_PEM_FOOT}" if len(body) > 64 else f"{_PEM_HEAD}{body}\n{_PEM_FOOT}"
+        return (
+            f"{_PEM_HEAD}{body[:64]}\n{body[64:]}\n{_PEM_FOOT}"
+            if len(body) > 64
+            else f"{_PEM_HEAD}{body}\n{_PEM_FOOT}"
+        )
     return _PEM_HEAD + "\n".join(body[i : i + 64] for i in range(0, len(body), 64)) + "\n" + _PEM_FOOT
 
 
@@ -61,7 +65,14 @@ class PackedRegistrations:
     def pack(self, vehicle: RegisteredVehicle | None, expires_at: float) -> bytes:
         if vehicle is None:
             return _HEADER.pack(expires_at, NOT_REGISTERED, 0, 0)
-        identity = (vehicle.make, vehicle.model, vehicle.model_year, vehicle.hw_rev, vehicle.region, vehicle.status)
+        identity = (
+            vehicle.make,
+            vehicle.model,
+            vehicle.model_year,
+            vehicle.hw_rev,
+            vehicle.region,
+            vehicle.status,
+        )
         index = self._index.get(identity)
         if index is None:
             index = self._index[identity] = len(self._identities)
