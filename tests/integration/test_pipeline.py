@@ -220,7 +220,8 @@ def counted_requests(stack: LocalStack) -> Iterator[Counter[tuple[str, str]]]:
     def count(event_name: str, params: dict[str, Any] | None = None, **_: Any) -> None:
         params = params or {}
         target = params.get("Bucket") or params.get("TableName") or ",".join(params.get("RequestItems", {}))
-        if params.get("Key", {}).get("pk") == FEED_KEY["pk"]:
+        key = params.get("Key")
+        if isinstance(key, dict) and key.get("pk") == FEED_KEY["pk"]:
             target = f"{target} (registry change feed)"  # read at most every 10 s, not per batch
         calls[(event_name.removeprefix("before-parameter-build."), str(target))] += 1
 
