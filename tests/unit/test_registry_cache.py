@@ -177,3 +177,22 @@ def test_a_packed_answer_is_the_validated_registration_and_fits_a_million_in_the
     tracemalloc.stop()
     print(f"\n{per_entry:.0f} bytes per cached registration (PEM {len(pem)} characters)")
     assert len(cache) == n and per_entry < 380  # 1.1M entries stay under ~420 MB of the processor's 1,024 MB
+
+
+def test_a_local_reset_a_new_stack_generation_clears_the_cache():
+    from fleetota_core.services.ingest.batch import TelemetryPipeline
+
+    cache, inner, feed, now = cache_over(registered(1))
+    ports = fake_ports()
+    ports.registry = cache
+    generation = ["a"]
+    pipeline = TelemetryPipeline(ports, ReleaseCatalog, generation=lambda: generation[0])
+    pipeline.begin_batch()
+    cache.get_many([vin(1)])
+    pipeline.begin_batch()  # same generation: kept
+    cache.get_many([vin(1)])
+    assert len(inner.calls) == 1
+    generation[0] = "b"  # `local reset` wiped the stack's data
+    pipeline.begin_batch()
+    cache.get_many([vin(1)])
+    assert len(inner.calls) == 2 and feed.reads == 2  # the feed is followed afresh too

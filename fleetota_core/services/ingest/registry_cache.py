@@ -9,7 +9,8 @@ registration changed since the previous read is evicted (a new epoch evicts ever
 retirement, a new key or an edited attribute reaches every warm processor within ~10 s. "Not
 registered" is kept ``UNKNOWN_TTL_S`` (new VINs are not in the feed). A failing signature re-reads
 its VIN at once (``refresh_many``), at most once per VIN per ``REFRESH_MIN_S``. ``clear`` forgets
-everything (the stack's data was wiped).
+everything (the stack's data was wiped). A feed read that fails raises, like a registry read: the
+object fails and SQS retries it, rather than going on with answers that may be stale.
 """
 
 from __future__ import annotations
