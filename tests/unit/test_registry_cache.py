@@ -11,6 +11,7 @@ from ingest_fakes import NOW, FakeChangeFeed, FakeRegistry, fake_ports, ndjson, 
 from fleetota_core.adapters.vehicle_registry import registry_item, vehicle_from_registry_item
 from fleetota_core.domain.enrichment import ReleaseCatalog
 from fleetota_core.domain.registry_changes import CHANGE_RETENTION_S, RegistryChanges
+from fleetota_core.services.ingest.batch import TelemetryPipeline
 from fleetota_core.services.ingest.registry_cache import REGISTERED_TTL_S, RegistryCache
 from fleetota_core.services.ingest.registry_entries import PackedRegistrations
 from fleetota_core.services.ingest.telemetry_object import ingest_object
@@ -180,9 +181,7 @@ def test_a_packed_answer_is_the_validated_registration_and_fits_a_million_in_the
 
 
 def test_a_local_reset_a_new_stack_generation_clears_the_cache():
-    from fleetota_core.services.ingest.batch import TelemetryPipeline
-
-    cache, inner, feed, now = cache_over(registered(1))
+    cache, inner, feed, _ = cache_over(registered(1))
     ports = fake_ports()
     ports.registry = cache
     generation = ["a"]
