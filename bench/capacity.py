@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from fleetota_core.domain.campaign import CampaignSpec  # noqa: E402
 from fleetota_core.infra_template import load_template  # noqa: E402
 from fleetota_core.services.campaigns.tick_inflight import MAX_EVALUATED_PER_TICK  # noqa: E402
-from fleetota_core.services.ingest.identity import REGISTERED_TTL_S  # noqa: E402
+from fleetota_core.services.ingest.registry_cache import REGISTERED_TTL_S  # noqa: E402
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S as STATE_CACHE_TTL_S  # noqa: E402
 
 FLEETS = (10_000, 100_000, 1_000_000)

@@ -36,14 +36,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleetota_core.adapters.ledger import DynamoLedger
+from fleetota_core.adapters.registry_changes import RegistryChangeFeed
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry, registry_item
 from fleetota_core.adapters.vehicle_state import DynamoVehicleStates, state_attributes, to_attr
 from fleetota_core.domain.enrichment import ReleaseCatalog, ReleaseSummary, enrich
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus, TelemetryRecord
 from fleetota_core.services.ingest.decode import decode_lines, decode_object
-from fleetota_core.services.ingest.identity import RegistryCache, check_identity
+from fleetota_core.services.ingest.identity import check_identity
 from fleetota_core.services.ingest.ports import ObjectRef
+from fleetota_core.services.ingest.registry_cache import RegistryCache
 from fleetota_core.services.ingest.state_cache import CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import IngestPorts, ingest_object, prepare
 from simulator.fleet import generate_fleet
@@ -204,8 +206,8 @@ def full_path(steps: list[list[bytes]], catalog: ReleaseCatalog, calls: Counter[
         vehicles=CachedVehicleStates(DynamoVehicleStates(dynamodb, "vehicles")),
         ledger=DynamoLedger(dynamodb, "ledger"),
         ota_sink=lambda reports: {},
-        # As the processor wires it: lookups kept by the warm process for a while (RegistryCache).
-        registry=RegistryCache(VehicleRegistry(registry, "registry")),
+        # As the processor wires it: lookups kept by the warm process, following the change feed.
+        registry=RegistryCache(VehicleRegistry(registry, "registry"), RegistryChangeFeed(registry, "ledger")),
     )
     now = datetime.now(UTC)
     stored, cpu = 0, 0.0

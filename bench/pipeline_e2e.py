@@ -16,7 +16,8 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
   starts), and the pipeline's own lag, object created (S3 event time) to processed;
 * the queue depth over time (backlog), and whether it grows;
 * every AWS request the handlers and the event source (SQS polling) made, by operation (DynamoDB
-  also by table, bench/request_count.py), plus the simulator's PutObject calls (= objects), per
+  also by table, bench/request_count.py), and apart the processor's registry reads (requests and
+  VINs) and registry change feed reads, plus the simulator's PutObject calls (= objects), per
   1,000 records, for docs/cost-model.md, and their sum end to end; apart, the requests of
   CloudWatch's own work that the local runtime emulates (EMF extraction, alarms), which AWS does
   without a billed request; the processor's invocations and objects per invocation;
@@ -68,6 +69,17 @@ from fleetota_core.settings import Settings  # noqa: E402
 
 WARM_UP_S = 60.0
 SAMPLE_S = 10.0
+
+
+def registry_reads(requests: Counter[str], per_1000: float) -> dict[str, float]:
+    def processor(key: str) -> float:
+        return round((requests.get(key, 0) - requests.get(f"update_manager:{key}", 0)) * per_1000, 3)
+
+    return {
+        "batch_get_item_requests": processor("dynamodb.BatchGetItem[registry]"),
+        "vins_read": processor("dynamodb.BatchGetItem[registry].items"),
+        "change_feed_get_item": processor("dynamodb.GetItem[registry change feed]"),
+    }
 
 
 def free_port() -> int:
@@ -402,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "requests_after_warm_up": dict(sorted(requests.items())),
         "requests_per_1000_records": {op: round(n * per_1000, 3) for op, n in sorted(requests.items())},
+        # The processor's registry reads (the update manager's eligibility reads left out) and its
+        # registry change feed reads (at most one per 10 s per process).
+        "registry_per_1000_records": registry_reads(requests, per_1000),
         "simulator_put_object_per_1000_records": round(
             1000 * measured["objects"] / max(1, measured["received"]), 3
         ),

@@ -2,10 +2,11 @@
 
 Keys are ``<service>.<Operation>``; DynamoDB requests also count per table
 (``dynamodb.GetItem[ledger]``) and the items they touch (``<key>.items``), since DynamoDB bills per
-item. The local stack's stack-generation read (a ``local reset`` check that AWS mode does not make)
-is counted apart, under ``local_only``; the update manager's requests (it runs on the local
-scheduler's thread) are also counted under ``update_manager:<op>``, since they follow the schedule,
-not the records.
+item; the registry's reads are ``dynamodb.BatchGetItem[registry]`` and the registry change feed's
+``dynamodb.GetItem[registry change feed]``. The local stack's stack-generation read (a ``local
+reset`` check that AWS mode does not make) is counted apart, under ``local_only``; the update
+manager's requests (it runs on the local scheduler's thread) are also counted under
+``update_manager:<key>``, since they follow the schedule, not the records.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 # The local runtime's scheduler thread runs the update manager (fleetota_core/local/runtime.py).
 SCHEDULER_THREAD = "fleetota-scheduler"
 TABLES = ("vehicles", "campaigns", "deployments", "audit", "ledger", "registry")
+FEED_PK = "registry#changes"  # fleetota_core/adapters/registry_changes.py
 
 
 def _items(op: str, params: dict[str, Any]) -> int:
@@ -67,8 +69,11 @@ class RequestCounter:
         keys = [op]
         if op.startswith("dynamodb.") and (table := _table_of(params, self._names)):
             keys.append(f"{op}[{table}]")
+        if op == "dynamodb.GetItem" and params.get("Key", {}).get("pk", {}).get("S") == FEED_PK:
+            keys.append(f"{op}[registry change feed]")  # the processors' feed reads, apart
         if threading.current_thread().name == SCHEDULER_THREAD:
-            keys.append(f"update_manager:{op}")  # fired on the schedule, so per minute, not per record
+            # fired on the schedule, so per minute, not per record
+            keys += [f"update_manager:{key}" for key in keys]
         with self._lock:
             for key in keys:
                 self.calls[key] += 1

@@ -66,7 +66,7 @@ def register_fleet(clients: Any, resources: Any, fleet: list[SimVehicle]) -> int
     """Provision ``fleet`` in the stack's vehicle registry (re-registering keeps it current)."""
     from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 
-    return VehicleRegistry(clients.dynamodb, resources.registry_table).put_many(registrations(fleet))
+    return VehicleRegistry.of_stack(clients.dynamodb, resources).put_many(registrations(fleet))
 
 
 def sign_report(v: SimVehicle, ts_iso: str, report: OtaReport) -> OtaReport:

@@ -2,14 +2,16 @@
 
 This module is the table's codec: no other module knows its attribute names. Lookups are one
 BatchGetItem per 100 distinct VINs; writes are BatchWriteItem requests of 25
-(AWS's limit), unprocessed items resent.
+(AWS's limit), unprocessed items resent. Every write that changes an existing registration is
+recorded in the registry change feed afterwards (``adapters/registry_changes.py``), so processors
+that keep registry answers for a day drop theirs within seconds.
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +19,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 from fleetota_core.adapters.aws_errors import AWS_CLIENT_ERRORS, reading, translate
 from fleetota_core.adapters.dynamo_items import from_item, to_item
+from fleetota_core.adapters.registry_changes import RegistryChangeFeed
 from fleetota_core.domain.vehicle_identity import RegisteredIdentity, RegisteredVehicle, RegistrationStatus
-from fleetota_core.errors import TransientAWSError
+from fleetota_core.errors import ConfigurationError, FleetOTAError, TransientAWSError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+
+    from fleetota_core.adapters.resources import Resources
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -33,6 +38,7 @@ _IDENTITY_PROJECTION = {
     "ProjectionExpression": ", ".join(_IDENTITY_NAMES),
     "ExpressionAttributeNames": _IDENTITY_NAMES,
 }  # BatchWriteItem's limit (moto accepts more; AWS does not)
+_KEY_ONLY = {"ProjectionExpression": "vin"}
 
 
 def registry_item(vehicle: RegisteredVehicle) -> dict[str, Any]:
@@ -101,11 +107,18 @@ def _decoded_identity(item: dict[str, Any]) -> RegisteredIdentity | None:
 
 
 class VehicleRegistry:
-    """Accepts an injected DynamoDB client."""
+    """Accepts an injected DynamoDB client. Writing needs ``changes``, the registry change feed
+    (:meth:`of_stack` wires both); reading does not."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, changes: RegistryChangeFeed | None = None) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        self.changes = changes
+
+    @classmethod
+    def of_stack(cls, dynamodb: Any, resources: Resources) -> VehicleRegistry:
+        """The stack's registry with its change feed (in the ledger table): what writers use."""
+        return cls(dynamodb, resources.registry_table, RegistryChangeFeed(dynamodb, resources.ledger_table))
 
     def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
         """The registered vehicles among ``vins`` (distinct), in batches of 100 keys."""
@@ -171,8 +184,40 @@ class VehicleRegistry:
                     return out[:limit]
         return out
 
+    def existing(self, vins: Iterable[str]) -> set[str]:
+        """Which of ``vins`` are in the table (whatever their item holds): projected to the key."""
+        found: set[str] = set()
+        for chunk in _batches(dict.fromkeys(vins), BATCH_GET_LIMIT):
+            keys = [{"vin": {"S": vin}} for vin in chunk]
+            found.update(item["vin"]["S"] for item in self._batch_get(keys, _KEY_ONLY))
+        return found
+
     def put_many(self, vehicles: Iterable[RegisteredVehicle]) -> int:
-        """Register (or re-register) ``vehicles``, 25 a request; the number written."""
+        """Register (or re-register) ``vehicles``, 25 a request; the number written.
+
+        The VINs that were registered already (a retirement, a new key, an edited attribute, or the
+        same again) then go to the change feed; brand-new VINs need not (processors keep "not
+        registered" for 30 s only). Two writers creating the same new VIN at once are not told apart.
+        """
+        if self.changes is None:
+            raise ConfigurationError(
+                f"writing vehicle registry {self.table} needs its change feed (VehicleRegistry.of_stack)"
+            )
+        vehicles = list(vehicles)
+        replaced = self.existing(v.vin for v in vehicles)
+        written = self._write(vehicles)
+        if replaced:
+            try:
+                self.changes.record(sorted(replaced), datetime.now(UTC))
+            except FleetOTAError as exc:
+                raise type(exc)(
+                    f"{len(replaced)} existing registrations were rewritten in {self.table}, but the "
+                    f"registry change feed was not updated, so processors may use the previous ones "
+                    f"for up to a day; provision them again ({exc})"
+                ) from exc
+        return written
+
+    def _write(self, vehicles: list[RegisteredVehicle]) -> int:
         items = [{"PutRequest": {"Item": registry_item(v)}} for v in vehicles]
         for start in range(0, len(items), BATCH_WRITE_LIMIT):
             request: dict[str, Any] = {self.table: items[start : start + BATCH_WRITE_LIMIT]}

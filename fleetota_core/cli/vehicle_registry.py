@@ -73,6 +73,6 @@ def provision_from_csv(args: argparse.Namespace, settings: Settings) -> int:
     vehicles = read_fleet_csv(args.csv, datetime.now(UTC))
     clients = client_factory(settings)
     resources = resolve_resources(settings, clients)
-    written = VehicleRegistry(clients.dynamodb, resources.registry_table).put_many(vehicles)
+    written = VehicleRegistry.of_stack(clients.dynamodb, resources).put_many(vehicles)
     print(f"provisioned {written} vehicles in {resources.registry_table}")
     return 0

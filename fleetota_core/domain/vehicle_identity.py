@@ -53,6 +53,30 @@ class RegisteredVehicle(BaseModel):
         return self.status is RegistrationStatus.ACTIVE
 
 
+_FIELDS = frozenset(RegisteredVehicle.model_fields)
+_new = object.__new__
+# The model's own slots, set as pydantic's model_construct sets them.
+_set_values = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def trusted_registered_vehicle(values: dict[str, Any]) -> RegisteredVehicle:
+    """A ``RegisteredVehicle`` of every field in ``values``, which came from one already validated.
+
+    What ``model_construct`` does, without its per-call work (about 1 us instead of 5): the
+    processor's registry cache rebuilds up to 1,000 of these per telemetry object. Equal to the
+    validated original (``tests/unit/test_registry_cache.py``).
+    """
+    vehicle: RegisteredVehicle = _new(RegisteredVehicle)
+    _set_values(vehicle, values)
+    _set_fields(vehicle, _FIELDS)
+    _set_extra(vehicle, None)
+    _set_private(vehicle, None)
+    return vehicle
+
+
 @dataclass(frozen=True)
 class RegisteredIdentity:
     """What targeting needs of a registration: identity and whether it is active, not its key."""

@@ -54,4 +54,4 @@ def reprovision_simulated_fleet(state_dir: Path, clients: ClientFactory, resourc
     vehicles = fleet_file_registrations(state_dir, datetime.now(UTC))
     if not vehicles:
         return 0
-    return VehicleRegistry(clients.dynamodb, resources.registry_table).put_many(vehicles)
+    return VehicleRegistry.of_stack(clients.dynamodb, resources).put_many(vehicles)

@@ -56,7 +56,7 @@ def seed_vehicles(settings: Settings, count: int = 6) -> None:
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     vins = [with_check_digit(f"5YJ3E1EA0PF{n:06d}") for n in range(count)]
     key = public_key_pem(ec.generate_private_key(ec.SECP256R1()))
-    VehicleRegistry(clients.dynamodb, resources.registry_table).put_many(
+    VehicleRegistry.of_stack(clients.dynamodb, resources).put_many(
         [
             RegisteredVehicle(
                 vin=vin,

@@ -17,7 +17,7 @@ _KEY = ec.generate_private_key(ec.SECP256R1())  # these vehicles never sign: any
 def register_items(stack: Any, items: list[dict[str, Any]]) -> None:
     """Register the identity of vehicle items (as written to the vehicles table) in the registry."""
     pem = public_key_pem(_KEY)
-    VehicleRegistry(stack.clients.dynamodb, stack.resources.registry_table).put_many(
+    VehicleRegistry.of_stack(stack.clients.dynamodb, stack.resources).put_many(
         RegisteredVehicle(
             vin=item["vin"],
             make=item.get("make", "Tesla"),

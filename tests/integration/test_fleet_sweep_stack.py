@@ -56,7 +56,7 @@ def test_a_new_snapshot_is_built_by_a_sweep_and_campaign_targeting_reads_it_with
     monkeypatch.setattr(vehicle_directory, "SMALL_FLEET_ROWS", 0)
     # Given vehicles in the table and the registry, one of them retired, and the first tick's snapshot
     vins = seed_vehicles(stack, 12)
-    retired = VehicleRegistry(stack.clients.dynamodb, stack.resources.registry_table)
+    retired = VehicleRegistry.of_stack(stack.clients.dynamodb, stack.resources)
     item = retired.get_many([vins[0]])[vins[0]]
     retired.put_many([item.model_copy(update={"status": RegistrationStatus.RETIRED})])
     now = datetime.now(UTC)

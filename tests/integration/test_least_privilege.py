@@ -1,7 +1,8 @@
 """Least privilege, proven: every AWS call of every principal, checked against infra/template.yaml.
 
 The flows run once per module on the local stack: vehicles drive and upload telemetry, an operator
-publishes a release and steers a continuous campaign (a vehicle provisioned mid-campaign joins it),
+publishes a release and steers a continuous campaign (a vehicle provisioned mid-campaign joins it)
+and retires a vehicle (the registry change feed, read by the processor),
 the update manager ticks (and its real handler runs on
 the schedule), the telemetry processor ingests OTA reports and a bad record, and the operator reads
 every dashboard page and a few CLI commands. Each recorded call is mapped to its IAM action and
@@ -26,10 +27,12 @@ import fleetota_core.views.backend as dashboard_backend
 from fleetota_core import composition
 from fleetota_core.adapters import fleet_shards, vehicle_directory
 from fleetota_core.adapters.fleet_snapshot import DELTA_PREFIX, SNAPSHOT_KEY, encode
+from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.cli import main as fleetota_cli
 from fleetota_core.domain.campaign import CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.delivery import DeliveryPolicy, InstallPolicy
 from fleetota_core.domain.deployment import RetryPolicy
+from fleetota_core.domain.vehicle_identity import RegistrationStatus
 from fleetota_core.infra_template import load_template
 from fleetota_core.services.campaigns.actions import finish_campaign, pause_campaign, resume_campaign
 from fleetota_core.services.campaigns.create import create_campaign, get_campaign
@@ -174,6 +177,15 @@ def run_flows(stack, rec: CallRecorder, mp: pytest.MonkeyPatch) -> None:
     with rec.acting_as(HARNESS):
         done = get_campaign(campaign.campaign_id, stack.ports)
     assert done.state is CampaignState.COMPLETED and done.counters.joined == 1
+    with rec.acting_as(OPERATOR):  # a vehicle is retired: the write goes to the registry change feed too
+        registry = VehicleRegistry.of_stack(stack.clients.dynamodb, stack.resources)
+        vin = w.sim.vehicles[0].vin
+        registry.put_many(
+            [registry.get_many([vin])[vin].model_copy(update={"status": RegistrationStatus.RETIRED})]
+        )
+    with rec.acting_as(VEHICLES):
+        w.sim.step()  # the processor's next feed read evicts it (and its records are quarantined)
+    stack.runtime.drain(timeout=60)
     assert w.listener.client.stats["artifact_delta"] > 0, "some vehicles downloaded the delta"
     # The update manager's real handler, twice: the fleet snapshot is built, then deltas merged.
     stack.runtime.fire_schedule()

@@ -55,7 +55,7 @@ def fleet_rows(count: int) -> list[dict[str, str]]:
 
 
 def registry(stack) -> VehicleRegistry:
-    return VehicleRegistry(stack.clients.dynamodb, stack.resources.registry_table)
+    return VehicleRegistry.of_stack(stack.clients.dynamodb, stack.resources)
 
 
 def test_the_adapter_writes_in_batches_and_reads_the_distinct_vins_back(stack):

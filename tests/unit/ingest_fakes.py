@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fleetota_core.domain.enrichment import StoredState, not_after_ms
+from fleetota_core.domain.registry_changes import RegistryChanges
 from fleetota_core.domain.report_signature import canonical_report, public_key_pem, sign_payload
 from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 from fleetota_core.domain.vin import with_check_digit, year_code
@@ -249,6 +250,22 @@ class FakeRegistry:
 
     def refresh_many(self, vins: Any) -> dict[str, RegisteredVehicle]:
         return self.get_many(vins)
+
+
+class FakeChangeFeed:
+    """The registry change feed in memory: ``record`` as a registry writer does, ``read`` counted."""
+
+    def __init__(self, max_changes: int = 4_000) -> None:
+        self.changes = RegistryChanges()
+        self.max_changes = max_changes
+        self.reads = 0
+
+    def record(self, vins: Any, at: datetime = NOW) -> None:
+        self.changes = self.changes.with_changes(vins, int(at.timestamp() * 1000), self.max_changes)
+
+    def read(self) -> RegistryChanges:
+        self.reads += 1
+        return self.changes
 
 
 def fake_ports() -> IngestPorts:

@@ -115,13 +115,16 @@ def test_the_local_runtimes_own_requests_are_left_out_of_older_results() -> None
 
 
 def test_registry_reads_are_measured_per_vehicle_when_the_run_outlasts_the_cache() -> None:
-    measured = capacity.measured(run(), "synthetic")  # 12,000 reads by 10,000 vehicles in 600 s
+    long = run()
+    seconds = int(capacity.REGISTERED_TTL_S) + 600  # a run that outlasts the registry cache
+    long["after_warm_up"]["records"] = 1000 * seconds
+    measured = capacity.measured(long, "synthetic")  # 12,000 reads by 10,000 vehicles
     short = run()
     short["after_warm_up"]["records"] = 60_000  # 60 s: shorter than the registry cache
     modelled = capacity.measured(short, "synthetic")
 
     assert measured.registry_measured
-    assert measured.registry_reads_per_vehicle_s == pytest.approx(12_000 / (10_000 * 600))
+    assert measured.registry_reads_per_vehicle_s == pytest.approx(12_000 / (10_000 * seconds))
     assert not modelled.registry_measured
     assert modelled.registry_reads_per_vehicle_s == pytest.approx(1 / capacity.REGISTERED_TTL_S)
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from ingest_fakes import NOW, FakeRegistry, fake_ports, ndjson, record, registered, signed, vehicle_key, vin
+from ingest_fakes import (
+    NOW,
+    FakeChangeFeed,
+    FakeRegistry,
+    fake_ports,
+    ndjson,
+    record,
+    registered,
+    signed,
+    vehicle_key,
+    vin,
+)
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
 from fleetota_core.domain.report_signature import public_key_pem
-from fleetota_core.services.ingest.identity import RegistryCache
+from fleetota_core.services.ingest.registry_cache import RegistryCache
 from fleetota_core.services.ingest.telemetry_object import ingest_object
 
 OTA = {"campaign_id": "c1", "deployment_id": "c1.x", "target_version": "3.5.0"}
@@ -121,30 +132,12 @@ def test_the_registry_is_asked_once_per_object_for_its_distinct_vins():
     assert ports.registry.calls == [{vin(0), vin(1), vin(2)}]
 
 
-def test_the_registry_cache_asks_the_table_once_per_vin_until_its_answer_expires_or_is_cleared():
-    inner = FakeRegistry([registered(1)])
-    now = [0.0]
-    cache = RegistryCache(inner, ttl_s=300, unknown_ttl_s=30, clock=lambda: now[0])
-    assert set(cache.get_many([vin(1), vin(2)])) == {vin(1)}
-    assert set(cache.get_many([vin(1), vin(2)])) == {vin(1)}
-    assert inner.calls == [{vin(1), vin(2)}]
-    now[0] = 31.0  # an unknown VIN is asked again soon: it may have been provisioned since
-    cache.get_many([vin(1), vin(2)])
-    assert inner.calls[-1] == {vin(2)}
-    now[0] = 301.0  # a registered one after the longer TTL: a retirement takes effect then
-    cache.get_many([vin(1)])
-    assert inner.calls[-1] == {vin(1)}
-    cache.clear()
-    cache.get_many([vin(1)])
-    assert len(inner.calls) == 4
-
-
 def test_a_re_provisioned_key_is_honoured_at_once_and_forgeries_cost_one_registry_read_per_30_s():
     # The processor cached vehicle 1's old key; the vehicle was then re-provisioned with a new one.
     inner = FakeRegistry([registered(1)])
     now = [0.0]
     ports = fake_ports()
-    ports.registry = RegistryCache(inner, ttl_s=300, unknown_ttl_s=30, clock=lambda: now[0])
+    ports.registry = RegistryCache(inner, FakeChangeFeed(), clock=lambda: now[0])
     ingest(ports, ndjson(record(1, seq=1, ts=NOW - timedelta(seconds=40))), key="raw/a.ndjson.gz")
     new_key = ec.generate_private_key(ec.SECP256R1())
     inner.vehicles[vin(1)] = registered(1, public_key_pem=public_key_pem(new_key))

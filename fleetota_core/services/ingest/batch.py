@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.firmware_store import FirmwareStore
 from fleetota_core.adapters.ledger import DynamoLedger
+from fleetota_core.adapters.registry_changes import RegistryChangeFeed
 from fleetota_core.adapters.resources import resolve_resources
 from fleetota_core.adapters.telemetry_objects import S3Quarantine, S3TelemetryObjects
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
@@ -23,7 +24,7 @@ from fleetota_core.errors import FleetOTAError
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.ingest.events import refs_from_sqs_body
 from fleetota_core.services.ingest.fleet_health import write_snapshot_delta
-from fleetota_core.services.ingest.identity import RegistryCache
+from fleetota_core.services.ingest.registry_cache import RegistryCache
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S, CachedVehicleStates
 from fleetota_core.services.ingest.telemetry_object import (
     IngestOutcome,
@@ -160,7 +161,11 @@ class TelemetryPipeline:
             ),
             ledger=ledger,
             ota_sink=deployment_sink(clients, resources),
-            registry=RegistryCache(VehicleRegistry(clients.dynamodb, resources.registry_table)),
+            # Registry answers kept a day; the change feed (in the ledger) brings changes within ~10 s.
+            registry=RegistryCache(
+                VehicleRegistry(clients.dynamodb, resources.registry_table),
+                RegistryChangeFeed(clients.dynamodb, resources.ledger_table),
+            ),
         )
         catalog = CachedCatalog(FirmwareCatalog(FirmwareStore(clients.s3, resources.firmware_bucket)))
         return cls(

@@ -2,7 +2,7 @@
 signature.
 
 After decoding, every record of an object is checked against the vehicle registry, looked up once
-per object for its distinct VINs (and cached for the invocation):
+per object for its distinct VINs (through the processor's ``RegistryCache``, registry_cache.py):
 
 - a VIN the registry does not hold (or holds as retired) is quarantined ``unknown_vehicle``;
 - a record whose model or hardware revision disagrees with the registry is counted
@@ -15,8 +15,6 @@ per object for its distinct VINs (and cached for the invocation):
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,8 +26,6 @@ from fleetota_core.domain.vehicle_identity import RegistrationStatus
 from fleetota_core.services.ingest.decode import RAW_EXCERPT_BYTES, DecodedObject, QuarantinedLine
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
     from fleetota_core.domain.vehicle_identity import RegisteredVehicle
     from fleetota_core.services.ingest.ports import VehicleRegistry
     from fleetota_core.services.ingest.wire import WireRecord
@@ -99,70 +95,3 @@ def check_identity(decoded: DecodedObject, registry: VehicleRegistry) -> Checked
             record = msgspec.structs.replace(record, model=identity[0], hw_rev=identity[1])
         kept.append(record)
     return CheckedObject(DecodedObject(kept, quarantined, decoded.gzip_members), counters, registered)
-
-
-# How long a warm processor trusts what the registry said: a retirement takes effect within
-# REGISTERED_TTL_S, a newly provisioned vehicle is accepted within UNKNOWN_TTL_S. A new key is read
-# at once, by the re-check of a failing signature, at most once per VIN per REFRESH_MIN_S (so forged
-# reports cannot turn into a registry read each).
-REGISTERED_TTL_S = 300.0
-UNKNOWN_TTL_S = 30.0
-REFRESH_MIN_S = 30.0
-
-
-class RegistryCache:
-    """Registry lookups kept by a warm processor for a while (found and not found), like the vehicle
-    states: without it every record would cost a registry read, since an object holds up to 1,000
-    distinct vehicles. ``clear`` forgets everything (the stack's data was wiped)."""
-
-    def __init__(
-        self,
-        inner: VehicleRegistry,
-        ttl_s: float = REGISTERED_TTL_S,
-        unknown_ttl_s: float = UNKNOWN_TTL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.inner = inner
-        self.ttl_s = ttl_s
-        self.unknown_ttl_s = unknown_ttl_s
-        self.clock = clock
-        self._known: dict[str, tuple[float, RegisteredVehicle | None]] = {}
-        self._refreshed_at: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self.lookups = 0  # VINs asked of the table, for the cost checks
-
-    def clear(self) -> None:
-        with self._lock:
-            self._known.clear()
-            self._refreshed_at.clear()
-
-    def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
-        """Re-read ``vins`` from the table unless this process did so within REFRESH_MIN_S."""
-        vins = set(vins)
-        now = self.clock()
-        with self._lock:
-            due = [v for v in vins if now - self._refreshed_at.get(v, -REFRESH_MIN_S) >= REFRESH_MIN_S]
-            self._refreshed_at.update(dict.fromkeys(due, now))
-        if due:
-            self._store(due, self.inner.refresh_many(due), now)
-        return self._answer(vins)
-
-    def _store(self, asked: list[str], found: dict[str, RegisteredVehicle], now: float) -> None:
-        self.lookups += len(asked)
-        with self._lock:
-            for vin in asked:
-                vehicle = found.get(vin)
-                self._known[vin] = (now + (self.ttl_s if vehicle else self.unknown_ttl_s), vehicle)
-
-    def _answer(self, vins: set[str]) -> dict[str, RegisteredVehicle]:
-        with self._lock:
-            return {vin: entry[1] for vin in vins if (entry := self._known.get(vin)) and entry[1] is not None}
-
-    def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
-        vins = set(vins)
-        now = self.clock()
-        with self._lock:
-            missing = [vin for vin in vins if (entry := self._known.get(vin)) is None or entry[0] <= now]
-        if missing:
-            self._store(missing, self.inner.get_many(missing), now)
-        return self._answer(vins)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from fleetota_core.domain.enrichment import StoredState, VehicleState
+    from fleetota_core.domain.registry_changes import RegistryChanges
     from fleetota_core.domain.telemetry import TelemetryRecord
     from fleetota_core.domain.vehicle_identity import RegisteredVehicle
     from fleetota_core.services.ingest.decode import QuarantinedLine
@@ -75,6 +76,12 @@ class VehicleRegistry(Protocol):
 
     def refresh_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:
         """As ``get_many``, read from the table itself (past any cache), e.g. after a key rotation."""
+        ...
+
+
+class RegistryChangeFeed(Protocol):
+    def read(self) -> RegistryChanges:
+        """The registry change feed: which existing registrations changed lately (one small read)."""
         ...
 
 
