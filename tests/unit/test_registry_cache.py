@@ -195,3 +195,37 @@ def test_a_local_reset_a_new_stack_generation_clears_the_cache():
     pipeline.begin_batch()
     cache.get_many([vin(1)])
     assert len(inner.calls) == 2 and feed.reads == 2  # the feed is followed afresh too
+
+
+def test_a_read_it_must_make_anyway_takes_along_the_answers_due_within_4_hours_100_to_a_request():
+    # Given 150 vehicles cached at 0 h and 50 more at 12 h
+    early = [registered(n) for n in range(1, 151)]
+    late = [registered(n) for n in range(151, 201)]
+    cache, inner, _, now = cache_over(*early, *late, registered(999))
+    cache.get_many([vin(n) for n in range(1, 151)])
+    now[0] = 12 * 3600.0
+    cache.get_many([vin(n) for n in range(151, 201)])
+    # When, at 21 h, an object brings one vehicle the cache has not seen
+    now[0] = 21 * 3600.0
+    everyone = [vin(n) for n in range(1, 201)] + [vin(999)]
+    answer = cache.get_many(everyone)
+    # Then its read is filled up to 100 keys with the answers that expire first (the 0 h ones, due at
+    # 24 h); the 12 h ones, due at 36 h, are not read early
+    assert set(answer) == set(everyone)
+    assert len(inner.calls[-1]) == 100 and vin(999) in inner.calls[-1]
+    assert inner.calls[-1] - {vin(999)} <= {vin(n) for n in range(1, 151)}
+    # And at 24 h the other 51 early ones go in one request, with nothing due to fill it (the 12 h
+    # ones are due at 36 h, the ones read at 21 h at 45 h)
+    calls = len(inner.calls)
+    now[0] = DAY
+    cache.get_many(everyone)
+    assert len(inner.calls) == calls + 1
+    assert inner.calls[-1] == {vin(n) for n in range(1, 151)} - inner.calls[-2]
+
+
+def test_no_read_is_made_to_top_up_when_every_answer_is_fresh():
+    cache, inner, _, now = cache_over(*(registered(n) for n in range(1, 11)))
+    cache.get_many([vin(n) for n in range(1, 11)])
+    now[0] = DAY - 60  # every answer is due within the hour, none has expired
+    assert len(cache.get_many([vin(n) for n in range(1, 11)])) == 10
+    assert len(inner.calls) == 1

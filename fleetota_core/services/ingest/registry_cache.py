@@ -7,7 +7,10 @@ vehicle every 5 minutes (issue #16). Now a registered vehicle's answer is kept `
 (``domain/registry_changes.py``) is read at most once per ``FEED_READ_INTERVAL_S`` per process: a
 registration changed since the previous read is evicted (a new epoch evicts everything), so a
 retirement, a new key or an edited attribute reaches every warm processor within ~10 s. "Not
-registered" is kept ``UNKNOWN_TTL_S`` (new VINs are not in the feed). A failing signature re-reads
+registered" is kept ``UNKNOWN_TTL_S`` (new VINs are not in the feed). A read the cache has to make
+anyway is filled up to ``BATCH_GET_KEYS`` with the object's answers due within ``TOP_UP_AHEAD_S``:
+each processor re-reads each vehicle about once a day, and this makes those reads come 100 to a
+request instead of one or two scattered over nearly every object. A failing signature re-reads
 its VIN at once (``refresh_many``), at most once per VIN per ``REFRESH_MIN_S``. ``clear`` forgets
 everything (the stack's data was wiped). A feed read that fails raises, like a registry read: the
 object fails and SQS retries it, rather than going on with answers that may be stale.
@@ -36,6 +39,8 @@ REFRESH_MIN_S = 30.0
 FEED_READ_INTERVAL_S = 10.0
 # A 1M fleet plus room; ~345 bytes an entry (registry_entries.py): about 380 MB when full.
 MAX_VEHICLES = 1_100_000
+BATCH_GET_KEYS = 100  # one BatchGetItem
+TOP_UP_AHEAD_S = 4 * 3600.0  # re-read at most this early: at most ~20 % more keys read, 100 a request
 _EVICTIONS_KEPT = 16
 
 
@@ -145,21 +150,29 @@ class RegistryCache:
         self._follow_feed(now)
         answer: dict[str, RegisteredVehicle] = {}
         missing: list[str] = []
+        due_soon: list[tuple[float, str]] = []
+        soon, expires_at = now + TOP_UP_AHEAD_S, self._packed.expires_at
         with self._lock:
             mark = self._evicted
             entries, unpack, used = self._entries, self._packed.unpack, self._entries.move_to_end
             for vin in vins:
                 entry = entries.get(vin)
                 fresh, vehicle = (False, None) if entry is None else unpack(vin, entry, now)
-                if not fresh:
+                if not fresh or entry is None:
                     missing.append(vin)
                     continue
                 used(vin)
                 if vehicle is not None:
                     answer[vin] = vehicle
+                    if (expiry := expires_at(entry)) <= soon:
+                        due_soon.append((expiry, vin))
         if missing:
-            found = self.inner.get_many(missing)
-            self._store(missing, found, now, mark)
+            room = -len(missing) % BATCH_GET_KEYS
+            topped_up = [vin for _, vin in sorted(due_soon)[:room]]
+            for vin in topped_up:
+                del answer[vin]  # the table's answer, read now, is the one to give
+            found = self.inner.get_many(missing + topped_up)
+            self._store(missing + topped_up, found, now, mark)
             answer.update(found)
         return answer
 

@@ -82,6 +82,10 @@ class PackedRegistrations:
         kind, key = _packed_key(vehicle.public_key_pem)
         return _HEADER.pack(expires_at, index, provisioned_us, kind) + key
 
+    @staticmethod
+    def expires_at(entry: bytes) -> float:
+        return float(_HEADER.unpack_from(entry)[0])
+
     def unpack(self, vin: str, entry: bytes, now: float) -> tuple[bool, RegisteredVehicle | None]:
         """(fresh, the registration or None for "not registered"); an expired entry is not unpacked."""
         expires_at, index, provisioned_us, kind = _HEADER.unpack_from(entry)
