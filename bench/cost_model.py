@@ -28,6 +28,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fleetota_core.services.ingest.registry_cache import (  # noqa: E402
+    FEED_READ_INTERVAL_S,
+    REGISTERED_TTL_S,
+    TOP_UP_AHEAD_S,
+)
+from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S as STATE_CACHE_TTL_S  # noqa: E402
+
 SECONDS_PER_MONTH = 30 * 24 * 3600
 PRICE = {
     "s3_put": 0.005 / 1000,  # PUT, COPY, POST, LIST
@@ -55,9 +65,11 @@ POLLERS = 5
 class Design:
     """What decides the processor's DynamoDB reads and writes per vehicle."""
 
-    state_ttl_s: float = 60.0  # CachedVehicleStates in AWS mode
-    registry_ttl_s: float = 86_400.0  # RegistryCache: found entries, changes arrive by the feed
-    registry_feed_every_s: float | None = 10.0  # one GetItem of the registry change feed per instance
+    state_ttl_s: float = STATE_CACHE_TTL_S  # CachedVehicleStates in AWS mode
+    registry_ttl_s: float = REGISTERED_TTL_S  # RegistryCache: found entries, changes arrive by the feed
+    registry_feed_every_s: float | None = FEED_READ_INTERVAL_S  # the feed's GetItem, per instance
+    # A registry read is filled to 100 keys with answers due within this long (0: no top-up).
+    registry_top_up_s: float = TOP_UP_AHEAD_S
     hinted_share: float = 1.0  # readings carrying ``changed``: decided without a state read
     heartbeat_s: float | None = None  # a state write per vehicle per heartbeat (two designs back)
     instances: int = POLLERS  # warm processors sharing the objects at random
@@ -66,7 +78,7 @@ class Design:
 
 # Issue #16 before the change flag and the registry feed: every reading decided against the
 # stored state, and the registry re-read every 5 minutes.
-PREVIOUS = Design(registry_ttl_s=300.0, registry_feed_every_s=None, hinted_share=0.0)
+PREVIOUS = Design(registry_ttl_s=300.0, registry_feed_every_s=None, registry_top_up_s=0.0, hinted_share=0.0)
 HEARTBEAT = replace(PREVIOUS, heartbeat_s=MEAN_HEARTBEAT_S)
 RAW_RETENTION_DAYS = 30
 
@@ -140,6 +152,8 @@ def reads(design: Design, vehicles: int, interval: float) -> Reads:
         interval, design.state_ttl_s, design.instances
     )
     registry = cache_reads_per_vehicle_s(interval, design.registry_ttl_s, design.instances)
+    # Re-read up to ``registry_top_up_s`` early: at most that share more keys.
+    registry *= design.registry_ttl_s / (design.registry_ttl_s - design.registry_top_up_s)
     feed = design.instances / design.registry_feed_every_s if design.registry_feed_every_s else 0.0
     return Reads(state, registry, feed)
 
@@ -154,9 +168,12 @@ def requests_per_1000_records(
     per_object_keys = min(BATCH_RECORDS, vehicles)  # distinct vehicles in one object
     r = reads(design, vehicles, interval)
 
-    def batch_gets(reads_per_vehicle_s: float) -> float:
-        """BatchGetItem calls: 100 keys each, and an object whose vehicles all hit makes none."""
-        keys = per_object_keys * reads_per_vehicle_s * interval  # expected misses in one object
+    def batch_gets(reads_per_vehicle_s: float, filled: bool = False) -> float:
+        """BatchGetItem calls: 100 keys each, and an object whose vehicles all hit makes none.
+        ``filled``: each call is filled to 100 keys with answers due soon (the registry's top-up)."""
+        keys = per_object_keys * reads_per_vehicle_s * interval  # expected keys read for one object
+        if filled:
+            return objects * keys / 100
         return objects * (math.ceil(keys / 100 - 1e-9) if keys >= 100 else 1.0 - math.exp(-keys))
 
     ledger_per_invocation = m["ledger_requests"] if m["objects_per_invocation"] > 1 else 2.0
@@ -170,7 +187,7 @@ def requests_per_1000_records(
         "snapshot delta (PutObject + the update manager's GetObject)": invocations * 2,
         "vehicle state writes (material only)": 1000 * m["material_share"],
         "vehicle state reads (cache misses, BatchGetItem)": batch_gets(r.state),
-        "registry reads (cache misses, BatchGetItem)": batch_gets(r.registry),
+        "registry reads (cache misses, BatchGetItem)": batch_gets(r.registry, design.registry_top_up_s > 0),
         "registry change feed (GetItem)": 1000 * r.feed_per_s / records_per_s,
     }
 
