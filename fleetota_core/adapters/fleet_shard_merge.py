@@ -18,13 +18,20 @@ import logging
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from fleetota_core.adapters.fleet_line_facts import (
+    FACTS,
+    NO_STAMP,
+    STAMPS,
+    Facts,
+    each_a_vin_line,
+    raw_lines,
+)
 from fleetota_core.adapters.fleet_shard_spool import ShardSpool
 from fleetota_core.adapters.fleet_shards import (
-    VIN_OPEN,
     SnapshotIndex,
     blocks_for,
     get_body,
@@ -34,9 +41,7 @@ from fleetota_core.adapters.fleet_shards import (
     shard_of,
 )
 from fleetota_core.adapters.fleet_snapshot import (
-    MAX_DOCUMENT_BYTES,
     SnapshotFormatError,
-    decode,
     encode_blocks,
 )
 from fleetota_core.adapters.fleet_snapshot_reads import read_shard, stream_lines
@@ -52,38 +57,6 @@ _ENCODER = msgspec.json.Encoder()
 _ANY = msgspec.json.Decoder()
 
 
-class Facts(msgspec.Struct):
-    """What the merge and fleet health read of a vehicle line; the rest stays bytes."""
-
-    vin: str
-    last_ts_ms: int
-    last_seq: int
-    network: str | None = None
-    soc_pct: float | None = None
-    needs_update: bool = False
-    firmware_version: str | None = None
-    region: str | None = None
-
-
-_FACTS = msgspec.json.Decoder(Facts)
-# Within this, a line normalised later (``snapshot_row`` reads numbers through float) keeps its
-# (ts, seq), so a stamp decoded from the raw line is the one the merge compares; beyond, the line's
-# facts decide (``ShardMerge._spool_newest_each``).
-_Exact = Annotated[int, msgspec.Meta(gt=-(2**53), lt=2**53)]
-
-
-class Stamp(msgspec.Struct, gc=False):
-    """What decides whether a delta line can win: its VIN and (ts, seq); the rest is skipped."""
-
-    vin: Annotated[str, msgspec.Meta(min_length=1)]
-    last_ts_ms: _Exact
-    last_seq: _Exact
-
-
-_STAMPS = msgspec.json.Decoder(Stamp)
-_NO_STAMP = (msgspec.ValidationError, msgspec.DecodeError)
-
-
 @dataclass
 class MergeOutcome:
     index: SnapshotIndex
@@ -92,18 +65,6 @@ class MergeOutcome:
     skipped: int  # lines that are not a vehicle this version can read
     retired: list[str]  # keys the new index no longer names
     spool_bytes: int  # the compressed spool when the merge began: most of the tick's memory at scale
-
-
-def _raw_lines(body: bytes) -> tuple[bytes, list[bytes]]:
-    """A delta's NDJSON vehicle lines, and the same split into its non-empty lines."""
-    raw = decode(body, MAX_DOCUMENT_BYTES).lines
-    return raw, list(filter(None, raw.split(b"\n")))
-
-
-def _each_a_vin_line(raw: bytes, lines: list[bytes]) -> bool:
-    """Every line of ``raw`` opens as this version's vehicle line does, so one C call decoding the
-    lines gives one value a line, in order, or fails (a line of two values makes more)."""
-    return raw.count(b"\n" + VIN_OPEN) + raw.startswith(VIN_OPEN) == len(lines)
 
 
 def _shard_body(best: dict[str, tuple[bytes, Facts]], header: dict[str, Any]) -> bytes:
@@ -187,7 +148,7 @@ class ShardMerge:
                     chunk, pool.map(lambda k: get_body(self.s3, self.bucket, k), chunk), strict=True
                 ):
                     try:
-                        raw, lines = _raw_lines(body) if body is not None else (b"", [])
+                        raw, lines = raw_lines(body) if body is not None else (b"", [])
                     except SnapshotFormatError as exc:
                         logger.warning("s3://%s/%s: %s; skipped", self.bucket, key, exc)
                         continue
@@ -196,8 +157,8 @@ class ShardMerge:
     def _spool_newest(self, raw: bytes, lines: list[bytes], newest: dict[str, tuple[int, int]]) -> None:
         """Spool those of one delta's lines (last first) newer than every line of their VIN read."""
         try:
-            stamps = _STAMPS.decode_lines(raw) if _each_a_vin_line(raw, lines) else None
-        except _NO_STAMP:
+            stamps = STAMPS.decode_lines(raw) if each_a_vin_line(raw, lines) else None
+        except NO_STAMP:
             stamps = None
         if stamps is None or len(stamps) != len(lines):
             self._spool_newest_each(lines, newest)
@@ -234,9 +195,9 @@ class ShardMerge:
                     continue
                 vin, line = fixed
             try:
-                stamp = _STAMPS.decode(line)
+                stamp = STAMPS.decode(line)
                 key, order = stamp.vin, (stamp.last_ts_ms, stamp.last_seq)
-            except _NO_STAMP:
+            except NO_STAMP:
                 kept, facts = self._facts([line])
                 if not kept:
                     continue
@@ -258,7 +219,7 @@ class ShardMerge:
             return [], []
         joined = b"\n".join(lines)
         try:
-            facts = _FACTS.decode_lines(joined) if _each_a_vin_line(joined, lines) else []
+            facts = FACTS.decode_lines(joined) if each_a_vin_line(joined, lines) else []
         except (msgspec.ValidationError, msgspec.DecodeError):
             facts = []
         if len(facts) == len(lines):
@@ -266,12 +227,12 @@ class ShardMerge:
         facts, kept = [], []
         for line in lines:
             try:
-                fact = _FACTS.decode(line)
+                fact = FACTS.decode(line)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 fixed = self._normalised(line)
                 if fixed is None:
                     continue
-                line, fact = fixed[1], _FACTS.decode(fixed[1])
+                line, fact = fixed[1], FACTS.decode(fixed[1])
             facts.append(fact)
             kept.append(line)
         return kept, facts
