@@ -1,16 +1,20 @@
 """The update manager's fleet-snapshot tick at scale: sharded against the single document, per tick.
 
-    PYTHONPATH=. .venv/bin/python bench/snapshot_tick.py [--vehicles 1000000] [--deltas 100] [--json]
+    PYTHONPATH=. .venv/bin/python bench/snapshot_tick.py [--vehicles 1000000] [--deltas 100]
+        [--readings-per-tick 1 6] [--only steady] [--json]
 
 Each tick runs in its own child process over a bucket kept on disk (a folder; every request counted),
 so the child's peak resident memory (``ru_maxrss``) is the tick's, not the stored objects'. The
-fleet has reported within the minute: the deltas of one tick hold every vehicle (the worst case, at
-60 s reporting). Measured, each with CPU seconds, wall seconds, peak RSS and requests:
+fleet has reported within the minute: the deltas of one tick hold every vehicle once (reporting every
+60 s) or, with ``--readings-per-tick N``, N times (every 60/N s: N=6 at 10 s), each vehicle's readings
+with increasing (ts, seq) in N x ``--deltas`` deltas, interleaved in time order as the telemetry
+processor writes them (one delta per invocation, the newest state of each vehicle in its objects).
+Measured, each with CPU seconds, wall seconds, peak RSS and requests:
 
 * previous: the single-document tick (decode the whole snapshot, merge every delta, re-encode);
 * shards, first tick: the same input after the upgrade (the single document read as a stream and
   split into shards, then deleted);
-* shards, steady tick: the index and shards plus a new minute of deltas;
+* shards, steady tick: the index and shards plus a new minute of deltas (one such tick per N given);
 * shards, steady tick with a healing-sweep share (128 Scan pages of a counting vehicles table);
 * eligibility: 5,000 VINs looked up in pages of 200 through the tick's last-seen source.
 """
@@ -18,11 +22,13 @@ fleet has reported within the minute: the deltas of one tick hold every vehicle 
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,17 +61,19 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 METROS = ("San Francisco Bay Area", "Denver", "Berlin", "London")
 
 
+@functools.cache
 def vin(n: int) -> str:
     from fleetota_core.domain.vin import with_check_digit
 
     return with_check_digit(f"5YJ3E1EA0P{n:07d}")
 
 
-def values(n: int, ts_ms: int, seq: int) -> dict[str, Any]:
-    """One vehicle's reading; the numbers vary per vehicle and reading, as real ones do (so gzip and
-    the merge's spool compress them as they would a real fleet's, not a column of equal values)."""
+def values(n: int, ts_ms: int, seq: int, jitter_ms: int = 20_000) -> dict[str, Any]:
+    """One vehicle's reading, taken up to ``jitter_ms`` before ``ts_ms``; the numbers vary per vehicle
+    and reading, as real ones do (so gzip and the merge's spool compress them as they would a real
+    fleet's, not a column of equal values)."""
     r = random.Random(n * 1_000_003 + seq)
-    ts_ms -= r.randrange(20_000)
+    ts_ms -= r.randrange(jitter_ms)
     return {
         "vin": vin(n), "make": "Tesla", "model": "Tesla Model 3", "model_year": 2023, "hw_rev": "HW4",
         "firmware_version": "1.0.0", "region": "us-west", "metro": METROS[n % 4],
@@ -120,7 +128,7 @@ def _lines(numbers: range, ts_ms: int, seq: int, at: datetime) -> bytes:
     return msgspec.json.Encoder().encode_lines([{"vin": v, **r} for v, r in rows.items()])
 
 
-def write_fleet(folder: Path, vehicles: int, deltas: int) -> None:
+def write_fleet(folder: Path, vehicles: int, deltas: int, readings: int = 1) -> None:
     """The single document of a running fleet (seen 2 minutes ago) and a minute of deltas."""
     seen_ms = int((NOW - timedelta(minutes=2)).timestamp() * 1000)
     swept = NOW - timedelta(minutes=10)
@@ -134,17 +142,43 @@ def write_fleet(folder: Path, vehicles: int, deltas: int) -> None:
         out.write(msgspec.json.encode(header) + b"\n")
         for start in range(0, vehicles, 20_000):
             out.write(_lines(range(start, min(vehicles, start + 20_000)), seen_ms, 2, NOW))
-    write_deltas(folder, vehicles, deltas, NOW + timedelta(minutes=1), 3)
+    write_deltas(folder, vehicles, deltas, NOW + timedelta(minutes=1), 3, readings)
 
 
-def write_deltas(folder: Path, vehicles: int, deltas: int, tick: datetime, seq: int) -> None:
+def write_deltas(
+    folder: Path, vehicles: int, deltas: int, tick: datetime, seq: int, readings: int = 1
+) -> None:
+    """A minute of deltas before ``tick``: every vehicle ``readings`` times, in ``readings * deltas``.
+
+    One reading (reporting every 60 s): vehicle ranges in ``deltas`` deltas. More: the minute is cut
+    into ``readings`` report periods of ``deltas`` deltas each, in time order (delta keys, readings'
+    ``last_ts_ms`` within the delta's slice of time); every period each vehicle lands in a delta at
+    random (SQS spreads the simulator's objects over the processor's invocations), so a vehicle's
+    readings are interleaved with the fleet's across deltas, its (ts, seq) increasing with its delta.
+    """
     fresh_ms = int((tick - timedelta(seconds=40)).timestamp() * 1000)
     per = -(-vehicles // deltas)
-    for d in range(deltas):
-        part = range(d * per, min(vehicles, (d + 1) * per))
-        rows = fleet_health.fleet_rows((values(i, fresh_ms, seq) for i in part), tick)
-        key = f"{DELTA_PREFIX}{fresh_ms:013d}-{d:012d}.ndjson.gz"
-        (folder / key.replace("/", "%")).write_bytes(encode(rows, tick.isoformat()))
+    if readings == 1:
+        for d in range(deltas):
+            part = range(d * per, min(vehicles, (d + 1) * per))
+            rows = fleet_health.fleet_rows((values(i, fresh_ms, seq) for i in part), tick)
+            key = f"{DELTA_PREFIX}{fresh_ms:013d}-{d:012d}.ndjson.gz"
+            (folder / key.replace("/", "%")).write_bytes(encode(rows, tick.isoformat()))
+        return
+    period_ms = 60_000 // readings
+    slot_ms = period_ms // deltas
+    assert slot_ms >= 1, "more deltas than milliseconds in a report period"
+    order, shuffle = list(range(vehicles)), random.Random(seq).shuffle
+    for reading in range(readings):
+        shuffle(order)
+        start_ms = fresh_ms - 60_000 + reading * period_ms
+        for slot in range(deltas):
+            end_ms = start_ms + (slot + 1) * slot_ms
+            part = order[slot * per : (slot + 1) * per]
+            step = seq * readings + reading
+            rows = fleet_health.fleet_rows((values(i, end_ms, step, slot_ms) for i in part), tick)
+            key = f"{DELTA_PREFIX}{end_ms:013d}-{reading * deltas + slot:012d}.ndjson.gz"
+            (folder / key.replace("/", "%")).write_bytes(encode(rows, tick.isoformat()))
 
 
 def previous_tick(clients: Any, resources: Any, now: datetime) -> fleet_health.FleetHealth:
@@ -216,9 +250,11 @@ def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any
     }
 
 
-def run_child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any]:
+def run_child(
+    kind: str, folder: Path, at: datetime, vehicles: int, profile: str | None = None
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", kind, "--dir", str(folder), "--at", at.isoformat()]
-    command += ["--vehicles", str(vehicles)]
+    command += ["--vehicles", str(vehicles)] + (["--profile", profile] if profile else [])
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -226,50 +262,90 @@ def run_child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vehicles", type=int, default=1_000_000)
-    parser.add_argument("--deltas", type=int, default=100)
+    parser.add_argument(
+        "--deltas",
+        type=int,
+        default=100,
+        help="deltas a tick per reading of each vehicle (N readings: N x DELTAS deltas). At 1M vehicles "
+        "100 objects/s reach the processor, 10 an invocation: 100 deltas a minute per reading",
+    )
+    parser.add_argument(
+        "--readings-per-tick",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="N",
+        help="times each vehicle reports in a tick's minute of deltas: 1 (every 60 s, the default) or, "
+        "at 10 s reporting, 6 (with --deltas 100: 600 deltas, 6M vehicle lines at 1M vehicles). "
+        "Several values: one steady tick each, in this order, after the first tick (which uses the first)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", default="", help="run only the ticks whose label contains this")
+    parser.add_argument("--profile", metavar="DIR", help="write each tick's cProfile stats to DIR")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     parser.add_argument("--at", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = child(args.child, Path(args.dir), datetime.fromisoformat(args.at), args.vehicles)
+        tick_args = (args.child, Path(args.dir), datetime.fromisoformat(args.at), args.vehicles)
+        if args.profile:
+            import cProfile
+
+            with cProfile.Profile(time.process_time) as profile:  # CPU: the machine is shared
+                result = child(*tick_args)
+            profile.dump_stats(args.profile)
+        else:
+            result = child(*tick_args)
         print(json.dumps(result))
         return
-    n = args.vehicles
-    results: dict[str, Any] = {"vehicles": n, "deltas": args.deltas, "load_average": os.getloadavg()[0]}
-    print(f"{n:,} vehicles, {args.deltas} deltas a tick; load average {os.getloadavg()[0]:.1f}")
+    n, readings = args.vehicles, args.readings_per_tick
+    load = os.getloadavg()[0]
+    results: dict[str, Any] = {"vehicles": n, "deltas": args.deltas, "readings_per_tick": readings}
+    results["load_average"] = load
+    print(
+        f"{n:,} vehicles, {args.deltas} deltas a tick per reading, {readings} readings a vehicle; "
+        f"load average {load:.1f}"
+    )
     tick = NOW + timedelta(minutes=1)
+    profile = Path(args.profile) if args.profile else None
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
+
+    def run(label: str, kind: str, folder: Path, at: datetime) -> None:
+        stats = str(profile / f"{label.replace(' ', '_').replace(':', '')}.prof") if profile else None
+        results[label] = run_child(kind, folder, at, n, stats)
+        print(f"{label:<52} {json.dumps(results[label])}", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="snapshot-tick-") as tmp:
         previous, sharded = Path(tmp, "previous"), Path(tmp, "sharded")
         previous.mkdir()
-        write_fleet(previous, n, args.deltas)
+        write_fleet(previous, n, args.deltas, readings[0])
         sharded.mkdir()
         for path in previous.iterdir():
             (sharded / path.name).write_bytes(path.read_bytes())
         size = (previous / SNAPSHOT_KEY.replace("/", "%")).stat().st_size
         print(f"single document: {size / 1e6:.0f} MB gzip")
-        plan = [
-            ("previous: single document", "previous", previous, tick),
-            ("shards: first tick (from the single document)", "shards", sharded, tick),
+        label = "previous: single document"
+        if not args.only or args.only in label:
+            run(label, "previous", previous, tick)
+        shutil.rmtree(previous)
+        run("shards: first tick (from the single document)", "shards", sharded, tick)
+        minute = 1
+        steady = [
+            (f"shards: steady tick, {r} reading{'s' if r > 1 else ''} a vehicle", "shards", r)
+            for r in readings
         ]
-        for label, kind, folder, at in plan:
-            if kind == "previous" and args.only and args.only not in label:
-                continue
-            results[label] = run_child(kind, folder, at, n)
-            print(f"{label:<48} {json.dumps(results[label])}", flush=True)
-        for label, kind, minutes in (
-            ("shards: steady tick", "shards", 2),
-            ("shards: steady tick + 5,000 lookups", "eligibility", 3),
-            ("shards: steady tick + sweep share", "sweep", 40),
+        for label, kind, per_tick in (
+            *steady,
+            ("shards: steady tick + 5,000 lookups", "eligibility", readings[0]),
+            ("shards: steady tick + sweep share", "sweep", readings[0]),
         ):
             if args.only and args.only not in label:
                 continue
-            at = NOW + timedelta(minutes=minutes)
-            write_deltas(sharded, n, args.deltas, at, 2 + minutes)
-            results[label] = run_child(kind, sharded, at, n)
-            print(f"{label:<48} {json.dumps(results[label])}", flush=True)
+            minute = 40 if kind == "sweep" else minute + 1
+            at = NOW + timedelta(minutes=minute)
+            write_deltas(sharded, n, args.deltas, at, 2 + minute, per_tick)
+            run(label, kind, sharded, at)
     if args.json:
         print(json.dumps(results))
 

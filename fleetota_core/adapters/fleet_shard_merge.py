@@ -4,10 +4,12 @@ The deltas (and the sweep's rows, and the single document of earlier versions wh
 read once, each vehicle line routed by its VIN's hash into a per-shard spool kept zlib-compressed;
 then, shard after shard: the previous shard's lines and its spool, the newest (ts, seq) per VIN
 winning (a later line wins a tie: deltas in key order, then the sweep), written back if anything
-came in. A line is passed through as bytes: only its VIN, time, sequence and the few values fleet
-health counts are decoded (a typed msgspec struct), so the tick's memory is one shard's lines plus
-the compressed spool, not the fleet as Python objects. ``online`` is judged by readers at the
-index's ``as_of`` (``fleet_snapshot.refresh_online_at``), so a line need not be rewritten to stay true.
+came in. Of the deltas' lines only those that can win are spooled (:meth:`ShardMerge.add_deltas`):
+at 10 s reporting a tick's deltas hold about six lines a vehicle, and one of them wins. A line is
+passed through as bytes: only its VIN, time, sequence and the few values fleet health counts are
+decoded (a typed msgspec struct), so the tick's memory is one shard's lines plus the compressed
+spool, not the fleet as Python objects. ``online`` is judged by readers at the index's ``as_of``
+(``fleet_snapshot.refresh_online_at``), so a line need not be rewritten to stay true.
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from fleetota_core.adapters.fleet_line_facts import (
+    FACTS,
+    NO_STAMP,
+    STAMPS,
+    Facts,
+    each_a_vin_line,
+    raw_lines,
+)
+from fleetota_core.adapters.fleet_shard_spool import ShardSpool
 from fleetota_core.adapters.fleet_shards import (
-    VIN_OPEN,
     SnapshotIndex,
-    block_of,
     blocks_for,
     get_body,
     line_vin,
@@ -32,9 +41,7 @@ from fleetota_core.adapters.fleet_shards import (
     shard_of,
 )
 from fleetota_core.adapters.fleet_snapshot import (
-    MAX_DOCUMENT_BYTES,
     SnapshotFormatError,
-    decode,
     encode_blocks,
 )
 from fleetota_core.adapters.fleet_snapshot_reads import read_shard, stream_lines
@@ -45,73 +52,9 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.fleet_snapshot import Row
 
 logger = logging.getLogger(__name__)
-_SPOOL_FLUSH = 256 * 1024
 _IO_THREADS = 8
 _ENCODER = msgspec.json.Encoder()
 _ANY = msgspec.json.Decoder()
-
-
-class Facts(msgspec.Struct):
-    """What the merge and fleet health read of a vehicle line; the rest stays bytes."""
-
-    vin: str
-    last_ts_ms: int
-    last_seq: int
-    network: str | None = None
-    soc_pct: float | None = None
-    needs_update: bool = False
-    firmware_version: str | None = None
-    region: str | None = None
-
-
-_FACTS = msgspec.json.Decoder(Facts)
-
-
-class ShardSpool:
-    """Vehicle lines routed to their shard, held zlib-compressed until that shard is merged."""
-
-    def __init__(self, shards: int) -> None:
-        self.shards = shards
-        self._pending: list[list[bytes]] = [[] for _ in range(shards)]
-        self._sizes = [0] * shards
-        self._streams: list[Any] = [None] * shards
-        self._parts: list[list[bytes]] = [[] for _ in range(shards)]
-        self.lines = 0
-
-    def add(self, vin: bytes, line: bytes) -> None:
-        self.extend(shard_of(vin, self.shards) if self.shards > 1 else 0, [line])
-
-    def extend(self, shard: int, lines: list[bytes]) -> None:
-        self._pending[shard].extend(lines)
-        self._sizes[shard] += sum(map(len, lines)) + len(lines)
-        self.lines += len(lines)
-        if self._sizes[shard] >= _SPOOL_FLUSH:
-            self._flush(shard)
-
-    def _flush(self, shard: int) -> None:
-        if not self._pending[shard]:
-            return
-        if self._streams[shard] is None:
-            self._streams[shard] = zlib.compressobj(1)
-        chunk = b"\n".join(self._pending[shard]) + b"\n"
-        self._parts[shard].append(self._streams[shard].compress(chunk))
-        self._pending[shard], self._sizes[shard] = [], 0
-
-    def has(self, shard: int) -> bool:
-        return bool(self._pending[shard] or self._parts[shard])
-
-    def take(self, shard: int) -> list[bytes]:
-        """The shard's lines in the order they came, and forget them."""
-        self._flush(shard)
-        stream = self._streams[shard]
-        if stream is None:
-            return []
-        raw = zlib.decompress(b"".join(self._parts[shard]) + stream.flush())
-        self._parts[shard], self._streams[shard] = [], None
-        return [line for line in raw.split(b"\n") if line]
-
-    def compressed_bytes(self) -> int:
-        return sum(len(p) for parts in self._parts for p in parts)
 
 
 @dataclass
@@ -124,17 +67,14 @@ class MergeOutcome:
     spool_bytes: int  # the compressed spool when the merge began: most of the tick's memory at scale
 
 
-def _body_lines(body: bytes) -> list[bytes]:
-    return [line for line in decode(body, MAX_DOCUMENT_BYTES).lines.split(b"\n") if line]
-
-
 def _shard_body(best: dict[str, tuple[bytes, Facts]], header: dict[str, Any]) -> bytes:
     """A shard's winning lines, grouped into blocks by VIN (``fleet_shards.block_of``)."""
     count = blocks_for(len(best))
     blocks: list[list[bytes]] = [[] for _ in range(count)]
-    for vin, (line, _) in best.items():
-        blocks[block_of(vin, count) if count > 1 else 0].append(line)
-    return encode_blocks([b"".join(line + b"\n" for line in block) for block in blocks], header)
+    crc32 = zlib.crc32
+    for vin, (line, _) in best.items():  # fleet_shards.block_of, inlined: once per vehicle a tick
+        blocks[(crc32(vin.encode()) >> 12) % count].append(line)
+    return encode_blocks([b"\n".join(block) + b"\n" if block else b"" for block in blocks], header)
 
 
 class ShardMerge:
@@ -168,25 +108,21 @@ class ShardMerge:
         return vin.encode(), _ENCODER.encode({"vin": vin, **self.normalise(value)})
 
     def route(self, lines: Iterable[bytes]) -> None:
-        mask = self.spool.shards - 1
+        """Spool every line (the single document of earlier versions), normalised if need be."""
         groups: dict[int, list[bytes]] = {}
+        count = 0
         for line in lines:
-            # line_vin inlined: this runs once per vehicle line of every delta.
-            if line.startswith(VIN_OPEN) and line[25] == 34:
-                vin = line[8:25]
-            else:
+            vin = line_vin(line)
+            if vin is None:
                 fixed = self._normalised(line)
                 if fixed is None:
                     continue
                 vin, line = fixed
-            shard = zlib.crc32(vin) & mask
-            group = groups.get(shard)
-            if group is None:
-                groups[shard] = [line]
-            else:
-                group.append(line)
-            if len(groups) > 4096 or sum(map(len, groups.values())) > 65_536:
+            groups.setdefault(zlib.crc32(vin) & (self.spool.shards - 1), []).append(line)
+            count += 1
+            if count >= 65_536:
                 self._spool(groups)
+                count = 0
         self._spool(groups)
 
     def _spool(self, groups: dict[int, list[bytes]]) -> None:
@@ -195,17 +131,82 @@ class ShardMerge:
         groups.clear()
 
     def add_deltas(self, keys: list[str]) -> None:
-        """Route every delta's lines; an unusable delta is skipped (its vehicles come back later)."""
+        """Spool the deltas' lines that can win; an unusable delta is skipped (its vehicles come back).
+
+        The deltas are read newest key first, each from its last line, and a line is spooled only if
+        its (ts, seq) is above that of every line of its VIN read before it, that is, of every later
+        line. The line the merge picks of a VIN (the newest, of equals the later) is so always spooled,
+        and after any other of its VIN; the merge picks among about one line a vehicle what it picked
+        among all, without compressing, decompressing and decoding the lines that lose.
+        """
+        newest: dict[str, tuple[int, int]] = {}  # VIN -> (ts, seq) of its newest line read
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
-            for start in range(0, len(keys), _IO_THREADS):
-                chunk = keys[start : start + _IO_THREADS]
+            ordered = keys[::-1]
+            for start in range(0, len(ordered), _IO_THREADS):
+                chunk = ordered[start : start + _IO_THREADS]
                 for key, body in zip(
                     chunk, pool.map(lambda k: get_body(self.s3, self.bucket, k), chunk), strict=True
                 ):
                     try:
-                        self.route(_body_lines(body) if body is not None else [])
+                        raw, lines = raw_lines(body) if body is not None else (b"", [])
                     except SnapshotFormatError as exc:
                         logger.warning("s3://%s/%s: %s; skipped", self.bucket, key, exc)
+                        continue
+                    self._spool_newest(raw, lines, newest)
+
+    def _spool_newest(self, raw: bytes, lines: list[bytes], newest: dict[str, tuple[int, int]]) -> None:
+        """Spool those of one delta's lines (last first) newer than every line of their VIN read."""
+        try:
+            stamps = STAMPS.decode_lines(raw) if each_a_vin_line(raw, lines) else None
+        except NO_STAMP:
+            stamps = None
+        if stamps is None or len(stamps) != len(lines):
+            self._spool_newest_each(lines, newest)
+            return
+        groups: dict[int, list[bytes]] = {}
+        mask = self.spool.shards - 1
+        for at in range(len(lines) - 1, -1, -1):  # every line of every delta: kept lean
+            stamp = stamps[at]
+            order = (stamp.last_ts_ms, stamp.last_seq)
+            seen = newest.get(stamp.vin)
+            if seen is not None and order <= seen:
+                continue
+            newest[stamp.vin] = order
+            line = lines[at]
+            vin = line[8:25] if line[25:26] == b'"' else None
+            if vin is None:  # a VIN of another length: as route() spools it
+                fixed = self._normalised(line)
+                if fixed is None:
+                    continue
+                vin, line = fixed
+            groups.setdefault(zlib.crc32(vin) & mask, []).append(line)
+        self._spool(groups)
+
+    def _spool_newest_each(self, lines: list[bytes], newest: dict[str, tuple[int, int]]) -> None:
+        """:meth:`_spool_newest` a line at a time, for a delta one call cannot decode (another
+        writer's layout, a bad line): each line's (ts, seq) as the merge will read it."""
+        groups: dict[int, list[bytes]] = {}
+        mask = self.spool.shards - 1
+        for line in reversed(lines):
+            vin = line_vin(line)
+            if vin is None:
+                fixed = self._normalised(line)
+                if fixed is None:
+                    continue
+                vin, line = fixed
+            try:
+                stamp = STAMPS.decode(line)
+                key, order = stamp.vin, (stamp.last_ts_ms, stamp.last_seq)
+            except NO_STAMP:
+                kept, facts = self._facts([line])
+                if not kept:
+                    continue
+                line, key, order = kept[0], facts[0].vin, (facts[0].last_ts_ms, facts[0].last_seq)
+            seen = newest.get(key)
+            if seen is None or order > seen:
+                newest[key] = order
+                groups.setdefault(zlib.crc32(vin) & mask, []).append(line)
+        self._spool(groups)
 
     def add_rows(self, rows: Iterable[tuple[str, Row]]) -> None:
         """Route rows already normalised (the sweep's)."""
@@ -214,19 +215,24 @@ class ShardMerge:
 
     def _facts(self, lines: list[bytes]) -> tuple[list[bytes], list[Facts]]:
         """Each line's facts (one C call for a shard); a line of another layout normalised first."""
+        if not lines:
+            return [], []
+        joined = b"\n".join(lines)
         try:
-            return lines, _FACTS.decode_lines(b"\n".join(lines)) if lines else []
+            facts = FACTS.decode_lines(joined) if each_a_vin_line(joined, lines) else []
         except (msgspec.ValidationError, msgspec.DecodeError):
-            pass
+            facts = []
+        if len(facts) == len(lines):
+            return lines, facts
         facts, kept = [], []
         for line in lines:
             try:
-                fact = _FACTS.decode(line)
+                fact = FACTS.decode(line)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 fixed = self._normalised(line)
                 if fixed is None:
                     continue
-                line, fact = fixed[1], _FACTS.decode(fixed[1])
+                line, fact = fixed[1], FACTS.decode(fixed[1])
             facts.append(fact)
             kept.append(line)
         return kept, facts

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import io
 import random
-from collections import Counter
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any
+from datetime import timedelta
 
 import msgspec
 import pytest
-from botocore.exceptions import ClientError
 
 from fleetota_core.adapters import fleet_shard_merge, fleet_shards
 from fleetota_core.adapters.fleet_shard_rows import ShardedRows
@@ -28,8 +23,6 @@ from fleetota_core.adapters.fleet_snapshot import (
     DELTA_PREFIX,
     SNAPSHOT_KEY,
     SnapshotFormatError,
-    encode,
-    time_bound_key,
 )
 from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot, read_snapshot_index
 from fleetota_core.services.ingest.fleet_health import (
@@ -39,91 +32,7 @@ from fleetota_core.services.ingest.fleet_health import (
     refresh_fleet,
     refresh_online,
 )
-
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-class MemoryS3:
-    """A bucket as boto3 answers for it: the calls the snapshot makes, counted."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.calls: Counter[str] = Counter()
-
-    def put_object(self, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
-        self.calls["PutObject"] += 1
-        self.objects[Key] = Body
-        return {}
-
-    def get_object(self, Key: str, **_: Any) -> dict[str, Any]:
-        self.calls["GetObject"] += 1
-        if Key not in self.objects:
-            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
-        return {"Body": io.BytesIO(self.objects[Key])}
-
-    def list_objects_v2(self, Prefix: str, StartAfter: str = "", **_: Any) -> dict[str, Any]:
-        keys = sorted(k for k in self.objects if k.startswith(Prefix) and k > StartAfter)
-        return {"Contents": [{"Key": k} for k in keys], "IsTruncated": False}
-
-    def delete_objects(self, Delete: dict[str, Any], **_: Any) -> dict[str, Any]:
-        for obj in Delete["Objects"]:
-            self.objects.pop(obj["Key"], None)
-        return {}
-
-
-class EmptyTable:
-    def scan(self, **_: Any) -> dict[str, Any]:
-        return {"Items": []}
-
-
-class NoMetrics:
-    def put_metric_data(self, **_: Any) -> dict[str, Any]:
-        return {}
-
-
-def vin(n: int) -> str:
-    return f"5YJ3E1EA0P{n:07d}"
-
-
-def item(n: int, at: datetime, seq: int, **values: Any) -> dict[str, Any]:
-    return {
-        "vin": vin(n),
-        "make": "Tesla",
-        "model": "Tesla Model 3",
-        "model_year": 2023,
-        "firmware_version": f"1.{n % 3}.0",
-        "region": ("us-west", "eu-central")[n % 2],
-        "last_ts": at.isoformat(),
-        "last_ts_ms": int(at.timestamp() * 1000),
-        "last_seq": seq,
-        "soc_pct": float(n % 90),
-        "network": "NONE" if n % 7 == 0 else "LTE",
-        "needs_update": n % 5 == 0,
-        **values,
-    }
-
-
-def stack(s3: MemoryS3) -> tuple[Any, Any]:
-    clients = SimpleNamespace(s3=s3, dynamodb=EmptyTable(), cloudwatch=NoMetrics())
-    return clients, SimpleNamespace(telemetry_bucket="telemetry", vehicles_table="vehicles")
-
-
-def put_delta(s3: MemoryS3, rows: dict[str, Any], written: datetime, name: str) -> str:
-    key = f"{DELTA_PREFIX}{int(written.timestamp() * 1000):013d}-{name}.ndjson.gz"
-    s3.objects[key] = encode(rows, written.isoformat())
-    return key
-
-
-def single_document(s3: MemoryS3, rows: dict[str, Any]) -> None:
-    """The snapshot an earlier version saved (a local stack's state from before the shards)."""
-    swept = NOW - timedelta(minutes=5)
-    s3.objects[SNAPSHOT_KEY] = encode(
-        rows,
-        NOW.isoformat(),
-        time_bound_key(NOW - timedelta(seconds=30)),
-        swept.isoformat(),
-        {"started_at": swept.isoformat(), "segments": 16, "todo": []},
-    )
+from tests.unit.snapshot_fakes import NOW, MemoryS3, item, put_delta, single_document, stack, vin
 
 
 def test_shards_are_a_power_of_two_from_the_fleet_size_and_doubling_splits_each_shard_in_two() -> None:
@@ -277,8 +186,9 @@ def test_the_merge_holds_one_shards_lines_at_a_time(monkeypatch: pytest.MonkeyPa
 
     refresh_fleet(clients, resources, NOW + timedelta(minutes=1))
 
-    assert len(decoded) == 16 and sum(decoded) == 5 * 4000  # 16 shards, each of its previous + 4 deltas
-    assert max(decoded) < 5 * 4000 / 16 * 1.5
+    # 16 shards, each of its previous lines and one line a vehicle of the 4 deltas (the newest)
+    assert len(decoded) == 16 and sum(decoded) == 2 * 4000
+    assert max(decoded) < 2 * 4000 / 16 * 1.5
 
 
 def test_readers_judge_online_at_the_snapshots_time_not_as_the_line_was_written() -> None:

@@ -178,3 +178,16 @@ def test_the_dashboard_reads_the_snapshot_into_a_frame_the_fleet_pages_can_use()
     assert bool(fleet.loc[VIN_A, "online"]) and not fleet.loc[VIN_B, "online"]
     assert (fleet.loc[VIN_A, "battery"], fleet.loc[VIN_B, "status"]) == ("critical", "offline")
     assert math.isclose(fleet.loc[VIN_A, "lat"], 37.7)
+
+
+def test_every_gzip_member_is_read_and_a_cut_short_document_is_refused() -> None:
+    body = encode(fleet_rows([_item(VIN_A, 10, 1), _item(VIN_B, 10, 1)], NOW), "t")
+    header, _, lines = gzip.decompress(body).partition(b"\n")
+    first, second = lines.split(b"\n")[:2]
+    members = b"".join(gzip.compress(part + b"\n") for part in (header, first, second))
+
+    assert sorted(decode(members).rows()) == sorted([VIN_A, VIN_B])
+    with pytest.raises(SnapshotFormatError, match="not gzip"):
+        decode(members[:-3])
+    with pytest.raises(SnapshotFormatError, match="more than 1,000 bytes once decompressed"):
+        decode(members, limit=1000)

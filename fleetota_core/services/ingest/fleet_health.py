@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
     from fleetota_core.adapters.clients import ClientFactory
-    from fleetota_core.adapters.fleet_shard_merge import Facts
+    from fleetota_core.adapters.fleet_line_facts import Facts
     from fleetota_core.adapters.fleet_snapshot import Row
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
