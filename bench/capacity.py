@@ -212,6 +212,13 @@ class Settings:
         return self.campaigns * min(in_flight, MAX_EVALUATED_PER_TICK) / self.tick_s
 
 
+def _value(template: dict[str, Any], value: Any) -> Any:
+    """``value``, or the default of the parameter it refers to (``!Ref Name``)."""
+    if isinstance(value, dict) and "Ref" in value:
+        return template["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
 def template_settings(template: dict[str, Any]) -> Settings:
     resources = template["Resources"]
     mapping = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
@@ -225,7 +232,9 @@ def template_settings(template: dict[str, Any]) -> Settings:
     reserved = processor.get("ReservedConcurrentExecutions")
     return Settings(
         batch_size=int(mapping["Properties"].get("BatchSize", 10)),
-        batching_window_s=float(mapping["Properties"].get("MaximumBatchingWindowInSeconds", 0)),
+        batching_window_s=float(
+            _value(template, mapping["Properties"].get("MaximumBatchingWindowInSeconds", 0))
+        ),
         tick_s=int(rate.group(1)) * (60.0 if rate.group(2).startswith("minute") else 1.0),
         director_key_spec=resources["DirectorKey"]["Properties"]["KeySpec"],
         reserved_concurrency=str(reserved) if reserved is not None else "none (account pool)",

@@ -141,3 +141,11 @@ def test_concurrent_campaigns_add_signatures_but_each_keeps_its_own_counter_item
     assert one_rates[sign] == pytest.approx(5000 / 60)  # the per-tick bound, not 10 % of 1M
     assert four_rates[sign] == pytest.approx(4 * one_rates[sign])
     assert four_rates[item] == pytest.approx(one_rates[item])
+
+
+def test_the_template_settings_follow_a_parameter_to_its_default() -> None:
+    # The batching window is a template parameter (TelemetryBatchingWindowSeconds).
+    from fleetota_core.infra_template import load_template
+
+    settings = capacity.template_settings(load_template())
+    assert settings.batching_window_s == 1.0 and settings.batch_size == 10
