@@ -4,8 +4,8 @@ Keys are ``<service>.<Operation>``; DynamoDB requests also count per table
 (``dynamodb.GetItem[ledger]``) and the items they touch (``<key>.items``), since DynamoDB bills per
 item. The local stack's stack-generation read (a ``local reset`` check that AWS mode does not make)
 is counted apart, under ``local_only``; the update manager's requests (it runs on the local
-scheduler's thread) are also counted under ``update_manager:<op>``, since they follow the schedule,
-not the records.
+scheduler's thread) are also counted under ``update_manager:<op>`` (and ``update_manager:<op>[table]``),
+since they follow the schedule, not the records.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ class RequestCounter:
         if op.startswith("dynamodb.") and (table := _table_of(params, self._names)):
             keys.append(f"{op}[{table}]")
         if threading.current_thread().name == SCHEDULER_THREAD:
-            keys.append(f"update_manager:{op}")  # fired on the schedule, so per minute, not per record
+            # Fired on the schedule, so per minute, not per record; per table too, so that what the
+            # handlers read of a table (the vehicles' states) is the total minus this.
+            keys += [f"update_manager:{key}" for key in keys]
         with self._lock:
             for key in keys:
                 self.calls[key] += 1
