@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ingest_fakes import NOW, fake_ports, ndjson, record, signed, vin
+from ingest_fakes import NOW, fake_ports, ndjson, record, registered, signed, vin
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
 from fleetota_core.services.ingest.hinted_writes import HintedWriteBound
@@ -160,3 +160,20 @@ def test_the_bound_forgets_the_oldest_vehicles_beyond_its_size():
     assert len(bound) == 2
     assert bound.admit("a", 3)  # forgotten, so allowed again: at worst one write early
     assert not bound.admit("c", 4) and bound.owes("c")
+
+
+def test_a_vehicle_provisioned_minutes_ago_is_written_though_it_flags_nothing():
+    # Its changed readings went before it was provisioned (quarantined unknown_vehicle), unknown to it
+    ports = fake_ports()
+    ports.registry.vehicles[vin(1)] = registered(1, provisioned_at=NOW - timedelta(minutes=2))
+
+    def at(minutes: int, seq: int):
+        now = NOW + timedelta(minutes=minutes)
+        reading = record(1, seq=seq, ts=now - timedelta(seconds=1), changed=False)
+        return ingest(ports, f"j{seq}", reading, record(2, seq=seq, changed=False), now=now)
+
+    first, later, settled = at(0, 1), at(7, 2), at(9, 3)  # 2, 9 and 11 minutes after provisioning
+
+    assert set(ports.vehicles.states) == {vin(1)}  # vin(2) was provisioned a month ago
+    assert first.counters["vehicle_writes"] == 1 and later.counters["vehicle_writes"] == 1
+    assert "vehicle_writes" not in settled.counters and ports.vehicles.read_calls == []

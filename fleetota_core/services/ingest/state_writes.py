@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fleetota_core.domain.enrichment import enrich, is_material, is_newer
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from fleetota_core.services.ingest.hinted_writes import HintedWriteBound
     from fleetota_core.services.ingest.ports import VehicleStates
     from fleetota_core.services.ingest.wire import WireRecord
+
+# How long after provisioning a vehicle's readings count as changed whatever they say (well past the
+# processor's memory of an unknown VIN, services/ingest/identity.py), bounded as any flagged change.
+NEW_VEHICLE = timedelta(minutes=10)
 
 
 def write_states(
@@ -87,13 +92,18 @@ def _write_hinted_states(
     for vin, reading in hinted.items():
         state = _state(reading, catalog, now, registered)
         seen.append(state)
+        identity = registered.get(vin)
+        # A vehicle that reported before it was provisioned had its changed records quarantined
+        # (unknown_vehicle), and it cannot know: its first readings after provisioning count as
+        # changed, or the table would not hold it until its next keyframe.
+        changed = reading.changed or (identity is not None and now - identity.provisioned_at < NEW_VEHICLE)
         if reading.ota is not None:
             to_write.append(state)
-        elif not reading.changed and not bound.owes(vin):
+        elif not changed and not bound.owes(vin):
             counters["vehicle_writes_skipped"] += 1
         elif bound.admit(vin, at):
             to_write.append(state)
-        elif reading.changed:
+        elif changed:
             counters["vehicle_writes_deferred"] += 1
         else:  # an unchanged reading of a vehicle whose refused change is still waiting for the window
             counters["vehicle_writes_skipped"] += 1
