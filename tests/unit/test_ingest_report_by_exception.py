@@ -177,3 +177,18 @@ def test_a_vehicle_provisioned_minutes_ago_is_written_though_it_flags_nothing():
     assert set(ports.vehicles.states) == {vin(1)}  # vin(2) was provisioned a month ago
     assert first.counters["vehicle_writes"] == 1 and later.counters["vehicle_writes"] == 1
     assert "vehicle_writes" not in settled.counters and ports.vehicles.read_calls == []
+
+
+def test_a_change_flagged_by_an_earlier_reading_of_the_object_is_written_with_the_newest():
+    # Held back while offline, then sent together: the change, then readings no different from it
+    ports = fake_ports()
+    readings = [
+        record(1, seq=1, ts=NOW - timedelta(seconds=30), drive_state="parked", changed=True),
+        record(1, seq=2, ts=NOW - timedelta(seconds=20), drive_state="parked", changed=False),
+        record(1, seq=3, ts=NOW - timedelta(seconds=10), drive_state="parked", changed=False),
+    ]
+
+    outcome = ingest(ports, "k", *reversed(readings))
+
+    assert outcome.counters["vehicle_writes"] == 1
+    assert stored(ports) == (3, "parked")

@@ -96,12 +96,23 @@ class IngestOutcome:
 
 
 def newest_per_vehicle(records: Iterable[WireRecord]) -> dict[str, WireRecord]:
-    """Each vehicle's newest reading by (ts, seq): one state write per vehicle per object."""
+    """Each vehicle's newest reading by (ts, seq): one state write per vehicle per object.
+
+    A vehicle that reports by exception compares each reading with the last one it flagged
+    ``changed``, so a change flagged by an earlier reading of the object is not flagged again by the
+    newest: the newest then carries it (it holds the change, or a later one).
+    """
     newest: dict[str, WireRecord] = {}
+    flagged: set[str] = set()
     for record in records:
+        if record.changed:
+            flagged.add(record.vin)
         current = newest.get(record.vin)
         if current is None or (record.ts, record.seq) > (current.ts, current.seq):
             newest[record.vin] = record
+    for vin in flagged:
+        if newest[vin].changed is False:
+            newest[vin] = msgspec.structs.replace(newest[vin], changed=True)
     return newest
 
 
