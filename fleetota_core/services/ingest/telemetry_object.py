@@ -84,7 +84,9 @@ class IngestOutcome:
     counters: Counter[str] = field(default_factory=Counter)
     lag_ms: list[float] = field(default_factory=list)
     object_lag_ms: float | None = None
-    states: list[VehicleState] = field(default_factory=list)  # newer states, written to DynamoDB or not
+    # Newer states, written to DynamoDB or not (a reading decided on its ``changed`` is not compared
+    # with the stored state: it may be older; the snapshot's merge keeps the newest per vehicle).
+    states: list[VehicleState] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
