@@ -33,6 +33,10 @@ class HintedWriteBound:
         with self._lock:
             self._vehicles.clear()
 
+    def __contains__(self, vin: object) -> bool:
+        """Whether this instance wrote (or refused) a hinted change of ``vin`` and still remembers it."""
+        return vin in self._vehicles
+
     def owes(self, vin: str) -> bool:
         """Whether a change of ``vin`` was refused and not written since."""
         entry = self._vehicles.get(vin)

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from fleetota_core.services.ingest.ports import VehicleStates
     from fleetota_core.services.ingest.wire import WireRecord
 
-# How long after provisioning a vehicle's readings count as changed whatever they say (well past the
-# processor's memory of an unknown VIN, services/ingest/identity.py), bounded as any flagged change.
-NEW_VEHICLE = timedelta(minutes=10)
+# How long after provisioning a vehicle's first reading in each instance counts as changed whatever
+# it says (well past the processor's memory of an unknown VIN, services/ingest/identity.py).
+NEW_VEHICLE = timedelta(minutes=5)
 
 
 def write_states(
@@ -92,11 +92,7 @@ def _write_hinted_states(
     for vin, reading in hinted.items():
         state = _state(reading, catalog, now, registered)
         seen.append(state)
-        identity = registered.get(vin)
-        # A vehicle that reported before it was provisioned had its changed records quarantined
-        # (unknown_vehicle), and it cannot know: its first readings after provisioning count as
-        # changed, or the table would not hold it until its next keyframe.
-        changed = reading.changed or (identity is not None and now - identity.provisioned_at < NEW_VEHICLE)
+        changed = reading.changed or _new_here(vin, registered, bound, now)
         if reading.ota is not None:
             to_write.append(state)
         elif not changed and not bound.owes(vin):
@@ -111,6 +107,19 @@ def _write_hinted_states(
     counters["vehicle_writes"] += written
     counters["stale_vehicle_readings"] += lost
     return counters, seen
+
+
+def _new_here(
+    vin: str, registered: Mapping[str, RegisteredVehicle], bound: HintedWriteBound, now: datetime
+) -> bool:
+    """Whether ``vin`` was provisioned minutes ago and this instance has not written it since.
+
+    A vehicle that reported before it was provisioned had its changed records quarantined
+    (unknown_vehicle) without knowing it; without this, the table would not hold it (nor eligibility
+    find it) until its next change or keyframe. At most one write per vehicle per instance.
+    """
+    identity = registered.get(vin)
+    return identity is not None and now - identity.provisioned_at < NEW_VEHICLE and vin not in bound
 
 
 def _write_read_states(
