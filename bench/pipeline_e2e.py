@@ -21,6 +21,8 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
   1,000 records, for docs/cost-model.md, and their sum end to end; apart, the requests of
   CloudWatch's own work that the local runtime emulates (EMF extraction, alarms), which AWS does
   without a billed request; the processor's invocations and objects per invocation;
+* apart, the processor's reads and writes of the vehicles table per 1,000 records, and how it
+  decided them: on the record's ``changed`` (no read) or on the stored state (read via its cache);
 * with ``--campaign-vehicles N``, a campaign of a signed release to N vehicles starts with the run,
   so the vehicles' signed OTA reports flow (and are verified against the registry's keys) alongside
   the telemetry; its deployment states and the OTA counters are printed;
@@ -128,6 +130,26 @@ def last_seen_ages(clients: ClientFactory, resources: Any, now: float) -> tuple[
     reporting = [r for r in rows.values() if r["network"] not in (None, "NONE") and r["last_ts_ms"]]
     ages = [now - r["last_ts_ms"] / 1000 for r in reporting]
     return ages, sum(1 for r in reporting if not r["online"])
+
+
+def vehicle_state_figures(
+    measured: Counter[str], requests: Counter[str], per_1000: float
+) -> dict[str, float]:
+    """What the processor read and wrote of the vehicles table per 1,000 records (the update manager's
+    reads of it apart), and how its decisions were made: on the record's ``changed`` (no read) or on
+    the stored state (read through the per-process cache, so fewer table reads than decisions)."""
+    op = "dynamodb.BatchGetItem[vehicles]"
+    return {
+        "processor_batch_get_item": round((requests[op] - requests[f"update_manager:{op}"]) * per_1000, 3),
+        "processor_batch_get_item_keys": round(
+            (requests[f"{op}.items"] - requests[f"update_manager:{op}.items"]) * per_1000, 3
+        ),
+        "update_manager_batch_get_item": round(requests[f"update_manager:{op}"] * per_1000, 3),
+        "decided_on_stored_state": round(measured["vehicle_states_read"] * per_1000, 3),
+        "decided_on_changed_flag": round(measured["vehicle_state_reads_avoided"] * per_1000, 3),
+        "writes": round(measured["vehicle_writes"] * per_1000, 3),
+        "writes_deferred": round(measured["vehicle_writes_deferred"] * per_1000, 3),
+    }
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -402,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             "object_lag_ms": steady["object_lag_ms"],
             "vehicle_writes": measured["vehicle_writes"],
             "vehicle_writes_skipped": measured["vehicle_writes_skipped"],
+            "vehicle_writes_deferred": measured["vehicle_writes_deferred"],
+            "stale_vehicle_readings": measured["stale_vehicle_readings"],
             # Over the simulator's time after warm-up: it started before the campaign (and ``started``).
             "records_per_s": round(measured["received"] / max(1.0, simulator_stopped - warm_cpu[0]), 1),
         },
@@ -417,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         # The processor's registry reads (the update manager's eligibility reads left out) and its
         # registry change feed reads (at most one per 10 s per process).
         "registry_per_1000_records": registry_reads(requests, per_1000),
+        "vehicle_state_per_1000_records": vehicle_state_figures(measured, requests, per_1000),
         "simulator_put_object_per_1000_records": round(
             1000 * measured["objects"] / max(1, measured["received"]), 3
         ),

@@ -6,7 +6,8 @@ item; the registry's reads are ``dynamodb.BatchGetItem[registry]`` and the regis
 ``dynamodb.GetItem[registry change feed]``. The local stack's stack-generation read (a ``local
 reset`` check that AWS mode does not make) is counted apart, under ``local_only``; the update
 manager's requests (it runs on the local scheduler's thread) are also counted under
-``update_manager:<key>``, since they follow the schedule, not the records.
+``update_manager:<key>`` (per table too, ``update_manager:<op>[table]``), since they follow the
+schedule, not the records.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class RequestCounter:
         if op == "dynamodb.GetItem" and params.get("Key", {}).get("pk", {}).get("S") == FEED_PK:
             keys.append(f"{op}[registry change feed]")  # the processors' feed reads, apart
         if threading.current_thread().name == SCHEDULER_THREAD:
-            # fired on the schedule, so per minute, not per record
+            # Fired on the schedule, so per minute, not per record; per table too, so that what the
+            # handlers read of a table (the vehicles' states) is the total minus this.
             keys += [f"update_manager:{key}" for key in keys]
         with self._lock:
             for key in keys:

@@ -11,11 +11,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fleetota_core.domain.telemetry import SCHEMA_VERSION
+from simulator.change_hint import drive_state
 from simulator.vehicle_keys import sign_report
 
 if TYPE_CHECKING:
     from fleetota_core.domain.telemetry import OtaReport
     from simulator.vehicle import SimVehicle
+
+
+_CHANGED = {None: "", True: ',"changed":true', False: ',"changed":false'}
 
 
 def iso_ts(t: float) -> str:
@@ -25,9 +29,9 @@ def iso_ts(t: float) -> str:
     return f"{stamp}.{ms % 1000:03d}Z"
 
 
-def encode(v: SimVehicle, t: float, report: OtaReport | None = None) -> str:
-    """One reading of ``v`` at ``t`` as a JSON line (no trailing newline)."""
-    drive_state = "driving" if v.driving else ("charging" if v.charging else "parked")
+def encode(v: SimVehicle, t: float, report: OtaReport | None = None, changed: bool | None = None) -> str:
+    """One reading of ``v`` at ``t`` as a JSON line (no trailing newline); ``changed``: the report by
+    exception flag (simulator/change_hint.py), left out when None (as an older client sends)."""
     heading = round(v.heading, 1) % 360.0
     signal = "null" if v.signal_dbm is None else str(v.signal_dbm)
     ts = iso_ts(t)
@@ -39,8 +43,8 @@ def encode(v: SimVehicle, t: float, report: OtaReport | None = None) -> str:
         f'"heading_deg":{heading:.1f}}},'
         f'"battery":{{"soc_pct":{v.soc:.2f},"voltage_v":{v.voltage_v:.1f},"temp_c":{v.temp_c:.1f},'
         f'"charging":{"true" if v.charging else "false"}}},'
-        f'"drive_state":"{drive_state}",'
+        f'"drive_state":"{drive_state(v)}",'
         f'"connectivity":{{"network":"{v.network.value}","signal_dbm":{signal}}},'
         f'"odometer_km":{v.odometer_km:.3f},"firmware_version":{json.dumps(v.firmware_version)},'
-        f'"ota":{ota},"health":{v.health.json()}}}'
+        f'"ota":{ota},"health":{v.health.json()}{_CHANGED[changed]}}}'
     )

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from simulator.change_hint import changed
 from simulator.environment import conditions
 from simulator.health import HealthMonitor
 from simulator.record import encode
@@ -159,7 +160,8 @@ class FleetSimulation:
                 v.start_outage(t, link_drop_s)
             v.sense_network(t, salt, rng)
             v.health.sensed(v.network.value != "NONE")
-            line = encode(v, stamp(t), effect.report if effect is not None else None)
+            report = effect.report if effect is not None else None
+            line = encode(v, stamp(t), report, changed(v, t, report is not None))
             v.seq += 1
             online = v.network.value != "NONE"
             if online and not backend_down:

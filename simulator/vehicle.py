@@ -19,6 +19,7 @@ from simulator.sites import Site, SiteKind
 if TYPE_CHECKING:
     import random
 
+    from fleetota_core.domain.enrichment import MaterialFacts
     from fleetota_core.domain.geography import Metro
     from simulator.environment import Conditions
     from simulator.sites import ZoneSites
@@ -45,9 +46,9 @@ class SimVehicle:
         "battery_kwh", "charging", "depart_at", "dest", "driving", "firmware_version", "heading",
         "health", "hold_parked", "home", "home_wifi", "hw_rev", "kx", "lat", "lon", "low_soc", "make",
         "max_dc_kw", "metro", "model", "model_year", "modem", "network", "next_dest", "odometer_km",
-        "ota_state", "outage_until", "outbox", "pack_voltage", "phase", "plug_below", "role", "seq",
-        "signal_dbm", "signing_key", "site", "soc", "speed_kph", "t", "temp_c", "trip_speed", "vin",
-        "wh_per_km", "work", "zone",
+        "ota_state", "outage_until", "outbox", "pack_voltage", "phase", "plug_below", "reported",
+        "reported_at", "role", "seq", "signal_dbm", "signing_key", "site", "soc", "speed_kph", "t",
+        "temp_c", "trip_speed", "vin", "wh_per_km", "work", "zone",
     )  # fmt: skip
 
     def __init__(
@@ -104,6 +105,9 @@ class SimVehicle:
         self.ota_state: object = None  # owned by the OTA client (simulator/ota_client.py)
         self.signing_key: Any = None  # its own ECDSA P-256 key (simulator/vehicle_keys.py)
         self.health = HealthMonitor(vin)  # counters since provisioning (simulator/health.py)
+        # The last change it reported and when (simulator/change_hint.py); none yet since this start.
+        self.reported: MaterialFacts | None = None
+        self.reported_at = 0.0
 
     # --- placement -----------------------------------------------------------------------------
     def start(self, t: float, site: Site, cond: Conditions, rng: random.Random) -> None:

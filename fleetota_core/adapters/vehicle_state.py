@@ -206,6 +206,53 @@ class DynamoVehicleStates:
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"writing vehicle {state.vin}") from exc
 
+    def update_many(self, states: list[VehicleState]) -> tuple[int, int]:
+        """``update`` each state (8 at a time); (written, lost to a newer stored state)."""
+        now = self.clock()
+        if len(states) <= WRITE_THREADS:
+            results = [self.update(state, now) for state in states]
+        else:
+            with ThreadPoolExecutor(WRITE_THREADS) as pool:
+                results = list(pool.map(lambda s: self.update(s, now), states))
+        written = sum(results)
+        return written, len(results) - written
+
+    def update(self, state: VehicleState, now: datetime) -> bool:
+        """Write ``state`` unless the table holds a newer reading, without reading it first; True if written.
+
+        A conditional UpdateItem (same condition as :meth:`put`) that sets the reading's attributes and
+        leaves ``ota_status`` and ``ota_campaign_id`` as stored when the state has none, so a vehicle
+        that reports by exception keeps its last OTA status without the read ``put`` needs. Health
+        counters the reading lacks are removed, as ``put``'s whole item would drop them.
+        """
+        values = state_attributes(state, now)
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        attrs = {f":a{i}": to_attr(value) for i, value in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        if state.health is None:
+            gone = [name for name in (*HEALTH_ATTRIBUTES, "health_events") if name not in values]
+            names.update({f"#r{i}": name for i, name in enumerate(gone)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(gone)))
+        attrs.update(
+            {
+                ":ts": to_attr(state.last_ts_ms),
+                ":seq": to_attr(state.last_seq),
+                ":not_after": to_attr(not_after_ms(now)),
+            }
+        )
+        try:
+            return conditional_write(
+                self.dynamodb.update_item,
+                TableName=self.table,
+                Key={"vin": {"S": state.vin}},
+                UpdateExpression=expression,
+                ConditionExpression=NEWER_CONDITION,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attrs,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"writing vehicle {state.vin}") from exc
+
     def get(self, vin: str) -> dict[str, Any] | None:
         """One vehicle's stored item as plain values, or None."""
         try:

@@ -37,6 +37,8 @@ def render_stats(stats: dict[str, Any]) -> str:
         ("dead-lettered messages", stats["dlq"]),
         ("vehicle state writes", stats["vehicle_writes"]),
         ("writes skipped (immaterial)", stats["vehicle_writes_skipped"]),
+        ("writes deferred (flagged changes over the bound)", stats["vehicle_writes_deferred"]),
+        ("decided without reading the state", stats["vehicle_state_reads_avoided"]),
         ("lag p50 / p95 (ms)", f"{stats['lag_ms']['p50']} / {stats['lag_ms']['p95']}"),
     ]
     width = max(len(name) for name, _ in rows)

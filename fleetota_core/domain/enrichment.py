@@ -261,18 +261,78 @@ def is_material(reading: Any, stored: StoredState | None, now: datetime) -> bool
     if epoch_ms(reading.ts) < stored.last_ts_ms:
         return True
     network = reading.connectivity.network
-    online = network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER
-    battery = reading.battery
+    battery, position = reading.battery, reading.position
+    # Positional: once per vehicle per object on the processor's path.
+    return material_change(
+        stored,
+        reading.drive_state.value,
+        network is not NetworkType.NONE and now - reading.ts <= OFFLINE_AFTER,
+        reading.firmware_version,
+        battery_category(battery.soc_pct).value,
+        battery.charging,
+        health_events(reading),
+        position.lat,
+        position.lon,
+    )
+
+
+def material_change(
+    before: StoredState | MaterialFacts,
+    drive_state: str,
+    online: bool,
+    firmware_version: str,
+    category: str,
+    charging: bool,
+    events: int | None,
+    lat: float,
+    lon: float,
+) -> bool:
+    """The rule of :func:`is_material` on plain values: whether they differ materially from ``before``.
+
+    The processor applies it to a reading against the stored state; a vehicle that reports by
+    exception applies it to its own reading against the facts of the last change it reported
+    (``MaterialFacts``; the record's ``changed``, see docs/telemetry.md).
+    """
     if (
-        stored.drive_state != reading.drive_state.value
-        or stored.online != online
-        or stored.firmware_version != reading.firmware_version
-        or stored.battery_category != battery_category(battery.soc_pct).value
-        or stored.charging != battery.charging
-        or stored.lat is None
-        or stored.lon is None
-        or stored.health_events != health_events(reading)
+        before.drive_state != drive_state
+        or before.online != online
+        or before.firmware_version != firmware_version
+        or before.battery_category != category
+        or before.charging != charging
+        or before.lat is None
+        or before.lon is None
+        or before.health_events != events
     ):
         return True
-    moved = distance_km(stored.lat, stored.lon, reading.position.lat, reading.position.lon)
-    return moved > MATERIAL_DISTANCE_KM
+    return distance_km(before.lat, before.lon, lat, lon) > MATERIAL_DISTANCE_KM
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialFacts:
+    """What a reading says that the material-change rule compares, as a vehicle knows it when it reads.
+
+    ``online``: the vehicle has a network (a reading is fresh where it is taken).
+    """
+
+    drive_state: str
+    online: bool
+    firmware_version: str
+    battery_category: str
+    charging: bool
+    health_events: int | None
+    lat: float
+    lon: float
+
+    def differs_from(self, before: MaterialFacts | StoredState) -> bool:
+        """Whether these facts are a material change from ``before`` (:func:`material_change`)."""
+        return material_change(
+            before,
+            self.drive_state,
+            self.online,
+            self.firmware_version,
+            self.battery_category,
+            self.charging,
+            self.health_events,
+            self.lat,
+            self.lon,
+        )

@@ -146,6 +146,13 @@ class TelemetryRecord(_Strict):
     firmware_version: FirmwareVersion
     ota: OtaReport | None = None
     health: HealthCounters | None = None
+    changed: bool | None = Field(
+        default=None,
+        description="Report by exception: true when the vehicle's drive state, network (online or not), "
+        "firmware, battery category, charging or health event count changed, or it moved more than 1 km, "
+        "since the last record it sent with changed true (and at least every 6 hours); false otherwise. "
+        "The processor then writes the vehicle's state without reading it first; absent: it decides itself",
+    )
 
     @property
     def online(self) -> bool:

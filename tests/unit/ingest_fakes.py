@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,9 +100,12 @@ class FakeVehicles:
     def __init__(self) -> None:
         self.states: dict[str, Any] = {}
         self.writes = 0
+        self.read_calls: list[list[str]] = []  # the VINs of each get_many call
+        self.update_calls: list[list[str]] = []  # the VINs of each update_many call (writes without a read)
         self.now = NOW  # the table's clock, for the condition's "stored in the future" clause
 
     def get_many(self, vins: list[str]) -> dict[str, StoredState]:
+        self.read_calls.append(list(vins))
         return {
             v: StoredState(
                 last_ts_ms=s.last_ts_ms,
@@ -115,21 +119,40 @@ class FakeVehicles:
                 region=s.region,
                 lat=s.lat,
                 lon=s.lon,
+                ota_status=s.ota_status,
+                ota_campaign_id=s.ota_campaign_id,
                 health_events=None if s.health is None else s.health.events,
             )
             for v, s in self.states.items()
             if v in vins
         }
 
+    def _newer(self, state: Any) -> bool:
+        old = self.states.get(state.vin)
+        return (
+            old is None
+            or (state.last_ts_ms, state.last_seq) > (old.last_ts_ms, old.last_seq)
+            or old.last_ts_ms > not_after_ms(self.now)
+        )
+
     def put_many(self, states: list[Any]) -> tuple[int, int]:
         written = 0
         for state in states:
-            old = self.states.get(state.vin)
-            if (
-                old is None
-                or (state.last_ts_ms, state.last_seq) > (old.last_ts_ms, old.last_seq)
-                or old.last_ts_ms > not_after_ms(self.now)
-            ):
+            if self._newer(state):
+                self.states[state.vin] = state
+                written += 1
+        self.writes += written
+        return written, len(states) - written
+
+    def update_many(self, states: list[Any]) -> tuple[int, int]:
+        """As the table's UpdateItem: the stored OTA status stays when the state has none."""
+        self.update_calls.append([s.vin for s in states])
+        written = 0
+        for state in states:
+            if self._newer(state):
+                old = self.states.get(state.vin)
+                if state.ota_status is None and old is not None:
+                    state = replace(state, ota_status=old.ota_status, ota_campaign_id=old.ota_campaign_id)
                 self.states[state.vin] = state
                 written += 1
         self.writes += written

@@ -87,6 +87,8 @@ MUTATIONS = [
     ("health", {**HEALTH, "parked_drain_pct": -0.1}),
     ("health", {k: v for k, v in HEALTH.items() if k != "link_drops"}),
     ("health", {**HEALTH, "x": 1}),
+    ("changed", True), ("changed", False), ("changed", None), ("changed", 1), ("changed", "true"),
+    ("changed", [True]),
 ]  # fmt: skip
 
 

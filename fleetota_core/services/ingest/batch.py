@@ -137,6 +137,7 @@ class TelemetryPipeline:
                 self.ports.vehicles.clear()
             if isinstance(self.ports.registry, RegistryCache):
                 self.ports.registry.clear()
+            self.ports.hinted_writes.clear()
         self._seen_generation = current
 
     @classmethod

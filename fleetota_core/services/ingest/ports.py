@@ -68,6 +68,11 @@ class VehicleStates(Protocol):
         """Conditionally write each state unless a newer one is stored; (written, lost to newer)."""
         ...
 
+    def update_many(self, states: list[VehicleState]) -> tuple[int, int]:
+        """As ``put_many``, without a read before: a state without an OTA status leaves the OTA status
+        (and campaign) the stored item holds as it is; (written, lost to newer)."""
+        ...
+
 
 class VehicleRegistry(Protocol):
     def get_many(self, vins: Iterable[str]) -> dict[str, RegisteredVehicle]:

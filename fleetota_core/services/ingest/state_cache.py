@@ -101,3 +101,12 @@ class CachedVehicleStates:
                 for state in states:
                     self._remember(state.vin, StoredState.of(state), now)
         return written, lost
+
+    def update_many(self, states: list[VehicleState]) -> tuple[int, int]:
+        """Written without a read: what the table now holds (its OTA status) is not known here, so
+        the written vehicles are forgotten and the next object that needs one reads it."""
+        result = self.inner.update_many(states)
+        with self._lock:
+            for state in states:
+                self._entries.pop(state.vin, None)
+        return result

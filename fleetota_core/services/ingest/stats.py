@@ -60,6 +60,12 @@ def summarize(counters: Mapping[str, int], dlq: int | None) -> dict[str, Any]:
         "vehicle_writes": c["vehicle_writes"],
         "vehicle_writes_skipped": c["vehicle_writes_skipped"],
         "stale_vehicle_readings": c["stale_vehicle_readings"],
+        # Report by exception: hinted changes held back by the per-vehicle bound (the snapshot has them),
+        # and how each vehicle's write was decided: on the stored state (read, or from the cache) or on
+        # the record's own ``changed`` (no read).
+        "vehicle_writes_deferred": c["vehicle_writes_deferred"],
+        "vehicle_states_read": c["vehicle_states_read"],
+        "vehicle_state_reads_avoided": c["vehicle_state_reads_avoided"],
         # Records claiming a model or hardware revision other than the registry's (kept as registered).
         "identity_mismatch": c["identity_mismatch"],
         "ota": {k.removeprefix("ota_"): v for k, v in sorted(c.items()) if k.startswith("ota_") and v},

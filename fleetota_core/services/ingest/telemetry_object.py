@@ -10,23 +10,23 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from fleetota_core.domain.enrichment import enrich, is_material, is_newer
 from fleetota_core.domain.telemetry import TelemetryRecord
 from fleetota_core.errors import ResourceNotFoundError
 from fleetota_core.services.ingest.decode import MAX_OBJECT_BYTES, UnreadableObjectError, decode_object
+from fleetota_core.services.ingest.hinted_writes import HintedWriteBound
 from fleetota_core.services.ingest.identity import check_identity
+from fleetota_core.services.ingest.state_writes import write_states
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
-    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
     from fleetota_core.services.ingest.decode import DecodedObject
     from fleetota_core.services.ingest.ports import (
         Ledger,
@@ -71,6 +71,7 @@ class IngestPorts:
     ledger: Ledger
     ota_sink: OtaReportSink
     registry: VehicleRegistry
+    hinted_writes: HintedWriteBound = field(default_factory=HintedWriteBound)
 
 
 @dataclass
@@ -83,7 +84,9 @@ class IngestOutcome:
     counters: Counter[str] = field(default_factory=Counter)
     lag_ms: list[float] = field(default_factory=list)
     object_lag_ms: float | None = None
-    states: list[VehicleState] = field(default_factory=list)  # newer states, written to DynamoDB or not
+    # Newer states, written to DynamoDB or not (a reading decided on its ``changed`` is not compared
+    # with the stored state: it may be older; the snapshot's merge keeps the newest per vehicle).
+    states: list[VehicleState] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -95,12 +98,23 @@ class IngestOutcome:
 
 
 def newest_per_vehicle(records: Iterable[WireRecord]) -> dict[str, WireRecord]:
-    """Each vehicle's newest reading by (ts, seq): one state write per vehicle per object."""
+    """Each vehicle's newest reading by (ts, seq): one state write per vehicle per object.
+
+    A vehicle that reports by exception compares each reading with the last one it flagged
+    ``changed``, so a change flagged by an earlier reading of the object is not flagged again by the
+    newest: the newest then carries it (it holds the change, or a later one).
+    """
     newest: dict[str, WireRecord] = {}
+    flagged: set[str] = set()
     for record in records:
+        if record.changed:
+            flagged.add(record.vin)
         current = newest.get(record.vin)
         if current is None or (record.ts, record.seq) > (current.ts, current.seq):
             newest[record.vin] = record
+    for vin in flagged:
+        if newest[vin].changed is False:
+            newest[vin] = msgspec.structs.replace(newest[vin], changed=True)
     return newest
 
 
@@ -109,46 +123,6 @@ def ota_reports(records: Iterable[WireRecord]) -> list[TelemetryRecord]:
     reports = [r for r in records if r.ota is not None]
     reports.sort(key=lambda r: (r.vin, r.ts, r.seq))
     return [TelemetryRecord.model_validate_json(msgspec.json.encode(r)) for r in reports]
-
-
-def _write_states(
-    newest: dict[str, WireRecord],
-    vehicles: VehicleStates,
-    catalog: ReleaseCatalog,
-    now: datetime,
-    registered: Mapping[str, RegisteredVehicle],
-) -> tuple[Counter[str], list[VehicleState]]:
-    """Write the material changes to the vehicles table; return every newer state, written or not.
-
-    Only a material change (see ``is_material``) costs a DynamoDB write (issue #16). The states of
-    the other newer readings still go to the fleet snapshot's delta, so "last seen" and position stay
-    fresh for the dashboard and the update manager with one S3 object per invocation.
-    """
-    stored = vehicles.get_many(list(newest))
-    counters: Counter[str] = Counter()
-    seen: list[VehicleState] = []
-    to_write: list[VehicleState] = []
-    for vin, reading in newest.items():
-        previous = stored.get(vin)
-        if not is_newer(reading, previous, now):
-            counters["stale_vehicle_readings"] += 1
-            continue
-        state = enrich(reading, catalog, now)
-        identity = registered.get(vin)
-        if identity is not None and (state.make, state.model_year) != (identity.make, identity.model_year):
-            state = replace(state, make=identity.make, model_year=identity.model_year)
-        if state.ota_status is None and previous is not None and previous.ota_status is not None:
-            # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
-            state = replace(state, ota_status=previous.ota_status, ota_campaign_id=previous.ota_campaign_id)
-        seen.append(state)
-        if is_material(reading, previous, now):
-            to_write.append(state)
-        else:
-            counters["vehicle_writes_skipped"] += 1
-    written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
-    counters["vehicle_writes"] += written
-    counters["stale_vehicle_readings"] += lost
-    return counters, seen
 
 
 @dataclass
@@ -249,8 +223,8 @@ def process_object(
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
     counters["vehicles_seen"] += len(prepared.newest)
     if prepared.newest:
-        state_counters, outcome.states = _write_states(
-            prepared.newest, ports.vehicles, catalog, now, checked.registered
+        state_counters, outcome.states = write_states(
+            prepared.newest, ports.vehicles, ports.hinted_writes, catalog, now, checked.registered
         )
         counters.update(state_counters)
     reports = ota_reports(decoded.records)

@@ -94,6 +94,7 @@ class WireRecord(_Wire, frozen=True):
     schema_version: Literal[1] = 1
     ota: WireOtaReport | None = None
     health: WireHealth | None = None
+    changed: bool | None = None
 
 
 ARRAY_DECODER = msgspec.json.Decoder(list[WireRecord])

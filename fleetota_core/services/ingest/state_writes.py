@@ -1,0 +1,154 @@
+"""A vehicle's newest reading of an object, to the vehicles table when it is a material change.
+
+Two ways to know whether it is one. A vehicle that reports by exception says so in the reading
+(``changed``): that is believed without reading the stored state, bounded per vehicle
+(``HintedWriteBound``), and written with an update that keeps the stored OTA status. Readings
+without it (older clients) are judged by ``is_material`` against the stored state, read through
+the per-process cache (``CachedVehicleStates``), and written whole. Every write is conditional on
+(ts, seq), so a vehicle never moves backwards either way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from fleetota_core.domain.enrichment import enrich, is_material, is_newer
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from fleetota_core.domain.enrichment import ReleaseCatalog, VehicleState
+    from fleetota_core.domain.vehicle_identity import RegisteredVehicle
+    from fleetota_core.services.ingest.hinted_writes import HintedWriteBound
+    from fleetota_core.services.ingest.ports import VehicleStates
+    from fleetota_core.services.ingest.wire import WireRecord
+
+# How long after provisioning a vehicle's first reading in each instance counts as changed whatever
+# it says (well past the processor's memory of an unknown VIN, services/ingest/identity.py).
+NEW_VEHICLE = timedelta(minutes=5)
+
+
+def write_states(
+    newest: dict[str, WireRecord],
+    vehicles: VehicleStates,
+    bound: HintedWriteBound,
+    catalog: ReleaseCatalog,
+    now: datetime,
+    registered: Mapping[str, RegisteredVehicle],
+) -> tuple[Counter[str], list[VehicleState]]:
+    """Write the material changes to the vehicles table; return every newer state, written or not.
+
+    Only a material change costs a DynamoDB write (issue #16). A reading that says itself whether it
+    is one (``changed``, report by exception) is decided on that, without reading the stored state;
+    the others (older clients) are judged by ``is_material`` against the stored state. The states of
+    the other newer readings still go to the fleet snapshot's delta, so "last seen" and position stay
+    fresh for the dashboard and the update manager with one S3 object per invocation.
+    """
+    hinted = {vin: r for vin, r in newest.items() if r.changed is not None}
+    if not hinted:
+        return _write_read_states(newest, vehicles, catalog, now, registered)
+    counters, seen = _write_hinted_states(hinted, vehicles, bound, catalog, now, registered)
+    if len(hinted) < len(newest):
+        rest = {vin: r for vin, r in newest.items() if r.changed is None}
+        read_counters, read_seen = _write_read_states(rest, vehicles, catalog, now, registered)
+        counters.update(read_counters)
+        seen += read_seen
+    return counters, seen
+
+
+def _state(
+    reading: WireRecord, catalog: ReleaseCatalog, now: datetime, registered: Mapping[str, RegisteredVehicle]
+) -> VehicleState:
+    """The enriched state of a reading, with the registry's make and model year (identity is its)."""
+    state = enrich(reading, catalog, now)
+    identity = registered.get(reading.vin)
+    if identity is not None and (state.make, state.model_year) != (identity.make, identity.model_year):
+        state = replace(state, make=identity.make, model_year=identity.model_year)
+    return state
+
+
+def _write_hinted_states(
+    hinted: dict[str, WireRecord],
+    vehicles: VehicleStates,
+    bound: HintedWriteBound,
+    catalog: ReleaseCatalog,
+    now: datetime,
+    registered: Mapping[str, RegisteredVehicle],
+) -> tuple[Counter[str], list[VehicleState]]:
+    """Report by exception: write what the vehicle flags ``changed`` (or an OTA report), read nothing.
+
+    The write is conditional on (ts, seq) as ever, and leaves the stored OTA status alone when the
+    reading has none. A hinted change is written at most once per vehicle per window in this instance
+    (``HintedWriteBound``): a vehicle flagging every reading does not get a write per record.
+    """
+    counters: Counter[str] = Counter({"vehicle_state_reads_avoided": len(hinted)})
+    at = now.timestamp()
+    seen: list[VehicleState] = []
+    to_write: list[VehicleState] = []
+    for vin, reading in hinted.items():
+        state = _state(reading, catalog, now, registered)
+        seen.append(state)
+        changed = reading.changed or _new_here(vin, registered, bound, now)
+        if reading.ota is not None:
+            to_write.append(state)
+        elif not changed and not bound.owes(vin):
+            counters["vehicle_writes_skipped"] += 1
+        elif bound.admit(vin, at):
+            to_write.append(state)
+        elif changed:
+            counters["vehicle_writes_deferred"] += 1
+        else:  # an unchanged reading of a vehicle whose refused change is still waiting for the window
+            counters["vehicle_writes_skipped"] += 1
+    written, lost = vehicles.update_many(to_write) if to_write else (0, 0)
+    counters["vehicle_writes"] += written
+    counters["stale_vehicle_readings"] += lost
+    return counters, seen
+
+
+def _new_here(
+    vin: str, registered: Mapping[str, RegisteredVehicle], bound: HintedWriteBound, now: datetime
+) -> bool:
+    """Whether ``vin`` was provisioned minutes ago and this instance has not written it since.
+
+    A vehicle that reported before it was provisioned had its changed records quarantined
+    (unknown_vehicle) without knowing it; without this, the table would not hold it (nor eligibility
+    find it) until its next change or keyframe. At most one write per vehicle per instance.
+    """
+    identity = registered.get(vin)
+    return identity is not None and now - identity.provisioned_at < NEW_VEHICLE and vin not in bound
+
+
+def _write_read_states(
+    newest: dict[str, WireRecord],
+    vehicles: VehicleStates,
+    catalog: ReleaseCatalog,
+    now: datetime,
+    registered: Mapping[str, RegisteredVehicle],
+) -> tuple[Counter[str], list[VehicleState]]:
+    """Read the stored states (through the cache), then write the readings ``is_material`` finds material."""
+    stored = vehicles.get_many(list(newest))
+    counters: Counter[str] = Counter({"vehicle_states_read": len(newest)})
+    seen: list[VehicleState] = []
+    to_write: list[VehicleState] = []
+    for vin, reading in newest.items():
+        previous = stored.get(vin)
+        if not is_newer(reading, previous, now):
+            counters["stale_vehicle_readings"] += 1
+            continue
+        state = _state(reading, catalog, now, registered)
+        if state.ota_status is None and previous is not None and previous.ota_status is not None:
+            # The item is rewritten whole: keep the last OTA status a plain reading does not carry.
+            state = replace(state, ota_status=previous.ota_status, ota_campaign_id=previous.ota_campaign_id)
+        seen.append(state)
+        if is_material(reading, previous, now):
+            to_write.append(state)
+        else:
+            counters["vehicle_writes_skipped"] += 1
+    written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
+    counters["vehicle_writes"] += written
+    counters["stale_vehicle_readings"] += lost
+    return counters, seen
