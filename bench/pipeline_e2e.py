@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         [sys.executable, "-m", "simulator", "--vehicles", str(args.vehicles),
          "--interval", str(args.interval), "--duration", str(duration),
          "--batch-size", str(args.batch_size), "--flush-seconds", str(args.flush_seconds),
-         "--seed", "1", "--quiet"],
+         "--seed", "1", "--quiet", *(["--fleet-known"] if args.prime else [])],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     atexit.register(stop_process, simulator)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import random
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetota_core.errors import FleetOTAError
+from simulator.change_hint import assume_reported
 from simulator.fleet import FLEET_SHARE, generate_fleet, read_private_keys, write_fleet_file
 from simulator.health import ReleaseFaults
 from simulator.job_listener import add_ota_fault_arguments
@@ -144,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="vehicles running VERSION suffer EFFECT (repeatable): parked_drain=FACTOR (3: 3x parked "
         "battery drain), dtc=CODE@PCT (fault code CODE at PCT %% per hour, e.g. dtc=P0A80@5), "
         "reboot=PCT or link_drop=PCT (unexpected reboots or connectivity drops, PCT %% per hour)",
+    )
+    p.add_argument(
+        "--fleet-known",
+        action="store_true",
+        help="the platform already holds this fleet's state (e.g. a run just before with the same "
+        "seed): first readings are flagged changed only if they changed, not all at start",
     )
     p.add_argument("--no-ota", action="store_true", help="do not listen for OTA job notifications")
     p.add_argument(
@@ -271,6 +279,8 @@ def _simulate(
         ota_client=listener, stamp=stamp, outbox_size=args.outbox_readings,
         release_faults=release_faults(args.bad_release),
     )  # fmt: skip
+    if args.fleet_known:
+        assume_reported(fleet, start, random.Random(seed))
     stop = threading.Event()
 
     def on_stop(signum: int, frame: object) -> None:

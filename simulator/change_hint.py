@@ -16,6 +16,9 @@ from fleetota_core.domain.telemetry import NetworkType
 from fleetota_core.domain.vehicle import battery_category
 
 if TYPE_CHECKING:
+    import random
+    from collections.abc import Iterable
+
     from simulator.vehicle import SimVehicle
 
 KEYFRAME_S = 6 * 3600.0
@@ -53,3 +56,11 @@ def changed(v: SimVehicle, t: float, ota_report: bool) -> bool:
         return False
     v.reported, v.reported_at = now, t
     return True
+
+
+def assume_reported(vehicles: Iterable[SimVehicle], t: float, rng: random.Random) -> None:
+    """The platform already holds these vehicles' state (``--fleet-known``): each starts as if it had
+    just reported what it reports now, so only a real change is flagged; the keyframes fall at
+    random over the next ``KEYFRAME_S`` rather than all at once."""
+    for v in vehicles:
+        v.reported, v.reported_at = facts(v), t - rng.uniform(0.0, KEYFRAME_S)

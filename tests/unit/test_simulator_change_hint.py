@@ -104,3 +104,19 @@ def test_over_a_run_every_flag_agrees_with_the_processors_rule_against_the_last_
             reference[record.vin] = StoredState.of(enrich(record, ReleaseCatalog(), record.ts))
         flags.append(record.changed)
     assert len(reference) == 100 and flags.count(True) > 100 and flags.count(False) > 1000
+
+
+def test_a_known_fleet_flags_only_real_changes_and_spreads_its_keyframes():
+    import random
+
+    from simulator.change_hint import KEYFRAME_S, assume_reported, changed
+    from simulator.fleet import generate_fleet
+
+    fleet = generate_fleet(200, 5)
+    assume_reported(fleet, 1000.0, random.Random(5))
+    # Unchanged vehicles are not flagged at start, and their keyframes do not all fall together.
+    assert not any(changed(v, 1000.0, False) for v in fleet)
+    due = sorted(v.reported_at + KEYFRAME_S for v in fleet)
+    assert due[-1] - due[0] > KEYFRAME_S / 2
+    fleet[0].soc = 1.0  # a battery category change is still flagged
+    assert changed(fleet[0], 1001.0, False)
