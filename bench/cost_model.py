@@ -304,6 +304,14 @@ def table(result: dict[str, Any], interval: float, lambda_ms: float, gz: float, 
     return "\n".join(lines)
 
 
+def hinted_share(result: dict[str, Any]) -> float:
+    """The share of the run's readings the processor decided on the vehicle's ``changed`` flag (no
+    state read); 0 for runs from before the flag."""
+    decided = result.get("vehicle_state_per_1000_records", {})
+    flag, stored = decided.get("decided_on_changed_flag", 0.0), decided.get("decided_on_stored_state", 0.0)
+    return flag / (flag + stored) if flag + stored else 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("result", type=Path)
@@ -340,14 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         "--hinted-share",
         type=float,
         default=None,
-        help="share of readings carrying the change flag (default: the run's hinted_share, else 0)",
+        help="share of readings carrying the change flag (default: the run's, measured)",
     )
     args = parser.parse_args(argv)
     result = json.loads(args.result.read_text())
     if args.material_from:
         other = json.loads(args.material_from.read_text())["after_warm_up"]
         result["material_share"] = other["vehicle_writes"] / max(1, other["records"])
-    hinted = args.hinted_share if args.hinted_share is not None else result.get("hinted_share", 0.0)
+    hinted = args.hinted_share if args.hinted_share is not None else hinted_share(result)
     design = Design(
         hinted_share=hinted, instances=args.processor_instances, batching_window_s=args.batching_window
     )

@@ -280,7 +280,7 @@ def _simulate(
         release_faults=release_faults(args.bad_release),
     )  # fmt: skip
     if args.fleet_known:
-        assume_reported(fleet, start, random.Random(seed))
+        assume_reported(fleet, random.Random(seed))
     stop = threading.Event()
 
     def on_stop(signum: int, frame: object) -> None:

@@ -47,6 +47,10 @@ def changed(v: SimVehicle, t: float, ota_report: bool) -> bool:
     """Whether the reading of ``v`` at ``t`` (simulated seconds) is flagged ``changed``; if so, its
     facts become the ones the next readings are compared with."""
     now, before = facts(v), v.reported
+    if before is None and v.reported_at < 0 and not ota_report:
+        # A known fleet's first reading (see assume_reported): the reference, as if just reported.
+        v.reported, v.reported_at = now, t + v.reported_at
+        return False
     if (
         before is not None
         and not ota_report
@@ -58,9 +62,10 @@ def changed(v: SimVehicle, t: float, ota_report: bool) -> bool:
     return True
 
 
-def assume_reported(vehicles: Iterable[SimVehicle], t: float, rng: random.Random) -> None:
-    """The platform already holds these vehicles' state (``--fleet-known``): each starts as if it had
-    just reported what it reports now, so only a real change is flagged; the keyframes fall at
-    random over the next ``KEYFRAME_S`` rather than all at once."""
+def assume_reported(vehicles: Iterable[SimVehicle], rng: random.Random) -> None:
+    """The platform already holds these vehicles' state (``--fleet-known``): each vehicle's first
+    reading is taken as already reported, so only a real change after it is flagged; the keyframes
+    fall at random over the next ``KEYFRAME_S`` rather than all at once. (A negative ``reported_at``
+    marks the vehicle until that first reading, whose facts the simulation sets on its first step.)"""
     for v in vehicles:
-        v.reported, v.reported_at = facts(v), t - rng.uniform(0.0, KEYFRAME_S)
+        v.reported, v.reported_at = None, -rng.uniform(1.0, KEYFRAME_S)

@@ -108,15 +108,22 @@ def test_over_a_run_every_flag_agrees_with_the_processors_rule_against_the_last_
 
 def test_a_known_fleet_flags_only_real_changes_and_spreads_its_keyframes():
     import random
+    import tempfile
+    from pathlib import Path
 
     from simulator.change_hint import KEYFRAME_S, assume_reported, changed
     from simulator.fleet import generate_fleet
+    from simulator.simulation import FleetSimulation
+    from simulator.uploader import BatchUploader, DirectorySink
 
     fleet = generate_fleet(200, 5)
-    assume_reported(fleet, 1000.0, random.Random(5))
-    # Unchanged vehicles are not flagged at start, and their keyframes do not all fall together.
-    assert not any(changed(v, 1000.0, False) for v in fleet)
+    assume_reported(fleet, random.Random(5))
+    sink = DirectorySink(Path(tempfile.mkdtemp()))
+    sim = FleetSimulation(fleet, BatchUploader(sink, 1000, "k"), start=1000.0, interval=10, seed=5)
+    sim.step()  # the first readings (the network comes up): taken as already reported, not flagged
+    assert all(v.reported is not None for v in fleet)
+    assert not any(changed(v, 1010.0, False) for v in fleet)
     due = sorted(v.reported_at + KEYFRAME_S for v in fleet)
-    assert due[-1] - due[0] > KEYFRAME_S / 2
+    assert due[-1] - due[0] > KEYFRAME_S / 2 and due[0] > 1000.0
     fleet[0].soc = 1.0  # a battery category change is still flagged
-    assert changed(fleet[0], 1001.0, False)
+    assert changed(fleet[0], 1011.0, False)
