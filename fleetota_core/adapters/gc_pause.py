@@ -1,10 +1,12 @@
-"""The cyclic garbage collector paused while a fleet-sized read builds its million objects.
+"""The cyclic garbage collector paused while a fleet-sized read or write handles its million objects.
 
-Targeting a 1,000,000-vehicle fleet keeps a million candidates and registrations alive while it
-reads; each full collection the growth triggers walks all of them, and none is ever garbage (they
-hold no cycles): 20 such passes took about a fifth of a campaign creation's CPU time. Reference
-counting still frees everything as usual; only cycles wait until the read is over. The pause is
-process-wide (the collector has no other scope), nests, and ends when the last reader is done.
+Targeting a 1,000,000-vehicle fleet keeps a million candidates (or vehicles, for the preview) and
+registrations alive while it reads, and writing their deployments makes a million items that outlive
+the young generations; each full collection that triggers walks all of them, and none is ever garbage
+(they hold no cycles). Measured at 1M: 20 full and 1,200 middle passes, about a quarter of a campaign
+creation's time. Reference counting still frees everything as usual; only cycles wait until the
+pause ends. The pause is process-wide (the collector has no other scope), nests, and ends when the
+last reader is done.
 """
 
 from __future__ import annotations

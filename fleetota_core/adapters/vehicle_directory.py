@@ -198,6 +198,10 @@ class VehicleDirectory:
             # No snapshot yet, or a small fleet: its table is a few pages, and it holds the vehicles
             # of the last minute that the snapshot takes in only once their deltas have settled.
             return self._scanned()
+        with collector_paused():  # a million vehicles and registrations, no cycles among them
+            return self._vehicles(rows)
+
+    def _vehicles(self, rows: Mapping[str, Mapping[str, Any]]) -> list[Vehicle]:
         out: dict[str, Vehicle] = {}
 
         def checked() -> Iterator[str]:

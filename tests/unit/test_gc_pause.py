@@ -77,8 +77,10 @@ class Watching(Registry):
 def test_targeting_and_the_deployment_writes_run_with_the_collector_paused() -> None:
     rows = {vin(n): row(n) for n in range(N)}
     table = Watching()
-    candidates = VehicleDirectory(table, "vehicles", "registry", lambda: rows, lambda: rows).candidates()
-    assert candidates and table.collector == {False} and gc.isenabled()
+    directory = VehicleDirectory(table, "vehicles", "registry", lambda: rows, lambda: rows)
+    assert directory.candidates() and table.collector == {False} and gc.isenabled()  # creation
+    table.collector.clear()
+    assert directory.all() and table.collector == {False} and gc.isenabled()  # preview
     table.collector.clear()
     assert DeploymentStore(table, "deployments").put_new(new_deployments(1_000)) == 1_000
     assert table.collector == {False} and gc.isenabled()
