@@ -308,9 +308,11 @@ def campaigns(
         name="bench", release_version="2.0.0", waves=(WaveSpec(percent=1), WaveSpec(percent=100))
     )
 
+    write_threads = deployment_store.WRITE_THREADS
+
     def ports(snapshot: bool) -> Any:
         # The previous design also wrote its deployments one request after another.
-        deployment_store.WRITE_THREADS = 16 if snapshot else 1
+        deployment_store.WRITE_THREADS = write_threads if snapshot else 1
         source = SnapshotLastSeen(clients, resources)  # type: ignore[arg-type]
         directory = VehicleDirectory(
             clients.dynamodb, "vehicles", "registry", source, source.fleet if snapshot else (lambda: None)

@@ -272,6 +272,9 @@ def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
     )
 
 
+_BASES_LIMIT = 4096
+
+
 def new_deployment_items(new: NewDeployments) -> Iterator[dict[str, Any]]:
     """``deployment_to_item`` of each of ``new.deployments()``: the same items, attribute order too,
     from the campaign's first item, setting only the vehicle's own attributes per item.
@@ -279,9 +282,10 @@ def new_deployment_items(new: NewDeployments) -> Iterator[dict[str, Any]]:
     A 1,000,000-vehicle campaign built a ``Deployment`` and encoded its fifteen attributes a million
     times, half of its creation. Attribute values are shared between items (requests only read them).
     """
-    shared: dict[object, dict[str, Any]] = {}  # a fleet's few models, revisions and versions
-    waves: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    # A fleet's few (wave, model, revision, version): each one's item, all but the VIN's attributes.
+    bases: dict[tuple[Any, ...], dict[str, Any]] = {}
     template: dict[str, Any] | None = None
+    campaign_id = new.campaign_id
     for vehicle, wave in zip(new.vehicles, new.waves, strict=True):
         if template is None or None in vehicle:
             # The first one, and one with a missing value (its item leaves it out), encoded as ever.
@@ -290,22 +294,23 @@ def new_deployment_items(new: NewDeployments) -> Iterator[dict[str, Any]]:
                 template = item
             yield item
             continue
-        if wave not in waves:
-            waves[wave] = (to_attr(wave), to_attr(bucket(new.campaign_id, S.PENDING, wave)))
-        item = template.copy()
-        vin = vehicle.vin
+        vin, model, hw_rev, _, version = vehicle
+        base = bases.get(key := (wave, model, hw_rev, version))
+        if base is None:
+            if len(bases) >= _BASES_LIMIT:
+                bases.clear()  # bounded, whatever versions a fleet reports
+            # Keys the template has keep their places: the attribute order is deployment_to_item's.
+            base = bases[key] = {
+                **template,
+                "wave": to_attr(wave),
+                "campaign_status": to_attr(bucket(campaign_id, S.PENDING, wave)),
+                "model": to_attr(model),
+                "hw_rev": to_attr(hw_rev),
+                "from_version": to_attr(version),
+            }
+        item = base.copy()
         item["vin"] = {"S": vin} if type(vin) is str else to_attr(vin)  # to_attr's, without the call
-        item["deployment_id"] = {"S": deployment_id(new.campaign_id, vin)}
-        item["wave"], item["campaign_status"] = waves[wave]
-        own = (
-            ("model", vehicle.model),
-            ("hw_rev", vehicle.hw_rev),
-            ("from_version", vehicle.firmware_version),
-        )
-        for name, value in own:
-            if value not in shared:
-                shared[value] = to_attr(value)
-            item[name] = shared[value]
+        item["deployment_id"] = {"S": deployment_id(campaign_id, vin)}
         yield item
 
 

@@ -11,11 +11,18 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from fleetota_core.settings import Settings
 
+# Connections a client keeps for reuse: as many as the widest thread pool that shares it (a new
+# campaign's deployment writes, ``deployment_store.WRITE_THREADS``); botocore's default is 10, and a
+# request beyond the pool opens a connection (a TLS handshake on AWS) that is then thrown away.
+POOL_CONNECTIONS = 64
 # Local mode: moto answers unimplemented calls with HTTP 500, so retrying only hides the problem.
 _LOCAL_CONFIG = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=3, read_timeout=30
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    connect_timeout=3,
+    read_timeout=30,
+    max_pool_connections=POOL_CONNECTIONS,
 )
-_AWS_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"})
+_AWS_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=POOL_CONNECTIONS)
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from fleetota_core.adapters.aws_errors import reading
 from fleetota_core.adapters.dynamo_items import from_item
+from fleetota_core.adapters.gc_pause import collector_paused
 from fleetota_core.adapters.snapshot_row_check import is_plain_vehicle
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.domain.enrichment import epoch_ms
@@ -197,6 +198,10 @@ class VehicleDirectory:
             # No snapshot yet, or a small fleet: its table is a few pages, and it holds the vehicles
             # of the last minute that the snapshot takes in only once their deltas have settled.
             return self._scanned()
+        with collector_paused():  # a million vehicles and registrations, no cycles among them
+            return self._vehicles(rows)
+
+    def _vehicles(self, rows: Mapping[str, Mapping[str, Any]]) -> list[Vehicle]:
         out: dict[str, Vehicle] = {}
 
         def checked() -> Iterator[str]:
@@ -216,6 +221,10 @@ class VehicleDirectory:
         rows = self.fleet() if self.fleet is not None else None
         if rows is None or len(rows) < SMALL_FLEET_ROWS:
             return [candidate(v) for v in self._scanned()]
+        with collector_paused():  # a million candidates and registrations, no cycles among them
+            return self._candidates(rows)
+
+    def _candidates(self, rows: Mapping[str, Mapping[str, Any]]) -> list[Candidate]:
         out: dict[str, Candidate] = {}
 
         def checked() -> Iterator[str]:
@@ -229,10 +238,12 @@ class VehicleDirectory:
             return list(out.values())
         known = self.registry.identities(checked())  # the registry answers while rows are checked
         return [
-            Candidate(vin, k.model, k.hw_rev, k.region, c.firmware_version)
+            # The registry's identity; the row's candidate as it is where they agree (nearly all).
+            c if k.model == c.model and k.hw_rev == c.hw_rev and k.region == c.region
+            else Candidate(vin, k.model, k.hw_rev, k.region, c.firmware_version)
             for vin, c in out.items()
             if (k := known.get(vin)) is not None and k.active
-        ]
+        ]  # fmt: skip
 
     def _scanned(self) -> list[Vehicle]:
         # Before the first snapshot (a stack that has never ticked): the table, as before issue #16.

@@ -21,7 +21,7 @@ from fleetota_core.services.campaigns.release_trust import check_artifact, check
 from fleetota_core.services.campaigns.releases import get_release
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     from fleetota_core.domain.deployment import Deployment
@@ -140,9 +140,19 @@ def target_candidates(
     return _target(spec, release, ports.vehicles.candidates())
 
 
-def _wave_order(campaign_id: str, vin: str) -> str:
-    # Deterministic shuffle: early waves are a spread of the fleet, not the oldest VINs.
-    return hashlib.sha256(f"{campaign_id}:{vin}".encode()).hexdigest()
+def _wave_order(campaign_id: str) -> Callable[[_Targetable], bytes]:
+    """Deterministic shuffle: early waves are a spread of the fleet, not the oldest VINs.
+
+    The key is sha256 of ``<campaign_id>:<vin>``; its digest sorts as its hex digest does (a million
+    keys at creation: the prefix encoded once, no hex string made).
+    """
+    prefix = f"{campaign_id}:".encode()
+    sha256 = hashlib.sha256
+
+    def key(vehicle: _Targetable) -> bytes:
+        return sha256(prefix + vehicle.vin.encode()).digest()
+
+    return key
 
 
 def create_campaign(
@@ -163,7 +173,7 @@ def create_campaign(
         why = ", ".join(f"{n} {k}" for k, n in targeting.excluded.items()) or "no vehicle matches the filter"
         raise ValidationError(f"campaign {spec.name!r} targets no vehicle ({why})")
     campaign_id = f"c{now:%Y%m%d}-{uuid.uuid4().hex[:8]}"
-    vehicles = sorted(targeting.matched, key=lambda v: _wave_order(campaign_id, v.vin))
+    vehicles = sorted(targeting.matched, key=_wave_order(campaign_id))
     sizes = wave_sizes(len(vehicles), spec.waves)
     wave_of = [w for w, size in enumerate(sizes) for _ in range(size)]
     ports.deployments.put_new(NewDeployments(campaign_id, spec.start_at or now, now, vehicles, wave_of))
