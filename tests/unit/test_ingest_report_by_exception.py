@@ -98,6 +98,8 @@ def test_an_ota_report_is_written_whatever_the_bound_says():
 
     assert outcome.counters["vehicle_writes"] == 1 and "vehicle_writes_deferred" not in outcome.counters
     assert ports.vehicles.states[vin(1)].ota_status == "INSTALLING"
+    # The report carries the OTA status itself: the whole item is written, not an update.
+    assert ports.vehicles.update_calls == [[vin(1)]]
 
 
 def test_a_change_the_bound_refused_is_written_with_the_next_reading_after_the_window():

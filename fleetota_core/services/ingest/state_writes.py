@@ -82,19 +82,21 @@ def _write_hinted_states(
     """Report by exception: write what the vehicle flags ``changed`` (or an OTA report), read nothing.
 
     The write is conditional on (ts, seq) as ever, and leaves the stored OTA status alone when the
-    reading has none. A hinted change is written at most once per vehicle per window in this instance
-    (``HintedWriteBound``): a vehicle flagging every reading does not get a write per record.
+    reading has none (an update); a reading with an OTA report is written whole. A hinted change is
+    written at most once per vehicle per window in this instance (``HintedWriteBound``): a vehicle
+    flagging every reading does not get a write per record.
     """
     counters: Counter[str] = Counter({"vehicle_state_reads_avoided": len(hinted)})
     at = now.timestamp()
     seen: list[VehicleState] = []
     to_write: list[VehicleState] = []
+    reports: list[VehicleState] = []
     for vin, reading in hinted.items():
         state = _state(reading, catalog, now, registered)
         seen.append(state)
         changed = reading.changed or _new_here(vin, registered, bound, now)
         if reading.ota is not None:
-            to_write.append(state)
+            reports.append(state)
         elif not changed and not bound.owes(vin):
             counters["vehicle_writes_skipped"] += 1
         elif bound.admit(vin, at):
@@ -103,9 +105,12 @@ def _write_hinted_states(
             counters["vehicle_writes_deferred"] += 1
         else:  # an unchanged reading of a vehicle whose refused change is still waiting for the window
             counters["vehicle_writes_skipped"] += 1
-    written, lost = vehicles.update_many(to_write) if to_write else (0, 0)
-    counters["vehicle_writes"] += written
-    counters["stale_vehicle_readings"] += lost
+    # A reading with an OTA report carries the vehicle's OTA status itself: the whole item is written
+    # (a PutItem, cheaper to evaluate than the update's 26 clauses, for moto's parser above all).
+    for batch, write in ((reports, vehicles.put_many), (to_write, vehicles.update_many)):
+        written, lost = write(batch) if batch else (0, 0)
+        counters["vehicle_writes"] += written
+        counters["stale_vehicle_readings"] += lost
     return counters, seen
 
 
