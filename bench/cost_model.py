@@ -345,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         "TelemetryBatchingWindowSeconds)",
     )
     parser.add_argument(
+        "--hinted-from",
+        type=Path,
+        help="take the share of readings decided on the change flag from this run instead",
+    )
+    parser.add_argument(
         "--hinted-share",
         type=float,
         default=None,
@@ -355,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.material_from:
         other = json.loads(args.material_from.read_text())["after_warm_up"]
         result["material_share"] = other["vehicle_writes"] / max(1, other["records"])
-    hinted = args.hinted_share if args.hinted_share is not None else hinted_share(result)
+    hinted_run = json.loads(args.hinted_from.read_text()) if args.hinted_from else result
+    hinted = args.hinted_share if args.hinted_share is not None else hinted_share(hinted_run)
     design = Design(
         hinted_share=hinted, instances=args.processor_instances, batching_window_s=args.batching_window
     )
