@@ -16,6 +16,8 @@ from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fleetota_core.domain.enrichment import VehicleState
 
 BATCH_GET_LIMIT = 100
@@ -173,15 +175,22 @@ class DynamoVehicleStates:
             time.sleep(0.05 * 2**attempt)
         raise TransientAWSError(f"reading vehicle states from {self.table}: keys still unprocessed")
 
-    def put_many(self, states: list[VehicleState]) -> tuple[int, int]:
+    def _each(
+        self, write: Callable[[VehicleState, datetime], bool], states: list[VehicleState]
+    ) -> tuple[int, int]:
+        """``write`` each state (``WRITE_THREADS`` at a time); (written, lost to a newer stored state)."""
         now = self.clock()
         if len(states) <= WRITE_THREADS:
-            results = [self.put(state, now) for state in states]
+            results = [write(state, now) for state in states]
         else:
             with ThreadPoolExecutor(WRITE_THREADS) as pool:
-                results = list(pool.map(lambda s: self.put(s, now), states))
+                results = list(pool.map(lambda s: write(s, now), states))
         written = sum(results)
         return written, len(results) - written
+
+    def put_many(self, states: list[VehicleState]) -> tuple[int, int]:
+        """``put`` each state; (written, lost to a newer stored state)."""
+        return self._each(self.put, states)
 
     def put(self, state: VehicleState, now: datetime) -> bool:
         """Write ``state`` unless the table holds a newer reading; True if written.
@@ -207,15 +216,8 @@ class DynamoVehicleStates:
             raise translate(exc, f"writing vehicle {state.vin}") from exc
 
     def update_many(self, states: list[VehicleState]) -> tuple[int, int]:
-        """``update`` each state (8 at a time); (written, lost to a newer stored state)."""
-        now = self.clock()
-        if len(states) <= WRITE_THREADS:
-            results = [self.update(state, now) for state in states]
-        else:
-            with ThreadPoolExecutor(WRITE_THREADS) as pool:
-                results = list(pool.map(lambda s: self.update(s, now), states))
-        written = sum(results)
-        return written, len(results) - written
+        """``update`` each state; (written, lost to a newer stored state)."""
+        return self._each(self.update, states)
 
     def update(self, state: VehicleState, now: datetime) -> bool:
         """Write ``state`` unless the table holds a newer reading, without reading it first; True if written.
