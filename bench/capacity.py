@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cost_model import hinted_share  # noqa: E402
 from fleetota_core.domain.campaign import CampaignSpec  # noqa: E402
 from fleetota_core.infra_template import load_template  # noqa: E402
 from fleetota_core.services.campaigns.tick_inflight import MAX_EVALUATED_PER_TICK  # noqa: E402
@@ -478,12 +479,6 @@ def report(args: argparse.Namespace) -> str:
         fleet_scale(args.fleet_scale or sorted(RESULTS.glob("fleet_scale*.json")), s.update_timeout_s),
     ]
     return "\n".join(out)
-
-
-def hinted_share(result: dict[str, Any]) -> float:
-    decided = result.get("vehicle_state_per_1000_records", {})
-    flag, stored = decided.get("decided_on_changed_flag", 0.0), decided.get("decided_on_stored_state", 0.0)
-    return flag / (flag + stored) if flag + stored else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
