@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from fleetota_core.errors import BackendUnavailableError
+from fleetota_core.local import moto_speedups
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -173,6 +174,8 @@ def start_moto(
     ``wrap`` adds WSGI middleware outside the serialised DynamoDB writes (the snapshot gate).
     """
     from moto.server import ThreadedMotoServer  # imported late: moto is heavy and only local mode needs it
+
+    moto_speedups.apply()
 
     # Werkzeug logs every request at INFO; the runtime polls, so that would drown the useful lines.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

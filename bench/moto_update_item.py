@@ -1,0 +1,116 @@
+"""What one vehicle-state UpdateItem costs moto, with and without ``fleetota_core/local/moto_speedups.py``.
+
+    PYTHONPATH=. .venv/bin/python bench/moto_update_item.py [--requests 400]
+
+Each variant runs in its own process against moto in-process (``mock_aws``: no HTTP, so the figure is
+moto's own work) and sends the telemetry processor's write of a vehicle that reports by exception
+(the conditional ``SET`` of 26 attributes and ``REMOVE`` of 6 that ``VehicleStateStore.update``
+builds), and for scale a conditional PutItem of the same item. Prints ms per request and the ratio
+of the plain to the patched UpdateItem, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTRIBUTES, REMOVED = 26, 6
+CONDITION = (
+    "attribute_not_exists(vin) OR attribute_not_exists(last_ts_ms) OR last_ts_ms < :ts "
+    "OR (last_ts_ms = :ts AND last_seq < :seq) OR last_ts_ms > :not_after"
+)
+
+
+def measure(requests: int, patched: bool) -> dict[str, float]:
+    """ms per PutItem and per UpdateItem in this process."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    import boto3
+    from moto import mock_aws
+
+    if patched:
+        from fleetota_core.local import moto_speedups
+
+        moto_speedups.apply()
+    with mock_aws():
+        db = boto3.client("dynamodb")
+        db.create_table(
+            TableName="vehicles",
+            KeySchema=[{"AttributeName": "vin", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "vin", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        names = {f"#a{i}": f"attr{i}" for i in range(ATTRIBUTES)} | {
+            f"#r{i}": f"gone{i}" for i in range(REMOVED)
+        }
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(ATTRIBUTES))
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(REMOVED))
+
+        def stamp(n: int) -> dict[str, dict[str, str]]:
+            return {":ts": {"N": str(n)}, ":seq": {"N": "1"}, ":not_after": {"N": "9999999999999"}}
+
+        def put(n: int) -> None:
+            item = {f"attr{i}": {"N": str(n + i)} for i in range(ATTRIBUTES)} | {"vin": {"S": f"V{n % 100}"}}
+            db.put_item(
+                TableName="vehicles",
+                Item=item,
+                ConditionExpression=CONDITION,
+                ExpressionAttributeValues=stamp(n),
+            )
+
+        def update(n: int) -> None:
+            values = {f":a{i}": {"N": str(n + i)} for i in range(ATTRIBUTES)} | stamp(n)
+            db.update_item(
+                TableName="vehicles",
+                Key={"vin": {"S": f"V{n % 100}"}},
+                UpdateExpression=expression,
+                ConditionExpression=CONDITION,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+        result = {}
+        for name, send in (("put_item_ms", put), ("update_item_ms", update)):
+            send(0)  # warm
+            started = time.perf_counter()
+            for n in range(1, requests + 1):
+                send(n)
+            result[name] = round(1000 * (time.perf_counter() - started) / requests, 2)
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--child", choices=("plain", "patched"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.requests, args.child == "patched")))
+        return
+    results = {}
+    for variant in ("plain", "patched"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--requests", str(args.requests), "--child", variant],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ).stdout
+        results[variant] = json.loads(out.strip().splitlines()[-1])
+        print(
+            f"{variant:8s} PutItem {results[variant]['put_item_ms']:6.2f} ms   "
+            f"UpdateItem {results[variant]['update_item_ms']:6.2f} ms"
+        )
+    ratio = results["plain"]["update_item_ms"] / results["patched"]["update_item_ms"]
+    print(f"UpdateItem, plain moto / with the speedups: {ratio:.2f}x ({args.requests} requests each)")
+
+
+if __name__ == "__main__":
+    main()
