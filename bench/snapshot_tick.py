@@ -51,11 +51,12 @@ from fleetota_core.adapters.fleet_snapshot import (  # noqa: E402
     SNAPSHOT_COLUMNS,
     SNAPSHOT_KEY,
     encode,
+    encode_delta,
     list_deltas,
     read_document,
     time_bound_key,
 )
-from fleetota_core.services.ingest import fleet_health  # noqa: E402
+from fleetota_core.services.ingest import fleet_health, snapshot_parts  # noqa: E402
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 METROS = ("San Francisco Bay Area", "Denver", "Berlin", "London")
@@ -163,7 +164,7 @@ def write_deltas(
             part = range(d * per, min(vehicles, (d + 1) * per))
             rows = fleet_health.fleet_rows((values(i, fresh_ms, seq) for i in part), tick)
             key = f"{DELTA_PREFIX}{fresh_ms:013d}-{d:012d}.ndjson.gz"
-            (folder / key.replace("/", "%")).write_bytes(encode(rows, tick.isoformat()))
+            (folder / key.replace("/", "%")).write_bytes(encode_delta(rows, tick.isoformat()))
         return
     period_ms = 60_000 // readings
     slot_ms = period_ms // deltas
@@ -178,7 +179,7 @@ def write_deltas(
             step = seq * readings + reading
             rows = fleet_health.fleet_rows((values(i, end_ms, step, slot_ms) for i in part), tick)
             key = f"{DELTA_PREFIX}{end_ms:013d}-{reading * deltas + slot:012d}.ndjson.gz"
-            (folder / key.replace("/", "%")).write_bytes(encode(rows, tick.isoformat()))
+            (folder / key.replace("/", "%")).write_bytes(encode_delta(rows, tick.isoformat()))
 
 
 def previous_tick(clients: Any, resources: Any, now: datetime) -> fleet_health.FleetHealth:
@@ -206,8 +207,19 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def part_worker(folder: Path) -> None:
+    """One merge worker (``snapshot_parts.main``) over the bucket in ``folder``, its requests counted."""
+    calls: Counter[str] = Counter()
+    request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=snapshot_parts.PartRequest)
+    tally = fleet_health.FleetTally(datetime.fromisoformat(request.now))
+    result = snapshot_parts.merge_part(DiskS3(folder, calls), request, fleet_health.snapshot_row, tally)
+    result.calls = dict(calls)
+    sys.stdout.buffer.write(msgspec.msgpack.encode(result))
+
+
 def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any]:
-    """One tick in this process; its figures as a dict."""
+    """One tick in this process (its merge in parts when FLEETOTA_SNAPSHOT_WORKERS > 1, each part a
+    process of ``part_worker``); its figures as a dict."""
     sys.path.insert(0, str(ROOT / "bench"))
     calls: Counter[str] = Counter()
     dynamodb = None
@@ -220,10 +232,19 @@ def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any
     before = _rss_mb()
     started, cpu = time.perf_counter(), time.process_time()
     lookups: dict[str, Any] = {}
+    parts: list[snapshot_parts.PartResult] = []
     if kind == "previous":
         health = previous_tick(clients, resources, at)
     else:
-        refresh = fleet_health.refresh_fleet(clients, resources, at)  # type: ignore[arg-type]
+        run = snapshot_parts.process_runner([sys.executable, __file__, "--part-worker", str(folder)])
+
+        def counted(requests: list[snapshot_parts.PartRequest]) -> list[snapshot_parts.PartResult]:
+            parts.extend(run(requests))
+            for part in parts:
+                calls.update(part.calls)
+            return parts
+
+        refresh = fleet_health.refresh_fleet(clients, resources, at, run_parts=counted)  # type: ignore[arg-type]
         health = refresh.health
         if kind == "eligibility":
             tick_s, tick_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -238,9 +259,21 @@ def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any
                 "lookup_cpu_seconds": round(time.process_time() - cpu - tick_cpu, 2),
             }
     wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    in_parts = {}
+    if parts:
+        # On a Lambda with a vCPU a worker, the tick takes the coordinator's CPU plus the slowest part.
+        in_parts = {
+            "parts": len(parts),
+            "coordinator_cpu_seconds": round(cpu_s, 2),
+            "part_cpu_seconds": [p.cpu_s for p in parts],
+            "part_peak_rss_mb": [p.peak_mb for p in parts],
+            "critical_path_cpu_seconds": round(cpu_s + max(p.cpu_s for p in parts), 2),
+        }
+        cpu_s += sum(p.cpu_s for p in parts)
     return {
         "seconds": round(wall, 2),
         "cpu_seconds": round(cpu_s, 2),
+        **in_parts,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "rss_before_mb": round(before),
         "requests": dict(sorted(calls.items())),
@@ -251,11 +284,12 @@ def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any
 
 
 def run_child(
-    kind: str, folder: Path, at: datetime, vehicles: int, profile: str | None = None
+    kind: str, folder: Path, at: datetime, vehicles: int, profile: str | None = None, workers: int = 1
 ) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", kind, "--dir", str(folder), "--at", at.isoformat()]
     command += ["--vehicles", str(vehicles)] + (["--profile", profile] if profile else [])
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ)
+    env = {**os.environ, snapshot_parts.WORKERS_ENV: str(workers)}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -282,10 +316,20 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", default="", help="run only the ticks whose label contains this")
     parser.add_argument("--profile", metavar="DIR", help="write each tick's cProfile stats to DIR")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="merge the steady ticks in this many parts, a process each (FLEETOTA_SNAPSHOT_WORKERS)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--part-worker", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     parser.add_argument("--at", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.part_worker:
+        part_worker(Path(args.part_worker))
+        return
     if args.child:
         tick_args = (args.child, Path(args.dir), datetime.fromisoformat(args.at), args.vehicles)
         if args.profile:
@@ -301,6 +345,7 @@ def main() -> None:
     n, readings = args.vehicles, args.readings_per_tick
     load = os.getloadavg()[0]
     results: dict[str, Any] = {"vehicles": n, "deltas": args.deltas, "readings_per_tick": readings}
+    results["workers"] = args.workers
     results["load_average"] = load
     print(
         f"{n:,} vehicles, {args.deltas} deltas a tick per reading, {readings} readings a vehicle; "
@@ -313,7 +358,9 @@ def main() -> None:
 
     def run(label: str, kind: str, folder: Path, at: datetime) -> None:
         stats = str(profile / f"{label.replace(' ', '_').replace(':', '')}.prof") if profile else None
-        results[label] = run_child(kind, folder, at, n, stats)
+        # The first tick reads the single document of earlier versions: one process, as on a stack.
+        workers = args.workers if "steady" in label else 1
+        results[label] = run_child(kind, folder, at, n, stats, workers)
         print(f"{label:<52} {json.dumps(results[label])}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="snapshot-tick-") as tmp:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from fleetota_core.adapters.fleet_delta_parts import part_lines
 from fleetota_core.adapters.fleet_line_facts import (
     FACTS,
     NO_STAMP,
@@ -88,9 +89,18 @@ class ShardMerge:
         shards: int,
         normalise: Callable[[dict[str, Any]], Row],
         observe: Callable[[list[Facts]], None],
+        part: int = 0,
+        parts: int = 1,
     ) -> None:
         self.s3, self.bucket, self.previous = s3, bucket, previous
         self.shards = max(shards, previous.shards if previous and not previous.legacy else 1)
+        # Worker ``part`` of ``parts`` (services/ingest/snapshot_parts.py) merges the shards with
+        # ``part`` in the low bits of their number, from that part of each delta; it needs ``parts``
+        # to divide the shard count before and after, so each old shard and its splits are its own.
+        before = previous.shards if previous and not previous.legacy else 1
+        if parts & (parts - 1) or not 0 <= part < parts or before % parts or self.shards % parts:
+            raise ValueError(f"part {part} of {parts} does not divide {before} and {self.shards} shards")
+        self.part, self.parts = part, parts
         self.normalise, self.observe = normalise, observe
         self.spool = ShardSpool(self.shards)
         self.skipped = 0
@@ -148,11 +158,17 @@ class ShardMerge:
                     chunk, pool.map(lambda k: get_body(self.s3, self.bucket, k), chunk), strict=True
                 ):
                     try:
-                        raw, lines = raw_lines(body) if body is not None else (b"", [])
+                        raw, lines = self._delta_lines(body) if body is not None else (b"", [])
                     except SnapshotFormatError as exc:
                         logger.warning("s3://%s/%s: %s; skipped", self.bucket, key, exc)
                         continue
                     self._spool_newest(raw, lines, newest)
+
+    def _delta_lines(self, body: bytes) -> tuple[bytes, list[bytes]]:
+        if self.parts == 1:
+            return raw_lines(body)
+        raw = part_lines(body, self.part, self.parts)
+        return raw, list(filter(None, raw.split(b"\n")))
 
     def _spool_newest(self, raw: bytes, lines: list[bytes], newest: dict[str, tuple[int, int]]) -> None:
         """Spool those of one delta's lines (last first) newer than every line of their VIN read."""
@@ -277,13 +293,14 @@ class ShardMerge:
         reshard = self.previous is None or self.previous.legacy or before != self.shards
         counts = [0] * self.shards
         written = 0
+        olds = range(self.part, before, self.parts)  # this worker's (all of them unless in parts)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            ahead = pool.submit(self._previous_lines, 0)
+            ahead = pool.submit(self._previous_lines, olds[0])
             puts = []
-            for old in range(before):
+            for at, old in enumerate(olds):
                 lines = ahead.result()
-                if old + 1 < before:
-                    ahead = pool.submit(self._previous_lines, old + 1)
+                if at + 1 < len(olds):
+                    ahead = pool.submit(self._previous_lines, olds[at + 1])
                 targets = list(range(old, self.shards, before))
                 split: dict[int, list[bytes]] = {t: [] for t in targets}
                 if len(targets) == 1:

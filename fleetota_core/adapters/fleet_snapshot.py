@@ -51,6 +51,8 @@ SNAPSHOT_KEY = "snapshots/fleet/latest.ndjson.gz"
 LEGACY_SNAPSHOT_KEY = "snapshots/fleet/latest.parquet"
 DELTA_PREFIX = "snapshots/fleet/deltas/"
 DELTA_SUFFIX = ".ndjson.gz"
+# A delta's vehicle lines are in this many gzip members by VIN hash (``encode_delta``).
+DELTA_PARTS = 16
 # The decompression bound: about 630 bytes a vehicle with the health counters, so room for 1.5M.
 MAX_DOCUMENT_BYTES = 1024 * 1024 * 1024
 SNAPSHOT_COLUMNS = (
@@ -342,7 +344,24 @@ def time_bound_key(at: datetime) -> str:
 
 def write_delta(s3: Any, bucket: str, rows: dict[str, Row], at: datetime) -> str:
     """The vehicle states one processor invocation wrote, for the next snapshot to merge."""
-    return _put(s3, bucket, delta_key(at), encode(rows, at.isoformat()))
+    return _put(s3, bucket, delta_key(at), encode_delta(rows, at.isoformat()))
+
+
+def part_of(vin: bytes, parts: int) -> int:
+    """The part of ``parts`` (a power of two) that holds ``vin``: the low bits of its CRC-32, as a
+    shard's number is (``fleet_shards.shard_of``)."""
+    return zlib.crc32(vin) & (parts - 1)
+
+
+def encode_delta(rows: dict[str, Row], as_of: str) -> bytes:
+    """A delta document of ``rows`` in ``DELTA_PARTS`` gzip members by VIN hash, so a merge worker
+    inflates only its part (``fleet_delta_parts.part_lines``); one gzip stream to any other reader."""
+    members: list[list[dict[str, Any]]] = [[] for _ in range(DELTA_PARTS)]
+    for vin, row in rows.items():
+        line = {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
+        members[part_of(vin.encode(), DELTA_PARTS)].append(line)
+    blocks = [_ENCODER.encode_lines(lines) for lines in members]
+    return encode_blocks(blocks, {"as_of": as_of, "parts": DELTA_PARTS})
 
 
 def list_deltas(

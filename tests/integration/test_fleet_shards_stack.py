@@ -11,8 +11,9 @@ from fleetota_core.adapters import fleet_shards, vehicle_directory
 from fleetota_core.adapters.fleet_changes import SnapshotDeltaFeed
 from fleetota_core.adapters.fleet_shard_rows import SnapshotLastSeen
 from fleetota_core.adapters.fleet_shards import INDEX_KEY, shard_key
-from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_KEY, encode, time_bound_key
-from fleetota_core.adapters.fleet_snapshot_reads import read_snapshot_index
+from fleetota_core.adapters.fleet_snapshot import SNAPSHOT_KEY, encode, time_bound_key, write_delta
+from fleetota_core.adapters.fleet_snapshot_reads import read_fleet_snapshot, read_snapshot_index
+from fleetota_core.services.ingest import snapshot_parts
 from fleetota_core.services.ingest.fleet_health import fleet_rows, refresh_fleet
 from fleetota_core.views.fleet_snapshot import fleet_snapshot_version, read_snapshot_frame
 from tests.integration.test_campaign_services import MODEL, seed_vehicles
@@ -90,3 +91,43 @@ def test_a_growing_fleet_doubles_its_shards_and_the_old_ones_are_deleted(
 
     assert shard_key(1, 0) not in keys(stack) and {shard_key(4, i) for i in range(4)} <= keys(stack)
     assert sorted(rows) == sorted(vins)
+
+
+def test_a_tick_merges_in_worker_processes_that_reach_the_stacks_s3_and_write_what_one_process_would(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+):
+    """The update manager with the vCPUs for 4 parts: each part a `python -m` process of its own,
+    reading its part of each delta on the local stack's S3 and writing its shards."""
+    monkeypatch.setattr(fleet_shards, "SHARD_VEHICLES", 40)
+    s3, bucket = stack.clients.s3, stack.resources.telemetry_bucket
+    now = datetime.now(UTC)
+
+    def reading(n: int, at: datetime, seq: int) -> dict:
+        return {"vin": f"5YJ3E1EA0P{n:07d}", "make": "Tesla", "model": MODEL, "firmware_version": "1.0.0",
+                "network": "LTE", "soc_pct": float(seq), "last_ts": at.isoformat(),
+                "last_ts_ms": int(at.timestamp() * 1000), "last_seq": seq}  # fmt: skip
+
+    first = now - timedelta(minutes=5)
+    write_delta(s3, bucket, fleet_rows((reading(n, first, 1) for n in range(300)), first), first)
+    refresh_fleet(stack.clients, stack.resources, now - timedelta(minutes=4))  # one shard
+    refresh_fleet(stack.clients, stack.resources, now - timedelta(minutes=3))  # 300 vehicles: 8 shards
+    assert read_snapshot_index(s3, bucket).shards == 8  # type: ignore[union-attr]
+    for step, vehicles in enumerate((range(0, 200), range(100, 400))):
+        at = now - timedelta(minutes=2) + timedelta(seconds=step)
+        write_delta(s3, bucket, fleet_rows((reading(n, at, 2 + step) for n in vehicles), at), at)
+    monkeypatch.setenv(snapshot_parts.WORKERS_ENV, "4")
+    results: list[snapshot_parts.PartResult] = []
+    run = snapshot_parts.process_runner()
+
+    def watched(requests: list[snapshot_parts.PartRequest]) -> list[snapshot_parts.PartResult]:
+        results.extend(run(requests))
+        return results
+
+    refreshed = refresh_fleet(stack.clients, stack.resources, now, run_parts=watched)
+
+    assert len(results) == 4 and all(r.cpu_s > 0 and r.written == 2 for r in results)
+    rows = read_fleet_snapshot(stack.clients, stack.resources).rows()  # type: ignore[union-attr]
+    assert len(rows) == 400 == refreshed.health.vehicles
+    expected = {f"5YJ3E1EA0P{n:07d}": 1 if n >= 400 else (3 if n >= 100 else 2) for n in range(400)}
+    assert {vin: row["last_seq"] for vin, row in rows.items()} == expected
+    assert refreshed.health.battery_average == round((100 * 2.0 + 300 * 3.0) / 400, 2)

@@ -36,6 +36,12 @@ from fleetota_core.domain.enrichment import OFFLINE_AFTER
 from fleetota_core.domain.fleet_sweep import SWEEP_EVERY, SweepCursor, sweep_to_work_on
 from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.services.fleet.sweep import sweep_step
+from fleetota_core.services.ingest.snapshot_parts import (
+    merge_in_parts,
+    parts_for,
+    process_runner,
+    snapshot_workers,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     from fleetota_core.adapters.fleet_snapshot import Row
     from fleetota_core.adapters.resources import Resources
     from fleetota_core.domain.enrichment import VehicleState
+    from fleetota_core.services.ingest.snapshot_parts import PartRunner
 
 logger = logging.getLogger(__name__)
 
@@ -206,12 +213,17 @@ def _previous_index(clients: ClientFactory, resources: Resources) -> SnapshotInd
 
 
 class FleetTally:
-    """Fleet health counted from each vehicle's winning line, one shard after another."""
+    """Fleet health counted from each vehicle's winning line, one shard after another.
+
+    A merge in parts (``snapshot_parts.py``) counts a tally per worker; :meth:`state` and
+    :meth:`absorb` add them up. The battery average is an exactly rounded sum (``math.fsum``) of each
+    shard's exactly rounded sum, so it does not depend on which worker counted which shard.
+    """
 
     def __init__(self, now: datetime) -> None:
         self.fresh_after = (now - OFFLINE_AFTER).timestamp() * 1000
-        self.vehicles = self.online = self.needs_update = 0
-        self.soc: list[float] = []
+        self.vehicles = self.online = self.needs_update = self.soc_count = 0
+        self.soc_sums: list[float] = []
         self.versions: Counter[str] = Counter()
         self.regions: Counter[str] = Counter()
 
@@ -221,10 +233,33 @@ class FleetTally:
         self.online += sum(
             1 for f in shard if f.last_ts_ms >= fresh_after and f.network not in (None, "NONE")
         )
-        self.soc.extend(f.soc_pct for f in shard if f.soc_pct is not None and math.isfinite(f.soc_pct))
+        soc = [f.soc_pct for f in shard if f.soc_pct is not None and math.isfinite(f.soc_pct)]
+        self.soc_sums.append(math.fsum(soc))
+        self.soc_count += len(soc)
         self.needs_update += sum(1 for f in shard if f.needs_update)
         self.versions.update(f.firmware_version for f in shard if f.firmware_version is not None)
         self.regions.update(f.region for f in shard if f.region is not None)
+
+    def state(self) -> dict[str, Any]:
+        """What :meth:`absorb` adds to another tally (plain JSON values)."""
+        return {
+            "vehicles": self.vehicles,
+            "online": self.online,
+            "needs_update": self.needs_update,
+            "soc_count": self.soc_count,
+            "soc_sums": self.soc_sums,
+            "versions": dict(self.versions),
+            "regions": dict(self.regions),
+        }
+
+    def absorb(self, state: Mapping[str, Any]) -> None:
+        self.vehicles += state["vehicles"]
+        self.online += state["online"]
+        self.needs_update += state["needs_update"]
+        self.soc_count += state["soc_count"]
+        self.soc_sums.extend(state["soc_sums"])
+        self.versions.update(state["versions"])
+        self.regions.update(state["regions"])
 
     def health(self, as_of: datetime) -> FleetHealth:
         vehicles = self.vehicles
@@ -232,7 +267,7 @@ class FleetTally:
             vehicles=vehicles,
             online=self.online,
             connectivity_pct=round(100.0 * self.online / vehicles, 2) if vehicles else None,
-            battery_average=round(math.fsum(self.soc) / len(self.soc), 2) if self.soc else None,
+            battery_average=round(math.fsum(self.soc_sums) / self.soc_count, 2) if self.soc_count else None,
             needs_update=self.needs_update,
             versions=dict(self.versions.most_common()),
             regions=dict(self.regions.most_common()),
@@ -248,9 +283,12 @@ class MergedSnapshot:
     retired: list[str]
 
 
-def _merged_snapshot(clients: ClientFactory, resources: Resources, now: datetime) -> MergedSnapshot:
+def _merged_snapshot(
+    clients: ClientFactory, resources: Resources, now: datetime, run_parts: PartRunner | None = None
+) -> MergedSnapshot:
     """The last snapshot plus the deltas since, and this tick's share of the healing sweep, merged and
-    written shard by shard (``adapters/fleet_shard_merge.py``); the index is not yet written.
+    written shard by shard (``adapters/fleet_shard_merge.py``), in parts by worker processes when the
+    update manager has the vCPUs for them (``snapshot_parts.py``); the index is not yet written.
 
     No tick reads the whole vehicles table: the sweep reads a bounded part of it, segment by segment
     (``services/fleet/sweep.py``), and saves its cursor in the index. The table holds only material
@@ -263,26 +301,58 @@ def _merged_snapshot(clients: ClientFactory, resources: Resources, now: datetime
     high_water = (header.high_water if header else "") or (settled if header else DELTA_PREFIX)
     keys = list_deltas(s3, bucket, after=high_water, before=settled)
     tally = FleetTally(now)
-    merge = ShardMerge(s3, bucket, header, shards_for(header.vehicles if header else 0), snapshot_row, tally)
-    merge.migrate_legacy()
-    merge.add_deltas(keys)
+    shards = shards_for(header.vehicles if header else 0)
+    parts = parts_for(snapshot_workers(), header, shards)
+    swept: list[tuple[str, Row]] = []
+    merge = None
+    if parts == 1:
+        merge = ShardMerge(s3, bucket, header, shards, snapshot_row, tally)
+        merge.migrate_legacy()
+        merge.add_deltas(keys)
     cursor = sweep_to_work_on(SweepCursor.from_header(header.sweep if header else None), rebuilt_at, now)
     if cursor is not None:
         table = VehicleTableSegments(clients.dynamodb, resources.vehicles_table)
-        step = sweep_step(cursor, table, sink=lambda items: merge.add_rows(_item_rows(items)))
+        sink = merge.add_rows if merge is not None else swept.extend
+        step = sweep_step(cursor, table, sink=lambda items: sink(_item_rows(items)))
         cursor = step.cursor
         if cursor.done:
             rebuilt_at = cursor.started_at
     elif header is not None:
         cursor = SweepCursor.from_header(header.sweep)
-    outcome = merge.write(
-        {
-            "as_of": now.isoformat(),
-            "high_water": keys[-1] if keys else high_water,
-            "rebuilt_at": rebuilt_at.isoformat() if rebuilt_at else "",
-            "sweep": cursor.as_header() if cursor else None,
-        }
-    )
+    written_header = {
+        "as_of": now.isoformat(),
+        "high_water": keys[-1] if keys else high_water,
+        "rebuilt_at": rebuilt_at.isoformat() if rebuilt_at else "",
+        "sweep": cursor.as_header() if cursor else None,
+    }
+    if merge is not None:
+        outcome = merge.write(written_header)
+    else:
+        assert header is not None  # parts_for gives 1 without a previous snapshot
+        outcome, results = merge_in_parts(
+            bucket,
+            header,
+            shards,
+            parts,
+            keys,
+            swept,
+            written_header,
+            now,
+            tally,
+            run_parts or process_runner(),
+        )
+        for part, result in enumerate(results):
+            logger.info(
+                "fleet snapshot part %d of %d: %d shards written, %d lines spooled, %.1f CPU s, %.1f s, "
+                "%.0f MB",
+                part,
+                parts,
+                result.written,
+                result.spooled,
+                result.cpu_s,
+                result.wall_s,
+                result.peak_mb,
+            )
     if outcome.skipped:
         logger.warning("%d vehicle lines were not usable and were left out", outcome.skipped)
     logger.info(
@@ -344,7 +414,12 @@ class FleetRefresh:
     health: FleetHealth
 
 
-def refresh_fleet(clients: ClientFactory, resources: Resources, now: datetime | None = None) -> FleetRefresh:
+def refresh_fleet(
+    clients: ClientFactory,
+    resources: Resources,
+    now: datetime | None = None,
+    run_parts: PartRunner | None = None,
+) -> FleetRefresh:
     """Refresh the fleet snapshot and publish FleetHealth metrics; returns both. Once per tick.
 
     The snapshot is the previous one plus the processor's deltas since, merged one VIN-hash shard at
@@ -355,7 +430,7 @@ def refresh_fleet(clients: ClientFactory, resources: Resources, now: datetime | 
     """
     now = now or datetime.now(UTC)
     s3, bucket = clients.s3, resources.telemetry_bucket
-    merged = _merged_snapshot(clients, resources, now)
+    merged = _merged_snapshot(clients, resources, now, run_parts)
     write_index(s3, bucket, merged.index)  # last: every shard it names is written
     if merged.retired:
         delete_keys(s3, bucket, merged.retired)

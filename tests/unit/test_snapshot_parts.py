@@ -1,0 +1,159 @@
+"""The snapshot merge in parts writes what one process writes (issue #16: 1M vehicles at 10 s).
+
+Each case runs the same tick twice over copies of one bucket: once in one process, once in ``parts``
+workers (run here in this process, each request and result through msgpack as between processes),
+and compares every object written, byte for byte, and the fleet health.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+
+from fleetota_core.adapters import fleet_shards
+from fleetota_core.adapters.fleet_delta_parts import part_lines
+from fleetota_core.adapters.fleet_snapshot import DELTA_PREFIX, decode, encode, encode_delta, part_of
+from fleetota_core.adapters.fleet_snapshot_reads import read_snapshot_index
+from fleetota_core.adapters.vehicle_state import to_attr
+from fleetota_core.services.ingest import snapshot_parts
+from fleetota_core.services.ingest.fleet_health import FleetTally, fleet_rows, refresh_fleet, snapshot_row
+from fleetota_core.services.ingest.snapshot_parts import (
+    PartRequest,
+    PartResult,
+    merge_part,
+    parts_for,
+    snapshot_workers,
+)
+from tests.unit.snapshot_fakes import NOW, MemoryS3, item, single_document, stack, vin
+
+
+class ItemsTable:
+    """A vehicles table whose first scan segment holds ``items`` (the healing sweep reads them)."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = [{k: to_attr(v) for k, v in one.items()} for one in items]
+
+    def scan(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Items": self.items if kwargs.get("Segment", 0) == 0 else []}
+
+
+def in_this_process(s3: MemoryS3, seen: list[PartRequest]) -> snapshot_parts.PartRunner:
+    def run(requests: list[PartRequest]) -> list[PartResult]:
+        results = []
+        for request in requests:
+            request = msgspec.msgpack.decode(msgspec.msgpack.encode(request), type=PartRequest)
+            seen.append(request)
+            tally = FleetTally(datetime.fromisoformat(request.now))
+            result = merge_part(s3, request, snapshot_row, tally)
+            results.append(msgspec.msgpack.decode(msgspec.msgpack.encode(result), type=PartResult))
+        return results
+
+    return run
+
+
+def fleet_with_a_minute_of_deltas(seed: int, encoder: Any) -> MemoryS3:
+    """600 vehicles in 4 shards, then each reporting 6 times across 30 deltas (some ties on (ts, seq))."""
+    s3 = MemoryS3()
+    clients, resources = stack(s3)
+    single_document(s3, fleet_rows((item(n, NOW - timedelta(minutes=2), 5) for n in range(600)), NOW))
+    refresh_fleet(clients, resources, NOW + timedelta(seconds=1))
+    rng = random.Random(seed)
+    for d in range(30):
+        rows = {}
+        for n in rng.sample(range(650), 150):  # 50 vehicles the snapshot has not seen yet
+            reading = d // 5
+            at = NOW + timedelta(seconds=10 * reading + rng.randrange(10))
+            seq = 6 + reading if rng.random() > 0.2 else 6
+            rows[vin(n)] = fleet_rows([item(n, at, seq, soc_pct=float(rng.randrange(100)))], NOW)[vin(n)]
+        written = NOW + timedelta(seconds=2 * d)
+        key = f"{DELTA_PREFIX}{int(written.timestamp() * 1000):013d}-d{d:02d}.ndjson.gz"
+        s3.objects[key] = encoder(rows, written.isoformat())
+    return s3
+
+
+@pytest.mark.parametrize("parts", [2, 4])
+@pytest.mark.parametrize(
+    "encoder", [encode_delta, encode], ids=["deltas in parts", "deltas of earlier versions"]
+)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_merge_in_parts_writes_the_same_shards_index_and_health_as_one_process(
+    monkeypatch: pytest.MonkeyPatch, parts: int, encoder: Any, seed: int
+) -> None:
+    monkeypatch.setattr(fleet_shards, "SHARD_VEHICLES", 150)
+    one = fleet_with_a_minute_of_deltas(seed, encoder)
+    split = copy.deepcopy(one)
+    tick = NOW + timedelta(minutes=2)
+
+    monkeypatch.delenv(snapshot_parts.WORKERS_ENV, raising=False)
+    alone = refresh_fleet(*stack(one), tick)
+    monkeypatch.setenv(snapshot_parts.WORKERS_ENV, str(parts))
+    seen: list[PartRequest] = []
+    in_parts = refresh_fleet(*stack(split), tick, run_parts=in_this_process(split, seen))
+
+    assert [r.part for r in seen] == list(range(parts)) and {r.parts for r in seen} == {parts}
+    assert split.objects.keys() == one.objects.keys()
+    assert {k: v for k, v in split.objects.items() if v != one.objects[k]} == {}
+    assert read_snapshot_index(split, "telemetry").vehicles == 650  # type: ignore[union-attr]
+    assert in_parts.health.as_dict() == alone.health.as_dict()
+
+
+def test_the_sweeps_rows_reach_the_worker_of_their_part_and_win_ties_as_in_one_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fleet_shards, "SHARD_VEHICLES", 150)
+    one = fleet_with_a_minute_of_deltas(3, encode_delta)
+    split = copy.deepcopy(one)
+    tick = NOW + timedelta(minutes=40)  # the last sweep began 45 minutes ago: a new one is due
+    late = NOW + timedelta(seconds=55)
+    swept = [item(n, late, 99, soc_pct=1.0) for n in range(0, 650, 3)]  # newer than any delta line
+
+    def with_table(s3: MemoryS3) -> tuple[Any, Any]:
+        clients, resources = stack(s3)
+        clients.dynamodb = ItemsTable(swept)
+        return clients, resources
+
+    monkeypatch.delenv(snapshot_parts.WORKERS_ENV, raising=False)
+    alone = refresh_fleet(*with_table(one), tick)
+    monkeypatch.setenv(snapshot_parts.WORKERS_ENV, "4")
+    seen: list[PartRequest] = []
+    in_parts = refresh_fleet(*with_table(split), tick, run_parts=in_this_process(split, seen))
+
+    for request in seen:
+        vins = [line[8:25] for line in request.sweep.split(b"\n") if line]
+        assert vins and all(part_of(v, 4) == request.part for v in vins)
+    assert sum(len(r.sweep.split(b"\n")) - 1 for r in seen) == len(swept)
+    assert {k: v for k, v in split.objects.items() if v != one.objects.get(k)} == {}
+    assert in_parts.health.as_dict() == alone.health.as_dict()
+
+
+def test_a_delta_in_parts_reads_whole_to_any_reader_and_a_part_holds_exactly_its_vehicles() -> None:
+    rows = fleet_rows((item(n, NOW, 1) for n in range(300)), NOW)
+    body = encode_delta(rows, NOW.isoformat())
+    assert decode(body).rows().keys() == rows.keys()
+    for parts in (1, 2, 4, 8, 16):
+        seen = []
+        for part in range(parts):
+            lines = [line for line in part_lines(body, part, parts).split(b"\n") if line]
+            assert all(part_of(line[8:25], parts) == part for line in lines)
+            seen += [line[8:25].decode() for line in lines]
+        assert sorted(seen) == sorted(rows)
+
+
+def test_workers_follow_the_functions_memory_and_parts_need_a_sharded_snapshot_to_split() -> None:
+    assert snapshot_workers({}) == 1
+    assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 1
+    assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "7076"}) == 4
+    assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}) == 4  # 5 vCPUs: 4 parts
+    assert (
+        snapshot_workers({snapshot_parts.WORKERS_ENV: "64", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 16
+    )
+    sharded = fleet_shards.SnapshotIndex(64, [0] * 64)
+    assert parts_for(4, sharded, 64) == 4
+    assert parts_for(4, fleet_shards.SnapshotIndex(2, [0, 0]), 4) == 2  # at most what both counts divide
+    assert parts_for(4, None, 64) == 1  # a first tick
+    assert parts_for(4, fleet_shards.SnapshotIndex(1, [0], legacy=True), 64) == 1
