@@ -124,6 +124,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: the template's 1; on update the previous value; docs/capacity.md says when to raise it)",
     )
     parser.add_argument(
+        "--update-manager-memory",
+        type=int,
+        choices=(1769, 3538, 7076, 10240),
+        metavar="MB",
+        help="the update manager's memory: one vCPU, and one fleet-snapshot merge worker, per 1,769 MB "
+        "(default: the template's 3538; on update the previous value; docs/capacity.md says how much)",
+    )
+    parser.add_argument(
         "--package-dir",
         type=Path,
         metavar="DIR",
@@ -183,6 +191,7 @@ def run_deploy(args: argparse.Namespace, settings: Settings) -> int:
         approval_min_vehicles=args.approval_min_vehicles,
         log_retention_days=args.log_retention_days,
         telemetry_batching_window_s=args.telemetry_batching_window,
+        update_manager_memory_mb=args.update_manager_memory,
         artifacts_bucket=args.artifacts_bucket,
         assume_yes=args.yes,
         package_dir=args.package_dir,

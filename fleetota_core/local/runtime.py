@@ -113,7 +113,13 @@ class LocalRuntime:
         overrides = {self.spec.function(key).name: handler for key, handler in (handlers or {}).items()}
         self.functions = {
             f.name: LocalFunction(
-                f, handler_environment(settings, self.resources, f.environment), overrides.get(f.name)
+                f,
+                # Lambda tells a function its memory, and the update manager sizes its merge by it.
+                {
+                    **handler_environment(settings, self.resources, f.environment),
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(f.memory_mb),
+                },
+                overrides.get(f.name),
             )
             for f in self.spec.functions
         }

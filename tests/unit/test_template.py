@@ -561,6 +561,17 @@ def test_dashboard_shows_the_fleet_ota_and_pipeline_metrics(resources: dict[str,
     } <= shown
 
 
+def test_the_update_managers_memory_is_a_parameter_of_whole_vcpus_within_lambdas_limit(
+    template: dict[str, Any],
+) -> None:
+    # services/ingest/snapshot_parts.py: the snapshot merge runs a worker process per vCPU (1,769 MB).
+    memory = template["Parameters"]["UpdateManagerMemoryMB"]
+    function = template["Resources"]["UpdateManagerFunction"]["Properties"]
+    assert function["MemorySize"] == {"Ref": "UpdateManagerMemoryMB"}
+    assert memory["Default"] in memory["AllowedValues"]
+    assert all(128 <= mb <= 10240 and (mb % 1769 == 0 or mb == 10240) for mb in memory["AllowedValues"])
+
+
 def test_the_telemetry_batching_window_is_a_parameter_within_lambdas_limit(template: dict[str, Any]) -> None:
     # docs/capacity.md: a fleet reporting every 60 s needs a longer window for full batches.
     window = template["Parameters"]["TelemetryBatchingWindowSeconds"]

@@ -60,6 +60,7 @@ class DeployRequest:
     approval_min_vehicles: int | None = None
     log_retention_days: int | None = None
     telemetry_batching_window_s: int | None = None
+    update_manager_memory_mb: int | None = None
     artifacts_bucket: str | None = None
     assume_yes: bool = False
     package_dir: Path | None = None
@@ -195,6 +196,9 @@ def deploy(
         "TelemetryBatchingWindowSeconds": None
         if request.telemetry_batching_window_s is None
         else str(request.telemetry_batching_window_s),
+        "UpdateManagerMemoryMB": None
+        if request.update_manager_memory_mb is None
+        else str(request.update_manager_memory_mb),
         **{CODE_KEY_PARAMETERS[p.function]: p.s3_key for p in packages},
     }
     previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
