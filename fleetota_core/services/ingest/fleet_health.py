@@ -349,7 +349,7 @@ def _merged_snapshot(
                 parts,
                 result.written,
                 result.spooled,
-                result.cpu_s,
+                result.process_cpu_s,
                 result.wall_s,
                 result.peak_mb,
             )

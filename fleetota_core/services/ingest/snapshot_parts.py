@@ -74,7 +74,8 @@ class PartResult(msgspec.Struct):
     skipped: int
     spool_bytes: int
     tally: dict[str, Any]  # FleetTally.state()
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0  # the merge's
+    process_cpu_s: float = 0.0  # the worker process's, its start and imports included
     wall_s: float = 0.0
     peak_mb: float = 0.0
     calls: dict[str, int] = {}
@@ -242,6 +243,7 @@ def main() -> None:
     request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=PartRequest)
     s3 = client_factory(Settings()).s3
     result = merge_part(s3, request, snapshot_row, FleetTally(datetime.fromisoformat(request.now)))
+    result.process_cpu_s = round(time.process_time(), 3)
     sys.stdout.buffer.write(msgspec.msgpack.encode(result))
 
 
