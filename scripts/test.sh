@@ -23,6 +23,7 @@ echo "==> import contracts"
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest"
-# Two pytest-xdist workers (each test that needs one starts its own local stack on free ports);
+# Two pytest-xdist workers (each test that needs one starts its own local stack on free ports), the
+# longest tests first (tests/conftest.py) and an idle worker taking queued tests from a busy one;
 # FLEETOTA_TEST_WORKERS=0 runs everything in this process.
-.venv/bin/python -m pytest -n "${FLEETOTA_TEST_WORKERS:-2}" "$@"
+.venv/bin/python -m pytest -n "${FLEETOTA_TEST_WORKERS:-2}" --dist worksteal "$@"

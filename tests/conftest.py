@@ -1,8 +1,9 @@
 """Suite-wide ordering: the longest tests first, so two xdist workers finish together.
 
-pytest-xdist (``-n 2`` in scripts/test.sh) hands tests out in collection order. Collected by path,
-the browser tests (minutes each) came last, so one worker ran them alone after the other had gone
-idle: 1,291 s of tests took 1,127 s of wall time. Started first, they overlap with the rest.
+pytest-xdist (``-n 2 --dist worksteal`` in scripts/test.sh) hands tests out in collection order.
+Collected by path, the browser tests (minutes each) came last, so one worker ran them alone after the
+other had gone idle: 1,291 s of tests took 1,127 s of wall time. Started first, they overlap with the
+rest, and an idle worker takes queued tests from the busy one.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -157,3 +158,20 @@ def test_workers_follow_the_functions_memory_and_parts_need_a_sharded_snapshot_t
     assert parts_for(4, fleet_shards.SnapshotIndex(2, [0, 0]), 4) == 2  # at most what both counts divide
     assert parts_for(4, None, 64) == 1  # a first tick
     assert parts_for(4, fleet_shards.SnapshotIndex(1, [0], legacy=True), 64) == 1
+
+
+def test_a_worker_that_fails_fails_the_tick_with_its_reason_and_leaves_the_index_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fleet_shards, "SHARD_VEHICLES", 150)
+    s3 = fleet_with_a_minute_of_deltas(4, encode_delta)
+    index_before = s3.objects[fleet_shards.INDEX_KEY]
+    monkeypatch.setenv(snapshot_parts.WORKERS_ENV, "2")
+    crash = snapshot_parts.process_runner([sys.executable, "-c", "import sys; sys.exit('out of memory')"])
+
+    with pytest.raises(
+        snapshot_parts.SnapshotWorkerError, match=r"part [01] of 2 exited with 1: out of memory"
+    ):
+        refresh_fleet(*stack(s3), NOW + timedelta(minutes=2), run_parts=crash)
+
+    assert s3.objects[fleet_shards.INDEX_KEY] == index_before  # the next tick merges the same deltas
