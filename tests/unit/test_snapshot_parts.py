@@ -149,7 +149,7 @@ def test_workers_follow_the_functions_memory_and_parts_need_a_sharded_snapshot_t
     assert snapshot_workers({}) == 1
     assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 1
     assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "7076"}) == 4
-    assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}) == 4  # 5 vCPUs: 4 parts
+    assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}) == 4  # 6 vCPUs: 4 parts
     assert (
         snapshot_workers({snapshot_parts.WORKERS_ENV: "64", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 16
     )
