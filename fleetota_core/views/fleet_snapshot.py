@@ -52,10 +52,13 @@ def snapshot_frame(document: SnapshotDocument) -> pd.DataFrame:
     this version does not know is left out; a line that does not fit the schema raises
     :class:`SnapshotFormatError`.
     """
-    try:
-        table = pa_json.read_json(io.BytesIO(document.lines), parse_options=_PARSE)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SnapshotFormatError(f"a vehicle line does not fit the snapshot's columns: {exc}") from exc
+    if not document.lines.strip():  # a young stack's first snapshot: no vehicle yet (pyarrow refuses it)
+        table = SNAPSHOT_SCHEMA.empty_table()
+    else:
+        try:
+            table = pa_json.read_json(io.BytesIO(document.lines), parse_options=_PARSE)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SnapshotFormatError(f"a vehicle line does not fit the snapshot's columns: {exc}") from exc
     frame = table.to_pandas()
     if len(frame) and frame["vin"].isna().any():
         raise SnapshotFormatError("a vehicle line has no 'vin'")

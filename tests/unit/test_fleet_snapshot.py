@@ -180,6 +180,14 @@ def test_the_dashboard_reads_the_snapshot_into_a_frame_the_fleet_pages_can_use()
     assert math.isclose(fleet.loc[VIN_A, "lat"], 37.7)
 
 
+def test_a_young_stacks_empty_snapshot_reads_as_an_empty_frame_not_as_an_unusable_one() -> None:
+    # The first tick of a new stack writes a snapshot with no vehicle; the pages then read the table.
+    frame = snapshot_frame(decode(encode({}, NOW.isoformat())))
+
+    assert list(frame.columns) == ["vin", *ROW_COLUMNS] and len(frame) == 0
+    assert len(normalize_fleet(frame)) == 0
+
+
 def test_every_gzip_member_is_read_and_a_cut_short_document_is_refused() -> None:
     body = encode(fleet_rows([_item(VIN_A, 10, 1), _item(VIN_B, 10, 1)], NOW), "t")
     header, _, lines = gzip.decompress(body).partition(b"\n")
