@@ -175,3 +175,20 @@ def test_a_worker_that_fails_fails_the_tick_with_its_reason_and_leaves_the_index
         refresh_fleet(*stack(s3), NOW + timedelta(minutes=2), run_parts=crash)
 
     assert s3.objects[fleet_shards.INDEX_KEY] == index_before  # the next tick merges the same deltas
+
+
+def test_a_workers_warnings_reach_the_ticks_log(caplog: pytest.LogCaptureFixture) -> None:
+    warn_then_answer = (
+        "import sys, msgspec; sys.stdin.buffer.read();"
+        "print('s3://telemetry/d1: not gzip; skipped', file=sys.stderr);"
+        "sys.stdout.buffer.write(msgspec.msgpack.encode({'counts': [], 'written': 0, 'spooled': 0,"
+        "'skipped': 0, 'spool_bytes': 0, 'tally': {}}))"
+    )
+    run = snapshot_parts.process_runner([sys.executable, "-c", warn_then_answer])
+    request = PartRequest("telemetry", b"", 1, 0, 1, [], b"", {}, NOW.isoformat())
+
+    with caplog.at_level("WARNING"):
+        (result,) = run([request])
+
+    assert result.written == 0
+    assert "snapshot merge part 0 of 1: s3://telemetry/d1: not gzip; skipped" in caplog.text

@@ -21,6 +21,7 @@ set by Lambda, or ``FLEETOTA_SNAPSHOT_WORKERS``) and the snapshot is at least th
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import subprocess
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
     from fleetota_core.adapters.fleet_snapshot import Row
 
+logger = logging.getLogger(__name__)
 WORKERS_ENV = "FLEETOTA_SNAPSHOT_WORKERS"
 LAMBDA_MB_PER_VCPU = 1769
 WORKER_COMMAND = (sys.executable, "-m", __name__)
@@ -169,6 +171,13 @@ def process_runner(command: Sequence[str] = WORKER_COMMAND) -> PartRunner:
                 raise SnapshotWorkerError(
                     f"snapshot merge part {request.part} of {request.parts} exited with {done.returncode}: "
                     + " | ".join(tail)
+                )
+            if done.stderr.strip():  # its warnings (a delta skipped, lines left out): into this log
+                logger.warning(
+                    "snapshot merge part %d of %d: %s",
+                    request.part,
+                    request.parts,
+                    done.stderr.decode(errors="replace").strip(),
                 )
             return msgspec.msgpack.decode(done.stdout, type=PartResult)
 
