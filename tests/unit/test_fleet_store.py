@@ -15,6 +15,11 @@ def frame(name: str) -> pd.DataFrame:
     return pd.DataFrame({"vin": [name]})
 
 
+def big_fleet_store(**kwargs) -> FleetStore:
+    """A store that treats these one-row frames as a large fleet's (read in the background)."""
+    return FleetStore(background_from_rows=0, **kwargs)
+
+
 def wait_until(condition, timeout_s: float = 5.0) -> None:
     done = threading.Event()
     for _ in range(int(timeout_s / 0.01)):
@@ -35,7 +40,7 @@ def test_the_first_read_blocks_and_later_calls_of_the_same_version_read_nothing(
 
 
 def test_a_newer_version_is_read_in_the_background_while_the_previous_fleet_is_served() -> None:
-    store = FleetStore()
+    store = big_fleet_store()
     store.get("v1", lambda: frame("old"))
     release = threading.Event()
 
@@ -54,7 +59,7 @@ def test_a_newer_version_is_read_in_the_background_while_the_previous_fleet_is_s
 
 
 def test_a_failed_background_read_keeps_the_previous_fleet_and_is_tried_again() -> None:
-    store = FleetStore()
+    store = big_fleet_store()
     store.get("v1", lambda: frame("old"))
 
     def unavailable() -> pd.DataFrame:
@@ -66,7 +71,7 @@ def test_a_failed_background_read_keeps_the_previous_fleet_and_is_tried_again() 
 
 
 def test_a_caller_changing_its_frame_does_not_change_the_shared_one() -> None:
-    store = FleetStore()
+    store = big_fleet_store()
     store.get("v1", lambda: frame("a"))
 
     mine = store.get("v1", lambda: frame("b"))[1]
@@ -87,7 +92,7 @@ class Clock:
 def test_after_the_dashboard_sat_idle_a_new_version_is_read_before_the_page_shows_anything() -> None:
     """A visitor coming back must not first see a fleet of minutes ago (all 'never reported')."""
     clock = Clock()
-    store = FleetStore(max_stale_s=60, clock=clock)
+    store = big_fleet_store(max_stale_s=60, clock=clock)
     store.get("v1", lambda: frame("at launch"))
     clock.now += 150  # nobody looked for 2.5 minutes; the snapshot moved on meanwhile
 
@@ -99,7 +104,7 @@ def test_after_the_dashboard_sat_idle_a_new_version_is_read_before_the_page_show
 
 def test_while_someone_watches_a_newer_version_never_blocks_the_page() -> None:
     clock = Clock()
-    store = FleetStore(max_stale_s=60, clock=clock)
+    store = big_fleet_store(max_stale_s=60, clock=clock)
     store.get("v1", lambda: frame("old"))
     for _ in range(5):  # a live page every 15 s confirms v1 is still the latest
         clock.now += 15
@@ -118,7 +123,7 @@ def test_while_someone_watches_a_newer_version_never_blocks_the_page() -> None:
 
 def test_an_older_read_finishing_late_never_replaces_a_newer_fleet() -> None:
     clock = Clock()
-    store = FleetStore(max_stale_s=60, clock=clock)
+    store = big_fleet_store(max_stale_s=60, clock=clock)
     store.get("v1", lambda: frame("first"))
     clock.now += 30
     release, started = threading.Event(), threading.Event()
@@ -135,3 +140,15 @@ def test_an_older_read_finishing_late_never_replaces_a_newer_fleet() -> None:
     release.set()
     wait_until(lambda: store.refreshes == 1 and store._reading is None)
     assert store.get("v3", lambda: frame("unused"))[1]["vin"].tolist() == ["v3"]
+
+
+def test_a_small_fleets_newer_version_is_read_before_the_page_shows_it() -> None:
+    # A young stack's first vehicles show on the page that asks for them, not on the next one.
+    store = FleetStore(background_from_rows=10)
+    store.get("v1", lambda: frame("empty so far"))
+
+    now = store.get("v2", lambda: pd.DataFrame({"vin": [f"V{n}" for n in range(9)]}))
+
+    assert now[0] == "v2" and len(now[1]) == 9 and store.refreshes == 0
+    store.get("v3", lambda: pd.DataFrame({"vin": [f"V{n}" for n in range(10)]}))
+    assert store.get("v4", lambda: frame("in the background"))[0] == "v3" and store.refreshes == 1
