@@ -31,6 +31,7 @@ from fleetota_core.domain.campaign import CampaignSpec  # noqa: E402
 from fleetota_core.infra_template import load_template  # noqa: E402
 from fleetota_core.services.campaigns.tick_inflight import MAX_EVALUATED_PER_TICK  # noqa: E402
 from fleetota_core.services.ingest.registry_cache import REGISTERED_TTL_S  # noqa: E402
+from fleetota_core.services.ingest.snapshot_parts import snapshot_workers  # noqa: E402
 from fleetota_core.services.ingest.state_cache import DEFAULT_TTL_S as STATE_CACHE_TTL_S  # noqa: E402
 
 FLEETS = (10_000, 100_000, 1_000_000)
@@ -205,6 +206,9 @@ class Settings:
     director_key_spec: str
     reserved_concurrency: str
     update_timeout_s: float
+    # The update manager's snapshot merge runs in this many parts, each reading every delta: what
+    # its memory buys (services/ingest/snapshot_parts.py).
+    snapshot_parts: int = 1
     max_in_flight_share: float = 0.1
     campaigns: int = 1
 
@@ -232,6 +236,7 @@ def template_settings(template: dict[str, Any]) -> Settings:
     if rate is None:
         raise SystemExit(f"unexpected schedule {rule['Properties']['ScheduleExpression']!r}")
     processor = resources["TelemetryProcessorFunction"]["Properties"]
+    manager = resources["UpdateManagerFunction"]["Properties"]
     reserved = processor.get("ReservedConcurrentExecutions")
     return Settings(
         batch_size=int(mapping["Properties"].get("BatchSize", 10)),
@@ -242,6 +247,9 @@ def template_settings(template: dict[str, Any]) -> Settings:
         director_key_spec=resources["DirectorKey"]["Properties"]["KeySpec"],
         reserved_concurrency=str(reserved) if reserved is not None else "none (account pool)",
         update_timeout_s=float(resources["UpdateManagerFunction"]["Properties"]["Timeout"]),
+        snapshot_parts=snapshot_workers(
+            {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(_value(template, manager["MemorySize"]))}
+        ),
     )
 
 
@@ -291,6 +299,12 @@ def rows(m: Measured, s: Settings, vehicles: int, interval: float) -> list[Row]:
             "s3_put_prefix",
         ),
         Row("S3", "GET raw/ (processor)", objects * o.get("s3.GetObject", 0), "s3_get_prefix"),
+        Row(
+            "S3",
+            f"GET snapshots/fleet/deltas/ (update manager: each delta once a merge part, {s.snapshot_parts})",
+            objects * o.get("s3.PutObject", 0) * s.snapshot_parts,
+            "s3_get_prefix",
+        ),
         Row(
             "SQS",
             "telemetry messages in flight (window + handler time)",
@@ -401,7 +415,9 @@ def assumptions(m: Measured, s: Settings) -> str:
         "read (from --hinted-from).",
         f"From infra/template.yaml: event source batch {s.batch_size}, window {s.batching_window_s:g} s; "
         f"reserved concurrency {s.reserved_concurrency}; schedule every {s.tick_s:g} s; director key "
-        f"{s.director_key_spec}. From the code: state cache {STATE_CACHE_TTL_S:g} s, registry cache "
+        f"{s.director_key_spec}; the update manager's memory buys {s.snapshot_parts} snapshot merge "
+        f"part(s), each reading every delta. From the code: state cache {STATE_CACHE_TTL_S:g} s, "
+        "registry cache "
         f"{REGISTERED_TTL_S:g} s (per processor instance; instances = concurrent executions, rounded up), "
         f"at most {MAX_EVALUATED_PER_TICK:,} notices per campaign per tick.",
         f"Assumed: {s.campaigns} campaign(s) at a time with max_in_flight {100 * s.max_in_flight_share:g} "

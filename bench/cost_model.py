@@ -74,6 +74,9 @@ class Design:
     heartbeat_s: float | None = None  # a state write per vehicle per heartbeat (two designs back)
     instances: int = POLLERS  # warm processors sharing the objects at random
     batching_window_s: float = BATCHING_WINDOW_S
+    # The update manager's snapshot merge reads each delta once per part (services/ingest/
+    # snapshot_parts.py): one process before; 2 with the template's UpdateManagerMemoryMB 3538.
+    snapshot_parts: int = 1
 
 
 # Issue #16 before the change flag and the registry feed: every reading decided against the
@@ -184,7 +187,8 @@ def requests_per_1000_records(
         "SQS receive + delete": invocations * m["sqs"],
         "GetObject": objects * m["get_object"],
         "ledger (BatchGetItem + TransactWriteItems)": invocations * ledger_per_invocation,
-        "snapshot delta (PutObject + the update manager's GetObject)": invocations * 2,
+        "snapshot delta (PutObject + the update manager's GetObject per merge part)": invocations
+        * (1 + design.snapshot_parts),
         "vehicle state writes (material only)": 1000 * m["material_share"],
         "vehicle state reads (cache misses, BatchGetItem)": batch_gets(r.state),
         "registry reads (cache misses, BatchGetItem)": batch_gets(r.registry, design.registry_top_up_s > 0),
@@ -220,7 +224,7 @@ def batched_monthly(
         "DynamoDB registry": registry_reads * 0.5 * PRICE["ddb_rru"],
         "CloudWatch (EMF logs)": invocations * 2048 / 1e9 * PRICE["cw_logs_gb"],
         "fleet snapshot": SECONDS_PER_MONTH / 1800 * max(1.0, vehicles * 600 / 4096) * 0.5 * PRICE["ddb_rru"]
-        + invocations * (PRICE["s3_put"] + PRICE["s3_get"])
+        + invocations * (PRICE["s3_put"] + design.snapshot_parts * PRICE["s3_get"])
         + SECONDS_PER_MONTH / 60 * (PRICE["s3_put"] + 2 * PRICE["s3_get"]),
         "raw storage (30 days)": records * gz * RAW_RETENTION_DAYS / 30 / 1e9 * PRICE["s3_gb_month"],
         # EMF from both functions (no PutMetricData since issue #16): ~4 KB of log per tick.
@@ -345,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         "TelemetryBatchingWindowSeconds)",
     )
     parser.add_argument(
+        "--snapshot-parts",
+        type=int,
+        default=2,
+        help="parts the update manager merges the snapshot in, each reading every delta (default 2: "
+        "the template's UpdateManagerMemoryMB 3538)",
+    )
+    parser.add_argument(
         "--hinted-from",
         type=Path,
         help="take the share of readings decided on the change flag from this run instead",
@@ -363,7 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     hinted_run = json.loads(args.hinted_from.read_text()) if args.hinted_from else result
     hinted = args.hinted_share if args.hinted_share is not None else hinted_share(hinted_run)
     design = Design(
-        hinted_share=hinted, instances=args.processor_instances, batching_window_s=args.batching_window
+        hinted_share=hinted,
+        instances=args.processor_instances,
+        batching_window_s=args.batching_window,
+        snapshot_parts=args.snapshot_parts,
     )
     interval = args.interval or result["interval_s"]
     print(table(result, interval, args.lambda_ms_per_record, args.bytes_per_record, design))

@@ -149,3 +149,5 @@ def test_the_template_settings_follow_a_parameter_to_its_default() -> None:
 
     settings = capacity.template_settings(load_template())
     assert settings.batching_window_s == 1.0 and settings.batch_size == 10
+    # So is the update manager's memory (UpdateManagerMemoryMB 3538: two vCPUs, two merge parts).
+    assert settings.snapshot_parts == 2
