@@ -147,6 +147,7 @@ def test_a_delta_in_parts_reads_whole_to_any_reader_and_a_part_holds_exactly_its
 
 def test_workers_follow_the_functions_memory_and_parts_need_a_sharded_snapshot_to_split() -> None:
     assert snapshot_workers({}) == 1
+    assert snapshot_workers({snapshot_parts.WORKERS_ENV: "four"}) == 1  # said in the log, not a crash
     assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 1
     assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "7076"}) == 4
     assert snapshot_workers({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}) == 4  # 6 vCPUs: 4 parts

@@ -92,7 +92,12 @@ def snapshot_workers(environ: Mapping[str, str] = os.environ) -> int:
     """Worker processes for the merge: ``FLEETOTA_SNAPSHOT_WORKERS`` if set, else the vCPUs Lambda
     gives the function's memory; a power of two, at most ``DELTA_PARTS``."""
     configured = environ.get(WORKERS_ENV, "").strip()
-    if configured:
+    if configured and not configured.isdigit():
+        logger.warning(
+            "%s=%r is not a whole number of workers; merging in one process", WORKERS_ENV, configured
+        )
+        wanted = 1
+    elif configured:
         wanted = int(configured)
     else:
         memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
