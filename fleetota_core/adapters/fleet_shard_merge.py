@@ -68,6 +68,36 @@ class MergeOutcome:
     spool_bytes: int  # the compressed spool when the merge began: most of the tick's memory at scale
 
 
+def row_line(vin: str, row: Row) -> bytes:
+    """A normalised row (the sweep's) as the vehicle line the merge spools."""
+    return _ENCODER.encode({"vin": vin, **row})
+
+
+def merged_outcome(
+    previous: SnapshotIndex | None,
+    counts: list[int],
+    header: dict[str, Any],
+    written: int,
+    spooled: int,
+    skipped: int,
+    spool_bytes: int,
+) -> MergeOutcome:
+    """The outcome of a merge into ``len(counts)`` shards: the index to write under ``header`` and the
+    previous keys it no longer names (all of them once the shard count changed)."""
+    before = previous.shards if previous and not previous.legacy else 1
+    reshard = previous is None or previous.legacy or before != len(counts)
+    index = SnapshotIndex(
+        len(counts),
+        counts,
+        header.get("as_of", ""),
+        header.get("high_water", ""),
+        header.get("rebuilt_at", ""),
+        header.get("sweep"),
+    )
+    retired = [] if not reshard or previous is None else previous.keys()
+    return MergeOutcome(index, written, spooled, skipped, retired, spool_bytes)
+
+
 def _shard_body(best: dict[str, tuple[bytes, Facts]], header: dict[str, Any]) -> bytes:
     """A shard's winning lines, grouped into blocks by VIN (``fleet_shards.block_of``)."""
     count = blocks_for(len(best))
@@ -227,7 +257,7 @@ class ShardMerge:
     def add_rows(self, rows: Iterable[tuple[str, Row]]) -> None:
         """Route rows already normalised (the sweep's)."""
         for vin, row in rows:
-            self.spool.add(vin.encode(), _ENCODER.encode({"vin": vin, **row}))
+            self.spool.add(vin.encode(), row_line(vin, row))
 
     def _facts(self, lines: list[bytes]) -> tuple[list[bytes], list[Facts]]:
         """Each line's facts (one C call for a shard); a line of another layout normalised first."""
@@ -326,13 +356,6 @@ class ShardMerge:
                         puts.pop(0).result()
             for put in puts:
                 put.result()
-        retired = [] if not reshard or self.previous is None else self.previous.keys()
-        index = SnapshotIndex(
-            self.shards,
-            counts,
-            header.get("as_of", ""),
-            header.get("high_water", ""),
-            header.get("rebuilt_at", ""),
-            header.get("sweep"),
+        return merged_outcome(
+            self.previous, counts, header, written, self.spool.lines, self.skipped, spool_bytes
         )
-        return MergeOutcome(index, written, self.spool.lines, self.skipped, retired, spool_bytes)

@@ -173,6 +173,12 @@ def refresh_online_at(rows: Iterable[Row], fresh_after: float) -> None:
         row["online"] = row.get("network") not in (None, "NONE") and type(ts) is int and ts >= fresh_after
 
 
+def _line(vin: str, row: Row) -> dict[str, Any]:
+    """A vehicle line's object: ``vin``, then ``ROW_COLUMNS`` in order (a row as this version writes
+    it is used as it is)."""
+    return {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
+
+
 def encode(
     rows: dict[str, Row],
     as_of: str,
@@ -187,10 +193,7 @@ def encode(
     }
     if sweep is not None:
         header["sweep"] = sweep
-    lines = [
-        {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
-        for vin, row in rows.items()
-    ]
+    lines = [_line(vin, row) for vin, row in rows.items()]
     # msgspec writes a float NaN or infinity as null, so the document stays valid JSON.
     return encode_document(_ENCODER.encode_lines(lines), header)
 
@@ -358,8 +361,7 @@ def encode_delta(rows: dict[str, Row], as_of: str) -> bytes:
     inflates only its part (``fleet_delta_parts.part_lines``); one gzip stream to any other reader."""
     members: list[list[dict[str, Any]]] = [[] for _ in range(DELTA_PARTS)]
     for vin, row in rows.items():
-        line = {"vin": vin, **(row if row.keys() == _ROW_KEYS else {c: row.get(c) for c in ROW_COLUMNS})}
-        members[part_of(vin.encode(), DELTA_PARTS)].append(line)
+        members[part_of(vin.encode(), DELTA_PARTS)].append(_line(vin, row))
     blocks = [_ENCODER.encode_lines(lines) for lines in members]
     return encode_blocks(blocks, {"as_of": as_of, "parts": DELTA_PARTS})
 

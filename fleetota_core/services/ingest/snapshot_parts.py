@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from fleetota_core.adapters.fleet_shard_merge import MergeOutcome, ShardMerge
+from fleetota_core.adapters.fleet_shard_merge import MergeOutcome, ShardMerge, merged_outcome, row_line
 from fleetota_core.adapters.fleet_shards import SnapshotIndex, decode_index
 from fleetota_core.adapters.fleet_snapshot import DELTA_PARTS, part_of
 from fleetota_core.errors import FleetOTAError
@@ -50,7 +50,6 @@ WORKERS_ENV = "FLEETOTA_SNAPSHOT_WORKERS"
 LAMBDA_MB_PER_VCPU = 1769
 WORKER_COMMAND = (sys.executable, "-m", __name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
-_LINE = msgspec.json.Encoder()
 
 
 class SnapshotWorkerError(FleetOTAError):
@@ -208,7 +207,7 @@ def merge_in_parts(
     the workers' tallies are added to ``tally``. The index to write, as ``ShardMerge.write`` gives it."""
     swept: list[list[bytes]] = [[] for _ in range(parts)]
     for vin, row in sweep_rows:
-        swept[part_of(vin.encode(), parts)].append(_LINE.encode({"vin": vin, **row}))
+        swept[part_of(vin.encode(), parts)].append(row_line(vin, row))
     index = previous.encode()
     requests = [
         PartRequest(
@@ -225,24 +224,17 @@ def merge_in_parts(
         for part in range(parts)
     ]
     results = run(requests)
-    final = max(shards, previous.shards)
-    counts = [0] * final
+    counts = [0] * max(shards, previous.shards)
     for result in results:
         counts = [a + b for a, b in zip(counts, result.counts, strict=True)]
         tally.absorb(result.tally)
-    outcome = MergeOutcome(
-        SnapshotIndex(
-            final,
-            counts,
-            header.get("as_of", ""),
-            header.get("high_water", ""),
-            header.get("rebuilt_at", ""),
-            header.get("sweep"),
-        ),
+    outcome = merged_outcome(
+        previous,
+        counts,
+        header,
         sum(r.written for r in results),
         sum(r.spooled for r in results),
         sum(r.skipped for r in results),
-        [] if final == previous.shards else previous.keys(),
         sum(r.spool_bytes for r in results),
     )
     return outcome, results
