@@ -214,12 +214,7 @@ def _rss_mb() -> float:
 def part_worker(folder: Path) -> None:
     """One merge worker (``snapshot_parts.main``) over the bucket in ``folder``, its requests counted."""
     calls: Counter[str] = Counter()
-    request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=snapshot_parts.PartRequest)
-    tally = fleet_health.FleetTally(datetime.fromisoformat(request.now))
-    result = snapshot_parts.merge_part(DiskS3(folder, calls), request, fleet_health.snapshot_row, tally)
-    result.calls = dict(calls)
-    result.process_cpu_s = round(time.process_time(), 3)
-    sys.stdout.buffer.write(msgspec.msgpack.encode(result))
+    snapshot_parts.serve(DiskS3(folder, calls), calls)
 
 
 def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any]:
@@ -244,10 +239,11 @@ def child(kind: str, folder: Path, at: datetime, vehicles: int) -> dict[str, Any
         run = snapshot_parts.process_runner([sys.executable, __file__, "--part-worker", str(folder)])
 
         def counted(requests: list[snapshot_parts.PartRequest]) -> list[snapshot_parts.PartResult]:
-            parts.extend(run(requests))
-            for part in parts:
+            results = run(requests)
+            parts.extend(results)
+            for part in results:
                 calls.update(part.calls)
-            return parts
+            return results
 
         refresh = fleet_health.refresh_fleet(clients, resources, at, run_parts=counted)  # type: ignore[arg-type]
         health = refresh.health

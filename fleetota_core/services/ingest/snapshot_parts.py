@@ -240,17 +240,24 @@ def merge_in_parts(
     return outcome, results
 
 
-def main() -> None:
-    """A worker: one request on stdin, its result on stdout; S3 as the update manager reaches it."""
-    from fleetota_core.adapters.clients import client_factory
+def serve(s3: Any, calls: Mapping[str, int] | None = None) -> None:
+    """A worker: one request on stdin, its result on stdout, over ``s3``; ``calls``, if given, the
+    requests ``s3`` counted (a benchmark's), reported with the result."""
     from fleetota_core.services.ingest.fleet_health import FleetTally, snapshot_row
-    from fleetota_core.settings import Settings
 
     request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=PartRequest)
-    s3 = client_factory(Settings()).s3
     result = merge_part(s3, request, snapshot_row, FleetTally(datetime.fromisoformat(request.now)))
+    result.calls = dict(calls or {})
     result.process_cpu_s = round(time.process_time(), 3)
     sys.stdout.buffer.write(msgspec.msgpack.encode(result))
+
+
+def main() -> None:
+    """A worker over S3 as the update manager reaches it."""
+    from fleetota_core.adapters.clients import client_factory
+    from fleetota_core.settings import Settings
+
+    serve(client_factory(Settings()).s3)
 
 
 if __name__ == "__main__":
