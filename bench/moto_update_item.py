@@ -1,12 +1,16 @@
-"""What one vehicle-state UpdateItem costs moto, with and without ``fleetota_core/local/moto_speedups.py``.
+"""What one vehicle-state UpdateItem and one ledger TransactWriteItems cost moto, with and without
+``fleetota_core/local/moto_speedups.py``.
 
-    PYTHONPATH=. .venv/bin/python bench/moto_update_item.py [--requests 400]
+    PYTHONPATH=. .venv/bin/python bench/moto_update_item.py [--requests 400] [--table-items 20000]
 
 Each variant runs in its own process against moto in-process (``mock_aws``: no HTTP, so the figure is
 moto's own work) and sends the telemetry processor's write of a vehicle that reports by exception
 (the conditional ``SET`` of 26 attributes and ``REMOVE`` of 6 that ``VehicleStateStore.update``
-builds), and for scale a conditional PutItem of the same item. Prints ms per request and the ratio
-of the plain to the patched UpdateItem, measured in the same run.
+builds), and for scale a conditional PutItem of the same item. It also sends the shape of the
+processor's ledger transaction (a conditional Put of a new marker and an ADD to a counter item) to a
+table that already holds ``--table-items`` items, as the ledger and deployments tables do in a long
+local run. Prints ms per request and the ratios of the plain to the patched UpdateItem and
+TransactWriteItems, measured in the same run.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ CONDITION = (
 )
 
 
-def measure(requests: int, patched: bool) -> dict[str, float]:
-    """ms per PutItem and per UpdateItem in this process."""
+def measure(requests: int, patched: bool, table_items: int) -> dict[str, float]:
+    """ms per PutItem, UpdateItem and TransactWriteItems in this process."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
@@ -76,8 +80,52 @@ def measure(requests: int, patched: bool) -> dict[str, float]:
                 ExpressionAttributeValues=values,
             )
 
+        db.create_table(
+            TableName="ledger",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for first in range(0, table_items, 25):
+            db.batch_write_item(
+                RequestItems={
+                    "ledger": [
+                        {"PutRequest": {"Item": {"pk": {"S": f"object#{i}"}, "sk": {"S": "marker"}}}}
+                        for i in range(first, min(first + 25, table_items))
+                    ]
+                }
+            )
+
+        def transact(n: int) -> None:
+            db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": "ledger",
+                            "Item": {"pk": {"S": f"new#{n}"}, "sk": {"S": "marker"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": "ledger",
+                            "Key": {"pk": {"S": "counters"}, "sk": {"S": "totals"}},
+                            "UpdateExpression": "ADD received :n",
+                            "ExpressionAttributeValues": {":n": {"N": "1000"}},
+                        }
+                    },
+                ]
+            )
+
         result = {}
-        for name, send in (("put_item_ms", put), ("update_item_ms", update)):
+        sends = (("put_item_ms", put), ("update_item_ms", update), ("transact_write_items_ms", transact))
+        for name, send in sends:
             send(0)  # warm
             started = time.perf_counter()
             for n in range(1, requests + 1):
@@ -89,15 +137,25 @@ def measure(requests: int, patched: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--table-items", type=int, default=20_000, help="items already in the ledger table")
     parser.add_argument("--child", choices=("plain", "patched"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.requests, args.child == "patched")))
+        print(json.dumps(measure(args.requests, args.child == "patched", args.table_items)))
         return
     results = {}
     for variant in ("plain", "patched"):
         out = subprocess.run(
-            [sys.executable, __file__, "--requests", str(args.requests), "--child", variant],
+            [
+                sys.executable,
+                __file__,
+                "--requests",
+                str(args.requests),
+                "--table-items",
+                str(args.table_items),
+                "--child",
+                variant,
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -106,10 +164,13 @@ def main() -> None:
         results[variant] = json.loads(out.strip().splitlines()[-1])
         print(
             f"{variant:8s} PutItem {results[variant]['put_item_ms']:6.2f} ms   "
-            f"UpdateItem {results[variant]['update_item_ms']:6.2f} ms"
+            f"UpdateItem {results[variant]['update_item_ms']:6.2f} ms   "
+            f"TransactWriteItems {results[variant]['transact_write_items_ms']:7.2f} ms"
         )
-    ratio = results["plain"]["update_item_ms"] / results["patched"]["update_item_ms"]
-    print(f"UpdateItem, plain moto / with the speedups: {ratio:.2f}x ({args.requests} requests each)")
+    for name, key in (("UpdateItem", "update_item_ms"), ("TransactWriteItems", "transact_write_items_ms")):
+        ratio = results["plain"][key] / results["patched"][key]
+        print(f"{name}, plain moto / with the speedups: {ratio:.2f}x ({args.requests} requests each)")
+    print(f"(TransactWriteItems to a table of {args.table_items:,} items)")
 
 
 if __name__ == "__main__":

@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     emulation.watch(runtime.service_clients)  # CloudWatch's own work, which AWS does without requests
     invocations: Counter[str] = Counter()
     durations: dict[str, list[tuple[float, float]]] = {name: [] for name in runtime.functions}
+    ticks: list[tuple[float, float, Any]] = []  # the update manager's (end, seconds, response)
     one_at_a_time = threading.Lock() if args.one_invocation_at_a_time else contextlib.nullcontext()
     for name, function in runtime.functions.items():
         invoke = function.invoke
@@ -290,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             with one_at_a_time:
                 invocation = _invoke(event)
             durations[_name].append((time.monotonic(), invocation.duration_ms / 1000))
+            if _name == spec.resources.update_function:
+                ticks.append((time.monotonic(), invocation.duration_ms / 1000, invocation.response))
             return invocation
 
         function.invoke = counted  # type: ignore[method-assign]
@@ -465,6 +468,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, runs in durations.items()
             if (kept := [seconds for at, seconds in runs if warm_cpu[0] <= at <= end_cpu[0]])
         },
+        # What the slowest update-manager invocations did (their tick's own seconds are in the
+        # response; the rest of the invocation is the fleet snapshot's refresh).
+        "slowest_update_manager_invocations": [
+            {"ended_s": round(at - started, 1), "seconds": round(seconds, 2), "response": response}
+            for at, seconds, response in sorted(
+                (t for t in ticks if warm_cpu[0] <= t[0] <= end_cpu[0]), key=lambda t: -t[1]
+            )[:3]
+        ],
         # The update manager's share follows its schedule (every local tick; on AWS once a minute).
         "update_manager_requests_per_invocation": round(
             requests_only(

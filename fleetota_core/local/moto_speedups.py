@@ -1,4 +1,5 @@
-"""Three changes to how moto evaluates a DynamoDB UpdateItem that keep its answers and cut its time.
+"""Changes to how moto runs DynamoDB UpdateItem and TransactWriteItems that keep its answers and cut
+its time.
 
 The telemetry processor writes a vehicle that reports by exception with one UpdateItem of about 30
 ``SET`` and ``REMOVE`` actions. moto 5 took about 30 ms of CPU for each (a PutItem of the same item:
@@ -15,13 +16,25 @@ whole local pipeline could go. Three parts of that time repeat work whose answer
   it), and the processor sends the same few expressions thousands of times. Parsed trees are kept by
   expression; moto never changes a parsed tree in place (its validator works on a deep copy).
 
+A fourth is in TransactWriteItems. To roll a failed transaction back, moto deep-copies every table
+the transaction names before it starts: the whole table, so a transaction's cost grows with the
+table. The processor's ledger transaction (once per invocation) copied the ledger table, and each
+install permit and notice the update manager sends claims its deployment in a transaction that
+copied the deployments table: at 10,000 vehicles a notice wave held the serialised writes for
+seconds. The patched transaction keeps, instead, a copy of each item it names, and on failure puts
+those items back (and drops the stream records the transaction added), which is the state the table
+copy held. It also rolls back where moto did not: a transaction refused for an entry with two
+operations had kept the writes of the entries before it; DynamoDB writes all or nothing.
+
 Applied by :func:`fleetota_core.local.server.start_moto`, before the server takes a request, and only
 to the process that runs moto. ``bench/moto_update_item.py`` measures the effect.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import sys
 from typing import Any
 
 _APPLIED = False
@@ -51,4 +64,64 @@ def apply() -> None:
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
     make: Any = functools.lru_cache(maxsize=PARSED_EXPRESSIONS_KEPT)(UpdateExpressionParser.make.__func__)
     UpdateExpressionParser.make = classmethod(make)
+    _transactions_copy_items_not_tables()
     _APPLIED = True
+
+
+def _transactions_copy_items_not_tables() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    models = sys.modules[DynamoDBBackend.__module__]
+
+    class _TablesNotCopied:
+        """``copy`` as moto's backend module sees it: a table's "copy" is the table itself (the
+        transaction below keeps copies of the items instead); every other value is deep-copied."""
+
+        copy = staticmethod(copy.copy)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    setattr(models, "copy", _TablesNotCopied)  # noqa: B010 (a module attribute mypy cannot see)
+    transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        kept = [_keep(self, entry) for entry in transact_items[:100] if len(entry) == 1]
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item, streamed in reversed([k for k in kept if k]):
+                _put_back(table, hash_key, range_key, item, streamed)
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _keep(backend: Any, entry: dict[str, Any]) -> tuple[Any, Any, Any, Any, int | None] | None:
+    """The table, key, a copy of the item as it is (None if absent) and the table's stream length
+    before the transaction; None for an entry moto will refuse before it writes anything."""
+    op = next(iter(entry.values()))
+    table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+    if table is None:
+        return None
+    keys = op.get("Key") or op.get("Item")
+    if not isinstance(keys, dict) or table.hash_key_attr not in keys:
+        return None
+    if table.has_range_key and table.range_key_attr not in keys:
+        return None
+    hash_key, range_key = backend.get_keys_value(table, keys)
+    streamed = len(table.stream_shard.items) if table.stream_shard is not None else None
+    return table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key)), streamed
+
+
+def _put_back(table: Any, hash_key: Any, range_key: Any, item: Any, streamed: int | None) -> None:
+    items = table.items[hash_key] if table.has_range_key else table.items
+    key = range_key if table.has_range_key else hash_key
+    if item is None:
+        items.pop(key, None)
+    else:
+        items[key] = item
+    if streamed is not None:
+        del table.stream_shard.items[streamed:]

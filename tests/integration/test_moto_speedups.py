@@ -56,3 +56,101 @@ def test_a_long_update_sent_again_with_other_values_writes_the_new_values(stack)
     )["Item"]
     assert {name: item[name]["N"] for name in ("attr0", "attr29")} == {"attr0": "200", "attr29": "229"}
     assert "gone" not in item
+
+
+def _vehicle(stack, vin: str) -> dict | None:
+    return stack.clients.dynamodb.get_item(
+        TableName=stack.resources.vehicles_table, Key={"vin": {"S": vin}}
+    ).get("Item")
+
+
+def _deployment(stack, vin: str) -> dict | None:
+    key = {"campaign_id": {"S": "c-rollback"}, "vin": {"S": vin}}
+    return stack.clients.dynamodb.get_item(TableName=stack.resources.deployments_table, Key=key).get("Item")
+
+
+def _seed(stack) -> None:
+    db = stack.clients.dynamodb
+    db.put_item(TableName=stack.resources.vehicles_table, Item={"vin": {"S": "V-KEPT"}, "soc": {"N": "50"}})
+    db.put_item(TableName=stack.resources.vehicles_table, Item={"vin": {"S": "V-GONE"}, "soc": {"N": "10"}})
+    db.put_item(TableName=stack.resources.vehicles_table, Item={"vin": {"S": "V-CHECK"}, "soc": {"N": "20"}})
+    db.put_item(
+        TableName=stack.resources.deployments_table,
+        Item={"campaign_id": {"S": "c-rollback"}, "vin": {"S": "V-KEPT"}, "state": {"S": "PENDING"}},
+    )
+
+
+def _writes(stack) -> list[dict]:
+    """A Put of a new vehicle, an Update and a Delete of existing ones, and an Update of a deployment
+    (a table with a sort key)."""
+    vehicles, deployments = stack.resources.vehicles_table, stack.resources.deployments_table
+    return [
+        {"Put": {"TableName": vehicles, "Item": {"vin": {"S": "V-NEW"}, "soc": {"N": "99"}}}},
+        {
+            "Update": {
+                "TableName": vehicles,
+                "Key": {"vin": {"S": "V-KEPT"}},
+                "UpdateExpression": "SET soc = :s REMOVE gone",
+                "ExpressionAttributeValues": {":s": {"N": "51"}},
+            }
+        },
+        {"Delete": {"TableName": vehicles, "Key": {"vin": {"S": "V-GONE"}}}},
+        {
+            "Update": {
+                "TableName": deployments,
+                "Key": {"campaign_id": {"S": "c-rollback"}, "vin": {"S": "V-KEPT"}},
+                "UpdateExpression": "SET #s = :s",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {":s": {"S": "NOTIFIED"}},
+            }
+        },
+    ]
+
+
+def _unchanged(stack) -> None:
+    assert _vehicle(stack, "V-NEW") is None
+    assert _vehicle(stack, "V-KEPT") == {"vin": {"S": "V-KEPT"}, "soc": {"N": "50"}}
+    assert _vehicle(stack, "V-GONE") == {"vin": {"S": "V-GONE"}, "soc": {"N": "10"}}
+    assert _deployment(stack, "V-KEPT")["state"] == {"S": "PENDING"}
+
+
+def test_a_transaction_whose_last_condition_fails_writes_none_of_its_items(stack) -> None:
+    _seed(stack)
+    failing = {
+        "ConditionCheck": {
+            "TableName": stack.resources.vehicles_table,
+            "Key": {"vin": {"S": "V-CHECK"}},
+            "ConditionExpression": "soc > :high",
+            "ExpressionAttributeValues": {":high": {"N": "90"}},
+        }
+    }
+    for _ in range(2):  # the second time against the state the first rollback left
+        with pytest.raises(ClientError) as caught:
+            stack.clients.dynamodb.transact_write_items(TransactItems=[*_writes(stack), failing])
+        assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+        reasons = [r["Code"] for r in caught.value.response["CancellationReasons"]]
+        assert reasons == ["None", "None", "None", "None", "ConditionalCheckFailed"]
+        _unchanged(stack)
+
+
+def test_a_transaction_with_an_entry_of_two_operations_writes_nothing(stack) -> None:
+    _seed(stack)
+    vehicles = stack.resources.vehicles_table
+    two = {
+        "Put": {"TableName": vehicles, "Item": {"vin": {"S": "V-TWO"}}},
+        "Delete": {"TableName": vehicles, "Key": {"vin": {"S": "V-KEPT"}}},
+    }
+    with pytest.raises(ClientError) as caught:
+        stack.clients.dynamodb.transact_write_items(TransactItems=[*_writes(stack), two])
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    _unchanged(stack)
+    assert _vehicle(stack, "V-TWO") is None
+
+
+def test_a_transaction_that_passes_writes_all_its_items(stack) -> None:
+    _seed(stack)
+    stack.clients.dynamodb.transact_write_items(TransactItems=_writes(stack))
+    assert _vehicle(stack, "V-NEW") == {"vin": {"S": "V-NEW"}, "soc": {"N": "99"}}
+    assert _vehicle(stack, "V-KEPT") == {"vin": {"S": "V-KEPT"}, "soc": {"N": "51"}}
+    assert _vehicle(stack, "V-GONE") is None
+    assert _deployment(stack, "V-KEPT")["state"] == {"S": "NOTIFIED"}
