@@ -25,7 +25,9 @@ Every 10 s it samples the telemetry queue's depth and the ledger counters. At th
   decided them: on the record's ``changed`` (no read) or on the stored state (read via its cache);
 * with ``--campaign-vehicles N``, a campaign of a signed release to N vehicles starts with the run,
   so the vehicles' signed OTA reports flow (and are verified against the registry's keys) alongside
-  the telemetry; its deployment states and the OTA counters are printed;
+  the telemetry; its deployment states and the OTA counters are printed. ``--campaign-at S`` creates
+  it S seconds into the run instead, so that its first notice wave (``--campaign-in-flight``
+  vehicles signed and notified in one tick) falls in the measured minutes;
 * "last seen" freshness: at each sample after the warm-up, the age (sample time - ``last_ts``) of
   every vehicle in the fleet snapshot that last reported a network, p50/p95/max, and how many of them
   the snapshot called offline (the 5-minute rule) at worst. Read with an uncounted client;
@@ -167,6 +169,14 @@ def wait_for_vehicle_subscription(clients: ClientFactory, resources: Any, timeou
     raise SystemExit(f"the simulator's vehicles did not subscribe to job notices within {timeout_s:g} s")
 
 
+def primed_vehicles(clients: ClientFactory, resources: Any) -> int:
+    """The vehicles in the vehicles table: those of the primed fleet that sent (a few were offline)."""
+    pages = clients.dynamodb.get_paginator("scan").paginate(
+        TableName=resources.vehicles_table, Select="COUNT"
+    )
+    return sum(page["Count"] for page in pages)
+
+
 def wait_for_snapshot(clients: ClientFactory, resources: Any, vehicles: int, timeout_s: float = 300) -> None:
     """Targeting reads the fleet snapshot, which takes in a new vehicle once its delta has settled
     and a tick merged it (about a minute): wait until the primed fleet (those that sent) is in it."""
@@ -244,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--campaign-in-flight", type=int, default=100, help="the campaign's max_in_flight (default 100)"
+    )
+    parser.add_argument(
+        "--campaign-at",
+        type=float,
+        default=0.0,
+        help="create the campaign this many seconds into the run (default 0: before it starts)",
     )
     parser.add_argument(
         "--batching-window",
@@ -334,16 +350,28 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     atexit.register(stop_process, simulator)
-    campaign_id = ""
     if args.campaign_vehicles:
         # Notices go out only once the vehicles listen: a notice published before the simulator's
         # queue exists is lost, and its vehicle waits NOTIFIED until the job times out.
         wait_for_vehicle_subscription(clients, spec.resources)
-        expected = int(args.vehicles * 0.95) if args.prime else 1  # a few were offline when primed
+        expected = primed_vehicles(reader, spec.resources) if args.prime else 1  # those that sent
         wait_for_snapshot(ClientFactory(settings), spec.resources, expected)
-        campaign_id = start_campaign(clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
+    created: list[str] = []
+
+    def create() -> None:
+        # Not counted: creating the campaign is the operator's work, not the pipeline's.
+        creator_clients = ClientFactory(settings)
+        created.append(
+            start_campaign(creator_clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
+        )
+
+    creator = threading.Timer(args.campaign_at, create) if args.campaign_vehicles else None
+    if creator is not None and not args.campaign_at:
+        create()
     started = time.monotonic()
     started_wall = time.time()
+    if creator is not None and args.campaign_at:
+        creator.start()
     probe.recording = True  # the measured run only, not the priming
     snapshot_reader = reader
     seen_ages: list[float] = []
@@ -494,8 +522,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "simulator": sim_output.strip().splitlines()[-1:] if sim_output else [],
     }
-    if campaign_id:
-        result["campaign"] = campaign_summary(snapshot_reader, spec.resources, campaign_id)
+    if creator is not None:
+        creator.join()
+    if created:
+        result["campaign"] = campaign_summary(snapshot_reader, spec.resources, created[0])
+        result["campaign"]["created_s_into_run"] = args.campaign_at
     result["backlog"]["growing"] = result["backlog"]["mean_last_third"] > 2 * max(
         1.0, result["backlog"]["mean_first_third"]
     )

@@ -75,7 +75,9 @@ def setup(
                 "last_ts": NOW.isoformat(), "soc_pct": 80.0, "charging": False, "drive_state": "parked",
                 "network": "LTE", "signal_dbm": -80, "online": True}  # fmt: skip
         clients.dynamodb.put_item(TableName=resources.vehicles_table, Item=to_item(item))
-    release = publish_release(b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", ports)
+    release = publish_release(
+        b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", ports, allowed_models={MODEL}
+    )
     sizes = [total // 100, total * 9 // 100, total - total // 100 - total * 9 // 100]
     spec = CampaignSpec(
         name="bench", release_version="2.0.0", max_in_flight=max_in_flight,
