@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "simulator": sim_output.strip().splitlines()[-1:] if sim_output else [],
     }
-    if creator is not None:
+    if creator is not None and args.campaign_at:
         creator.join()
     if created:
         result["campaign"] = campaign_summary(snapshot_reader, spec.resources, created[0])

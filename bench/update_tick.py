@@ -31,17 +31,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import botocore.client
+from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.dynamo_items import to_item
+from fleetota_core.adapters.vehicle_registry import VehicleRegistry
 from fleetota_core.composition import campaign_ports
 from fleetota_core.domain.campaign import Campaign, CampaignCounters, CampaignSpec, CampaignState, WaveSpec
 from fleetota_core.domain.deployment import Deployment, Lane, deployment_id, recount
 from fleetota_core.domain.deployment import DeploymentState as S
 from fleetota_core.domain.eligibility import EligibilityRules
+from fleetota_core.domain.report_signature import public_key_pem
 from fleetota_core.domain.telemetry import OtaReport, OtaStatus
+from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.local.provision import provision
 from fleetota_core.local.server import port_is_open
@@ -75,6 +79,13 @@ def setup(
                 "last_ts": NOW.isoformat(), "soc_pct": 80.0, "charging": False, "drive_state": "parked",
                 "network": "LTE", "signal_dbm": -80, "online": True}  # fmt: skip
         clients.dynamodb.put_item(TableName=resources.vehicles_table, Item=to_item(item))
+    # Eligibility reads the registry too: an unregistered vehicle is deferred, never notified.
+    pem = public_key_pem(ec.generate_private_key(ec.SECP256R1()))  # these vehicles never sign
+    VehicleRegistry.of_stack(clients.dynamodb, resources).put_many(
+        RegisteredVehicle(vin=v, make="Tesla", model=MODEL, model_year=2023, hw_rev="HW4", region="us-west",
+                          public_key_pem=pem, provisioned_at=NOW)
+        for v in interesting
+    )  # fmt: skip
     release = publish_release(
         b"x" * 4096, "2.0.0", [MODEL], [], None, "bench", "bench", ports, allowed_models={MODEL}
     )
