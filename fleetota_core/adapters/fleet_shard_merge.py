@@ -73,6 +73,13 @@ def row_line(vin: str, row: Row) -> bytes:
     return _ENCODER.encode({"vin": vin, **row})
 
 
+def resharding(previous: SnapshotIndex | None, shards: int) -> tuple[int, bool]:
+    """The shards the merge starts from (1 without a sharded snapshot) and whether it writes
+    ``shards`` of another layout (a first or legacy snapshot, or a new shard count)."""
+    before = previous.shards if previous and not previous.legacy else 1
+    return before, previous is None or previous.legacy or before != shards
+
+
 def merged_outcome(
     previous: SnapshotIndex | None,
     counts: list[int],
@@ -84,8 +91,7 @@ def merged_outcome(
 ) -> MergeOutcome:
     """The outcome of a merge into ``len(counts)`` shards: the index to write under ``header`` and the
     previous keys it no longer names (all of them once the shard count changed)."""
-    before = previous.shards if previous and not previous.legacy else 1
-    reshard = previous is None or previous.legacy or before != len(counts)
+    _, reshard = resharding(previous, len(counts))
     index = SnapshotIndex(
         len(counts),
         counts,
@@ -123,11 +129,11 @@ class ShardMerge:
         parts: int = 1,
     ) -> None:
         self.s3, self.bucket, self.previous = s3, bucket, previous
-        self.shards = max(shards, previous.shards if previous and not previous.legacy else 1)
+        before, _ = resharding(previous, shards)
+        self.shards = max(shards, before)
         # Worker ``part`` of ``parts`` (services/ingest/snapshot_parts.py) merges the shards with
         # ``part`` in the low bits of their number, from that part of each delta; it needs ``parts``
         # to divide the shard count before and after, so each old shard and its splits are its own.
-        before = previous.shards if previous and not previous.legacy else 1
         if parts & (parts - 1) or not 0 <= part < parts or before % parts or self.shards % parts:
             raise ValueError(f"part {part} of {parts} does not divide {before} and {self.shards} shards")
         self.part, self.parts = part, parts
@@ -319,8 +325,7 @@ class ShardMerge:
     def write(self, header: dict[str, Any]) -> MergeOutcome:
         """Merge and put every shard; the index to write (the caller writes it, last)."""
         spool_bytes = self.spool.compressed_bytes()
-        before = self.previous.shards if self.previous and not self.previous.legacy else 1
-        reshard = self.previous is None or self.previous.legacy or before != self.shards
+        before, reshard = resharding(self.previous, self.shards)
         counts = [0] * self.shards
         written = 0
         olds = range(self.part, before, self.parts)  # this worker's (all of them unless in parts)
