@@ -365,12 +365,14 @@ def main(argv: list[str] | None = None) -> int:
             start_campaign(creator_clients, spec.resources, args.campaign_vehicles, args.campaign_in_flight)
         )
 
-    creator = threading.Timer(args.campaign_at, create) if args.campaign_vehicles else None
-    if creator is not None and not args.campaign_at:
+    creator = None  # a campaign created ``--campaign-at`` seconds into the run, else before it
+    if args.campaign_vehicles and args.campaign_at:
+        creator = threading.Timer(args.campaign_at, create)
+    elif args.campaign_vehicles:
         create()
     started = time.monotonic()
     started_wall = time.time()
-    if creator is not None and args.campaign_at:
+    if creator is not None:
         creator.start()
     probe.recording = True  # the measured run only, not the priming
     snapshot_reader = reader
@@ -522,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "simulator": sim_output.strip().splitlines()[-1:] if sim_output else [],
     }
-    if creator is not None and args.campaign_at:
+    if creator is not None:
         creator.join()
     if created:
         result["campaign"] = campaign_summary(snapshot_reader, spec.resources, created[0])
