@@ -6,11 +6,12 @@
 Each variant runs in its own process against moto in-process (``mock_aws``: no HTTP, so the figure is
 moto's own work) and sends the telemetry processor's write of a vehicle that reports by exception
 (the conditional ``SET`` of 26 attributes and ``REMOVE`` of 6 that ``VehicleStateStore.update``
-builds), and for scale a conditional PutItem of the same item. It also sends the shape of the
+builds), for scale a conditional PutItem of the same item, and a GetItem that reads it back (the
+answer moto writes attribute value by attribute value). It also sends the shape of the
 processor's ledger transaction (a conditional Put of a new marker and an ADD to a counter item) to a
 table that already holds ``--table-items`` items, as the ledger and deployments tables do in a long
-local run. Prints ms per request and the ratios of the plain to the patched UpdateItem and
-TransactWriteItems, measured in the same run.
+local run. Prints ms per request and the ratios of the plain to the patched UpdateItem,
+GetItem and TransactWriteItems, measured in the same run.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def measure(requests: int, patched: bool, table_items: int) -> dict[str, float]:
                 ExpressionAttributeValues=values,
             )
 
+        def get(n: int) -> None:
+            db.get_item(TableName="vehicles", Key={"vin": {"S": f"V{n % 100}"}}, ConsistentRead=True)
+
         db.create_table(
             TableName="ledger",
             KeySchema=[
@@ -124,7 +128,12 @@ def measure(requests: int, patched: bool, table_items: int) -> dict[str, float]:
             )
 
         result = {}
-        sends = (("put_item_ms", put), ("update_item_ms", update), ("transact_write_items_ms", transact))
+        sends = (
+            ("put_item_ms", put),
+            ("update_item_ms", update),
+            ("get_item_ms", get),
+            ("transact_write_items_ms", transact),
+        )
         for name, send in sends:
             send(0)  # warm
             started = time.perf_counter()
@@ -165,9 +174,15 @@ def main() -> None:
         print(
             f"{variant:8s} PutItem {results[variant]['put_item_ms']:6.2f} ms   "
             f"UpdateItem {results[variant]['update_item_ms']:6.2f} ms   "
+            f"GetItem {results[variant]['get_item_ms']:6.2f} ms   "
             f"TransactWriteItems {results[variant]['transact_write_items_ms']:7.2f} ms"
         )
-    for name, key in (("UpdateItem", "update_item_ms"), ("TransactWriteItems", "transact_write_items_ms")):
+    measured = (
+        ("UpdateItem", "update_item_ms"),
+        ("GetItem", "get_item_ms"),
+        ("TransactWriteItems", "transact_write_items_ms"),
+    )
+    for name, key in measured:
         ratio = results["plain"][key] / results["patched"][key]
         print(f"{name}, plain moto / with the speedups: {ratio:.2f}x ({args.requests} requests each)")
     print(f"(TransactWriteItems to a table of {args.table_items:,} items)")
