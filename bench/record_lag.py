@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+WINDOW_S = 30
+
+
 class RecordLagProbe:
     """Collects (processed wall time, lag s, on time) per stored record while installed."""
 
@@ -100,11 +103,17 @@ class RecordLagProbe:
             lag = np.array(self.lag_s)
             on_time = np.array(self.on_time, dtype=bool)
         keep = at >= since
-        lag, on_time = lag[keep], on_time[keep]
+        at, lag, on_time = at[keep], lag[keep], on_time[keep]
+        window = (at - since) // WINDOW_S
         return {
             "on_time": _stats(lag[on_time]),
             "forwarded": _stats(lag[~on_time]),
             "all": _stats(lag),
+            # Where in the run the tail is: on-time p95 by window of processing time.
+            f"on_time_p95_by_{WINDOW_S}s": [
+                {"from_s": int(w * WINDOW_S), **_stats(lag[on_time & (window == w)])}
+                for w in np.unique(window[on_time])
+            ],
         }
 
 
