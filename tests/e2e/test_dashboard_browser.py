@@ -49,6 +49,17 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def wait_for_text(page, text: str, shot_name: str, timeout_s: float = 30) -> None:
+    """Wait for ``text``; if it never shows, fail with what the page said instead, and a screenshot."""
+    deadline = time.monotonic() + timeout_s
+    while not page.get_by_text(text, exact=False).count():
+        if time.monotonic() > deadline:
+            shot(page, shot_name)
+            alerts = page.locator("[data-testid='stAlert'], [data-testid='stException']").all_inner_texts()
+            raise AssertionError(f"{text!r} not shown within {timeout_s:g} s; the page's messages: {alerts}")
+        time.sleep(0.25)
+
+
 def assert_no_error_banner(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
     banners = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
@@ -133,12 +144,17 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
             {"name": "tcu-9.9.0.bin", "mimeType": "application/octet-stream", "buffer": b"\x7fFW" * 40_000}
         ]
     )
+    # The uploader sends the file to the server on its own; a submit before it has arrived finds no
+    # file. Streamlit lists the file's name once it is there.
+    page.get_by_text("tcu-9.9.0.bin").wait_for(timeout=30_000)
     page.get_by_role("textbox", name="Version", exact=True).fill(RELEASE)
     page.get_by_label("Models").click()
     page.get_by_role("option").first.click()
     page.keyboard.press("Escape")
+    # The model chosen shows as a tag: the form is complete before it is sent.
+    page.locator("[data-testid='stMultiSelectTagsContainer'] [data-tag]").first.wait_for(timeout=10_000)
     page.get_by_role("button", name="Sign and publish").click()
-    page.get_by_text(f"Published firmware {RELEASE}", exact=False).wait_for(timeout=30_000)
+    wait_for_text(page, f"Published firmware {RELEASE}", "07-firmware-not-published")
     settle(page)
     assert releases_frame(ports)[["version", "signature"]].values.tolist() == [[RELEASE, "valid"]]
     shot(page, "07-firmware")
