@@ -585,9 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         "local_snapshot_pause_ms_after_warm_up": {
             "samples": len(snapshot_pauses_ms),
             "max": max(snapshot_pauses_ms, default=None),
-            "mean": round(sum(snapshot_pauses_ms) / len(snapshot_pauses_ms), 1)
-            if snapshot_pauses_ms
-            else None,
+            "mean": round(statistics.fmean(snapshot_pauses_ms), 1) if snapshot_pauses_ms else None,
         },
     }
     if creator is not None:
