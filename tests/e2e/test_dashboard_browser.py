@@ -151,8 +151,11 @@ def test_an_operator_runs_a_rollout_from_the_browser_with_no_internet(dashboard:
     page.get_by_label("Models").click()
     page.get_by_role("option").first.click()
     page.keyboard.press("Escape")
-    # The model chosen shows as a tag: the form is complete before it is sent.
+    # The model chosen shows as a tag and its list has closed: the form is complete before it is sent,
+    # and the click reaches the button, not the closing list (a CI run's click was lost that way).
     page.locator("[data-testid='stMultiSelectTagsContainer'] [data-tag]").first.wait_for(timeout=10_000)
+    page.get_by_role("listbox").wait_for(state="hidden", timeout=10_000)
+    settle(page)
     page.get_by_role("button", name="Sign and publish").click()
     wait_for_text(page, f"Published firmware {RELEASE}", "07-firmware-not-published")
     settle(page)
