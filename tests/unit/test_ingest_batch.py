@@ -108,3 +108,62 @@ def test_an_object_that_cannot_be_read_fails_alone_and_is_not_committed():
     with pytest.raises(TransientAWSError):
         pipeline.finish_sqs_message("slow")
     assert sorted(k for k, _ in ports.ledger.markers) == ["raw/0.ndjson.gz", "raw/1.ndjson.gz"]
+
+
+def _received(messages: list[dict[str, str]], count: int) -> list[dict[str, object]]:
+    return [{**m, "attributes": {"ApproximateReceiveCount": str(count)}} for m in messages]
+
+
+def test_first_deliveries_are_committed_without_a_ledger_read():
+    ports = fake_ports()
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    messages = _received(_batch(ports, 4), 1)
+
+    pipeline.process_sqs_batch(messages)
+    for message in messages:
+        pipeline.finish_sqs_message(message["messageId"])
+
+    assert (ports.ledger.reads, ports.ledger.writes) == (0, 1)
+    assert ports.ledger.counters["stored"] == 4 and ports.ledger.counters["duplicate_objects"] == 0
+
+
+def test_a_redelivered_message_is_looked_up_first_and_costs_no_work_when_committed_before():
+    ports = fake_ports()
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    messages = _batch(ports, 2)
+    pipeline.process_sqs_batch(_received(messages, 1))
+    for message in messages:
+        pipeline.finish_sqs_message(message["messageId"])
+    reads_before, gets_before = ports.ledger.reads, ports.objects.reads
+
+    # The invocation committed, then timed out before SQS deleted the messages: they come back.
+    pipeline.process_sqs_batch(_received(messages, 2))
+    for message in messages:
+        pipeline.finish_sqs_message(message["messageId"])
+
+    assert ports.ledger.reads == reads_before + 1
+    assert ports.objects.reads == gets_before  # known from the ledger: not read again
+    assert ports.ledger.counters["stored"] == 2 and ports.ledger.counters["duplicate_objects"] == 2
+    assert ports.ledger.counters["duplicate_records"] == 2
+
+
+def test_an_s3_event_sent_twice_is_caught_at_the_commit_and_counted_once():
+    ports = fake_ports()
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    messages = _received(_batch(ports, 2), 1)
+    pipeline.process_sqs_batch(messages)
+    for message in messages:
+        pipeline.finish_sqs_message(message["messageId"])
+    pipeline.take_outcomes()
+
+    # S3 delivers at least once: a second event for raw/1 is a new SQS message, received once.
+    twice = [
+        {"messageId": "m1-event-again", "body": messages[1]["body"], "attributes": messages[1]["attributes"]}
+    ]
+    pipeline.process_sqs_batch(twice)
+    pipeline.finish_sqs_message("m1-event-again")
+
+    assert ports.ledger.counters["stored"] == 2 and ports.ledger.counters["duplicate_objects"] == 1
+    outcomes = pipeline.take_outcomes()
+    metrics = {name: value for name, _, value in batch_metrics(outcomes)}
+    assert (metrics["DuplicateObjects"], metrics["DataPoints"]) == (1, 0)

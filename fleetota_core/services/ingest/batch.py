@@ -209,8 +209,12 @@ class TelemetryPipeline:
     def process_sqs_batch(self, records: list[dict[str, Any]]) -> None:
         """Process every message of the batch, then commit them all in one ledger write.
 
-        The messages run on a few threads (objects wait on S3 and DynamoDB, not CPU); one consistent
-        read first tells which objects an earlier delivery committed. :meth:`finish_sqs_message` then
+        The messages run on a few threads (objects wait on S3 and DynamoDB, not CPU). A message SQS
+        delivers again (``ApproximateReceiveCount`` over 1: an invocation failed or timed out, maybe
+        after its commit) is looked up first, in one consistent read, so an object an earlier
+        delivery committed costs no work. A first delivery is not (issue #16: a ledger read per
+        invocation saved); if S3 sent its event twice, the second object's commit finds the marker
+        and it counts as a duplicate, as when two deliveries run at once. :meth:`finish_sqs_message` then
         hands each message's result (or exception) to the batch processor, so partial batch
         responses work as if the items ran one by one. A message fails alone; a failed commit fails
         every message it held, and SQS retries them (their vehicle writes are conditional and their
@@ -219,13 +223,17 @@ class TelemetryPipeline:
         self._results = {}
         now = self.clock()
         parsed: dict[str, list[ObjectRef]] = {}
+        resent: set[str] = set()
         for record in records:
             try:
                 parsed[record["messageId"]] = refs_from_sqs_body(record["body"])
             except Exception as exc:  # this item fails; the others go on
                 self._results[record["messageId"]] = exc
+            if not first_delivery(record):
+                resent.add(record["messageId"])
+        redelivered = [r for message_id, refs in parsed.items() if message_id in resent for r in refs]
         try:
-            earlier = self.ports.ledger.processed_many([r for refs in parsed.values() for r in refs])
+            earlier = self.ports.ledger.processed_many(redelivered) if redelivered else {}
         except Exception as exc:  # no item can go on without it: each is retried
             self._results.update(dict.fromkeys(parsed, exc))
             return
@@ -278,6 +286,13 @@ class TelemetryPipeline:
             logger.warning("fleet snapshot delta not written (the next full rebuild covers it): %s", exc)
             return False
         return True
+
+
+def first_delivery(record: Mapping[str, Any]) -> bool:
+    """Whether SQS hands this message over for the first time (``ApproximateReceiveCount`` 1); a
+    record without a readable count is taken as a redelivery, to be looked up in the ledger."""
+    count = str((record.get("attributes") or {}).get("ApproximateReceiveCount", ""))
+    return count.strip() == "1"
 
 
 def batch_metrics(
