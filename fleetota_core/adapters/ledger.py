@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetota_core.adapters.aws_errors import error_code, translate
-from fleetota_core.errors import TransientAWSError
+from fleetota_core.errors import TransientAWSError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -55,11 +55,17 @@ def _marker(ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> dict[
 COUNTER_SHARDS = 16
 COMMIT_ATTEMPTS = 4
 # TransactWriteItems takes at most 100 items: the markers plus one counters update.
-MAX_MARKERS_PER_COMMIT = 99
+MAX_TRANSACT_ITEMS = 100
+MAX_MARKERS_PER_COMMIT = MAX_TRANSACT_ITEMS - 1
 BATCH_GET_KEYS = 100
 # One commit at a time per process: moto answers HTTP 500 to concurrent TransactWriteItems, and on
 # AWS a commit is a few ms, so the threads of one invocation lose nothing by taking turns.
 _COMMIT_LOCK = threading.Lock()
+
+
+def _received(marker: Mapping[str, Any] | None) -> int:
+    """The records an existing marker says its delivery received (0 if it was not handed back)."""
+    return int((marker or {}).get("received", {}).get("N", "0"))
 
 
 def counters_key(now: datetime, shard: int = 0) -> dict[str, Any]:
@@ -137,20 +143,50 @@ class DynamoLedger:
         for start in range(0, len(commits), MAX_MARKERS_PER_COMMIT):
             chunk = list(commits[start : start + MAX_MARKERS_PER_COMMIT])
             while chunk:
-                lost = self._commit_chunk(chunk, now)
+                lost = set(self._commit_chunk(chunk, now)[0])
                 if not lost:
                     break
                 already += [chunk[i][0] for i in lost]
                 chunk = [c for i, c in enumerate(chunk) if i not in lost]
         return already
 
-    def _commit_chunk(self, chunk: list[tuple[ObjectRef, Mapping[str, int]]], now: datetime) -> set[int]:
-        """One transaction; the indexes of the markers that existed already (nothing written then)."""
+    def commit_carrying(
+        self,
+        commits: Sequence[tuple[ObjectRef, Mapping[str, int]]],
+        items: Sequence[Any],
+        now: datetime,
+    ) -> tuple[dict[int, int], set[int]]:
+        """Mark the objects processed, add their counters and write ``items`` (other tables' conditional
+        writes, e.g. ``DynamoVehicleStates.commit_items``) in one transaction: all or nothing.
+
+        Returns the markers that existed already (index -> the records the earlier delivery
+        received, which the failed condition hands back) and the indexes of the items whose
+        condition failed: nothing is written then. Empty both when it committed. Raises
+        ``ValidationError`` past DynamoDB's 100 items, and what AWS raises otherwise.
+        """
+        if len(commits) + len(items) + 1 > MAX_TRANSACT_ITEMS:
+            raise ValidationError(
+                f"a commit of {len(commits)} objects carrying {len(items)} writes is over DynamoDB's "
+                f"{MAX_TRANSACT_ITEMS} items per transaction"
+            )
+        return self._commit_chunk(list(commits), now, list(items))
+
+    def _commit_chunk(
+        self,
+        chunk: list[tuple[ObjectRef, Mapping[str, int]]],
+        now: datetime,
+        carried: Sequence[dict[str, Any]] = (),
+    ) -> tuple[dict[int, int], set[int]]:
+        """One transaction: the markers, ``carried``, the counters. The markers that existed already
+        (index -> records their delivery received) and the indexes of the carried items whose
+        condition failed (nothing written then)."""
         items: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": _marker(ref, counters, now),
-                     "ConditionExpression": "attribute_not_exists(pk)"}}
+                     "ConditionExpression": "attribute_not_exists(pk)",
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
             for ref, counters in chunk
         ]  # fmt: skip
+        items += carried
         total: Counter[str] = Counter()
         for _, counters in chunk:
             total.update(counters)
@@ -163,17 +199,18 @@ class DynamoLedger:
             try:
                 with _COMMIT_LOCK:
                     self.dynamodb.transact_write_items(TransactItems=items)
-                return set()
+                return {}, set()
             except ClientError as exc:
                 reasons = exc.response.get("CancellationReasons") or []
                 codes = {r.get("Code") for r in reasons}
                 cancelled = error_code(exc) == "TransactionCanceledException"
                 if cancelled and "ConditionalCheckFailed" in codes:
-                    return {
-                        i
-                        for i, r in enumerate(reasons[: len(chunk)])
-                        if r.get("Code") == "ConditionalCheckFailed"
-                    }
+                    failed = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+                    markers = len(chunk)
+                    return (
+                        {i: _received(reasons[i].get("Item")) for i in failed if i < markers},
+                        {i - markers for i in failed if markers <= i < markers + len(carried)},
+                    )
                 conflict = cancelled and "TransactionConflict" in codes
                 if not conflict or attempt == COMMIT_ATTEMPTS - 1:
                     if conflict:
@@ -184,7 +221,7 @@ class DynamoLedger:
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # another commit holds the shard
             except BotoCoreError as exc:
                 raise translate(exc, f"committing {what} to the ledger") from exc
-        return set()
+        return {}, set()
 
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
         update = add_counters_update({"duplicate_objects": 1, "duplicate_records": records}, now)

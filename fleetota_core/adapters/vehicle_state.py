@@ -16,9 +16,10 @@ from fleetota_core.domain.vehicle_health import ATTRIBUTES as HEALTH_ATTRIBUTES
 from fleetota_core.errors import TransientAWSError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from fleetota_core.domain.enrichment import VehicleState
+    from fleetota_core.services.ingest.ports import VehicleWrite
 
 BATCH_GET_LIMIT = 100
 WRITE_THREADS = 8
@@ -47,6 +48,15 @@ _MATERIAL_FIELDS = (
 )
 
 _PROJECTION = ("vin", *_MATERIAL_FIELDS)
+
+
+def _newer_values(state: VehicleState, now: datetime) -> dict[str, Any]:
+    """The values of ``NEWER_CONDITION`` for ``state``."""
+    return {
+        ":ts": to_attr(state.last_ts_ms),
+        ":seq": to_attr(state.last_seq),
+        ":not_after": to_attr(not_after_ms(now)),
+    }
 
 
 def iso_utc(ts: datetime) -> str:
@@ -198,22 +208,20 @@ class DynamoVehicleStates:
         A conditional PutItem of the whole item: the pipeline owns vehicle items, and it is several
         times cheaper than a 26-clause UpdateItem (for moto's parser as for the request size).
         """
-        item = {"vin": {"S": state.vin}}
-        item.update((name, to_attr(value)) for name, value in state_attributes(state, now).items())
         try:
-            return conditional_write(
-                self.dynamodb.put_item,
-                TableName=self.table,
-                Item=item,
-                ConditionExpression=NEWER_CONDITION,
-                ExpressionAttributeValues={
-                    ":ts": to_attr(state.last_ts_ms),
-                    ":seq": to_attr(state.last_seq),
-                    ":not_after": to_attr(not_after_ms(now)),
-                },
-            )
+            return conditional_write(self.dynamodb.put_item, **self._put_request(state, now))
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"writing vehicle {state.vin}") from exc
+
+    def _put_request(self, state: VehicleState, now: datetime) -> dict[str, Any]:
+        item = {"vin": {"S": state.vin}}
+        item.update((name, to_attr(value)) for name, value in state_attributes(state, now).items())
+        return {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": NEWER_CONDITION,
+            "ExpressionAttributeValues": _newer_values(state, now),
+        }
 
     def update_many(self, states: list[VehicleState]) -> tuple[int, int]:
         """``update`` each state; (written, lost to a newer stored state)."""
@@ -227,6 +235,12 @@ class DynamoVehicleStates:
         that reports by exception keeps its last OTA status without the read ``put`` needs. Health
         counters the reading lacks are removed, as ``put``'s whole item would drop them.
         """
+        try:
+            return conditional_write(self.dynamodb.update_item, **self._update_request(state, now))
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"writing vehicle {state.vin}") from exc
+
+    def _update_request(self, state: VehicleState, now: datetime) -> dict[str, Any]:
         values = state_attributes(state, now)
         names = {f"#a{i}": name for i, name in enumerate(values)}
         attrs = {f":a{i}": to_attr(value) for i, value in enumerate(values.values())}
@@ -235,25 +249,28 @@ class DynamoVehicleStates:
             gone = [name for name in (*HEALTH_ATTRIBUTES, "health_events") if name not in values]
             names.update({f"#r{i}": name for i, name in enumerate(gone)})
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(gone)))
-        attrs.update(
-            {
-                ":ts": to_attr(state.last_ts_ms),
-                ":seq": to_attr(state.last_seq),
-                ":not_after": to_attr(not_after_ms(now)),
-            }
-        )
-        try:
-            return conditional_write(
-                self.dynamodb.update_item,
-                TableName=self.table,
-                Key={"vin": {"S": state.vin}},
-                UpdateExpression=expression,
-                ConditionExpression=NEWER_CONDITION,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attrs,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"writing vehicle {state.vin}") from exc
+        return {
+            "TableName": self.table,
+            "Key": {"vin": {"S": state.vin}},
+            "UpdateExpression": expression,
+            "ConditionExpression": NEWER_CONDITION,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {**attrs, **_newer_values(state, now)},
+        }
+
+    def commit_items(self, writes: Sequence[VehicleWrite]) -> list[dict[str, Any]]:
+        """Each write as a TransactWriteItems item: the same conditional Put or Update as :meth:`put`
+        and :meth:`update`, for the ledger's commit to carry (``DynamoLedger.commit_carrying``)."""
+        now = self.clock()
+        return [
+            {"Put": self._put_request(w.state, now)}
+            if w.whole
+            else {"Update": self._update_request(w.state, now)}
+            for w in writes
+        ]
+
+    def committed(self, written: Sequence[VehicleWrite], refused: Sequence[VehicleWrite]) -> None:
+        """Nothing kept here (``CachedVehicleStates`` keeps what a commit wrote)."""
 
     def get(self, vin: str) -> dict[str, Any] | None:
         """One vehicle's stored item as plain values, or None."""

@@ -17,7 +17,7 @@ from fleetota_core.domain.report_signature import canonical_report, public_key_p
 from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 from fleetota_core.domain.vin import with_check_digit, year_code
 from fleetota_core.errors import ResourceNotFoundError, TransientAWSError
-from fleetota_core.services.ingest.ports import ObjectRef
+from fleetota_core.services.ingest.ports import ObjectRef, VehicleWrite
 from fleetota_core.services.ingest.telemetry_object import IngestPorts
 
 NOW = datetime(2026, 11, 26, 20, 0, 0, tzinfo=UTC)
@@ -102,6 +102,7 @@ class FakeVehicles:
         self.writes = 0
         self.read_calls: list[list[str]] = []  # the VINs of each get_many call
         self.update_calls: list[list[str]] = []  # the VINs of each update_many call (writes without a read)
+        self.committed_writes: list[tuple[list[str], list[str]]] = []  # (written, refused) VINs per commit
         self.now = NOW  # the table's clock, for the condition's "stored in the future" clause
 
     def get_many(self, vins: list[str]) -> dict[str, StoredState]:
@@ -158,13 +159,19 @@ class FakeVehicles:
         self.writes += written
         return written, len(states) - written
 
+    def commit_items(self, writes: list[VehicleWrite]) -> list[tuple[FakeVehicles, VehicleWrite]]:
+        return [(self, w) for w in writes]  # each names its table, as a TransactWriteItems item does
+
+    def committed(self, written: list[VehicleWrite], refused: list[VehicleWrite]) -> None:
+        self.committed_writes.append(([w.state.vin for w in written], [w.state.vin for w in refused]))
+
 
 class FakeLedger:
     def __init__(self) -> None:
         self.markers: dict[tuple[str, str], int] = {}
         self.counters: Counter[str] = Counter()
         self.fail_commits = 0
-        self.reads = self.writes = 0  # processed_many and commit_many calls
+        self.reads = self.writes = 0  # processed_many and commit_many / commit_carrying calls
 
     def processed_records(self, ref: ObjectRef) -> int | None:
         return self.markers.get((ref.key, ref.version_tag))
@@ -199,6 +206,36 @@ class FakeLedger:
                 self.markers[(ref.key, ref.version_tag)] = counters.get("received", 0)
                 self.counters.update(counters)
         return already
+
+    def commit_carrying(
+        self, commits: Any, items: list[tuple[FakeVehicles, VehicleWrite]], now: datetime
+    ) -> tuple[dict[int, int], set[int]]:
+        """As DynamoDB's transaction: every condition holds and all is written, or nothing is."""
+        self.writes += 1
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise TransientAWSError("ledger: AWS ThrottlingException (retryable)")
+        assert len(commits) + len(items) + 1 <= 100, "over DynamoDB's 100 items per transaction"
+        assert len({w.state.vin for _, w in items}) == len(items), "one item written twice in a transaction"
+        lost = {
+            i: self.markers[(ref.key, ref.version_tag)]
+            for i, (ref, _) in enumerate(commits)
+            if (ref.key, ref.version_tag) in self.markers
+        }
+        stale = {i for i, (table, w) in enumerate(items) if not table._newer(w.state)}
+        if lost or stale:
+            return lost, stale
+        for ref, counters in commits:
+            self.markers[(ref.key, ref.version_tag)] = counters.get("received", 0)
+            self.counters.update(counters)
+        for table in {id(t): t for t, _ in items}.values():
+            whole = [w.state for t, w in items if t is table and w.whole]
+            updates = [w.state for t, w in items if t is table and not w.whole]
+            if whole:
+                table.put_many(whole)
+            if updates:
+                table.update_many(updates)
+        return {}, set()
 
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None:
         self.counters.update({"duplicate_objects": 1, "duplicate_records": records})

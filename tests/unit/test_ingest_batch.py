@@ -164,6 +164,7 @@ def test_an_s3_event_sent_twice_is_caught_at_the_commit_and_counted_once():
     pipeline.finish_sqs_message("m1-event-again")
 
     assert ports.ledger.counters["stored"] == 2 and ports.ledger.counters["duplicate_objects"] == 1
+    assert ports.ledger.counters["duplicate_records"] == 1  # what the first delivery received
     outcomes = pipeline.take_outcomes()
     metrics = {name: value for name, _, value in batch_metrics(outcomes)}
     assert (metrics["DuplicateObjects"], metrics["DataPoints"]) == (1, 0)

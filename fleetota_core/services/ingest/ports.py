@@ -61,6 +61,15 @@ class Quarantine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class VehicleWrite:
+    """A material change to write, conditional on (ts, seq). ``whole``: the item is put whole (an OTA
+    report, or a reading judged against the stored state); else updated, keeping the stored OTA status."""
+
+    state: VehicleState
+    whole: bool
+
+
 class VehicleStates(Protocol):
     def get_many(self, vins: list[str]) -> dict[str, StoredState]: ...
 
@@ -71,6 +80,15 @@ class VehicleStates(Protocol):
     def update_many(self, states: list[VehicleState]) -> tuple[int, int]:
         """As ``put_many``, without a read before: a state without an OTA status leaves the OTA status
         (and campaign) the stored item holds as it is; (written, lost to newer)."""
+        ...
+
+    def commit_items(self, writes: Sequence[VehicleWrite]) -> Sequence[object]:
+        """``writes`` as items of a ledger commit (``Ledger.commit_carrying``), in the same order:
+        written with it, or not at all."""
+        ...
+
+    def committed(self, written: Sequence[VehicleWrite], refused: Sequence[VehicleWrite]) -> None:
+        """Told what a ledger commit wrote, and which writes it found older than the stored state."""
         ...
 
 
@@ -109,7 +127,24 @@ class Ledger(Protocol):
         """``commit`` for many objects in one write; returns the refs that were marked already."""
         ...
 
+    def commit_carrying(
+        self,
+        commits: Sequence[tuple[ObjectRef, Mapping[str, int]]],
+        items: Sequence[object],
+        now: datetime,
+    ) -> tuple[Mapping[int, int], set[int]]:
+        """``commit_many`` and ``items`` (``VehicleStates.commit_items``) in one transaction: all or
+        nothing. Returns what made it refuse: the objects marked already (index -> the records their
+        earlier delivery received) and the indexes of the items whose condition failed; both empty
+        when it committed. At most ``MAX_COMMIT_ITEMS`` - 1 objects and items together (one more for
+        the counters)."""
+        ...
+
     def count_duplicate(self, ref: ObjectRef, records: int, now: datetime) -> None: ...
+
+
+# DynamoDB's TransactWriteItems limit: a commit's markers, carried writes and counters update.
+MAX_COMMIT_ITEMS = 100
 
 
 # Hands OTA reports (records whose ``ota`` is set, in (vin, ts, seq) order) to the deployments.

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from fleetota_core.domain.enrichment import StoredState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from fleetota_core.domain.enrichment import VehicleState
-    from fleetota_core.services.ingest.ports import VehicleStates
+    from fleetota_core.services.ingest.ports import VehicleStates, VehicleWrite
 
 DEFAULT_TTL_S = 60.0
 DEFAULT_MAX_VEHICLES = 250_000  # ~60 MB at most; a 1 GB Lambda has room
@@ -110,3 +110,18 @@ class CachedVehicleStates:
             for state in states:
                 self._entries.pop(state.vin, None)
         return result
+
+    def commit_items(self, writes: Sequence[VehicleWrite]) -> Sequence[object]:
+        return self.inner.commit_items(writes)
+
+    def committed(self, written: Sequence[VehicleWrite], refused: Sequence[VehicleWrite]) -> None:
+        """As ``put_many`` and ``update_many`` do after their writes: a whole item written is
+        remembered; an update (its OTA status is the table's) and a refused write are forgotten."""
+        self.inner.committed(written, refused)
+        now = self.clock()
+        with self._lock:
+            for write in (*written, *refused):
+                self._entries.pop(write.state.vin, None)
+            for write in written:
+                if write.whole:
+                    self._remember(write.state.vin, StoredState.of(write.state), now)

@@ -6,6 +6,10 @@ Two ways to know whether it is one. A vehicle that reports by exception says so 
 without it (older clients) are judged by ``is_material`` against the stored state, read through
 the per-process cache (``CachedVehicleStates``), and written whole. Every write is conditional on
 (ts, seq), so a vehicle never moves backwards either way.
+
+Deciding and writing are apart: :func:`write_states` gives the writes, and the invocation's ledger
+commit carries them in its transaction (``telemetry_object.commit_outcomes``, issue #16: no request
+of their own); :func:`write_now` writes them by themselves when they do not fit there.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fleetota_core.domain.enrichment import enrich, is_material, is_newer
+from fleetota_core.services.ingest.ports import VehicleWrite
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,6 +37,21 @@ if TYPE_CHECKING:
 NEW_VEHICLE = timedelta(minutes=5)
 
 
+def write_now(writes: list[VehicleWrite], vehicles: VehicleStates) -> Counter[str]:
+    """Write ``writes`` one request each (``vehicle_writes``, and ``stale_vehicle_readings`` for those
+    a newer stored state refused)."""
+    counters: Counter[str] = Counter()
+    whole = [w.state for w in writes if w.whole]
+    updates = [w.state for w in writes if not w.whole]
+    # A reading with an OTA report carries the vehicle's OTA status itself: the whole item is written
+    # (a PutItem, cheaper to evaluate than the update's 26 clauses, for moto's parser above all).
+    for batch, write in ((whole, vehicles.put_many), (updates, vehicles.update_many)):
+        written, lost = write(batch) if batch else (0, 0)
+        counters["vehicle_writes"] += written
+        counters["stale_vehicle_readings"] += lost
+    return +counters  # without the zeros
+
+
 def write_states(
     newest: dict[str, WireRecord],
     vehicles: VehicleStates,
@@ -39,8 +59,8 @@ def write_states(
     catalog: ReleaseCatalog,
     now: datetime,
     registered: Mapping[str, RegisteredVehicle],
-) -> tuple[Counter[str], list[VehicleState]]:
-    """Write the material changes to the vehicles table; return every newer state, written or not.
+) -> tuple[Counter[str], list[VehicleState], list[VehicleWrite]]:
+    """The material changes to write to the vehicles table, and every newer state, written or not.
 
     Only a material change costs a DynamoDB write (issue #16). A reading that says itself whether it
     is one (``changed``, report by exception) is decided on that, without reading the stored state;
@@ -51,13 +71,14 @@ def write_states(
     hinted = {vin: r for vin, r in newest.items() if r.changed is not None}
     if not hinted:
         return _write_read_states(newest, vehicles, catalog, now, registered)
-    counters, seen = _write_hinted_states(hinted, vehicles, bound, catalog, now, registered)
+    counters, seen, writes = _write_hinted_states(hinted, bound, catalog, now, registered)
     if len(hinted) < len(newest):
         rest = {vin: r for vin, r in newest.items() if r.changed is None}
-        read_counters, read_seen = _write_read_states(rest, vehicles, catalog, now, registered)
+        read_counters, read_seen, read_writes = _write_read_states(rest, vehicles, catalog, now, registered)
         counters.update(read_counters)
         seen += read_seen
-    return counters, seen
+        writes += read_writes
+    return counters, seen, writes
 
 
 def _state(
@@ -73,12 +94,11 @@ def _state(
 
 def _write_hinted_states(
     hinted: dict[str, WireRecord],
-    vehicles: VehicleStates,
     bound: HintedWriteBound,
     catalog: ReleaseCatalog,
     now: datetime,
     registered: Mapping[str, RegisteredVehicle],
-) -> tuple[Counter[str], list[VehicleState]]:
+) -> tuple[Counter[str], list[VehicleState], list[VehicleWrite]]:
     """Report by exception: write what the vehicle flags ``changed`` (or an OTA report), read nothing.
 
     The write is conditional on (ts, seq) as ever, and leaves the stored OTA status alone when the
@@ -89,29 +109,22 @@ def _write_hinted_states(
     counters: Counter[str] = Counter({"vehicle_state_reads_avoided": len(hinted)})
     at = now.timestamp()
     seen: list[VehicleState] = []
-    to_write: list[VehicleState] = []
-    reports: list[VehicleState] = []
+    writes: list[VehicleWrite] = []
     for vin, reading in hinted.items():
         state = _state(reading, catalog, now, registered)
         seen.append(state)
         changed = reading.changed or _new_here(vin, registered, bound, now)
         if reading.ota is not None:
-            reports.append(state)
+            writes.append(VehicleWrite(state, whole=True))  # carries the vehicle's OTA status itself
         elif not changed and not bound.owes(vin):
             counters["vehicle_writes_skipped"] += 1
         elif bound.admit(vin, at):
-            to_write.append(state)
+            writes.append(VehicleWrite(state, whole=False))
         elif changed:
             counters["vehicle_writes_deferred"] += 1
         else:  # an unchanged reading of a vehicle whose refused change is still waiting for the window
             counters["vehicle_writes_skipped"] += 1
-    # A reading with an OTA report carries the vehicle's OTA status itself: the whole item is written
-    # (a PutItem, cheaper to evaluate than the update's 26 clauses, for moto's parser above all).
-    for batch, write in ((reports, vehicles.put_many), (to_write, vehicles.update_many)):
-        written, lost = write(batch) if batch else (0, 0)
-        counters["vehicle_writes"] += written
-        counters["stale_vehicle_readings"] += lost
-    return counters, seen
+    return counters, seen, writes
 
 
 def _new_here(
@@ -133,12 +146,13 @@ def _write_read_states(
     catalog: ReleaseCatalog,
     now: datetime,
     registered: Mapping[str, RegisteredVehicle],
-) -> tuple[Counter[str], list[VehicleState]]:
-    """Read the stored states (through the cache), then write the readings ``is_material`` finds material."""
+) -> tuple[Counter[str], list[VehicleState], list[VehicleWrite]]:
+    """Read the stored states (through the cache); the readings ``is_material`` finds material are
+    the writes, whole items."""
     stored = vehicles.get_many(list(newest))
     counters: Counter[str] = Counter({"vehicle_states_read": len(newest)})
     seen: list[VehicleState] = []
-    to_write: list[VehicleState] = []
+    writes: list[VehicleWrite] = []
     for vin, reading in newest.items():
         previous = stored.get(vin)
         if not is_newer(reading, previous, now):
@@ -150,10 +164,7 @@ def _write_read_states(
             state = replace(state, ota_status=previous.ota_status, ota_campaign_id=previous.ota_campaign_id)
         seen.append(state)
         if is_material(reading, previous, now):
-            to_write.append(state)
+            writes.append(VehicleWrite(state, whole=True))
         else:
             counters["vehicle_writes_skipped"] += 1
-    written, lost = vehicles.put_many(to_write) if to_write else (0, 0)
-    counters["vehicle_writes"] += written
-    counters["stale_vehicle_readings"] += lost
-    return counters, seen
+    return counters, seen, writes

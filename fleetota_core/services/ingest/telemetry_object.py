@@ -1,7 +1,8 @@
 """Ingest one telemetry object: decode, quarantine bad lines, keep each vehicle's newest state, count.
 
 Correct under at-least-once delivery: the ledger marks each object processed in the same atomic
-write that adds its counters, vehicle writes are conditional on (ts, seq), and a duplicate delivery
+write that adds its counters and writes its vehicles' material changes, vehicle writes are
+conditional on (ts, seq), and a duplicate delivery
 is counted apart from ``received``: noticed before any work when SQS delivers a message again, at the
 commit when S3 sent the event twice (``services/ingest/batch.py``).
 """
@@ -22,7 +23,8 @@ from fleetota_core.errors import ResourceNotFoundError
 from fleetota_core.services.ingest.decode import MAX_OBJECT_BYTES, UnreadableObjectError, decode_object
 from fleetota_core.services.ingest.hinted_writes import HintedWriteBound
 from fleetota_core.services.ingest.identity import check_identity
-from fleetota_core.services.ingest.state_writes import write_states
+from fleetota_core.services.ingest.ports import MAX_COMMIT_ITEMS
+from fleetota_core.services.ingest.state_writes import write_now, write_states
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
         TelemetryObjects,
         VehicleRegistry,
         VehicleStates,
+        VehicleWrite,
     )
     from fleetota_core.services.ingest.wire import WireRecord
 
@@ -88,6 +91,8 @@ class IngestOutcome:
     # Newer states, written to DynamoDB or not (a reading decided on its ``changed`` is not compared
     # with the stored state: it may be older; the snapshot's merge keeps the newest per vehicle).
     states: list[VehicleState] = field(default_factory=list)
+    # The material changes among them, for the commit to write (``commit_outcomes``).
+    writes: list[VehicleWrite] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -179,7 +184,9 @@ def ingest_object(
     queue item fails and is retried; content problems are quarantined and never raise.
     """
     outcome = process_object(ref, ports, catalog, now, ports.ledger.processed_records(ref))
-    return outcome if outcome.duplicate else _commit(outcome, ports, now)
+    if not outcome.duplicate:
+        commit_outcomes([outcome], ports, now)
+    return outcome
 
 
 def process_object(
@@ -224,7 +231,7 @@ def process_object(
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
     counters["vehicles_seen"] += len(prepared.newest)
     if prepared.newest:
-        state_counters, outcome.states = write_states(
+        state_counters, outcome.states, outcome.writes = write_states(
             prepared.newest, ports.vehicles, ports.hinted_writes, catalog, now, checked.registered
         )
         counters.update(state_counters)
@@ -240,29 +247,97 @@ def _settled(outcome: IngestOutcome) -> IngestOutcome:
     return outcome
 
 
-def _lost_to_another_delivery(outcome: IngestOutcome, ports: IngestPorts, now: datetime) -> None:
-    # A concurrent delivery of the same object committed first; its counts stand, not ours.
+def _lost_to_another_delivery(
+    outcome: IngestOutcome, ports: IngestPorts, now: datetime, received: int = 0
+) -> None:
+    # Another delivery of the same object committed first; its counts stand, not ours. ``received``:
+    # the records it received, when the commit knows them.
     outcome.duplicate = True
     outcome.counters = Counter()
-    ports.ledger.count_duplicate(outcome.ref, 0, now)
-
-
-def _commit(outcome: IngestOutcome, ports: IngestPorts, now: datetime) -> IngestOutcome:
-    if not ports.ledger.commit(outcome.ref, outcome.counters, now):
-        _lost_to_another_delivery(outcome, ports, now)
-    return outcome
+    ports.ledger.count_duplicate(outcome.ref, received, now)
 
 
 def commit_outcomes(outcomes: list[IngestOutcome], ports: IngestPorts, now: datetime) -> None:
-    """Commit the processed objects of one invocation in one ledger write (issue #16: a transaction
-    per invocation, not per object); an object another delivery committed first becomes a duplicate.
+    """Commit the processed objects of one invocation in one ledger transaction that also carries
+    their vehicle writes (issue #16: a transaction per invocation, and no request per material change).
 
-    Raises what the ledger raises: then none of them is committed, and each is retried.
+    An object another delivery committed first becomes a duplicate, its writes dropped; a write a
+    newer stored state refuses counts as a stale reading; the commit is then tried again without
+    them. Each vehicle's newest write rides in the transaction while there is room (100 items: the
+    markers, the writes, the counters); an older write of the same vehicle, or one past the room, is
+    written first, by itself, as every write was before.
+
+    Raises what the ledger raises: then none of them is committed, and each is retried (their vehicle
+    writes are conditional on (ts, seq), so the retry moves no vehicle backwards).
     """
     fresh = [o for o in outcomes if not o.duplicate]
     if not fresh:
         return
-    already = {ref.identity for ref in ports.ledger.commit_many([(o.ref, o.counters) for o in fresh], now)}
+    carried, first = _carried_writes(fresh)
     for outcome in fresh:
-        if outcome.ref.identity in already:
-            _lost_to_another_delivery(outcome, ports, now)
+        alone = [w for o, w in first if o is outcome]
+        if alone:
+            outcome.counters.update(write_now(alone, ports.vehicles))
+    if len(fresh) + 1 > MAX_COMMIT_ITEMS:  # more objects than one transaction holds (no writes carried)
+        already = {
+            ref.identity for ref in ports.ledger.commit_many([(o.ref, o.counters) for o in fresh], now)
+        }
+        for outcome in fresh:
+            if outcome.ref.identity in already:
+                _lost_to_another_delivery(outcome, ports, now)
+        return
+    refused: list[tuple[IngestOutcome, VehicleWrite]] = []
+    while fresh:
+        commits = [(o.ref, _with_writes(o, carried, refused)) for o in fresh]
+        items = ports.vehicles.commit_items([w for _, w in carried])
+        lost, stale = ports.ledger.commit_carrying(commits, items, now)
+        if not lost and not stale:
+            for outcome, counters in zip(fresh, commits, strict=True):
+                outcome.counters = counters[1]
+            break
+        refused += [carried[i] for i in sorted(stale)]
+        for i, received in lost.items():
+            _lost_to_another_delivery(fresh[i], ports, now, received)
+        gone = [fresh[i] for i in lost]
+        fresh = [o for o in fresh if all(o is not g for g in gone)]
+        carried = [
+            (o, w) for i, (o, w) in enumerate(carried) if i not in stale and all(o is not g for g in gone)
+        ]
+    ports.vehicles.committed([w for _, w in carried] if fresh else [], [w for _, w in refused])
+
+
+def _carried_writes(
+    fresh: list[IngestOutcome],
+) -> tuple[list[tuple[IngestOutcome, VehicleWrite]], list[tuple[IngestOutcome, VehicleWrite]]]:
+    """(carried, first): each vehicle's newest write, to ride in the commit while there is room, and
+    the writes to make before it (a transaction takes one write per item, and the older would lose)."""
+    newest: dict[str, tuple[IngestOutcome, VehicleWrite]] = {}
+    first: list[tuple[IngestOutcome, VehicleWrite]] = []
+    for outcome in fresh:
+        for write in outcome.writes:
+            current = newest.get(write.state.vin)
+            if current is None or _stamp(write) > _stamp(current[1]):
+                newest[write.state.vin] = (outcome, write)
+                if current is not None:
+                    first.append(current)
+            else:
+                first.append((outcome, write))
+    room = max(0, MAX_COMMIT_ITEMS - len(fresh) - 1)
+    carried = list(newest.values())
+    return carried[:room], first + carried[room:]
+
+
+def _stamp(write: VehicleWrite) -> tuple[int, int]:
+    return write.state.last_ts_ms, write.state.last_seq
+
+
+def _with_writes(
+    outcome: IngestOutcome,
+    carried: list[tuple[IngestOutcome, VehicleWrite]],
+    refused: list[tuple[IngestOutcome, VehicleWrite]],
+) -> Counter[str]:
+    """The outcome's counters as this commit adds them: its carried writes written, refused stale."""
+    counters = Counter(outcome.counters)
+    counters["vehicle_writes"] += sum(1 for o, _ in carried if o is outcome)
+    counters["stale_vehicle_readings"] += sum(1 for o, _ in refused if o is outcome)
+    return Counter({k: v for k, v in counters.items() if v})
