@@ -55,6 +55,7 @@ PRICE = {
 LAMBDA_GB = 1.0  # MemorySize 1024 in the template
 BATCH_RECORDS = 1000  # records per object (the simulator's default)
 MEAN_HEARTBEAT_S = 180.0  # the previous design's heartbeat write, 2-4 min per VIN
+MAX_COMMIT_ITEMS = 100  # TransactWriteItems: the commit's markers, carried writes and counters
 # The telemetry event source mapping (infra/template.yaml) and Lambda's initial SQS pollers.
 EVENT_BATCH_SIZE = 10
 BATCHING_WINDOW_S = 1.0
@@ -77,11 +78,23 @@ class Design:
     # The update manager's snapshot merge reads each delta once per part (services/ingest/
     # snapshot_parts.py): one process before; 2 with the template's UpdateManagerMemoryMB 3538.
     snapshot_parts: int = 1
+    # Material writes ride in the invocation's ledger commit (services/ingest/telemetry_object.py,
+    # commit_outcomes): no request of their own while they fit its 100 items, 2 WCU each.
+    carried_writes: bool = True
+    # The ledger read of every batch's objects; since the receive count, only of redelivered messages.
+    ledger_reads_every_batch: bool = False
 
 
 # Issue #16 before the change flag and the registry feed: every reading decided against the
 # stored state, and the registry re-read every 5 minutes.
-PREVIOUS = Design(registry_ttl_s=300.0, registry_feed_every_s=None, registry_top_up_s=0.0, hinted_share=0.0)
+PREVIOUS = Design(
+    registry_ttl_s=300.0,
+    registry_feed_every_s=None,
+    registry_top_up_s=0.0,
+    hinted_share=0.0,
+    carried_writes=False,
+    ledger_reads_every_batch=True,
+)
 HEARTBEAT = replace(PREVIOUS, heartbeat_s=MEAN_HEARTBEAT_S)
 RAW_RETENTION_DAYS = 30
 
@@ -180,7 +193,13 @@ def requests_per_1000_records(
         return objects * (math.ceil(keys / 100 - 1e-9) if keys >= 100 else 1.0 - math.exp(-keys))
 
     ledger_per_invocation = m["ledger_requests"] if m["objects_per_invocation"] > 1 else 2.0
+    if design.ledger_reads_every_batch:
+        ledger_per_invocation = max(ledger_per_invocation, 2.0)
     records_per_s = vehicles / interval
+    material = 1000 * m["material_share"]  # per 1,000 records
+    if design.carried_writes:  # only what does not fit in the commit is written by itself
+        room = MAX_COMMIT_ITEMS - batch - 1
+        material = invocations * max(0.0, material / invocations - room)
     return {
         "upload (PutObject)": objects,
         "S3 event to SQS (SendMessage)": objects,
@@ -189,7 +208,7 @@ def requests_per_1000_records(
         "ledger (BatchGetItem + TransactWriteItems)": invocations * ledger_per_invocation,
         "snapshot delta (PutObject + the update manager's GetObject per merge part)": invocations
         * (1 + design.snapshot_parts),
-        "vehicle state writes (material only)": 1000 * m["material_share"],
+        "vehicle state writes (material only; in the ledger commit while they fit)": material,
         "vehicle state reads (cache misses, BatchGetItem)": batch_gets(r.state),
         "registry reads (cache misses, BatchGetItem)": batch_gets(r.registry, design.registry_top_up_s > 0),
         "registry change feed (GetItem)": 1000 * r.feed_per_s / records_per_s,
@@ -206,7 +225,8 @@ def batched_monthly(
     per_second = objects / SECONDS_PER_MONTH
     invocations = objects / objects_per_invocation(per_second, design.batching_window_s)
     heartbeats = vehicles * SECONDS_PER_MONTH / design.heartbeat_s if design.heartbeat_s else 0.0
-    vehicle_writes = heartbeats + records * m["material_share"]
+    # A write in a transaction costs 2 write units.
+    vehicle_writes = heartbeats + records * m["material_share"] * (2 if design.carried_writes else 1)
     r = reads(design, vehicles, interval)
     # Eventually consistent reads of items under 4 KB: half a read unit each.
     vehicle_reads = vehicles * SECONDS_PER_MONTH * r.state
@@ -218,7 +238,9 @@ def batched_monthly(
         + records * lambda_ms / 1000 * LAMBDA_GB * PRICE["lambda_gb_s"],
         # One marker read and write per object; one counters update per invocation (2 WCU per
         # transaction item).
-        "DynamoDB ledger": objects * m["ledger_read_items"] * PRICE["ddb_rru"]
+        "DynamoDB ledger": objects
+        * (max(m["ledger_read_items"], 1.0) if design.ledger_reads_every_batch else m["ledger_read_items"])
+        * PRICE["ddb_rru"]
         + (objects + invocations) * 2 * PRICE["ddb_wru"],
         "DynamoDB vehicle state": vehicle_writes * PRICE["ddb_wru"] + vehicle_reads * 0.5 * PRICE["ddb_rru"],
         "DynamoDB registry": registry_reads * 0.5 * PRICE["ddb_rru"],
