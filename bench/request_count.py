@@ -20,6 +20,7 @@ from typing import Any
 SCHEDULER_THREAD = "fleetota-scheduler"
 TABLES = ("vehicles", "campaigns", "deployments", "audit", "ledger", "registry")
 FEED_PK = "registry#changes"  # fleetota_core/adapters/registry_changes.py
+SNAPSHOT_PREFIX = "snapshots/fleet/"  # fleetota_core/adapters/fleet_snapshot.py: the snapshot, its deltas
 
 
 def _items(op: str, params: dict[str, Any]) -> int:
@@ -38,6 +39,12 @@ def _table_of(params: dict[str, Any], names: dict[str, str]) -> str | None:
         first = params["TransactItems"][0]
         table = next(iter(first.values())).get("TableName")
     return names.get(str(table)) if table else None
+
+
+def _snapshot_read(op: str, params: dict[str, Any]) -> bool:
+    """A read of the fleet snapshot or its deltas: the update manager's, whichever thread makes it
+    (the merge reads deltas on a pool of its own; the processor reads only telemetry objects)."""
+    return op == "s3.GetObject" and str(params.get("Key", "")).startswith(SNAPSHOT_PREFIX)
 
 
 class RequestCounter:
@@ -72,7 +79,7 @@ class RequestCounter:
             keys.append(f"{op}[{table}]")
         if op == "dynamodb.GetItem" and params.get("Key", {}).get("pk", {}).get("S") == FEED_PK:
             keys.append(f"{op}[registry change feed]")  # the processors' feed reads, apart
-        if threading.current_thread().name == SCHEDULER_THREAD:
+        if threading.current_thread().name == SCHEDULER_THREAD or _snapshot_read(op, params):
             # Fired on the schedule, so per minute, not per record; per table too, so that what the
             # handlers read of a table (the vehicles' states) is the total minus this.
             keys += [f"update_manager:{key}" for key in keys]
