@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from ingest_fakes import NOW, fake_ports, ndjson, record, vin
 from test_ingest_batch import s3_body
 
 from fleetota_core.domain.enrichment import ReleaseCatalog
+from fleetota_core.errors import TransientAWSError
 from fleetota_core.services.ingest.batch import TelemetryPipeline
 
 
@@ -105,3 +107,25 @@ def test_an_object_another_delivery_committed_first_drops_its_writes_from_the_co
     assert set(ports.vehicles.states) == {vin(2)}
     assert ports.ledger.counters["duplicate_objects"] == 1
     assert ports.ledger.counters["stored"] == 2  # raw/dup's record counted once, and raw/new's
+
+
+def test_a_failed_commit_leaves_its_flagged_changes_to_the_retry_not_to_the_write_bound():
+    ports = fake_ports()
+    ports.ledger.fail_commits = 1
+    body = ndjson(record(1, seq=1, changed=True))
+    ports.objects.put("raw/a", body)
+    pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
+    message = {"messageId": "a", "body": s3_body("raw/a"), "attributes": {"ApproximateReceiveCount": "1"}}
+    pipeline.process_sqs_batch([message])
+    with pytest.raises(TransientAWSError):
+        pipeline.finish_sqs_message("a")
+    assert vin(1) not in ports.vehicles.states
+
+    # SQS delivers it again within the bound's 30 s window: the change is written, not deferred.
+    pipeline.process_sqs_batch([{**message, "attributes": {"ApproximateReceiveCount": "2"}}])
+    pipeline.finish_sqs_message("a")
+
+    assert ports.vehicles.states[vin(1)].last_seq == 1
+    assert (
+        ports.ledger.counters["vehicle_writes"] == 1 and ports.ledger.counters["vehicle_writes_deferred"] == 0
+    )

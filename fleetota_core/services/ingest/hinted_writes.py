@@ -57,3 +57,10 @@ class HintedWriteBound:
             while len(self._vehicles) > self.max_vehicles:
                 self._vehicles.popitem(last=False)
             return True
+
+    def forget(self, vins: list[str]) -> None:
+        """Undo :meth:`admit` for writes that were never made (their commit failed), so the retry
+        writes them rather than deferring them as a second write within the window."""
+        with self._lock:
+            for vin in vins:
+                self._vehicles.pop(vin, None)

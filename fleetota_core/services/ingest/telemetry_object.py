@@ -290,7 +290,11 @@ def commit_outcomes(outcomes: list[IngestOutcome], ports: IngestPorts, now: date
     while fresh:
         commits = [(o.ref, _with_writes(o, carried, refused)) for o in fresh]
         items = ports.vehicles.commit_items([w for _, w in carried])
-        lost, stale = ports.ledger.commit_carrying(commits, items, now)
+        try:
+            lost, stale = ports.ledger.commit_carrying(commits, items, now)
+        except Exception:  # nothing written: the retry must write the flagged changes, not defer them
+            ports.hinted_writes.forget([w.state.vin for _, w in carried if not w.whole])
+            raise
         if not lost and not stale:
             for outcome, counters in zip(fresh, commits, strict=True):
                 outcome.counters = counters[1]
