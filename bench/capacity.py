@@ -301,8 +301,8 @@ def rows(m: Measured, s: Settings, vehicles: int, interval: float) -> list[Row]:
         Row("S3", "GET raw/ (processor)", objects * o.get("s3.GetObject", 0), "s3_get_prefix"),
         Row(
             "S3",
-            f"GET snapshots/fleet/deltas/ (update manager: each delta once a merge part, {s.snapshot_parts})",
-            objects * o.get("s3.PutObject", 0) * s.snapshot_parts,
+            f"GET snapshots/fleet/deltas/ (update manager: each once, for {s.snapshot_parts} merge parts)",
+            objects * o.get("s3.PutObject", 0),
             "s3_get_prefix",
         ),
         Row(

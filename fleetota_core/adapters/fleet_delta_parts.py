@@ -17,7 +17,8 @@ blocks are found), so a change of ``DELTA_PARTS`` is read as "without parts", ne
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -28,8 +29,16 @@ from fleetota_core.adapters.fleet_snapshot import (
     SnapshotFormatError,
     decode,
     decode_header,
+    get_body,
     part_of,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+# Deltas fetched at once by the merge's coordinator: each waits on S3, not on CPU.
+FETCH_THREADS = 16
 
 _ANY = msgspec.json.Decoder()
 
@@ -98,3 +107,38 @@ def decode_member(member: bytes, limit: int) -> bytes:
     if not inflate.eof or inflate.unused_data:
         raise SnapshotFormatError("a part is not one whole gzip member")
     return raw
+
+
+def _delta_file(directory: Path, index: int) -> Path:
+    return directory / f"{index:07d}.gz"
+
+
+def fetch_deltas(s3: Any, bucket: str, keys: list[str], directory: Path) -> int:
+    """Each delta of ``keys`` once, into ``directory`` (by its index in ``keys``), for every worker of
+    a merge in parts to read there: one GET a delta instead of one a part (issue #16). A delta gone
+    meanwhile leaves no file. Returns the bytes written (at 1M vehicles reporting every 10 s about
+    56 bytes a line, ~340 MB a tick: the update manager's ephemeral storage holds it)."""
+
+    def fetch(at: int) -> int:
+        body = get_body(s3, bucket, keys[at])
+        if body is None:
+            return 0
+        _delta_file(directory, at).write_bytes(body)
+        return len(body)
+
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        return sum(pool.map(fetch, range(len(keys))))
+
+
+def fetched_deltas(directory: Path, keys: list[str]) -> Callable[[str], bytes | None]:
+    """Reads a delta of ``keys`` from what :func:`fetch_deltas` wrote, as ``get_body`` reads it from
+    S3 (None: the delta was gone)."""
+    at = {key: n for n, key in enumerate(keys)}
+
+    def read(key: str) -> bytes | None:
+        try:
+            return _delta_file(directory, at[key]).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    return read

@@ -127,8 +127,11 @@ class ShardMerge:
         observe: Callable[[list[Facts]], None],
         part: int = 0,
         parts: int = 1,
+        read_delta: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.s3, self.bucket, self.previous = s3, bucket, previous
+        # Where a delta's bytes come from: S3, or what the coordinator of a merge in parts fetched.
+        self._read_delta = read_delta or (lambda key: get_body(self.s3, self.bucket, key))
         before, _ = resharding(previous, shards)
         self.shards = max(shards, before)
         # Worker ``part`` of ``parts`` (services/ingest/snapshot_parts.py) merges the shards with
@@ -190,9 +193,7 @@ class ShardMerge:
             ordered = keys[::-1]
             for start in range(0, len(ordered), _IO_THREADS):
                 chunk = ordered[start : start + _IO_THREADS]
-                for key, body in zip(
-                    chunk, pool.map(lambda k: get_body(self.s3, self.bucket, k), chunk), strict=True
-                ):
+                for key, body in zip(chunk, pool.map(self._read_delta, chunk), strict=True):
                     try:
                         raw, lines = self._delta_lines(body) if body is not None else (b"", [])
                     except SnapshotFormatError as exc:

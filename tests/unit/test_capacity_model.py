@@ -55,7 +55,7 @@ def test_doubling_the_fleet_doubles_every_fleet_driven_rate() -> None:
     assert small[raw] == pytest.approx(10.0)  # 10,000 records/s in 1,000-record objects
     assert large[raw] == pytest.approx(20.0)
     writes = next(k for k in small if k.startswith("vehicles table writes"))
-    assert small[writes] == pytest.approx(10.0)  # 0.1 % of 10,000 readings/s are material
+    assert small[writes] == pytest.approx(20.0)  # 0.1 % of 10,000 readings/s material, 2 WRU in a transaction
 
 
 def test_a_longer_interval_divides_per_record_rates() -> None:

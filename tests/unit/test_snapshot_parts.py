@@ -10,14 +10,15 @@ from __future__ import annotations
 import copy
 import random
 import sys
+from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
 
 from fleetota_core.adapters import fleet_shards
-from fleetota_core.adapters.fleet_delta_parts import part_lines
+from fleetota_core.adapters.fleet_delta_parts import fetch_deltas, fetched_deltas, part_lines
 from fleetota_core.adapters.fleet_snapshot import DELTA_PREFIX, decode, encode, encode_delta, part_of
 from fleetota_core.adapters.fleet_snapshot_reads import read_snapshot_index
 from fleetota_core.adapters.vehicle_state import to_attr
@@ -31,6 +32,9 @@ from fleetota_core.services.ingest.snapshot_parts import (
     snapshot_workers,
 )
 from tests.unit.snapshot_fakes import NOW, MemoryS3, item, single_document, stack, vin
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ItemsTable:
@@ -193,3 +197,35 @@ def test_a_workers_warnings_reach_the_ticks_log(caplog: pytest.LogCaptureFixture
 
     assert result.written == 0
     assert "snapshot merge part 0 of 1: s3://telemetry/d1: not gzip; skipped" in caplog.text
+
+
+def test_a_merge_in_parts_gets_each_delta_once_for_all_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fleet_shards, "SHARD_VEHICLES", 150)
+    s3 = fleet_with_a_minute_of_deltas(4, encode_delta)
+    got: Counter[str] = Counter()
+    get_object = s3.get_object
+
+    def counting(Key: str, **kwargs: Any) -> dict[str, Any]:
+        got[Key] += 1
+        return get_object(Key=Key, **kwargs)
+
+    s3.get_object = counting  # type: ignore[method-assign]
+    monkeypatch.setenv(snapshot_parts.WORKERS_ENV, "4")
+    seen: list[PartRequest] = []
+
+    refresh_fleet(*stack(s3), NOW + timedelta(minutes=2), run_parts=in_this_process(s3, seen))
+
+    deltas = {key: n for key, n in got.items() if key.startswith(DELTA_PREFIX)}
+    assert len(seen) == 4 and all(request.deltas_dir for request in seen)
+    assert len(deltas) == 30 and set(deltas.values()) == {1}  # not once a worker
+
+
+def test_fetched_deltas_read_as_s3_does_and_a_delta_gone_meanwhile_reads_as_none(tmp_path: Path) -> None:
+    s3 = MemoryS3()
+    s3.objects.update({f"{DELTA_PREFIX}a": b"first", f"{DELTA_PREFIX}c": b"third"})
+    keys = [f"{DELTA_PREFIX}{name}" for name in "abc"]
+
+    assert fetch_deltas(s3, "telemetry", keys, tmp_path) == len(b"first") + len(b"third")
+
+    read = fetched_deltas(tmp_path, keys)
+    assert [read(key) for key in keys] == [b"first", None, b"third"]

@@ -330,6 +330,7 @@ def _merged_snapshot(
     else:
         assert header is not None  # parts_for gives 1 without a previous snapshot
         outcome, results = merge_in_parts(
+            s3,
             bucket,
             header,
             shards,

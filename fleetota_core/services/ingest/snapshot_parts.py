@@ -26,6 +26,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
+from fleetota_core.adapters.fleet_delta_parts import fetch_deltas, fetched_deltas
 from fleetota_core.adapters.fleet_shard_merge import MergeOutcome, ShardMerge, merged_outcome, row_line
 from fleetota_core.adapters.fleet_shards import SnapshotIndex, decode_index
 from fleetota_core.adapters.fleet_snapshot import DELTA_PARTS, part_of
@@ -66,6 +68,8 @@ class PartRequest(msgspec.Struct):
     sweep: bytes  # the sweep's rows in this part, as NDJSON vehicle lines (merged after the deltas)
     header: dict[str, Any]  # as_of, high_water, rebuilt_at, sweep: what every shard's header holds
     now: str  # the tick's time, for the tally's "online"
+    # Where the coordinator fetched the deltas (fleet_delta_parts.fetch_deltas); empty: read from S3.
+    deltas_dir: str = ""
 
 
 class PartResult(msgspec.Struct):
@@ -135,6 +139,7 @@ def merge_part(
         tally,
         request.part,
         request.parts,
+        fetched_deltas(Path(request.deltas_dir), request.keys) if request.deltas_dir else None,
     )
     merge.add_deltas(request.keys)
     if request.sweep:
@@ -192,6 +197,7 @@ def process_runner(command: Sequence[str] = WORKER_COMMAND) -> PartRunner:
 
 
 def merge_in_parts(
+    s3: Any,
     bucket: str,
     previous: SnapshotIndex,
     shards: int,
@@ -204,26 +210,34 @@ def merge_in_parts(
     run: PartRunner,
 ) -> tuple[MergeOutcome, list[PartResult]]:
     """The merge of ``ShardMerge`` (deltas, then the sweep's rows), run as ``parts`` workers by ``run``;
-    the workers' tallies are added to ``tally``. The index to write, as ``ShardMerge.write`` gives it."""
+    the workers' tallies are added to ``tally``. The index to write, as ``ShardMerge.write`` gives it.
+
+    The deltas are fetched once, here, into a temporary directory the workers read (issue #16: a GET
+    a delta, not one a part); each worker still inflates only its members of each.
+    """
     swept: list[list[bytes]] = [[] for _ in range(parts)]
     for vin, row in sweep_rows:
         swept[part_of(vin.encode(), parts)].append(row_line(vin, row))
     index = previous.encode()
-    requests = [
-        PartRequest(
-            bucket,
-            index,
-            shards,
-            part,
-            parts,
-            keys,
-            b"\n".join(swept[part]) + b"\n" if swept[part] else b"",
-            header,
-            now.isoformat(),
-        )
-        for part in range(parts)
-    ]
-    results = run(requests)
+    with tempfile.TemporaryDirectory(prefix="fleet-deltas-") as deltas_dir:
+        fetched = fetch_deltas(s3, bucket, keys, Path(deltas_dir))
+        logger.info("fleet snapshot: %d deltas fetched for %d parts, %d bytes", len(keys), parts, fetched)
+        requests = [
+            PartRequest(
+                bucket,
+                index,
+                shards,
+                part,
+                parts,
+                keys,
+                b"\n".join(swept[part]) + b"\n" if swept[part] else b"",
+                header,
+                now.isoformat(),
+                deltas_dir,
+            )
+            for part in range(parts)
+        ]
+        results = run(requests)
     counts = [0] * max(shards, previous.shards)
     for result in results:
         counts = [a + b for a, b in zip(counts, result.counts, strict=True)]
