@@ -21,6 +21,7 @@ SCHEDULER_THREAD = "fleetota-scheduler"
 TABLES = ("vehicles", "campaigns", "deployments", "audit", "ledger", "registry")
 FEED_PK = "registry#changes"  # fleetota_core/adapters/registry_changes.py
 SNAPSHOT_PREFIX = "snapshots/fleet/"  # fleetota_core/adapters/fleet_snapshot.py: the snapshot, its deltas
+DELTA_PREFIX = "snapshots/fleet/deltas/"
 
 
 def _items(op: str, params: dict[str, Any]) -> int:
@@ -42,9 +43,13 @@ def _table_of(params: dict[str, Any], names: dict[str, str]) -> str | None:
 
 
 def _snapshot_read(op: str, params: dict[str, Any]) -> bool:
-    """A read of the fleet snapshot or its deltas: the update manager's, whichever thread makes it
-    (the merge reads deltas on a pool of its own; the processor reads only telemetry objects)."""
-    return op == "s3.GetObject" and str(params.get("Key", "")).startswith(SNAPSHOT_PREFIX)
+    """The update manager's work on the fleet snapshot, whichever thread makes it (the merge reads
+    deltas and writes shards on pools of its own): any read under the snapshot prefix (the processor
+    reads only telemetry objects) and any write there but a delta's (the processor's)."""
+    key = str(params.get("Key", ""))
+    if not key.startswith(SNAPSHOT_PREFIX):
+        return False
+    return op == "s3.GetObject" or (op == "s3.PutObject" and not key.startswith(DELTA_PREFIX))
 
 
 class RequestCounter:
