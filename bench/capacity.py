@@ -206,8 +206,8 @@ class Settings:
     director_key_spec: str
     reserved_concurrency: str
     update_timeout_s: float
-    # The update manager's snapshot merge runs in this many parts, each reading every delta: what
-    # its memory buys (services/ingest/snapshot_parts.py).
+    # The update manager's snapshot merge runs in this many parts, the deltas fetched once for all
+    # of them: what its memory buys (services/ingest/snapshot_parts.py).
     snapshot_parts: int = 1
     max_in_flight_share: float = 0.1
     campaigns: int = 1
@@ -416,7 +416,7 @@ def assumptions(m: Measured, s: Settings) -> str:
         f"From infra/template.yaml: event source batch {s.batch_size}, window {s.batching_window_s:g} s; "
         f"reserved concurrency {s.reserved_concurrency}; schedule every {s.tick_s:g} s; director key "
         f"{s.director_key_spec}; the update manager's memory buys {s.snapshot_parts} snapshot merge "
-        f"part(s), each reading every delta. From the code: state cache {STATE_CACHE_TTL_S:g} s, "
+        f"part(s), each delta fetched once for them. From the code: state cache {STATE_CACHE_TTL_S:g} s, "
         "registry cache "
         f"{REGISTERED_TTL_S:g} s (per processor instance; instances = concurrent executions, rounded up), "
         f"at most {MAX_EVALUATED_PER_TICK:,} notices per campaign per tick.",
