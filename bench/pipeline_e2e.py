@@ -63,6 +63,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.local_moto import start_local_moto  # noqa: E402
 from bench.record_lag import RecordLagProbe  # noqa: E402
 from bench.request_count import RequestCounter, requests_only  # noqa: E402
 from fleetota_core.adapters.clients import ClientFactory, client_factory  # noqa: E402
@@ -97,29 +98,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-LOCAL_STACK_MOTO = """
-import pathlib, sys, threading
-from fleetota_core.local.persistence import Snapshotter
-from fleetota_core.local.server import start_moto
-from fleetota_core.settings import Settings
-snapshots = Snapshotter(pathlib.Path(sys.argv[2]) / "local-state.bin", Settings().snapshot_interval_s)
-start_moto("127.0.0.1", int(sys.argv[1]), wrap=snapshots.wrap)
-snapshots.start()
-threading.Event().wait()
-"""
-
-
 def start_moto_process(port: int, plain: bool, state_dir: Path) -> subprocess.Popen[bytes]:
-    """moto as ``local up`` runs it (the speedups, one DynamoDB write at a time, a snapshot of its
-    state every 10 s that pauses requests while it pickles); with ``plain``, ``python -m moto.server``
-    (what this benchmark ran before 2026-12-01 21:40)."""
-    command = (
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-        if plain
-        else [sys.executable, "-c", LOCAL_STACK_MOTO, str(port), str(state_dir)]
-    )
+    """moto as ``local up`` runs it (``bench/local_moto.py``: the speedups, one DynamoDB write at a
+    time, a snapshot of its state every 10 s that pauses requests while it pickles); with ``plain``,
+    ``python -m moto.server`` (what this benchmark ran before 2026-12-01 21:40)."""
+    if not plain:
+        return start_local_moto(port, state_dir)
     proc = subprocess.Popen(
-        command,
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

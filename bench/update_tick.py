@@ -22,19 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import botocore.client
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.local_moto import free_port, start_local_moto
 from fleetota_core.adapters.clients import client_factory
 from fleetota_core.adapters.dynamo_items import to_item
 from fleetota_core.adapters.vehicle_registry import VehicleRegistry
@@ -48,12 +48,14 @@ from fleetota_core.domain.telemetry import OtaReport, OtaStatus
 from fleetota_core.domain.vehicle_identity import RegisteredVehicle
 from fleetota_core.domain.vin import with_check_digit
 from fleetota_core.local.provision import provision
-from fleetota_core.local.server import port_is_open
 from fleetota_core.local.stack_spec import read_stack_spec
 from fleetota_core.services.campaigns.releases import publish_release
 from fleetota_core.services.campaigns.reports import apply_ota_reports
 from fleetota_core.services.campaigns.tick import run_tick
 from fleetota_core.settings import Settings
+
+if TYPE_CHECKING:
+    import subprocess
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MODEL = "Tesla Model 3"
@@ -171,22 +173,8 @@ def complete(ports, vins: list[str]) -> None:
 def _moto_process() -> tuple[subprocess.Popen[bytes], int]:
     """The local stack's moto server (DynamoDB writes serialised, as ``local up`` runs it), in its own
     process: the tick's client gets the GIL alone."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    serve = (
-        "import sys, threading; from fleetota_core.local.server import start_moto; "
-        f"start_moto('127.0.0.1', {port}); threading.Event().wait()"
-    )
-    root = Path(__file__).resolve().parents[1]
-    server = subprocess.Popen([sys.executable, "-c", serve], cwd=root, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not port_is_open("127.0.0.1", port):
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            raise SystemExit("the local moto server did not start within 30 s")
-        time.sleep(0.2)
-    return server, port
+    port = free_port()
+    return start_local_moto(port, timeout_s=30), port
 
 
 class CallCounter:

@@ -114,14 +114,19 @@ def _received(messages: list[dict[str, str]], count: int) -> list[dict[str, obje
     return [{**m, "attributes": {"ApproximateReceiveCount": str(count)}} for m in messages]
 
 
+def _deliver(pipeline: TelemetryPipeline, messages: list[dict[str, object]]) -> None:
+    """One invocation of the batch, every message of which must succeed."""
+    pipeline.process_sqs_batch(messages)
+    for message in messages:
+        pipeline.finish_sqs_message(str(message["messageId"]))
+
+
 def test_first_deliveries_are_committed_without_a_ledger_read():
     ports = fake_ports()
     pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
     messages = _received(_batch(ports, 4), 1)
 
-    pipeline.process_sqs_batch(messages)
-    for message in messages:
-        pipeline.finish_sqs_message(message["messageId"])
+    _deliver(pipeline, messages)
 
     assert (ports.ledger.reads, ports.ledger.writes) == (0, 1)
     assert ports.ledger.counters["stored"] == 4 and ports.ledger.counters["duplicate_objects"] == 0
@@ -131,15 +136,11 @@ def test_a_redelivered_message_is_looked_up_first_and_costs_no_work_when_committ
     ports = fake_ports()
     pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
     messages = _batch(ports, 2)
-    pipeline.process_sqs_batch(_received(messages, 1))
-    for message in messages:
-        pipeline.finish_sqs_message(message["messageId"])
+    _deliver(pipeline, _received(messages, 1))
     reads_before, gets_before = ports.ledger.reads, ports.objects.reads
 
     # The invocation committed, then timed out before SQS deleted the messages: they come back.
-    pipeline.process_sqs_batch(_received(messages, 2))
-    for message in messages:
-        pipeline.finish_sqs_message(message["messageId"])
+    _deliver(pipeline, _received(messages, 2))
 
     assert ports.ledger.reads == reads_before + 1
     assert ports.objects.reads == gets_before  # known from the ledger: not read again
@@ -151,9 +152,7 @@ def test_an_s3_event_sent_twice_is_caught_at_the_commit_and_counted_once():
     ports = fake_ports()
     pipeline = TelemetryPipeline(ports, lambda: ReleaseCatalog(), clock=lambda: NOW)
     messages = _received(_batch(ports, 2), 1)
-    pipeline.process_sqs_batch(messages)
-    for message in messages:
-        pipeline.finish_sqs_message(message["messageId"])
+    _deliver(pipeline, messages)
     pipeline.take_outcomes()
 
     # S3 delivers at least once: a second event for raw/1 is a new SQS message, received once.
