@@ -2,9 +2,9 @@
 
 Correct under at-least-once delivery: the ledger marks each object processed in the same atomic
 write that adds its counters and writes its vehicles' material changes, vehicle writes are
-conditional on (ts, seq), and a duplicate delivery
-is counted apart from ``received``: noticed before any work when SQS delivers a message again, at the
-commit when S3 sent the event twice (``services/ingest/batch.py``).
+conditional on (ts, seq), and a duplicate delivery is counted apart from ``received``: noticed
+before any work when SQS delivers a message again, at the commit when S3 sent the event twice
+(``services/ingest/batch.py``).
 """
 
 from __future__ import annotations
