@@ -129,3 +129,26 @@ def test_a_failed_commit_leaves_its_flagged_changes_to_the_retry_not_to_the_writ
     assert (
         ports.ledger.counters["vehicle_writes"] == 1 and ports.ledger.counters["vehicle_writes_deferred"] == 0
     )
+
+
+def test_a_vehicle_three_objects_changed_is_written_oldest_first_whatever_the_objects_order():
+    ports = fake_ports()
+    at = [NOW - timedelta(seconds=s) for s in (30, 20, 10)]
+    states = ("parked", "driving", "charging")
+
+    _run(
+        ports,
+        {
+            "raw/3": ndjson(record(1, seq=3, ts=at[2], drive_state=states[2])),
+            "raw/2": ndjson(record(1, seq=2, ts=at[1], drive_state=states[1])),
+            "raw/1": ndjson(record(1, seq=1, ts=at[0], drive_state=states[0])),
+        },
+    )
+
+    # Seq 1, then 2 by themselves, then 3 in the commit: none refused as older than the stored state.
+    assert ports.ledger.counters["stale_vehicle_readings"] == 0
+    assert ports.ledger.counters["vehicle_writes"] == 3
+    assert (ports.vehicles.states[vin(1)].last_seq, ports.vehicles.states[vin(1)].drive_state) == (
+        3,
+        "charging",
+    )

@@ -273,9 +273,13 @@ def commit_outcomes(outcomes: list[IngestOutcome], ports: IngestPorts, now: date
     fresh = [o for o in outcomes if not o.duplicate]
     if not fresh:
         return
-    carried, first = _carried_writes(fresh)
+    carried, superseded, overflow = _carried_writes(fresh)
+    # A vehicle's older writes go first, oldest first (an OTA report's whole item, then the update
+    # that keeps its status), each by itself; they are rare: two objects of a batch changed it.
+    for outcome, write in sorted(superseded, key=lambda pair: _stamp(pair[1])):
+        outcome.counters.update(write_now([write], ports.vehicles))
     for outcome in fresh:
-        alone = [w for o, w in first if o is outcome]
+        alone = [w for o, w in overflow if o is outcome]
         if alone:
             outcome.counters.update(write_now(alone, ports.vehicles))
     if len(fresh) + 1 > MAX_COMMIT_ITEMS:  # more objects than one transaction holds (no writes carried)
@@ -310,25 +314,27 @@ def commit_outcomes(outcomes: list[IngestOutcome], ports: IngestPorts, now: date
     ports.vehicles.committed([w for _, w in carried] if fresh else [], [w for _, w in refused])
 
 
-def _carried_writes(
-    fresh: list[IngestOutcome],
-) -> tuple[list[tuple[IngestOutcome, VehicleWrite]], list[tuple[IngestOutcome, VehicleWrite]]]:
-    """(carried, first): each vehicle's newest write, to ride in the commit while there is room, and
-    the writes to make before it (a transaction takes one write per item, and the older would lose)."""
+_Writes = list[tuple["IngestOutcome", "VehicleWrite"]]
+
+
+def _carried_writes(fresh: list[IngestOutcome]) -> tuple[_Writes, _Writes, _Writes]:
+    """(carried, superseded, overflow): each vehicle's newest write, to ride in the commit while there
+    is room; the older writes of a vehicle two objects changed (a transaction takes one operation an
+    item); the newest writes past the room. The last two are written before the commit."""
     newest: dict[str, tuple[IngestOutcome, VehicleWrite]] = {}
-    first: list[tuple[IngestOutcome, VehicleWrite]] = []
+    superseded: _Writes = []
     for outcome in fresh:
         for write in outcome.writes:
             current = newest.get(write.state.vin)
             if current is None or _stamp(write) > _stamp(current[1]):
                 newest[write.state.vin] = (outcome, write)
                 if current is not None:
-                    first.append(current)
+                    superseded.append(current)
             else:
-                first.append((outcome, write))
+                superseded.append((outcome, write))
     room = max(0, MAX_COMMIT_ITEMS - len(fresh) - 1)
     carried = list(newest.values())
-    return carried[:room], first + carried[room:]
+    return carried[:room], superseded, carried[room:]
 
 
 def _stamp(write: VehicleWrite) -> tuple[int, int]:
