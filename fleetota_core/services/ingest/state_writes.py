@@ -7,7 +7,7 @@ without it (older clients) are judged by ``is_material`` against the stored stat
 the per-process cache (``CachedVehicleStates``), and written whole. Every write is conditional on
 (ts, seq), so a vehicle never moves backwards either way.
 
-Deciding and writing are apart: :func:`write_states` gives the writes, and the invocation's ledger
+Deciding and writing are apart: :func:`material_writes` gives the writes, and the invocation's ledger
 commit carries them in its transaction (``telemetry_object.commit_outcomes``, issue #16: no request
 of their own); :func:`write_now` writes them by themselves when they do not fit there.
 """
@@ -52,7 +52,7 @@ def write_now(writes: list[VehicleWrite], vehicles: VehicleStates) -> Counter[st
     return +counters  # without the zeros
 
 
-def write_states(
+def material_writes(
     newest: dict[str, WireRecord],
     vehicles: VehicleStates,
     bound: HintedWriteBound,
@@ -70,11 +70,13 @@ def write_states(
     """
     hinted = {vin: r for vin, r in newest.items() if r.changed is not None}
     if not hinted:
-        return _write_read_states(newest, vehicles, catalog, now, registered)
-    counters, seen, writes = _write_hinted_states(hinted, bound, catalog, now, registered)
+        return _writes_judged_on_stored(newest, vehicles, catalog, now, registered)
+    counters, seen, writes = _hinted_writes(hinted, bound, catalog, now, registered)
     if len(hinted) < len(newest):
         rest = {vin: r for vin, r in newest.items() if r.changed is None}
-        read_counters, read_seen, read_writes = _write_read_states(rest, vehicles, catalog, now, registered)
+        read_counters, read_seen, read_writes = _writes_judged_on_stored(
+            rest, vehicles, catalog, now, registered
+        )
         counters.update(read_counters)
         seen += read_seen
         writes += read_writes
@@ -92,14 +94,14 @@ def _state(
     return state
 
 
-def _write_hinted_states(
+def _hinted_writes(
     hinted: dict[str, WireRecord],
     bound: HintedWriteBound,
     catalog: ReleaseCatalog,
     now: datetime,
     registered: Mapping[str, RegisteredVehicle],
 ) -> tuple[Counter[str], list[VehicleState], list[VehicleWrite]]:
-    """Report by exception: write what the vehicle flags ``changed`` (or an OTA report), read nothing.
+    """Report by exception: the writes of what the vehicle flags ``changed`` (or an OTA report), read nothing.
 
     The write is conditional on (ts, seq) as ever, and leaves the stored OTA status alone when the
     reading has none (an update); a reading with an OTA report is written whole. A hinted change is
@@ -140,7 +142,7 @@ def _new_here(
     return identity is not None and now - identity.provisioned_at < NEW_VEHICLE and vin not in bound
 
 
-def _write_read_states(
+def _writes_judged_on_stored(
     newest: dict[str, WireRecord],
     vehicles: VehicleStates,
     catalog: ReleaseCatalog,

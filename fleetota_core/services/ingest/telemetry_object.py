@@ -24,7 +24,7 @@ from fleetota_core.services.ingest.decode import MAX_OBJECT_BYTES, UnreadableObj
 from fleetota_core.services.ingest.hinted_writes import HintedWriteBound
 from fleetota_core.services.ingest.identity import check_identity
 from fleetota_core.services.ingest.ports import MAX_COMMIT_ITEMS
-from fleetota_core.services.ingest.state_writes import write_now, write_states
+from fleetota_core.services.ingest.state_writes import material_writes, write_now
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -231,7 +231,7 @@ def process_object(
         ports.quarantine.put_lines(ref, decoded.quarantined, now)
     counters["vehicles_seen"] += len(prepared.newest)
     if prepared.newest:
-        state_counters, outcome.states, outcome.writes = write_states(
+        state_counters, outcome.states, outcome.writes = material_writes(
             prepared.newest, ports.vehicles, ports.hinted_writes, catalog, now, checked.registered
         )
         counters.update(state_counters)
