@@ -31,7 +31,7 @@ PRE_FIX_SUBJECT = "architecture.md: the one error taxonomy"
 
 # Runs inside the measured interpreter, with PYTHONPATH at the tree under test.
 _MEASURE = r"""
-import gzip, json, resource, sys, time
+import dataclasses, gzip, json, resource, sys, time
 from collections import Counter
 from datetime import UTC, datetime
 from fleetota_core.adapters.telemetry_objects import S3Quarantine
@@ -76,21 +76,45 @@ class Vehicles:
         return {}
     def put_many(self, states):
         return len(states), 0
+    def update_many(self, states):
+        return len(states), 0
+    def commit_items(self, writes):
+        return list(writes)
+    def committed(self, written, refused):
+        return None
 
 
 class Ledger:
     counters = Counter()
     def processed_records(self, ref):
         return None
-    def commit(self, ref, counters, now):
+    def commit(self, ref, counters, now):  # the pre-fix tree's commit
         self.counters.update(counters)
         return True
+    def commit_carrying(self, commits, items, now):  # this tree's: the markers, writes and counters
+        for _, counters in commits:
+            self.counters.update(counters)
+        return {}, set()
     def count_duplicate(self, ref, records, now):
         pass
 
 
+class Registry:
+    # Trees with the vehicle registry judge records against it: the simulator's fleet is registered.
+    def __init__(self, vehicles):
+        self.vehicles = {v.vin: v for v in vehicles}
+    def get_many(self, vins):
+        return {vin: self.vehicles[vin] for vin in vins if vin in self.vehicles}
+    def refresh_many(self, vins):
+        return self.get_many(vins)
+
+
 s3 = RecordingS3()
-ports = IngestPorts(Objects(), S3Quarantine(s3, "telemetry"), Vehicles(), Ledger(), lambda reports: {})
+parts = [Objects(), S3Quarantine(s3, "telemetry"), Vehicles(), Ledger(), lambda reports: {}]
+if "registry" in {f.name for f in dataclasses.fields(IngestPorts)}:
+    from simulator.vehicle_keys import registrations
+    parts.append(Registry(registrations(fleet) if kind == "multi_member" else []))
+ports = IngestPorts(*parts)
 ref = ObjectRef("telemetry", f"raw/{kind}.ndjson.gz", etag="e", size=len(body))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
