@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fleetota_core.services.ingest.ports import MAX_COMMIT_ITEMS  # noqa: E402
 from fleetota_core.services.ingest.registry_cache import (  # noqa: E402
     FEED_READ_INTERVAL_S,
     REGISTERED_TTL_S,
@@ -55,7 +56,6 @@ PRICE = {
 LAMBDA_GB = 1.0  # MemorySize 1024 in the template
 BATCH_RECORDS = 1000  # records per object (the simulator's default)
 MEAN_HEARTBEAT_S = 180.0  # the previous design's heartbeat write, 2-4 min per VIN
-MAX_COMMIT_ITEMS = 100  # TransactWriteItems: the commit's markers, carried writes and counters
 # The telemetry event source mapping (infra/template.yaml) and Lambda's initial SQS pollers.
 EVENT_BATCH_SIZE = 10
 BATCHING_WINDOW_S = 1.0

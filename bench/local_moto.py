@@ -1,4 +1,4 @@
-"""The local stack's moto server in a process of its own, for the benchmarks.
+"""The local stack's moto server (or plain moto) in a process of its own, for the benchmarks.
 
 ``start_moto`` as ``local up`` runs it (the speedups, one DynamoDB write at a time) and, given a
 state directory, the state snapshot every ``Settings().snapshot_interval_s`` that ``local up`` takes
@@ -46,6 +46,16 @@ def start_local_moto(
     """The local stack's moto on ``127.0.0.1:port``, answering as moto within ``timeout_s``; with
     ``state_dir``, snapshotting its state there as ``local up`` does."""
     command = [sys.executable, "-c", SERVE, str(port), *([str(state_dir)] if state_dir else [])]
+    return _started(command, port, timeout_s)
+
+
+def start_plain_moto(port: int, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+    """``python -m moto.server`` on ``127.0.0.1:port``: moto without the local stack's changes."""
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return _started(command, port, timeout_s)
+
+
+def _started(command: list[str], port: int, timeout_s: float) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -57,6 +67,6 @@ def start_local_moto(
     while probe_endpoint(f"http://127.0.0.1:{port}") != "moto":
         if time.monotonic() > deadline or server.poll() is not None:
             server.kill()
-            raise SystemExit(f"the local moto server did not start within {timeout_s:g} s")
+            raise SystemExit(f"the moto server did not start within {timeout_s:g} s")
         time.sleep(0.2)
     return server

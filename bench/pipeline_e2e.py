@@ -49,7 +49,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.local_moto import start_local_moto  # noqa: E402
+from bench.local_moto import free_port, start_local_moto, start_plain_moto  # noqa: E402
 from bench.record_lag import RecordLagProbe  # noqa: E402
 from bench.request_count import RequestCounter, requests_only  # noqa: E402
 from fleetota_core.adapters.clients import ClientFactory, client_factory  # noqa: E402
@@ -72,7 +71,7 @@ from fleetota_core.adapters.queue_reader import queue_depth  # noqa: E402
 from fleetota_core.domain.enrichment import OFFLINE_AFTER  # noqa: E402
 from fleetota_core.local.provision import provision  # noqa: E402
 from fleetota_core.local.runtime import LocalRuntime  # noqa: E402
-from fleetota_core.local.server import control_request, probe_endpoint  # noqa: E402
+from fleetota_core.local.server import control_request  # noqa: E402
 from fleetota_core.local.stack_spec import read_stack_spec  # noqa: E402
 from fleetota_core.services.ingest.stats import ledger_counters, summarize  # noqa: E402
 from fleetota_core.settings import Settings  # noqa: E402
@@ -90,33 +89,6 @@ def registry_reads(requests: Counter[str], per_1000: float) -> dict[str, float]:
         "vins_read": processor("dynamodb.BatchGetItem[registry].items"),
         "change_feed_get_item": processor("dynamodb.GetItem[registry change feed]"),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto_process(port: int, plain: bool, state_dir: Path) -> subprocess.Popen[bytes]:
-    """moto as ``local up`` runs it (``bench/local_moto.py``: the speedups, one DynamoDB write at a
-    time, a snapshot of its state every 10 s that pauses requests while it pickles); with ``plain``,
-    ``python -m moto.server`` (what this benchmark ran before 2026-12-01 21:40)."""
-    if not plain:
-        return start_local_moto(port, state_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    deadline = time.monotonic() + 60
-    while probe_endpoint(f"http://127.0.0.1:{port}") != "moto":
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise SystemExit("moto server did not start")
-        time.sleep(0.5)
-    return proc
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -310,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     state_dir = Path(tempfile.mkdtemp(prefix="fleetota-bench-state-"))
     atexit.register(shutil.rmtree, state_dir, True)
-    moto = start_moto_process(port, args.plain_moto, state_dir)
+    # moto as ``local up`` runs it (bench/local_moto.py: the speedups, one DynamoDB write at a time, a
+    # snapshot of its state every 10 s that pauses requests while it pickles); ``--plain-moto``:
+    # ``python -m moto.server``, what this benchmark ran before 2026-12-01 21:40.
+    moto = start_plain_moto(port) if args.plain_moto else start_local_moto(port, state_dir)
     atexit.register(stop_process, moto)
     settings = Settings(mode="local", local_host="127.0.0.1", local_port=port)
     clients = client_factory(settings)

@@ -16,12 +16,13 @@ import threading
 from collections import Counter
 from typing import Any
 
+from fleetota_core.adapters.fleet_snapshot import DELTA_PREFIX
+
 # The local runtime's scheduler thread runs the update manager (fleetota_core/local/runtime.py).
 SCHEDULER_THREAD = "fleetota-scheduler"
 TABLES = ("vehicles", "campaigns", "deployments", "audit", "ledger", "registry")
 FEED_PK = "registry#changes"  # fleetota_core/adapters/registry_changes.py
-SNAPSHOT_PREFIX = "snapshots/fleet/"  # fleetota_core/adapters/fleet_snapshot.py: the snapshot, its deltas
-DELTA_PREFIX = "snapshots/fleet/deltas/"
+SNAPSHOT_PREFIX = "snapshots/fleet/"  # the snapshot, its index, shards and deltas (adapters/fleet_*.py)
 
 
 def _items(op: str, params: dict[str, Any]) -> int:

@@ -130,9 +130,6 @@ class DynamoLedger:
             raise translate(exc, f"reading the ledger for {len(keys)} objects") from exc
         return found
 
-    def commit(self, ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> bool:
-        return not self.commit_many([(ref, counters)], now)
-
     def commit_many(
         self, commits: Sequence[tuple[ObjectRef, Mapping[str, int]]], now: datetime
     ) -> list[ObjectRef]:

@@ -273,7 +273,7 @@ def test_committing_a_batch_leaves_out_an_object_another_delivery_committed_firs
     ledger = DynamoLedger(stack.clients.dynamodb, stack.resources.ledger_table)
     now = datetime.now(UTC)
     old, new = (ObjectRef(stack.resources.telemetry_bucket, f"raw/{n}.gz", etag=n) for n in ("a", "b"))
-    assert ledger.commit(old, {"received": 5, "stored": 5}, now)
+    assert ledger.commit_many([(old, {"received": 5, "stored": 5})], now) == []
 
     assert ledger.commit_many(
         [(old, {"received": 5, "stored": 5}), (new, {"received": 2, "stored": 2})], now

@@ -176,17 +176,6 @@ class FakeLedger:
     def processed_records(self, ref: ObjectRef) -> int | None:
         return self.markers.get((ref.key, ref.version_tag))
 
-    def commit(self, ref: ObjectRef, counters: Any, now: datetime) -> bool:
-        if self.fail_commits:
-            self.fail_commits -= 1
-            raise TransientAWSError("ledger: AWS ThrottlingException (retryable)")
-        key = (ref.key, ref.version_tag)
-        if key in self.markers:
-            return False
-        self.markers[key] = counters.get("received", 0)
-        self.counters.update(counters)
-        return True
-
     def processed_many(self, refs: Any) -> dict[tuple[str, str, str], int]:
         self.reads += 1
         return {

@@ -113,10 +113,6 @@ class Ledger(Protocol):
         """How many records an earlier delivery of ``ref`` received, or None if it was never processed."""
         ...
 
-    def commit(self, ref: ObjectRef, counters: Mapping[str, int], now: datetime) -> bool:
-        """Mark ``ref`` processed and add its counters, atomically; False if already marked."""
-        ...
-
     def processed_many(self, refs: Sequence[ObjectRef]) -> Mapping[tuple[str, str, str], int]:
         """``processed_records`` for the processed ones of many objects in one read, by ``identity``."""
         ...
@@ -124,7 +120,8 @@ class Ledger(Protocol):
     def commit_many(
         self, commits: Sequence[tuple[ObjectRef, Mapping[str, int]]], now: datetime
     ) -> list[ObjectRef]:
-        """``commit`` for many objects in one write; returns the refs that were marked already."""
+        """Mark each object processed and add their counters, atomically (one write per 99 objects);
+        returns the refs that were marked already, whose counters were left out."""
         ...
 
     def commit_carrying(
